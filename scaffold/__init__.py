@@ -1,0 +1,1 @@
+"""scaffold: generate PostgreSQL-backed Server-Sent Events channels into FastAPI projects."""
