@@ -3,6 +3,11 @@
 Commands raise these; only the CLI turns them into a message and an exit status.
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scaffold.plan import Plan
+
 
 class ScaffoldError(Exception):
     """A failure the user can act on; its message says what is wrong and what to do."""
@@ -17,6 +22,13 @@ class BadInput(ScaffoldError):
 
 
 class ConflictError(ScaffoldError):
-    """Files on disk differ from what the generator would write and may not be touched (exit 1)."""
+    """Files on disk differ from what the generator would write and may not be touched (exit 1).
+
+    It carries the plan so that the CLI can show what differs.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, plan: "Plan") -> None:
+        super().__init__(message)
+        self.plan = plan

@@ -1,0 +1,172 @@
+"""Validate the channel and module arguments and derive every name the templates need.
+
+This is the tool's only inflection code: templates never re-derive names, so one set of rules
+decides what a channel is called in Python, in URLs and in PostgreSQL, and every name it hands
+out is already known to be valid there.
+"""
+
+import builtins
+import keyword
+import re
+import string
+from dataclasses import dataclass
+
+from scaffold.errors import BadInput
+
+PG_MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL silently truncates longer names.
+
+# Key words PostgreSQL 17 lists as "reserved" or "reserved (can be function or type)" (kwlist.h).
+# Neither kind can name a table, column or channel unless quoted, and generated SQL never quotes.
+PG_RESERVED_KEYWORDS = frozenset(
+    {
+        # reserved
+        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both",
+        "case", "cast", "check", "collate", "column", "constraint", "create", "current_catalog",
+        "current_date", "current_role", "current_time", "current_timestamp", "current_user",
+        "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false",
+        "fetch", "for", "foreign", "from", "grant", "group", "having", "in", "initially",
+        "intersect", "into", "lateral", "leading", "limit", "localtime", "localtimestamp", "not",
+        "null", "offset", "on", "only", "or", "order", "placing", "primary", "references",
+        "returning", "select", "session_user", "some", "symmetric", "system_user", "table",
+        "then", "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "when",
+        "where", "window", "with",
+        # reserved (can be function or type)
+        "authorization", "binary", "collation", "concurrently", "cross", "current_schema",
+        "freeze", "full", "ilike", "inner", "is", "isnull", "join", "left", "like", "natural",
+        "notnull", "outer", "overlaps", "right", "similar", "tablesample", "verbose",
+    }
+)  # fmt: skip
+
+_PYTHON_KEYWORDS = frozenset([*keyword.kwlist, *keyword.softkwlist])
+_PYTHON_BUILTINS = frozenset(dir(builtins))
+_ALLOWED_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
+# A word is an uppercase run not followed by a lowercase letter (an acronym: "HTTP" in "HTTPLog")
+# or an optionally capitalised lowercase run; trailing digits stay with it ("Http2Log").
+_WORD = re.compile(r"[A-Z]+(?![a-z])[0-9]*|[A-Z]?[a-z]+[0-9]*")
+_PG_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+_EXAMPLES = {"channel": "'Stock' or 'StockLevel'", "module": "'inventory' or 'warehouse_ops'"}
+
+
+@dataclass(frozen=True)
+class ChannelNames:
+    """Every spelling of one channel that the templates use."""
+
+    channel_class: str  # PascalCase class stem: "Stock", "StockLevel", "HTTPLog"
+    channel_snake: str  # "stock", "stock_level", "http_log"
+    channel_kebab: str  # "stock", "stock-level", "http-log"
+    channel_title: str  # human words for docstrings: "stock", "stock level", "HTTP log"
+    module_package: str  # Python package segment: "inventory", "warehouse_ops"
+    module_url: str  # URL segment: "inventory", "warehouse-ops"
+    pg_channel: str  # NOTIFY channel, and the stem of every PostgreSQL name below
+    events_table: str
+    emit_function: str
+    prune_function: str
+    trigger_function: str
+    trigger_name: str
+    route_prefix: str  # the SSE endpoint is route_prefix + "/stream"
+
+
+def channel_names(channel: str, module: str) -> ChannelNames:
+    """Derive all names for `create-sse-channel <channel> in <module>`, or raise BadInput."""
+    channel_words = _words(channel, "channel")
+    module_words = _words(module, "module")
+    channel_snake = "_".join(word.lower() for word in channel_words)
+    module_package = "_".join(word.lower() for word in module_words)
+    _check_python_name(channel, channel_snake, "channel")
+    _check_python_name(module, module_package, "module")
+
+    channel_kebab = channel_snake.replace("_", "-")
+    module_url = module_package.replace("_", "-")
+    pg_channel = f"{module_package}_{channel_snake}"
+    names = ChannelNames(
+        # An all-caps word (an acronym) keeps its case; any other word is capitalised.
+        channel_class="".join(w if w.isupper() else w.capitalize() for w in channel_words),
+        channel_snake=channel_snake,
+        channel_kebab=channel_kebab,
+        channel_title=" ".join(w if w.isupper() else w.lower() for w in channel_words),
+        module_package=module_package,
+        module_url=module_url,
+        pg_channel=pg_channel,
+        events_table=f"{pg_channel}_events",
+        emit_function=f"{pg_channel}_emit",
+        prune_function=f"{pg_channel}_prune",
+        trigger_function=f"{pg_channel}_on_change",
+        trigger_name=f"{pg_channel}_notify",
+        route_prefix=f"/{module_url}/events/{channel_kebab}",
+    )
+    derived = {
+        "NOTIFY channel": names.pg_channel,
+        "events table": names.events_table,
+        "emit function": names.emit_function,
+        "prune function": names.prune_function,
+        "trigger function": names.trigger_function,
+        "trigger": names.trigger_name,
+    }
+    for what, identifier in derived.items():
+        problem = _pg_identifier_problem(identifier)
+        if problem:
+            raise BadInput(
+                f"the {what} name {identifier!r} derived from channel {channel!r} in module "
+                f"{module!r} {problem}; use a shorter or different channel or module name"
+            )
+    return names
+
+
+def sql_identifier(name: str, what: str) -> str:
+    """Return a user-given SQL identifier (e.g. a --table value) if generated SQL can use it."""
+    subject = f"{what} {name!r}"
+    if not _PG_IDENTIFIER.fullmatch(name):
+        raise BadInput(
+            f"{subject} is not a plain lowercase PostgreSQL identifier; use lowercase ASCII "
+            "letters, digits and '_', not starting with a digit (e.g. 'baskets')"
+        )
+    problem = _pg_identifier_problem(name)
+    if problem:
+        raise BadInput(f"{subject} {problem}; use a name that needs no quoting in SQL")
+    return name
+
+
+def _words(value: str, kind: str) -> list[str]:
+    """Split a PascalCase, snake_case or kebab-case name into its words, or refuse it."""
+    if not value.strip():
+        raise _refusal(kind, value, "is empty")
+    if "/" in value or "\\" in value or ".." in value:
+        raise _refusal(kind, value, "must be a name, not a path")
+    bad = next((char for char in value if char not in _ALLOWED_CHARS), None)
+    if bad is not None:
+        raise _refusal(
+            kind, value, f"contains {bad!r}; only ASCII letters, digits, '_' and '-' are allowed"
+        )
+    if value[0] in "_-" or value[-1] in "_-":
+        raise _refusal(kind, value, "must not start or end with '_' or '-'")
+    if value[0].isdigit():
+        raise _refusal(kind, value, "must start with a letter")
+    if "_" in value and "-" in value:
+        raise _refusal(kind, value, "mixes '-' and '_'; separate its words with only one of them")
+    parts = re.split("[-_]", value)
+    if "" in parts:
+        raise _refusal(kind, value, "has a doubled separator")
+    if any(part[0].isdigit() for part in parts):
+        raise _refusal(kind, value, "has a word starting with a digit")
+    return [word for part in parts for word in _WORD.findall(part)]
+
+
+def _check_python_name(value: str, snake: str, kind: str) -> None:
+    if snake in _PYTHON_KEYWORDS:
+        raise _refusal(kind, value, f"becomes {snake!r}, which is a Python keyword")
+    if snake in _PYTHON_BUILTINS:
+        raise _refusal(kind, value, f"becomes {snake!r}, which shadows a Python builtin")
+
+
+def _pg_identifier_problem(name: str) -> str | None:
+    """Say why a lowercase identifier cannot appear unquoted in PostgreSQL, if it cannot."""
+    size = len(name.encode())
+    if size > PG_MAX_IDENTIFIER_BYTES:
+        return f"is {size} bytes, over PostgreSQL's {PG_MAX_IDENTIFIER_BYTES}-byte identifier limit"
+    if name in PG_RESERVED_KEYWORDS:
+        return "is a reserved PostgreSQL key word, which generated SQL cannot use unquoted"
+    return None
+
+
+def _refusal(kind: str, value: str, problem: str) -> BadInput:
+    return BadInput(f"{kind} name {value!r} {problem}; use a name like {_EXAMPLES[kind]}")
