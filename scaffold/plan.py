@@ -1,0 +1,106 @@
+"""Compare the files a command wants with the disk: the plan is a value to print or apply."""
+
+import difflib
+import json
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+
+class Ownership(Enum):
+    GENERATED = "generated"
+    """Written by scaffold and checked for drift; edits by hand are conflicts."""
+    CREATED_ONCE = "created-once"
+    """Created when missing, then the user's (empty `__init__.py` files)."""
+    EDITED = "edited"
+    """The user's file, edited in place (the app module, `pyproject.toml`)."""
+
+
+class Action(Enum):
+    CREATE = "create"
+    UNCHANGED = "unchanged"
+    UPDATE = "update"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True)
+class Desired:
+    text: str
+    ownership: Ownership
+    baseline: str | None = None
+    """What scaffold wrote here before this command; disk text equal to it may be replaced."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    path: str
+    action: Action
+    ownership: Ownership
+    old: str | None
+    new: str
+
+    def diff(self) -> str:
+        """A unified diff with `a/` and `b/` paths relative to the project."""
+        old_lines = (self.old or "").splitlines(keepends=True)
+        return "".join(
+            difflib.unified_diff(
+                old_lines,
+                self.new.splitlines(keepends=True),
+                "/dev/null" if self.old is None else f"a/{self.path}",
+                f"b/{self.path}",
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    root: Path
+    changes: tuple[FileChange, ...]
+
+    @property
+    def writes(self) -> tuple[FileChange, ...]:
+        return tuple(c for c in self.changes if c.action in (Action.CREATE, Action.UPDATE))
+
+    @property
+    def conflicts(self) -> tuple[FileChange, ...]:
+        return tuple(c for c in self.changes if c.action is Action.CONFLICT)
+
+    def forced(self) -> "Plan":
+        """The plan with its conflicts turned into updates (`--force`)."""
+        return Plan(
+            self.root,
+            tuple(
+                FileChange(c.path, Action.UPDATE, c.ownership, c.old, c.new)
+                if c.action is Action.CONFLICT
+                else c
+                for c in self.changes
+            ),
+        )
+
+    def to_json(self) -> str:
+        changes = [
+            {"path": c.path, "action": c.action.value, "ownership": c.ownership.value}
+            for c in self.changes
+        ]
+        return json.dumps({"project": str(self.root), "changes": changes}, indent=2)
+
+
+def make_plan(root: Path, desired: dict[str, Desired]) -> Plan:
+    """Classify every desired file against the disk, in path order."""
+    changes = []
+    for path in sorted(desired):
+        want = desired[path]
+        target = root / path
+        old = target.read_text(encoding="utf-8") if target.is_file() else None
+        changes.append(FileChange(path, _action(old, want), want.ownership, old, want.text))
+    return Plan(root, tuple(changes))
+
+
+def _action(old: str | None, want: Desired) -> Action:
+    if old is None:
+        return Action.CREATE
+    if old == want.text or want.ownership is Ownership.CREATED_ONCE:
+        return Action.UNCHANGED
+    if want.ownership is Ownership.EDITED or old == want.baseline:
+        return Action.UPDATE
+    return Action.CONFLICT

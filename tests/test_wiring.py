@@ -1,0 +1,438 @@
+"""Codemod-style tests of scaffold.wiring: each fixture pair is an app module before and after."""
+
+import subprocess
+import sys
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from scaffold.errors import BadInput
+from scaffold.wiring import RouterWiring, missing_wirings, unwire_routers, wire_routers
+
+FIXTURES = Path(__file__).parent / "wiring_fixtures"
+
+STOCK = RouterWiring(
+    "shop.modules.inventory.adapters.inbound.stock_sse_controller",
+    "router",
+    "inventory_stock_sse_router",
+)
+PRICES = RouterWiring(
+    "shop.modules.catalog.adapters.inbound.price_sse_controller",
+    "router",
+    "catalog_price_sse_router",
+)
+REALTIME = RouterWiring("shop.realtime.kernel", "realtime_router", "realtime_router")
+LEVELS = RouterWiring("inventory.sse.levels", "router", "inventory_levels_sse_router")
+
+# before, after, app_name, first_party, wirings
+CASES = [
+    pytest.param("typical.before.py", "typical.after.py", "app", "shop", [STOCK], id="typical"),
+    pytest.param(
+        "existing_includes.before.py",
+        "existing_includes.after.py",
+        "app",
+        "shop",
+        [STOCK, PRICES],
+        id="existing_includes",
+    ),
+    pytest.param(
+        "typical.after.py", "second_wiring.after.py", "app", "shop", [PRICES], id="second_wiring"
+    ),
+    pytest.param(
+        "future_docstring.before.py",
+        "future_docstring.after.py",
+        "app",
+        "shop",
+        [STOCK],
+        id="docstring",
+    ),
+    pytest.param(
+        "fastapi_module.before.py",
+        "fastapi_module.after.py",
+        "api",
+        "inventory",
+        [LEVELS],
+        id="fastapi_module",
+    ),
+    pytest.param(
+        "new_block.before.py",
+        "new_block.after.py",
+        "app",
+        "shop",
+        [REALTIME, STOCK],
+        id="new_block",
+    ),
+]
+CASE_ARGS = ("before", "after", "app_name", "first_party", "wirings")
+
+MINIMAL = "from fastapi import FastAPI\n\napp = FastAPI()\n"
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def wire(
+    source: str, *wirings: RouterWiring, app_name: str = "app", first_party: str = "shop"
+) -> str:
+    return wire_routers(source, app_name, wirings, filename="app.py", first_party=first_party)
+
+
+def unwire(source: str, *wirings: RouterWiring, app_name: str = "app") -> str:
+    return unwire_routers(source, app_name, wirings, filename="app.py")
+
+
+def missing(source: str, *wirings: RouterWiring) -> list[RouterWiring]:
+    return missing_wirings(source, "app", wirings, filename="app.py")
+
+
+def ruff_complaints(source: str, first_party: str, folder: Path) -> str:
+    """What `ruff check --select E,F,W,I` and `ruff format --check`, with ruff's defaults, say
+    about `source` as a module of a project whose top-level package is `first_party`; "" if
+    both pass."""
+    # ruff finds first-party modules on disk only when each imported module exists there, so name
+    # the package outright instead.
+    known = f"lint.isort.known-first-party=['{first_party}']"
+    (folder / "app.py").write_text(source)
+    commands = (
+        ["check", "--isolated", "--no-cache", "--config", known, "--select", "E,F,W,I", "app.py"],
+        ["format", "--isolated", "--no-cache", "--check", "--diff", "app.py"],
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "ruff", *command], cwd=folder, capture_output=True, text=True
+        )
+        for command in commands
+    ]
+    return "".join(run.stdout + run.stderr for run in runs if run.returncode)
+
+
+@pytest.mark.parametrize(CASE_ARGS, CASES)
+def test_wire_matches_fixture(
+    before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
+) -> None:
+    wired = wire(fixture(before), *wirings, app_name=app_name, first_party=first_party)
+    assert wired == fixture(after)
+
+
+@pytest.mark.parametrize(CASE_ARGS, CASES)
+def test_wired_fixture_passes_ruff(
+    before: str,
+    after: str,
+    app_name: str,
+    first_party: str,
+    wirings: list[RouterWiring],
+    tmp_path: Path,
+) -> None:
+    if ruff_complaints(fixture(before), first_party, tmp_path):
+        pytest.skip(f"ruff rejects {before} already")
+    wired = wire(fixture(before), *wirings, app_name=app_name, first_party=first_party)
+    assert ruff_complaints(wired, first_party, tmp_path) == ""
+
+
+def test_ruff_complaints_sees_the_first_party_package(tmp_path: Path) -> None:
+    one_block = "from fastapi import FastAPI\nfrom shop.main import app\n\nprint(FastAPI, app)\n"
+    assert "I001" in ruff_complaints(one_block, "shop", tmp_path)
+    two_blocks = one_block.replace("FastAPI\n", "FastAPI\n\n", 1)
+    assert ruff_complaints(two_blocks, "shop", tmp_path) == ""
+
+
+@pytest.mark.parametrize(CASE_ARGS, CASES)
+def test_wire_is_idempotent(
+    before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
+) -> None:
+    wired = wire(fixture(after), *wirings, app_name=app_name, first_party=first_party)
+    assert wired == fixture(after)
+
+
+@pytest.mark.parametrize(CASE_ARGS, CASES)
+def test_unwire_restores_fixture(
+    before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
+) -> None:
+    assert unwire(fixture(after), *wirings, app_name=app_name) == fixture(before)
+    wired = wire(fixture(before), *wirings, app_name=app_name, first_party=first_party)
+    assert unwire(wired, *wirings, app_name=app_name) == fixture(before)
+
+
+@pytest.mark.parametrize(CASE_ARGS, CASES)
+def test_missing_wirings_of_fixtures(
+    before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
+) -> None:
+    assert missing_wirings(fixture(before), app_name, wirings, filename="app.py") == wirings
+    assert missing_wirings(fixture(after), app_name, wirings, filename="app.py") == []
+
+
+def test_wiring_the_same_router_twice_in_one_call_adds_it_once() -> None:
+    assert wire(fixture("typical.before.py"), STOCK, STOCK) == fixture("typical.after.py")
+
+
+def test_missing_wirings_reports_a_deleted_include_router_line() -> None:
+    source = fixture("second_wiring.after.py").replace(
+        "app.include_router(inventory_stock_sse_router)\n", ""
+    )
+    assert missing(source, STOCK, PRICES) == [STOCK]
+
+
+def test_wire_restores_a_deleted_include_router_line() -> None:
+    source = fixture("typical.after.py").replace(
+        "app.include_router(inventory_stock_sse_router)\n", ""
+    )
+    assert wire(source, STOCK) == fixture("typical.after.py")
+
+
+def test_missing_wirings_reports_a_deleted_import() -> None:
+    source = fixture("second_wiring.after.py").replace(
+        f"from {PRICES.module} import (\n    router as catalog_price_sse_router,\n)\n", ""
+    )
+    assert missing(source, STOCK, PRICES) == [PRICES]
+
+
+def test_include_router_with_options_counts_as_wired() -> None:
+    source = fixture("typical.after.py").replace(
+        "app.include_router(inventory_stock_sse_router)",
+        'app.include_router(inventory_stock_sse_router, prefix="/sse")',
+    )
+    assert missing(source, STOCK) == []
+    assert wire(source, STOCK) == source
+    assert unwire(source, STOCK) == fixture("typical.before.py")
+
+
+def test_import_of_another_name_or_alias_does_not_count() -> None:
+    source = MINIMAL.replace("\n\n", f"\nfrom {LEVELS.module} import router\n\n")
+    assert missing(source + "app.include_router(inventory_levels_sse_router)\n", LEVELS) == [LEVELS]
+
+
+def test_annotated_assignment_and_no_trailing_newline() -> None:
+    source = "from fastapi import FastAPI\napp: FastAPI = FastAPI()"
+    wired = wire(source, LEVELS, first_party="inventory")
+    assert wired == (
+        "from fastapi import FastAPI\n"
+        "\n"
+        "from inventory.sse.levels import router as inventory_levels_sse_router\n"
+        "app: FastAPI = FastAPI()\n"
+        "app.include_router(inventory_levels_sse_router)"
+    )
+    assert unwire(wired, LEVELS) == source
+
+
+def test_windows_line_endings_are_kept() -> None:
+    source = MINIMAL.replace("\n", "\r\n")
+    wired = wire(source, STOCK)
+    assert wired == (
+        "from fastapi import FastAPI\r\n"
+        "\r\n"
+        f"from {STOCK.module} import (\r\n"
+        "    router as inventory_stock_sse_router,\r\n"
+        ")\r\n"
+        "\r\n"
+        "app = FastAPI()\r\n"
+        "app.include_router(inventory_stock_sse_router)\r\n"
+    )
+    assert unwire(wired, STOCK) == source
+
+
+@pytest.mark.parametrize(("length", "wrapped"), [(88, False), (89, True)])
+def test_an_import_is_wrapped_once_it_passes_88_characters(length: int, wrapped: bool) -> None:
+    module = "shop." + "m" * (length - len("shop. import router as r") - len("from "))
+    source = wire(MINIMAL, RouterWiring(module, "router", "r"))
+    line = f"from {module} import router as r\n"
+    assert len(line) == length + 1
+    assert (line not in source) is wrapped
+    assert (f"from {module} import (\n    router as r,\n)\n" in source) is wrapped
+
+
+API = RouterWiring("shop.api", "router", "api_router")
+CATALOG = RouterWiring("shop.Catalog.sse", "router", "catalog_sse_router")
+ZETA = RouterWiring("shop.zeta.sse", "router", "zeta_router")
+
+
+@pytest.mark.parametrize(
+    ("imports", "used", "wired_imports"),
+    [
+        pytest.param(
+            "import shop\n"
+            "from shop.Catalog import router as catalog_router\n"
+            "\n"
+            "# Zeta.\n"
+            "from shop.zeta import helper\n",
+            "shop, helper",
+            "import shop\n"
+            "from shop.api import router as api_router\n"
+            "from shop.Catalog import router as catalog_router\n"
+            "from shop.Catalog.sse import router as catalog_sse_router\n"
+            "\n"
+            "# Zeta.\n"
+            "from shop.zeta import helper\n"
+            "from shop.zeta.sse import router as zeta_router\n",
+            id="plain_import_and_comment",
+        ),
+        pytest.param(
+            "# Billing.\n"
+            "from shop.billing import helper\n"
+            "from shop.Catalog import router as catalog_router\n",
+            "helper",
+            "from shop.api import router as api_router\n"
+            "\n"
+            "# Billing.\n"
+            "from shop.billing import helper\n"
+            "from shop.Catalog import router as catalog_router\n"
+            "from shop.Catalog.sse import router as catalog_sse_router\n"
+            "from shop.zeta.sse import router as zeta_router\n",
+            id="commented_first",
+        ),
+    ],
+)
+def test_imports_sort_into_the_first_party_block(
+    imports: str, used: str, wired_imports: str, tmp_path: Path
+) -> None:
+    source = (
+        "from fastapi import FastAPI\n"
+        "\n"
+        f"{imports}"
+        "\n"
+        "from . import local\n"
+        "\n"
+        f"app = FastAPI(dependencies=[local, {used}])\n"
+        "app.include_router(catalog_router)\n"
+    )
+    assert ruff_complaints(source, "shop", tmp_path) == ""
+    wired = wire(source, ZETA, CATALOG, API)
+    assert wired.startswith(f"from fastapi import FastAPI\n\n{wired_imports}\nfrom . import")
+    assert ruff_complaints(wired, "shop", tmp_path) == ""
+    assert unwire(wired, ZETA, CATALOG, API) == source
+
+
+def test_a_new_first_party_block_goes_above_relative_imports(tmp_path: Path) -> None:
+    source = MINIMAL.replace("\n\n", "\n\nfrom . import local\n\n").replace("()", "(debug=local)")
+    wired = wire(source, STOCK, REALTIME)
+    assert wired.startswith(
+        "from fastapi import FastAPI\n"
+        "\n"
+        f"from {STOCK.module} import (\n"
+        "    router as inventory_stock_sse_router,\n"
+        ")\n"
+        "from shop.realtime.kernel import realtime_router\n"
+        "\n"
+        "from . import local\n"
+        "\n"
+        "app = FastAPI(debug=local)\n"
+    )
+    assert ruff_complaints(wired, "shop", tmp_path) == ""
+    assert unwire(wired, STOCK, REALTIME) == source
+
+
+def test_wire_into_a_module_without_imports_round_trips() -> None:
+    source = '"""The app."""\n\napp = FastAPI()\n'
+    wired = wire(source, REALTIME)
+    assert wired == (
+        '"""The app."""\n'
+        "\n"
+        "from shop.realtime.kernel import realtime_router\n"
+        "\n"
+        "app = FastAPI()\n"
+        "app.include_router(realtime_router)\n"
+    )
+    assert unwire(wired, REALTIME) == source
+
+
+def test_unwire_removes_only_that_name_from_a_multi_name_import() -> None:
+    source = MINIMAL.replace(
+        "\n\n",
+        f"\nfrom {LEVELS.module} import ADMIN, router as inventory_levels_sse_router\n\n",
+    )
+    assert unwire(source, LEVELS) == MINIMAL.replace(
+        "\n\n", f"\nfrom {LEVELS.module} import ADMIN\n\n"
+    )
+
+
+def test_unwire_removes_only_that_name_from_a_parenthesized_import() -> None:
+    source = MINIMAL.replace(
+        "\n\n",
+        f"\nfrom {LEVELS.module} import (\n"
+        "    ADMIN,\n"
+        "    router as inventory_levels_sse_router,\n"
+        ")\n\n",
+    )
+    assert unwire(source, LEVELS) == MINIMAL.replace(
+        "\n\n", f"\nfrom {LEVELS.module} import (\n    ADMIN,\n)\n\n"
+    )
+
+
+def test_unwire_keeps_comments_and_blank_lines_above_removed_lines() -> None:
+    source = (
+        "from fastapi import FastAPI\n"
+        "\n"
+        "# SSE\n"
+        "from inventory.sse.levels import router as inventory_levels_sse_router\n"
+        "\n"
+        "app = FastAPI()\n"
+        "\n"
+        "# Streams.\n"
+        "app.include_router(inventory_levels_sse_router)  # noisy\n"
+        "\n"
+        "\n"
+        "# Health.\n"
+        "@app.get('/health')\n"
+        "def health() -> None: ...\n"
+    )
+    assert unwire(source, LEVELS) == (
+        "from fastapi import FastAPI\n"
+        "\n"
+        "# SSE\n"
+        "\n"
+        "app = FastAPI()\n"
+        "\n"
+        "# Streams.\n"
+        "\n"
+        "\n"
+        "# Health.\n"
+        "@app.get('/health')\n"
+        "def health() -> None: ...\n"
+    )
+
+
+def test_unwire_keeps_comments_below_a_removed_last_line() -> None:
+    source = MINIMAL + "app.include_router(inventory_levels_sse_router)\n\n# The end.\n"
+    assert unwire(source, LEVELS) == MINIMAL + "\n# The end.\n"
+
+
+def test_unwire_leaves_a_file_without_the_wirings_untouched() -> None:
+    source = fixture("existing_includes.before.py")
+    assert unwire(source, STOCK, PRICES) == source
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("from fastapi import FastAPI\n\nap = FastAPI()\n", id="other_name"),
+        pytest.param(
+            "from starlette.applications import Starlette\n\napp = Starlette()\n", id="starlette"
+        ),
+        pytest.param(
+            "from fastapi import FastAPI\n\n\ndef create_app() -> FastAPI:\n    app = FastAPI()\n"
+            "    return app\n",
+            id="factory",
+        ),
+    ],
+)
+def test_missing_app_is_bad_input(source: str) -> None:
+    message = (
+        "shop/main.py defines no 'app = FastAPI(...)'; set [tool.scaffold] app to the module "
+        "and variable of your FastAPI application"
+    )
+    for edit in (partial(wire_routers, first_party="shop"), unwire_routers, missing_wirings):
+        with pytest.raises(BadInput) as raised:
+            edit(source, "app", [STOCK], filename="shop/main.py")
+        assert str(raised.value) == message
+
+
+def test_unparsable_source_is_bad_input() -> None:
+    source = "from fastapi import FastAPI\n\napp = FastAPI(\n"
+    for edit in (partial(wire_routers, first_party="shop"), unwire_routers, missing_wirings):
+        with pytest.raises(BadInput) as raised:
+            edit(source, "app", [STOCK], filename="shop/main.py")
+        message = str(raised.value)
+        assert message.startswith("shop/main.py does not parse as Python: ")
+        assert message.endswith(", line 3; fix it and run the command again")
+        assert "\n" not in message
