@@ -1,0 +1,1 @@
+"""One module per command; each returns values and raises `scaffold.errors` exceptions."""

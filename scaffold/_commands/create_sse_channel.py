@@ -1,0 +1,96 @@
+"""`scaffold create-sse-channel <ChannelName> in <module>`: render, plan, apply one channel."""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from scaffold.apply import apply_plan
+from scaffold.errors import BadInput, ConflictError
+from scaffold.layout import channel_layout, next_migration_name
+from scaffold.names import channel_names, sql_identifier
+from scaffold.pipeline import plan_project
+from scaffold.plan import Plan
+from scaffold.project import ChannelRecord, Project, Trigger, check_distinct, load_project
+
+
+@dataclass(frozen=True)
+class ChannelRequest:
+    channel: str
+    module: str
+    table: str | None = None
+    user_column: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    plan: Plan
+    route: str
+    migration: str
+    applied: bool
+
+
+def create_sse_channel(
+    project_dir: Path, request: ChannelRequest, *, dry_run: bool = False, force: bool = False
+) -> CreateResult:
+    """Add the channel to the project; with `dry_run`, only say what would change."""
+    recorded = load_project(project_dir)
+    record = _record(recorded, request)
+    project = dataclasses.replace(
+        recorded, channels=(*[r for r in recorded.channels if r.names != record.names], record)
+    )
+    check_distinct(project.channels)
+    plan = plan_project(project, recorded=recorded)
+    if force:
+        plan = plan.forced()
+    layout = channel_layout(project, record)
+    result = CreateResult(
+        plan, f"{layout.names.route_prefix}/stream", layout.migration_path, applied=False
+    )
+    if dry_run:
+        return result
+    if plan.conflicts:
+        raise ConflictError(_conflict_message(plan), plan=plan)
+    apply_plan(plan, last="pyproject.toml")
+    return dataclasses.replace(result, applied=True)
+
+
+def _record(project: Project, request: ChannelRequest) -> ChannelRecord:
+    names = channel_names(request.channel, request.module)
+    trigger = _trigger(request)
+    existing = next((r for r in project.channels if r.names == names), None)
+    if existing is None:
+        return ChannelRecord(
+            request.channel, request.module, next_migration_name(project, names), trigger
+        )
+    if trigger is not None and trigger != existing.trigger:
+        raise BadInput(
+            f"channel {existing.name} in {existing.module} already exists with"
+            f" {_describe(existing.trigger)}; its migration cannot change: write a new migration"
+            " for a different trigger"
+        )
+    return existing
+
+
+def _trigger(request: ChannelRequest) -> Trigger | None:
+    if (request.table is None) != (request.user_column is None):
+        raise BadInput("--table and --user-column go together: name the table and its user column")
+    if request.table is None or request.user_column is None:
+        return None
+    return Trigger(
+        sql_identifier(request.table, "--table"),
+        sql_identifier(request.user_column, "--user-column"),
+    )
+
+
+def _describe(trigger: Trigger | None) -> str:
+    if trigger is None:
+        return "no trigger"
+    return f"a trigger on {trigger.table}.{trigger.user_column}"
+
+
+def _conflict_message(plan: Plan) -> str:
+    paths = ", ".join(change.path for change in plan.conflicts)
+    return (
+        f"generated files differ from what scaffold would write: {paths}. Nothing was written."
+        " Review the diff (--dry-run --diff); --force overwrites generated files"
+    )

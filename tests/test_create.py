@@ -1,0 +1,101 @@
+"""`scaffold create-sse-channel`: what it writes, what it prints, and what it never does."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scaffold import apply
+from scaffold._commands.create_sse_channel import ChannelRequest, create_sse_channel
+from tests.helpers import run_scaffold, snapshot
+
+STOCK = ("create-sse-channel", "Stock", "in", "inventory")
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(shop: Path) -> None:
+    before = snapshot(shop)
+    result = run_scaffold(*STOCK, "--dry-run", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(shop) == before
+    lines = result.stdout.splitlines()
+    assert "  create  shop/realtime/kernel.py" in lines
+    assert "  update  shop/main.py" in lines
+    assert "  update  pyproject.toml" in lines
+    assert "Dry run: nothing was written." in lines
+
+
+def test_dry_run_diff_shows_unified_diffs(shop: Path) -> None:
+    result = run_scaffold(*STOCK, "--dry-run", "--diff", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert "--- a/shop/main.py\n+++ b/shop/main.py\n" in result.stdout
+    assert "+app.include_router(inventory_stock_sse_router)\n" in result.stdout
+    assert "--- /dev/null\n+++ b/shop/realtime/kernel.py\n" in result.stdout
+
+
+def test_json_output_lists_every_file_and_its_action(shop: Path) -> None:
+    result = run_scaffold(*STOCK, "--dry-run", "--json", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    actions = {change["path"]: change["action"] for change in plan["changes"]}
+    assert actions["shop/modules/inventory/services/stock_notify_service.py"] == "create"
+    assert actions["shop/main.py"] == "update"
+    assert actions["migrations/0002_inventory_stock_sse_channel.sql"] == "create"
+
+
+def test_running_the_command_twice_changes_nothing_the_second_time(shop: Path) -> None:
+    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    after_first = snapshot(shop)
+    second = run_scaffold(*STOCK, "--json", cwd=shop)
+    assert second.exit_code == 0, second.stderr
+    assert snapshot(shop) == after_first
+    assert {change["action"] for change in json.loads(second.stdout)["changes"]} == {"unchanged"}
+
+
+def test_the_command_finds_the_project_from_a_subfolder(shop: Path) -> None:
+    result = run_scaffold(*STOCK, cwd=shop / "shop")
+    assert result.exit_code == 0, result.stderr
+    assert (shop / "shop" / "realtime" / "kernel.py").is_file()
+    assert "Channel ready: GET /inventory/events/stock/stream" in result.stdout
+
+
+def test_pyproject_keeps_every_line_of_the_user_and_records_the_channel(shop: Path) -> None:
+    original = (shop / "pyproject.toml").read_text().splitlines()
+    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    edited = (shop / "pyproject.toml").read_text()
+    remaining = iter(edited.splitlines())
+    assert all(line in remaining for line in original), "a line of the user's file was lost"
+    assert '[[tool.scaffold.channels]]\nname = "Stock"\nmodule = "inventory"\n' in edited
+    assert '"pyjwt>=2.8"' in edited
+    assert '"httpx-sse>=0.4"' in edited
+
+
+def test_migrations_are_numbered_after_the_existing_ones(shop: Path) -> None:
+    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    second = ("create-sse-channel", "StockLevel", "in", "warehouse-ops")
+    assert run_scaffold(*second, cwd=shop).exit_code == 0
+    assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
+        "0001_create_baskets.sql",
+        "0002_inventory_stock_sse_channel.sql",
+        "0003_warehouse_ops_stock_level_sse_channel.sql",
+    ]
+
+
+def test_a_failure_while_writing_leaves_the_project_as_it_was(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = snapshot(shop)
+    write = apply._write_atomically
+    calls = 0
+
+    def failing_write(target: Path, text: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 5:
+            raise OSError("disk full")
+        write(target, text)
+
+    monkeypatch.setattr(apply, "_write_atomically", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
+    assert snapshot(shop) == before
+    assert not (shop / "shop" / "realtime").exists()

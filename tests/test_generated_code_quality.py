@@ -1,0 +1,43 @@
+"""The generated projects pass ruff (lint and format, default rules) and mypy --strict.
+
+They are checked as `golden/` holds them; `test_golden.py` proves that is what the generator
+writes. Caches go to a temporary folder so the golden files stay untouched.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.golden_cases import CASES, GOLDEN
+
+
+def run_tool(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *command], cwd=cwd, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_generated_project_passes_ruff_check(case: str) -> None:
+    result = run_tool("ruff", "check", "--isolated", "--no-cache", ".", cwd=GOLDEN / case)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_generated_project_is_ruff_formatted(case: str) -> None:
+    result = run_tool(
+        "ruff", "format", "--isolated", "--no-cache", "--check", ".", cwd=GOLDEN / case
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_generated_project_passes_mypy_strict(case: str, tmp_path: Path) -> None:
+    project = GOLDEN / case
+    result = run_tool(
+        "mypy", "--strict", "--cache-dir", str(tmp_path / "mypy"), "shop", "tests", cwd=project
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found" in result.stdout
