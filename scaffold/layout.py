@@ -16,6 +16,7 @@ KERNEL_MODULES = (
     "auth",
     "kernel",
     "channels",
+    "testing",
 )
 KERNEL_ROUTER = "realtime_router"
 _MIGRATION_NUMBER = re.compile(r"^(\d+)")

@@ -69,10 +69,21 @@ def render_kernel(project: Project) -> dict[str, str]:
     rendered[conftest] = render_template(
         "realtime-kernel/conftest.py.jinja",
         conftest,
+        package=project.package,
         app=f"{project.app_module}:{project.app_variable}",
         migrations=project.migrations.rstrip("/"),
         project_depth=len(Path(tests_dir).parts),
     )
+    if layouts:
+        # The kernel's guarantees are proven once, on the first channel.
+        kernel_tests = f"{tests_dir}/test_realtime_kernel.py"
+        rendered[kernel_tests] = render_template(
+            "realtime-kernel/test_realtime_kernel.py.jinja",
+            kernel_tests,
+            package=project.package,
+            first=layouts[0],
+            first_constant_import=from_import(layouts[0].service_module, layouts[0].constant),
+        )
     return rendered
 
 
@@ -81,11 +92,7 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
     context = {
         "names": layout.names,
         "package": project.package,
-        "service_module": layout.service_module,
-        "service_import": from_import(layout.service_module, layout.constant),
-        "emit_import": from_import(
-            layout.service_module, f"emit_{layout.names.channel_snake}_event"
-        ),
+        "constant_import": from_import(layout.service_module, layout.constant),
         "constant": layout.constant,
         "trigger": layout.record.trigger,
     }

@@ -56,14 +56,18 @@ BEGIN
 END;
 $$;
 
--- Deletes events older than `keep`; run it from a scheduled job. A client whose Last-Event-ID
--- was pruned misses those events.
+-- Deletes events older than `keep` and returns how many; run it from a scheduled job. The
+-- newest event is always kept: it tells a pruned Last-Event-ID (answered with a `reset`
+-- event) from an id that is merely old.
 CREATE FUNCTION inventory_stock_prune(keep interval DEFAULT interval '7 days')
 RETURNS bigint
 LANGUAGE sql
 AS $$
     WITH pruned AS (
-        DELETE FROM inventory_stock_events WHERE created_at < now() - keep RETURNING 1
+        DELETE FROM inventory_stock_events
+        WHERE created_at < now() - keep
+          AND id < (SELECT max(id) FROM inventory_stock_events)
+        RETURNING 1
     )
     SELECT count(*) FROM pruned;
 $$;

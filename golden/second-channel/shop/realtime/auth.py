@@ -6,6 +6,7 @@ token is also read from the `access_token` cookie or the `access_token` query pa
 strings end up in access logs: prefer the cookie where you can, and keep tokens short-lived.
 """
 
+from dataclasses import dataclass
 from typing import Annotated
 
 import jwt
@@ -26,8 +27,15 @@ def bearer_token(request: Request) -> str | None:
     )
 
 
-def verify_token(token: str, settings: RealtimeSettings) -> str:
-    """Return the token's subject; raise `jwt.InvalidTokenError` if it must not be trusted."""
+@dataclass(frozen=True)
+class AuthenticatedUser:
+    id: str
+    expires_at: float | None = None
+    """When the credentials expire, as a Unix time: the user's streams end then."""
+
+
+def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
+    """The token's user; raise `jwt.InvalidTokenError` if the token must not be trusted."""
     claims = jwt.decode(
         token,
         settings.jwt_key,
@@ -36,11 +44,10 @@ def verify_token(token: str, settings: RealtimeSettings) -> str:
         issuer=settings.jwt_issuer,
         options={"require": ["exp", "sub"]},
     )
-    subject: str = claims["sub"]
-    return subject
+    return AuthenticatedUser(id=str(claims["sub"]), expires_at=float(claims["exp"]))
 
 
-def authenticated_user_id(request: Request) -> str:
+def authenticated_user(request: Request) -> AuthenticatedUser:
     token = bearer_token(request)
     if token is None:
         raise _unauthorized('Bearer realm="realtime"')
@@ -59,4 +66,4 @@ def _unauthorized(challenge: str) -> HTTPException:
     )
 
 
-CurrentUserId = Annotated[str, Depends(authenticated_user_id)]
+CurrentUser = Annotated[AuthenticatedUser, Depends(authenticated_user)]

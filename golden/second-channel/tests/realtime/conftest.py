@@ -8,24 +8,21 @@ own with every migration of `migrations/` applied in file-name order, dropped at
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
-import httpx
-import jwt
 import pytest
+
+from shop.realtime.testing import Server, ServerFactory, serve
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = PROJECT_ROOT / "migrations"
 APP = "shop.main:app"
-JWT_SECRET = "realtime-tests-signing-key-of-at-least-32-bytes"
+TEST_ENVIRONMENT = {"SSE_HEARTBEAT_SECONDS": "1"}
 
 
 @pytest.fixture(scope="session")
@@ -55,35 +52,24 @@ def database_url(postgres_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def server_url(database_url: str) -> Iterator[str]:
-    """The application, served by a real uvicorn process on a free loopback port."""
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "JWT_SECRET": JWT_SECRET,
-        "SSE_HEARTBEAT_SECONDS": "1",
-    }
-    command = [sys.executable, "-m", "uvicorn", APP, "--port", str(port)]
-    with subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment) as server:
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_until_serving(url, server)
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+def server(database_url: str) -> Iterator[Server]:
+    """The application, served by a real uvicorn process for the whole session."""
+    with serve(
+        APP, PROJECT_ROOT, {"DATABASE_URL": database_url, **TEST_ENVIRONMENT}
+    ) as app:
+        yield app
 
 
 @pytest.fixture
-def token_for() -> Callable[..., str]:
-    """Sign a token for a user id: `token_for("alice")`, or expired with `expires_in=-60`."""
+def start_server(database_url: str) -> Iterator[ServerFactory]:
+    """Start more servers on the same database, stopped at the end of the test."""
+    with ExitStack() as servers:
 
-    def sign(user_id: str, *, expires_in: float = 300, key: str = JWT_SECRET) -> str:
-        claims = {"sub": user_id, "exp": int(time.time() + expires_in)}
-        return jwt.encode(claims, key, algorithm="HS256")
+        def start(**environment: str) -> Server:
+            settings = {"DATABASE_URL": database_url, **TEST_ENVIRONMENT, **environment}
+            return servers.enter_context(serve(APP, PROJECT_ROOT, settings))
 
-    return sign
+        yield start
 
 
 async def _execute(url: str, statement: str) -> None:
@@ -101,23 +87,3 @@ async def _apply_migrations(url: str) -> None:
             await connection.execute(path.read_text(encoding="utf-8"))
     finally:
         await connection.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_serving(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"uvicorn exited with {server.returncode} at start-up")
-        try:
-            httpx.get(f"{url}/openapi.json", timeout=1).raise_for_status()
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"uvicorn did not serve {url} within 30 seconds")

@@ -5,151 +5,107 @@ Each test runs against a real PostgreSQL server and the application under a real
 by a streaming SSE client (see `conftest.py` in this folder).
 """
 
-import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-
-import anyio
-import asyncpg
 import httpx
 import jwt
 import pytest
-from httpx_sse import ServerSentEvent, aconnect_sse
 
-from shop.modules.inventory.services.stock_notify_service import emit_stock_event
+from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
+from shop.realtime.testing import (
+    Server,
+    emit_event,
+    listener_connections,
+    next_event,
+    open_stream,
+    payload_of,
+    sign_token,
+)
 
+CHANNEL = INVENTORY_STOCK_CHANNEL
 STREAM = "/inventory/events/stock/stream"
-
-OTHER_KEY = "another-signing-key-of-at-least-32-bytes"
-
-TokenFactory = Callable[..., str]
+EVENT = "stock_updated"
 
 pytestmark = pytest.mark.anyio
 
 
-@asynccontextmanager
-async def open_stream(
-    server_url: str, token: str, last_event_id: str | None = None
-) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
-    """Open the stream; once this returns, events committed from now on are delivered."""
-    headers = {"Authorization": f"Bearer {token}"}
-    if last_event_id is not None:
-        headers["Last-Event-ID"] = last_event_id
-    async with (
-        httpx.AsyncClient(base_url=server_url, timeout=10) as client,
-        aconnect_sse(client, "GET", STREAM, headers=headers) as source,
-    ):
-        source.response.raise_for_status()
-        yield source.aiter_sse()
-
-
-async def next_event(events: AsyncIterator[ServerSentEvent]) -> ServerSentEvent:
-    """The next event with data, skipping the retry hint and heartbeats."""
-    with anyio.fail_after(10):
-        async for event in events:
-            if event.data:
-                return event
-    raise AssertionError("the stream ended")
-
-
-async def emit(
-    database_url: str, user_id: str, event_type: str, payload: dict[str, object]
-) -> int:
-    connection = await asyncpg.connect(database_url)
-    try:
-        return await emit_stock_event(
-            connection, target_user_id=user_id, event_type=event_type, payload=payload
-        )
-    finally:
-        await connection.close()
-
-
-async def test_listener_connects_at_startup(server_url: str, database_url: str) -> None:
-    connection = await asyncpg.connect(database_url)
-    try:
-        listeners = await connection.fetchval(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND application_name = 'realtime-listener'"
-        )
-    finally:
-        await connection.close()
-    assert listeners >= 1
+async def test_listener_connects_at_startup(server: Server, database_url: str) -> None:
+    assert await listener_connections(database_url, server.process.pid) == 1
 
 
 @pytest.mark.parametrize(
     "credentials", ["missing", "malformed", "basic", "expired", "wrong-key", "unsigned"]
 )
 async def test_stream_refuses_requests_without_a_valid_token(
-    server_url: str, token_for: TokenFactory, credentials: str
+    server: Server, credentials: str
 ) -> None:
     unsigned = jwt.encode({"sub": "alice", "exp": 2**31}, None, algorithm="none")
+    wrong_key = "another-signing-key-of-at-least-32-bytes"
     authorization = {
         "missing": "",
         "malformed": "Bearer not-a-token",
         "basic": "Basic YWxpY2U6c2VjcmV0",
-        "expired": f"Bearer {token_for('alice', expires_in=-60)}",
-        "wrong-key": f"Bearer {token_for('alice', key=OTHER_KEY)}",
+        "expired": f"Bearer {sign_token('alice', expires_in=-60)}",
+        "wrong-key": f"Bearer {sign_token('alice', key=wrong_key)}",
         "unsigned": f"Bearer {unsigned}",
     }[credentials]
     headers = {"Authorization": authorization} if authorization else {}
-    async with httpx.AsyncClient(base_url=server_url) as client:
+    async with httpx.AsyncClient(base_url=server.url) as client:
         response = await client.get(STREAM, headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 async def test_client_receives_only_its_own_users_events(
-    server_url: str, database_url: str, token_for: TokenFactory
+    server: Server, database_url: str
 ) -> None:
     async with (
-        open_stream(server_url, token_for("alice")) as alice,
-        open_stream(server_url, token_for("bob")) as bob,
+        open_stream(server.url + STREAM, sign_token("alice")) as alice,
+        open_stream(server.url + STREAM, sign_token("bob")) as bob,
     ):
-        await emit(database_url, "bob", "stock_updated", {"for": "bob"})
-        await emit(database_url, "alice", "stock_updated", {"for": "alice"})
-        assert json.loads((await next_event(alice)).data) == {"for": "alice"}
-        assert json.loads((await next_event(bob)).data) == {"for": "bob"}
+        await emit_event(database_url, CHANNEL, "bob", EVENT, {"for": "bob"})
+        await emit_event(database_url, CHANNEL, "alice", EVENT, {"for": "alice"})
+        assert payload_of(await next_event(alice)) == {"for": "alice"}
+        assert payload_of(await next_event(bob)) == {"for": "bob"}
 
 
 async def test_frames_carry_id_event_and_data(
-    server_url: str, database_url: str, token_for: TokenFactory
+    server: Server, database_url: str
 ) -> None:
-    async with open_stream(server_url, token_for("carol")) as carol:
-        event_id = await emit(
-            database_url, "carol", "stock_updated", {"basketId": 7, "newStock": 3}
-        )
+    async with open_stream(server.url + STREAM, sign_token("carol")) as carol:
+        payload = {"basketId": 7, "newStock": 3}
+        event_id = await emit_event(database_url, CHANNEL, "carol", EVENT, payload)
         event = await next_event(carol)
     assert event.id == str(event_id)
-    assert event.event == "stock_updated"
-    assert json.loads(event.data) == {"basketId": 7, "newStock": 3}
+    assert event.event == EVENT
+    assert payload_of(event) == payload
 
 
 async def test_reconnecting_with_last_event_id_replays_what_was_missed(
-    server_url: str, database_url: str, token_for: TokenFactory
+    server: Server, database_url: str
 ) -> None:
-    async with open_stream(server_url, token_for("dave")) as dave:
-        await emit(database_url, "dave", "seen", {"n": 1})
+    url = server.url + STREAM
+    async with open_stream(url, sign_token("dave")) as dave:
+        await emit_event(database_url, CHANNEL, "dave", "seen", {"n": 1})
         last_seen = (await next_event(dave)).id
-    missed = [await emit(database_url, "dave", "missed", {"n": n}) for n in (2, 3)]
-    await emit(database_url, "erin", "not-for-dave", {"n": 0})
+    missed = [
+        await emit_event(database_url, CHANNEL, "dave", "missed", {"n": n})
+        for n in (2, 3)
+    ]
+    await emit_event(database_url, CHANNEL, "erin", "not_for_dave", {"n": 0})
 
-    reconnect = open_stream(server_url, token_for("dave"), last_event_id=last_seen)
-    async with reconnect as dave:
+    async with open_stream(url, sign_token("dave"), last_event_id=last_seen) as dave:
         replayed = [await next_event(dave), await next_event(dave)]
-        live_id = await emit(database_url, "dave", "live", {"n": 4})
+        live_id = await emit_event(database_url, CHANNEL, "dave", "live", {"n": 4})
         live = await next_event(dave)
     assert [event.id for event in replayed] == [str(event_id) for event_id in missed]
-    assert [json.loads(event.data) for event in replayed] == [{"n": 2}, {"n": 3}]
+    assert [payload_of(event) for event in replayed] == [{"n": 2}, {"n": 3}]
     assert live.id == str(live_id)
 
 
-async def test_malformed_last_event_id_is_a_bad_request(
-    server_url: str, token_for: TokenFactory
-) -> None:
+async def test_malformed_last_event_id_is_a_bad_request(server: Server) -> None:
     headers = {
-        "Authorization": f"Bearer {token_for('alice')}",
+        "Authorization": f"Bearer {sign_token('alice')}",
         "Last-Event-ID": "not-an-id",
     }
-    async with httpx.AsyncClient(base_url=server_url) as client:
+    async with httpx.AsyncClient(base_url=server.url) as client:
         response = await client.get(STREAM, headers=headers)
     assert response.status_code == 400

@@ -68,6 +68,17 @@ async def fetch_events(
     return [Event(*row) for row in rows]
 
 
+async def event_id_range(connection: Connection, channel: Channel) -> tuple[int, int]:
+    """The oldest and newest ids kept; (1, 0) while the channel has no event."""
+    row = await connection.fetchrow(
+        f"SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM {channel.events_table}"
+    )
+    assert row is not None, "an aggregate query returns one row"
+    oldest: int = row[0]
+    newest: int = row[1]
+    return oldest, newest
+
+
 async def fetch_user_events(
     connection: Connection,
     channel: Channel,

@@ -2,6 +2,7 @@
 """The Server-Sent Events wire format, encoded once per event whatever its number of readers."""
 
 HEARTBEAT = b": keep-alive\n\n"
+_NOT_REPLAYABLE = '{"replayable": false}'
 
 
 def event_frame(event_id: int, event_type: str, data: str) -> bytes:
@@ -12,3 +13,12 @@ def event_frame(event_id: int, event_type: str, data: str) -> bytes:
 def retry_frame(milliseconds: int) -> bytes:
     """Tell the browser how long to wait before it reconnects."""
     return f"retry: {milliseconds}\n\n".encode()
+
+
+def reset_frame(event_id: int) -> bytes:
+    """Tell a client its `Last-Event-ID` cannot be replayed (pruned, or not one of ours).
+
+    The client should reload its state; the stream goes on from `event_id`, which becomes the
+    client's new last event id.
+    """
+    return f"id: {event_id}\nevent: reset\ndata: {_NOT_REPLAYABLE}\n\n".encode()

@@ -11,6 +11,7 @@ emit function in each channel's migration), so "after the last id" misses nothin
 
 import asyncio
 import logging
+import os
 import random
 from collections.abc import Callable, Sequence
 
@@ -50,6 +51,9 @@ class Listener:
     async def start(self) -> None:
         """Connect and LISTEN; raise if the first connection fails, so start-up fails loudly."""
         connection = await self._connect()
+        logger.info(
+            "realtime listener connected", extra={"channels": list(self._channels)}
+        )
         self._task = asyncio.create_task(
             self._supervise(connection), name="realtime-listener"
         )
@@ -67,6 +71,11 @@ class Listener:
                 if connection is None:
                     connection = await self._connect()
                     self.reconnects += 1
+                    logger.info(
+                        "realtime listener reconnected after %d attempt(s)",
+                        failures,
+                        extra={"reconnects": self.reconnects},
+                    )
                 failures = 0
                 await self._pump(connection)
             except (
@@ -88,10 +97,7 @@ class Listener:
     async def _connect(self) -> asyncpg.Connection:
         connection: asyncpg.Connection = await asyncpg.connect(
             self._database_url,
-            server_settings={"application_name": "realtime-listener"},
-        )
-        logger.info(
-            "realtime listener connected", extra={"channels": sorted(self._channels)}
+            server_settings={"application_name": f"realtime-listener:{os.getpid()}"},
         )
         return connection
 
@@ -129,7 +135,9 @@ class Listener:
             replayed = await self._deliver_committed(connection, channel)
             if replayed:
                 logger.info(
-                    "realtime listener replayed the gap",
+                    "realtime listener replayed the gap: %d event(s) on %s",
+                    replayed,
+                    name,
                     extra={"channel": name, "events": replayed},
                 )
 

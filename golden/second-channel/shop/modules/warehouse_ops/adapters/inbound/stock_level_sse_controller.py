@@ -7,7 +7,7 @@ from fastapi.sse import EventSourceResponse
 from shop.modules.warehouse_ops.services.stock_level_notify_service import (
     WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL,
 )
-from shop.realtime.auth import CurrentUserId
+from shop.realtime.auth import CurrentUser
 from shop.realtime.kernel import STREAM_RESPONSES, LastEventId, RealtimeDep
 
 router = APIRouter(prefix="/warehouse-ops/events/stock-level", tags=["warehouse-ops"])
@@ -19,10 +19,16 @@ router = APIRouter(prefix="/warehouse-ops/events/stock-level", tags=["warehouse-
     responses=STREAM_RESPONSES,
 )
 async def stream_stock_level_events(
-    user_id: CurrentUserId, realtime: RealtimeDep, last_event_id: LastEventId
+    user: CurrentUser, realtime: RealtimeDep, last_event_id: LastEventId
 ) -> EventSourceResponse:
     """Stream the caller's stock level events as they commit.
 
-    A client that reconnects with `Last-Event-ID` first receives, in order, what it missed.
+    A client that reconnects with `Last-Event-ID` first receives, in order, what it missed
+    (or a `reset` event if that id was pruned). The stream ends when the token expires.
     """
-    return realtime.stream(WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL, user_id, last_event_id)
+    return realtime.stream(
+        WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL,
+        user.id,
+        last_event_id,
+        expires_at=user.expires_at,
+    )

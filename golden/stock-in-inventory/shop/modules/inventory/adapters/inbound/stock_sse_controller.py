@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse
 
 from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
-from shop.realtime.auth import CurrentUserId
+from shop.realtime.auth import CurrentUser
 from shop.realtime.kernel import STREAM_RESPONSES, LastEventId, RealtimeDep
 
 router = APIRouter(prefix="/inventory/events/stock", tags=["inventory"])
@@ -17,10 +17,16 @@ router = APIRouter(prefix="/inventory/events/stock", tags=["inventory"])
     responses=STREAM_RESPONSES,
 )
 async def stream_stock_events(
-    user_id: CurrentUserId, realtime: RealtimeDep, last_event_id: LastEventId
+    user: CurrentUser, realtime: RealtimeDep, last_event_id: LastEventId
 ) -> EventSourceResponse:
     """Stream the caller's stock events as they commit.
 
-    A client that reconnects with `Last-Event-ID` first receives, in order, what it missed.
+    A client that reconnects with `Last-Event-ID` first receives, in order, what it missed
+    (or a `reset` event if that id was pruned). The stream ends when the token expires.
     """
-    return realtime.stream(INVENTORY_STOCK_CHANNEL, user_id, last_event_id)
+    return realtime.stream(
+        INVENTORY_STOCK_CHANNEL,
+        user.id,
+        last_event_id,
+        expires_at=user.expires_at,
+    )
