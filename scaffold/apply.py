@@ -1,36 +1,66 @@
-"""Write a plan to disk all or nothing: temp file + rename, restoring everything on failure."""
+"""Carry a plan out on disk all or nothing: temp file + rename, restoring everything on failure."""
 
 import os
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+from scaffold.errors import ConflictError
 from scaffold.plan import Action, Plan
 
 
 def apply_plan(plan: Plan, *, last: str | None = None) -> None:
-    """Write every create/update of `plan`; `last` (the manifest) is written after the rest.
+    """Write every create/update of `plan` and delete every deletion; `last` (the manifest) goes
+    after the rest. A plan with conflicts is refused whole: nothing is written.
 
-    If any write fails, the files already written are restored, new files and folders are
-    removed, and the error propagates: the project is left as it was.
+    If any step fails, the files already written are restored, deleted files come back, new files
+    and folders are removed, and the error propagates: the project is left as it was. Folders a
+    deletion leaves empty are removed once everything succeeded.
     """
-    writes = sorted(plan.writes, key=lambda change: change.path == last)
+    if plan.conflicts:
+        raise ConflictError(_conflict_message(plan), plan=plan)
+    steps = sorted(
+        (change for change in plan.changes if change.action in _CARRIED_OUT),
+        key=lambda change: change.path == last,
+    )
     created_folders: list[Path] = []
-    written: list[tuple[Path, str | None]] = []
+    set_aside: list[Path] = []
+    undo: list[Callable[[], object]] = []
     try:
-        for change in writes:
+        for change in steps:
             target = plan.root / change.path
+            if change.new is None:
+                set_aside.append(_set_aside(target))
+                undo.append(partial(os.replace, set_aside[-1], target))
+                continue
             created_folders += _make_parents(target)
             _write_atomically(target, change.new)
-            written.append((target, change.old if change.action is Action.UPDATE else None))
-    except BaseException:
-        for target, old in reversed(written):
-            if old is None:
-                target.unlink(missing_ok=True)
+            if change.old is None:
+                undo.append(partial(target.unlink, missing_ok=True))
             else:
-                _write_atomically(target, old)
+                undo.append(partial(_write_atomically, target, change.old))
+    except BaseException:
+        for step in reversed(undo):
+            step()
         for folder in reversed(created_folders):
             folder.rmdir()
         raise
+    for aside in set_aside:
+        aside.unlink()
+    _remove_empty_folders(plan.root, [plan.root / c.path for c in steps if c.new is None])
+
+
+_CARRIED_OUT = (Action.CREATE, Action.UPDATE, Action.DELETE)
+
+
+def _conflict_message(plan: Plan) -> str:
+    paths = ", ".join(change.path for change in plan.conflicts)
+    return (
+        f"generated files differ from what scaffold would write: {paths}. Nothing was written."
+        " Review the diff (--dry-run --diff); --force overwrites generated files edited by hand"
+        " (or deletes them)"
+    )
 
 
 def _make_parents(target: Path) -> list[Path]:
@@ -52,3 +82,20 @@ def _write_atomically(target: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _set_aside(target: Path) -> Path:
+    """Move `target` to a hidden name beside it, from which a rename brings it back unchanged."""
+    descriptor, aside = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.deleted.")
+    os.close(descriptor)
+    os.replace(target, aside)
+    return Path(aside)
+
+
+def _remove_empty_folders(root: Path, deleted: list[Path]) -> None:
+    """Remove the folders, up to `root`, that the deletions left empty."""
+    for target in deleted:
+        for folder in target.parents:
+            if folder == root or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()

@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from scaffold.names import ChannelNames
 from scaffold.project import ChannelRecord, Project
@@ -41,6 +42,26 @@ def kernel_paths(project: Project) -> dict[str, str]:
     return {name: module_path(project, kernel_module(project, name)) for name in KERNEL_MODULES}
 
 
+class Router(NamedTuple):
+    """A router the app module imports from `module` as `alias` and mounts with include_router."""
+
+    module: str
+    name: str
+    alias: str
+
+
+def routers(project: Project) -> list[Router]:
+    """The routers the app module mounts: the kernel's and each channel's; none without channels."""
+    if not project.channels:
+        return []
+    kernel = Router(kernel_module(project, "kernel"), KERNEL_ROUTER, KERNEL_ROUTER)
+    channels = [
+        Router(layout.controller_module, "router", layout.router_alias)
+        for layout in (channel_layout(project, record) for record in project.channels)
+    ]
+    return [kernel, *channels]
+
+
 def realtime_tests_dir(project: Project) -> str:
     return f"{project.tests.rstrip('/')}/realtime"
 
@@ -61,6 +82,16 @@ class ChannelLayout:
     test_path: str
     package_inits: tuple[str, ...]
     """`__init__.py` files the channel's modules need; created once, then the user's."""
+
+    @property
+    def route(self) -> str:
+        """The path of the channel's SSE endpoint."""
+        return f"{self.names.route_prefix}/stream"
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The channel's own generated files."""
+        return (self.service_path, self.controller_path, self.migration_path, self.test_path)
 
 
 def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
@@ -84,13 +115,28 @@ def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
         router_alias=f"{names.pg_channel}_sse_router",
         service_path=module_path(project, service_module),
         controller_path=module_path(project, controller_module),
-        migration_path=f"{project.migrations.rstrip('/')}/{record.migration}",
+        migration_path=migration_path(project, record.migration),
         test_path=f"{realtime_tests_dir(project)}/test_{names.pg_channel}_sse_channel.py",
         package_inits=tuple(module_path(project, f"{package}.__init__") for package in packages),
     )
 
 
+def migration_path(project: Project, name: str) -> str:
+    return f"{project.migrations.rstrip('/')}/{name}"
+
+
 def next_migration_name(project: Project, names: ChannelNames) -> str:
+    """The migration that creates a channel, numbered after every existing one."""
+    return f"{_next_migration_number(project)}_{names.pg_channel}_sse_channel.sql"
+
+
+def removal_migration_path(project: Project, names: ChannelNames) -> str:
+    """The migration that removes a channel, numbered after every existing one."""
+    name = f"{_next_migration_number(project)}_remove_{names.pg_channel}_sse_channel.sql"
+    return migration_path(project, name)
+
+
+def _next_migration_number(project: Project) -> str:
     """The next free number in the migrations folder, zero-padded like the existing files."""
     folder = project.root / project.migrations
     numbers = [
@@ -101,4 +147,4 @@ def next_migration_name(project: Project, names: ChannelNames) -> str:
     numbers += [record.migration.split("_")[0] for record in project.channels]
     width = max((len(number) for number in numbers), default=4)
     following = max((int(number) for number in numbers if number.isdigit()), default=0) + 1
-    return f"{following:0{width}d}_{names.pg_channel}_sse_channel.sql"
+    return f"{following:0{width}d}"

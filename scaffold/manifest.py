@@ -1,7 +1,8 @@
 """Edits of the target's `pyproject.toml` with tomlkit, keeping the rest of it byte for byte.
 
-It records the channels in `[[tool.scaffold.channels]]` and adds the packages the generated code
-and its tests import, when the project does not list them yet.
+It adds the `[tool.scaffold]` table, records the channels in `[[tool.scaffold.channels]]`, and
+adds the packages the generated code and its tests import, when the project does not list them
+yet. Packages stay when channels go: the project may have come to use them too.
 """
 
 import re
@@ -10,7 +11,7 @@ from collections.abc import Mapping, Sequence
 import tomlkit
 from tomlkit.items import AoT, Array, Table
 
-from scaffold.project import ChannelRecord
+from scaffold.project import ChannelRecord, scaffold_table
 
 RUNTIME_REQUIREMENTS = ("asyncpg>=0.29", "fastapi>=0.135", "pyjwt>=2.8", "uvicorn>=0.30")
 TEST_REQUIREMENTS = (
@@ -31,6 +32,20 @@ def edit_pyproject(text: str, channels: Sequence[ChannelRecord]) -> str:
     _require(project.setdefault("dependencies", tomlkit.array()), RUNTIME_REQUIREMENTS)
     extras = project.setdefault("optional-dependencies", _new_table({TEST_EXTRA: tomlkit.array()}))
     _require(extras.setdefault(TEST_EXTRA, tomlkit.array()), TEST_REQUIREMENTS)
+    return _dumps(document, text)
+
+
+def add_scaffold_table(text: str, settings: Mapping[str, str]) -> str:
+    """`text` with a `[tool.scaffold]` table of `settings`, after its other `[tool.*]` tables."""
+    document = tomlkit.parse(text)
+    table = tomlkit.parse(scaffold_table(settings))["tool"]["scaffold"]
+    if "tool" not in document:
+        document.append("tool", tomlkit.table(is_super_table=True))
+    document["tool"].append("scaffold", table)
+    return _dumps(document, text)
+
+
+def _dumps(document: tomlkit.TOMLDocument, text: str) -> str:
     edited = tomlkit.dumps(document)
     # New tables end with a blank line to separate them from what follows; not at the very end.
     return edited.rstrip("\n") + "\n" if text.endswith("\n") else edited.rstrip("\n")
@@ -40,6 +55,9 @@ def _record_channels(table: Table, channels: Sequence[ChannelRecord]) -> None:
     wanted = [record.as_toml() for record in channels]
     existing = table.get("channels")
     if isinstance(existing, AoT) and [dict(entry) for entry in existing] == wanted:
+        return
+    if not wanted:
+        table.pop("channels", None)
         return
     entries = tomlkit.aot()
     for values in wanted:

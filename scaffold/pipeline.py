@@ -1,51 +1,59 @@
-"""render -> plan: the desired state of a project, as one set of files, for every command."""
+"""render -> plan: the desired state of a project, as one set of files, for every command.
+
+libcst and tomlkit are imported only when an edit needs them, so that `scaffold check` on a
+project in sync loads neither.
+"""
+
+import ast
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scaffold.errors import BadInput
-from scaffold.layout import KERNEL_ROUTER, channel_layout, kernel_module, module_path
-from scaffold.manifest import edit_pyproject
+from scaffold.layout import Router, channel_layout, module_path, routers
 from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import Project
+from scaffold.pycode import from_import
 from scaffold.render import render_channel, render_kernel
-from scaffold.wiring import RouterWiring, wire_routers
+
+if TYPE_CHECKING:
+    from scaffold.wiring import RouterWiring
 
 
 def generated_files(project: Project) -> dict[str, str]:
-    """Every file scaffold generates for the project's recorded channels."""
+    """Every file scaffold generates for the project's recorded channels; none without channels."""
+    if not project.channels:
+        return {}
     files = render_kernel(project)
     for record in project.channels:
         files |= render_channel(project, channel_layout(project, record))
     return files
 
 
-def router_wirings(project: Project) -> list[RouterWiring]:
-    kernel = RouterWiring(kernel_module(project, "kernel"), KERNEL_ROUTER, KERNEL_ROUTER)
-    channels = [
-        RouterWiring(layout.controller_module, "router", layout.router_alias)
-        for layout in (channel_layout(project, record) for record in project.channels)
-    ]
-    return [kernel, *channels]
+def router_wirings(project: Project) -> list["RouterWiring"]:
+    """The routers of `layout.routers`, as `scaffold.wiring` takes them."""
+    return _wirings(routers(project))
+
+
+def sync_plan(project: Project) -> Plan:
+    """What `scaffold sync` writes and `scaffold check` reports.
+
+    Each generated file of the recorded channels, and the app module's wiring, compared with
+    what they render: a generated file that differs was edited by hand and is a conflict.
+    Package `__init__.py` files are the user's, and so are the dependencies in `pyproject.toml`.
+    """
+    return make_plan(project.root, _generated_state(project, recorded=project))
 
 
 def desired_state(project: Project, *, recorded: Project) -> dict[str, Desired]:
-    """What the disk should hold once `project`'s channels exist.
+    """What the disk should hold once the project's channels are `project.channels`.
 
     `recorded` is the project as its manifest describes it before the command: a generated file
-    still equal to what it renders may be updated, any other difference is a conflict.
+    still equal to what it renders may be updated or deleted, any other difference is a conflict.
+    The migrations of removed channels stay: they are history.
     """
-    baseline = generated_files(recorded) if recorded.channels else {}
-    desired = {
-        path: Desired(text, Ownership.GENERATED, baseline.get(path))
-        for path, text in generated_files(project).items()
-    }
-    for record in project.channels:
-        for path in channel_layout(project, record).package_inits:
-            desired[path] = Desired("", Ownership.CREATED_ONCE)
-    app_path = module_path(project, project.app_module)
-    desired[app_path] = Desired(_wired_app(project, app_path), Ownership.EDITED)
-    pyproject = project.pyproject.read_text(encoding="utf-8")
-    desired["pyproject.toml"] = Desired(
-        edit_pyproject(pyproject, project.channels), Ownership.EDITED
-    )
+    desired = _generated_state(project, recorded=recorded)
+    desired |= _package_inits(project, recorded, desired)
+    desired["pyproject.toml"] = Desired(_edited_pyproject(project), Ownership.EDITED)
     return desired
 
 
@@ -53,17 +61,108 @@ def plan_project(project: Project, *, recorded: Project) -> Plan:
     return make_plan(project.root, desired_state(project, recorded=recorded))
 
 
-def _wired_app(project: Project, app_path: str) -> str:
+def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desired]:
+    """The generated files and the app module; files only `recorded` generates are deleted."""
+    files = generated_files(project)
+    baseline = files if recorded == project else generated_files(recorded)
+    history = {channel_layout(recorded, record).migration_path for record in recorded.channels}
+    desired = {
+        path: Desired(text, Ownership.GENERATED, baseline.get(path)) for path, text in files.items()
+    }
+    desired |= {
+        path: Desired(None, Ownership.GENERATED, text)
+        for path, text in baseline.items()
+        if path not in files and path not in history
+    }
+    if project.channels or recorded.channels:
+        app_path = module_path(project, project.app_module)
+        desired[app_path] = Desired(_wired_app(project, recorded, app_path), Ownership.EDITED)
+    return desired
+
+
+def _package_inits(
+    project: Project, recorded: Project, desired: dict[str, Desired]
+) -> dict[str, Desired]:
+    """The `__init__.py` files the channels need; those only removed channels needed go too, if
+    still empty and the deletions empty their package."""
+    needed = {
+        path
+        for record in project.channels
+        for path in channel_layout(project, record).package_inits
+    }
+    inits = {path: Desired("", Ownership.CREATED_ONCE) for path in needed}
+    deleted = {path for path, want in desired.items() if want.text is None}
+    unneeded = {
+        path
+        for record in recorded.channels
+        for path in channel_layout(recorded, record).package_inits
+    } - needed
+    for path in sorted(unneeded, key=lambda path: -path.count("/")):  # inner packages first
+        init = project.root / path
+        empty = init.is_file() and not init.read_text(encoding="utf-8")
+        if empty and _files_under(project.root, init.parent) <= deleted | {path}:
+            inits[path] = Desired(None, Ownership.CREATED_ONCE, baseline="")
+            deleted.add(path)
+    return inits
+
+
+def _files_under(root: Path, folder: Path) -> set[str]:
+    """The files below `folder`, relative to `root`, but for Python's bytecode caches."""
+    return {
+        path.relative_to(root).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def _edited_pyproject(project: Project) -> str:
+    from scaffold.manifest import edit_pyproject
+
+    return edit_pyproject(project.pyproject.read_text(encoding="utf-8"), project.channels)
+
+
+def _wired_app(project: Project, recorded: Project, app_path: str) -> str:
+    """The app module with the project's routers wired and those of removed channels unwired."""
     source_file = project.root / app_path
     if not source_file.is_file():
         raise BadInput(
             f"the app module {project.app_module} ({app_path}) does not exist; set [tool.scaffold]"
             " app to your FastAPI application as module:variable"
         )
+    source = source_file.read_text(encoding="utf-8")
+    wanted = routers(project)
+    removed = [router for router in routers(recorded) if router not in wanted]
+    if not removed and _visibly_wired(source, project.app_variable, wanted):
+        return source
+    from scaffold.wiring import unwire_routers, wire_routers
+
+    if removed:
+        source = unwire_routers(source, project.app_variable, _wirings(removed), filename=app_path)
     return wire_routers(
-        source_file.read_text(encoding="utf-8"),
+        source,
         project.app_variable,
-        router_wirings(project),
+        _wirings(wanted),
         filename=app_path,
         first_party=project.package.split(".")[0],
     )
+
+
+def _visibly_wired(source: str, app_variable: str, wanted: list[Router]) -> bool:
+    """Whether `source` parses and holds, line for line, the imports and include_router calls
+    that wiring would add: then it is wired, and libcst need not look."""
+    lines = f"\n{source}\n"
+    for router in wanted:
+        include = f"{app_variable}.include_router({router.alias})"
+        if f"\n{from_import(*router)}\n" not in lines or f"\n{include}\n" not in lines:
+            return False
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError):  # libcst says what is wrong
+        return False
+    return True
+
+
+def _wirings(wanted: list[Router]) -> list["RouterWiring"]:
+    from scaffold.wiring import RouterWiring
+
+    return [RouterWiring(*router) for router in wanted]

@@ -11,7 +11,7 @@ class Ownership(Enum):
     GENERATED = "generated"
     """Written by scaffold and checked for drift; edits by hand are conflicts."""
     CREATED_ONCE = "created-once"
-    """Created when missing, then the user's (empty `__init__.py` files)."""
+    """Created when missing, then the user's (empty `__init__.py` files, removal migrations)."""
     EDITED = "edited"
     """The user's file, edited in place (the app module, `pyproject.toml`)."""
 
@@ -20,12 +20,14 @@ class Action(Enum):
     CREATE = "create"
     UNCHANGED = "unchanged"
     UPDATE = "update"
+    DELETE = "delete"
     CONFLICT = "conflict"
 
 
 @dataclass(frozen=True)
 class Desired:
-    text: str
+    text: str | None
+    """What the file should hold; None when it should not exist."""
     ownership: Ownership
     baseline: str | None = None
     """What scaffold wrote here before this command; disk text equal to it may be replaced."""
@@ -37,17 +39,17 @@ class FileChange:
     action: Action
     ownership: Ownership
     old: str | None
-    new: str
+    new: str | None
+    """The text to write; None for a file to delete."""
 
     def diff(self) -> str:
         """A unified diff with `a/` and `b/` paths relative to the project."""
-        old_lines = (self.old or "").splitlines(keepends=True)
         return "".join(
             difflib.unified_diff(
-                old_lines,
-                self.new.splitlines(keepends=True),
+                (self.old or "").splitlines(keepends=True),
+                (self.new or "").splitlines(keepends=True),
                 "/dev/null" if self.old is None else f"a/{self.path}",
-                f"b/{self.path}",
+                "/dev/null" if self.new is None else f"b/{self.path}",
             )
         )
 
@@ -65,12 +67,23 @@ class Plan:
     def conflicts(self) -> tuple[FileChange, ...]:
         return tuple(c for c in self.changes if c.action is Action.CONFLICT)
 
+    @property
+    def pending(self) -> tuple[FileChange, ...]:
+        """Every change but the unchanged files: what applying the plan would do or refuse."""
+        return tuple(c for c in self.changes if c.action is not Action.UNCHANGED)
+
     def forced(self) -> "Plan":
-        """The plan with its conflicts turned into updates (`--force`)."""
+        """The plan with its conflicts turned into updates or deletions (`--force`)."""
         return Plan(
             self.root,
             tuple(
-                FileChange(c.path, Action.UPDATE, c.ownership, c.old, c.new)
+                FileChange(
+                    c.path,
+                    Action.DELETE if c.new is None else Action.UPDATE,
+                    c.ownership,
+                    c.old,
+                    c.new,
+                )
                 if c.action is Action.CONFLICT
                 else c
                 for c in self.changes
@@ -86,12 +99,17 @@ class Plan:
 
 
 def make_plan(root: Path, desired: dict[str, Desired]) -> Plan:
-    """Classify every desired file against the disk, in path order."""
+    """Classify every desired file against the disk, in path order.
+
+    A file that should not exist and does not is left out of the plan.
+    """
     changes = []
     for path in sorted(desired):
         want = desired[path]
         target = root / path
         old = target.read_text(encoding="utf-8") if target.is_file() else None
+        if old is None and want.text is None:
+            continue
         changes.append(FileChange(path, _action(old, want), want.ownership, old, want.text))
     return Plan(root, tuple(changes))
 
@@ -99,8 +117,10 @@ def make_plan(root: Path, desired: dict[str, Desired]) -> Plan:
 def _action(old: str | None, want: Desired) -> Action:
     if old is None:
         return Action.CREATE
-    if old == want.text or want.ownership is Ownership.CREATED_ONCE:
+    if old == want.text:
         return Action.UNCHANGED
+    if want.ownership is Ownership.CREATED_ONCE:  # the user's now: deleted only if untouched
+        return Action.DELETE if want.text is None and old == want.baseline else Action.UNCHANGED
     if want.ownership is Ownership.EDITED or old == want.baseline:
-        return Action.UPDATE
+        return Action.DELETE if want.text is None else Action.UPDATE
     return Action.CONFLICT

@@ -1,6 +1,8 @@
 """The target project as `scaffold` sees it: its `[tool.scaffold]` table and recorded channels."""
 
+import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -8,12 +10,25 @@ from typing import Any
 from scaffold.errors import BadInput
 from scaffold.names import ChannelNames, channel_names, sql_identifier
 
-CONFIG_EXAMPLE = """\
-[tool.scaffold]
-package = "shop"          # the Python package that holds the application
-app = "shop.main:app"     # the FastAPI application, as module:variable
-migrations = "migrations" # folder of plain SQL migrations, applied in file-name order
-tests = "tests"           # folder of the project's tests"""
+SETTINGS_HELP = {
+    "package": "the Python package that holds the application",
+    "app": "the FastAPI application, as module:variable",
+    "migrations": "folder of plain SQL migrations, applied in file-name order",
+    "tests": "folder of the project's tests",
+}
+
+
+def scaffold_table(settings: Mapping[str, str]) -> str:
+    """A `[tool.scaffold]` table of `settings`, each with a comment saying what it is."""
+    lines = {key: f"{key} = {json.dumps(value)}" for key, value in settings.items()}
+    width = max(len(line) for line in lines.values())
+    commented = [f"{line:<{width}} # {SETTINGS_HELP[key]}" for key, line in lines.items()]
+    return "\n".join(["[tool.scaffold]", *commented])
+
+
+CONFIG_EXAMPLE = scaffold_table(
+    {"package": "shop", "app": "shop.main:app", "migrations": "migrations", "tests": "tests"}
+)
 
 
 @dataclass(frozen=True)
@@ -76,11 +91,7 @@ def find_pyproject(start: Path) -> Path:
 def load_project(start: Path) -> Project:
     """Read and validate the project's `[tool.scaffold]` table; raise `BadInput` if unusable."""
     pyproject = find_pyproject(start)
-    try:
-        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise BadInput(f"{pyproject} is not valid TOML: {error}") from error
-    table = document.get("tool", {}).get("scaffold")
+    table = read_pyproject(pyproject).get("tool", {}).get("scaffold")
     if not isinstance(table, dict):
         raise BadInput(
             f"{pyproject} has no [tool.scaffold] table; add one such as:\n\n{CONFIG_EXAMPLE}"
@@ -106,6 +117,13 @@ def load_project(start: Path) -> Project:
     )
 
 
+def read_pyproject(pyproject: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(f"{pyproject} is not valid TOML: {error}") from error
+
+
 def check_distinct(channels: tuple[ChannelRecord, ...]) -> None:
     """Refuse two channels that would share a Python module or a PostgreSQL name."""
     seen: dict[str, ChannelRecord] = {}
@@ -113,6 +131,11 @@ def check_distinct(channels: tuple[ChannelRecord, ...]) -> None:
         key = record.names.pg_channel
         if key in seen:
             other = seen[key]
+            if other.names == record.names:
+                raise BadInput(
+                    f"channel {record.name} in {record.module} is recorded twice in"
+                    " [tool.scaffold]; delete one of its [[tool.scaffold.channels]] entries"
+                )
             raise BadInput(
                 f"channel {record.name} in {record.module} and channel {other.name} in"
                 f" {other.module} would share the PostgreSQL channel and table names '{key}*';"
