@@ -4,6 +4,9 @@ Kept thin on purpose: commands live in `scaffold._commands`, and are imported on
 that start-up stays fast.
 """
 
+import json
+import shlex
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +33,8 @@ def _commands() -> None:
     """Generate PostgreSQL-backed Server-Sent Events channels into FastAPI projects."""
 
 
-_ACTION_COLOURS = {"create": "green", "update": "yellow", "conflict": "red"}
+_ACTION_COLOURS = {"create": "green", "update": "yellow", "delete": "yellow", "conflict": "red"}
+_STATUS_COLOURS = {"missing": "yellow", "modified": "red", "missing wiring": "yellow"}
 
 ProjectOption = Annotated[
     Path | None,
@@ -40,6 +44,17 @@ ProjectOption = Annotated[
         show_default=False,
     ),
 ]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Print the plan; write nothing.")]
+DiffOption = Annotated[bool, typer.Option("--diff", help="With the plan, show unified diffs.")]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Overwrite (or delete) generated files edited by hand.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON, for tools.")]
+ChannelArgument = Annotated[
+    str, typer.Argument(help="Channel name: Stock, StockLevel, stock_level.")
+]
+InArgument = Annotated[str, typer.Argument(metavar="in", help="The word 'in'.", show_default=False)]
+ModuleArgument = Annotated[str, typer.Argument(help="Module name: inventory, warehouse-ops.")]
 
 
 @app.command(
@@ -50,9 +65,9 @@ ProjectOption = Annotated[
     ),
 )
 def create_sse_channel(
-    channel: Annotated[str, typer.Argument(help="Channel name: Stock, StockLevel, stock_level.")],
-    in_: Annotated[str, typer.Argument(metavar="in", help="The word 'in'.", show_default=False)],
-    module: Annotated[str, typer.Argument(help="Module name: inventory, warehouse-ops.")],
+    channel: ChannelArgument,
+    in_: InArgument,
+    module: ModuleArgument,
     project: ProjectOption = None,
     table: Annotated[
         str | None, typer.Option(help="Also emit from a trigger on this table.", show_default=False)
@@ -61,40 +76,91 @@ def create_sse_channel(
         str | None,
         typer.Option(help="The --table column holding the target user id.", show_default=False),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan; write nothing.")
-    ] = False,
-    diff: Annotated[
-        bool, typer.Option("--diff", help="With the plan, show unified diffs.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite generated files edited by hand.")
-    ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print the plan or result as JSON.")
-    ] = False,
+    dry_run: DryRunOption = False,
+    diff: DiffOption = False,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Add a real-time SSE channel: notify service, SSE route, SQL migration and tests."""
     from scaffold._commands.create_sse_channel import ChannelRequest
     from scaffold._commands.create_sse_channel import create_sse_channel as run
 
     with _reported():
-        if in_ != "in":
-            raise typer.BadParameter(
-                f"expected the word 'in' between the channel and the module, got {in_!r}",
-                param_hint="'in'",
-            )
+        _expect_in(in_)
         request = ChannelRequest(channel, module, table, user_column)
         result = run(project or Path.cwd(), request, dry_run=dry_run, force=force)
-        if json_output:
-            typer.echo(result.plan.to_json())
-            return
-        _print_plan(result.plan, diff=diff)
-        if result.applied:
-            typer.secho(f"\nChannel ready: GET {result.route}", bold=True)
-            typer.echo(f"Apply {result.migration} to your database, then run your tests.")
-        elif dry_run:
-            typer.echo("\nDry run: nothing was written.")
+    if _show(result.plan, json_output=json_output, diff=diff, dry_run=dry_run):
+        typer.secho(f"\nChannel ready: GET {result.route}", bold=True)
+        typer.echo(f"Apply {result.migration} to your database, then run your tests.")
+
+
+@app.command("check", epilog="Exit status: 0 in sync, 1 out of sync, 2 bad configuration.")
+def check(project: ProjectOption = None, json_output: JsonOption = False) -> None:
+    """Compare every recorded channel's generated files and wiring with the disk."""
+    _check(project, json_output=json_output)
+
+
+def _check(project: Path | None, *, json_output: bool) -> None:
+    from scaffold._commands.check import check as run
+
+    with _reported():
+        report = run(project or Path.cwd())
+    fix = None if report.in_sync else _sync_command(force=report.needs_force, project=project)
+    if json_output:
+        typer.echo(json.dumps({**report.as_json(), "fix": fix}, indent=2))
+    elif fix is None:
+        typer.echo(f"In sync: {report.checked} files checked.")
+    else:
+        for finding in report.findings:
+            status = typer.style(f"{finding.status:>14}", fg=_STATUS_COLOURS[finding.status])
+            routers = f" ({', '.join(finding.routers)})" if finding.routers else ""
+            typer.echo(f"{status}  {finding.path}{routers}")
+            typer.echo(finding.diff or "", nl=False)
+        typer.echo(f"\nOut of sync. To fix: {fix}")
+    if fix is not None:
+        raise typer.Exit(1)
+
+
+@app.command("sync")
+def sync(
+    project: ProjectOption = None,
+    dry_run: DryRunOption = False,
+    diff: DiffOption = False,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Regenerate what `scaffold check` reports: every recorded channel's files and wiring."""
+    from scaffold._commands.sync import sync as run
+
+    with _reported():
+        plan = run(project or Path.cwd(), dry_run=dry_run, force=force)
+    _show(plan, json_output=json_output, diff=diff, dry_run=dry_run)
+
+
+def _expect_in(word: str) -> None:
+    if word != "in":
+        raise typer.BadParameter(
+            f"expected the word 'in' between the channel and the module, got {word!r}",
+            param_hint="'in'",
+        )
+
+
+def _sync_command(*, force: bool, project: Path | None) -> str:
+    """The command that brings the project in sync, as the user would type it."""
+    words = ["scaffold", "sync", *(["--force"] if force else [])]
+    words += ["--project", str(project)] if project is not None else []
+    return shlex.join(words)
+
+
+def _show(plan: "Plan", *, json_output: bool, diff: bool, dry_run: bool) -> bool:
+    """Print the plan as asked; return whether the command should go on to say what it did."""
+    if json_output:
+        typer.echo(plan.to_json())
+        return False
+    _print_plan(plan, diff=diff)
+    if dry_run:
+        typer.echo("\nDry run: nothing was written.")
+    return not dry_run
 
 
 def _print_plan(plan: "Plan", *, diff: bool) -> None:
@@ -108,9 +174,8 @@ def _print_plan(plan: "Plan", *, diff: bool) -> None:
     if unchanged:
         typer.echo(f"{unchanged} file{'s' if unchanged > 1 else ''} unchanged")
     if diff:
-        for change in plan.changes:
-            if change.action.value in ("create", "update", "conflict"):
-                typer.echo(change.diff(), nl=False)
+        for change in plan.pending:
+            typer.echo(change.diff(), nl=False)
 
 
 @contextmanager
@@ -129,6 +194,15 @@ def _reported() -> Iterator[None]:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["check"]:
+        # What the pre-commit hook runs. typer coerces every option that is not a flag through
+        # pydantic, even when it is not given, and importing that costs more than the check
+        # itself: with no option to parse, skip the parser.
+        try:
+            _check(None, json_output=False)
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
+        return
     app(prog_name="scaffold")
 
 

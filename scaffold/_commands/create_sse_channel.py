@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaffold.apply import apply_plan
-from scaffold.errors import BadInput, ConflictError
+from scaffold.errors import BadInput
 from scaffold.layout import channel_layout, next_migration_name
 from scaffold.names import channel_names, sql_identifier
 from scaffold.pipeline import plan_project
@@ -26,7 +26,6 @@ class CreateResult:
     plan: Plan
     route: str
     migration: str
-    applied: bool
 
 
 def create_sse_channel(
@@ -43,15 +42,9 @@ def create_sse_channel(
     if force:
         plan = plan.forced()
     layout = channel_layout(project, record)
-    result = CreateResult(
-        plan, f"{layout.names.route_prefix}/stream", layout.migration_path, applied=False
-    )
-    if dry_run:
-        return result
-    if plan.conflicts:
-        raise ConflictError(_conflict_message(plan), plan=plan)
-    apply_plan(plan, last="pyproject.toml")
-    return dataclasses.replace(result, applied=True)
+    if not dry_run:
+        apply_plan(plan, last="pyproject.toml")
+    return CreateResult(plan, layout.route, layout.migration_path)
 
 
 def _record(project: Project, request: ChannelRequest) -> ChannelRecord:
@@ -86,11 +79,3 @@ def _describe(trigger: Trigger | None) -> str:
     if trigger is None:
         return "no trigger"
     return f"a trigger on {trigger.table}.{trigger.user_column}"
-
-
-def _conflict_message(plan: Plan) -> str:
-    paths = ", ".join(change.path for change in plan.conflicts)
-    return (
-        f"generated files differ from what scaffold would write: {paths}. Nothing was written."
-        " Review the diff (--dry-run --diff); --force overwrites generated files"
-    )

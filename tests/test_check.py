@@ -1,0 +1,173 @@
+"""`scaffold check`: each kind of drift is reported with the command that fixes it."""
+
+import functools
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from scaffold.render import HEADER
+from tests.golden_cases import generate
+from tests.helpers import run_scaffold, snapshot
+
+SERVICE = "shop/modules/inventory/services/stock_notify_service.py"
+INCLUDE = "app.include_router(inventory_stock_sse_router)\n"
+
+
+_GENERATED = tempfile.TemporaryDirectory(prefix="scaffold-generated-")
+
+
+@functools.cache
+def _generated_once(case: str) -> Path:
+    return generate(case, Path(_GENERATED.name) / case)
+
+
+def generated_copy(case: str, destination: Path) -> Path:
+    """`examples/shop` as the golden case `case` generates it, copied to `destination`.
+
+    Each case is generated once per test session, with the real CLI.
+    """
+    return Path(shutil.copytree(_generated_once(case), destination))
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> Path:
+    """A copy of `examples/shop` with two channels."""
+    return generated_copy("second-channel", tmp_path / "shop")
+
+
+def test_a_generated_project_is_in_sync(generated: Path) -> None:
+    result = run_scaffold("check", cwd=generated)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("In sync: ")
+
+
+def test_a_project_without_channels_is_in_sync(shop: Path) -> None:
+    result = run_scaffold("check", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_hand_edit_is_reported_as_modified_with_its_diff(generated: Path) -> None:
+    service = generated / SERVICE
+    service.write_text(service.read_text() + "# a hand edit\n")
+    result = run_scaffold("check", cwd=generated)
+    assert result.exit_code == 1
+    assert f"      modified  {SERVICE}\n--- a/{SERVICE}\n+++ b/{SERVICE}\n" in result.stdout
+    assert "\n-# a hand edit\n" in result.stdout
+    assert result.stdout.endswith("Out of sync. To fix: scaffold sync --force\n")
+
+
+def test_a_deleted_generated_file_is_reported_missing(generated: Path) -> None:
+    (generated / "shop/realtime/hub.py").unlink()
+    result = run_scaffold("check", cwd=generated)
+    assert result.exit_code == 1
+    assert "       missing  shop/realtime/hub.py\n" in result.stdout
+    assert result.stdout.endswith("To fix: scaffold sync\n")
+
+
+def test_a_deleted_include_router_line_is_missing_wiring(generated: Path) -> None:
+    main = generated / "shop/main.py"
+    main.write_text(main.read_text().replace(INCLUDE, ""))
+    result = run_scaffold("check", cwd=generated)
+    assert result.exit_code == 1
+    assert "missing wiring  shop/main.py (inventory_stock_sse_router)\n" in result.stdout
+    assert f"\n+{INCLUDE}" in result.stdout
+    assert result.stdout.endswith("To fix: scaffold sync\n")
+
+
+def test_a_deleted_import_is_missing_wiring(generated: Path) -> None:
+    main = generated / "shop/main.py"
+    main.write_text(
+        main.read_text().replace("from shop.realtime.kernel import realtime_router\n", "")
+    )
+    result = run_scaffold("check", cwd=generated)
+    assert result.exit_code == 1
+    assert "missing wiring  shop/main.py (realtime_router)\n" in result.stdout
+
+
+def test_the_users_own_files_are_not_checked(generated: Path) -> None:
+    (generated / "shop/modules/inventory/__init__.py").write_text('"""Inventory."""\n')
+    (generated / "shop/modules/warehouse_ops/services/__init__.py").unlink()
+    pyproject = generated / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('    "pyjwt>=2.8",\n', ""))
+    main = generated / "shop/main.py"
+    main.write_text(main.read_text() + "\n\n# The user's own line.\n")
+    result = run_scaffold("check", cwd=generated)
+    assert result.exit_code == 0, result.stdout
+
+
+def test_wiring_written_differently_still_counts(generated: Path) -> None:
+    main = generated / "shop/main.py"
+    main.write_text(main.read_text().replace(INCLUDE, INCLUDE.replace(")", ', prefix="")')))
+    result = run_scaffold("check", cwd=generated)
+    assert result.exit_code == 0, result.stdout
+
+
+def test_json_report_lists_each_finding_and_the_fix(generated: Path) -> None:
+    (generated / "shop/realtime/hub.py").unlink()
+    main = generated / "shop/main.py"
+    main.write_text(main.read_text().replace(INCLUDE, ""))
+    result = run_scaffold("check", "--json", "--project", str(generated), cwd=generated.parent)
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["in_sync"] is False
+    assert [(f["path"], f["status"]) for f in report["findings"]] == [
+        ("shop/main.py", "missing wiring"),
+        ("shop/realtime/hub.py", "missing"),
+    ]
+    assert report["findings"][0]["routers"] == ["inventory_stock_sse_router"]
+    assert report["fix"] == f"scaffold sync --project {generated}"
+
+
+def test_check_writes_nothing(generated: Path) -> None:
+    service = generated / SERVICE
+    service.write_text(service.read_text() + "# a hand edit\n")
+    (generated / "shop/realtime/hub.py").unlink()
+    before = snapshot(generated)
+    assert run_scaffold("check", cwd=generated).exit_code == 1
+    assert snapshot(generated) == before
+
+
+def test_check_in_sync_loads_neither_libcst_nor_tomlkit(generated: Path) -> None:
+    script = (
+        "import sys\n"
+        "from scaffold._cli import main\n"
+        "sys.argv = ['scaffold', 'check']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code in (0, None), exit.code\n"
+        "print(sorted(m for m in ('libcst', 'tomlkit') if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=generated, capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.splitlines()[-1] == "[]"
+
+
+def test_generated_headers_carry_no_version_or_date(generated: Path) -> None:
+    """Upgrading scaffold changes nothing on disk unless the generated text itself changed."""
+    first_lines = {
+        path.read_text().partition("\n")[0]
+        for path in generated.rglob("*")
+        if path.is_file() and HEADER in path.read_text()
+    }
+    assert first_lines == {f"# {HEADER}", f"-- {HEADER}"}
+
+
+def test_create_check_edit_check_sync_check(shop: Path) -> None:
+    """The round trip a user goes through."""
+    assert run_scaffold("create-sse-channel", "Stock", "in", "inventory", cwd=shop).exit_code == 0
+    assert run_scaffold("check", cwd=shop).exit_code == 0
+    service = shop / SERVICE
+    service.write_text(service.read_text().replace("def ", "def  ", 1))
+    assert run_scaffold("check", cwd=shop).exit_code == 1
+    assert run_scaffold("sync", cwd=shop).exit_code == 1, "sync overwrote a hand edit"
+    synced = run_scaffold("sync", "--force", cwd=shop)
+    assert synced.exit_code == 0, synced.stderr
+    assert f"  update  {SERVICE}\n" in synced.stdout
+    assert run_scaffold("check", cwd=shop).exit_code == 0

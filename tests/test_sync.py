@@ -1,0 +1,109 @@
+"""`scaffold sync`: writes back what `scaffold check` reports, and nothing of the user's."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scaffold import apply
+from scaffold._commands.sync import sync
+from tests.helpers import run_scaffold, snapshot
+from tests.test_check import generated_copy
+
+SERVICE = "shop/modules/inventory/services/stock_notify_service.py"
+INCLUDE = "app.include_router(inventory_stock_sse_router)\n"
+LAST_INCLUDE = "app.include_router(warehouse_ops_stock_level_sse_router)\n"
+
+
+@pytest.fixture
+def generated(tmp_path: Path) -> Path:
+    return generated_copy("second-channel", tmp_path / "shop")
+
+
+def test_sync_restores_deleted_files_and_wiring(generated: Path) -> None:
+    in_sync = snapshot(generated)
+    (generated / "shop/realtime/hub.py").unlink()
+    (generated / SERVICE).unlink()
+    main = generated / "shop/main.py"
+    # the last include: a restored include_router goes after the others
+    main.write_text(main.read_text().replace(LAST_INCLUDE, ""))
+    result = run_scaffold("sync", cwd=generated)
+    assert result.exit_code == 0, result.stderr
+    assert "  create  shop/realtime/hub.py\n" in result.stdout
+    assert "  update  shop/main.py\n" in result.stdout
+    assert snapshot(generated) == in_sync
+
+
+def test_sync_refuses_a_hand_edit_and_writes_nothing(generated: Path) -> None:
+    service = generated / SERVICE
+    service.write_text(service.read_text() + "# a hand edit\n")
+    (generated / "shop/realtime/hub.py").unlink()
+    before = snapshot(generated)
+    result = run_scaffold("sync", cwd=generated)
+    assert result.exit_code == 1
+    assert "-# a hand edit" in result.stderr
+    assert "--force overwrites generated files" in result.stderr
+    assert snapshot(generated) == before
+
+
+def test_sync_force_overwrites_a_hand_edit(generated: Path) -> None:
+    in_sync = snapshot(generated)
+    service = generated / SERVICE
+    service.write_text(service.read_text() + "# a hand edit\n")
+    result = run_scaffold("sync", "--force", cwd=generated)
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(generated) == in_sync
+
+
+def test_sync_dry_run_diff_shows_the_change_and_writes_nothing(generated: Path) -> None:
+    main = generated / "shop/main.py"
+    main.write_text(main.read_text().replace(INCLUDE, ""))
+    before = snapshot(generated)
+    result = run_scaffold("sync", "--dry-run", "--diff", cwd=generated)
+    assert result.exit_code == 0, result.stderr
+    assert "--- a/shop/main.py\n+++ b/shop/main.py\n" in result.stdout
+    assert f"\n+{INCLUDE}" in result.stdout
+    assert "Dry run: nothing was written." in result.stdout
+    assert snapshot(generated) == before
+
+
+def test_sync_in_sync_changes_nothing(generated: Path) -> None:
+    before = snapshot(generated)
+    result = run_scaffold("sync", "--json", cwd=generated)
+    assert result.exit_code == 0, result.stderr
+    assert {change["action"] for change in json.loads(result.stdout)["changes"]} == {"unchanged"}
+    assert snapshot(generated) == before
+
+
+def test_sync_leaves_the_users_files_alone(generated: Path) -> None:
+    init = generated / "shop/modules/inventory/__init__.py"
+    init.unlink()
+    pyproject = generated / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('    "pyjwt>=2.8",\n', ""))
+    (generated / "shop/realtime/hub.py").unlink()
+    before = snapshot(generated)
+    assert run_scaffold("sync", cwd=generated).exit_code == 0
+    after = snapshot(generated)
+    assert after.pop("shop/realtime/hub.py")
+    assert after == before
+
+
+def test_a_failure_while_syncing_restores_the_project(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for path in ("shop/realtime/hub.py", "shop/realtime/frames.py", SERVICE):
+        (generated / path).unlink()
+    main = generated / "shop/main.py"
+    main.write_text(main.read_text().replace(INCLUDE, ""))
+    before = snapshot(generated)
+    write = apply._write_atomically
+
+    def failing_write(target: Path, text: str) -> None:
+        if target.name == "hub.py":
+            raise OSError("disk full")
+        write(target, text)
+
+    monkeypatch.setattr(apply, "_write_atomically", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        sync(generated)
+    assert snapshot(generated) == before
