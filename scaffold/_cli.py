@@ -94,6 +94,40 @@ def create_sse_channel(
         typer.echo(f"Apply {result.migration} to your database, then run your tests.")
 
 
+@app.command("remove-sse-channel", epilog="Example: scaffold remove-sse-channel Stock in inventory")
+def remove_sse_channel(
+    channel: ChannelArgument,
+    in_: InArgument,
+    module: ModuleArgument,
+    project: ProjectOption = None,
+    drop_data: Annotated[
+        bool,
+        typer.Option("--drop-data", help="Also drop the channel's events table, with its rows."),
+    ] = False,
+    dry_run: DryRunOption = False,
+    diff: DiffOption = False,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Remove a channel: its generated files, wiring and manifest entry. A new migration drops
+    its trigger and functions; earlier migrations are never touched."""
+    from scaffold._commands.remove_sse_channel import remove_sse_channel as run
+
+    with _reported():
+        _expect_in(in_)
+        result = run(
+            project or Path.cwd(),
+            channel,
+            module,
+            drop_data=drop_data,
+            dry_run=dry_run,
+            force=force,
+        )
+    if _show(result.plan, json_output=json_output, diff=diff, dry_run=dry_run):
+        typer.secho(f"\nChannel {channel} in {module} removed.", bold=True)
+        typer.echo(f"Apply {result.migration} to your database.")
+
+
 @app.command("check", epilog="Exit status: 0 in sync, 1 out of sync, 2 bad configuration.")
 def check(project: ProjectOption = None, json_output: JsonOption = False) -> None:
     """Compare every recorded channel's generated files and wiring with the disk."""

@@ -1,0 +1,75 @@
+"""`scaffold remove-sse-channel <ChannelName> in <module>`: undo a channel through the pipeline.
+
+Its generated files are deleted, its wiring and manifest entry removed, and the kernel with them
+when it was the last channel. Its migration stays, being history: a new one drops what it made.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from scaffold.apply import apply_plan
+from scaffold.errors import BadInput
+from scaffold.layout import removal_migration_path
+from scaffold.names import channel_names
+from scaffold.pipeline import desired_state
+from scaffold.plan import Desired, Ownership, Plan, make_plan
+from scaffold.project import ChannelRecord, Project, load_project
+from scaffold.render import render_template
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    plan: Plan
+    migration: str
+
+
+def remove_sse_channel(
+    project_dir: Path,
+    channel: str,
+    module: str,
+    *,
+    drop_data: bool = False,
+    dry_run: bool = False,
+    force: bool = False,
+) -> RemoveResult:
+    """Remove the channel from the project; with `dry_run`, only say what would change."""
+    recorded = load_project(project_dir)
+    record = _recorded(recorded, channel, module)
+    project = dataclasses.replace(
+        recorded, channels=tuple(r for r in recorded.channels if r != record)
+    )
+    desired = desired_state(project, recorded=recorded)
+    migration = removal_migration_path(recorded, record.names)
+    desired[migration] = Desired(
+        _removal_sql(record, migration, drop_data=drop_data), Ownership.CREATED_ONCE
+    )
+    plan = make_plan(project.root, desired)
+    if force:
+        plan = plan.forced()
+    if not dry_run:
+        apply_plan(plan, last="pyproject.toml")
+    return RemoveResult(plan, migration)
+
+
+def _recorded(project: Project, channel: str, module: str) -> ChannelRecord:
+    names = channel_names(channel, module)
+    for record in project.channels:
+        if record.names == names:
+            return record
+    recorded = ", ".join(f"{r.name} in {r.module}" for r in project.channels) or "none"
+    raise BadInput(
+        f"channel {channel} in {module} is not recorded in {project.pyproject}"
+        f" (recorded channels: {recorded}); see `scaffold list`"
+    )
+
+
+def _removal_sql(record: ChannelRecord, path: str, *, drop_data: bool) -> str:
+    return render_template(
+        "sse-channel/removal.sql.jinja",
+        path,
+        names=record.names,
+        trigger=record.trigger,
+        created_by=record.migration,
+        drop_data=drop_data,
+    )
