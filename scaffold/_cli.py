@@ -171,6 +171,45 @@ def sync(
     _show(plan, json_output=json_output, diff=diff, dry_run=dry_run)
 
 
+@app.command("init")
+def init(project: ProjectOption = None, dry_run: DryRunOption = False) -> None:
+    """Add a [tool.scaffold] table to an existing FastAPI project's pyproject.toml."""
+    from scaffold._commands.init import init as run
+
+    with _reported():
+        result = run(project or Path.cwd(), dry_run=dry_run)
+    if not result.settings:
+        typer.echo("pyproject.toml already has a [tool.scaffold] table: nothing to do.")
+    elif _show(result.plan, json_output=False, diff=True, dry_run=dry_run):
+        typer.echo("\nNext: scaffold create-sse-channel <ChannelName> in <module>")
+
+
+@app.command("list")
+def list_channels(project: ProjectOption = None, json_output: JsonOption = False) -> None:
+    """Show the recorded channels: their routes, PostgreSQL channel names and files."""
+    from scaffold._commands.list_channels import list_channels as run
+
+    with _reported():
+        found, channels = run(project or Path.cwd())
+    if json_output:
+        listed = {"project": str(found.root), "channels": [c.as_json() for c in channels]}
+        typer.echo(json.dumps(listed, indent=2))
+        return
+    if not channels:
+        typer.echo(
+            f"No channel is recorded in {found.pyproject}; add one with"
+            " scaffold create-sse-channel <ChannelName> in <module>"
+        )
+    for summary in channels:
+        typer.secho(f"{summary.name} in {summary.module}", bold=True)
+        typer.echo(f"  route               GET {summary.route}")
+        typer.echo(f"  PostgreSQL channel  {summary.pg_channel}")
+        typer.echo(f"  events table        {summary.events_table}")
+        if summary.trigger:
+            typer.echo(f"  trigger on          {summary.trigger}")
+        typer.echo("  files               " + "\n                      ".join(summary.files))
+
+
 def _expect_in(word: str) -> None:
     if word != "in":
         raise typer.BadParameter(
