@@ -1,0 +1,89 @@
+"""The `scaffold-check` pre-commit hook, run for real with `pre-commit try-repo`.
+
+pre-commit installs this repository into an environment of its own from the package index, as
+it would for a user; the environments are kept for the test session.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+from tests.test_check import generated_copy
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+@pytest.fixture(scope="module")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    """A git repository holding a generated copy of `examples/shop`, committed."""
+    project = generated_copy("stock-in-inventory", tmp_path / "shop")
+    for command in (["init", "--quiet"], ["add", "--all"], ["commit", "--quiet", "-m", "shop"]):
+        subprocess.run(["git", *command], cwd=project, env=_environment(), check=True)
+    return project
+
+
+def try_hook(repository: Path, pre_commit_home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "try-repo",
+            str(REPO),
+            "scaffold-check",
+            "--all-files",
+        ],
+        cwd=repository,
+        env={**_environment(), "PRE_COMMIT_HOME": str(pre_commit_home)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def _environment() -> dict[str, str]:
+    # The hook must run the scaffold pre-commit installed, not this checkout.
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    return {**environment, **GIT_IDENTITY, "NO_COLOR": "1"}
+
+
+def test_the_hook_passes_on_a_project_in_sync(repository: Path, pre_commit_home: Path) -> None:
+    result = try_hook(repository, pre_commit_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scaffold check" in result.stdout and "Passed" in result.stdout
+
+
+def test_the_hook_fails_after_a_hand_edit(repository: Path, pre_commit_home: Path) -> None:
+    hub = repository / "shop/realtime/hub.py"
+    hub.write_text(hub.read_text() + "# a hand edit\n")
+    result = try_hook(repository, pre_commit_home)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "modified  shop/realtime/hub.py" in result.stdout
+    assert "To fix: scaffold sync --force" in result.stdout
+
+
+def test_the_hook_fails_after_the_include_router_line_is_deleted(
+    repository: Path, pre_commit_home: Path
+) -> None:
+    main = repository / "shop/main.py"
+    main.write_text(
+        main.read_text().replace("app.include_router(inventory_stock_sse_router)\n", "")
+    )
+    result = try_hook(repository, pre_commit_home)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "missing wiring  shop/main.py (inventory_stock_sse_router)" in result.stdout
