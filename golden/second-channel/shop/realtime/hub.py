@@ -13,45 +13,51 @@ logger = logging.getLogger(__name__)
 
 
 class Subscriber:
-    """One open stream, with a bounded queue of encoded frames.
+    """One open stream, with a queue of encoded frames bounded in bytes.
 
-    Fan-out never waits for a reader: a subscriber whose queue is full is closed instead, and
-    its client reconnects with `Last-Event-ID` to replay what it missed.
+    Fan-out never waits for a reader: a subscriber whose queue would exceed its bound is closed
+    instead, and its client reconnects with `Last-Event-ID` to replay what it missed. A single
+    frame larger than the bound is still accepted into an empty queue.
     """
 
-    def __init__(self, channel: str, user_id: str, max_queued_frames: int) -> None:
+    def __init__(self, channel: str, user_id: str, max_queued_bytes: int) -> None:
         self.channel = channel
         self.user_id = user_id
         self.replayed_through = 0
         """Frames with an id at or below this one were already sent by the replay."""
         self.overflowed = False
         self._frames: deque[tuple[int, bytes]] = deque()
-        self._max_queued_frames = max_queued_frames
+        self._queued_bytes = 0
+        self._max_queued_bytes = max_queued_bytes
         self._ready = asyncio.Event()
-        self._closed = False
+        self._closed = asyncio.Event()
 
     def offer(self, event_id: int, frame: bytes) -> bool:
         """Queue a frame; return False, closing the subscriber, if its queue is full."""
-        if self._closed:
+        if self._closed.is_set():
             return True
-        if len(self._frames) >= self._max_queued_frames:
+        if self._frames and self._queued_bytes + len(frame) > self._max_queued_bytes:
             self.overflowed = True
             self.close()
             return False
         self._frames.append((event_id, frame))
+        self._queued_bytes += len(frame)
         self._ready.set()
         return True
 
     def close(self) -> None:
-        self._closed = True
+        self._closed.set()
         self._ready.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
 
     async def next_chunk(self, idle_timeout: float) -> bytes | None:
         """Every frame queued since the last call, as one chunk to write at once.
 
         Returns `b""` after `idle_timeout` seconds without frames, and None once closed.
         """
-        while not self._closed:
+        while not self._closed.is_set():
             if self._frames:
                 frames = [
                     frame
@@ -59,6 +65,7 @@ class Subscriber:
                     if event_id > self.replayed_through
                 ]
                 self._frames.clear()
+                self._queued_bytes = 0
                 if frames:
                     return b"".join(frames)
             self._ready.clear()

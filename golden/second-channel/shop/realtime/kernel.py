@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Annotated, Any
 
+import anyio
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, status
 from fastapi.sse import EventSourceResponse
@@ -31,6 +32,7 @@ from shop.realtime.settings import RealtimeSettings
 
 logger = logging.getLogger(__name__)
 
+STALLED_CLIENT_GRACE_SECONDS = 1.0
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "An event stream.", "content": {"text/event-stream": {}}}
@@ -97,7 +99,7 @@ class Realtime:
         is either in the replay or queued live; the queue drops what the replay already sent.
         The stream ends at `expires_at` (a Unix time), when the user's credentials expire.
         """
-        subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_frames)
+        subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_bytes)
         self.hub.add(subscriber)
         frames = self._frames(channel, subscriber, last_event_id, expires_at)
         return EventStream(frames, self.hub, subscriber)
@@ -181,7 +183,12 @@ def _on_shutdown_signal(callback: Callable[[], None]) -> Callable[[], None]:
 
 
 class EventStream(EventSourceResponse):
-    """An SSE response over pre-encoded frames that always leaves the hub when it ends."""
+    """An SSE response over pre-encoded frames that always leaves the hub when it ends.
+
+    When the server ends a stream (shutdown, or a client too far behind), a client that is
+    reading receives the end of the response. One that stopped reading would keep the response
+    waiting to write, and with it the server's shutdown: after a grace period it is cut off.
+    """
 
     def __init__(
         self, frames: AsyncIterator[bytes], hub: Hub, subscriber: Subscriber
@@ -191,8 +198,18 @@ class EventStream(EventSourceResponse):
         self._subscriber = subscriber
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        respond = super().__call__
         try:
-            await super().__call__(scope, receive, send)
+            async with anyio.create_task_group() as tasks:
+
+                async def stream_until_done() -> None:
+                    await respond(scope, receive, send)
+                    tasks.cancel_scope.cancel()
+
+                tasks.start_soon(stream_until_done)
+                await self._subscriber.wait_closed()
+                await anyio.sleep(STALLED_CLIENT_GRACE_SECONDS)
+                tasks.cancel_scope.cancel()
         finally:
             self._subscriber.close()
             self._hub.remove(self._subscriber)

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 _ASYMMETRIC_PREFIXES = ("RS", "PS", "ES", "Ed")
 
 
+DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024
+"""Per stream: a client further behind than this is disconnected and recovers by replay."""
+
+
 @dataclass(frozen=True)
 class RealtimeSettings:
     database_url: str
@@ -17,7 +21,7 @@ class RealtimeSettings:
     jwt_issuer: str | None = None
     heartbeat_seconds: float = 15.0
     retry_milliseconds: int = 3000
-    max_queued_frames: int = 1024
+    max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES
     keepalive_seconds: float = 10.0
 
     @classmethod
@@ -47,6 +51,8 @@ class RealtimeSettings:
             jwt_issuer=environ.get("JWT_ISSUER") or None,
             heartbeat_seconds=float(environ.get("SSE_HEARTBEAT_SECONDS", "15")),
             retry_milliseconds=int(environ.get("SSE_RETRY_MILLISECONDS", "3000")),
-            max_queued_frames=int(environ.get("SSE_MAX_QUEUED_FRAMES", "1024")),
+            max_queued_bytes=int(
+                environ.get("SSE_MAX_QUEUED_BYTES", DEFAULT_MAX_QUEUED_BYTES)
+            ),
             keepalive_seconds=float(environ.get("REALTIME_KEEPALIVE_SECONDS", "10")),
         )

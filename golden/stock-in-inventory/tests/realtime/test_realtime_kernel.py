@@ -405,7 +405,7 @@ async def test_reconnects_are_counted_and_logged_with_the_gap_replayed(
 ) -> None:
     caplog.set_level(logging.INFO)
     realtime = await _started_kernel(database_url)
-    subscriber = Subscriber(CHANNEL.name, "yuri", max_queued_frames=10)
+    subscriber = Subscriber(CHANNEL.name, "yuri", max_queued_bytes=10_000)
     realtime.hub.add(subscriber)
     connection = await asyncpg.connect(database_url)
     try:
@@ -431,9 +431,9 @@ async def test_reconnects_are_counted_and_logged_with_the_gap_replayed(
 async def test_a_slow_subscriber_is_dropped_and_counted_without_holding_back_others(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    realtime = await _started_kernel(database_url, max_queued_frames=5)
-    slow = Subscriber(CHANNEL.name, "zoe", max_queued_frames=5)
-    fast = Subscriber(CHANNEL.name, "zoe", max_queued_frames=100)
+    realtime = await _started_kernel(database_url)
+    slow = Subscriber(CHANNEL.name, "zoe", max_queued_bytes=200)
+    fast = Subscriber(CHANNEL.name, "zoe", max_queued_bytes=10_000)
     realtime.hub.add(slow)
     realtime.hub.add(fast)
     try:
@@ -466,18 +466,14 @@ def test_an_event_is_encoded_once_for_all_its_recipients(
     monkeypatch.setattr(hub_module, "event_frame", counting_encode)
     hub = Hub()
     for _ in range(3):
-        hub.add(Subscriber(CHANNEL.name, "ann", max_queued_frames=10))
+        hub.add(Subscriber(CHANNEL.name, "ann", max_queued_bytes=10_000))
     hub.publish(CHANNEL.name, Event(1, "fanned", "ann", "{}"))
     assert (encodings, hub.counters.events_delivered) == (1, 3)
 
 
-async def _started_kernel(database_url: str, max_queued_frames: int = 1024) -> Realtime:
+async def _started_kernel(database_url: str) -> Realtime:
     """A kernel running in this test process, as the application's lifespan would start it."""
-    settings = RealtimeSettings(
-        database_url=database_url,
-        jwt_key=TEST_JWT_SECRET,
-        max_queued_frames=max_queued_frames,
-    )
+    settings = RealtimeSettings(database_url=database_url, jwt_key=TEST_JWT_SECRET)
     realtime = Realtime(settings, [CHANNEL])
     await realtime.start()
     return realtime
