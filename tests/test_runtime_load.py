@@ -92,7 +92,8 @@ async def test_a_client_that_stops_reading_is_dropped_while_100_others_get_every
                 for start in range(1, EVENTS + 1, BATCH):
                     async with connection.transaction():
                         await connection.execute(
-                            "SELECT inventory_stock_emit('crowd', 'load', jsonb_build_object('n', n))"
+                            "SELECT inventory_stock_emit('crowd', 'load',"
+                            " jsonb_build_object('n', n))"
                             " FROM generate_series($1::int, $2::int) AS n",
                             start,
                             start + BATCH - 1,
