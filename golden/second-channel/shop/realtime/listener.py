@@ -25,6 +25,8 @@ Deliver = Callable[[str, Event], None]
 
 
 class Listener:
+    """Runs the LISTEN connection in a background task and hands events to `deliver`."""
+
     def __init__(
         self,
         database_url: str,

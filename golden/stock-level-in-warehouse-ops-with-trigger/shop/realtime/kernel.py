@@ -41,6 +41,8 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class RealtimeMetrics:
+    """Counters of one process, for your metrics endpoint or exporter."""
+
     listener_connected: bool
     listener_reconnects: int
     open_streams: int
@@ -49,6 +51,8 @@ class RealtimeMetrics:
 
 
 class Realtime:
+    """The kernel of one process, started and stopped by `realtime_router`'s lifespan."""
+
     def __init__(self, settings: RealtimeSettings, channels: Sequence[Channel]) -> None:
         self.settings = settings
         self.hub = Hub()
