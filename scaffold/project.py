@@ -68,6 +68,8 @@ class Project:
     migrations: str
     tests: str
     channels: tuple[ChannelRecord, ...]
+    auth: tuple[str, str] | None = None
+    """The project's own auth dependency, (module, name), used instead of the generated one."""
 
     @property
     def pyproject(self) -> Path:
@@ -99,9 +101,15 @@ def load_project(start: Path) -> Project:
     settings = {
         key: _setting(table, key, pyproject) for key in ("package", "app", "migrations", "tests")
     }
-    app_module, colon, app_variable = settings["app"].partition(":")
-    if not colon or not _is_dotted_name(app_module) or not app_variable.isidentifier():
+    app = _reference(settings["app"])
+    if app is None:
         raise BadInput(f"[tool.scaffold] app in {pyproject} must look like 'shop.main:app'")
+    auth = table.get("auth")
+    if auth is not None and (not isinstance(auth, str) or _reference(auth) is None):
+        raise BadInput(
+            f"[tool.scaffold] auth in {pyproject} must name a FastAPI dependency that returns"
+            " the user id, like 'shop.auth:current_user_id'"
+        )
     if not _is_dotted_name(settings["package"]):
         raise BadInput(f"[tool.scaffold] package in {pyproject} must be a package name like 'shop'")
     channels = tuple(_channel(entry, pyproject) for entry in table.get("channels", []))
@@ -109,11 +117,12 @@ def load_project(start: Path) -> Project:
     return Project(
         root=pyproject.parent,
         package=settings["package"],
-        app_module=app_module,
-        app_variable=app_variable,
+        app_module=app[0],
+        app_variable=app[1],
         migrations=settings["migrations"],
         tests=settings["tests"],
         channels=channels,
+        auth=_reference(auth) if auth else None,
     )
 
 
@@ -177,6 +186,14 @@ def _channel(entry: object, pyproject: Path) -> ChannelRecord:
     if "/" in record.migration or "\\" in record.migration or not record.migration.endswith(".sql"):
         raise BadInput(f"{pyproject} records an invalid migration file name {record.migration!r}")
     return record
+
+
+def _reference(value: str) -> tuple[str, str] | None:
+    """`module:name` as (module, name), or None if it is not one."""
+    module, colon, name = value.partition(":")
+    if colon and _is_dotted_name(module) and name.isidentifier():
+        return module, name
+    return None
 
 
 def _is_dotted_name(value: str) -> bool:

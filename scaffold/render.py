@@ -69,6 +69,7 @@ def render_kernel(project: Project) -> dict[str, str]:
     rendered[conftest] = render_template(
         "realtime-kernel/conftest.py.jinja",
         conftest,
+        auth=_auth(project),
         package=project.package,
         app=f"{project.app_module}:{project.app_variable}",
         migrations=project.migrations.rstrip("/"),
@@ -80,6 +81,7 @@ def render_kernel(project: Project) -> dict[str, str]:
         rendered[kernel_tests] = render_template(
             "realtime-kernel/test_realtime_kernel.py.jinja",
             kernel_tests,
+            auth=_auth(project),
             package=project.package,
             first=layouts[0],
             first_constant_import=from_import(layouts[0].service_module, layouts[0].constant),
@@ -89,12 +91,22 @@ def render_kernel(project: Project) -> dict[str, str]:
 
 def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
     """The four files of one channel: notify service, SSE controller, migration and tests."""
+    kernel = kernel_module(project, "kernel")
+    controller_imports = [
+        from_import(layout.service_module, layout.constant),
+        f"from {kernel} import STREAM_RESPONSES, LastEventId, RealtimeDep",
+        from_import(*project.auth)
+        if project.auth
+        else from_import(kernel_module(project, "auth"), "CurrentUser"),
+    ]
     context = {
         "names": layout.names,
         "package": project.package,
         "constant_import": from_import(layout.service_module, layout.constant),
         "constant": layout.constant,
         "trigger": layout.record.trigger,
+        "auth": _auth(project),
+        "controller_imports": sorted(controller_imports, key=lambda line: line.split()[1]),
     }
     templates = {
         layout.service_path: "notify_service.py.jinja",
@@ -106,3 +118,11 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
         path: render_template(f"sse-channel/{template}", path, **context)
         for path, template in templates.items()
     }
+
+
+def _auth(project: Project) -> dict[str, str] | None:
+    """The project's own auth dependency, as the templates name it."""
+    if project.auth is None:
+        return None
+    module, name = project.auth
+    return {"name": name, "reference": f"{module}:{name}"}

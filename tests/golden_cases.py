@@ -1,11 +1,37 @@
 """The generator runs pinned by `golden/`: each case is a list of commands run on the example."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.helpers import REPO, copy_example, run_scaffold
 
 GOLDEN = REPO / "golden"
 TRIGGERED = ("--table", "baskets", "--user-column", "user_id")
+
+OWN_AUTH_MODULE = '''\
+"""The shop's own authentication: a signed session cookie."""
+
+from typing import Annotated
+
+from fastapi import Cookie, HTTPException, status
+
+
+async def current_user_id(session: Annotated[str | None, Cookie()] = None) -> str:
+    if session is None or not session.startswith("user:"):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Sign in first.")
+    return session.removeprefix("user:")
+'''
+
+
+def with_own_auth(project: Path) -> None:
+    """Give the shop its own auth dependency and name it in `[tool.scaffold]`."""
+    (project / "shop" / "auth.py").write_text(OWN_AUTH_MODULE)
+    pyproject = project / "pyproject.toml"
+    setting = 'tests = "tests"\n'
+    pyproject.write_text(
+        pyproject.read_text().replace(setting, f'{setting}auth = "shop.auth:current_user_id"\n')
+    )
+
 
 CASES: dict[str, list[tuple[str, ...]]] = {
     "stock-in-inventory": [("Stock", "in", "inventory")],
@@ -16,12 +42,16 @@ CASES: dict[str, list[tuple[str, ...]]] = {
         ("Stock", "in", "inventory"),
         ("StockLevel", "in", "warehouse-ops", *TRIGGERED),
     ],
+    "stock-in-inventory-with-own-auth": [("Stock", "in", "inventory")],
 }
+SETUPS: dict[str, Callable[[Path], None]] = {"stock-in-inventory-with-own-auth": with_own_auth}
 
 
 def generate(case: str, destination: Path) -> Path:
-    """Copy `examples/shop` to `destination` and run the case's commands in it."""
+    """Copy `examples/shop` to `destination`, prepare it, and run the case's commands in it."""
     project = copy_example(destination)
+    if setup := SETUPS.get(case):
+        setup(project)
     for arguments in CASES[case]:
         result = run_scaffold("create-sse-channel", *arguments, cwd=project)
         assert result.exit_code == 0, result.stderr

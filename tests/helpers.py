@@ -1,6 +1,7 @@
 """Helpers of the tool's tests: the example project, the real CLI, and disk snapshots."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,3 +47,25 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for path in sorted(root.rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts
     }
+
+
+def run_generated_tests(project: Path, postgres_url: str, basetemp: Path) -> int:
+    """Run a generated project's own test suite on `postgres_url`; return how many passed.
+
+    `--basetemp` keeps the nested pytest session out of the shared temporary root, whose
+    rotation would otherwise delete the data folder of this session's running PostgreSQL.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", basetemp],
+        cwd=project,
+        env={**os.environ, "DATABASE_URL": postgres_url, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed" not in result.stdout and "skipped" not in result.stdout, result.stdout
+    passed = re.search(r"(\d+) passed", result.stdout)
+    assert passed is not None, result.stdout
+    return int(passed.group(1))

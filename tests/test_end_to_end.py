@@ -5,10 +5,6 @@ application is also started under uvicorn and driven from outside with a streami
 """
 
 import json
-import os
-import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,28 +16,18 @@ import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from tests.golden_cases import generate
+from tests.helpers import run_generated_tests
 from tests.served import ServedShop, serve_shop
 
 STREAM = "/inventory/events/stock/stream"
 
 
+@pytest.mark.parametrize("case", ["second-channel", "stock-in-inventory-with-own-auth"])
 def test_generated_project_passes_its_own_tests_on_postgresql(
-    tmp_path: Path, postgres_url: str
+    case: str, tmp_path: Path, postgres_url: str
 ) -> None:
-    project = generate("second-channel", tmp_path / "shop")
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env={**os.environ, "DATABASE_URL": postgres_url, "PYTHONPATH": str(project)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    passed = re.search(r"(\d+) passed", result.stdout)
-    assert passed is not None and int(passed.group(1)) >= 20, result.stdout
-    assert "failed" not in result.stdout and "skipped" not in result.stdout
+    project = generate(case, tmp_path / "shop")
+    assert run_generated_tests(project, postgres_url, tmp_path / "basetemp") >= 20
 
 
 @pytest.fixture
@@ -72,6 +58,34 @@ async def test_an_event_emitted_in_sql_reaches_only_its_users_stream(
         alice_event, bob_event = await _next_event(alice), await _next_event(bob)
     assert (alice_event.event, json.loads(alice_event.data)) == ("stock_updated", {"newStock": 3})
     assert json.loads(bob_event.data) == {"newStock": 5}, "bob received another user's event"
+
+
+@pytest.fixture
+def shop_with_own_auth(tmp_path: Path, postgres_url: str) -> Iterator[ServedShop]:
+    project = generate("stock-in-inventory-with-own-auth", tmp_path / "shop")
+    with serve_shop(project, postgres_url) as shop:
+        yield shop
+
+
+@pytest.mark.anyio
+async def test_a_project_with_its_own_auth_dependency_guards_the_stream_with_it(
+    shop_with_own_auth: ServedShop,
+) -> None:
+    shop = shop_with_own_auth
+    async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
+        refused = await client.get(STREAM, params={"access_token": shop.token("alice")})
+        client.cookies.set("session", "user:alice")
+        async with aconnect_sse(client, "GET", STREAM) as source:
+            source.response.raise_for_status()
+            connection = await asyncpg.connect(shop.database_url)
+            try:
+                await connection.execute("SELECT inventory_stock_emit('alice', 'hello', '{}')")
+            finally:
+                await connection.close()
+            event = await _next_event(source.aiter_sse())
+    assert refused.status_code == 401, "the generated JWT check was used instead"
+    assert refused.json() == {"detail": "Sign in first."}
+    assert event.event == "hello"
 
 
 @asynccontextmanager

@@ -2,10 +2,6 @@
 
 import asyncio
 import json
-import os
-import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,7 +13,7 @@ from scaffold import apply
 from scaffold._commands.remove_sse_channel import remove_sse_channel
 from scaffold.manifest import edit_pyproject
 from tests.golden_cases import TRIGGERED
-from tests.helpers import run_scaffold, snapshot
+from tests.helpers import run_generated_tests, run_scaffold, snapshot
 from tests.test_check import generated_copy
 
 STOCK = ("Stock", "in", "inventory")
@@ -75,19 +71,7 @@ def test_removing_one_of_two_channels_leaves_the_other_working_on_postgresql(
     project = generated_copy("second-channel", tmp_path / "shop")
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=project).exit_code == 0
     assert run_scaffold("check", cwd=project).exit_code == 0
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=project,
-        env={**os.environ, "DATABASE_URL": postgres_url, "PYTHONPATH": str(project)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    passed = re.search(r"(\d+) passed", result.stdout)
-    assert passed is not None and int(passed.group(1)) >= 10, result.stdout
-    assert "failed" not in result.stdout and "skipped" not in result.stdout
+    assert run_generated_tests(project, postgres_url, tmp_path / "basetemp") >= 10
 
 
 @pytest.mark.parametrize("drop_data", [False, True], ids=["keep-data", "drop-data"])

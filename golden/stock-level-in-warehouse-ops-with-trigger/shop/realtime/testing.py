@@ -4,6 +4,7 @@
 Used by the generated tests in `tests/realtime/`; they need the test extra (httpx, httpx-sse).
 """
 
+import importlib
 import json
 import os
 import signal
@@ -21,8 +22,10 @@ import anyio
 import asyncpg
 import httpx
 import jwt
+from fastapi import FastAPI
 from httpx_sse import ServerSentEvent, aconnect_sse
 
+from shop.realtime.auth import CurrentUser
 from shop.realtime.channel import Channel, emit
 
 TEST_JWT_SECRET = "realtime-tests-signing-key-of-at-least-32-bytes"
@@ -49,12 +52,22 @@ ServerFactory = Callable[..., Server]
 def serve(
     app: str, project_root: Path, environment: Mapping[str, str]
 ) -> Iterator[Server]:
-    """Run `app` under a real uvicorn process on a free loopback port until the block ends."""
+    """Run `app` (`module:variable`) under a real uvicorn process on a free loopback port.
+
+    The server runs until the block ends. Set `REALTIME_TEST_AUTH` in `environment` to replace
+    the project's own auth dependency (see `create_test_app`).
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "uvicorn", app, "--port", str(port)]
-    env = {**os.environ, "JWT_SECRET": TEST_JWT_SECRET, **environment}
+    factory = f"{__name__}:create_test_app"
+    command = [sys.executable, "-m", "uvicorn", "--factory", factory, f"--port={port}"]
+    env = {
+        **os.environ,
+        "JWT_SECRET": TEST_JWT_SECRET,
+        "REALTIME_TEST_APP": app,
+        **environment,
+    }
     with subprocess.Popen(command, cwd=project_root, env=env) as process:
         server = Server(f"http://127.0.0.1:{port}", process)
         try:
@@ -63,6 +76,27 @@ def serve(
         finally:
             if process.poll() is None:
                 server.stop()
+
+
+def create_test_app() -> FastAPI:
+    """The application under test, for `uvicorn --factory`.
+
+    When the project authenticates with its own dependency (`[tool.scaffold] auth`), that
+    dependency is replaced by the kernel's JWT check, so that tests sign in with `sign_token`.
+    """
+    app: FastAPI = _imported(os.environ["REALTIME_TEST_APP"])
+    if auth := os.environ.get("REALTIME_TEST_AUTH"):
+        app.dependency_overrides[_imported(auth)] = _user_id_of_test_token
+    return app
+
+
+def _user_id_of_test_token(user: CurrentUser) -> str:
+    return user.id
+
+
+def _imported(reference: str) -> Any:
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def sign_token(
