@@ -79,45 +79,43 @@ def served(tmp_path: Path, postgres_url: str) -> Iterator[ServedShop]:
 async def test_a_client_that_stops_reading_is_dropped_while_100_others_get_everything(
     served: ServedShop,
 ) -> None:
-    shop = served
-    if True:
-        readers = [await RawReader.open(shop, "crowd") for _ in range(READERS)]
-        slow = await RawReader.open(shop, "laggard")
-        baseline = peak = resident_megabytes(shop.process.pid)
-        connection = await asyncpg.connect(shop.database_url)
-        try:
-            async with anyio.create_task_group() as tasks:
-                for reader in readers:
-                    tasks.start_soon(reader.read, EVENTS)
-                for start in range(1, EVENTS + 1, BATCH):
-                    async with connection.transaction():
+    readers = [await RawReader.open(served, "crowd") for _ in range(READERS)]
+    slow = await RawReader.open(served, "laggard")
+    baseline = peak = resident_megabytes(served.process.pid)
+    connection = await asyncpg.connect(served.database_url)
+    try:
+        async with anyio.create_task_group() as tasks:
+            for reader in readers:
+                tasks.start_soon(reader.read, EVENTS)
+            for start in range(1, EVENTS + 1, BATCH):
+                async with connection.transaction():
+                    await connection.execute(
+                        "SELECT inventory_stock_emit('crowd', 'load',"
+                        " jsonb_build_object('n', n))"
+                        " FROM generate_series($1::int, $2::int) AS n",
+                        start,
+                        start + BATCH - 1,
+                    )
+                    for _ in range(BATCH // 10):
                         await connection.execute(
-                            "SELECT inventory_stock_emit('crowd', 'load',"
-                            " jsonb_build_object('n', n))"
-                            " FROM generate_series($1::int, $2::int) AS n",
-                            start,
-                            start + BATCH - 1,
+                            "SELECT inventory_stock_emit('laggard', 'load',"
+                            " jsonb_build_object('padding', repeat('x', $1)))",
+                            SLOW_EVENT_BYTES,
                         )
-                        for _ in range(BATCH // 10):
-                            await connection.execute(
-                                "SELECT inventory_stock_emit('laggard', 'load',"
-                                " jsonb_build_object('padding', repeat('x', $1)))",
-                                SLOW_EVENT_BYTES,
-                            )
-                    # Readers that keep up: each batch is read before the next one is sent.
-                    with anyio.fail_after(60):
-                        while any(reader.frames < start + BATCH - 1 for reader in readers):
-                            peak = max(peak, resident_megabytes(shop.process.pid))
-                            await anyio.sleep(0.01)
-            newest = await connection.fetchval(
-                "SELECT max(id) FROM inventory_stock_events WHERE target_user_id = 'crowd'"
-            )
-        finally:
-            await connection.close()
-        with anyio.fail_after(30):
-            await slow.read()
-        for reader in [*readers, slow]:
-            reader.close()
+                # Readers that keep up: each batch is read before the next one is sent.
+                with anyio.fail_after(60):
+                    while any(reader.frames < start + BATCH - 1 for reader in readers):
+                        peak = max(peak, resident_megabytes(served.process.pid))
+                        await anyio.sleep(0.01)
+        newest = await connection.fetchval(
+            "SELECT max(id) FROM inventory_stock_events WHERE target_user_id = 'crowd'"
+        )
+    finally:
+        await connection.close()
+    with anyio.fail_after(30):
+        await slow.read()
+    for reader in [*readers, slow]:
+        reader.close()
 
     assert all(reader.frames == EVENTS for reader in readers)
     assert all(reader.last_id == newest for reader in readers)
