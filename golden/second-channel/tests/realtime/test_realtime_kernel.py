@@ -381,6 +381,21 @@ async def test_two_servers_on_one_database_each_deliver_every_event_once(
         ] * 2
 
 
+async def test_a_client_replays_on_another_server_what_it_missed_on_the_first(
+    server: Server, start_server: ServerFactory, database_url: str
+) -> None:
+    """Replay reads the events table: it needs no memory of the server that streamed."""
+    async with open_stream(server.url + STREAM, sign_token("yves")) as first:
+        await emit_event(database_url, CHANNEL, "yves", "seen")
+        seen = (await next_event(first)).id
+    missed = [await emit_event(database_url, CHANNEL, "yves") for _ in range(3)]
+    other = start_server()
+    reconnect = open_stream(other.url + STREAM, sign_token("yves"), last_event_id=seen)
+    async with reconnect as second:
+        replayed = [int((await next_event(second)).id) for _ in missed]
+    assert replayed == missed
+
+
 async def test_sigterm_ends_100_open_streams_and_stops_the_server_promptly(
     start_server: ServerFactory, database_url: str
 ) -> None:
