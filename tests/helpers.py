@@ -58,7 +58,11 @@ def run_generated_tests(project: Path, postgres_url: str, basetemp: Path) -> int
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", basetemp],
         cwd=project,
-        env={**os.environ, "DATABASE_URL": postgres_url, "PYTHONPATH": str(project)},
+        env={
+            **_environment_of_a_new_session(),
+            "DATABASE_URL": postgres_url,
+            "PYTHONPATH": project,
+        },
         capture_output=True,
         text=True,
         check=False,
@@ -69,3 +73,8 @@ def run_generated_tests(project: Path, postgres_url: str, basetemp: Path) -> int
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed is not None, result.stdout
     return int(passed.group(1))
+
+
+def _environment_of_a_new_session() -> dict[str, str]:
+    """This environment without the options meant for this pytest session."""
+    return {name: value for name, value in os.environ.items() if name != "PYTEST_ADDOPTS"}
