@@ -61,7 +61,7 @@ def run_generated_tests(project: Path, postgres_url: str, basetemp: Path) -> int
         env={
             **_environment_of_a_new_session(),
             "DATABASE_URL": postgres_url,
-            "PYTHONPATH": project,
+            "PYTHONPATH": str(project),
         },
         capture_output=True,
         text=True,
