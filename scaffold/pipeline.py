@@ -66,8 +66,15 @@ def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desire
     files = generated_files(project)
     baseline = files if recorded == project else generated_files(recorded)
     history = {channel_layout(recorded, record).migration_path for record in recorded.channels}
+    migrations = {channel_layout(project, record).migration_path for record in project.channels}
+    # A migration may already be applied to a database: written once, never checked again.
     desired = {
-        path: Desired(text, Ownership.GENERATED, baseline.get(path)) for path, text in files.items()
+        path: Desired(
+            text,
+            Ownership.CREATED_ONCE if path in migrations else Ownership.GENERATED,
+            baseline.get(path),
+        )
+        for path, text in files.items()
     }
     desired |= {
         path: Desired(None, Ownership.GENERATED, text)

@@ -15,7 +15,7 @@ from scaffold.names import channel_names
 from scaffold.pipeline import desired_state
 from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import ChannelRecord, Project, load_project
-from scaffold.render import render_template
+from scaffold.render import MIGRATION_HEADER, render_template
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ def _removal_sql(record: ChannelRecord, path: str, *, drop_data: bool) -> str:
     return render_template(
         "sse-channel/removal.sql.jinja",
         path,
+        header=MIGRATION_HEADER,
         names=record.names,
         trigger=record.trigger,
         created_by=record.migration,

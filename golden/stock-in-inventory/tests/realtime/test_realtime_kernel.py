@@ -12,6 +12,7 @@ import os
 import random
 from collections import defaultdict
 from contextlib import AsyncExitStack
+from urllib.parse import urlsplit
 
 import anyio
 import asyncpg
@@ -416,7 +417,7 @@ async def test_sigterm_ends_100_open_streams_and_stops_the_server_promptly(
 
 
 async def test_reconnects_are_counted_and_logged_with_the_gap_replayed(
-    database_url: str, caplog: pytest.LogCaptureFixture
+    postgres_url: str, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
     realtime = await _started_kernel(database_url)
@@ -424,13 +425,15 @@ async def test_reconnects_are_counted_and_logged_with_the_gap_replayed(
     realtime.hub.add(subscriber)
     connection = await asyncpg.connect(database_url)
     try:
-        await _terminate_listener(connection, os.getpid())
-        with anyio.fail_after(5):
-            while realtime.listener.connected:
-                await anyio.sleep(0.005)
-        missed = await emit(
-            connection, CHANNEL, target_user_id="yuri", event_type="gap", payload={}
-        )
+        # Keep the listener out until the event is committed: it must find it in the table.
+        await _allow_connections(postgres_url, database_url, allowed=False)
+        try:
+            await _terminate_listener(connection, os.getpid())
+            missed = await emit(
+                connection, CHANNEL, target_user_id="yuri", event_type="gap", payload={}
+            )
+        finally:
+            await _allow_connections(postgres_url, database_url, allowed=True)
         with anyio.fail_after(10):
             chunk = await subscriber.next_chunk(idle_timeout=10)
         metrics = realtime.metrics()
@@ -506,3 +509,17 @@ async def _terminate_listener(connection: asyncpg.Connection, pid: int) -> None:
             f"realtime-listener:{pid}",
         ):
             await anyio.sleep(0.05)
+
+
+async def _allow_connections(
+    postgres_url: str, database_url: str, *, allowed: bool
+) -> None:
+    """Open or close a database to new connections; open ones are not affected."""
+    database = urlsplit(database_url).path.lstrip("/")
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(
+            f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS {allowed}'
+        )
+    finally:
+        await admin.close()
