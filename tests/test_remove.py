@@ -87,6 +87,17 @@ def test_the_removal_migration_drops_trigger_and_functions_on_postgresql(
     assert left == {"functions": 0, "triggers": 0, "table": not drop_data}
 
 
+def test_a_channel_removed_with_its_data_kept_can_be_created_again_on_postgresql(
+    shop: Path, postgres_url: str
+) -> None:
+    for command in ("create-sse-channel", "remove-sse-channel", "create-sse-channel"):
+        assert run_scaffold(command, *LEVEL, cwd=shop).exit_code == 0
+    migrations = [path.read_text() for path in sorted((shop / "migrations").glob("*.sql"))]
+    assert len(migrations) == 4
+    left = asyncio.run(_migrated_objects(postgres_url, migrations, "warehouse_ops_stock_level"))
+    assert left == {"functions": 2, "triggers": 0, "table": True}
+
+
 async def _migrated_objects(server_url: str, migrations: list[str], stem: str) -> dict[str, object]:
     """Apply `migrations` to a new database; count what is left whose name starts with `stem`."""
     name = f"scaffold_remove_{uuid.uuid4().hex[:10]}"

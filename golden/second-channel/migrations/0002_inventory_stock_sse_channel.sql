@@ -2,8 +2,9 @@
 -- Stock events of the inventory module (/inventory/events/stock/stream).
 
 -- Events are kept here, not only sent with NOTIFY, so that a client reconnecting with
--- Last-Event-ID can replay what it missed, after a restart and on any worker.
-CREATE TABLE inventory_stock_events (
+-- Last-Event-ID can replay what it missed, after a restart and on any worker. The table may
+-- already exist: a channel removed with its data kept and created again picks its events up.
+CREATE TABLE IF NOT EXISTS inventory_stock_events (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     target_user_id text NOT NULL,
     type text NOT NULL,
@@ -11,10 +12,10 @@ CREATE TABLE inventory_stock_events (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE INDEX inventory_stock_events_replay_idx
+CREATE INDEX IF NOT EXISTS inventory_stock_events_replay_idx
     ON inventory_stock_events (target_user_id, id);
 
-CREATE INDEX inventory_stock_events_created_at_idx
+CREATE INDEX IF NOT EXISTS inventory_stock_events_created_at_idx
     ON inventory_stock_events (created_at);
 
 -- Records an event in the caller's transaction and announces it on commit.
