@@ -23,8 +23,11 @@ CREATE INDEX IF NOT EXISTS warehouse_ops_stock_level_events_created_at_idx
 -- Ids must commit in id order: a client that has seen event 7 replays "id > 7", so an event 6
 -- committing after 7 would be skipped for ever. The advisory lock serialises this channel's
 -- emitters from the id's assignment until their commit, which makes commit order and id order
--- the same. Those commits were serialised anyway: PostgreSQL takes a cluster-wide lock to queue
--- notifications at commit.
+-- the same. The cost: a transaction that has emitted on this channel makes the channel's other
+-- emitters wait until it ends. Emit late in your transactions and keep them short; two
+-- transactions that emit, then wait for each other's row locks, deadlock (PostgreSQL aborts
+-- one with 40P01, to retry), so a trigger that emits for several rows of one statement in
+-- different orders can too.
 --
 -- The notification carries "<id> <type> <target user id>", then a line with the payload when
 -- it all fits in NOTIFY's 8000 bytes; larger events are read from the table by the listener.

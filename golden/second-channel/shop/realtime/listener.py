@@ -87,6 +87,9 @@ class Listener:
                 asyncpg.InterfaceError,
             ) as error:
                 logger.warning("realtime listener lost its connection: %r", error)
+            except Exception:
+                # A bug must not end real-time delivery for the process: log it, start over.
+                logger.exception("realtime listener failed; reconnecting")
             finally:
                 self._connected.clear()
                 if connection is not None:
@@ -148,7 +151,7 @@ class Listener:
     ) -> None:
         # Payload: "<id> <type> <target user id>", then "\n<payload JSON>" when it fits in
         # NOTIFY's 8000 bytes; otherwise the event is read from its table. Notifications arrive
-        # in commit order, which is id order, so any id above the last one is the next event.
+        # in commit order, which is id order, so the id after the last one is the next event.
         header, has_data, data = payload.partition("\n")
         try:
             raw_id, event_type, target_user_id = header.split(" ", 2)
@@ -159,10 +162,12 @@ class Listener:
             )
             return
         if event_id <= self._last_ids[name]:
-            return  # already delivered by a catch-up read
-        if has_data:
+            return  # already delivered by a table read
+        if has_data and event_id == self._last_ids[name] + 1:
             self._publish(name, Event(event_id, event_type, target_user_id, data))
         else:
+            # Too large to carry, or after a gap (a rolled-back id, or a notification that
+            # did not come from the emit function): the table is the authority.
             await self._deliver_committed(connection, self._channels[name])
 
     async def _deliver_committed(

@@ -90,8 +90,12 @@ class Hub:
     def __init__(self) -> None:
         self.counters = HubCounters()
         self._subscribers: dict[tuple[str, str], set[Subscriber]] = {}
+        self._closing = False
 
     def add(self, subscriber: Subscriber) -> None:
+        if self._closing:
+            subscriber.close()  # a stream opened after shutdown began ends at once
+            return
         key = (subscriber.channel, subscriber.user_id)
         self._subscribers.setdefault(key, set()).add(subscriber)
         self.counters.open_streams += 1
@@ -123,7 +127,8 @@ class Hub:
                 )
 
     def close_all(self) -> None:
-        """End every open stream, for shutdown."""
+        """End every open stream, and any opened from now on, for shutdown."""
+        self._closing = True
         for subscribers in tuple(self._subscribers.values()):
             for subscriber in tuple(subscribers):
                 subscriber.close()

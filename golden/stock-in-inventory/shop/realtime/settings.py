@@ -24,27 +24,41 @@ class RealtimeSettings:
     max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES
     keepalive_seconds: float = 10.0
 
+    def __post_init__(self) -> None:
+        for name in (
+            "heartbeat_seconds",
+            "retry_milliseconds",
+            "max_queued_bytes",
+            "keepalive_seconds",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "RealtimeSettings":
         """Read `DATABASE_URL`, `JWT_*` and `SSE_*` variables; raise `ValueError` if unusable."""
-        algorithms = tuple(
-            name.strip()
-            for name in environ.get("JWT_ALGORITHMS", "HS256").split(",")
-            if name
-        )
+        database_url = environ.get("DATABASE_URL", "")
+        if not database_url:
+            raise ValueError("DATABASE_URL must be set")
+        listed = environ.get("JWT_ALGORITHMS", "HS256").split(",")
+        algorithms = tuple(name.strip() for name in listed if name.strip())
         if not algorithms or any(name.lower() == "none" for name in algorithms):
             raise ValueError(
                 "JWT_ALGORITHMS must name real algorithms; 'none' is refused"
             )
-        asymmetric = algorithms[0].startswith(_ASYMMETRIC_PREFIXES)
-        key_variable = "JWT_PUBLIC_KEY" if asymmetric else "JWT_SECRET"
+        public_key = {name.startswith(_ASYMMETRIC_PREFIXES) for name in algorithms}
+        if len(public_key) > 1:
+            raise ValueError(
+                "JWT_ALGORITHMS must not mix HMAC and public-key algorithms"
+            )
+        key_variable = "JWT_PUBLIC_KEY" if public_key == {True} else "JWT_SECRET"
         key = environ.get(key_variable, "")
         if not key:
             raise ValueError(
                 f"{key_variable} must be set to verify {algorithms[0]} tokens"
             )
         return cls(
-            database_url=environ["DATABASE_URL"],
+            database_url=database_url,
             jwt_key=key,
             jwt_algorithms=algorithms,
             jwt_audience=environ.get("JWT_AUDIENCE") or None,

@@ -35,7 +35,7 @@ class AuthenticatedUser:
 
 
 def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
-    """The token's user; raise `jwt.InvalidTokenError` if the token must not be trusted."""
+    """The token's user; raise `jwt.PyJWTError` if the token must not be trusted."""
     claims = jwt.decode(
         token,
         settings.jwt_key,
@@ -54,7 +54,7 @@ def authenticated_user(request: Request) -> AuthenticatedUser:
     settings: RealtimeSettings = request.app.state.realtime.settings
     try:
         return verify_token(token, settings)
-    except jwt.InvalidTokenError as error:
+    except jwt.PyJWTError as error:
         raise _unauthorized('Bearer realm="realtime", error="invalid_token"') from error
 
 

@@ -18,12 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request,
 from fastapi.sse import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
-from shop.realtime.channel import (
-    Channel,
-    Connection,
-    event_id_range,
-    fetch_user_events,
-)
+from shop.realtime.channel import Channel, event_id_range, fetch_user_events
 from shop.realtime.channels import CHANNELS
 from shop.realtime.frames import HEARTBEAT, event_frame, reset_frame, retry_frame
 from shop.realtime.hub import Hub, Subscriber
@@ -33,6 +28,7 @@ from shop.realtime.settings import RealtimeSettings
 logger = logging.getLogger(__name__)
 
 STALLED_CLIENT_GRACE_SECONDS = 1.0
+POOL_TIMEOUT_SECONDS = 10.0
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "An event stream.", "content": {"text/event-stream": {}}}
@@ -118,11 +114,8 @@ class Realtime:
         yield retry_frame(self.settings.retry_milliseconds)
         if last_event_id is not None:
             assert self._pool is not None, "Realtime.start() was not called"
-            async with self._pool.acquire() as connection:
-                async for frames in _replay(
-                    connection, channel, subscriber, last_event_id
-                ):
-                    yield frames
+            async for frames in _replay(self._pool, channel, subscriber, last_event_id):
+                yield frames
         heartbeat = self.settings.heartbeat_seconds
         while expires_at is None or (remaining := expires_at - time.time()) > 0:
             timeout = heartbeat if expires_at is None else min(heartbeat, remaining)
@@ -133,22 +126,31 @@ class Realtime:
 
 
 async def _replay(
-    connection: Connection, channel: Channel, subscriber: Subscriber, last_event_id: int
+    pool: asyncpg.Pool, channel: Channel, subscriber: Subscriber, last_event_id: int
 ) -> AsyncIterator[bytes]:
     """Frames of the subscriber's events after `last_event_id`, page by page.
 
     An id the table cannot vouch for (older than the oldest event kept, or newer than the
-    newest) gets a `reset` frame instead, and the stream goes on from the newest event.
+    newest) gets a `reset` frame instead, and the stream goes on from the newest event. A
+    connection is held only while a page is read, never while a slow client takes it.
     """
-    oldest, newest = await event_id_range(connection, channel)
+    async with pool.acquire(timeout=POOL_TIMEOUT_SECONDS) as connection:
+        oldest, newest = await event_id_range(connection, channel)
     after_id = last_event_id
     if not oldest - 1 <= last_event_id <= newest:
         yield reset_frame(newest)
         after_id = newest
     subscriber.replayed_through = after_id
-    while events := await fetch_user_events(
-        connection, channel, target_user_id=subscriber.user_id, after_id=after_id
-    ):
+    while True:
+        async with pool.acquire(timeout=POOL_TIMEOUT_SECONDS) as connection:
+            events = await fetch_user_events(
+                connection,
+                channel,
+                target_user_id=subscriber.user_id,
+                after_id=after_id,
+            )
+        if not events:
+            return
         after_id = subscriber.replayed_through = events[-1].id
         yield b"".join(
             event_frame(event.id, event.type, event.data) for event in events

@@ -318,11 +318,37 @@ def test_audience_and_issuer_are_checked_when_configured() -> None:
             verify_token(token, settings)
 
 
-def test_settings_refuse_the_none_algorithm() -> None:
+def test_settings_refuse_the_none_algorithm_and_mixed_key_kinds() -> None:
     environ = {"DATABASE_URL": "postgresql://unused", "JWT_SECRET": "k" * 32}
     with pytest.raises(ValueError, match="'none' is refused"):
         RealtimeSettings.from_env({**environ, "JWT_ALGORITHMS": "none"})
+    with pytest.raises(ValueError, match="must not mix"):
+        RealtimeSettings.from_env({**environ, "JWT_ALGORITHMS": "HS256,ES256"})
     assert RealtimeSettings.from_env(environ).jwt_algorithms == ("HS256",)
+
+
+async def test_a_forged_notification_neither_reaches_a_client_nor_hides_later_events(
+    server: Server, database_url: str
+) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        async with open_stream(server.url + STREAM, sign_token("ivan")) as ivan:
+            forged = '999999999 forged ivan\n{"forged": true}'
+            await connection.execute("SELECT pg_notify($1, $2)", CHANNEL.name, forged)
+            real = await emit_event(database_url, CHANNEL, "ivan", "real")
+            event = await next_event(ivan)
+    finally:
+        await connection.close()
+    assert (event.id, event.event) == (str(real), "real")
+
+
+async def test_a_stream_opened_during_shutdown_ends_at_once() -> None:
+    hub = Hub()
+    hub.close_all()
+    late = Subscriber(CHANNEL.name, "lee", max_queued_bytes=10_000)
+    hub.add(late)
+    assert await late.next_chunk(idle_timeout=5) is None
+    assert hub.counters.open_streams == 0
 
 
 async def test_every_connection_receives_exactly_its_users_events_under_load(
