@@ -445,10 +445,14 @@ async def test_reconnects_are_counted_and_logged_with_the_gap_replayed(
     realtime.hub.add(subscriber)
     connection = await asyncpg.connect(database_url)
     try:
-        # Keep the listener out until the event is committed: it must find it in the table.
+        # Once the listener has seen its connection die, keep it out until the event is
+        # committed: it must find the event in the table.
         await _allow_connections(postgres_url, database_url, allowed=False)
         try:
             await _terminate_listener(connection, os.getpid())
+            with anyio.fail_after(5):
+                while realtime.listener.connected:
+                    await anyio.sleep(0.005)
             missed = await emit(
                 connection, CHANNEL, target_user_id="yuri", event_type="gap", payload={}
             )
