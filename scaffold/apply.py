@@ -40,11 +40,9 @@ def apply_plan(plan: Plan, *, last: str | None = None) -> None:
                 undo.append(partial(target.unlink, missing_ok=True))
             else:
                 undo.append(partial(_write_atomically, target, change.old))
-    except BaseException:
-        for step in reversed(undo):
-            step()
-        for folder in reversed(created_folders):
-            folder.rmdir()
+    except BaseException as failure:
+        folders = [partial(_remove_if_empty, folder) for folder in reversed(created_folders)]
+        _undo([*reversed(undo), *folders], failure)
         raise
     for aside in set_aside:
         aside.unlink()
@@ -61,6 +59,20 @@ def _conflict_message(plan: Plan) -> str:
         " Review the diff (--dry-run --diff); --force overwrites generated files edited by hand"
         " (or deletes them)"
     )
+
+
+def _undo(steps: list[Callable[[], object]], failure: BaseException) -> None:
+    """Run every undo step, even after one fails (on a full disk, say), noting its error."""
+    for step in steps:
+        try:
+            step()
+        except OSError as error:
+            failure.add_note(f"scaffold could not restore the project completely: {error}")
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _make_parents(target: Path) -> list[Path]:
