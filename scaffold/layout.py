@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from scaffold.names import ChannelNames
 from scaffold.project import ChannelRecord, Project
+from scaffold.pycode import from_import
 
 KERNEL_MODULES = (
     "__init__",
@@ -82,6 +83,11 @@ class ChannelLayout:
     test_path: str
     package_inits: tuple[str, ...]
     """`__init__.py` files the channel's modules need; created once, then the user's."""
+
+    @property
+    def constant_import(self) -> str:
+        """The import of the channel's `Channel` constant from its notify service."""
+        return from_import(self.service_module, self.constant)
 
     @property
     def route(self) -> str:

@@ -53,7 +53,7 @@ def render_kernel(project: Project) -> dict[str, str]:
     """The real-time kernel shared by every channel of the project, and its test fixtures."""
     layouts = [channel_layout(project, record) for record in project.channels]
     imports = [from_import(kernel_module(project, "channel"), "Channel")] + [
-        from_import(layout.service_module, layout.constant) for layout in layouts
+        layout.constant_import for layout in layouts
     ]
     rendered = {
         path: render_template(
@@ -85,7 +85,7 @@ def render_kernel(project: Project) -> dict[str, str]:
             auth=_auth(project),
             package=project.package,
             first=layouts[0],
-            first_constant_import=from_import(layouts[0].service_module, layouts[0].constant),
+            first_constant_import=layouts[0].constant_import,
         )
     return rendered
 
@@ -94,7 +94,7 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
     """The four files of one channel: notify service, SSE controller, migration and tests."""
     kernel = kernel_module(project, "kernel")
     controller_imports = [
-        from_import(layout.service_module, layout.constant),
+        layout.constant_import,
         f"from {kernel} import STREAM_RESPONSES, LastEventId, RealtimeDep",
         from_import(*project.auth)
         if project.auth
@@ -103,7 +103,7 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
     context = {
         "names": layout.names,
         "package": project.package,
-        "constant_import": from_import(layout.service_module, layout.constant),
+        "constant_import": layout.constant_import,
         "constant": layout.constant,
         "trigger": layout.record.trigger,
         "auth": _auth(project),
