@@ -8,19 +8,9 @@ from scaffold.names import ChannelNames
 from scaffold.project import ChannelRecord, Project
 from scaffold.pycode import from_import
 
-KERNEL_MODULES = (
-    "__init__",
-    "settings",
-    "frames",
-    "channel",
-    "hub",
-    "listener",
-    "auth",
-    "kernel",
-    "channels",
-    "testing",
-)
-KERNEL_ROUTER = "realtime_router"
+REGISTRY_MODULE = "sse_channels"
+"""The module of the project's package that lists its channels and builds `realtime_router`."""
+REALTIME_ROUTER = "realtime_router"
 _MIGRATION_NUMBER = re.compile(r"^(\d+)")
 
 
@@ -33,14 +23,18 @@ def module_path(project: Project, module: str) -> str:
     return relative
 
 
-def kernel_module(project: Project, name: str) -> str:
-    """The dotted name of a kernel module, e.g. `shop.realtime.kernel`."""
-    return f"{project.package}.realtime.{name}"
+def registry_module(project: Project) -> str:
+    """The dotted name of the channel registry, e.g. `shop.sse_channels`."""
+    return f"{project.package}.{REGISTRY_MODULE}"
 
 
-def kernel_paths(project: Project) -> dict[str, str]:
-    """Each kernel module's name and file, e.g. `{"kernel": "shop/realtime/kernel.py"}`."""
-    return {name: module_path(project, kernel_module(project, name)) for name in KERNEL_MODULES}
+def registry_path(project: Project) -> str:
+    return module_path(project, registry_module(project))
+
+
+def realtime_conftest_path(project: Project) -> str:
+    """The `conftest.py` that tells the runtime's pytest plugin where the app is."""
+    return f"{realtime_tests_dir(project)}/conftest.py"
 
 
 class Router(NamedTuple):
@@ -52,10 +46,10 @@ class Router(NamedTuple):
 
 
 def routers(project: Project) -> list[Router]:
-    """The routers the app module mounts: the kernel's and each channel's; none without channels."""
+    """The routers the app module mounts: the registry's and each channel's; none without channels."""
     if not project.channels:
         return []
-    kernel = Router(kernel_module(project, "kernel"), KERNEL_ROUTER, KERNEL_ROUTER)
+    kernel = Router(registry_module(project), REALTIME_ROUTER, REALTIME_ROUTER)
     channels = [
         Router(layout.controller_module, "router", layout.router_alias)
         for layout in (channel_layout(project, record) for record in project.channels)

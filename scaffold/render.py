@@ -14,9 +14,8 @@ import jinja2
 from scaffold.layout import (
     ChannelLayout,
     channel_layout,
-    kernel_module,
-    kernel_paths,
-    realtime_tests_dir,
+    realtime_conftest_path,
+    registry_path,
 )
 from scaffold.project import Project
 from scaffold.pycode import from_import
@@ -49,60 +48,31 @@ def render_template(name: str, path: str, *, header: str = HEADER, **context: An
     return f"{_COMMENT_PREFIX[Path(path).suffix]}{header}\n{text}"
 
 
-def render_kernel(project: Project) -> dict[str, str]:
-    """The real-time kernel shared by every channel of the project, and its test fixtures."""
-    layouts = [channel_layout(project, record) for record in project.channels]
-    imports = [from_import(kernel_module(project, "channel"), "Channel")] + [
-        layout.constant_import for layout in layouts
-    ]
-    rendered = {
-        path: render_template(
-            f"realtime-kernel/{name}.py.jinja",
-            path,
-            package=project.package,
-            channels=layouts,
-            channel_imports=sorted(imports),
-        )
-        for name, path in kernel_paths(project).items()
-    }
-    tests_dir = realtime_tests_dir(project)
-    conftest = f"{tests_dir}/conftest.py"
-    rendered[conftest] = render_template(
-        "realtime-kernel/conftest.py.jinja",
-        conftest,
-        auth=_auth(project),
-        package=project.package,
-        app=f"{project.app_module}:{project.app_variable}",
-        migrations=project.migrations.rstrip("/"),
-        project_depth=len(Path(tests_dir).parts),
-    )
-    if layouts:
-        # The kernel's guarantees are proven once, on the first channel.
-        kernel_tests = f"{tests_dir}/test_realtime_kernel.py"
-        rendered[kernel_tests] = render_template(
-            "realtime-kernel/test_realtime_kernel.py.jinja",
-            kernel_tests,
+def render_project_files(project: Project) -> dict[str, str]:
+    """The files shared by the project's channels: their registry and the tests' `conftest.py`."""
+    channels = [channel_layout(project, record) for record in project.channels]
+    registry = registry_path(project)
+    conftest = realtime_conftest_path(project)
+    return {
+        registry: render_template("project/sse_channels.py.jinja", registry, channels=channels),
+        conftest: render_template(
+            "project/conftest.py.jinja",
+            conftest,
             auth=_auth(project),
-            package=project.package,
-            first=layouts[0],
-            first_constant_import=layouts[0].constant_import,
-        )
-    return rendered
+            app=f"{project.app_module}:{project.app_variable}",
+            migrations=project.migrations.rstrip("/"),
+            project_depth=len(Path(conftest).parts) - 1,
+        ),
+    }
 
 
 def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
     """The four files of one channel: notify service, SSE controller, migration and tests."""
-    kernel = kernel_module(project, "kernel")
-    controller_imports = [
-        layout.constant_import,
-        f"from {kernel} import STREAM_RESPONSES, LastEventId, RealtimeDep",
-        from_import(*project.auth)
-        if project.auth
-        else from_import(kernel_module(project, "auth"), "CurrentUser"),
-    ]
+    controller_imports = [layout.constant_import]
+    if project.auth:
+        controller_imports.append(from_import(*project.auth))
     context = {
         "names": layout.names,
-        "package": project.package,
         "constant_import": layout.constant_import,
         "constant": layout.constant,
         "trigger": layout.record.trigger,

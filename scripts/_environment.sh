@@ -1,7 +1,9 @@
-# Sourced by the scripts beside it: creates or refreshes .venv with the tool and its test tools.
+# Sourced by the scripts beside it: creates or refreshes .venv with the tool, the runtime
+# (fastapi-pg-sse, built from this repository) and their test tools.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -e ".[test]" -e "./fastapi-pg-sse[testing]"

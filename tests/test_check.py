@@ -62,10 +62,10 @@ def test_a_hand_edit_is_reported_as_modified_with_its_diff(generated: Path) -> N
 
 
 def test_a_deleted_generated_file_is_reported_missing(generated: Path) -> None:
-    (generated / "shop/realtime/hub.py").unlink()
+    (generated / "shop/sse_channels.py").unlink()
     result = run_scaffold("check", cwd=generated)
     assert result.exit_code == 1
-    assert "       missing  shop/realtime/hub.py\n" in result.stdout
+    assert "       missing  shop/sse_channels.py\n" in result.stdout
     assert result.stdout.endswith("To fix: scaffold sync\n")
 
 
@@ -82,7 +82,7 @@ def test_a_deleted_include_router_line_is_missing_wiring(generated: Path) -> Non
 def test_a_deleted_import_is_missing_wiring(generated: Path) -> None:
     main = generated / "shop/main.py"
     main.write_text(
-        main.read_text().replace("from shop.realtime.kernel import realtime_router\n", "")
+        main.read_text().replace("from shop.sse_channels import realtime_router\n", "")
     )
     result = run_scaffold("check", cwd=generated)
     assert result.exit_code == 1
@@ -108,7 +108,7 @@ def test_wiring_written_differently_still_counts(generated: Path) -> None:
 
 
 def test_json_report_lists_each_finding_and_the_fix(generated: Path) -> None:
-    (generated / "shop/realtime/hub.py").unlink()
+    (generated / "shop/sse_channels.py").unlink()
     main = generated / "shop/main.py"
     main.write_text(main.read_text().replace(INCLUDE, ""))
     result = run_scaffold("check", "--json", "--project", str(generated), cwd=generated.parent)
@@ -117,7 +117,7 @@ def test_json_report_lists_each_finding_and_the_fix(generated: Path) -> None:
     assert report["in_sync"] is False
     assert [(f["path"], f["status"]) for f in report["findings"]] == [
         ("shop/main.py", "missing wiring"),
-        ("shop/realtime/hub.py", "missing"),
+        ("shop/sse_channels.py", "missing"),
     ]
     assert report["findings"][0]["routers"] == ["inventory_stock_sse_router"]
     assert report["fix"] == f"scaffold sync --project {generated}"
@@ -126,7 +126,7 @@ def test_json_report_lists_each_finding_and_the_fix(generated: Path) -> None:
 def test_check_writes_nothing(generated: Path) -> None:
     service = generated / SERVICE
     service.write_text(service.read_text() + "# a hand edit\n")
-    (generated / "shop/realtime/hub.py").unlink()
+    (generated / "shop/sse_channels.py").unlink()
     before = snapshot(generated)
     assert run_scaffold("check", cwd=generated).exit_code == 1
     assert snapshot(generated) == before

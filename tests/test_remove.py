@@ -51,7 +51,7 @@ def test_removal_keeps_the_dependencies_that_create_added(shop: Path) -> None:
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
     kept = (shop / "pyproject.toml").read_text()
     assert kept == edit_pyproject(original, [])
-    assert '"pyjwt>=2.8"' in kept
+    assert '"fastapi-pg-sse>=0.2,<1"' in kept
     assert "[tool.scaffold.channels]" not in kept
 
 
@@ -133,7 +133,7 @@ def test_dry_run_lists_the_deletions_and_writes_nothing(shop: Path) -> None:
     assert result.exit_code == 0, result.stderr
     actions = {change["path"]: change["action"] for change in json.loads(result.stdout)["changes"]}
     assert actions[SERVICE] == "delete"
-    assert actions["shop/realtime/kernel.py"] == "delete"
+    assert actions["shop/sse_channels.py"] == "delete"
     assert actions["shop/main.py"] == "update"
     assert actions["migrations/0003_remove_inventory_stock_sse_channel.sql"] == "create"
     assert "migrations/0002_inventory_stock_sse_channel.sql" not in actions

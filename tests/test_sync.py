@@ -22,14 +22,14 @@ def generated(tmp_path: Path) -> Path:
 
 def test_sync_restores_deleted_files_and_wiring(generated: Path) -> None:
     in_sync = snapshot(generated)
-    (generated / "shop/realtime/hub.py").unlink()
+    (generated / "shop/sse_channels.py").unlink()
     (generated / SERVICE).unlink()
     main = generated / "shop/main.py"
     # the last include: a restored include_router goes after the others
     main.write_text(main.read_text().replace(LAST_INCLUDE, ""))
     result = run_scaffold("sync", cwd=generated)
     assert result.exit_code == 0, result.stderr
-    assert "  create  shop/realtime/hub.py\n" in result.stdout
+    assert "  create  shop/sse_channels.py\n" in result.stdout
     assert "  update  shop/main.py\n" in result.stdout
     assert snapshot(generated) == in_sync
 
@@ -37,7 +37,7 @@ def test_sync_restores_deleted_files_and_wiring(generated: Path) -> None:
 def test_sync_refuses_a_hand_edit_and_writes_nothing(generated: Path) -> None:
     service = generated / SERVICE
     service.write_text(service.read_text() + "# a hand edit\n")
-    (generated / "shop/realtime/hub.py").unlink()
+    (generated / "shop/sse_channels.py").unlink()
     before = snapshot(generated)
     result = run_scaffold("sync", cwd=generated)
     assert result.exit_code == 1
@@ -80,18 +80,18 @@ def test_sync_leaves_the_users_files_alone(generated: Path) -> None:
     init.unlink()
     pyproject = generated / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('    "pyjwt>=2.8",\n', ""))
-    (generated / "shop/realtime/hub.py").unlink()
+    (generated / "shop/sse_channels.py").unlink()
     before = snapshot(generated)
     assert run_scaffold("sync", cwd=generated).exit_code == 0
     after = snapshot(generated)
-    assert after.pop("shop/realtime/hub.py")
+    assert after.pop("shop/sse_channels.py")
     assert after == before
 
 
 def test_a_failure_while_syncing_restores_the_project(
     generated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for path in ("shop/realtime/hub.py", "shop/realtime/frames.py", SERVICE):
+    for path in ("shop/sse_channels.py", "tests/realtime/conftest.py", SERVICE):
         (generated / path).unlink()
     main = generated / "shop/main.py"
     main.write_text(main.read_text().replace(INCLUDE, ""))
@@ -99,7 +99,7 @@ def test_a_failure_while_syncing_restores_the_project(
     write = apply._write_atomically
 
     def failing_write(target: Path, text: str) -> None:
-        if target.name == "hub.py":
+        if target.name == "conftest.py":
             raise OSError("disk full")
         write(target, text)
 

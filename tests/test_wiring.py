@@ -22,7 +22,7 @@ PRICES = RouterWiring(
     "router",
     "catalog_price_sse_router",
 )
-REALTIME = RouterWiring("shop.realtime.kernel", "realtime_router", "realtime_router")
+REALTIME = RouterWiring("shop.sse_channels", "realtime_router", "realtime_router")
 LEVELS = RouterWiring("inventory.sse.levels", "router", "inventory_levels_sse_router")
 
 # before, after, app_name, first_party, wirings
@@ -312,7 +312,7 @@ def test_a_new_first_party_block_goes_above_relative_imports(tmp_path: Path) -> 
         f"from {STOCK.module} import (\n"
         "    router as inventory_stock_sse_router,\n"
         ")\n"
-        "from shop.realtime.kernel import realtime_router\n"
+        "from shop.sse_channels import realtime_router\n"
         "\n"
         "from . import local\n"
         "\n"
@@ -328,7 +328,7 @@ def test_wire_into_a_module_without_imports_round_trips() -> None:
     assert wired == (
         '"""The app."""\n'
         "\n"
-        "from shop.realtime.kernel import realtime_router\n"
+        "from shop.sse_channels import realtime_router\n"
         "\n"
         "app = FastAPI()\n"
         "app.include_router(realtime_router)\n"

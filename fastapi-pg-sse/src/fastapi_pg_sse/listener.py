@@ -21,6 +21,8 @@ from fastapi_pg_sse.channel import Channel, Event, fetch_events, newest_event_id
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[str, Event], None]
+Notifications = asyncio.Queue[tuple[str, str] | None]
+"""(channel, payload) of each notification; None when the connection is lost."""
 
 
 class Listener:
@@ -52,10 +54,20 @@ class Listener:
         return self._connected.is_set()
 
     async def start(self) -> None:
-        """Connect and LISTEN; raise if the first connection fails, so start-up fails loudly."""
+        """Connect and LISTEN; raise if the first connection fails, so start-up fails loudly.
+
+        Once this returns, every event committed from then on is delivered.
+        """
         connection = await self._connect()
+        try:
+            notifications = await self._listen(connection)
+        except BaseException:
+            connection.terminate()
+            raise
         logger.info("realtime listener connected", extra={"channels": list(self._channels)})
-        self._task = asyncio.create_task(self._supervise(connection), name="realtime-listener")
+        self._task = asyncio.create_task(
+            self._supervise(connection, notifications), name="realtime-listener"
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -63,11 +75,13 @@ class Listener:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    async def _supervise(self, connection: asyncpg.Connection | None) -> None:
+    async def _supervise(
+        self, connection: asyncpg.Connection | None, notifications: Notifications | None
+    ) -> None:
         failures = 0
         while True:
             try:
-                if connection is None:
+                if connection is None or notifications is None:
                     connection = await self._connect()
                     self.reconnects += 1
                     logger.info(
@@ -75,8 +89,9 @@ class Listener:
                         failures,
                         extra={"reconnects": self.reconnects},
                     )
+                    notifications = await self._listen(connection)
                 failures = 0
-                await self._pump(connection)
+                await self._pump(connection, notifications)
             except (
                 OSError,
                 TimeoutError,
@@ -91,7 +106,7 @@ class Listener:
                 self._connected.clear()
                 if connection is not None:
                     connection.terminate()
-                    connection = None
+                    connection = notifications = None
             failures += 1
             delay = min(self._max_backoff_seconds, 0.1 * 2**failures)
             await asyncio.sleep(random.uniform(delay / 2, delay))
@@ -103,9 +118,9 @@ class Listener:
         )
         return connection
 
-    async def _pump(self, connection: asyncpg.Connection) -> None:
-        """LISTEN, catch up, then deliver notifications until the connection is lost."""
-        queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
+    async def _listen(self, connection: asyncpg.Connection) -> Notifications:
+        """LISTEN and catch up; return the queue of notifications, None once disconnected."""
+        queue: Notifications = asyncio.Queue()
 
         def on_notification(_: object, __: int, channel: str, payload: object) -> None:
             queue.put_nowait((channel, str(payload)))
@@ -115,6 +130,10 @@ class Listener:
             await connection.add_listener(name, on_notification)
         await self._catch_up(connection)
         self._connected.set()
+        return queue
+
+    async def _pump(self, connection: asyncpg.Connection, queue: Notifications) -> None:
+        """Deliver notifications until the connection is lost."""
         while True:
             try:
                 async with asyncio.timeout(self._keepalive_seconds):

@@ -190,6 +190,7 @@ class EventStream(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         respond = super().__call__
+        cut_off = False
         try:
             async with anyio.create_task_group() as tasks:
 
@@ -200,10 +201,27 @@ class EventStream(StreamingResponse):
                 tasks.start_soon(stream_until_done)
                 await self._subscriber.wait_closed()
                 await anyio.sleep(self._grace_seconds)
+                cut_off = True
                 tasks.cancel_scope.cancel()
         finally:
             self._subscriber.close()
             self._hub.remove(self._subscriber)
+        if cut_off:
+            _abort_connection(receive)
+
+
+def _abort_connection(receive: Receive) -> None:
+    """Drop the connection of a response cut off because its client stopped reading.
+
+    The server would close it gracefully: it would wait, for ever, to flush what the client does
+    not read, and uvicorn waits for every connection to close before it stops. ASGI cannot abort
+    a connection, so this reaches uvicorn's transport (`receive` is a method of its request
+    cycle); under another server, or behind a middleware that wraps `receive`, it does nothing.
+    """
+    transport = getattr(getattr(receive, "__self__", None), "transport", None)
+    abort = getattr(transport, "abort", None)
+    if callable(abort):
+        abort()
 
 
 def _on_shutdown_signal(callback: Callable[[], None]) -> Callable[[], None]:

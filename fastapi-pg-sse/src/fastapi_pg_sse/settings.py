@@ -82,7 +82,7 @@ class RealtimeSettings(BaseSettings):
     @model_validator(mode="after")
     def _key_for_the_algorithms(self) -> "RealtimeSettings":
         variable = "REALTIME_JWT_PUBLIC_KEY" if self.uses_public_key else "REALTIME_JWT_SECRET"
-        if self.jwt_key is None:
+        if self.jwt_key is None or not self.jwt_key.get_secret_value().strip():
             raise ValueError(f"{variable} must be set to verify {self.jwt_algorithms[0]} tokens")
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("pool_min_size must not exceed pool_max_size")

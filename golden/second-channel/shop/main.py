@@ -13,7 +13,7 @@ from shop.modules.inventory.adapters.inbound.stock_sse_controller import (
 from shop.modules.warehouse_ops.adapters.inbound.stock_level_sse_controller import (
     router as warehouse_ops_stock_level_sse_router,
 )
-from shop.realtime.kernel import realtime_router
+from shop.sse_channels import realtime_router
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from shop.modules.inventory.adapters.inbound.stock_sse_controller import (
     router as inventory_stock_sse_router,
 )
-from shop.realtime.kernel import realtime_router
+from shop.sse_channels import realtime_router
 
 
 @asynccontextmanager

@@ -2,15 +2,13 @@
 """The stock channel, item by item against the recipe's validation checklist.
 
 Each test runs against a real PostgreSQL server and the application under a real uvicorn, read
-by a streaming SSE client (see `conftest.py` in this folder).
+by a streaming SSE client (fixtures of fastapi-pg-sse's pytest plugin; see `conftest.py`).
 """
 
 import httpx
 import jwt
 import pytest
-
-from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
-from shop.realtime.testing import (
+from fastapi_pg_sse.testing import (
     Server,
     emit_event,
     listener_connections,
@@ -20,6 +18,8 @@ from shop.realtime.testing import (
     sign_token,
 )
 
+from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
+
 CHANNEL = INVENTORY_STOCK_CHANNEL
 STREAM = "/inventory/events/stock/stream"
 EVENT = "stock_updated"
@@ -27,15 +27,18 @@ EVENT = "stock_updated"
 pytestmark = pytest.mark.anyio
 
 
-async def test_listener_connects_at_startup(server: Server, database_url: str) -> None:
-    assert await listener_connections(database_url, server.process.pid) == 1
+async def test_listener_connects_at_startup(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    pid = realtime_server.process.pid
+    assert await listener_connections(realtime_database_url, pid) == 1
 
 
 @pytest.mark.parametrize(
     "credentials", ["missing", "malformed", "basic", "expired", "wrong-key", "unsigned"]
 )
 async def test_stream_refuses_requests_without_a_valid_token(
-    server: Server, credentials: str
+    realtime_server: Server, credentials: str
 ) -> None:
     unsigned = jwt.encode({"sub": "alice", "exp": 2**31}, None, algorithm="none")
     wrong_key = "another-signing-key-of-at-least-32-bytes"
@@ -48,31 +51,33 @@ async def test_stream_refuses_requests_without_a_valid_token(
         "unsigned": f"Bearer {unsigned}",
     }[credentials]
     headers = {"Authorization": authorization} if authorization else {}
-    async with httpx.AsyncClient(base_url=server.url) as client:
+    async with httpx.AsyncClient(base_url=realtime_server.url) as client:
         response = await client.get(STREAM, headers=headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 async def test_client_receives_only_its_own_users_events(
-    server: Server, database_url: str
+    realtime_server: Server, realtime_database_url: str
 ) -> None:
+    url, database = realtime_server.url + STREAM, realtime_database_url
     async with (
-        open_stream(server.url + STREAM, sign_token("alice")) as alice,
-        open_stream(server.url + STREAM, sign_token("bob")) as bob,
+        open_stream(url, sign_token("alice")) as alice,
+        open_stream(url, sign_token("bob")) as bob,
     ):
-        await emit_event(database_url, CHANNEL, "bob", EVENT, {"for": "bob"})
-        await emit_event(database_url, CHANNEL, "alice", EVENT, {"for": "alice"})
+        await emit_event(database, CHANNEL, "bob", EVENT, {"for": "bob"})
+        await emit_event(database, CHANNEL, "alice", EVENT, {"for": "alice"})
         assert payload_of(await next_event(alice)) == {"for": "alice"}
         assert payload_of(await next_event(bob)) == {"for": "bob"}
 
 
 async def test_frames_carry_id_event_and_data(
-    server: Server, database_url: str
+    realtime_server: Server, realtime_database_url: str
 ) -> None:
-    async with open_stream(server.url + STREAM, sign_token("carol")) as carol:
-        payload = {"basketId": 7, "newStock": 3}
-        event_id = await emit_event(database_url, CHANNEL, "carol", EVENT, payload)
+    url, database = realtime_server.url + STREAM, realtime_database_url
+    payload = {"basketId": 7, "newStock": 3}
+    async with open_stream(url, sign_token("carol")) as carol:
+        event_id = await emit_event(database, CHANNEL, "carol", EVENT, payload)
         event = await next_event(carol)
     assert event.id == str(event_id)
     assert event.event == EVENT
@@ -80,32 +85,33 @@ async def test_frames_carry_id_event_and_data(
 
 
 async def test_reconnecting_with_last_event_id_replays_what_was_missed(
-    server: Server, database_url: str
+    realtime_server: Server, realtime_database_url: str
 ) -> None:
-    url = server.url + STREAM
+    url, database = realtime_server.url + STREAM, realtime_database_url
     async with open_stream(url, sign_token("dave")) as dave:
-        await emit_event(database_url, CHANNEL, "dave", "seen", {"n": 1})
+        await emit_event(database, CHANNEL, "dave", "seen", {"n": 1})
         last_seen = (await next_event(dave)).id
     missed = [
-        await emit_event(database_url, CHANNEL, "dave", "missed", {"n": n})
-        for n in (2, 3)
+        await emit_event(database, CHANNEL, "dave", "missed", {"n": n}) for n in (2, 3)
     ]
-    await emit_event(database_url, CHANNEL, "erin", "not_for_dave", {"n": 0})
+    await emit_event(database, CHANNEL, "erin", "not_for_dave", {"n": 0})
 
     async with open_stream(url, sign_token("dave"), last_event_id=last_seen) as dave:
         replayed = [await next_event(dave), await next_event(dave)]
-        live_id = await emit_event(database_url, CHANNEL, "dave", "live", {"n": 4})
+        live_id = await emit_event(database, CHANNEL, "dave", "live", {"n": 4})
         live = await next_event(dave)
     assert [event.id for event in replayed] == [str(event_id) for event_id in missed]
     assert [payload_of(event) for event in replayed] == [{"n": 2}, {"n": 3}]
     assert live.id == str(live_id)
 
 
-async def test_malformed_last_event_id_is_a_bad_request(server: Server) -> None:
+async def test_malformed_last_event_id_is_a_bad_request(
+    realtime_server: Server,
+) -> None:
     headers = {
         "Authorization": f"Bearer {sign_token('alice')}",
         "Last-Event-ID": "not-an-id",
     }
-    async with httpx.AsyncClient(base_url=server.url) as client:
+    async with httpx.AsyncClient(base_url=realtime_server.url) as client:
         response = await client.get(STREAM, headers=headers)
     assert response.status_code == 400

@@ -9,13 +9,9 @@ subscribers receive the event once the transaction commits, and never if it roll
 from collections.abc import Mapping
 from typing import Any
 
-from shop.realtime.channel import Channel, Connection, emit
+from fastapi_pg_sse import Channel, Connection
 
-INVENTORY_STOCK_CHANNEL = Channel(
-    name="inventory_stock",
-    events_table="inventory_stock_events",
-    emit_function="inventory_stock_emit",
-)
+INVENTORY_STOCK_CHANNEL = Channel("inventory_stock")
 
 
 async def emit_stock_event(
@@ -26,9 +22,8 @@ async def emit_stock_event(
     payload: Mapping[str, Any],
 ) -> int:
     """Record a stock event for one user in the caller's transaction; return its id."""
-    return await emit(
+    return await INVENTORY_STOCK_CHANNEL.emit(
         connection,
-        INVENTORY_STOCK_CHANNEL,
         target_user_id=target_user_id,
         event_type=event_type,
         payload=payload,

@@ -9,13 +9,9 @@ subscribers receive the event once the transaction commits, and never if it roll
 from collections.abc import Mapping
 from typing import Any
 
-from shop.realtime.channel import Channel, Connection, emit
+from fastapi_pg_sse import Channel, Connection
 
-WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL = Channel(
-    name="warehouse_ops_stock_level",
-    events_table="warehouse_ops_stock_level_events",
-    emit_function="warehouse_ops_stock_level_emit",
-)
+WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL = Channel("warehouse_ops_stock_level")
 
 
 async def emit_stock_level_event(
@@ -26,9 +22,8 @@ async def emit_stock_level_event(
     payload: Mapping[str, Any],
 ) -> int:
     """Record a stock level event for one user in the caller's transaction; return its id."""
-    return await emit(
+    return await WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL.emit(
         connection,
-        WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL,
         target_user_id=target_user_id,
         event_type=event_type,
         payload=payload,

@@ -4,28 +4,27 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.sse import EventSourceResponse
+from fastapi_pg_sse import STREAM_OPENAPI, STREAM_RESPONSES, EventStream, Streams
 
 from shop.auth import current_user_id
 from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
-from shop.realtime.kernel import STREAM_RESPONSES, LastEventId, RealtimeDep
 
 router = APIRouter(prefix="/inventory/events/stock", tags=["inventory"])
 
 
 @router.get(
     "/stream",
-    summary="SSE stream for stock events",
+    summary="Stream the caller's stock events",
+    response_class=EventStream,
     responses=STREAM_RESPONSES,
+    openapi_extra=STREAM_OPENAPI,
 )
 async def stream_stock_events(
-    user_id: Annotated[str, Depends(current_user_id)],
-    realtime: RealtimeDep,
-    last_event_id: LastEventId,
-) -> EventSourceResponse:
-    """Stream the caller's stock events as they commit.
+    user_id: Annotated[str, Depends(current_user_id)], streams: Streams
+) -> EventStream:
+    """The caller's stock events as they commit.
 
     A client that reconnects with `Last-Event-ID` first receives, in order, what it missed
     (or a `reset` event if that id was pruned).
     """
-    return realtime.stream(INVENTORY_STOCK_CHANNEL, user_id, last_event_id)
+    return streams.open(INVENTORY_STOCK_CHANNEL, user_id)

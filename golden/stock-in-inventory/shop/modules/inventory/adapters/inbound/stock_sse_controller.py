@@ -2,31 +2,30 @@
 """The SSE endpoint of stock events: `GET /inventory/events/stock/stream`."""
 
 from fastapi import APIRouter
-from fastapi.sse import EventSourceResponse
+from fastapi_pg_sse import (
+    STREAM_OPENAPI,
+    STREAM_RESPONSES,
+    CurrentUser,
+    EventStream,
+    Streams,
+)
 
 from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
-from shop.realtime.auth import CurrentUser
-from shop.realtime.kernel import STREAM_RESPONSES, LastEventId, RealtimeDep
 
 router = APIRouter(prefix="/inventory/events/stock", tags=["inventory"])
 
 
 @router.get(
     "/stream",
-    summary="SSE stream for stock events",
+    summary="Stream the caller's stock events",
+    response_class=EventStream,
     responses=STREAM_RESPONSES,
+    openapi_extra=STREAM_OPENAPI,
 )
-async def stream_stock_events(
-    user: CurrentUser, realtime: RealtimeDep, last_event_id: LastEventId
-) -> EventSourceResponse:
-    """Stream the caller's stock events as they commit.
+async def stream_stock_events(user: CurrentUser, streams: Streams) -> EventStream:
+    """The caller's stock events as they commit.
 
     A client that reconnects with `Last-Event-ID` first receives, in order, what it missed
     (or a `reset` event if that id was pruned). The stream ends when the token expires.
     """
-    return realtime.stream(
-        INVENTORY_STOCK_CHANNEL,
-        user.id,
-        last_event_id,
-        expires_at=user.expires_at,
-    )
+    return streams.open(INVENTORY_STOCK_CHANNEL, user)

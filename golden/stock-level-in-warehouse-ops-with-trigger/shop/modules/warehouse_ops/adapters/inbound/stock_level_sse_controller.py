@@ -2,33 +2,32 @@
 """The SSE endpoint of stock level events: `GET /warehouse-ops/events/stock-level/stream`."""
 
 from fastapi import APIRouter
-from fastapi.sse import EventSourceResponse
+from fastapi_pg_sse import (
+    STREAM_OPENAPI,
+    STREAM_RESPONSES,
+    CurrentUser,
+    EventStream,
+    Streams,
+)
 
 from shop.modules.warehouse_ops.services.stock_level_notify_service import (
     WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL,
 )
-from shop.realtime.auth import CurrentUser
-from shop.realtime.kernel import STREAM_RESPONSES, LastEventId, RealtimeDep
 
 router = APIRouter(prefix="/warehouse-ops/events/stock-level", tags=["warehouse-ops"])
 
 
 @router.get(
     "/stream",
-    summary="SSE stream for stock level events",
+    summary="Stream the caller's stock level events",
+    response_class=EventStream,
     responses=STREAM_RESPONSES,
+    openapi_extra=STREAM_OPENAPI,
 )
-async def stream_stock_level_events(
-    user: CurrentUser, realtime: RealtimeDep, last_event_id: LastEventId
-) -> EventSourceResponse:
-    """Stream the caller's stock level events as they commit.
+async def stream_stock_level_events(user: CurrentUser, streams: Streams) -> EventStream:
+    """The caller's stock level events as they commit.
 
     A client that reconnects with `Last-Event-ID` first receives, in order, what it missed
     (or a `reset` event if that id was pruned). The stream ends when the token expires.
     """
-    return realtime.stream(
-        WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL,
-        user.id,
-        last_event_id,
-        expires_at=user.expires_at,
-    )
+    return streams.open(WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL, user)

@@ -1,0 +1,188 @@
+"""What the runtime's tests share: connections, waiting for conditions, a kernel run in the test
+process, and a raw-socket SSE reader cheap enough to run a hundred at once."""
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import asyncpg
+import httpx
+from httpx_sse import ServerSentEvent
+from pydantic import SecretStr
+
+from fastapi_pg_sse import Realtime, RealtimeSettings
+from fastapi_pg_sse.hub import Subscriber
+from fastapi_pg_sse.testing import TEST_JWT_SECRET, Server, next_event, sign_token
+from tests.app import FEED, STREAM
+
+
+@asynccontextmanager
+async def connected(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the test's own, closed when the block ends."""
+    connection: asyncpg.Connection = await asyncpg.connect(database_url)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], what: str, *, timeout: float = 30
+) -> None:
+    """Poll `condition` until it holds; fail, saying `what` was awaited, after `timeout` s."""
+    deadline = anyio.current_time() + timeout
+    while not await condition():
+        if anyio.current_time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting until {what}")
+        await anyio.sleep(0.02)
+
+
+async def ids_of(events: AsyncIterator[ServerSentEvent], count: int) -> list[str]:
+    """The ids of the next `count` events of a stream."""
+    return [(await next_event(events)).id for _ in range(count)]
+
+
+async def server_metrics(server: Server) -> dict[str, Any]:
+    """The served app's `GET /metrics`: the kernel's counters."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        response = await client.get("/metrics")
+    response.raise_for_status()
+    metrics: dict[str, Any] = response.json()
+    return metrics
+
+
+async def terminate_listener(connection: asyncpg.Connection, pid: int) -> None:
+    """Kill the LISTEN backend of process `pid`, as a network failure or failover would.
+
+    Waits first for the listener to be connected, since it may still be reconnecting.
+    """
+
+    async def terminated() -> bool:
+        count: int = await connection.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = $1",
+            f"realtime-listener:{pid}",
+        )
+        return count > 0
+
+    await wait_until(terminated, f"the listener of process {pid} was terminated")
+
+
+async def wait_until_waiting_for_lock(connection: asyncpg.Connection, backend_pid: int) -> None:
+    """Wait until the backend `backend_pid` is blocked on an advisory lock."""
+
+    async def waiting() -> bool:
+        row = await connection.fetchrow(
+            "SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = $1",
+            backend_pid,
+        )
+        return row is not None and tuple(row) == ("Lock", "advisory")
+
+    await wait_until(waiting, f"backend {backend_pid} waits for an advisory lock")
+
+
+@asynccontextmanager
+async def closed_to_new_connections(postgres_url: str, database_url: str) -> AsyncIterator[None]:
+    """Refuse new connections to the database of `database_url` while the block runs; the
+    connections already open are not affected."""
+    database = urlsplit(database_url).path.lstrip("/")
+    async with connected(postgres_url) as admin:
+        await admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false')
+        try:
+            yield
+        finally:
+            await admin.execute(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true')
+
+
+def kernel_settings(database_url: str, **overrides: Any) -> RealtimeSettings:
+    """Settings of a kernel on `database_url` that verifies the test tokens."""
+    values: dict[str, Any] = {
+        "database_url": SecretStr(database_url),
+        "jwt_secret": SecretStr(TEST_JWT_SECRET),
+        **overrides,
+    }
+    return RealtimeSettings(**values)
+
+
+@asynccontextmanager
+async def running_kernel(database_url: str, **overrides: Any) -> AsyncIterator[Realtime]:
+    """A kernel run in the test process, started and stopped as the app's lifespan would."""
+    realtime = Realtime(kernel_settings(database_url, **overrides), [FEED])
+    await realtime.start()
+    try:
+        yield realtime
+    finally:
+        await realtime.stop()
+
+
+def subscribe(realtime: Realtime, user_id: str, max_queued_bytes: int = 1_000_000) -> Subscriber:
+    """A subscriber of `user_id`'s events on the test channel, as an open stream holds."""
+    subscriber = Subscriber(FEED.name, user_id, max_queued_bytes)
+    realtime.hub.add(subscriber)
+    return subscriber
+
+
+async def read_frames(subscriber: Subscriber, count: int, *, timeout: float = 30) -> bytes:
+    """The subscriber's queued frames until `count` of them arrived."""
+    received = b""
+    with anyio.fail_after(timeout):
+        while received.count(b"\n\n") < count:
+            chunk = await subscriber.next_chunk(idle_timeout=timeout)
+            assert chunk is not None, "the subscriber was closed"
+            received += chunk
+    return received
+
+
+def frame_ids(frames: bytes) -> list[int]:
+    """The ids of the event frames in `frames`, in order."""
+    return [int(match) for match in re.findall(rb"^id: (\d+)$", frames, re.MULTILINE)]
+
+
+class RawStream:
+    """A stream read from a raw socket, counting the frames of one event type.
+
+    Cheap enough to run a hundred in the test process, and able to stop reading altogether.
+    """
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, event_type: str
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.marker = f"event: {event_type}\n".encode()
+        self.frames = 0
+        self.last_id = 0
+
+    @classmethod
+    async def open(cls, server: Server, user_id: str, event_type: str = "load") -> "RawStream":
+        """Open `user_id`'s stream, with the token in the query string, and read the head."""
+        host, port = urlsplit(server.url).netloc.split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        path = f"{STREAM}?access_token={sign_token(user_id, expires_in=3600)}"
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        return cls(reader, writer, event_type)
+
+    async def read(self, until_frames: int | None = None) -> None:
+        """Count frames until `until_frames` arrived, or until the server ends the stream."""
+        tail = b""
+        while until_frames is None or self.frames < until_frames:
+            try:
+                data = await self.reader.read(65536)
+            except ConnectionResetError:
+                return
+            if not data:
+                return
+            window = tail + data
+            self.frames += window.count(self.marker)
+            if ids := re.findall(rb"id: (\d+)\n", window):
+                self.last_id = int(ids[-1])
+            tail = window[-(len(self.marker) - 1) :]
+
+    def close(self) -> None:
+        self.writer.close()

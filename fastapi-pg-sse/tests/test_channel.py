@@ -1,0 +1,75 @@
+"""A channel's name is the root of its PostgreSQL names; emitting checks what it records; a
+kernel streams only the channels it was given."""
+
+import asyncpg
+import pytest
+
+from fastapi_pg_sse import Channel, Realtime
+from tests.app import FEED
+from tests.helpers import connected, kernel_settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Stock", "a;drop", "x" * 57, "", "1stock", "stock-events", "stock events", "stöck", "a.b"],
+)
+def test_a_channel_name_must_be_a_short_lowercase_sql_identifier(name: str) -> None:
+    with pytest.raises(ValueError, match="must be a lowercase SQL identifier"):
+        Channel(name)
+
+
+@pytest.mark.parametrize("name", ["inventory_stock", "_private", "x" * 56, "a1"])
+def test_a_channel_derives_its_postgresql_names_from_its_name(name: str) -> None:
+    channel = Channel(name)
+    assert (channel.events_table, channel.emit_function) == (f"{name}_events", f"{name}_emit")
+    assert len(channel.events_table) <= 63, "PostgreSQL truncates longer identifiers"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "event_type"),
+    [
+        ("", "ok"),
+        ("two\nlines", "ok"),
+        ("carriage\rreturn", "ok"),
+        ("u", ""),
+        ("u", "a b"),
+        ("u", "1st"),
+        ("u", "semi;colon"),
+    ],
+)
+async def test_emit_refuses_an_empty_or_multi_line_user_and_an_event_type_that_is_no_word(
+    realtime_database_url: str, user_id: str, event_type: str
+) -> None:
+    async with connected(realtime_database_url) as connection:
+        before = await connection.fetchval(f"SELECT count(*) FROM {FEED.events_table}")
+        with pytest.raises(asyncpg.InvalidParameterValueError):
+            await FEED.emit(connection, target_user_id=user_id, event_type=event_type)
+        after = await connection.fetchval(f"SELECT count(*) FROM {FEED.events_table}")
+    assert after == before
+
+
+async def test_emit_records_the_event_in_the_callers_transaction(
+    realtime_database_url: str,
+) -> None:
+    async with connected(realtime_database_url) as connection:
+        async with connection.transaction():
+            event_id = await FEED.emit(
+                connection, target_user_id="ines", event_type="stock.updated:v2", payload=None
+            )
+        row = await connection.fetchrow(
+            f"SELECT target_user_id, type, payload::text FROM {FEED.events_table} WHERE id = $1",
+            event_id,
+        )
+    assert row is not None
+    assert tuple(row) == ("ines", "stock.updated:v2", "{}")
+
+
+def test_a_kernel_refuses_to_stream_a_channel_it_was_not_given(
+    realtime_database_url: str,
+) -> None:
+    realtime = Realtime(kernel_settings(realtime_database_url), [FEED])
+    with pytest.raises(LookupError, match="'other_feed' is not one of this app's channels"):
+        realtime.stream(Channel("other_feed"), "alice")
+    assert realtime.metrics().open_streams == 0

@@ -1,0 +1,256 @@
+"""Live delivery through the served app: every committed event reaches exactly its user's open
+streams, once and in commit order, whatever happens to the listener's connection."""
+
+import asyncio
+import json
+import random
+from collections import defaultdict
+from contextlib import AsyncExitStack
+
+import anyio
+import httpx
+import pytest
+
+from fastapi_pg_sse.testing import (
+    Server,
+    ServerFactory,
+    emit_event,
+    next_event,
+    open_stream,
+    payload_of,
+    sign_token,
+)
+from tests.app import FEED, STREAM
+from tests.helpers import (
+    connected,
+    ids_of,
+    terminate_listener,
+    wait_until_waiting_for_lock,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_frames_carry_the_id_type_and_payload_of_the_event(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    payload = {"sku": "A-1", "stock": 3, "note": "naïve ☃"}
+    async with open_stream(realtime_server.url + STREAM, sign_token("carol")) as carol:
+        event_id = await emit_event(realtime_database_url, FEED, "carol", "stock_updated", payload)
+        event = await next_event(carol)
+    assert (event.id, event.event) == (str(event_id), "stock_updated")
+    assert payload_of(event) == payload
+
+
+async def test_a_stream_receives_only_its_own_users_events(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    async with (
+        open_stream(realtime_server.url + STREAM, sign_token("alice")) as alice,
+        open_stream(realtime_server.url + STREAM, sign_token("bob")) as bob,
+    ):
+        for_bob = await emit_event(realtime_database_url, FEED, "bob", "note", {"for": "bob"})
+        for_alice = await emit_event(realtime_database_url, FEED, "alice", "note")
+        assert (await next_event(alice)).id == str(for_alice)
+        assert (await next_event(bob)).id == str(for_bob)
+
+
+async def test_idle_streams_get_heartbeats_after_a_retry_hint(realtime_server: Server) -> None:
+    """The served app beats every second (REALTIME_HEARTBEAT_SECONDS=1), not every 15."""
+    headers = {"Authorization": f"Bearer {sign_token('uma')}"}
+    received = ""
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream("GET", realtime_server.url + STREAM, headers=headers) as response,
+    ):
+        with anyio.fail_after(10):
+            async for text in response.aiter_text():
+                received += text
+                if ": keep-alive\n\n" in received:
+                    break
+    assert received.startswith("retry: 3000\n\n")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+
+
+async def test_the_retry_hint_follows_the_settings(
+    start_realtime_server: ServerFactory,
+) -> None:
+    server = start_realtime_server(REALTIME_RETRY_MILLISECONDS="1234")
+    headers = {"Authorization": f"Bearer {sign_token('uma')}"}
+    received = ""
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream("GET", server.url + STREAM, headers=headers) as response,
+    ):
+        with anyio.fail_after(30):
+            async for text in response.aiter_text():
+                received += text
+                if ": keep-alive\n\n" in received:
+                    break
+    assert received.startswith("retry: 1234\n\n")
+
+
+async def test_the_listener_reconnects_without_losing_or_repeating_events(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    emitted: list[int] = []
+    async with (
+        connected(realtime_database_url) as connection,
+        open_stream(realtime_server.url + STREAM, sign_token("rita")) as rita,
+    ):
+        for round_number in range(4):
+            if round_number:
+                await terminate_listener(connection, realtime_server.process.pid)
+            for _ in range(50):
+                emitted.append(
+                    await FEED.emit(
+                        connection,
+                        target_user_id="rita",
+                        event_type="tick",
+                        payload={"n": len(emitted)},
+                    )
+                )
+        received = await ids_of(rita, len(emitted))
+        marker = await emit_event(realtime_database_url, FEED, "rita", "marker")
+        assert (await next_event(rita)).id == str(marker), "an event came twice"
+    assert received == [str(event_id) for event_id in emitted]
+
+
+async def test_an_emitter_waits_for_an_earlier_one_to_commit_so_ids_commit_in_order(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    """A client that saw id N never misses an id below N: the first transaction to emit holds
+    the others back until it commits, so a later transaction commits a larger id."""
+    url = realtime_server.url + STREAM
+    async with (
+        connected(realtime_database_url) as first,
+        connected(realtime_database_url) as second,
+        connected(realtime_database_url) as observer,
+    ):
+        first_transaction, second_transaction = first.transaction(), second.transaction()
+        await first_transaction.start()
+        await second_transaction.start()
+        second_id = await FEED.emit(second, target_user_id="olga", event_type="second")
+        first_emit = asyncio.create_task(
+            FEED.emit(first, target_user_id="olga", event_type="first")
+        )
+        await wait_until_waiting_for_lock(observer, first.get_server_pid())
+        assert not first_emit.done()
+        async with open_stream(url, sign_token("olga")) as olga:
+            await second_transaction.commit()
+            seen = await next_event(olga)
+        first_id = await first_emit
+        await first_transaction.commit()
+        async with open_stream(url, sign_token("olga"), last_event_id=seen.id) as olga:
+            replayed = await next_event(olga)
+    assert seen.id == str(second_id)
+    assert first_id > second_id
+    assert (replayed.id, replayed.event) == (str(first_id), "first")
+
+
+@pytest.mark.parametrize("size", [7998, 7999, 8000, 1_000_000])
+async def test_payloads_around_and_far_beyond_the_notify_limit_arrive_whole(
+    realtime_server: Server, realtime_database_url: str, size: int
+) -> None:
+    payload = {"blob": "x" * (size - len(json.dumps({"blob": ""})))}
+    assert len(json.dumps(payload)) == size
+    async with open_stream(realtime_server.url + STREAM, sign_token("sam")) as sam:
+        event_id = await emit_event(realtime_database_url, FEED, "sam", "large", payload)
+        event = await next_event(sam)
+    assert event.id == str(event_id)
+    assert payload_of(event) == payload
+
+
+async def test_notifications_carry_the_payload_up_to_the_limit_and_only_the_id_beyond(
+    realtime_database_url: str,
+) -> None:
+    notifications: asyncio.Queue[str] = asyncio.Queue()
+    async with (
+        connected(realtime_database_url) as listener,
+        connected(realtime_database_url) as connection,
+    ):
+        await listener.add_listener(FEED.name, lambda *args: notifications.put_nowait(str(args[3])))
+        next_id = await FEED.emit(connection, target_user_id="tom", event_type="probe") + 1
+        await notifications.get()
+        inline = {}
+        for total in (7999, 8000):
+            header = f"{next_id} sized tom\n"
+            blob = "x" * (total - len(header) - len(json.dumps({"blob": ""})))
+            await FEED.emit(
+                connection, target_user_id="tom", event_type="sized", payload={"blob": blob}
+            )
+            with anyio.fail_after(30):
+                notification = await notifications.get()
+            assert notification.startswith(f"{next_id} sized tom")
+            inline[total] = "\n" in notification
+            next_id += 1
+    assert inline == {7999: True, 8000: False}
+
+
+async def test_a_forged_notification_neither_reaches_a_client_nor_hides_later_events(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    async with (
+        connected(realtime_database_url) as connection,
+        open_stream(realtime_server.url + STREAM, sign_token("ivan")) as ivan,
+    ):
+        forged = '999999999 forged ivan\n{"forged": true}'
+        await connection.execute("SELECT pg_notify($1, $2)", FEED.name, forged)
+        await connection.execute("SELECT pg_notify($1, 'not an event')", FEED.name)
+        real = await emit_event(realtime_database_url, FEED, "ivan", "real")
+        event = await next_event(ivan)
+    assert (event.id, event.event) == (str(real), "real")
+
+
+async def test_every_connection_receives_exactly_its_users_events_under_load(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    chance = random.Random(20261127)
+    users = [f"user-{number}" for number in range(50)]
+    targets = [chance.choice(users) for _ in range(2000)]
+    emitted: defaultdict[str, list[str]] = defaultdict(list)
+    async with AsyncExitStack() as stack:
+        connection = await stack.enter_async_context(connected(realtime_database_url))
+        streams = {
+            user: [
+                await stack.enter_async_context(
+                    open_stream(realtime_server.url + STREAM, sign_token(user))
+                )
+                for _ in range(chance.randint(2, 3))
+            ]
+            for user in users
+        }
+        for start in range(0, len(targets), 200):
+            # Every user gets an event in the last transaction, so each stream ends on one.
+            last = users if start + 200 >= len(targets) else []
+            async with connection.transaction():
+                for user in targets[start : start + 200] + last:
+                    event_id = await FEED.emit(
+                        connection,
+                        target_user_id=user,
+                        event_type="load",
+                        payload={"user": user},
+                    )
+                    emitted[user].append(str(event_id))
+        for user, user_streams in streams.items():
+            for events in user_streams:
+                received = await ids_of(events, len(emitted[user]))
+                assert received == emitted[user], f"{user} got another user's events"
+
+
+async def test_two_servers_on_one_database_each_deliver_every_event_once(
+    realtime_server: Server, start_realtime_server: ServerFactory, realtime_database_url: str
+) -> None:
+    other = start_realtime_server()
+    async with (
+        open_stream(realtime_server.url + STREAM, sign_token("xena")) as first,
+        open_stream(other.url + STREAM, sign_token("xena")) as second,
+    ):
+        ids = [str(await emit_event(realtime_database_url, FEED, "xena")) for _ in range(20)]
+        for events in (first, second):
+            assert await ids_of(events, len(ids)) == ids
+        marker = str(await emit_event(realtime_database_url, FEED, "xena", "marker"))
+        for events in (first, second):
+            assert (await next_event(events)).id == marker, "an event came twice"

@@ -1,0 +1,162 @@
+"""The kernel of one process, run in the test process against the real PostgreSQL server:
+its listener, its hub, its counters and its log."""
+
+import logging
+import os
+
+import pytest
+
+from fastapi_pg_sse import hub as hub_module
+from fastapi_pg_sse.channel import Event
+from fastapi_pg_sse.frames import event_frame
+from fastapi_pg_sse.hub import Hub, Subscriber
+from tests.app import FEED
+from tests.helpers import (
+    closed_to_new_connections,
+    connected,
+    frame_ids,
+    read_frames,
+    running_kernel,
+    subscribe,
+    terminate_listener,
+    wait_until,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_started_kernel_already_listens_so_the_next_commit_reaches_its_streams(
+    realtime_database_url: str,
+) -> None:
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        assert realtime.metrics().listener_connected
+        stan = subscribe(realtime, "stan")
+        event_id = await FEED.emit(connection, target_user_id="stan", event_type="first")
+        frames = await read_frames(stan, 1)
+    assert frame_ids(frames) == [event_id]
+
+
+async def test_events_arrive_when_their_transaction_commits_and_never_if_it_rolls_back(
+    realtime_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        connected(realtime_database_url) as connection,
+        connected(realtime_database_url) as other,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        tess = subscribe(realtime, "tess")
+        rolled_back = connection.transaction()
+        await rolled_back.start()
+        await FEED.emit(connection, target_user_id="tess", event_type="lost")
+        await rolled_back.rollback()
+        committed = connection.transaction()
+        await committed.start()
+        ids = [
+            await FEED.emit(connection, target_user_id="tess", event_type="kept") for _ in range(3)
+        ]
+        # Notifications reach the listener in commit order: once it has handled one committed
+        # after the events were written, any notification of theirs would have come first.
+        await other.execute("SELECT pg_notify($1, 'sync')", FEED.name)
+        await wait_until(
+            lambda: _logged(caplog, "ignored a foreign notification"),
+            "the listener handled the notification committed after the events",
+        )
+        assert await tess.next_chunk(idle_timeout=0) == b"", "delivered before the commit"
+        await committed.commit()
+        frames = await read_frames(tess, len(ids))
+    assert frame_ids(frames) == ids
+    assert b"event: lost" not in frames
+
+
+async def test_reconnects_are_counted_and_logged_with_the_gap_replayed(
+    realtime_postgres_url: str, realtime_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        yuri = subscribe(realtime, "yuri")
+        # Once the listener has seen its connection die, keep it out until the event is
+        # committed: it must find the event in the table.
+        async with closed_to_new_connections(realtime_postgres_url, realtime_database_url):
+            await terminate_listener(connection, os.getpid())
+
+            async def disconnected() -> bool:
+                return not realtime.listener.connected
+
+            await wait_until(disconnected, "the listener saw its connection die")
+            missed = await FEED.emit(connection, target_user_id="yuri", event_type="gap")
+        frames = await read_frames(yuri, 1)
+
+        async def reconnected() -> bool:
+            return realtime.listener.connected
+
+        await wait_until(reconnected, "the listener listens again")
+        metrics = realtime.metrics()
+    assert frame_ids(frames) == [missed]
+    assert metrics.listener_reconnects == 1
+    assert "realtime listener lost its connection" in caplog.text
+    assert "realtime listener replayed the gap: 1 event(s) on test_feed" in caplog.text
+
+
+async def test_a_slow_subscriber_is_dropped_and_counted_without_holding_back_others(
+    realtime_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        slow = subscribe(realtime, "zoe", max_queued_bytes=200)
+        fast = subscribe(realtime, "zoe", max_queued_bytes=10_000)
+        ids = [
+            await FEED.emit(connection, target_user_id="zoe", event_type="burst") for _ in range(10)
+        ]
+        frames = await read_frames(fast, len(ids))
+        metrics = realtime.metrics()
+    assert frame_ids(frames) == ids
+    assert slow.overflowed
+    assert await slow.next_chunk(idle_timeout=0) is None, "the slow subscriber was not closed"
+    assert (metrics.clients_dropped, metrics.open_streams) == (1, 1)
+    assert "realtime stream dropped: queue full" in caplog.text
+
+
+async def test_a_single_frame_larger_than_the_bound_still_reaches_an_idle_subscriber(
+    realtime_database_url: str,
+) -> None:
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        ada = subscribe(realtime, "ada", max_queued_bytes=100)
+        event_id = await FEED.emit(
+            connection, target_user_id="ada", event_type="big", payload={"blob": "x" * 1000}
+        )
+        frames = await read_frames(ada, 1)
+    assert frame_ids(frames) == [event_id]
+    assert not ada.overflowed
+
+
+def test_an_event_is_encoded_once_for_all_its_recipients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    encodings = 0
+
+    def counting_encode(event_id: int, event_type: str, data: str) -> bytes:
+        nonlocal encodings
+        encodings += 1
+        return event_frame(event_id, event_type, data)
+
+    monkeypatch.setattr(hub_module, "event_frame", counting_encode)
+    hub = Hub()
+    for _ in range(3):
+        hub.add(Subscriber(FEED.name, "ann", max_queued_bytes=10_000))
+    hub.publish(FEED.name, Event(1, "fanned", "ann", "{}"))
+    assert (encodings, hub.counters.events_delivered) == (1, 3)
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, message: str) -> bool:
+    return message in caplog.text

@@ -1,0 +1,237 @@
+"""Settings come from `REALTIME_*` variables and `DATABASE_URL`, are checked when the app starts,
+and never show their secrets."""
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+from pydantic import ValidationError
+
+from fastapi_pg_sse import RealtimeSettings
+from fastapi_pg_sse.testing import ServerFactory
+
+DATABASE_PASSWORD = "database-password-7f3a"
+DATABASE_URL = f"postgresql://realtime:{DATABASE_PASSWORD}@db.example:5432/shop"
+JWT_SECRET = "jwt-secret-of-the-settings-tests-9c1e"
+
+Settings = Callable[..., RealtimeSettings]
+"""Settings read from exactly the given environment variables."""
+
+
+@pytest.fixture
+def settings_from(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    for name in list(os.environ):
+        if name.upper().startswith("REALTIME_") or name.upper() == "DATABASE_URL":
+            monkeypatch.delenv(name)
+
+    def read(**variables: str) -> RealtimeSettings:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        return RealtimeSettings()  # type: ignore[call-arg]
+
+    yield read
+
+
+def _required(**variables: str) -> dict[str, str]:
+    return {"DATABASE_URL": DATABASE_URL, "REALTIME_JWT_SECRET": JWT_SECRET, **variables}
+
+
+def test_every_setting_is_read_from_its_realtime_prefixed_variable(
+    settings_from: Settings,
+) -> None:
+    expected = {
+        "database_url": ("REALTIME_DATABASE_URL", DATABASE_URL, DATABASE_URL),
+        "jwt_secret": ("REALTIME_JWT_SECRET", JWT_SECRET, JWT_SECRET),
+        "jwt_public_key": ("REALTIME_JWT_PUBLIC_KEY", "unused-pem", "unused-pem"),
+        "jwt_algorithms": ("REALTIME_JWT_ALGORITHMS", "HS384", ("HS384",)),
+        "jwt_audience": ("REALTIME_JWT_AUDIENCE", "shop", "shop"),
+        "jwt_issuer": ("REALTIME_JWT_ISSUER", "https://auth.example", "https://auth.example"),
+        "heartbeat_seconds": ("REALTIME_HEARTBEAT_SECONDS", "5.5", 5.5),
+        "retry_milliseconds": ("REALTIME_RETRY_MILLISECONDS", "1500", 1500),
+        "max_queued_bytes": ("REALTIME_MAX_QUEUED_BYTES", "65536", 65536),
+        "stalled_client_grace_seconds": ("REALTIME_STALLED_CLIENT_GRACE_SECONDS", "2.5", 2.5),
+        "replay_page_size": ("REALTIME_REPLAY_PAGE_SIZE", "50", 50),
+        "keepalive_seconds": ("REALTIME_KEEPALIVE_SECONDS", "7", 7.0),
+        "reconnect_max_backoff_seconds": ("REALTIME_RECONNECT_MAX_BACKOFF_SECONDS", "9", 9.0),
+        "pool_min_size": ("REALTIME_POOL_MIN_SIZE", "2", 2),
+        "pool_max_size": ("REALTIME_POOL_MAX_SIZE", "8", 8),
+        "pool_timeout_seconds": ("REALTIME_POOL_TIMEOUT_SECONDS", "3", 3.0),
+    }
+    assert set(expected) == set(RealtimeSettings.model_fields), "a setting is not tested"
+    settings = settings_from(**{variable: value for variable, value, _ in expected.values()})
+    for field, (_, _, value) in expected.items():
+        actual = getattr(settings, field)
+        if field in ("database_url", "jwt_secret", "jwt_public_key"):
+            actual = actual.get_secret_value()
+        assert actual == value, field
+
+
+def test_the_database_is_database_url_unless_realtime_database_url_overrides_it(
+    settings_from: Settings,
+) -> None:
+    override = "postgresql://realtime@replica.example/shop"
+    assert settings_from(**_required()).database_url.get_secret_value() == DATABASE_URL
+    overridden = settings_from(**_required(REALTIME_DATABASE_URL=override))
+    assert overridden.database_url.get_secret_value() == override
+
+
+def test_variables_without_the_prefix_are_not_settings(settings_from: Settings) -> None:
+    with pytest.raises(ValidationError, match="REALTIME_JWT_SECRET must be set"):
+        settings_from(DATABASE_URL=DATABASE_URL, JWT_SECRET=JWT_SECRET)
+    settings = settings_from(
+        **_required(HEARTBEAT_SECONDS="5", SSE_HEARTBEAT_SECONDS="5", SSE_MAX_QUEUED_BYTES="10")
+    )
+    assert (settings.heartbeat_seconds, settings.max_queued_bytes) == (15.0, 4 * 1024 * 1024)
+
+
+def test_a_missing_database_url_is_refused(settings_from: Settings) -> None:
+    with pytest.raises(ValidationError, match="DATABASE_URL"):
+        settings_from(REALTIME_JWT_SECRET=JWT_SECRET)
+
+
+def test_settings_never_show_the_jwt_secret_or_the_database_password(
+    settings_from: Settings,
+) -> None:
+    settings = settings_from(**_required(REALTIME_JWT_AUDIENCE="shop"))
+    for shown in (repr(settings), str(settings), settings.model_dump_json()):
+        assert JWT_SECRET not in shown
+        assert DATABASE_PASSWORD not in shown
+    assert "shop" in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "invalid",
+    [
+        {"REALTIME_HEARTBEAT_SECONDS": "0"},
+        {"REALTIME_JWT_ALGORITHMS": "none"},
+        {"REALTIME_JWT_ALGORITHMS": "HS256,RS256"},
+        {"REALTIME_JWT_ALGORITHMS": "RS256"},
+        {"REALTIME_POOL_MIN_SIZE": "9"},
+        {"REALTIME_RETRY_MILLISECONDS": JWT_SECRET},
+    ],
+    ids=["tunable", "none", "mixed", "no-public-key", "pool", "secret-as-value"],
+)
+def test_a_validation_error_never_shows_the_jwt_secret_or_the_database_password(
+    settings_from: Settings, invalid: dict[str, str]
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        settings_from(**_required(**invalid))
+    for shown in (repr(refused.value), str(refused.value)):
+        assert JWT_SECRET not in shown
+        assert DATABASE_PASSWORD not in shown
+
+
+@pytest.mark.parametrize(
+    ("variable", "algorithms"),
+    [
+        ("HS256, HS512", ("HS256", "HS512")),
+        ("HS256,HS384,HS512", ("HS256", "HS384", "HS512")),
+        (" RS256 ,, PS256, ", ("RS256", "PS256")),
+    ],
+)
+def test_algorithms_are_a_comma_separated_list(
+    settings_from: Settings, variable: str, algorithms: tuple[str, ...]
+) -> None:
+    settings = settings_from(
+        **_required(REALTIME_JWT_ALGORITHMS=variable, REALTIME_JWT_PUBLIC_KEY="unused-pem")
+    )
+    assert settings.jwt_algorithms == algorithms
+
+
+@pytest.mark.parametrize("algorithms", ["none", "None", "HS256,none", "NONE, HS256", "", ","])
+def test_the_none_algorithm_and_an_empty_list_are_refused(
+    settings_from: Settings, algorithms: str
+) -> None:
+    with pytest.raises(ValidationError, match="must name real algorithms; 'none' is refused"):
+        settings_from(**_required(REALTIME_JWT_ALGORITHMS=algorithms))
+
+
+@pytest.mark.parametrize("algorithms", ["HS256,RS256", "ES256, HS512", "EdDSA,HS256"])
+def test_hmac_and_public_key_algorithms_are_not_mixed(
+    settings_from: Settings, algorithms: str
+) -> None:
+    with pytest.raises(ValidationError, match="must not mix HMAC and public-key algorithms"):
+        settings_from(
+            **_required(REALTIME_JWT_ALGORITHMS=algorithms, REALTIME_JWT_PUBLIC_KEY="unused-pem")
+        )
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({}, "REALTIME_JWT_SECRET must be set to verify HS256 tokens"),
+        ({"REALTIME_JWT_SECRET": ""}, "REALTIME_JWT_SECRET must be set to verify HS256 tokens"),
+        ({"REALTIME_JWT_SECRET": " "}, "REALTIME_JWT_SECRET must be set to verify HS256 tokens"),
+        (
+            {"REALTIME_JWT_ALGORITHMS": "HS512", "REALTIME_JWT_PUBLIC_KEY": "unused-pem"},
+            "REALTIME_JWT_SECRET must be set to verify HS512 tokens",
+        ),
+        (
+            {"REALTIME_JWT_ALGORITHMS": "RS256", "REALTIME_JWT_SECRET": JWT_SECRET},
+            "REALTIME_JWT_PUBLIC_KEY must be set to verify RS256 tokens",
+        ),
+    ],
+    ids=[
+        "hmac",
+        "empty-secret",
+        "blank-secret",
+        "hmac-with-a-public-key",
+        "public-key-with-a-secret",
+    ],
+)
+def test_a_missing_key_is_refused_naming_its_variable(
+    settings_from: Settings, variables: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        settings_from(DATABASE_URL=DATABASE_URL, **variables)
+
+
+def test_public_key_algorithms_verify_with_the_public_key(settings_from: Settings) -> None:
+    settings = settings_from(
+        DATABASE_URL=DATABASE_URL,
+        REALTIME_JWT_ALGORITHMS="RS256,ES256",
+        REALTIME_JWT_PUBLIC_KEY="the-pem",
+        REALTIME_JWT_SECRET=JWT_SECRET,
+    )
+    assert settings.jwt_key is not None
+    assert settings.jwt_key.get_secret_value() == "the-pem"
+
+
+POSITIVE_TUNABLES = [
+    "REALTIME_HEARTBEAT_SECONDS",
+    "REALTIME_RETRY_MILLISECONDS",
+    "REALTIME_MAX_QUEUED_BYTES",
+    "REALTIME_STALLED_CLIENT_GRACE_SECONDS",
+    "REALTIME_REPLAY_PAGE_SIZE",
+    "REALTIME_KEEPALIVE_SECONDS",
+    "REALTIME_RECONNECT_MAX_BACKOFF_SECONDS",
+    "REALTIME_POOL_MAX_SIZE",
+    "REALTIME_POOL_TIMEOUT_SECONDS",
+]
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+@pytest.mark.parametrize("variable", POSITIVE_TUNABLES)
+def test_non_positive_tunables_are_refused(
+    settings_from: Settings, variable: str, value: str
+) -> None:
+    field = variable.removeprefix("REALTIME_").lower()
+    with pytest.raises(ValidationError, match=f"{field}\n  Input should be greater than 0"):
+        settings_from(**_required(**{variable: value}))
+
+
+def test_the_replay_pool_may_keep_no_connection_but_not_fewer_nor_more_than_its_maximum(
+    settings_from: Settings,
+) -> None:
+    assert settings_from(**_required(REALTIME_POOL_MIN_SIZE="0")).pool_min_size == 0
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        settings_from(**_required(REALTIME_POOL_MIN_SIZE="-1"))
+    with pytest.raises(ValidationError, match="pool_min_size must not exceed pool_max_size"):
+        settings_from(**_required(REALTIME_POOL_MIN_SIZE="5", REALTIME_POOL_MAX_SIZE="4"))
+
+
+def test_an_app_with_invalid_settings_fails_to_start(
+    start_realtime_server: ServerFactory,
+) -> None:
+    with pytest.raises(RuntimeError, match="uvicorn exited"):
+        start_realtime_server(REALTIME_HEARTBEAT_SECONDS="0")

@@ -1,0 +1,82 @@
+"""Stopping a server: SIGTERM or SIGINT ends every open stream, even one whose client stopped
+reading, and the server exits promptly."""
+
+import signal
+from contextlib import AsyncExitStack
+
+import anyio
+import pytest
+
+from fastapi_pg_sse.hub import Hub, Subscriber
+from fastapi_pg_sse.testing import ServerFactory, listener_connections, open_stream, sign_token
+from tests.app import FEED, STREAM
+from tests.helpers import RawStream, connected, server_metrics, wait_until
+
+pytestmark = pytest.mark.anyio
+
+STOP_BOUND_SECONDS = 5
+"""How long a server may take to stop after the signal, whatever its streams."""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_stop_signal_ends_100_open_streams_and_stops_the_server_promptly(
+    start_realtime_server: ServerFactory, realtime_database_url: str, sig: signal.Signals
+) -> None:
+    doomed = start_realtime_server()
+    async with AsyncExitStack() as stack:
+        streams = [
+            await stack.enter_async_context(
+                open_stream(doomed.url + STREAM, sign_token(f"reader-{number}"))
+            )
+            for number in range(100)
+        ]
+        seconds = await anyio.to_thread.run_sync(doomed.stop, sig)
+        for events in streams:
+            with anyio.fail_after(30):
+                assert [event async for event in events if event.data] == [], "not ended"
+    assert seconds < STOP_BOUND_SECONDS
+    assert doomed.process.returncode in (0, -sig), "uvicorn re-raises the signal once stopped"
+
+    async def listener_closed() -> bool:
+        return await listener_connections(realtime_database_url, doomed.process.pid) == 0
+
+    await wait_until(listener_closed, "the stopped server's LISTEN connection is gone")
+
+
+async def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(
+    start_realtime_server: ServerFactory, realtime_database_url: str
+) -> None:
+    """Its stream is stuck writing 32 MB it will never read; it is cut after the grace period."""
+    doomed = start_realtime_server(REALTIME_MAX_QUEUED_BYTES=str(2**30))
+    stalled = await RawStream.open(doomed, "stalled", event_type="big")
+    try:
+        async with connected(realtime_database_url) as connection:
+            for _ in range(32):
+                await FEED.emit(
+                    connection,
+                    target_user_id="stalled",
+                    event_type="big",
+                    payload={"blob": "x" * 2**20},
+                )
+
+        async def all_queued() -> bool:
+            delivered: int = (await server_metrics(doomed))["events_delivered"]
+            return delivered == 32
+
+        await wait_until(all_queued, "the 32 events were handed to the stalled stream")
+        seconds = await anyio.to_thread.run_sync(doomed.stop)
+        with anyio.fail_after(30):
+            await stalled.read()  # until the connection ends
+    finally:
+        stalled.close()
+    assert seconds < STOP_BOUND_SECONDS
+    assert stalled.frames < 32, "the client received everything: it was never stalled"
+
+
+async def test_a_stream_opened_during_shutdown_ends_at_once() -> None:
+    hub = Hub()
+    hub.close_all()
+    late = Subscriber(FEED.name, "lee", max_queued_bytes=10_000)
+    hub.add(late)
+    assert await late.next_chunk(idle_timeout=30) is None
+    assert hub.counters.open_streams == 0
