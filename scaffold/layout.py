@@ -46,15 +46,15 @@ class Router(NamedTuple):
 
 
 def routers(project: Project) -> list[Router]:
-    """The routers the app module mounts: the registry's and each channel's; none without channels."""
+    """The routers the app module mounts: the registry's and each channel's, if any channel."""
     if not project.channels:
         return []
-    kernel = Router(registry_module(project), REALTIME_ROUTER, REALTIME_ROUTER)
+    registry = Router(registry_module(project), REALTIME_ROUTER, REALTIME_ROUTER)
     channels = [
         Router(layout.controller_module, "router", layout.router_alias)
         for layout in (channel_layout(project, record) for record in project.channels)
     ]
-    return [kernel, *channels]
+    return [registry, *channels]
 
 
 def realtime_tests_dir(project: Project) -> str:

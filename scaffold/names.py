@@ -60,7 +60,6 @@ class ChannelNames:
     pg_channel: str  # NOTIFY channel, and the stem of every PostgreSQL name below
     events_table: str
     emit_function: str
-    prune_function: str
     trigger_function: str
     trigger_name: str
     route_prefix: str  # the SSE endpoint is route_prefix + "/stream"
@@ -89,7 +88,6 @@ def channel_names(channel: str, module: str) -> ChannelNames:
         pg_channel=pg_channel,
         events_table=f"{pg_channel}_events",
         emit_function=f"{pg_channel}_emit",
-        prune_function=f"{pg_channel}_prune",
         trigger_function=f"{pg_channel}_on_change",
         trigger_name=f"{pg_channel}_notify",
         route_prefix=f"/{module_url}/events/{channel_kebab}",
@@ -98,7 +96,6 @@ def channel_names(channel: str, module: str) -> ChannelNames:
         "NOTIFY channel": names.pg_channel,
         "events table": names.events_table,
         "emit function": names.emit_function,
-        "prune function": names.prune_function,
         "trigger function": names.trigger_function,
         "trigger": names.trigger_name,
     }

@@ -49,14 +49,17 @@ def snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
-def run_generated_tests(project: Path, postgres_url: str, basetemp: Path) -> int:
-    """Run a generated project's own test suite on `postgres_url`; return how many passed.
+def run_generated_tests(
+    project: Path, postgres_url: str, basetemp: Path, *, python: str | Path = sys.executable
+) -> int:
+    """Run a generated project's own test suite on `postgres_url` with `python`; return how many
+    passed.
 
     `--basetemp` keeps the nested pytest session out of the shared temporary root, whose
     rotation would otherwise delete the data folder of this session's running PostgreSQL.
     """
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", basetemp],
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", basetemp],
         cwd=project,
         env={
             **_environment_of_a_new_session(),
@@ -73,6 +76,12 @@ def run_generated_tests(project: Path, postgres_url: str, basetemp: Path) -> int
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed is not None, result.stdout
     return int(passed.group(1))
+
+
+def channel_test_count(project: Path) -> int:
+    """How many test functions the generated channel tests of `project` define."""
+    tests = project.glob("tests/realtime/test_*.py")
+    return sum(path.read_text().count("\nasync def test_") for path in tests)
 
 
 def _environment_of_a_new_session() -> dict[str, str]:

@@ -42,7 +42,12 @@ def serve_shop(project: Path, postgres_url: str, **environment: str) -> Iterator
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        env = {**os.environ, "DATABASE_URL": database_url, "REALTIME_JWT_SECRET": SECRET, **environment}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REALTIME_JWT_SECRET": SECRET,
+            **environment,
+        }
         command = [sys.executable, "-m", "uvicorn", "shop.main:app", "--port", str(port)]
         with subprocess.Popen(command, cwd=project, env=env) as process:
             try:

@@ -81,9 +81,7 @@ def test_a_deleted_include_router_line_is_missing_wiring(generated: Path) -> Non
 
 def test_a_deleted_import_is_missing_wiring(generated: Path) -> None:
     main = generated / "shop/main.py"
-    main.write_text(
-        main.read_text().replace("from shop.sse_channels import realtime_router\n", "")
-    )
+    main.write_text(main.read_text().replace("from shop.sse_channels import realtime_router\n", ""))
     result = run_scaffold("check", cwd=generated)
     assert result.exit_code == 1
     assert "missing wiring  shop/main.py (realtime_router)\n" in result.stdout

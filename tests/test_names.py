@@ -63,7 +63,6 @@ def test_postgres_and_route_names_derive_from_module_and_channel() -> None:
         pg_channel="warehouse_ops_stock_level",
         events_table="warehouse_ops_stock_level_events",
         emit_function="warehouse_ops_stock_level_emit",
-        prune_function="warehouse_ops_stock_level_prune",
         trigger_function="warehouse_ops_stock_level_on_change",
         trigger_name="warehouse_ops_stock_level_notify",
         route_prefix="/warehouse-ops/events/stock-level",
@@ -248,7 +247,6 @@ def assert_usable_everywhere(names: ChannelNames) -> None:
         names.pg_channel,
         names.events_table,
         names.emit_function,
-        names.prune_function,
         names.trigger_function,
         names.trigger_name,
     ):

@@ -13,7 +13,7 @@ from scaffold import apply
 from scaffold._commands.remove_sse_channel import remove_sse_channel
 from scaffold.manifest import edit_pyproject
 from tests.golden_cases import TRIGGERED
-from tests.helpers import run_generated_tests, run_scaffold, snapshot
+from tests.helpers import channel_test_count, run_generated_tests, run_scaffold, snapshot
 from tests.test_check import generated_copy
 
 STOCK = ("Stock", "in", "inventory")
@@ -71,7 +71,8 @@ def test_removing_one_of_two_channels_leaves_the_other_working_on_postgresql(
     project = generated_copy("second-channel", tmp_path / "shop")
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=project).exit_code == 0
     assert run_scaffold("check", cwd=project).exit_code == 0
-    assert run_generated_tests(project, postgres_url, tmp_path / "basetemp") >= 10
+    passed = run_generated_tests(project, postgres_url, tmp_path / "basetemp")
+    assert passed >= channel_test_count(project) > 0
 
 
 @pytest.mark.parametrize("drop_data", [False, True], ids=["keep-data", "drop-data"])
@@ -95,7 +96,7 @@ def test_a_channel_removed_with_its_data_kept_can_be_created_again_on_postgresql
     migrations = [path.read_text() for path in sorted((shop / "migrations").glob("*.sql"))]
     assert len(migrations) == 4
     left = asyncio.run(_migrated_objects(postgres_url, migrations, "warehouse_ops_stock_level"))
-    assert left == {"functions": 2, "triggers": 0, "table": True}
+    assert left == {"functions": 1, "triggers": 0, "table": True}
 
 
 async def _migrated_objects(server_url: str, migrations: list[str], stem: str) -> dict[str, object]:

@@ -1,43 +1,98 @@
-"""The installed wheel, not only the source checkout, runs with its templates."""
+"""The installed wheels, not only the source checkout: the tool generates with its templates, and
+the project it generates installs the runtime wheel, type-checks and passes its own tests.
+
+Each runs in a fresh virtualenv that holds only what the wheel or the project declares, so a
+missing dependency (the runtime's, or a typing stub the generated code needs) fails here.
+"""
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.golden_cases import GOLDEN
-from tests.helpers import REPO, copy_example, run_scaffold, snapshot
+import pytest
+
+from tests.golden_cases import GOLDEN, TRIGGERED
+from tests.helpers import REPO, copy_example, run_generated_tests, run_scaffold, snapshot
+
+RUNTIME = REPO / "fastapi-pg-sse"
 
 
-def test_installed_wheel_generates_the_golden_project(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist)],
-        cwd=REPO,
-        check=True,
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The tool's and the runtime's wheels, built from this checkout."""
+    dist = tmp_path_factory.mktemp("dist")
+    for source in (REPO, RUNTIME):
+        subprocess.run(
+            [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", dist],
+            cwd=source,
+            check=True,
+            capture_output=True,
+        )
+    yield dist
+
+
+def new_virtualenv(path: Path, *requirements: str, find_links: Path) -> Path:
+    """A virtualenv with `requirements` installed; its Python."""
+    subprocess.run([sys.executable, "-m", "venv", path], check=True)
+    python = path / "bin" / "python"
+    install = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    result = subprocess.run(
+        [*install, "--find-links", find_links, *requirements],
         capture_output=True,
+        text=True,
+        check=False,
     )
-    (wheel,) = dist.glob("scaffold-*.whl")
-    venv = tmp_path / "venv"
-    # A fresh environment: the wheel's declared dependencies must be enough to run it.
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel],
-        check=True,
-        capture_output=True,
-    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return python
+
+
+def test_installed_wheel_generates_the_golden_project(wheels: Path, tmp_path: Path) -> None:
+    (wheel,) = wheels.glob("scaffold-*.whl")
+    python = new_virtualenv(tmp_path / "venv", str(wheel), find_links=wheels)
     project = copy_example(tmp_path / "shop")
     located = subprocess.run(
-        [venv / "bin" / "python", "-c", "import scaffold; print(scaffold.__file__)"],
+        [python, "-c", "import scaffold; print(scaffold.__file__)"],
         cwd=project,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert Path(located.stdout.strip()).is_relative_to(venv)
+    assert Path(located.stdout.strip()).is_relative_to(tmp_path / "venv")
 
-    installed_cli = (str(venv / "bin" / "scaffold"),)
+    installed_cli = (str(python.parent / "scaffold"),)
     result = run_scaffold(
         "create-sse-channel", "Stock", "in", "inventory", cwd=project, command=installed_cli
     )
     assert result.exit_code == 0, result.stderr
     assert snapshot(project) == snapshot(GOLDEN / "stock-in-inventory")
+
+
+def test_a_generated_project_installs_the_runtime_wheel_and_passes_its_checks(
+    wheels: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    project = copy_example(tmp_path / "shop")
+    arguments = ("create-sse-channel", "Stock", "in", "inventory", *TRIGGERED)
+    assert run_scaffold(*arguments, cwd=project).exit_code == 0
+    # Only what the project declares (its test extra included), and the type checker.
+    python = new_virtualenv(tmp_path / "venv", f"{project}[test]", "mypy", find_links=wheels)
+    located = subprocess.run(
+        [python, "-c", "import fastapi_pg_sse; print(fastapi_pg_sse.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(located.stdout.strip()).is_relative_to(tmp_path / "venv"), "not the wheel"
+
+    mypy = subprocess.run(
+        [python, "-m", "mypy", "--strict", "--cache-dir", tmp_path / "mypy", "shop", "tests"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert mypy.returncode == 0, mypy.stdout + mypy.stderr
+    assert "Success: no issues found" in mypy.stdout
+
+    assert run_generated_tests(project, postgres_url, tmp_path / "basetemp", python=python) > 0

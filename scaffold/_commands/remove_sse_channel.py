@@ -1,7 +1,8 @@
 """`scaffold remove-sse-channel <ChannelName> in <module>`: undo a channel through the pipeline.
 
-Its generated files are deleted, its wiring and manifest entry removed, and the kernel with them
-when it was the last channel. Its migration stays, being history: a new one drops what it made.
+Its generated files are deleted, its wiring and manifest entry removed, and the channel registry
+with them when it was the last channel. Its migration stays, being history: a new one drops what
+it made.
 """
 
 import dataclasses

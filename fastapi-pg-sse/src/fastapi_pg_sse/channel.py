@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -63,6 +64,19 @@ class Channel:
             json.dumps(payload if payload is not None else {}),
         )
         return event_id
+
+    async def prune(self, connection: Connection, *, keep: timedelta = timedelta(days=7)) -> int:
+        """Delete the events older than `keep` and return how many; run it from a scheduled job.
+
+        The newest event is always kept: it tells a pruned `Last-Event-ID` (answered with a
+        `reset` event) from an id that is merely old.
+        """
+        status: str = await connection.execute(
+            f"DELETE FROM {self.events_table} WHERE created_at < now() - $1::interval"
+            f" AND id < (SELECT max(id) FROM {self.events_table})",
+            keep,
+        )
+        return int(status.split()[-1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from fastapi_pg_sse.testing import (
+    ServedApp,
     Server,
     ServerFactory,
     embedded_postgres,
@@ -94,6 +95,12 @@ def realtime_server(
         auth_override=realtime_auth_override,
     ) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def served_app(realtime_server: Server, realtime_database_url: str) -> ServedApp:
+    """The session's server and database together: stream, emit and request in one place."""
+    return ServedApp(realtime_server, realtime_database_url)
 
 
 @pytest.fixture

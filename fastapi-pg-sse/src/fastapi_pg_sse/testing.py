@@ -16,7 +16,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,3 +240,38 @@ def _wait_until_serving(server: Server) -> None:
         except httpx.HTTPError:
             time.sleep(0.1)
     raise RuntimeError(f"uvicorn did not serve {server.url} within 60 seconds")
+
+
+@dataclass(frozen=True)
+class ServedApp:
+    """The application under test, served on a real socket, and its database: what a test of a
+    channel talks to (the `served_app` fixture)."""
+
+    server: Server
+    database_url: str
+
+    def stream(
+        self, path: str, user_id: str, *, last_event_id: str | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[ServerSentEvent]]:
+        """`user_id`'s stream at `path`, signed in with `sign_token` (see `open_stream`)."""
+        token = sign_token(user_id)
+        return open_stream(self.server.url + path, token, last_event_id=last_event_id)
+
+    async def emit(
+        self,
+        channel: Channel,
+        user_id: str,
+        event_type: str = "test_event",
+        payload: Mapping[str, object] | None = None,
+    ) -> int:
+        """Emit one event in a transaction of its own; return its id."""
+        return await emit_event(self.database_url, channel, user_id, event_type, payload)
+
+    async def get(self, path: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """A plain request, e.g. to see a stream refused."""
+        async with httpx.AsyncClient(base_url=self.server.url, timeout=30) as client:
+            return await client.get(path, headers=headers)
+
+    async def listener_connections(self) -> int:
+        """How many LISTEN connections the server process holds."""
+        return await listener_connections(self.database_url, self.server.process.pid)

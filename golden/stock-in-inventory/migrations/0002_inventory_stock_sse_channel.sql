@@ -18,19 +18,10 @@ CREATE INDEX IF NOT EXISTS inventory_stock_events_replay_idx
 CREATE INDEX IF NOT EXISTS inventory_stock_events_created_at_idx
     ON inventory_stock_events (created_at);
 
--- Records an event in the caller's transaction and announces it on commit.
---
--- Ids must commit in id order: a client that has seen event 7 replays "id > 7", so an event 6
--- committing after 7 would be skipped for ever. The advisory lock serialises this channel's
--- emitters from the id's assignment until their commit, which makes commit order and id order
--- the same. The cost: a transaction that has emitted on this channel makes the channel's other
--- emitters wait until it ends. Emit late in your transactions and keep them short; two
--- transactions that emit, then wait for each other's row locks, deadlock (PostgreSQL aborts
--- one with 40P01, to retry), so a trigger that emits for several rows of one statement in
--- different orders can too.
---
--- The notification carries "<id> <type> <target user id>", then a line with the payload when
--- it all fits in NOTIFY's 8000 bytes; larger events are read from the table by the listener.
+-- Records an event in the caller's transaction and announces it on commit. The advisory lock
+-- makes ids commit in id order, which replay relies on: until it commits, a transaction that
+-- emitted holds up the channel's other emitters, so emit late and keep it short (fastapi-pg-sse's
+-- README, "Limits"). NOTIFY carries "<id> <type> <user>" and the payload if it fits in 8000 bytes.
 CREATE FUNCTION inventory_stock_emit(target_user_id text, event_type text, payload jsonb)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -58,20 +49,4 @@ BEGIN
     PERFORM pg_notify('inventory_stock', message);
     RETURN event_id;
 END;
-$$;
-
--- Deletes events older than `keep` and returns how many; run it from a scheduled job. The
--- newest event is always kept: it tells a pruned Last-Event-ID (answered with a `reset`
--- event) from an id that is merely old.
-CREATE FUNCTION inventory_stock_prune(keep interval DEFAULT interval '7 days')
-RETURNS bigint
-LANGUAGE sql
-AS $$
-    WITH pruned AS (
-        DELETE FROM inventory_stock_events
-        WHERE created_at < now() - keep
-          AND id < (SELECT max(id) FROM inventory_stock_events)
-        RETURNING 1
-    )
-    SELECT count(*) FROM pruned;
 $$;
