@@ -13,11 +13,12 @@ import anyio
 import asyncpg
 import httpx
 import pytest
+from fastapi_pg_sse.testing import ServedApp, sign_token
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from tests.golden_cases import generate
 from tests.helpers import channel_test_count, run_generated_tests
-from tests.served import ServedShop, serve_shop
+from tests.served import serve_shop
 
 STREAM = "/inventory/events/stock/stream"
 
@@ -32,19 +33,19 @@ def test_generated_project_passes_its_own_tests_on_postgresql(
 
 
 @pytest.fixture
-def served_shop(tmp_path: Path, postgres_url: str) -> Iterator[ServedShop]:
+def served_shop(tmp_path: Path, postgres_url: str) -> Iterator[ServedApp]:
     with serve_shop(generate("stock-in-inventory", tmp_path / "shop"), postgres_url) as shop:
         yield shop
 
 
 @pytest.mark.anyio
 async def test_an_event_emitted_in_sql_reaches_only_its_users_stream(
-    served_shop: ServedShop,
+    served_shop: ServedApp,
 ) -> None:
     async with (
-        httpx.AsyncClient(base_url=served_shop.url, timeout=10) as client,
-        _stream(client, served_shop.token("alice")) as alice,
-        _stream(client, served_shop.token("bob")) as bob,
+        httpx.AsyncClient(base_url=served_shop.server.url, timeout=10) as client,
+        _stream(client, sign_token("alice")) as alice,
+        _stream(client, sign_token("bob")) as bob,
     ):
         connection = await asyncpg.connect(served_shop.database_url)
         try:
@@ -62,7 +63,7 @@ async def test_an_event_emitted_in_sql_reaches_only_its_users_stream(
 
 
 @pytest.fixture
-def shop_with_own_auth(tmp_path: Path, postgres_url: str) -> Iterator[ServedShop]:
+def shop_with_own_auth(tmp_path: Path, postgres_url: str) -> Iterator[ServedApp]:
     project = generate("stock-in-inventory-with-own-auth", tmp_path / "shop")
     with serve_shop(project, postgres_url) as shop:
         yield shop
@@ -70,11 +71,11 @@ def shop_with_own_auth(tmp_path: Path, postgres_url: str) -> Iterator[ServedShop
 
 @pytest.mark.anyio
 async def test_a_project_with_its_own_auth_dependency_guards_the_stream_with_it(
-    shop_with_own_auth: ServedShop,
+    shop_with_own_auth: ServedApp,
 ) -> None:
     shop = shop_with_own_auth
-    async with httpx.AsyncClient(base_url=shop.url, timeout=10) as client:
-        refused = await client.get(STREAM, params={"access_token": shop.token("alice")})
+    async with httpx.AsyncClient(base_url=shop.server.url, timeout=10) as client:
+        refused = await client.get(STREAM, params={"access_token": sign_token("alice")})
         client.cookies.set("session", "user:alice")
         async with aconnect_sse(client, "GET", STREAM) as source:
             source.response.raise_for_status()
