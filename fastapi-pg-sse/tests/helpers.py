@@ -46,12 +46,12 @@ async def ids_of(events: AsyncIterator[ServerSentEvent], count: int) -> list[str
     return [(await next_event(events)).id for _ in range(count)]
 
 
-async def server_metrics(server: Server) -> dict[str, Any]:
-    """The served app's `GET /metrics`: the kernel's counters."""
+async def server_metrics(server: Server) -> dict[str, int]:
+    """The served app's `GET /metrics`: the kernel's counters (and `listener_connected`)."""
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         response = await client.get("/metrics")
     response.raise_for_status()
-    metrics: dict[str, Any] = response.json()
+    metrics: dict[str, int] = response.json()
     return metrics
 
 
@@ -183,6 +183,16 @@ class RawStream:
             if ids := re.findall(rb"id: (\d+)\n", window):
                 self.last_id = int(ids[-1])
             tail = window[-(len(self.marker) - 1) :]
+
+    async def read_to_end(self) -> bytes:
+        """Everything the server still sends, until it ends the stream."""
+        received = b""
+        try:
+            while data := await self.reader.read(65536):
+                received += data
+        except ConnectionResetError:
+            pass
+        return received
 
     def close(self) -> None:
         self.writer.close()

@@ -1,6 +1,8 @@
 """A channel's name is the root of its PostgreSQL names; emitting checks what it records; a
 kernel streams only the channels it was given."""
 
+from datetime import timedelta
+
 import asyncpg
 import pytest
 
@@ -64,6 +66,20 @@ async def test_emit_records_the_event_in_the_callers_transaction(
         )
     assert row is not None
     assert tuple(row) == ("ines", "stock.updated:v2", "{}")
+
+
+async def test_prune_deletes_events_older_than_kept_but_always_the_newest(
+    realtime_database_url: str,
+) -> None:
+    async with connected(realtime_database_url) as connection:
+        for _ in range(3):
+            await FEED.emit(connection, target_user_id="pru", event_type="old")
+        assert await FEED.prune(connection) == 0, "a week is kept by default"
+        newest = await FEED.emit(connection, target_user_id="pru", event_type="newest")
+        total = await connection.fetchval(f"SELECT count(*) FROM {FEED.events_table}")
+        assert await FEED.prune(connection, keep=timedelta(0)) == total - 1
+        kept = await connection.fetch(f"SELECT id FROM {FEED.events_table}")
+    assert [row["id"] for row in kept] == [newest]
 
 
 def test_a_kernel_refuses_to_stream_a_channel_it_was_not_given(

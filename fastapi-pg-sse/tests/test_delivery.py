@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from fastapi_pg_sse.testing import (
+    ServedApp,
     Server,
     ServerFactory,
     emit_event,
@@ -31,28 +32,28 @@ from tests.helpers import (
 pytestmark = pytest.mark.anyio
 
 
-async def test_frames_carry_the_id_type_and_payload_of_the_event(
-    realtime_server: Server, realtime_database_url: str
-) -> None:
+async def test_frames_carry_the_id_type_and_payload_of_the_event(served_app: ServedApp) -> None:
     payload = {"sku": "A-1", "stock": 3, "note": "naïve ☃"}
-    async with open_stream(realtime_server.url + STREAM, sign_token("carol")) as carol:
-        event_id = await emit_event(realtime_database_url, FEED, "carol", "stock_updated", payload)
+    async with served_app.stream(STREAM, "carol") as carol:
+        event_id = await served_app.emit(FEED, "carol", "stock_updated", payload)
         event = await next_event(carol)
     assert (event.id, event.event) == (str(event_id), "stock_updated")
     assert payload_of(event) == payload
 
 
-async def test_a_stream_receives_only_its_own_users_events(
-    realtime_server: Server, realtime_database_url: str
-) -> None:
+async def test_a_stream_receives_only_its_own_users_events(served_app: ServedApp) -> None:
     async with (
-        open_stream(realtime_server.url + STREAM, sign_token("alice")) as alice,
-        open_stream(realtime_server.url + STREAM, sign_token("bob")) as bob,
+        served_app.stream(STREAM, "alice") as alice,
+        served_app.stream(STREAM, "bob") as bob,
     ):
-        for_bob = await emit_event(realtime_database_url, FEED, "bob", "note", {"for": "bob"})
-        for_alice = await emit_event(realtime_database_url, FEED, "alice", "note")
+        for_bob = await served_app.emit(FEED, "bob", "note", {"for": "bob"})
+        for_alice = await served_app.emit(FEED, "alice", "note")
         assert (await next_event(alice)).id == str(for_alice)
         assert (await next_event(bob)).id == str(for_bob)
+
+
+async def test_the_server_holds_one_listen_connection(served_app: ServedApp) -> None:
+    assert await served_app.listener_connections() == 1
 
 
 async def test_idle_streams_get_heartbeats_after_a_retry_hint(realtime_server: Server) -> None:

@@ -1,6 +1,10 @@
 """`Last-Event-ID`: a reconnecting client first receives, in order, what it missed, on any server;
 an id the events table cannot vouch for gets a `reset` event, and a malformed one a 400."""
 
+import re
+from datetime import timedelta
+
+import anyio
 import httpx
 import pytest
 from fastapi import HTTPException
@@ -17,7 +21,7 @@ from fastapi_pg_sse.testing import (
     sign_token,
 )
 from tests.app import FEED, STREAM
-from tests.helpers import connected, ids_of
+from tests.helpers import RawStream, connected, ids_of, server_metrics, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -55,6 +59,37 @@ async def test_replay_reads_page_after_page_without_losing_or_repeating_events(
         live = [str(await emit_event(realtime_database_url, FEED, "pia")) for _ in range(2)]
         assert await ids_of(pia, len(live)) == live
     assert replayed == missed
+
+
+async def test_a_client_too_far_behind_is_dropped_and_recovers_everything_by_replay(
+    start_realtime_server: ServerFactory, realtime_database_url: str
+) -> None:
+    server = start_realtime_server(REALTIME_MAX_QUEUED_BYTES=str(64 * 1024))
+    stalled = await RawStream.open(server, "lena", event_type="big")
+    try:
+        # Far more than the socket buffers hold, so the server's queue fills up.
+        emitted = [
+            str(await emit_event(realtime_database_url, FEED, "lena", "big", {"blob": blob}))
+            for blob in ("x" * 2**20 for _ in range(32))
+        ]
+
+        async def dropped() -> bool:
+            return (await server_metrics(server))["clients_dropped"] == 1
+
+        await wait_until(dropped, "the server dropped the stream that fell behind")
+        with anyio.fail_after(60):
+            received = await stalled.read_to_end()
+    finally:
+        stalled.close()
+    # `id` is the last line of a frame: an id followed by a blank line ends a whole frame.
+    whole = [match.decode() for match in re.findall(rb"^id: (\d+)\n\n", received, re.MULTILINE)]
+    assert whole == emitted[: len(whole)]
+    assert len(whole) < len(emitted)
+    resume_after = whole[-1] if whole else str(int(emitted[0]) - 1)
+    url = server.url + STREAM
+    async with open_stream(url, sign_token("lena"), last_event_id=resume_after) as lena:
+        replayed = await ids_of(lena, len(emitted) - len(whole))
+    assert whole + replayed == emitted
 
 
 async def test_a_client_replays_on_another_server_what_it_missed_on_the_first(
@@ -95,7 +130,7 @@ async def test_a_pruned_last_event_id_gets_a_reset_event(
     pruned = await emit_event(realtime_database_url, FEED, "quinn", "old")
     kept = await emit_event(realtime_database_url, FEED, "quinn", "newest")
     async with connected(realtime_database_url) as connection:
-        await connection.execute("SELECT test_feed_prune(interval '0 seconds')")
+        assert await FEED.prune(connection, keep=timedelta(0)) > 0
         oldest = await connection.fetchval(f"SELECT min(id) FROM {FEED.events_table}")
     assert oldest == kept, "the newest event is always kept"
     url = realtime_server.url + STREAM

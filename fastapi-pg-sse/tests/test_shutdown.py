@@ -60,8 +60,7 @@ async def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(
                 )
 
         async def all_queued() -> bool:
-            delivered: int = (await server_metrics(doomed))["events_delivered"]
-            return delivered == 32
+            return (await server_metrics(doomed))["events_delivered"] == 32
 
         await wait_until(all_queued, "the 32 events were handed to the stalled stream")
         seconds = await anyio.to_thread.run_sync(doomed.stop)
