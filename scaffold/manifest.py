@@ -23,7 +23,7 @@ def _compatible_range(version: str) -> str:
 
 RUNTIME = "fastapi-pg-sse"
 RUNTIME_RANGE = _compatible_range(__version__)
-RUNTIME_REQUIREMENTS = ("fastapi>=0.135", f"{RUNTIME}{RUNTIME_RANGE}")
+RUNTIME_REQUIREMENTS = ("fastapi>=0.137.2", f"{RUNTIME}{RUNTIME_RANGE}")
 TEST_REQUIREMENTS = (f"{RUNTIME}[testing]{RUNTIME_RANGE}", "httpx>=0.27", "pytest>=8")
 TEST_EXTRA = "test"
 

@@ -65,7 +65,8 @@ async def test_an_event_emitted_in_sql_reaches_only_its_users_stream(
 @pytest.fixture
 def shop_with_own_auth(tmp_path: Path, postgres_url: str) -> Iterator[ServedApp]:
     project = generate("stock-in-inventory-with-own-auth", tmp_path / "shop")
-    with serve_shop(project, postgres_url) as shop:
+    # The project never verifies a JWT: it needs no key (a blank one counts as unset).
+    with serve_shop(project, postgres_url, REALTIME_JWT_SECRET="") as shop:
         yield shop
 
 

@@ -33,10 +33,13 @@ def test_the_runtime_depends_on_nothing_of_the_generator() -> None:
 
 def test_the_runtimes_tests_run_on_the_schema_the_generator_writes(tmp_path: Path) -> None:
     project = copy_example(tmp_path / "shop")
-    assert run_scaffold("create-sse-channel", "Feed", "in", "test", cwd=project).exit_code == 0
-    written = (project / "migrations" / "0002_test_feed_sse_channel.sql").read_text()
-    pinned = RUNTIME / "tests" / "migrations" / "0001_test_feed_sse_channel.sql"
-    assert pinned.read_text() == written, f"copy the new migration to {pinned}"
+    for channel in ("Feed", "News"):
+        assert run_scaffold("create-sse-channel", channel, "in", "test", cwd=project).exit_code == 0
+    written = sorted((project / "migrations").glob("*_test_*_sse_channel.sql"))
+    pinned = sorted((RUNTIME / "tests" / "migrations").glob("*.sql"))
+    assert [path.name[5:] for path in pinned] == [path.name[5:] for path in written]
+    for pinned_file, written_file in zip(pinned, written, strict=True):
+        assert pinned_file.read_text() == written_file.read_text(), f"copy it to {pinned_file}"
 
 
 def added_lines(before: dict[str, bytes], after: dict[str, bytes]) -> int:
@@ -66,7 +69,7 @@ def test_a_further_channel_stays_within_the_line_budget() -> None:
 
 
 def test_the_readme_lists_every_setting_of_the_runtime_with_its_default() -> None:
-    readme = (REPO / "README.md").read_text()
+    readme = (RUNTIME / "README.md").read_text()
     rows = {
         match.group(1): match.group(2)
         for match in re.finditer(r"^\| `(\w+)` \| ([^|]+) \|", readme, flags=re.MULTILINE)
@@ -76,7 +79,11 @@ def test_the_readme_lists_every_setting_of_the_runtime_with_its_default() -> Non
         assert variable in rows, f"{variable} is missing from the README's settings table"
         if field.is_required() or field.default is None:
             continue
-        default = field.default
-        shown = ",".join(default) if isinstance(default, tuple) else f"{default:g}"
-        shown = str(default) if isinstance(default, int) else shown
-        assert rows[variable].strip() == f"`{shown}`", f"{variable}'s default in the README"
+        assert rows[variable].strip() == f"`{_as_written(field.default)}`", variable
+
+
+def _as_written(default: object) -> str:
+    """A default as the README writes it: `HS256`, `4194304`, `15` (not `15.0`)."""
+    if isinstance(default, tuple):
+        return ",".join(default)
+    return f"{default:g}" if isinstance(default, float) else str(default)

@@ -1,11 +1,14 @@
-"""The application the runtime's tests serve: one channel, its stream route, and metrics."""
+"""The application the runtime's tests serve: two channels in one kernel, a JWT stream route for
+each, a route with an auth dependency of its own, and metrics."""
 
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
+from fastapi.security import APIKeyHeader
 
 from fastapi_pg_sse import (
+    JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
     STREAM_RESPONSES,
     Channel,
@@ -19,26 +22,72 @@ from fastapi_pg_sse import (
 
 FEED = Channel("test_feed")
 """Created by `migrations/0001_test_feed_sse_channel.sql`, as scaffold generates it."""
+NEWS = Channel("test_news")
+"""Created by `migrations/0002_test_news_sse_channel.sql`, as scaffold generates it."""
+
 STREAM = "/feed/stream"
+"""The caller's FEED events, authenticated by JWT (`CurrentUser`)."""
+NEWS_STREAM = "/news/stream"
+"""The caller's NEWS events, authenticated by JWT (`CurrentUser`)."""
+OWN_AUTH_STREAM = "/feed/own-auth/stream"
+"""The caller's FEED events, authenticated by the app's own dependency (`X-User`)."""
+USER_HEADER = "X-User"
 
-router = APIRouter()
+_user_header = APIKeyHeader(name=USER_HEADER, scheme_name="userHeader", auto_error=False)
 
 
-@router.get(
+def user_from_header(user_id: Annotated[str | None, Depends(_user_header)]) -> str:
+    """An auth dependency of the app's own: the user id is the `X-User` header."""
+    if not user_id:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"{USER_HEADER} is required.")
+    return user_id
+
+
+jwt_router = APIRouter()
+
+
+@jwt_router.get(
     STREAM,
     response_class=EventStream,
-    responses=STREAM_RESPONSES,
+    responses=JWT_STREAM_RESPONSES,
     openapi_extra=STREAM_OPENAPI,
 )
 async def stream_feed_events(user: CurrentUser, streams: Streams) -> EventStream:
     return streams.open(FEED, user)
 
 
-@router.get("/metrics")
+@jwt_router.get(
+    NEWS_STREAM,
+    response_class=EventStream,
+    responses=JWT_STREAM_RESPONSES,
+    openapi_extra=STREAM_OPENAPI,
+)
+async def stream_news_events(user: CurrentUser, streams: Streams) -> EventStream:
+    return streams.open(NEWS, user)
+
+
+own_auth_router = APIRouter()
+"""Routes that need no JWT setting: `tests.own_auth_app` serves only these."""
+
+
+@own_auth_router.get(
+    OWN_AUTH_STREAM,
+    response_class=EventStream,
+    responses=STREAM_RESPONSES,
+    openapi_extra=STREAM_OPENAPI,
+)
+async def stream_feed_events_of_the_header_user(
+    user_id: Annotated[str, Depends(user_from_header)], streams: Streams
+) -> EventStream:
+    return streams.open(FEED, user_id)
+
+
+@own_auth_router.get("/metrics")
 async def metrics(realtime: Annotated[Realtime, Depends(get_realtime)]) -> dict[str, object]:
     return asdict(realtime.metrics())
 
 
 app = FastAPI(title="fastapi-pg-sse tests")
-app.include_router(create_realtime_router([FEED]))
-app.include_router(router)
+app.include_router(create_realtime_router([FEED, NEWS]))
+app.include_router(jwt_router)
+app.include_router(own_auth_router)

@@ -2,22 +2,26 @@
 process, and a raw-socket SSE reader cheap enough to run a hundred at once."""
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
 import asyncpg
 import httpx
-from httpx_sse import ServerSentEvent
+from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import SecretStr
 
 from fastapi_pg_sse import Realtime, RealtimeSettings
 from fastapi_pg_sse.hub import Subscriber
-from fastapi_pg_sse.testing import TEST_JWT_SECRET, Server, next_event, sign_token
-from tests.app import FEED, STREAM
+from fastapi_pg_sse.testing import TEST_JWT_SECRET, Server, next_event, serve, sign_token
+from tests.app import FEED, OWN_AUTH_STREAM, STREAM, USER_HEADER
 
 
 @asynccontextmanager
@@ -53,6 +57,60 @@ async def server_metrics(server: Server) -> dict[str, int]:
     response.raise_for_status()
     metrics: dict[str, int] = response.json()
     return metrics
+
+
+@asynccontextmanager
+async def open_own_auth_stream(
+    server: Server, user_id: str, *, last_event_id: str | None = None
+) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+    """`user_id`'s FEED stream on the route of the app's own auth: no token, an `X-User` header.
+
+    Once this has returned, the server has subscribed the stream (see `open_stream`).
+    """
+    headers = {USER_HEADER: user_id}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        aconnect_sse(client, "GET", server.url + OWN_AUTH_STREAM, headers=headers) as source,
+    ):
+        source.response.raise_for_status()
+        yield source.aiter_sse()
+
+
+@asynccontextmanager
+async def serving(
+    app: str, project_root: Path, environment: dict[str, str]
+) -> AsyncIterator[Server]:
+    """`serve`, started and stopped in a worker thread, so that the test's event loop (and what
+    runs on it, such as a proxy the server connects through) goes on meanwhile."""
+    with ExitStack() as stack:
+        server = await anyio.to_thread.run_sync(
+            stack.enter_context, serve(app, project_root, environment)
+        )
+        try:
+            yield server
+        finally:
+            await anyio.to_thread.run_sync(stack.close)
+
+
+def failed_start_up(app: str, project_root: Path, environment: dict[str, str]) -> str:
+    """Run `app` (`module:variable`) under uvicorn, expecting its start-up to fail: return what
+    uvicorn wrote. The developer's `REALTIME_*` variables stay out, as with `serve`."""
+    inherited = {
+        name: value for name, value in os.environ.items() if not name.startswith("REALTIME_")
+    }
+    finished = subprocess.run(
+        [sys.executable, "-m", "uvicorn", app, "--port=0"],
+        cwd=project_root,
+        env={**inherited, **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,  # raises if the app started after all
+        check=False,
+    )
+    assert finished.returncode != 0, "uvicorn exited successfully"
+    return finished.stdout + finished.stderr
 
 
 async def terminate_listener(connection: asyncpg.Connection, pid: int) -> None:

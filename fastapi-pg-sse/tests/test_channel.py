@@ -1,7 +1,10 @@
 """A channel's name is the root of its PostgreSQL names; emitting checks what it records; a
 kernel streams only the channels it was given."""
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from types import MappingProxyType
 
 import asyncpg
 import pytest
@@ -66,6 +69,22 @@ async def test_emit_records_the_event_in_the_callers_transaction(
         )
     assert row is not None
     assert tuple(row) == ("ines", "stock.updated:v2", "{}")
+
+
+async def test_emit_encodes_the_payload_as_fastapi_encodes_a_response(
+    realtime_database_url: str,
+) -> None:
+    payload = MappingProxyType(
+        {"at": datetime(2026, 11, 30, 12, 0, tzinfo=UTC), "price": Decimal("9.90"), "sku": "A1"}
+    )
+    async with connected(realtime_database_url) as connection:
+        event_id = await FEED.emit(
+            connection, target_user_id="jude", event_type="priced", payload=payload
+        )
+        stored = await connection.fetchval(
+            f"SELECT payload::text FROM {FEED.events_table} WHERE id = $1", event_id
+        )
+    assert json.loads(stored) == {"at": "2026-11-30T12:00:00+00:00", "price": 9.9, "sku": "A1"}
 
 
 async def test_prune_deletes_events_older_than_kept_but_always_the_newest(

@@ -21,13 +21,17 @@ from fastapi_pg_sse.testing import (
     payload_of,
     sign_token,
 )
-from tests.app import FEED, STREAM
+from tests.app import FEED, NEWS, NEWS_STREAM, STREAM
 from tests.helpers import (
     connected,
     ids_of,
+    server_metrics,
+    serving,
     terminate_listener,
+    wait_until,
     wait_until_waiting_for_lock,
 )
+from tests.proxy import blackhole_proxy
 
 pytestmark = pytest.mark.anyio
 
@@ -54,6 +58,49 @@ async def test_a_stream_receives_only_its_own_users_events(served_app: ServedApp
 
 async def test_the_server_holds_one_listen_connection(served_app: ServedApp) -> None:
     assert await served_app.listener_connections() == 1
+
+
+async def test_one_listen_connection_serves_the_streams_of_both_channels(
+    served_app: ServedApp,
+) -> None:
+    async with (
+        served_app.stream(STREAM, "bea") as feed,
+        served_app.stream(NEWS_STREAM, "cyd") as news,
+    ):
+        assert await served_app.listener_connections() == 1
+        feed_id = await served_app.emit(FEED, "bea", "feed_item")
+        news_id = await served_app.emit(NEWS, "cyd", "news_item")
+        feed_event, news_event = await next_event(feed), await next_event(news)
+        assert await served_app.listener_connections() == 1
+    assert (feed_event.id, feed_event.event) == (str(feed_id), "feed_item")
+    assert (news_event.id, news_event.event) == (str(news_id), "news_item")
+
+
+async def test_a_users_stream_of_one_channel_never_gets_their_events_of_the_other(
+    served_app: ServedApp,
+) -> None:
+    """Each time, the other channel's event commits first (the ids of the two channels may be
+    equal: the event types tell them apart): had it crossed over, it would come first."""
+    async with (
+        served_app.stream(STREAM, "nina") as feed,
+        served_app.stream(NEWS_STREAM, "nina") as news,
+    ):
+        news_first = await served_app.emit(NEWS, "nina", "news_item", {"on": "news"})
+        feed_after = await served_app.emit(FEED, "nina", "feed_item", {"on": "feed"})
+        on_feed = await next_event(feed)
+        feed_first = await served_app.emit(FEED, "nina", "feed_item", {"on": "feed"})
+        news_after = await served_app.emit(NEWS, "nina", "news_item", {"on": "news"})
+        on_news = [await next_event(news), await next_event(news)]
+        assert (await next_event(feed)).id == str(feed_first)
+    assert (on_feed.id, on_feed.event, payload_of(on_feed)) == (
+        str(feed_after),
+        "feed_item",
+        {"on": "feed"},
+    )
+    assert [(event.id, event.event) for event in on_news] == [
+        (str(news_first), "news_item"),
+        (str(news_after), "news_item"),
+    ]
 
 
 async def test_idle_streams_get_heartbeats_after_a_retry_hint(realtime_server: Server) -> None:
@@ -255,3 +302,45 @@ async def test_two_servers_on_one_database_each_deliver_every_event_once(
         marker = str(await emit_event(realtime_database_url, FEED, "xena", "marker"))
         for events in (first, second):
             assert (await next_event(events)).id == marker, "an event came twice"
+
+
+async def test_the_listener_notices_a_silently_lost_connection_by_its_keepalive_query(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    """The network drops every byte but no socket closes, so only the keep-alive query (after
+    1 s without notifications here) can tell; the events committed meanwhile, on either
+    channel, arrive once the listener has reconnected."""
+    async with blackhole_proxy(realtime_database_url) as (proxy, proxied_url):
+        environment = {
+            "DATABASE_URL": proxied_url,
+            "REALTIME_HEARTBEAT_SECONDS": "1",
+            "REALTIME_KEEPALIVE_SECONDS": "1",
+            "REALTIME_RECONNECT_MAX_BACKOFF_SECONDS": "1",
+        }
+        async with (
+            serving("tests.app:app", pytestconfig.rootpath, environment) as server,
+            open_stream(server.url + STREAM, sign_token("gus")) as feed,
+            open_stream(server.url + NEWS_STREAM, sign_token("gus")) as news,
+        ):
+            before = await server_metrics(server)
+            assert before["listener_connected"]
+            proxy.blackhole()
+
+            async def disconnected() -> bool:
+                return not (await server_metrics(server))["listener_connected"]
+
+            await wait_until(disconnected, "the listener noticed its connection is lost")
+            missed_feed = await emit_event(realtime_database_url, FEED, "gus", "feed_outage")
+            missed_news = await emit_event(realtime_database_url, NEWS, "gus", "news_outage")
+            proxy.forward()
+
+            async def reconnected() -> bool:
+                metrics = await server_metrics(server)
+                return bool(metrics["listener_connected"]) and (
+                    metrics["listener_reconnects"] > before["listener_reconnects"]
+                )
+
+            await wait_until(reconnected, "the listener reconnected through the proxy")
+            on_feed, on_news = await next_event(feed), await next_event(news)
+    assert (on_feed.id, on_feed.event) == (str(missed_feed), "feed_outage")
+    assert (on_news.id, on_news.event) == (str(missed_news), "news_outage")

@@ -5,7 +5,10 @@ import logging
 import os
 
 import pytest
+from fastapi import FastAPI
+from starlette.requests import Request
 
+from fastapi_pg_sse import Realtime, get_realtime
 from fastapi_pg_sse import hub as hub_module
 from fastapi_pg_sse.channel import Event
 from fastapi_pg_sse.frames import event_frame
@@ -15,6 +18,7 @@ from tests.helpers import (
     closed_to_new_connections,
     connected,
     frame_ids,
+    kernel_settings,
     read_frames,
     running_kernel,
     subscribe,
@@ -156,6 +160,19 @@ def test_an_event_is_encoded_once_for_all_its_recipients(
         hub.add(Subscriber(FEED.name, "ann", max_queued_bytes=10_000))
     hub.publish(FEED.name, Event(1, "fanned", "ann", "{}"))
     assert (encodings, hub.counters.events_delivered) == (1, 3)
+
+
+def test_a_stream_joins_the_hub_only_when_its_response_starts(realtime_database_url: str) -> None:
+    """A stream a route built but never sent (a later dependency failed, say) holds nothing."""
+    realtime = Realtime(kernel_settings(realtime_database_url), [FEED])
+    realtime.stream(FEED, "ola")
+    assert realtime.metrics().open_streams == 0
+
+
+def test_the_kernel_dependency_says_what_to_include_when_the_router_is_missing() -> None:
+    request = Request({"type": "http", "app": FastAPI()})
+    with pytest.raises(RuntimeError, match=r"include create_realtime_router\(\)"):
+        get_realtime(request)
 
 
 async def _logged(caplog: pytest.LogCaptureFixture, message: str) -> bool:

@@ -7,9 +7,24 @@ import httpx
 import pytest
 
 from fastapi_pg_sse.testing import Server
-from tests.app import STREAM
+from tests.app import NEWS_STREAM, OWN_AUTH_STREAM, STREAM
 
 pytestmark = pytest.mark.anyio
+
+JWT_SCHEMES: list[dict[str, list[str]]] = [
+    {"bearerToken": []},
+    {"tokenCookie": []},
+    {"tokenQuery": []},
+]
+ERROR_BODY: dict[str, Any] = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["detail"],
+            "properties": {"detail": {"type": "string"}},
+        }
+    }
+}
 
 
 @pytest.fixture
@@ -21,19 +36,16 @@ async def document(realtime_server: Server) -> dict[str, Any]:
     return openapi
 
 
-def _stream_operation(document: dict[str, Any]) -> dict[str, Any]:
-    operation: dict[str, Any] = document["paths"][STREAM]["get"]
+def _operation(document: dict[str, Any], path: str) -> dict[str, Any]:
+    operation: dict[str, Any] = document["paths"][path]["get"]
     return operation
 
 
-async def test_the_stream_route_lists_the_three_ways_to_send_a_token(
-    document: dict[str, Any],
+@pytest.mark.parametrize("path", [STREAM, NEWS_STREAM])
+async def test_a_jwt_stream_route_lists_the_three_ways_to_send_a_token(
+    document: dict[str, Any], path: str
 ) -> None:
-    assert _stream_operation(document)["security"] == [
-        {"bearerToken": []},
-        {"tokenCookie": []},
-        {"tokenQuery": []},
-    ]
+    assert _operation(document, path)["security"] == JWT_SCHEMES
     schemes = document["components"]["securitySchemes"]
     assert schemes["bearerToken"] | {"description": ""} == {
         "type": "http",
@@ -45,30 +57,44 @@ async def test_the_stream_route_lists_the_three_ways_to_send_a_token(
         assert schemes[scheme]["name"] == "access_token"
 
 
-async def test_the_stream_route_documents_the_responses_it_sends_and_no_other(
-    document: dict[str, Any],
-) -> None:
-    responses = _stream_operation(document)["responses"]
-    assert set(responses) == {"200", "400", "401"}
+def _assert_streams_its_events(responses: dict[str, Any]) -> None:
+    """200 is the event stream, and only that: no `application/json` body."""
     assert list(responses["200"]["content"]) == ["text/event-stream"]
     assert responses["200"]["content"]["text/event-stream"]["itemSchema"]["required"] == [
         "id",
         "event",
         "data",
     ]
-    assert "content" not in responses["400"]
-    assert "content" not in responses["401"]
+
+
+@pytest.mark.parametrize("path", [STREAM, NEWS_STREAM])
+async def test_a_jwt_stream_route_documents_its_200_400_and_401_and_no_other(
+    document: dict[str, Any], path: str
+) -> None:
+    responses = _operation(document, path)["responses"]
+    assert set(responses) == {"200", "400", "401"}
+    _assert_streams_its_events(responses)
+    assert responses["400"]["content"] == ERROR_BODY
+    assert responses["401"]["content"] == ERROR_BODY
     assert set(responses["401"]["headers"]) == {"WWW-Authenticate"}
-    media_types = [
-        media for response in responses.values() for media in response.get("content", {})
-    ]
-    assert media_types == ["text/event-stream"], "no application/json content"
 
 
-async def test_last_event_id_is_documented_as_an_optional_header(
+async def test_a_route_with_its_own_auth_documents_no_401_and_no_bearer_scheme_of_ours(
     document: dict[str, Any],
 ) -> None:
-    parameters = _stream_operation(document)["parameters"]
+    operation = _operation(document, OWN_AUTH_STREAM)
+    responses = operation["responses"]
+    assert set(responses) == {"200", "400"}, "the app documents its own auth's answers"
+    _assert_streams_its_events(responses)
+    assert responses["400"]["content"] == ERROR_BODY
+    assert operation["security"] == [{"userHeader": []}], "only the app's own scheme"
+
+
+@pytest.mark.parametrize("path", [STREAM, NEWS_STREAM, OWN_AUTH_STREAM])
+async def test_last_event_id_is_documented_as_an_optional_header(
+    document: dict[str, Any], path: str
+) -> None:
+    parameters = _operation(document, path)["parameters"]
     assert [(p["name"], p["in"], p["required"]) for p in parameters] == [
         ("Last-Event-ID", "header", False)
     ]

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from fastapi_pg_sse import RealtimeSettings
 from fastapi_pg_sse.testing import ServerFactory
+from tests.helpers import failed_start_up
 
 DATABASE_PASSWORD = "database-password-7f3a"
 DATABASE_URL = f"postgresql://realtime:{DATABASE_PASSWORD}@db.example:5432/shop"
@@ -76,8 +77,7 @@ def test_the_database_is_database_url_unless_realtime_database_url_overrides_it(
 
 
 def test_variables_without_the_prefix_are_not_settings(settings_from: Settings) -> None:
-    with pytest.raises(ValidationError, match="REALTIME_JWT_SECRET must be set"):
-        settings_from(DATABASE_URL=DATABASE_URL, JWT_SECRET=JWT_SECRET)
+    assert settings_from(DATABASE_URL=DATABASE_URL, JWT_SECRET=JWT_SECRET).jwt_key is None
     settings = settings_from(
         **_required(HEARTBEAT_SECONDS="5", SSE_HEARTBEAT_SECONDS="5", SSE_MAX_QUEUED_BYTES="10")
     )
@@ -105,11 +105,10 @@ def test_settings_never_show_the_jwt_secret_or_the_database_password(
         {"REALTIME_HEARTBEAT_SECONDS": "0"},
         {"REALTIME_JWT_ALGORITHMS": "none"},
         {"REALTIME_JWT_ALGORITHMS": "HS256,RS256"},
-        {"REALTIME_JWT_ALGORITHMS": "RS256"},
         {"REALTIME_POOL_MIN_SIZE": "9"},
         {"REALTIME_RETRY_MILLISECONDS": JWT_SECRET},
     ],
-    ids=["tunable", "none", "mixed", "no-public-key", "pool", "secret-as-value"],
+    ids=["tunable", "none", "mixed", "pool", "secret-as-value"],
 )
 def test_a_validation_error_never_shows_the_jwt_secret_or_the_database_password(
     settings_from: Settings, invalid: dict[str, str]
@@ -170,6 +169,10 @@ def test_hmac_and_public_key_algorithms_are_not_mixed(
             {"REALTIME_JWT_ALGORITHMS": "RS256", "REALTIME_JWT_SECRET": JWT_SECRET},
             "REALTIME_JWT_PUBLIC_KEY must be set to verify RS256 tokens",
         ),
+        (
+            {"REALTIME_JWT_ALGORITHMS": "RS256", "REALTIME_JWT_PUBLIC_KEY": "\n"},
+            "REALTIME_JWT_PUBLIC_KEY must be set to verify RS256 tokens",
+        ),
     ],
     ids=[
         "hmac",
@@ -177,13 +180,24 @@ def test_hmac_and_public_key_algorithms_are_not_mixed(
         "blank-secret",
         "hmac-with-a-public-key",
         "public-key-with-a-secret",
+        "blank-public-key",
     ],
 )
-def test_a_missing_key_is_refused_naming_its_variable(
+def test_the_jwt_key_is_optional_and_a_missing_one_is_named_by_its_variable(
     settings_from: Settings, variables: dict[str, str], message: str
 ) -> None:
-    with pytest.raises(ValidationError, match=message):
-        settings_from(DATABASE_URL=DATABASE_URL, **variables)
+    """Only an app with a `CurrentUser` route needs the key; it then refuses to start with this
+    message (see test_a_jwt_app_without_its_key_fails_to_start_naming_the_variable)."""
+    settings = settings_from(DATABASE_URL=DATABASE_URL, **variables)
+    assert settings.jwt_key is None
+    assert settings.missing_jwt_key() == message
+
+
+def test_a_set_key_is_not_missing(settings_from: Settings) -> None:
+    settings = settings_from(**_required())
+    assert settings.jwt_key is not None
+    assert settings.jwt_key.get_secret_value() == JWT_SECRET
+    assert settings.missing_jwt_key() is None
 
 
 def test_public_key_algorithms_verify_with_the_public_key(settings_from: Settings) -> None:
@@ -235,3 +249,45 @@ def test_an_app_with_invalid_settings_fails_to_start(
 ) -> None:
     with pytest.raises(RuntimeError, match="uvicorn exited"):
         start_realtime_server(REALTIME_HEARTBEAT_SECONDS="0")
+
+
+@pytest.mark.parametrize(
+    ("environment", "variable"),
+    [
+        ({}, "REALTIME_JWT_SECRET"),
+        ({"REALTIME_JWT_SECRET": ""}, "REALTIME_JWT_SECRET"),
+        ({"REALTIME_JWT_SECRET": "  "}, "REALTIME_JWT_SECRET"),
+        ({"REALTIME_JWT_ALGORITHMS": "RS256"}, "REALTIME_JWT_PUBLIC_KEY"),
+    ],
+    ids=["unset", "empty", "blank", "public-key"],
+)
+def test_an_app_with_a_current_user_route_refuses_to_start_without_its_key_naming_it(
+    realtime_database_url: str,
+    pytestconfig: pytest.Config,
+    environment: dict[str, str],
+    variable: str,
+) -> None:
+    output = failed_start_up(
+        "tests.app:app",
+        pytestconfig.rootpath,
+        {"DATABASE_URL": realtime_database_url, **environment},
+    )
+    assert f"RuntimeError: {variable} must be set to verify" in output
+    assert "routes of this app authenticate with CurrentUser" in output
+    assert "Application startup failed" in output
+
+
+def test_an_invalid_setting_is_named_in_uvicorns_output(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    output = failed_start_up(
+        "tests.app:app",
+        pytestconfig.rootpath,
+        {
+            "DATABASE_URL": realtime_database_url,
+            "REALTIME_JWT_SECRET": JWT_SECRET,
+            "REALTIME_HEARTBEAT_SECONDS": "0",
+        },
+    )
+    assert "heartbeat_seconds\n  Input should be greater than 0" in output
+    assert JWT_SECRET not in output

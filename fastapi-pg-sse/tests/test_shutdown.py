@@ -10,7 +10,8 @@ import pytest
 from fastapi_pg_sse.hub import Hub, Subscriber
 from fastapi_pg_sse.testing import ServerFactory, listener_connections, open_stream, sign_token
 from tests.app import FEED, STREAM
-from tests.helpers import RawStream, connected, server_metrics, wait_until
+from tests.helpers import RawStream, connected, server_metrics, serving, wait_until
+from tests.proxy import blackhole_proxy
 
 pytestmark = pytest.mark.anyio
 
@@ -70,6 +71,26 @@ async def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(
         stalled.close()
     assert seconds < STOP_BOUND_SECONDS
     assert stalled.frames < 32, "the client received everything: it was never stalled"
+
+
+async def test_a_server_whose_database_network_went_silent_still_stops_promptly(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    """Its connections to PostgreSQL cannot be closed politely: nothing answers any more."""
+    async with blackhole_proxy(realtime_database_url) as (proxy, proxied_url):
+        environment = {"DATABASE_URL": proxied_url, "REALTIME_KEEPALIVE_SECONDS": "1"}
+        async with (
+            serving("tests.app:app", pytestconfig.rootpath, environment) as doomed,
+            open_stream(doomed.url + STREAM, sign_token("noel")),
+        ):
+            proxy.blackhole()
+
+            async def disconnected() -> bool:
+                return not (await server_metrics(doomed))["listener_connected"]
+
+            await wait_until(disconnected, "the listener noticed its connection is lost")
+            seconds = await anyio.to_thread.run_sync(doomed.stop)
+    assert seconds < STOP_BOUND_SECONDS
 
 
 async def test_a_stream_opened_during_shutdown_ends_at_once() -> None:

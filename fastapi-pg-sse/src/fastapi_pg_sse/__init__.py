@@ -8,7 +8,7 @@ encoded once, to the open streams of its target user; a client that reconnects w
     INVENTORY_STOCK = Channel("inventory_stock")           # declare a channel
     app.include_router(create_realtime_router([INVENTORY_STOCK]))  # once per app
 
-    @router.get("/stream", response_class=EventStream, responses=STREAM_RESPONSES,
+    @router.get("/stream", response_class=EventStream, responses=JWT_STREAM_RESPONSES,
                 openapi_extra=STREAM_OPENAPI)
     async def stream_stock_events(user: CurrentUser, streams: Streams) -> EventStream:
         return streams.open(INVENTORY_STOCK, user)         # the caller's stream
@@ -19,19 +19,20 @@ encoded once, to the open streams of its target user; a client that reconnects w
 
 from fastapi_pg_sse.auth import AuthenticatedUser, CurrentUser, authenticated_user
 from fastapi_pg_sse.channel import Channel, Connection
-from fastapi_pg_sse.realtime import EventStream, Realtime, RealtimeMetrics
+from fastapi_pg_sse.realtime import EventStream, Realtime, RealtimeMetrics, get_realtime
 from fastapi_pg_sse.routing import (
+    JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
     STREAM_RESPONSES,
     Streams,
     create_realtime_router,
-    get_realtime,
 )
 from fastapi_pg_sse.settings import RealtimeSettings
 
 __version__ = "0.2.0"
 
 __all__ = [
+    "JWT_STREAM_RESPONSES",
     "STREAM_OPENAPI",
     "STREAM_RESPONSES",
     "AuthenticatedUser",

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
+from fastapi_pg_sse.realtime import Realtime, get_realtime
 from fastapi_pg_sse.settings import RealtimeSettings
 
 TOKEN_NAME = "access_token"
@@ -37,6 +38,8 @@ _query = APIKeyQuery(
 
 @dataclass(frozen=True)
 class AuthenticatedUser:
+    """The caller of a stream route, as its credentials tell."""
+
     id: str
     expires_at: float | None = None
     """When the credentials expire, as a Unix time: the user's streams end then."""
@@ -44,7 +47,8 @@ class AuthenticatedUser:
 
 def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
     """The token's user; raise `jwt.PyJWTError` if the token must not be trusted."""
-    assert settings.jwt_key is not None, "RealtimeSettings requires the key"
+    if settings.jwt_key is None:
+        raise RuntimeError(settings.missing_jwt_key())
     claims = jwt.decode(
         token,
         settings.jwt_key.get_secret_value(),
@@ -57,7 +61,7 @@ def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
 
 
 def authenticated_user(
-    request: Request,
+    realtime: Annotated[Realtime, Depends(get_realtime)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
     query: Annotated[str | None, Depends(_query)],
@@ -66,9 +70,8 @@ def authenticated_user(
     token = (bearer.credentials if bearer else None) or cookie or query
     if not token:
         raise _unauthorized('Bearer realm="realtime"')
-    settings: RealtimeSettings = request.app.state.realtime.settings
     try:
-        return verify_token(token, settings)
+        return verify_token(token, realtime.settings)
     except jwt.PyJWTError as error:
         raise _unauthorized('Bearer realm="realtime", error="invalid_token"') from error
 

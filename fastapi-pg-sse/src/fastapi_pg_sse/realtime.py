@@ -1,6 +1,7 @@
 """The real-time kernel of one process: its listener, its hub, and the streams it serves."""
 
 import asyncio
+import contextlib
 import signal
 import threading
 import time
@@ -10,6 +11,7 @@ from types import FrameType
 
 import anyio
 import asyncpg
+from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -20,6 +22,8 @@ from fastapi_pg_sse.listener import Listener
 from fastapi_pg_sse.settings import RealtimeSettings
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+POOL_CLOSE_SECONDS = 2.0
+"""How long the replay pool's connections may take to close politely at shutdown."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class Realtime:
         self.hub = Hub()
         self.listener = Listener(
             settings.database_url.get_secret_value(),
-            channels,
+            self.channels,
             self.hub.publish,
             keepalive_seconds=settings.keepalive_seconds,
             max_backoff_seconds=settings.reconnect_max_backoff_seconds,
@@ -72,7 +76,10 @@ class Realtime:
         self.hub.close_all()
         await self.listener.stop()
         if self._pool is not None:
-            await self._pool.close()
+            # Politely, unless the network to PostgreSQL went silent: then nothing would answer
+            # and shutdown would wait for ever. On the timeout, asyncpg terminates the pool.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._pool.close(), POOL_CLOSE_SECONDS)
 
     def metrics(self) -> RealtimeMetrics:
         counters = self.hub.counters
@@ -94,14 +101,14 @@ class Realtime:
     ) -> "EventStream":
         """Stream `user_id`'s events, after replaying those that follow `last_event_id`.
 
-        The subscriber joins the hub before the replay is read, so an event committed meanwhile
-        is either in the replay or queued live; the queue drops what the replay already sent.
+        The subscriber joins the hub when the response starts, before its headers and the replay
+        are sent, so an event committed meanwhile is either in the replay or queued live; the
+        queue drops what the replay already sent.
         The stream ends at `expires_at` (a Unix time), when the user's credentials expire.
         """
         if channel not in self.channels:
             raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
         subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_bytes)
-        self.hub.add(subscriber)
         frames = self._frames(channel, subscriber, last_event_id, expires_at)
         return EventStream(
             frames,
@@ -174,6 +181,8 @@ class EventStream(StreamingResponse):
     waiting to write, and with it the server's shutdown: after a grace period it is cut off.
     """
 
+    media_type = "text/event-stream"
+
     def __init__(
         self,
         frames: AsyncIterator[bytes],
@@ -183,7 +192,7 @@ class EventStream(StreamingResponse):
         subscriber: Subscriber,
         grace_seconds: float,
     ) -> None:
-        super().__init__(frames, status_code, STREAM_HEADERS, "text/event-stream")
+        super().__init__(frames, status_code, STREAM_HEADERS)
         self._hub = hub
         self._subscriber = subscriber
         self._grace_seconds = grace_seconds
@@ -191,6 +200,7 @@ class EventStream(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         respond = super().__call__
         cut_off = False
+        self._hub.add(self._subscriber)
         try:
             async with anyio.create_task_group() as tasks:
 
@@ -222,6 +232,14 @@ def _abort_connection(receive: Receive) -> None:
     abort = getattr(transport, "abort", None)
     if callable(abort):
         abort()
+
+
+def get_realtime(request: Request) -> Realtime:
+    """The running kernel of the app (a dependency)."""
+    realtime: Realtime | None = getattr(request.app.state, "realtime", None)
+    if realtime is None:
+        raise RuntimeError("the real-time kernel is not running: include create_realtime_router()")
+    return realtime
 
 
 def _on_shutdown_signal(callback: Callable[[], None]) -> Callable[[], None]:

@@ -3,16 +3,18 @@ on (`Streams`, and the OpenAPI description of its responses and `Last-Event-ID` 
 """
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 
-from fastapi_pg_sse.auth import AuthenticatedUser
+from fastapi_pg_sse.auth import AuthenticatedUser, authenticated_user
 from fastapi_pg_sse.channel import Channel
-from fastapi_pg_sse.realtime import EventStream, Realtime
+from fastapi_pg_sse.realtime import EventStream, Realtime, get_realtime
 from fastapi_pg_sse.settings import RealtimeSettings
 
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
@@ -28,12 +30,28 @@ _EVENT_SCHEMA: dict[str, Any] = {
     },
 }
 
+_ERROR_BODY: dict[str, Any] = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["detail"],
+            "properties": {"detail": {"type": "string"}},
+        }
+    }
+}
+
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The caller's events as they commit, after those it missed.",
         "content": {"text/event-stream": {"itemSchema": _EVENT_SCHEMA}},
     },
-    400: {"description": "`Last-Event-ID` is not an event id."},
+    400: {"description": "`Last-Event-ID` is not an event id.", "content": _ERROR_BODY},
+}
+"""The responses a stream route really sends, for its OpenAPI document; with an auth
+dependency of your own, add the responses it sends."""
+
+JWT_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **STREAM_RESPONSES,
     401: {
         "description": "No valid token.",
         "headers": {
@@ -42,9 +60,10 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
                 "schema": {"type": "string"},
             }
         },
+        "content": _ERROR_BODY,
     },
 }
-"""The responses a stream route really sends, for its OpenAPI document."""
+"""The responses of a stream route that authenticates with `CurrentUser`."""
 
 STREAM_OPENAPI: dict[str, Any] = {
     "parameters": [
@@ -70,7 +89,11 @@ def create_realtime_router(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        realtime = Realtime(settings or RealtimeSettings(), channels)  # type: ignore[call-arg]
+        settings_in_force = settings or RealtimeSettings()  # type: ignore[call-arg]
+        missing = settings_in_force.missing_jwt_key()
+        if missing and _depends_on(app, authenticated_user):
+            raise RuntimeError(f"{missing}: routes of this app authenticate with CurrentUser")
+        realtime = Realtime(settings_in_force, channels)
         await realtime.start()
         app.state.realtime = realtime
         try:
@@ -81,10 +104,21 @@ def create_realtime_router(
     return APIRouter(lifespan=lifespan)
 
 
-def get_realtime(request: Request) -> Realtime:
-    """The running kernel of the app."""
-    realtime: Realtime = request.app.state.realtime
-    return realtime
+def _depends_on(app: FastAPI, dependency: Callable[..., Any]) -> bool:
+    """Whether a route of `app` depends on `dependency`, directly or through another one."""
+
+    def uses(dependant: Dependant) -> bool:
+        return dependant.call is dependency or any(map(uses, dependant.dependencies))
+
+    return any(map(uses, _route_dependants(app)))
+
+
+def _route_dependants(app: FastAPI) -> Iterator[Dependant]:
+    """The dependants of every API route of `app`, those of included routers (and the
+    dependencies given to `include_router`) too."""
+    for context in iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context.dependant
 
 
 def last_event_id(request: Request) -> int | None:

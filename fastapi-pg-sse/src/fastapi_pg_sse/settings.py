@@ -80,10 +80,7 @@ class RealtimeSettings(BaseSettings):
         return algorithms
 
     @model_validator(mode="after")
-    def _key_for_the_algorithms(self) -> "RealtimeSettings":
-        variable = "REALTIME_JWT_PUBLIC_KEY" if self.uses_public_key else "REALTIME_JWT_SECRET"
-        if self.jwt_key is None or not self.jwt_key.get_secret_value().strip():
-            raise ValueError(f"{variable} must be set to verify {self.jwt_algorithms[0]} tokens")
+    def _pool_bounds_in_order(self) -> "RealtimeSettings":
         if self.pool_min_size > self.pool_max_size:
             raise ValueError("pool_min_size must not exceed pool_max_size")
         return self
@@ -94,5 +91,16 @@ class RealtimeSettings(BaseSettings):
 
     @property
     def jwt_key(self) -> SecretStr | None:
-        """The key that verifies tokens of `jwt_algorithms`."""
-        return self.jwt_public_key if self.uses_public_key else self.jwt_secret
+        """The key that verifies tokens of `jwt_algorithms`; None if it is not set (or blank).
+
+        Only apps whose routes authenticate with `CurrentUser` need one: they refuse to start
+        without it (see `missing_jwt_key`)."""
+        key = self.jwt_public_key if self.uses_public_key else self.jwt_secret
+        return key if key is not None and key.get_secret_value().strip() else None
+
+    def missing_jwt_key(self) -> str | None:
+        """What to set so that JWTs can be verified, or None when the key is there."""
+        if self.jwt_key is not None:
+            return None
+        variable = "REALTIME_JWT_PUBLIC_KEY" if self.uses_public_key else "REALTIME_JWT_SECRET"
+        return f"{variable} must be set to verify {self.jwt_algorithms[0]} tokens"

@@ -34,6 +34,9 @@ from fastapi_pg_sse.channel import Channel
 
 TEST_JWT_SECRET = "realtime-tests-signing-key-of-at-least-32-bytes"
 """The key servers started by `serve` verify tokens with, and `sign_token` signs with."""
+_PREFIX = "REALTIME_"
+_TEST_APP = "FASTAPI_PG_SSE_TEST_APP"
+_TEST_AUTH = "FASTAPI_PG_SSE_TEST_AUTH"
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,11 @@ class Server:
         """Send `sig` and wait for the process to exit; return how long that took."""
         started = time.monotonic()
         self.process.send_signal(sig)
-        self.process.wait(timeout=timeout)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
         return time.monotonic() - started
 
 
@@ -114,11 +121,13 @@ def serve(
         port = probe.getsockname()[1]
     factory = f"{__name__}:create_test_app"
     command = [sys.executable, "-m", "uvicorn", "--factory", factory, f"--port={port}"]
+    # The developer's own REALTIME_* settings (another database, other JWT rules) stay out.
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith(_PREFIX)}
     env = {
-        **os.environ,
+        **inherited,
         "REALTIME_JWT_SECRET": TEST_JWT_SECRET,
-        "REALTIME_TEST_APP": app,
-        "REALTIME_TEST_AUTH": auth_override or "",
+        _TEST_APP: app,
+        _TEST_AUTH: auth_override or "",
         **environment,
     }
     with subprocess.Popen(command, cwd=project_root, env=env) as process:
@@ -133,8 +142,8 @@ def serve(
 
 def create_test_app() -> FastAPI:
     """The application under test, for `uvicorn --factory` (see `serve`)."""
-    app: FastAPI = _imported(os.environ["REALTIME_TEST_APP"])
-    if auth := os.environ.get("REALTIME_TEST_AUTH"):
+    app: FastAPI = _imported(os.environ[_TEST_APP])
+    if auth := os.environ.get(_TEST_AUTH):
         app.dependency_overrides[_imported(auth)] = _user_id_of_test_token
     return app
 

@@ -20,8 +20,8 @@ CREATE INDEX IF NOT EXISTS test_feed_events_created_at_idx
 
 -- Records an event in the caller's transaction and announces it on commit. The advisory lock
 -- makes ids commit in id order, which replay relies on: until it commits, a transaction that
--- emitted holds up the channel's other emitters, so emit late and keep it short (fastapi-pg-sse's
--- README, "Limits"). NOTIFY carries "<id> <type> <user>" and the payload if it fits in 8000 bytes.
+-- emitted holds up the channel's other emitters, so emit late and keep it short (see "Limits" in
+-- fastapi-pg-sse's README). NOTIFY carries "<id> <type> <user>", and the payload if it fits.
 CREATE FUNCTION test_feed_emit(target_user_id text, event_type text, payload jsonb)
 RETURNS bigint
 LANGUAGE plpgsql

@@ -3,8 +3,8 @@
 
 from fastapi import APIRouter
 from fastapi_pg_sse import (
+    JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
-    STREAM_RESPONSES,
     CurrentUser,
     EventStream,
     Streams,
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/inventory/events/stock", tags=["inventory"])
     "/stream",
     summary="Stream the caller's stock events",
     response_class=EventStream,
-    responses=STREAM_RESPONSES,
+    responses=JWT_STREAM_RESPONSES,
     openapi_extra=STREAM_OPENAPI,
 )
 async def stream_stock_events(user: CurrentUser, streams: Streams) -> EventStream:

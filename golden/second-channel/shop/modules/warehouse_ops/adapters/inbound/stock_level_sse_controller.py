@@ -3,8 +3,8 @@
 
 from fastapi import APIRouter
 from fastapi_pg_sse import (
+    JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
-    STREAM_RESPONSES,
     CurrentUser,
     EventStream,
     Streams,
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/warehouse-ops/events/stock-level", tags=["warehouse-
     "/stream",
     summary="Stream the caller's stock level events",
     response_class=EventStream,
-    responses=STREAM_RESPONSES,
+    responses=JWT_STREAM_RESPONSES,
     openapi_extra=STREAM_OPENAPI,
 )
 async def stream_stock_level_events(user: CurrentUser, streams: Streams) -> EventStream:

@@ -1,0 +1,52 @@
+-- Written by scaffold. Migrations are history: scaffold never rewrites this one.
+-- News events of the test module (/test/events/news/stream).
+
+-- Events are kept here, not only sent with NOTIFY, so that a client reconnecting with
+-- Last-Event-ID can replay what it missed, after a restart and on any worker. The table may
+-- already exist: a channel removed with its data kept and created again picks its events up.
+CREATE TABLE IF NOT EXISTS test_news_events (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    target_user_id text NOT NULL,
+    type text NOT NULL,
+    payload jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS test_news_events_replay_idx
+    ON test_news_events (target_user_id, id);
+
+CREATE INDEX IF NOT EXISTS test_news_events_created_at_idx
+    ON test_news_events (created_at);
+
+-- Records an event in the caller's transaction and announces it on commit. The advisory lock
+-- makes ids commit in id order, which replay relies on: until it commits, a transaction that
+-- emitted holds up the channel's other emitters, so emit late and keep it short (see "Limits" in
+-- fastapi-pg-sse's README). NOTIFY carries "<id> <type> <user>", and the payload if it fits.
+CREATE FUNCTION test_news_emit(target_user_id text, event_type text, payload jsonb)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    event_id bigint;
+    message text;
+BEGIN
+    IF target_user_id IS NULL OR target_user_id = '' OR target_user_id ~ '[\r\n]' THEN
+        RAISE EXCEPTION 'target_user_id must be a non-empty single line, got %', quote_nullable(target_user_id)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF event_type IS NULL OR event_type !~ '^[A-Za-z][A-Za-z0-9_.:-]*$' THEN
+        RAISE EXCEPTION 'event_type must be a word such as stock_updated, got %', quote_nullable(event_type)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('test_news_events'));
+    INSERT INTO test_news_events (target_user_id, type, payload)
+        VALUES (target_user_id, event_type, coalesce(payload, 'null'::jsonb))
+        RETURNING id INTO event_id;
+    message := event_id || ' ' || event_type || ' ' || target_user_id;
+    IF octet_length(message) + 1 + octet_length(payload::text) < 8000 THEN
+        message := message || E'\n' || payload::text;
+    END IF;
+    PERFORM pg_notify('test_news', message);
+    RETURN event_id;
+END;
+$$;
