@@ -105,27 +105,23 @@ async def test_a_users_stream_of_one_channel_never_gets_their_events_of_the_othe
 
 async def test_idle_streams_get_heartbeats_after_a_retry_hint(realtime_server: Server) -> None:
     """The served app beats every second (REALTIME_HEARTBEAT_SECONDS=1), not every 15."""
-    headers = {"Authorization": f"Bearer {sign_token('uma')}"}
-    received = ""
-    async with (
-        httpx.AsyncClient(timeout=30) as client,
-        client.stream("GET", realtime_server.url + STREAM, headers=headers) as response,
-    ):
-        with anyio.fail_after(10):
-            async for text in response.aiter_text():
-                received += text
-                if ": keep-alive\n\n" in received:
-                    break
+    received, headers = await _text_until_heartbeat(realtime_server)
     assert received.startswith("retry: 3000\n\n")
-    assert response.headers["content-type"].startswith("text/event-stream")
-    assert response.headers["cache-control"] == "no-cache"
-    assert response.headers["x-accel-buffering"] == "no"
+    assert headers["content-type"].startswith("text/event-stream")
+    assert headers["cache-control"] == "no-cache"
+    assert headers["x-accel-buffering"] == "no"
 
 
 async def test_the_retry_hint_follows_the_settings(
     start_realtime_server: ServerFactory,
 ) -> None:
     server = start_realtime_server(REALTIME_RETRY_MILLISECONDS="1234")
+    received, _ = await _text_until_heartbeat(server)
+    assert received.startswith("retry: 1234\n\n")
+
+
+async def _text_until_heartbeat(server: Server) -> tuple[str, httpx.Headers]:
+    """What an idle stream sends up to its first heartbeat, and its response headers."""
     headers = {"Authorization": f"Bearer {sign_token('uma')}"}
     received = ""
     async with (
@@ -137,7 +133,7 @@ async def test_the_retry_hint_follows_the_settings(
                 received += text
                 if ": keep-alive\n\n" in received:
                     break
-    assert received.startswith("retry: 1234\n\n")
+    return received, response.headers
 
 
 async def test_the_listener_reconnects_without_losing_or_repeating_events(
