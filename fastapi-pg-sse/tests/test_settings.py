@@ -84,8 +84,10 @@ def test_variables_without_the_prefix_are_not_settings(settings_from: Settings) 
     assert (settings.heartbeat_seconds, settings.max_queued_bytes) == (15.0, 4 * 1024 * 1024)
 
 
-def test_a_missing_database_url_is_refused(settings_from: Settings) -> None:
-    with pytest.raises(ValidationError, match="DATABASE_URL"):
+def test_a_missing_database_url_is_refused_naming_the_variable_users_know(
+    settings_from: Settings,
+) -> None:
+    with pytest.raises(ValidationError, match=r"DATABASE_URL \(or REALTIME_DATABASE_URL\)"):
         settings_from(REALTIME_JWT_SECRET=JWT_SECRET)
 
 

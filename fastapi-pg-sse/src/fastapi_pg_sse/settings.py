@@ -7,7 +7,14 @@ but the database, which is the `DATABASE_URL` every service already has. Secrets
 
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PUBLIC_KEY_PREFIXES = ("RS", "PS", "ES", "Ed")
@@ -63,6 +70,14 @@ class RealtimeSettings(BaseSettings):
     pool_timeout_seconds: float = Field(10.0, gt=0)
     """How long a replay waits for a pooled connection before the stream fails."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _a_database(cls, data: object) -> object:
+        names = {str(name).lower() for name in data} if isinstance(data, dict) else set()
+        if not names & {"database_url", "realtime_database_url"}:
+            raise ValueError("DATABASE_URL (or REALTIME_DATABASE_URL) must be set")
+        return data
+
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
     def _split_algorithms(cls, value: object) -> object:
@@ -79,11 +94,13 @@ class RealtimeSettings(BaseSettings):
             raise ValueError("must not mix HMAC and public-key algorithms")
         return algorithms
 
-    @model_validator(mode="after")
-    def _pool_bounds_in_order(self) -> "RealtimeSettings":
-        if self.pool_min_size > self.pool_max_size:
+    @field_validator("pool_max_size")
+    @classmethod
+    def _not_below_the_minimum(cls, maximum: int, info: ValidationInfo) -> int:
+        # A field validator, not a model one: its errors carry this value, not every setting.
+        if info.data.get("pool_min_size", 0) > maximum:
             raise ValueError("pool_min_size must not exceed pool_max_size")
-        return self
+        return maximum
 
     @property
     def uses_public_key(self) -> bool:
