@@ -36,9 +36,9 @@ def new_virtualenv(path: Path, *requirements: str, find_links: Path) -> Path:
     """A virtualenv with `requirements` installed; its Python."""
     subprocess.run([sys.executable, "-m", "venv", path], check=True)
     python = path / "bin" / "python"
-    install = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip = (python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check")
     result = subprocess.run(
-        [*install, "--find-links", find_links, *requirements],
+        [*pip, "--find-links", find_links, *requirements],
         capture_output=True,
         text=True,
         check=False,
@@ -47,18 +47,23 @@ def new_virtualenv(path: Path, *requirements: str, find_links: Path) -> Path:
     return python
 
 
-def test_installed_wheel_generates_the_golden_project(wheels: Path, tmp_path: Path) -> None:
-    (wheel,) = wheels.glob("scaffold-*.whl")
-    python = new_virtualenv(tmp_path / "venv", str(wheel), find_links=wheels)
-    project = copy_example(tmp_path / "shop")
+def imported_from(python: Path, module: str, *, cwd: Path) -> Path:
+    """The file `python` imports `module` from, run in `cwd`."""
     located = subprocess.run(
-        [python, "-c", "import scaffold; print(scaffold.__file__)"],
-        cwd=project,
+        [python, "-c", f"import {module}; print({module}.__file__)"],
+        cwd=cwd,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert Path(located.stdout.strip()).is_relative_to(tmp_path / "venv")
+    return Path(located.stdout.strip())
+
+
+def test_installed_wheel_generates_the_golden_project(wheels: Path, tmp_path: Path) -> None:
+    (wheel,) = wheels.glob("scaffold-*.whl")
+    python = new_virtualenv(tmp_path / "venv", str(wheel), find_links=wheels)
+    project = copy_example(tmp_path / "shop")
+    assert imported_from(python, "scaffold", cwd=project).is_relative_to(tmp_path / "venv")
 
     installed_cli = (str(python.parent / "scaffold"),)
     result = run_scaffold(
@@ -76,14 +81,8 @@ def test_a_generated_project_installs_the_runtime_wheel_and_passes_its_checks(
     assert run_scaffold(*arguments, cwd=project).exit_code == 0
     # Only what the project declares (its test extra included), and the type checker.
     python = new_virtualenv(tmp_path / "venv", f"{project}[test]", "mypy", find_links=wheels)
-    located = subprocess.run(
-        [python, "-c", "import fastapi_pg_sse; print(fastapi_pg_sse.__file__)"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert Path(located.stdout.strip()).is_relative_to(tmp_path / "venv"), "not the wheel"
+    runtime = imported_from(python, "fastapi_pg_sse", cwd=tmp_path)
+    assert runtime.is_relative_to(tmp_path / "venv"), "not the wheel"
 
     mypy = subprocess.run(
         [python, "-m", "mypy", "--strict", "--cache-dir", tmp_path / "mypy", "shop", "tests"],
