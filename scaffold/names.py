@@ -59,6 +59,7 @@ class ChannelNames:
     module_url: str  # URL segment: "inventory", "warehouse-ops"
     pg_channel: str  # NOTIFY channel, and the stem of every PostgreSQL name below
     events_table: str
+    locks_table: str
     emit_function: str
     trigger_function: str
     trigger_name: str
@@ -87,6 +88,7 @@ def channel_names(channel: str, module: str) -> ChannelNames:
         module_url=module_url,
         pg_channel=pg_channel,
         events_table=f"{pg_channel}_events",
+        locks_table=f"{pg_channel}_event_locks",
         emit_function=f"{pg_channel}_emit",
         trigger_function=f"{pg_channel}_on_change",
         trigger_name=f"{pg_channel}_notify",
@@ -95,6 +97,7 @@ def channel_names(channel: str, module: str) -> ChannelNames:
     derived = {
         "NOTIFY channel": names.pg_channel,
         "events table": names.events_table,
+        "event locks table": names.locks_table,
         "emit function": names.emit_function,
         "trigger function": names.trigger_function,
         "trigger": names.trigger_name,

@@ -62,6 +62,7 @@ def test_postgres_and_route_names_derive_from_module_and_channel() -> None:
         module_url="warehouse-ops",
         pg_channel="warehouse_ops_stock_level",
         events_table="warehouse_ops_stock_level_events",
+        locks_table="warehouse_ops_stock_level_event_locks",
         emit_function="warehouse_ops_stock_level_emit",
         trigger_function="warehouse_ops_stock_level_on_change",
         trigger_name="warehouse_ops_stock_level_notify",
@@ -148,21 +149,21 @@ def test_channel_whose_postgres_name_is_a_reserved_key_word_is_refused(
 
 
 def test_channel_whose_longest_postgres_name_exceeds_63_bytes_is_refused() -> None:
-    channel = "s" * 44  # inventory_sss…_on_change is 64 bytes
+    channel = "s" * 42  # inventory_sss…_event_locks is 64 bytes
 
     with pytest.raises(BadInput) as refused:
         channel_names(channel, "inventory")
 
     message = str(refused.value)
-    assert "trigger function name" in message
+    assert "event locks table name" in message
     assert "is 64 bytes" in message
     assert "63-byte identifier limit" in message
 
 
 def test_channel_whose_longest_postgres_name_is_exactly_63_bytes_is_accepted() -> None:
-    names = channel_names("s" * 43, "inventory")
+    names = channel_names("s" * 41, "inventory")
 
-    assert len(names.trigger_function) == 63
+    assert len(names.locks_table) == 63
 
 
 def test_overlong_module_names_the_first_identifier_over_the_limit() -> None:
@@ -246,6 +247,7 @@ def assert_usable_everywhere(names: ChannelNames) -> None:
     for pg_name in (
         names.pg_channel,
         names.events_table,
+        names.locks_table,
         names.emit_function,
         names.trigger_function,
         names.trigger_name,

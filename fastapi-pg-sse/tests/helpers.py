@@ -130,17 +130,16 @@ async def terminate_listener(connection: asyncpg.Connection, pid: int) -> None:
     await wait_until(terminated, f"the listener of process {pid} was terminated")
 
 
-async def wait_until_waiting_for_lock(connection: asyncpg.Connection, backend_pid: int) -> None:
-    """Wait until the backend `backend_pid` is blocked on an advisory lock."""
+async def wait_until_blocked(connection: asyncpg.Connection, backend_pid: int) -> None:
+    """Wait until the backend `backend_pid` waits for a lock another backend holds."""
 
-    async def waiting() -> bool:
-        row = await connection.fetchrow(
-            "SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = $1",
-            backend_pid,
+    async def blocked() -> bool:
+        blockers: int = await connection.fetchval(
+            "SELECT cardinality(pg_blocking_pids($1))", backend_pid
         )
-        return row is not None and tuple(row) == ("Lock", "advisory")
+        return blockers > 0
 
-    await wait_until(waiting, f"backend {backend_pid} waits for an advisory lock")
+    await wait_until(blocked, f"backend {backend_pid} waits for a lock")
 
 
 @asynccontextmanager
@@ -178,9 +177,10 @@ async def running_kernel(database_url: str, **overrides: Any) -> AsyncIterator[R
 
 
 def subscribe(realtime: Realtime, user_id: str, max_queued_bytes: int = 1_000_000) -> Subscriber:
-    """A subscriber of `user_id`'s events on the test channel, as an open stream holds."""
+    """A subscriber of `user_id`'s events on the test channel, as an open stream holds, joined
+    before the user's first event (the tests' users are new)."""
     subscriber = Subscriber(FEED.name, user_id, max_queued_bytes)
-    realtime.hub.add(subscriber)
+    realtime.hub.add(subscriber, delivered_through=0)
     return subscriber
 
 

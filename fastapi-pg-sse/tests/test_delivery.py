@@ -29,7 +29,7 @@ from tests.helpers import (
     serving,
     terminate_listener,
     wait_until,
-    wait_until_waiting_for_lock,
+    wait_until_blocked,
 )
 from tests.proxy import blackhole_proxy
 
@@ -162,11 +162,12 @@ async def test_the_listener_reconnects_without_losing_or_repeating_events(
     assert received == [str(event_id) for event_id in emitted]
 
 
-async def test_an_emitter_waits_for_an_earlier_one_to_commit_so_ids_commit_in_order(
+async def test_an_emitter_waits_for_an_earlier_one_of_the_same_user_so_their_ids_commit_in_order(
     realtime_server: Server, realtime_database_url: str
 ) -> None:
-    """A client that saw id N never misses an id below N: the first transaction to emit holds
-    the others back until it commits, so a later transaction commits a larger id."""
+    """A client that saw id N never misses one of its ids below N: the first transaction to emit
+    to a user holds the user's next emitter back until it commits, so that one commits a larger
+    id."""
     url = realtime_server.url + STREAM
     async with (
         connected(realtime_database_url) as first,
@@ -180,7 +181,7 @@ async def test_an_emitter_waits_for_an_earlier_one_to_commit_so_ids_commit_in_or
         first_emit = asyncio.create_task(
             FEED.emit(first, target_user_id="olga", event_type="first")
         )
-        await wait_until_waiting_for_lock(observer, first.get_server_pid())
+        await wait_until_blocked(observer, first.get_server_pid())
         assert not first_emit.done()
         async with open_stream(url, sign_token("olga")) as olga:
             await second_transaction.commit()
@@ -192,6 +193,28 @@ async def test_an_emitter_waits_for_an_earlier_one_to_commit_so_ids_commit_in_or
     assert seen.id == str(second_id)
     assert first_id > second_id
     assert (replayed.id, replayed.event) == (str(first_id), "first")
+
+
+async def test_emitters_for_different_users_never_wait_for_each_other(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    """A transaction that emitted and is still open holds up no emitter of another user, and
+    takes no advisory lock, whose keys the application's own locks could share."""
+    async with (
+        connected(realtime_database_url) as holding,
+        connected(realtime_database_url) as other,
+        open_stream(realtime_server.url + STREAM, sign_token("petra")) as petra,
+        holding.transaction(),
+    ):
+        await FEED.emit(holding, target_user_id="hugo", event_type="held")
+        with anyio.fail_after(30):  # blocked until the holder commits, before the fix
+            other_id = await FEED.emit(other, target_user_id="petra", event_type="free")
+        delivered = await next_event(petra)
+        advisory_locks = await other.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        )
+    assert delivered.id == str(other_id)
+    assert advisory_locks == 0
 
 
 @pytest.mark.parametrize("size", [7998, 7999, 8000, 1_000_000])
@@ -207,45 +230,24 @@ async def test_payloads_around_and_far_beyond_the_notify_limit_arrive_whole(
     assert payload_of(event) == payload
 
 
-async def test_notifications_carry_the_payload_up_to_the_limit_and_only_the_id_beyond(
-    realtime_database_url: str,
-) -> None:
-    notifications: asyncio.Queue[str] = asyncio.Queue()
-    async with (
-        connected(realtime_database_url) as listener,
-        connected(realtime_database_url) as connection,
-    ):
-        await listener.add_listener(FEED.name, lambda *args: notifications.put_nowait(str(args[3])))
-        next_id = await FEED.emit(connection, target_user_id="tom", event_type="probe") + 1
-        await notifications.get()
-        inline = {}
-        for total in (7999, 8000):
-            header = f"{next_id} sized tom\n"
-            blob = "x" * (total - len(header) - len(json.dumps({"blob": ""})))
-            await FEED.emit(
-                connection, target_user_id="tom", event_type="sized", payload={"blob": blob}
-            )
-            with anyio.fail_after(30):
-                notification = await notifications.get()
-            assert notification.startswith(f"{next_id} sized tom")
-            inline[total] = "\n" in notification
-            next_id += 1
-    assert inline == {7999: True, 8000: False}
-
-
-async def test_a_forged_notification_neither_reaches_a_client_nor_hides_later_events(
+async def test_a_forged_notification_neither_reaches_a_client_nor_hides_the_real_event(
     realtime_server: Server, realtime_database_url: str
 ) -> None:
+    """Any role that can connect can NOTIFY: here, the id of the user's next event, announced
+    before that event commits, with a payload of its own; and junk."""
     async with (
         connected(realtime_database_url) as connection,
+        connected(realtime_database_url) as forger,
         open_stream(realtime_server.url + STREAM, sign_token("ivan")) as ivan,
     ):
-        forged = '999999999 forged ivan\n{"forged": true}'
-        await connection.execute("SELECT pg_notify($1, $2)", FEED.name, forged)
-        await connection.execute("SELECT pg_notify($1, 'not an event')", FEED.name)
-        real = await emit_event(realtime_database_url, FEED, "ivan", "real")
+        async with connection.transaction():
+            real = await FEED.emit(
+                connection, target_user_id="ivan", event_type="real", payload={"real": True}
+            )
+            for forged in (f'{real} forged ivan\n{{"forged": true}}', "not an event"):
+                await forger.execute("SELECT pg_notify($1, $2)", FEED.name, forged)
         event = await next_event(ivan)
-    assert (event.id, event.event) == (str(real), "real")
+    assert (event.id, event.event, payload_of(event)) == (str(real), "real", {"real": True})
 
 
 async def test_every_connection_receives_exactly_its_users_events_under_load(

@@ -97,6 +97,6 @@ async def test_a_stream_opened_during_shutdown_ends_at_once() -> None:
     hub = Hub()
     hub.close_all()
     late = Subscriber(FEED.name, "lee", max_queued_bytes=10_000)
-    hub.add(late)
+    hub.add(late, delivered_through=0)
     assert await late.next_chunk(idle_timeout=30) is None
     assert hub.counters.open_streams == 0

@@ -92,52 +92,96 @@ class Event:
     """The payload as JSON text."""
 
 
-async def fetch_events(
-    connection: Connection, channel: Channel, *, after_id: int, limit: int
-) -> list[Event]:
-    """Committed events of every user after `after_id`, in id order, which is commit order."""
-    rows = await connection.fetch(
-        f"SELECT id, type, target_user_id, payload::text FROM {channel.events_table}"
-        " WHERE id > $1 ORDER BY id LIMIT $2",
-        after_id,
-        limit,
-    )
-    return [Event(*row) for row in rows]
+@dataclass(frozen=True)
+class EventPage:
+    """Events read from a channel's table, and whether more may follow them."""
+
+    events: list[Event]
+    more: bool
 
 
-async def fetch_user_events(
+NEWEST = 2**63 - 1
+"""The largest `bigint`: an upper bound that bounds nothing."""
+
+
+async def fetch_events_after(
     connection: Connection,
     channel: Channel,
+    ranges: Mapping[str, tuple[int, int]],
     *,
-    target_user_id: str,
-    after_id: int,
     limit: int,
-) -> list[Event]:
-    """One user's committed events after `after_id`, in id order, for `Last-Event-ID` replay."""
+    max_bytes: int,
+) -> EventPage:
+    """The committed events of each user in `ranges`, after its first id and up to its second,
+    in id order.
+
+    A page holds at most `limit` events and, past its first event, at most `max_bytes` of
+    payload. A user's events commit in id order (the emit function locks the user's row until
+    its transaction ends), so reading on from the last id read never skips one of them.
+    """
     rows = await connection.fetch(
-        f"SELECT id, type, target_user_id, payload::text FROM {channel.events_table}"
-        " WHERE target_user_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        target_user_id,
-        after_id,
+        f"""
+        WITH page AS (
+            SELECT event.id, event.type, event.target_user_id, event.payload::text AS data
+            FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+                AS range (target_user_id, after_id, through_id)
+            CROSS JOIN LATERAL (
+                SELECT id, type, target_user_id, payload FROM {channel.events_table}
+                WHERE target_user_id = range.target_user_id
+                    AND id > range.after_id AND id <= range.through_id
+                ORDER BY id LIMIT $4
+            ) AS event
+            ORDER BY event.id LIMIT $4
+        )
+        SELECT id, type, target_user_id, data, page_size
+        FROM (
+            SELECT *,
+                sum(octet_length(data)) OVER (ORDER BY id) - octet_length(data) AS before,
+                count(*) OVER () AS page_size
+            FROM page
+        ) AS sized
+        WHERE before < $5
+        ORDER BY id
+        """,
+        list(ranges),
+        [after for after, _ in ranges.values()],
+        [through for _, through in ranges.values()],
         limit,
+        max_bytes,
     )
-    return [Event(*row) for row in rows]
+    events = [Event(*row[:4]) for row in rows]
+    # More may follow a full page, and a page cut short by its size.
+    page_size = rows[0]["page_size"] if rows else 0
+    return EventPage(events, more=page_size == limit or len(events) < page_size)
 
 
-async def event_id_range(connection: Connection, channel: Channel) -> tuple[int, int]:
-    """The oldest and newest ids kept; (1, 0) while the channel has no event."""
+async def user_event_range(
+    connection: Connection, channel: Channel, target_user_id: str
+) -> tuple[int, int]:
+    """The oldest id the channel keeps (1 while it has none) and the user's newest id (or 0)."""
     row = await connection.fetchrow(
-        f"SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM {channel.events_table}"
+        f"SELECT (SELECT coalesce(min(id), 1) FROM {channel.events_table}),"
+        f" (SELECT coalesce(max(id), 0) FROM {channel.events_table}"
+        "  WHERE target_user_id = $1)",
+        target_user_id,
     )
-    assert row is not None, "an aggregate query returns one row"
+    assert row is not None, "a query without FROM returns one row"
     oldest: int = row[0]
     newest: int = row[1]
     return oldest, newest
 
 
-async def newest_event_id(connection: Connection, channel: Channel) -> int:
-    """The newest id kept, or 0."""
-    newest: int = await connection.fetchval(
-        f"SELECT coalesce(max(id), 0) FROM {channel.events_table}"
+async def missing_objects(connection: Connection, channel: Channel) -> list[str]:
+    """What of the channel's migration the database lacks: its table, its emit function."""
+    row = await connection.fetchrow(
+        "SELECT to_regclass($1) IS NOT NULL,"
+        " EXISTS (SELECT FROM pg_proc WHERE proname = $2 AND pg_function_is_visible(oid))",
+        channel.events_table,
+        channel.emit_function,
     )
-    return newest
+    assert row is not None, "a query without FROM returns one row"
+    has_table, has_function = row
+    return [
+        *([] if has_table else [f"table {channel.events_table}"]),
+        *([] if has_function else [f"function {channel.emit_function}()"]),
+    ]

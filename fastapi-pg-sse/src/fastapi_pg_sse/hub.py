@@ -81,38 +81,68 @@ class HubCounters:
     clients_dropped: int = 0
 
 
+@dataclass
+class _Audience:
+    """The open streams of one user on one channel, and the last event handed to them."""
+
+    subscribers: set[Subscriber]
+    delivered_through: int
+
+
 class Hub:
-    """Routes events by (channel, user id) with one dictionary look-up per event."""
+    """Routes events by (channel, user id) with one dictionary look-up per event.
+
+    For each user with open streams it keeps the id of the last event delivered to them: the
+    listener reads that user's events after it.
+    """
 
     def __init__(self) -> None:
         self.counters = HubCounters()
-        self._subscribers: dict[tuple[str, str], set[Subscriber]] = {}
+        self._audiences: dict[tuple[str, str], _Audience] = {}
         self._closing = False
 
-    def add(self, subscriber: Subscriber) -> None:
+    def add(self, subscriber: Subscriber, *, delivered_through: int) -> None:
+        """Subscribe a stream; `delivered_through` is its user's newest event id, read as it
+        opened: the listener delivers what follows, unless the user already had open streams."""
         if self._closing:
             subscriber.close()  # a stream opened after shutdown began ends at once
             return
         key = (subscriber.channel, subscriber.user_id)
-        self._subscribers.setdefault(key, set()).add(subscriber)
+        audience = self._audiences.setdefault(key, _Audience(set(), delivered_through))
+        audience.subscribers.add(subscriber)
         self.counters.open_streams += 1
 
     def remove(self, subscriber: Subscriber) -> None:
         key = (subscriber.channel, subscriber.user_id)
-        subscribers = self._subscribers.get(key)
-        if subscribers is None or subscriber not in subscribers:
+        audience = self._audiences.get(key)
+        if audience is None or subscriber not in audience.subscribers:
             return
-        subscribers.discard(subscriber)
-        if not subscribers:
-            del self._subscribers[key]
+        audience.subscribers.discard(subscriber)
+        if not audience.subscribers:
+            del self._audiences[key]
         self.counters.open_streams -= 1
 
+    def delivered_through(self, channel: str, user_id: str) -> int | None:
+        """The last event delivered to the user's open streams; None if they have none."""
+        audience = self._audiences.get((channel, user_id))
+        return None if audience is None else audience.delivered_through
+
+    def positions(self, channel: str) -> dict[str, int]:
+        """`delivered_through` of every user with open streams on `channel`."""
+        return {
+            user_id: audience.delivered_through
+            for (name, user_id), audience in self._audiences.items()
+            if name == channel
+        }
+
     def publish(self, channel: str, event: Event) -> None:
-        subscribers = self._subscribers.get((channel, event.target_user_id))
-        if not subscribers:
+        """Hand a committed event to its user's open streams, if it is newer than their last."""
+        audience = self._audiences.get((channel, event.target_user_id))
+        if audience is None or event.id <= audience.delivered_through:
             return
+        audience.delivered_through = event.id
         frame = event_frame(event.id, event.type, event.data)
-        for subscriber in tuple(subscribers):
+        for subscriber in tuple(audience.subscribers):
             if subscriber.offer(event.id, frame):
                 self.counters.events_delivered += 1
             else:
@@ -126,7 +156,7 @@ class Hub:
     def close_all(self) -> None:
         """End every open stream, and any opened from now on, for shutdown."""
         self._closing = True
-        for subscribers in tuple(self._subscribers.values()):
-            for subscriber in tuple(subscribers):
+        for audience in tuple(self._audiences.values()):
+            for subscriber in tuple(audience.subscribers):
                 subscriber.close()
                 self.remove(subscriber)

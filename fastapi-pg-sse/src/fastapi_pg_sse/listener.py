@@ -1,50 +1,60 @@
-"""The process's one LISTEN connection: delivers every committed event once, in commit order.
+"""The process's one LISTEN connection: hands every committed event to its user's open streams.
 
 The connection is dedicated (a pooled connection would lose its LISTEN on reset). asyncpg forgets
 listeners when a connection dies and does not reconnect, so a supervisor loop does: it notices a
 lost connection through a termination callback and a periodic keep-alive query, reconnects with
-capped exponential backoff and jitter, LISTENs again, and then reads from the events tables
-everything committed after the last event it delivered. Ids are assigned in commit order (see the
-emit function in each channel's migration), so "after the last id" misses nothing.
+capped exponential backoff and jitter, LISTENs again, and then reads everything committed for
+the users with open streams since the last event each of them received.
+
+A notification only says which user has something new: any role that can connect can NOTIFY,
+so what reaches a stream is always read from the events table, after the last event its user
+received. A user's events commit in id order (see the emit function in each channel's
+migration), so reading on from there never skips one, whatever a notification claims.
 """
 
 import asyncio
 import logging
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Sequence
 
 import asyncpg
 
-from fastapi_pg_sse.channel import Channel, Event, fetch_events, newest_event_id
+from fastapi_pg_sse.channel import NEWEST, Channel, fetch_events_after, missing_objects
+from fastapi_pg_sse.hub import Hub
 
 logger = logging.getLogger(__name__)
 
-Deliver = Callable[[str, Event], None]
 Notifications = asyncio.Queue[tuple[str, str] | None]
 """(channel, payload) of each notification; None when the connection is lost."""
 
 
+class MissingMigration(RuntimeError):
+    """The database lacks what a channel's migration creates."""
+
+
 class Listener:
-    """Runs the LISTEN connection in a background task and hands events to `deliver`."""
+    """Runs the LISTEN connection in a background task and delivers events through `hub`."""
 
     def __init__(
         self,
         database_url: str,
         channels: Sequence[Channel],
-        deliver: Deliver,
+        hub: Hub,
         *,
         keepalive_seconds: float,
         max_backoff_seconds: float,
         page_size: int,
+        page_bytes: int,
     ) -> None:
         self._database_url = database_url
         self._channels = {channel.name: channel for channel in channels}
-        self._deliver = deliver
+        self._hub = hub
         self._keepalive_seconds = keepalive_seconds
         self._max_backoff_seconds = max_backoff_seconds
         self._page_size = page_size
-        self._last_ids: dict[str, int] = {}
+        self._page_bytes = page_bytes
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.reconnects = 0
@@ -54,9 +64,10 @@ class Listener:
         return self._connected.is_set()
 
     async def start(self) -> None:
-        """Connect and LISTEN; raise if the first connection fails, so start-up fails loudly.
+        """Connect and LISTEN; raise if that fails, so that start-up fails loudly.
 
-        Once this returns, every event committed from then on is delivered.
+        Raises `MissingMigration`, naming what to apply, when a channel's table or emit function
+        is missing. Once this returns, every event committed from then on is delivered.
         """
         connection = await self._connect()
         try:
@@ -83,33 +94,38 @@ class Listener:
             try:
                 if connection is None or notifications is None:
                     connection = await self._connect()
+                    notifications = await self._listen(connection)
                     self.reconnects += 1
                     logger.info(
                         "realtime listener reconnected after %d attempt(s)",
                         failures,
                         extra={"reconnects": self.reconnects},
                     )
-                    notifications = await self._listen(connection)
-                failures = 0
+                failures = 0  # only once listening and caught up
                 await self._pump(connection, notifications)
+            except MissingMigration as error:
+                problem = f"cannot listen: {error}"
             except (
                 OSError,
                 TimeoutError,
                 asyncpg.PostgresError,
                 asyncpg.InterfaceError,
             ) as error:
-                logger.warning("realtime listener lost its connection: %r", error)
+                problem = f"lost its connection: {error!r}"
             except Exception:
                 # A bug must not end real-time delivery for the process: log it, start over.
-                logger.exception("realtime listener failed; reconnecting")
+                logger.exception("realtime listener failed")
+                problem = "failed"
             finally:
                 self._connected.clear()
                 if connection is not None:
                     connection.terminate()
                     connection = notifications = None
             failures += 1
-            delay = min(self._max_backoff_seconds, 0.1 * 2**failures)
-            await asyncio.sleep(random.uniform(delay / 2, delay))
+            cap = min(self._max_backoff_seconds, 0.1 * 2**failures)
+            delay = random.uniform(cap / 2, cap)
+            logger.warning("realtime listener %s; retrying in %.2f s", problem, delay)
+            await asyncio.sleep(delay)
 
     async def _connect(self) -> asyncpg.Connection:
         connection: asyncpg.Connection = await asyncpg.connect(
@@ -119,7 +135,17 @@ class Listener:
         return connection
 
     async def _listen(self, connection: asyncpg.Connection) -> Notifications:
-        """LISTEN and catch up; return the queue of notifications, None once disconnected."""
+        """Check the migrations, LISTEN and catch up; return the queue of notifications."""
+        missing = [
+            f"{thing} (of channel {name})"
+            for name, channel in self._channels.items()
+            for thing in await missing_objects(connection, channel)
+        ]
+        if missing:
+            raise MissingMigration(
+                f"the database lacks {', '.join(missing)}: apply each channel's migration"
+                " (`<number>_<channel>_sse_channel.sql`, written by scaffold create-sse-channel)"
+            )
         queue: Notifications = asyncio.Queue()
 
         def on_notification(_: object, __: int, channel: str, payload: object) -> None:
@@ -133,65 +159,75 @@ class Listener:
         return queue
 
     async def _pump(self, connection: asyncpg.Connection, queue: Notifications) -> None:
-        """Deliver notifications until the connection is lost."""
+        """Deliver what notifications announce, a batch at a time, until the connection is lost.
+
+        The notifications queued meanwhile join the batch, up to a page of them: under load, one
+        query reads the events of many notifications.
+        """
         while True:
             try:
                 async with asyncio.timeout(self._keepalive_seconds):
-                    item = await queue.get()
+                    batch = [await queue.get()]
             except TimeoutError:
                 await connection.execute("SELECT 1", timeout=self._keepalive_seconds)
                 continue
-            if item is None:
+            while batch[-1] is not None and not queue.empty() and len(batch) < self._page_size:
+                batch.append(queue.get_nowait())
+            await self._deliver_announced(connection, [item for item in batch if item])
+            if batch[-1] is None:
                 raise ConnectionError("listener connection terminated")
-            await self._on_notification(connection, *item)
 
     async def _catch_up(self, connection: asyncpg.Connection) -> None:
         """Deliver what was committed while we were not listening (nothing on first start)."""
         for name, channel in self._channels.items():
-            if name not in self._last_ids:
-                self._last_ids[name] = await newest_event_id(connection, channel)
-                continue
-            replayed = await self._deliver_committed(connection, channel)
-            if replayed:
+            ranges = {user: (after, NEWEST) for user, after in self._hub.positions(name).items()}
+            delivered = await self._deliver(connection, channel, ranges)
+            if delivered:
                 logger.info(
                     "realtime listener replayed the gap: %d event(s) on %s",
-                    replayed,
+                    delivered,
                     name,
-                    extra={"channel": name, "events": replayed},
+                    extra={"channel": name, "events": delivered},
                 )
 
-    async def _on_notification(
-        self, connection: asyncpg.Connection, name: str, payload: str
+    async def _deliver_announced(
+        self, connection: asyncpg.Connection, notifications: list[tuple[str, str]]
     ) -> None:
-        # Payload: "<id> <type> <target user id>", then "\n<payload JSON>" when it fits in
-        # NOTIFY's 8000 bytes; otherwise the event is read from its table. Notifications arrive
-        # in commit order, which is id order, so the id after the last one is the next event.
-        header, has_data, data = payload.partition("\n")
-        try:
-            raw_id, event_type, target_user_id = header.split(" ", 2)
-            event_id = int(raw_id)
-        except ValueError:
-            logger.warning("realtime listener ignored a foreign notification on %s", name)
-            return
-        if event_id <= self._last_ids[name]:
-            return  # already delivered by a table read
-        if has_data and event_id == self._last_ids[name] + 1:
-            self._publish(name, Event(event_id, event_type, target_user_id, data))
-        else:
-            # Too large to carry, or after a gap (a rolled-back id, or a notification that
-            # did not come from the emit function): the table is the authority.
-            await self._deliver_committed(connection, self._channels[name])
+        """Read and deliver, for each announced user with open streams here, their events after
+        the last one they received, up to the newest announced."""
+        # Payload: "<id> <type> <target user id>" (0.2's emit function added "\n<payload>").
+        ranges: defaultdict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        for name, payload in notifications:
+            try:
+                raw_id, _, target_user_id = payload.split("\n", 1)[0].split(" ", 2)
+                event_id = int(raw_id)
+            except ValueError:
+                logger.warning("realtime listener ignored a foreign notification on %s", name)
+                continue
+            delivered_through = self._hub.delivered_through(name, target_user_id)
+            if delivered_through is None or event_id <= delivered_through:
+                continue  # nobody here to deliver to, or delivered already
+            _, announced = ranges[name].get(target_user_id, (0, 0))
+            ranges[name][target_user_id] = (delivered_through, max(announced, event_id))
+        for name, users in ranges.items():
+            await self._deliver(connection, self._channels[name], users)
 
-    async def _deliver_committed(self, connection: asyncpg.Connection, channel: Channel) -> int:
+    async def _deliver(
+        self,
+        connection: asyncpg.Connection,
+        channel: Channel,
+        ranges: dict[str, tuple[int, int]],
+    ) -> int:
+        """Publish the events of each user in `ranges` (after, through); count them."""
         delivered = 0
-        while events := await fetch_events(
-            connection, channel, after_id=self._last_ids[channel.name], limit=self._page_size
-        ):
-            for event in events:
-                self._publish(channel.name, event)
-            delivered += len(events)
+        while ranges:
+            page = await fetch_events_after(
+                connection, channel, ranges, limit=self._page_size, max_bytes=self._page_bytes
+            )
+            for event in page.events:
+                self._hub.publish(channel.name, event)
+                ranges[event.target_user_id] = (event.id, ranges[event.target_user_id][1])
+            delivered += len(page.events)
+            if not page.more:
+                break
         return delivered
-
-    def _publish(self, name: str, event: Event) -> None:
-        self._last_ids[name] = event.id
-        self._deliver(name, event)

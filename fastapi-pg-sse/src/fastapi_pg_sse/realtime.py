@@ -2,6 +2,8 @@
 
 import asyncio
 import contextlib
+import logging
+import math
 import signal
 import threading
 import time
@@ -11,16 +13,21 @@ from types import FrameType
 
 import anyio
 import asyncpg
+from starlette import status
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from fastapi_pg_sse.channel import Channel, event_id_range, fetch_user_events
+from fastapi_pg_sse.channel import NEWEST, Channel, fetch_events_after, user_event_range
 from fastapi_pg_sse.frames import HEARTBEAT, event_frame, reset_frame, retry_frame
 from fastapi_pg_sse.hub import Hub, Subscriber
 from fastapi_pg_sse.listener import Listener
 from fastapi_pg_sse.settings import RealtimeSettings
 
+logger = logging.getLogger(__name__)
+
+DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What a lost or unreachable database raises."""
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 POOL_CLOSE_SECONDS = 2.0
 """How long the replay pool's connections may take to close politely at shutdown."""
@@ -50,10 +57,11 @@ class Realtime:
         self.listener = Listener(
             settings.database_url.get_secret_value(),
             self.channels,
-            self.hub.publish,
+            self.hub,
             keepalive_seconds=settings.keepalive_seconds,
             max_backoff_seconds=settings.reconnect_max_backoff_seconds,
             page_size=settings.replay_page_size,
+            page_bytes=settings.max_queued_bytes,
         )
         self._pool: asyncpg.Pool | None = None
         self._restore_signal_handlers: Callable[[], None] = lambda: None
@@ -101,20 +109,16 @@ class Realtime:
     ) -> "EventStream":
         """Stream `user_id`'s events, after replaying those that follow `last_event_id`.
 
-        The subscriber joins the hub when the response starts, before its headers and the replay
-        are sent, so an event committed meanwhile is either in the replay or queued live; the
-        queue drops what the replay already sent.
         The stream ends at `expires_at` (a Unix time), when the user's credentials expire.
         """
         if channel not in self.channels:
             raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
         subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_bytes)
-        frames = self._frames(channel, subscriber, last_event_id, expires_at)
         return EventStream(
-            frames,
+            self._frames(channel, subscriber, last_event_id, expires_at),
             hub=self.hub,
             subscriber=subscriber,
-            grace_seconds=self.settings.stalled_client_grace_seconds,
+            settings=self.settings,
         )
 
     async def _frames(
@@ -124,49 +128,71 @@ class Realtime:
         last_event_id: int | None,
         expires_at: float | None,
     ) -> AsyncIterator[bytes]:
-        yield retry_frame(self.settings.retry_milliseconds)
-        if last_event_id is not None:
-            async for frames in self._replay(channel, subscriber, last_event_id):
-                yield frames
-        heartbeat = self.settings.heartbeat_seconds
-        while expires_at is None or (remaining := expires_at - time.time()) > 0:
-            timeout = heartbeat if expires_at is None else min(heartbeat, remaining)
-            chunk = await subscriber.next_chunk(timeout)
-            if chunk is None:
-                return
-            yield chunk or HEARTBEAT
+        """The stream's frames. The first is ready once the subscriber has joined the hub and the
+        replay's first page is read: a database that fails before then fails the request."""
+        reset = await self._join(channel, subscriber, last_event_id)
+        pages = self._replay(channel, subscriber)
+        first_page = await anext(pages, b"")
+        yield (
+            retry_frame(self.settings.retry_milliseconds)
+            + (b"" if reset is None else reset_frame(reset))
+            + first_page
+        )
+        try:
+            async for page in pages:
+                yield page
+            heartbeat = self.settings.heartbeat_seconds
+            while expires_at is None or (remaining := expires_at - time.time()) > 0:
+                timeout = heartbeat if expires_at is None else min(heartbeat, remaining)
+                chunk = await subscriber.next_chunk(timeout)
+                if chunk is None:
+                    return
+                yield chunk or HEARTBEAT
+        except DATABASE_ERRORS as error:
+            # The client reconnects, and resumes with its Last-Event-ID.
+            logger.warning("realtime stream ended: database unavailable (%r)", error)
 
-    async def _replay(
-        self, channel: Channel, subscriber: Subscriber, last_event_id: int
-    ) -> AsyncIterator[bytes]:
-        """Frames of the subscriber's events after `last_event_id`, page by page.
+    async def _join(
+        self, channel: Channel, subscriber: Subscriber, last_event_id: int | None
+    ) -> int | None:
+        """Subscribe a stream from where it resumes; return the id of a `reset`, if it needs one.
 
-        An id the table cannot vouch for (older than the oldest event kept, or newer than the
-        newest) gets a `reset` frame instead, and the stream goes on from the newest event. A
-        connection is held only while a page is read, never while a slow client takes it.
+        A stream resumes after `last_event_id`, or after the user's newest event. An id the
+        table cannot vouch for (older than the oldest event kept, or newer than the user's
+        newest) gets a `reset` instead, and the stream goes on from the user's newest event.
         """
         assert self._pool is not None, "Realtime.start() was not called"
-        timeout = self.settings.pool_timeout_seconds
-        async with self._pool.acquire(timeout=timeout) as connection:
-            oldest, newest = await event_id_range(connection, channel)
-        after_id = last_event_id
-        if not oldest - 1 <= last_event_id <= newest:
-            yield reset_frame(newest)
-            after_id = newest
-        subscriber.replayed_through = after_id
-        while True:
-            async with self._pool.acquire(timeout=timeout) as connection:
-                events = await fetch_user_events(
+        async with self._pool.acquire(timeout=self.settings.pool_timeout_seconds) as connection:
+            oldest, newest = await user_event_range(connection, channel, subscriber.user_id)
+        head = max(newest, oldest - 1)
+        resume_after = head if last_event_id is None else last_event_id
+        reset = None if oldest - 1 <= resume_after <= head else head
+        subscriber.replayed_through = head if reset is not None else resume_after
+        self.hub.add(subscriber, delivered_through=newest)
+        return reset
+
+    async def _replay(self, channel: Channel, subscriber: Subscriber) -> AsyncIterator[bytes]:
+        """Frames of the subscriber's events after where it resumes, a page at a time.
+
+        A page holds at most `max_queued_bytes` of payload (or one event), the bound of live
+        delivery; the next is read once the client has taken it. A connection is held only while
+        a page is read. Live events queued meanwhile that the replay sent are dropped.
+        """
+        assert self._pool is not None, "Realtime.start() was not called"
+        more = True
+        while more:
+            async with self._pool.acquire(timeout=self.settings.pool_timeout_seconds) as connection:
+                page = await fetch_events_after(
                     connection,
                     channel,
-                    target_user_id=subscriber.user_id,
-                    after_id=after_id,
+                    {subscriber.user_id: (subscriber.replayed_through, NEWEST)},
                     limit=self.settings.replay_page_size,
+                    max_bytes=self.settings.max_queued_bytes,
                 )
-            if not events:
-                return
-            after_id = subscriber.replayed_through = events[-1].id
-            yield b"".join(event_frame(event.id, event.type, event.data) for event in events)
+            if page.events:
+                subscriber.replayed_through = page.events[-1].id
+                yield b"".join(event_frame(e.id, e.type, e.data) for e in page.events)
+            more = page.more
 
 
 class EventStream(StreamingResponse):
@@ -175,6 +201,10 @@ class EventStream(StreamingResponse):
     It is a route's `response_class`, for the OpenAPI document. It is not a subclass of
     `fastapi.sse.EventSourceResponse`: FastAPI takes a route of that class for one that `yield`s
     items, and would encode each item again for every recipient.
+
+    It reads where the stream resumes before it answers: with the database unreachable, the
+    answer is a 503 with `Retry-After`. Once streaming, a lost database ends the stream, and
+    the client resumes with `Last-Event-ID`.
 
     When the server ends a stream (shutdown, or a client too far behind), a client that is
     reading receives the end of the response. One that stopped reading would keep the response
@@ -190,34 +220,59 @@ class EventStream(StreamingResponse):
         *,
         hub: Hub,
         subscriber: Subscriber,
-        grace_seconds: float,
+        settings: RealtimeSettings,
     ) -> None:
         super().__init__(frames, status_code, STREAM_HEADERS)
+        self._frames = frames
         self._hub = hub
         self._subscriber = subscriber
-        self._grace_seconds = grace_seconds
+        self._settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        respond = super().__call__
-        cut_off = False
-        self._hub.add(self._subscriber)
         try:
-            async with anyio.create_task_group() as tasks:
-
-                async def stream_until_done() -> None:
-                    await respond(scope, receive, send)
-                    tasks.cancel_scope.cancel()
-
-                tasks.start_soon(stream_until_done)
-                await self._subscriber.wait_closed()
-                await anyio.sleep(self._grace_seconds)
-                cut_off = True
-                tasks.cancel_scope.cancel()
+            await self._respond(scope, receive, send)
         finally:
             self._subscriber.close()
             self._hub.remove(self._subscriber)
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            first = await anext(self._frames)
+        except DATABASE_ERRORS as error:
+            logger.warning("realtime stream refused: database unavailable (%r)", error)
+            await _unavailable(self._settings)(scope, receive, send)
+            return
+        self.body_iterator = _chain(first, self._frames)
+        respond = super().__call__
+        cut_off = False
+        async with anyio.create_task_group() as tasks:
+
+            async def stream_until_done() -> None:
+                await respond(scope, receive, send)
+                tasks.cancel_scope.cancel()
+
+            tasks.start_soon(stream_until_done)
+            await self._subscriber.wait_closed()
+            await anyio.sleep(self._settings.stalled_client_grace_seconds)
+            cut_off = True
+            tasks.cancel_scope.cancel()
         if cut_off:
             _abort_connection(receive)
+
+
+async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _unavailable(settings: RealtimeSettings) -> JSONResponse:
+    """503, telling the client to come back after the browser's reconnection delay."""
+    return JSONResponse(
+        {"detail": "The event store is unavailable; retry later."},
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(math.ceil(settings.retry_milliseconds / 1000))},
+    )
 
 
 def _abort_connection(receive: Receive) -> None:

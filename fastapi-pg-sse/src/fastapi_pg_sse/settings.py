@@ -63,8 +63,9 @@ class RealtimeSettings(BaseSettings):
     """The listener checks its connection with a query after this long without notifications."""
     reconnect_max_backoff_seconds: float = Field(30.0, gt=0)
     """Cap of the listener's jittered exponential backoff between reconnection attempts."""
-    pool_min_size: int = Field(1, ge=0)
-    """Connections the replay pool keeps open."""
+    pool_min_size: int = Field(0, ge=0)
+    """Connections the stream pool keeps open. Above 0, asyncpg logs a traceback for each failed
+    attempt to restore them while the database is down."""
     pool_max_size: int = Field(4, gt=0)
     """Connections the replay pool opens at most (replays hold one only while reading a page)."""
     pool_timeout_seconds: float = Field(10.0, gt=0)

@@ -18,17 +18,22 @@ CREATE INDEX IF NOT EXISTS inventory_stock_events_replay_idx
 CREATE INDEX IF NOT EXISTS inventory_stock_events_created_at_idx
     ON inventory_stock_events (created_at);
 
--- Records an event in the caller's transaction and announces it on commit. The advisory lock
--- makes ids commit in id order, which replay relies on: until it commits, a transaction that
--- emitted holds up the channel's other emitters, so emit late and keep it short (see "Limits" in
--- fastapi-pg-sse's README). NOTIFY carries "<id> <type> <user>", and the payload if it fits.
+-- One row per user this channel has sent events to. The emit function locks the user's row until
+-- its transaction ends, so a user's events commit in id order, which replay relies on, while
+-- emitters for different users never wait for each other.
+CREATE TABLE IF NOT EXISTS inventory_stock_event_locks (
+    target_user_id text PRIMARY KEY
+);
+
+-- Records an event in the caller's transaction and announces it on commit with NOTIFY
+-- "<id> <type> <user>". Until it commits, a transaction that emitted holds up the next emitter
+-- for the same user, so emit late and keep it short (see "Limits" in fastapi-pg-sse's README).
 CREATE FUNCTION inventory_stock_emit(target_user_id text, event_type text, payload jsonb)
 RETURNS bigint
 LANGUAGE plpgsql
 AS $$
 DECLARE
     event_id bigint;
-    message text;
 BEGIN
     IF target_user_id IS NULL OR target_user_id = '' OR target_user_id ~ '[\r\n]' THEN
         RAISE EXCEPTION 'target_user_id must be a non-empty single line, got %', quote_nullable(target_user_id)
@@ -38,15 +43,14 @@ BEGIN
         RAISE EXCEPTION 'event_type must be a word such as stock_updated, got %', quote_nullable(event_type)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('inventory_stock_events'));
+    INSERT INTO inventory_stock_event_locks (target_user_id) VALUES (target_user_id) ON CONFLICT DO NOTHING;
+    PERFORM FROM inventory_stock_event_locks AS locked
+        WHERE locked.target_user_id = inventory_stock_emit.target_user_id
+        FOR UPDATE;
     INSERT INTO inventory_stock_events (target_user_id, type, payload)
         VALUES (target_user_id, event_type, coalesce(payload, 'null'::jsonb))
         RETURNING id INTO event_id;
-    message := event_id || ' ' || event_type || ' ' || target_user_id;
-    IF octet_length(message) + 1 + octet_length(payload::text) < 8000 THEN
-        message := message || E'\n' || payload::text;
-    END IF;
-    PERFORM pg_notify('inventory_stock', message);
+    PERFORM pg_notify('inventory_stock', event_id || ' ' || event_type || ' ' || target_user_id);
     RETURN event_id;
 END;
 $$;
