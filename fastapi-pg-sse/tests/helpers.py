@@ -252,5 +252,22 @@ class RawStream:
             pass
         return received
 
+    @property
+    def port(self) -> int:
+        """The client's port."""
+        port: int = self.writer.get_extra_info("sockname")[1]
+        return port
+
     def close(self) -> None:
         self.writer.close()
+
+
+def server_side_is_open(server: Server, stream: RawStream) -> bool:
+    """Whether the server still holds its end of the stream's TCP connection (in any state but
+    closing after its close: an abort leaves none), read from the kernel's socket table."""
+    server_port = int(urlsplit(server.url).port or 0)
+    wanted = f"0100007F:{server_port:04X} 0100007F:{stream.port:04X}"
+    table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    states = [line.split()[3] for line in table if " ".join(line.split()[1:3]) == wanted]
+    closing = {"04", "05", "06", "07", "09", "0B"}  # FIN_WAIT*, TIME_WAIT, CLOSE, LAST_ACK, CLOSING
+    return any(state not in closing for state in states)

@@ -8,9 +8,23 @@ import anyio
 import pytest
 
 from fastapi_pg_sse.hub import Hub, Subscriber
-from fastapi_pg_sse.testing import ServerFactory, listener_connections, open_stream, sign_token
+from fastapi_pg_sse.testing import (
+    ServerFactory,
+    emit_event,
+    listener_connections,
+    next_event,
+    open_stream,
+    sign_token,
+)
 from tests.app import FEED, STREAM
-from tests.helpers import RawStream, connected, server_metrics, serving, wait_until
+from tests.helpers import (
+    RawStream,
+    connected,
+    server_metrics,
+    server_side_is_open,
+    serving,
+    wait_until,
+)
 from tests.proxy import blackhole_proxy
 
 pytestmark = pytest.mark.anyio
@@ -47,8 +61,10 @@ async def test_a_stop_signal_ends_100_open_streams_and_stops_the_server_promptly
 async def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(
     start_realtime_server: ServerFactory, realtime_database_url: str
 ) -> None:
-    """Its stream is stuck writing 32 MB it will never read; it is cut after the grace period."""
+    """Among 100 open streams, one is stuck writing 32 MB its client will never read; it is cut
+    off after the grace period, and the server exits."""
     doomed = start_realtime_server(REALTIME_MAX_QUEUED_BYTES=str(2**30))
+    idle = [await RawStream.open(doomed, f"idle-{number}") for number in range(99)]
     stalled = await RawStream.open(doomed, "stalled", event_type="big")
     try:
         async with connected(realtime_database_url) as connection:
@@ -64,13 +80,42 @@ async def test_a_client_that_stopped_reading_does_not_hold_up_shutdown(
             return (await server_metrics(doomed))["events_delivered"] == 32
 
         await wait_until(all_queued, "the 32 events were handed to the stalled stream")
+        assert server_side_is_open(doomed, stalled), "the stalled connection is open"
         seconds = await anyio.to_thread.run_sync(doomed.stop)
         with anyio.fail_after(30):
             await stalled.read()  # until the connection ends
     finally:
-        stalled.close()
+        for stream in [*idle, stalled]:
+            stream.close()
     assert seconds < STOP_BOUND_SECONDS
     assert stalled.frames < 32, "the client received everything: it was never stalled"
+
+
+async def test_a_dropped_client_that_never_reads_has_its_connection_closed(
+    start_realtime_server: ServerFactory, realtime_database_url: str
+) -> None:
+    """Dropped for falling behind, its response still waits to write what the client does not
+    read: after the grace period the server closes the connection, and serves on."""
+    server = start_realtime_server(REALTIME_MAX_QUEUED_BYTES=str(64 * 1024))
+    stalled = await RawStream.open(server, "nina", event_type="big")
+    try:
+        async with connected(realtime_database_url) as connection:
+            for _ in range(32):  # far more than the socket buffers hold
+                await FEED.emit(
+                    connection, target_user_id="nina", event_type="big", payload={"x": "x" * 2**20}
+                )
+
+        async def cut_off() -> bool:
+            return not server_side_is_open(server, stalled)
+
+        await wait_until(cut_off, "the server closed the stalled client's connection")
+        metrics = await server_metrics(server)
+        async with open_stream(server.url + STREAM, sign_token("nina")) as nina:
+            event_id = await emit_event(realtime_database_url, FEED, "nina", "after")
+            assert (await next_event(nina)).id == str(event_id)
+    finally:
+        stalled.close()
+    assert metrics["clients_dropped"] == 1
 
 
 async def test_a_server_whose_database_network_went_silent_still_stops_promptly(

@@ -30,7 +30,7 @@ DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.Interfa
 """What a lost or unreachable database raises."""
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 POOL_CLOSE_SECONDS = 2.0
-"""How long the replay pool's connections may take to close politely at shutdown."""
+"""How long the stream pool's connections may take to close politely at shutdown."""
 
 
 @dataclass(frozen=True)

@@ -54,11 +54,14 @@ class RealtimeSettings(BaseSettings):
     retry_milliseconds: int = Field(3000, gt=0)
     """The `retry:` hint: how long a browser waits before it reconnects."""
     max_queued_bytes: int = Field(4 * 1024 * 1024, gt=0)
-    """Per stream: a client further behind than this is disconnected and recovers by replay."""
+    """Per stream: a client further behind than this is disconnected and recovers by replay.
+
+    Also the most payload a page of replay, or a read of the listener, holds."""
     stalled_client_grace_seconds: float = Field(1.0, gt=0)
     """How long a stream the server ended may take to flush before its connection is cut."""
     replay_page_size: int = Field(1000, gt=0)
-    """Events read from the table per query, by replay and by the listener's catch-up."""
+    """Events read from the table per query, by replay and by the listener; also the most
+    notifications one read of the listener serves."""
     keepalive_seconds: float = Field(10.0, gt=0)
     """The listener checks its connection with a query after this long without notifications."""
     reconnect_max_backoff_seconds: float = Field(30.0, gt=0)
@@ -67,9 +70,10 @@ class RealtimeSettings(BaseSettings):
     """Connections the stream pool keeps open. Above 0, asyncpg logs a traceback for each failed
     attempt to restore them while the database is down."""
     pool_max_size: int = Field(4, gt=0)
-    """Connections the replay pool opens at most (replays hold one only while reading a page)."""
+    """Connections the stream pool opens at most (a stream holds one only while it opens or
+    reads a page of replay)."""
     pool_timeout_seconds: float = Field(10.0, gt=0)
-    """How long a replay waits for a pooled connection before the stream fails."""
+    """How long a stream waits for a pooled connection; opening one then gets a 503."""
 
     @model_validator(mode="before")
     @classmethod
