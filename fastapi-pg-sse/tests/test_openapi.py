@@ -68,15 +68,16 @@ def _assert_streams_its_events(responses: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("path", [STREAM, NEWS_STREAM])
-async def test_a_jwt_stream_route_documents_its_200_400_and_401_and_no_other(
+async def test_a_jwt_stream_route_documents_its_200_400_401_and_503_and_no_other(
     document: dict[str, Any], path: str
 ) -> None:
     responses = _operation(document, path)["responses"]
-    assert set(responses) == {"200", "400", "401"}
+    assert set(responses) == {"200", "400", "401", "503"}
     _assert_streams_its_events(responses)
-    assert responses["400"]["content"] == ERROR_BODY
-    assert responses["401"]["content"] == ERROR_BODY
+    for status in ("400", "401", "503"):
+        assert responses[status]["content"] == ERROR_BODY
     assert set(responses["401"]["headers"]) == {"WWW-Authenticate"}
+    assert set(responses["503"]["headers"]) == {"Retry-After"}
 
 
 async def test_a_route_with_its_own_auth_documents_no_401_and_no_bearer_scheme_of_ours(
@@ -84,7 +85,7 @@ async def test_a_route_with_its_own_auth_documents_no_401_and_no_bearer_scheme_o
 ) -> None:
     operation = _operation(document, OWN_AUTH_STREAM)
     responses = operation["responses"]
-    assert set(responses) == {"200", "400"}, "the app documents its own auth's answers"
+    assert set(responses) == {"200", "400", "503"}, "the app documents its own auth's answers"
     _assert_streams_its_events(responses)
     assert responses["400"]["content"] == ERROR_BODY
     assert operation["security"] == [{"userHeader": []}], "only the app's own scheme"

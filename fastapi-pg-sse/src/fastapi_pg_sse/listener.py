@@ -122,7 +122,7 @@ class Listener:
                     connection.terminate()
                     connection = notifications = None
             failures += 1
-            cap = min(self._max_backoff_seconds, 0.1 * 2**failures)
+            cap = min(self._max_backoff_seconds, 0.1 * 2 ** min(failures, 30))
             delay = random.uniform(cap / 2, cap)
             logger.warning("realtime listener %s; retrying in %.2f s", problem, delay)
             await asyncio.sleep(delay)

@@ -164,7 +164,7 @@ class Realtime:
         assert self._pool is not None, "Realtime.start() was not called"
         async with self._pool.acquire(timeout=self.settings.pool_timeout_seconds) as connection:
             oldest, newest = await user_event_range(connection, channel, subscriber.user_id)
-        head = max(newest, oldest - 1)
+        head = max(newest, oldest - 1)  # ids up to oldest - 1 may have been pruned
         resume_after = head if last_event_id is None else last_event_id
         reset = None if oldest - 1 <= resume_after <= head else head
         subscriber.replayed_through = head if reset is not None else resume_after

@@ -46,6 +46,16 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {"itemSchema": _EVENT_SCHEMA}},
     },
     400: {"description": "`Last-Event-ID` is not an event id.", "content": _ERROR_BODY},
+    503: {
+        "description": "The database is unreachable.",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before reconnecting.",
+                "schema": {"type": "integer"},
+            }
+        },
+        "content": _ERROR_BODY,
+    },
 }
 """The responses a stream route really sends, for its OpenAPI document; with an auth
 dependency of your own, add the responses it sends."""
