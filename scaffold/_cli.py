@@ -7,7 +7,7 @@ that start-up stays fast.
 import json
 import shlex
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +18,7 @@ from scaffold.errors import ConflictError, ScaffoldError
 
 if TYPE_CHECKING:
     from scaffold.plan import Plan
+    from scaffold.project import Trigger
 
 app = typer.Typer(
     help="Generate PostgreSQL-backed Server-Sent Events channels into FastAPI projects.",
@@ -76,6 +77,17 @@ def create_sse_channel(
         str | None,
         typer.Option(help="The --table column holding the target user id.", show_default=False),
     ] = None,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="COL[,COL...]",
+            help=(
+                "With --table: the columns each event carries, such as id,status. Default: every"
+                " column of the row, secrets included."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     dry_run: DryRunOption = False,
     diff: DiffOption = False,
     force: ForceOption = False,
@@ -87,9 +99,17 @@ def create_sse_channel(
 
     with _reported():
         _expect_in(in_)
-        request = ChannelRequest(channel, module, table, user_column)
+        request = ChannelRequest(channel, module, table, user_column, _listed(columns))
         result = run(project or Path.cwd(), request, dry_run=dry_run, force=force)
-    if _show(result.plan, json_output=json_output, diff=diff, dry_run=dry_run):
+    trigger = result.trigger
+    if _show(
+        result.plan,
+        json_output=json_output,
+        diff=diff,
+        dry_run=dry_run,
+        notes=_payload_note(trigger) if trigger else (),
+        fields={"trigger": trigger.as_json() if trigger else None},
+    ):
         typer.secho(f"\nChannel ready: GET {result.route}", bold=True)
         typer.echo(f"Apply {result.migration} to your database, then run your tests.")
 
@@ -207,7 +227,25 @@ def list_channels(project: ProjectOption = None, json_output: JsonOption = False
         typer.echo(f"  events table        {summary.events_table}")
         if summary.trigger:
             typer.echo(f"  trigger on          {summary.trigger}")
+            typer.echo(f"  events carry        {summary.payload}")
         typer.echo("  files               " + "\n                      ".join(summary.files))
+
+
+def _listed(values: list[str] | None) -> tuple[str, ...] | None:
+    """`--columns id,status --columns stock` as ("id", "status", "stock")."""
+    if values is None:
+        return None
+    return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+
+
+def _payload_note(trigger: "Trigger") -> list[str]:
+    """What the events of the trigger carry to the browser, said with the plan."""
+    if trigger.columns is not None:
+        return [f"Trigger on {trigger.table}: each event carries the columns {trigger.payload}."]
+    return [
+        f"Trigger on {trigger.table}: each event carries every column of the row to the browser.",
+        f"Choose them with --columns if {trigger.table} holds secrets (password hashes, tokens).",
+    ]
 
 
 def _expect_in(word: str) -> None:
@@ -225,18 +263,27 @@ def _sync_command(*, force: bool, project: Path | None) -> str:
     return shlex.join(words)
 
 
-def _show(plan: "Plan", *, json_output: bool, diff: bool, dry_run: bool) -> bool:
-    """Print the plan as asked; return whether the command should go on to say what it did."""
+def _show(
+    plan: "Plan",
+    *,
+    json_output: bool,
+    diff: bool,
+    dry_run: bool,
+    notes: Sequence[str] = (),
+    fields: Mapping[str, object] | None = None,
+) -> bool:
+    """Print the plan as asked, with `notes` after its files or `fields` in its JSON; return
+    whether the command should go on to say what it did."""
     if json_output:
-        typer.echo(plan.to_json())
+        typer.echo(plan.to_json(**(fields or {})))
         return False
-    _print_plan(plan, diff=diff)
+    _print_plan(plan, diff=diff, notes=notes)
     if dry_run:
         typer.echo("\nDry run: nothing was written.")
     return not dry_run
 
 
-def _print_plan(plan: "Plan", *, diff: bool) -> None:
+def _print_plan(plan: "Plan", *, diff: bool, notes: Sequence[str] = ()) -> None:
     unchanged = 0
     for change in plan.changes:
         action = change.action.value
@@ -246,6 +293,8 @@ def _print_plan(plan: "Plan", *, diff: bool) -> None:
         typer.echo(typer.style(f"{action:>8}", fg=_ACTION_COLOURS[action]) + f"  {change.path}")
     if unchanged:
         typer.echo(f"{unchanged} file{'s' if unchanged > 1 else ''} unchanged")
+    for note in notes:
+        typer.echo(note)
     if diff:
         for change in plan.pending:
             typer.echo(change.diff(), nl=False)

@@ -9,11 +9,13 @@ import builtins
 import keyword
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scaffold.errors import BadInput
 
 PG_MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL silently truncates longer names.
+PG_MAX_PAYLOAD_COLUMNS = 50  # FUNC_MAX_ARGS is 100: a name and a value per column.
 
 # Key words PostgreSQL 17 lists as "reserved" or "reserved (can be function or type)" (kwlist.h).
 # Neither kind can name a table, column or channel unless quoted, and generated SQL never quotes.
@@ -124,6 +126,27 @@ def sql_identifier(name: str, what: str) -> str:
     if problem:
         raise BadInput(f"{subject} {problem}; use a name that needs no quoting in SQL")
     return name
+
+
+def payload_columns(columns: Sequence[str], what: str) -> tuple[str, ...]:
+    """Return the columns a trigger's events carry (`--columns`) if generated SQL can name each
+    one and pass them all to `jsonb_build_object`; refuse none, repeats and too many."""
+    if not columns:
+        raise BadInput(f"{what} is empty; name the columns each event carries, such as id,status")
+    try:
+        checked = tuple(sql_identifier(column, "column") for column in columns)
+    except BadInput as error:
+        raise BadInput(f"{what}: {error}") from error
+    repeated = next((name for i, name in enumerate(checked) if name in checked[:i]), None)
+    if repeated is not None:
+        raise BadInput(f"{what} names the column {repeated!r} twice; list each column once")
+    if len(checked) > PG_MAX_PAYLOAD_COLUMNS:
+        raise BadInput(
+            f"{what} names {len(checked)} columns; an event carries at most"
+            f" {PG_MAX_PAYLOAD_COLUMNS} (jsonb_build_object takes a name and a value for each,"
+            f" and PostgreSQL passes a function at most {2 * PG_MAX_PAYLOAD_COLUMNS} arguments)"
+        )
+    return checked
 
 
 def _words(value: str, kind: str) -> list[str]:

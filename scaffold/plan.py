@@ -90,12 +90,13 @@ class Plan:
             ),
         )
 
-    def to_json(self) -> str:
+    def to_json(self, **fields: object) -> str:
+        """The plan as JSON; `fields` are what a command says besides its files."""
         changes = [
             {"path": c.path, "action": c.action.value, "ownership": c.ownership.value}
             for c in self.changes
         ]
-        return json.dumps({"project": str(self.root), "changes": changes}, indent=2)
+        return json.dumps({"project": str(self.root), **fields, "changes": changes}, indent=2)
 
 
 def make_plan(root: Path, desired: dict[str, Desired]) -> Plan:

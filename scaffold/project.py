@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import BadInput
-from scaffold.names import ChannelNames, channel_names, sql_identifier
+from scaffold.names import ChannelNames, channel_names, payload_columns, sql_identifier
 
 SETTINGS_HELP = {
     "package": "the Python package that holds the application",
@@ -37,6 +37,23 @@ class Trigger:
 
     table: str
     user_column: str
+    columns: tuple[str, ...] | None = None
+    """The columns each event carries (`--columns`); None: every column of the row."""
+
+    @property
+    def payload(self) -> str:
+        """What each event carries, in words: `every column of baskets` or `id, stock`."""
+        if self.columns is None:
+            return f"every column of {self.table}"
+        return ", ".join(self.columns)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "table": self.table,
+            "user_column": self.user_column,
+            "columns": None if self.columns is None else list(self.columns),
+            "payload": self.payload,
+        }
 
 
 @dataclass(frozen=True)
@@ -52,10 +69,16 @@ class ChannelRecord:
     def names(self) -> ChannelNames:
         return channel_names(self.name, self.module)
 
-    def as_toml(self) -> dict[str, str]:
-        table = {"name": self.name, "module": self.module, "migration": self.migration}
+    def as_toml(self) -> dict[str, str | list[str]]:
+        table: dict[str, str | list[str]] = {
+            "name": self.name,
+            "module": self.module,
+            "migration": self.migration,
+        }
         if self.trigger is not None:
             table |= {"table": self.trigger.table, "user_column": self.trigger.user_column}
+            if self.trigger.columns is not None:
+                table["columns"] = list(self.trigger.columns)
         return table
 
 
@@ -172,20 +195,32 @@ def _channel(entry: object, pyproject: Path) -> ChannelRecord:
         raise BadInput(
             f"each [[tool.scaffold.channels]] in {pyproject} needs a name, module and migration"
         )
-    trigger = None
-    if "table" in entry or "user_column" in entry:
-        trigger = Trigger(
-            sql_identifier(str(entry.get("table", "")), "table"),
-            sql_identifier(str(entry.get("user_column", "")), "user_column"),
-        )
-    record = ChannelRecord(entry["name"], entry["module"], entry["migration"], trigger)
     try:
+        record = ChannelRecord(entry["name"], entry["module"], entry["migration"], _trigger(entry))
         record.names  # noqa: B018 - validates the recorded names
     except BadInput as error:
         raise BadInput(f"{pyproject} records an invalid channel: {error}") from error
     if "/" in record.migration or "\\" in record.migration or not record.migration.endswith(".sql"):
         raise BadInput(f"{pyproject} records an invalid migration file name {record.migration!r}")
     return record
+
+
+def _trigger(entry: dict[str, Any]) -> Trigger | None:
+    """The trigger a `[[tool.scaffold.channels]]` entry records, if any."""
+    if "table" not in entry and "user_column" not in entry:
+        if "columns" in entry:
+            raise BadInput("columns are recorded without the table and user_column they belong to")
+        return None
+    columns = entry.get("columns")
+    if columns is not None and (
+        not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+    ):
+        raise BadInput('columns must be a list of column names, like ["id", "status"]')
+    return Trigger(
+        sql_identifier(str(entry.get("table", "")), "table"),
+        sql_identifier(str(entry.get("user_column", "")), "user_column"),
+        None if columns is None else payload_columns(columns, "columns"),
+    )
 
 
 def _reference(value: str) -> tuple[str, str] | None:

@@ -7,6 +7,7 @@ from tests.helpers import REPO, copy_example, run_scaffold
 
 GOLDEN = REPO / "golden"
 TRIGGERED = ("--table", "baskets", "--user-column", "user_id")
+CHOSEN_COLUMNS = ("--columns", "id,stock")
 
 OWN_AUTH_MODULE = '''\
 """The shop's own authentication: a signed session cookie."""
@@ -43,6 +44,9 @@ CASES: dict[str, list[tuple[str, ...]]] = {
         ("StockLevel", "in", "warehouse-ops", *TRIGGERED),
     ],
     "stock-in-inventory-with-own-auth": [("Stock", "in", "inventory")],
+    "stock-in-inventory-with-chosen-columns": [
+        ("Stock", "in", "inventory", *TRIGGERED, *CHOSEN_COLUMNS),
+    ],
 }
 SETUPS: dict[str, Callable[[Path], None]] = {"stock-in-inventory-with-own-auth": with_own_auth}
 

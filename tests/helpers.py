@@ -5,8 +5,14 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "shop"
@@ -47,6 +53,23 @@ def snapshot(root: Path) -> dict[str, bytes]:
         for path in sorted(root.rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts
     }
+
+
+@asynccontextmanager
+async def new_database(server_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection to a database of its own on the server at `server_url`, dropped afterwards."""
+    name = f"scaffold_test_{uuid.uuid4().hex[:10]}"
+    server = await asyncpg.connect(server_url)
+    await server.execute(f'CREATE DATABASE "{name}"')
+    try:
+        database = await asyncpg.connect(urlsplit(server_url)._replace(path=f"/{name}").geturl())
+        try:
+            yield database
+        finally:
+            await database.close()
+    finally:
+        await server.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await server.close()
 
 
 def run_generated_tests(

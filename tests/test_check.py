@@ -178,3 +178,15 @@ def test_an_applied_migration_edited_by_hand_is_history_not_drift(generated: Pat
     assert run_scaffold("check", cwd=generated).exit_code == 0
     assert run_scaffold("sync", "--force", cwd=generated).exit_code == 0
     assert migration.read_text() == edited
+
+
+def test_the_chosen_columns_are_recorded_and_sync_renders_them_again(tmp_path: Path) -> None:
+    project = generated_copy("stock-in-inventory-with-chosen-columns", tmp_path / "shop")
+    assert run_scaffold("check", cwd=project).exit_code == 0
+    channel_test = project / "tests/realtime/test_inventory_stock_sse_channel.py"
+    generated = channel_test.read_text()
+    channel_test.unlink()
+    synced = run_scaffold("sync", cwd=project)
+    assert synced.exit_code == 0, synced.stderr
+    assert channel_test.read_text() == generated
+    assert '== {\n        "id",\n        "stock",\n    }\n' in generated

@@ -28,6 +28,14 @@ def invalid_name(project: Path) -> None:
     edit(project / "pyproject.toml", 'name = "StockLevel"', 'name = "2fast"')
 
 
+def invalid_columns(project: Path) -> None:
+    edit(
+        project / "pyproject.toml",
+        'user_column = "user_id"',
+        'user_column = "user_id"\ncolumns = ["Id"]',
+    )
+
+
 def recorded_twice(project: Path) -> None:
     pyproject = project / "pyproject.toml"
     entry = pyproject.read_text().split(STOCK_ENTRY)[1].split("\n\n")[0]
@@ -46,6 +54,11 @@ CASES: dict[str, tuple[Callable[[Path], None], str, tuple[str, ...]]] = {
     "invalid-name": (
         invalid_name,
         "records an invalid channel: channel name '2fast' must start with a letter",
+        ("check", "sync", "list", "remove"),
+    ),
+    "invalid-columns": (
+        invalid_columns,
+        "records an invalid channel: columns: column 'Id' is not a plain lowercase PostgreSQL",
         ("check", "sync", "list", "remove"),
     ),
     "recorded-twice": (

@@ -7,6 +7,7 @@ import pytest
 
 from scaffold import apply
 from scaffold._commands.create_sse_channel import ChannelRequest, create_sse_channel
+from tests.golden_cases import CHOSEN_COLUMNS, TRIGGERED
 from tests.helpers import run_scaffold, snapshot
 
 STOCK = ("create-sse-channel", "Stock", "in", "inventory")
@@ -40,6 +41,52 @@ def test_json_output_lists_every_file_and_its_action(shop: Path) -> None:
     assert actions["shop/modules/inventory/services/stock_notify_service.py"] == "create"
     assert actions["shop/main.py"] == "update"
     assert actions["migrations/0002_inventory_stock_sse_channel.sql"] == "create"
+
+
+def test_the_plan_says_a_trigger_sends_every_column_of_the_row_by_default(shop: Path) -> None:
+    result = run_scaffold(*STOCK, *TRIGGERED, "--dry-run", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "  create  tests/realtime/test_inventory_stock_sse_channel.py\n"
+        "Trigger on baskets: each event carries every column of the row to the browser.\n"
+        "Choose them with --columns if baskets holds secrets (password hashes, tokens).\n"
+    ) in result.stdout
+
+
+def test_the_plan_names_the_columns_the_trigger_sends(shop: Path) -> None:
+    result = run_scaffold(*STOCK, *TRIGGERED, *CHOSEN_COLUMNS, "--dry-run", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert "\nTrigger on baskets: each event carries the columns id, stock.\n" in result.stdout
+    assert "every column" not in result.stdout
+
+
+def test_json_output_says_what_the_triggers_events_carry(shop: Path) -> None:
+    every = json.loads(run_scaffold(*STOCK, *TRIGGERED, "--dry-run", "--json", cwd=shop).stdout)
+    chosen = json.loads(
+        run_scaffold(*STOCK, *TRIGGERED, *CHOSEN_COLUMNS, "--dry-run", "--json", cwd=shop).stdout
+    )
+    without = json.loads(run_scaffold(*STOCK, "--dry-run", "--json", cwd=shop).stdout)
+    assert every["trigger"] == {
+        "table": "baskets",
+        "user_column": "user_id",
+        "columns": None,
+        "payload": "every column of baskets",
+    }
+    assert chosen["trigger"]["columns"] == ["id", "stock"]
+    assert chosen["trigger"]["payload"] == "id, stock"
+    assert without["trigger"] is None
+
+
+def test_columns_are_given_comma_separated_or_one_per_option(shop: Path) -> None:
+    result = run_scaffold(
+        *STOCK, *TRIGGERED, "--columns", "id", "--columns", " stock,", "--json", cwd=shop
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["trigger"]["columns"] == ["id", "stock"]
+    assert (
+        'user_column = "user_id"\ncolumns = ["id", "stock"]\n'
+        in (shop / "pyproject.toml").read_text()
+    )
 
 
 def test_running_the_command_twice_changes_nothing_the_second_time(shop: Path) -> None:

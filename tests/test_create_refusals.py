@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.golden_cases import TRIGGERED
 from tests.helpers import CliResult, run_scaffold, snapshot
 
 
@@ -34,6 +35,35 @@ def refused(project: Path, *args: str, cwd: Path | None = None) -> CliResult:
             "--table",
         ),
         (("A" * 60, "in", "inventory"), "63-byte"),
+        (
+            ("Stock", "in", "inventory", "--columns", "id,stock"),
+            "--columns chooses what the events of a trigger carry: it needs --table and"
+            " --user-column",
+        ),
+        (
+            ("Stock", "in", "inventory", *TRIGGERED, "--columns", "id,Stock!"),
+            "--columns: column 'Stock!' is not a plain lowercase PostgreSQL identifier",
+        ),
+        (
+            ("Stock", "in", "inventory", *TRIGGERED, "--columns", "id,select"),
+            "--columns: column 'select' is a reserved PostgreSQL key word",
+        ),
+        (
+            ("Stock", "in", "inventory", *TRIGGERED, "--columns", "id,stock", "--columns", "id"),
+            "--columns names the column 'id' twice; list each column once",
+        ),
+        (("Stock", "in", "inventory", *TRIGGERED, "--columns", ","), "--columns is empty"),
+        (
+            (
+                "Stock",
+                "in",
+                "inventory",
+                *TRIGGERED,
+                "--columns",
+                ",".join(f"c{n}" for n in range(51)),
+            ),
+            "--columns names 51 columns; an event carries at most 50",
+        ),
     ],
 )
 def test_invalid_arguments_are_refused(
@@ -132,3 +162,14 @@ def test_a_recorded_channel_cannot_change_its_trigger(shop: Path) -> None:
     )
     assert result.exit_code == 2
     assert "already exists with no trigger" in result.stderr
+
+
+def test_a_recorded_channel_cannot_change_the_columns_its_events_carry(shop: Path) -> None:
+    create = ("Stock", "in", "inventory", *TRIGGERED)
+    assert run_scaffold("create-sse-channel", *create, "--columns", "id", cwd=shop).exit_code == 0
+    result = refused(shop, *create, "--columns", "id,stock")
+    assert result.exit_code == 2
+    assert "already exists with a trigger on baskets.user_id carrying id;" in result.stderr
+    every_column = refused(shop, *create)
+    assert every_column.exit_code == 2
+    assert "carrying id; its migration cannot change" in every_column.stderr

@@ -4,6 +4,7 @@ The generated project's own test suite runs in a subprocess against real Postgre
 application is also started under uvicorn and driven from outside with a streaming SSE client.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -17,19 +18,72 @@ from fastapi_pg_sse.testing import ServedApp, sign_token
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from tests.golden_cases import generate
-from tests.helpers import channel_test_count, run_generated_tests
+from tests.helpers import channel_test_count, new_database, run_generated_tests
 from tests.served import serve_shop
 
 STREAM = "/inventory/events/stock/stream"
 
 
-@pytest.mark.parametrize("case", ["second-channel", "stock-in-inventory-with-own-auth"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "second-channel",
+        "stock-in-inventory-with-own-auth",
+        "stock-in-inventory-with-chosen-columns",
+    ],
+)
 def test_generated_project_passes_its_own_tests_on_postgresql(
     case: str, tmp_path: Path, postgres_url: str
 ) -> None:
     project = generate(case, tmp_path / "shop")
     passed = run_generated_tests(project, postgres_url, tmp_path / "basetemp")
     assert passed >= channel_test_count(project) > 0
+
+
+@pytest.mark.parametrize(
+    ("case", "channel", "event", "columns"),
+    [
+        (
+            "stock-level-in-warehouse-ops-with-trigger",
+            "warehouse_ops_stock_level",
+            "stock_level",
+            None,
+        ),
+        ("stock-in-inventory-with-chosen-columns", "inventory_stock", "stock", {"id", "stock"}),
+    ],
+    ids=["every-column", "chosen-columns"],
+)
+def test_the_triggers_events_carry_every_column_or_only_the_chosen_ones_on_postgresql(
+    case: str, channel: str, event: str, columns: set[str] | None, tmp_path: Path, postgres_url: str
+) -> None:
+    project = generate(case, tmp_path / "shop")
+    migrations = [path.read_text() for path in sorted((project / "migrations").glob("*.sql"))]
+    rows, events = asyncio.run(_basket_life_events(postgres_url, migrations, channel))
+    sent = [{k: v for k, v in row.items() if columns is None or k in columns} for row in rows]
+    assert events == [
+        ("frank", f"{event}_created", sent[0]),
+        ("frank", f"{event}_updated", sent[1]),
+        ("frank", f"{event}_deleted", sent[1]),
+    ]
+
+
+async def _basket_life_events(
+    server_url: str, migrations: list[str], channel: str
+) -> tuple[list[dict[str, object]], list[tuple[str, str, object]]]:
+    """Migrate a new database, insert, update and delete a basket; its rows and the events."""
+    async with new_database(server_url) as database:
+        for migration in migrations:
+            await database.execute(migration)
+        inserted = await database.fetchrow(
+            "INSERT INTO baskets (user_id, stock) VALUES ('frank', 3) RETURNING *"
+        )
+        updated = await database.fetchrow("UPDATE baskets SET stock = 2 RETURNING *")
+        await database.execute("DELETE FROM baskets")
+        events = await database.fetch(
+            f"SELECT target_user_id, type, payload FROM {channel}_events ORDER BY id"
+        )
+    rows = [dict(row) for row in (inserted, updated) if row is not None]
+    return rows, [(user, kind, json.loads(payload)) for user, kind, payload in events]
 
 
 @pytest.fixture

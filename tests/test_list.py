@@ -22,7 +22,9 @@ def test_list_shows_each_channel_with_its_route_names_and_files(tmp_path: Path) 
         "                      tests/realtime/test_inventory_stock_sse_channel.py\n"
         "StockLevel in warehouse-ops\n"
     )
-    assert "  trigger on          baskets.user_id\n" in result.stdout
+    assert (
+        "  trigger on          baskets.user_id\n  events carry        every column of baskets\n"
+    ) in result.stdout
 
 
 def test_list_json_describes_every_channel(tmp_path: Path) -> None:
@@ -41,6 +43,7 @@ def test_list_json_describes_every_channel(tmp_path: Path) -> None:
         "pg_channel": "warehouse_ops_stock_level",
         "events_table": "warehouse_ops_stock_level_events",
         "trigger": "baskets.user_id",
+        "columns": None,
         "files": [
             "shop/modules/warehouse_ops/services/stock_level_notify_service.py",
             "shop/modules/warehouse_ops/adapters/inbound/stock_level_sse_controller.py",
@@ -49,6 +52,17 @@ def test_list_json_describes_every_channel(tmp_path: Path) -> None:
         ],
     }
     assert all((project / path).is_file() for path in level["files"])
+
+
+def test_list_shows_the_columns_a_triggers_events_carry(tmp_path: Path) -> None:
+    project = generated_copy("stock-in-inventory-with-chosen-columns", tmp_path / "shop")
+    result = run_scaffold("list", cwd=project)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "  trigger on          baskets.user_id\n  events carry        id, stock\n" in result.stdout
+    )
+    (stock,) = json.loads(run_scaffold("list", "--json", cwd=project).stdout)["channels"]
+    assert (stock["trigger"], stock["columns"]) == ("baskets.user_id", ["id", "stock"])
 
 
 def test_list_without_channels_says_how_to_add_one(shop: Path) -> None:

@@ -56,6 +56,19 @@ def test_channels_are_recorded_with_their_trigger() -> None:
     assert 'table = "baskets"\nuser_column = "user_id"\n' in edited
 
 
+def test_the_columns_a_trigger_sends_are_recorded_only_when_chosen() -> None:
+    every = ChannelRecord(
+        "StockLevel", "warehouse-ops", "0003_x.sql", Trigger("baskets", "user_id")
+    )
+    chosen = ChannelRecord(
+        "StockLevel", "warehouse-ops", "0003_x.sql", Trigger("baskets", "user_id", ("id", "stock"))
+    )
+    edited = edit_pyproject(PYPROJECT, [STOCK, chosen])
+    assert 'user_column = "user_id"\ncolumns = ["id", "stock"]\n' in edited
+    assert edit_pyproject(edited, [STOCK, chosen]) == edited
+    assert "columns" not in edit_pyproject(PYPROJECT, [STOCK, every])
+
+
 def test_the_runtime_is_required_in_the_range_of_the_tools_own_version() -> None:
     edited = edit_pyproject(PYPROJECT.replace(', "FastAPI_PG.SSE >= 0.2.1"', ""), [STOCK])
     major, minor = __version__.split(".")[:2]

@@ -7,7 +7,7 @@ from pathlib import Path
 from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
 from scaffold.layout import channel_layout, next_migration_name
-from scaffold.names import channel_names, sql_identifier
+from scaffold.names import channel_names, payload_columns, sql_identifier
 from scaffold.pipeline import plan_project
 from scaffold.plan import Plan
 from scaffold.project import ChannelRecord, Project, Trigger, check_distinct, load_project
@@ -19,6 +19,8 @@ class ChannelRequest:
     module: str
     table: str | None = None
     user_column: str | None = None
+    columns: tuple[str, ...] | None = None
+    """The columns the trigger's events carry; None: every column of the row."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class CreateResult:
     plan: Plan
     route: str
     migration: str
+    trigger: Trigger | None
+    """The channel's trigger, as recorded: what its events carry is part of the plan."""
 
 
 def create_sse_channel(
@@ -44,7 +48,7 @@ def create_sse_channel(
     layout = channel_layout(project, record)
     if not dry_run:
         apply_plan(plan, last="pyproject.toml")
-    return CreateResult(plan, layout.route, layout.migration_path)
+    return CreateResult(plan, layout.route, layout.migration_path, record.trigger)
 
 
 def _record(project: Project, request: ChannelRequest) -> ChannelRecord:
@@ -68,14 +72,20 @@ def _trigger(request: ChannelRequest) -> Trigger | None:
     if (request.table is None) != (request.user_column is None):
         raise BadInput("--table and --user-column go together: name the table and its user column")
     if request.table is None or request.user_column is None:
+        if request.columns is not None:
+            raise BadInput(
+                "--columns chooses what the events of a trigger carry: it needs --table and"
+                " --user-column"
+            )
         return None
     return Trigger(
         sql_identifier(request.table, "--table"),
         sql_identifier(request.user_column, "--user-column"),
+        None if request.columns is None else payload_columns(request.columns, "--columns"),
     )
 
 
 def _describe(trigger: Trigger | None) -> str:
     if trigger is None:
         return "no trigger"
-    return f"a trigger on {trigger.table}.{trigger.user_column}"
+    return f"a trigger on {trigger.table}.{trigger.user_column} carrying {trigger.payload}"

@@ -16,6 +16,10 @@ class ChannelSummary:
     events_table: str
     trigger: str | None
     """`table.user_column` of the trigger that emits the channel's events, if any."""
+    columns: tuple[str, ...] | None
+    """The columns the trigger's events carry; None: every column of the row (or no trigger)."""
+    payload: str | None
+    """What the trigger's events carry, in words, if there is a trigger."""
     files: tuple[str, ...]
 
     def as_json(self) -> dict[str, object]:
@@ -26,6 +30,7 @@ class ChannelSummary:
             "pg_channel": self.pg_channel,
             "events_table": self.events_table,
             "trigger": self.trigger,
+            "columns": None if self.columns is None else list(self.columns),
             "files": list(self.files),
         }
 
@@ -45,5 +50,7 @@ def _summary(project: Project, record: ChannelRecord) -> ChannelSummary:
         pg_channel=layout.names.pg_channel,
         events_table=layout.names.events_table,
         trigger=f"{trigger.table}.{trigger.user_column}" if trigger else None,
+        columns=trigger.columns if trigger else None,
+        payload=trigger.payload if trigger else None,
         files=layout.files,
     )

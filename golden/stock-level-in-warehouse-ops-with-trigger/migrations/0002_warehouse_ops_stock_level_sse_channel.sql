@@ -56,7 +56,7 @@ END;
 $$;
 
 -- Emits stock_level_created, _updated and _deleted events to the row's user_id
--- whenever a row of baskets changes; the payload is the row as JSON.
+-- whenever a row of baskets changes; the payload is every column of the row, as JSON.
 CREATE FUNCTION warehouse_ops_stock_level_on_change()
 RETURNS trigger
 LANGUAGE plpgsql
