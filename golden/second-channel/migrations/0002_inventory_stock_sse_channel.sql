@@ -18,16 +18,12 @@ CREATE INDEX IF NOT EXISTS inventory_stock_events_replay_idx
 CREATE INDEX IF NOT EXISTS inventory_stock_events_created_at_idx
     ON inventory_stock_events (created_at);
 
--- One row per user this channel has sent events to. The emit function locks the user's row until
--- its transaction ends, so a user's events commit in id order, which replay relies on, while
--- emitters for different users never wait for each other.
-CREATE TABLE IF NOT EXISTS inventory_stock_event_locks (
-    target_user_id text PRIMARY KEY
-);
+-- One row per user the channel has sent events to, locked by the emit function until commit: a
+-- user's events commit in id order, which replay relies on, and other users' emitters never wait.
+CREATE TABLE IF NOT EXISTS inventory_stock_event_locks (target_user_id text PRIMARY KEY);
 
--- Records an event in the caller's transaction and announces it on commit with NOTIFY
--- "<id> <type> <user>". Until it commits, a transaction that emitted holds up the next emitter
--- for the same user, so emit late and keep it short (see "Limits" in fastapi-pg-sse's README).
+-- Records an event in the caller's transaction; on commit, NOTIFY announces "<id> <type> <user>".
+-- Emit late and keep the transaction short: until it ends, it holds up the user's next emitter.
 CREATE FUNCTION inventory_stock_emit(target_user_id text, event_type text, payload jsonb)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -43,10 +39,13 @@ BEGIN
         RAISE EXCEPTION 'event_type must be a word such as stock_updated, got %', quote_nullable(event_type)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    INSERT INTO inventory_stock_event_locks (target_user_id) VALUES (target_user_id) ON CONFLICT DO NOTHING;
     PERFORM FROM inventory_stock_event_locks AS locked
-        WHERE locked.target_user_id = inventory_stock_emit.target_user_id
-        FOR UPDATE;
+        WHERE locked.target_user_id = inventory_stock_emit.target_user_id FOR UPDATE;
+    IF NOT FOUND THEN  -- the user's first event: create the row to lock
+        INSERT INTO inventory_stock_event_locks VALUES (target_user_id) ON CONFLICT DO NOTHING;
+        PERFORM FROM inventory_stock_event_locks AS locked
+            WHERE locked.target_user_id = inventory_stock_emit.target_user_id FOR UPDATE;
+    END IF;
     INSERT INTO inventory_stock_events (target_user_id, type, payload)
         VALUES (target_user_id, event_type, coalesce(payload, 'null'::jsonb))
         RETURNING id INTO event_id;
