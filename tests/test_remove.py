@@ -2,18 +2,21 @@
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 
 from scaffold import apply
 from scaffold._commands.remove_sse_channel import remove_sse_channel
 from scaffold.manifest import edit_pyproject
 from tests.golden_cases import TRIGGERED
-from tests.helpers import channel_test_count, run_generated_tests, run_scaffold, snapshot
+from tests.helpers import (
+    channel_test_count,
+    new_database,
+    run_generated_tests,
+    run_scaffold,
+    snapshot,
+)
 from tests.test_check import generated_copy
 
 STOCK = ("Stock", "in", "inventory")
@@ -101,30 +104,20 @@ def test_a_channel_removed_with_its_data_kept_can_be_created_again_on_postgresql
 
 async def _migrated_objects(server_url: str, migrations: list[str], stem: str) -> dict[str, object]:
     """Apply `migrations` to a new database; count what is left whose name starts with `stem`."""
-    name = f"scaffold_remove_{uuid.uuid4().hex[:10]}"
-    server = await asyncpg.connect(server_url)
-    await server.execute(f'CREATE DATABASE "{name}"')
-    try:
-        database = await asyncpg.connect(urlsplit(server_url)._replace(path=f"/{name}").geturl())
-        try:
-            for migration in migrations:
-                await database.execute(migration)
-            return {
-                "functions": await database.fetchval(
-                    "SELECT count(*) FROM pg_proc WHERE proname LIKE $1", f"{stem}%"
-                ),
-                "triggers": await database.fetchval(
-                    "SELECT count(*) FROM pg_trigger WHERE tgname LIKE $1", f"{stem}%"
-                ),
-                "table": await database.fetchval(
-                    "SELECT to_regclass($1) IS NOT NULL", f"{stem}_events"
-                ),
-            }
-        finally:
-            await database.close()
-    finally:
-        await server.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await server.close()
+    async with new_database(server_url) as database:
+        for migration in migrations:
+            await database.execute(migration)
+        return {
+            "functions": await database.fetchval(
+                "SELECT count(*) FROM pg_proc WHERE proname LIKE $1", f"{stem}%"
+            ),
+            "triggers": await database.fetchval(
+                "SELECT count(*) FROM pg_trigger WHERE tgname LIKE $1", f"{stem}%"
+            ),
+            "table": await database.fetchval(
+                "SELECT to_regclass($1) IS NOT NULL", f"{stem}_events"
+            ),
+        }
 
 
 def test_dry_run_lists_the_deletions_and_writes_nothing(shop: Path) -> None:

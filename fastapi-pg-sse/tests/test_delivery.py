@@ -286,6 +286,54 @@ async def test_every_connection_receives_exactly_its_users_events_under_load(
                 assert received == emitted[user], f"{user} got another user's events"
 
 
+async def test_concurrent_emitters_of_many_users_lose_nothing_through_listener_restarts(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    """Eight connections emit at once, each transaction to one to three of twenty users (in
+    sorted order, as the README advises), a sixth of them rolled back, while the listener's
+    connection is killed three times: each user's stream receives exactly that user's committed
+    events, in id order, once."""
+    chance = random.Random(20261130)
+    users = [f"crowd-{number}" for number in range(20)]
+    committed: defaultdict[str, list[int]] = defaultdict(list)
+
+    async def emitter(number: int) -> None:
+        async with connected(realtime_database_url) as connection:
+            for _ in range(40):
+                targets = sorted(chance.sample(users, chance.randint(1, 3)))
+                transaction = connection.transaction()
+                await transaction.start()
+                ids = [
+                    (user, await FEED.emit(connection, target_user_id=user, event_type="crowd"))
+                    for user in targets
+                ]
+                if chance.random() < 1 / 6:
+                    await transaction.rollback()
+                    continue
+                await transaction.commit()
+                for user, event_id in ids:
+                    committed[user].append(event_id)
+
+    async with AsyncExitStack() as stack:
+        killer = await stack.enter_async_context(connected(realtime_database_url))
+        streams = {
+            user: await stack.enter_async_context(
+                open_stream(realtime_server.url + STREAM, sign_token(user))
+            )
+            for user in users
+        }
+        async with anyio.create_task_group() as tasks:
+            for number in range(8):
+                tasks.start_soon(emitter, number)
+            for _ in range(3):
+                await terminate_listener(killer, realtime_server.process.pid)
+        for user, events in streams.items():
+            expected = sorted(committed[user])
+            assert await ids_of(events, len(expected)) == [str(i) for i in expected], user
+            marker = await emit_event(realtime_database_url, FEED, user, "marker")
+            assert (await next_event(events)).id == str(marker), f"{user} got an event twice"
+
+
 async def test_two_servers_on_one_database_each_deliver_every_event_once(
     realtime_server: Server, start_realtime_server: ServerFactory, realtime_database_url: str
 ) -> None:
