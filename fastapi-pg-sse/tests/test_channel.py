@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from fastapi_pg_sse import Channel, Realtime
+from fastapi_pg_sse.channel import NEWEST, fetch_events_after
 from tests.app import FEED
 from tests.helpers import connected, kernel_settings
 
@@ -99,6 +100,47 @@ async def test_prune_deletes_events_older_than_kept_but_always_the_newest(
         assert await FEED.prune(connection, keep=timedelta(0)) == total - 1
         kept = await connection.fetch(f"SELECT id FROM {FEED.events_table}")
     assert [row["id"] for row in kept] == [newest]
+
+
+async def test_prune_deletes_every_id_up_to_the_newest_expired_event_so_none_is_skipped(
+    realtime_database_url: str,
+) -> None:
+    """`created_at` is when an event's transaction began, so a later id may be older: an id kept
+    below a pruned one would let a `Last-Event-ID` skip the pruned event without a `reset`."""
+    async with connected(realtime_database_url) as connection:
+        earlier, expired, newest = [
+            await FEED.emit(connection, target_user_id="prue", event_type="e") for _ in range(3)
+        ]
+        await connection.execute(
+            f"UPDATE {FEED.events_table} SET created_at = now() - interval '30 days' WHERE id = $1",
+            expired,
+        )
+        await FEED.prune(connection)
+        kept = await connection.fetch(
+            f"SELECT id FROM {FEED.events_table} WHERE id >= $1 ORDER BY id", earlier
+        )
+    assert [row["id"] for row in kept] == [newest]
+
+
+async def test_a_page_holds_no_more_payload_than_its_bound_or_one_event_that_exceeds_it(
+    realtime_database_url: str,
+) -> None:
+    async with connected(realtime_database_url) as connection:
+        ids = [
+            await FEED.emit(
+                connection, target_user_id="paige", event_type="e", payload={"b": "x" * 3000}
+            )
+            for _ in range(3)
+        ]
+        ranges = {"paige": (ids[0] - 1, NEWEST)}
+        pages = {
+            max_bytes: await fetch_events_after(
+                connection, FEED, ranges, limit=100, max_bytes=max_bytes
+            )
+            for max_bytes in (100, 4000, 10_000)
+        }
+    read = {size: ([e.id for e in page.events], page.more) for size, page in pages.items()}
+    assert read == {100: (ids[:1], True), 4000: (ids[:1], True), 10_000: (ids, False)}
 
 
 def test_a_kernel_refuses_to_stream_a_channel_it_was_not_given(

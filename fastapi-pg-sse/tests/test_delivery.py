@@ -234,7 +234,8 @@ async def test_a_forged_notification_neither_reaches_a_client_nor_hides_the_real
     realtime_server: Server, realtime_database_url: str
 ) -> None:
     """Any role that can connect can NOTIFY: here, the id of the user's next event, announced
-    before that event commits, with a payload of its own; and junk."""
+    before that event commits, with a payload of its own; an id beyond `bigint`; and junk."""
+    reconnects = (await server_metrics(realtime_server))["listener_reconnects"]
     async with (
         connected(realtime_database_url) as connection,
         connected(realtime_database_url) as forger,
@@ -244,10 +245,16 @@ async def test_a_forged_notification_neither_reaches_a_client_nor_hides_the_real
             real = await FEED.emit(
                 connection, target_user_id="ivan", event_type="real", payload={"real": True}
             )
-            for forged in (f'{real} forged ivan\n{{"forged": true}}', "not an event"):
+            for forged in (
+                f'{real} forged ivan\n{{"forged": true}}',
+                f"{2**63} beyond-bigint ivan",
+                "not an event",
+            ):
                 await forger.execute("SELECT pg_notify($1, $2)", FEED.name, forged)
         event = await next_event(ivan)
     assert (event.id, event.event, payload_of(event)) == (str(real), "real", {"real": True})
+    metrics = await server_metrics(realtime_server)
+    assert metrics["listener_reconnects"] == reconnects, "a forged id broke the listener's query"
 
 
 async def test_every_connection_receives_exactly_its_users_events_under_load(

@@ -11,7 +11,7 @@ import anyio
 import httpx
 import pytest
 
-from fastapi_pg_sse.testing import TEST_JWT_SECRET, migrated_database, sign_token
+from fastapi_pg_sse.testing import TEST_JWT_SECRET, migrated_database, open_stream, sign_token
 from tests.app import FEED, STREAM
 from tests.helpers import (
     connected,
@@ -55,6 +55,24 @@ async def test_a_stream_opened_while_the_database_is_down_gets_a_503_and_one_log
     assert response.json() == {"detail": "The event store is unavailable; retry later."}
     assert log.count("realtime stream refused: database unavailable") == 1
     assert "Traceback" not in log
+
+
+async def test_a_stream_opened_while_the_database_network_is_silent_gets_a_503(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    """The pooled connection left by a first stream stays open, but nothing answers on it: the
+    query gives up after `REALTIME_POOL_TIMEOUT_SECONDS` rather than the kernel's TCP timeout."""
+    async with blackhole_proxy(realtime_database_url) as (proxy, proxied_url):
+        environment = {"DATABASE_URL": proxied_url, "REALTIME_POOL_TIMEOUT_SECONDS": "1"}
+        async with serving("tests.app:app", pytestconfig.rootpath, environment) as server:
+            async with open_stream(server.url + STREAM, sign_token("sid")):
+                pass
+            proxy.blackhole()
+            headers = {"Authorization": f"Bearer {sign_token('sid')}"}
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                response = await client.get(STREAM, headers=headers)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "3"
 
 
 async def test_start_up_fails_naming_the_migration_when_a_channel_has_no_table(

@@ -70,12 +70,16 @@ class Channel:
     async def prune(self, connection: Connection, *, keep: timedelta = timedelta(days=7)) -> int:
         """Delete the events older than `keep` and return how many; run it from a scheduled job.
 
-        The newest event is always kept: it tells a pruned `Last-Event-ID` (answered with a
-        `reset` event) from an id that is merely old.
+        It deletes every id up to the newest event older than `keep`, so that the ids kept are
+        never preceded by a pruned one (`created_at` is when an event's transaction began, not
+        in id order), and it always keeps the newest event: the oldest id kept then tells a
+        pruned `Last-Event-ID` (answered with a `reset` event) from an id that is merely old.
         """
+        table = self.events_table
         status: str = await connection.execute(
-            f"DELETE FROM {self.events_table} WHERE created_at < now() - $1::interval"
-            f" AND id < (SELECT max(id) FROM {self.events_table})",
+            f"DELETE FROM {table}"
+            f" WHERE id <= (SELECT max(id) FROM {table} WHERE created_at < now() - $1::interval)"
+            f" AND id < (SELECT max(id) FROM {table})",
             keep,
         )
         return int(status.split()[-1])
@@ -111,13 +115,15 @@ async def fetch_events_after(
     *,
     limit: int,
     max_bytes: int,
+    timeout: float | None = None,
 ) -> EventPage:
     """The committed events of each user in `ranges`, after its first id and up to its second,
     in id order.
 
-    A page holds at most `limit` events and, past its first event, at most `max_bytes` of
-    payload. A user's events commit in id order (the emit function locks the user's row until
-    its transaction ends), so reading on from the last id read never skips one of them.
+    A page holds at most `limit` events and at most `max_bytes` of payload, or its first event
+    alone if that is larger; a query that takes longer than `timeout` seconds raises
+    `TimeoutError`. A user's events commit in id order (the emit function locks the user's row
+    until its transaction ends), so reading on from the last id read never skips one of them.
     """
     rows = await connection.fetch(
         f"""
@@ -140,7 +146,7 @@ async def fetch_events_after(
                 count(*) OVER () AS page_size
             FROM page
         ) AS sized
-        WHERE before < $5
+        WHERE before = 0 OR before + octet_length(data) <= $5
         ORDER BY id
         """,
         list(ranges),
@@ -148,6 +154,7 @@ async def fetch_events_after(
         [through for _, through in ranges.values()],
         limit,
         max_bytes,
+        timeout=timeout,
     )
     events = [Event(*row[:4]) for row in rows]
     # More may follow a full page, and a page cut short by its size.
@@ -156,7 +163,7 @@ async def fetch_events_after(
 
 
 async def user_event_range(
-    connection: Connection, channel: Channel, target_user_id: str
+    connection: Connection, channel: Channel, target_user_id: str, *, timeout: float | None = None
 ) -> tuple[int, int]:
     """The oldest id the channel keeps (1 while it has none) and the user's newest id (or 0)."""
     row = await connection.fetchrow(
@@ -164,6 +171,7 @@ async def user_event_range(
         f" (SELECT coalesce(max(id), 0) FROM {channel.events_table}"
         "  WHERE target_user_id = $1)",
         target_user_id,
+        timeout=timeout,
     )
     assert row is not None, "a query without FROM returns one row"
     oldest: int = row[0]
@@ -171,13 +179,16 @@ async def user_event_range(
     return oldest, newest
 
 
-async def missing_objects(connection: Connection, channel: Channel) -> list[str]:
+async def missing_objects(
+    connection: Connection, channel: Channel, *, timeout: float | None = None
+) -> list[str]:
     """What of the channel's migration the database lacks: its table, its emit function."""
     row = await connection.fetchrow(
         "SELECT to_regclass($1) IS NOT NULL,"
         " EXISTS (SELECT FROM pg_proc WHERE proname = $2 AND pg_function_is_visible(oid))",
         channel.events_table,
         channel.emit_function,
+        timeout=timeout,
     )
     assert row is not None, "a query without FROM returns one row"
     has_table, has_function = row

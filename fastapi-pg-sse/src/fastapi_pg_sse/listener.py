@@ -139,7 +139,7 @@ class Listener:
         missing = [
             f"{thing} (of channel {name})"
             for name, channel in self._channels.items()
-            for thing in await missing_objects(connection, channel)
+            for thing in await missing_objects(connection, channel, timeout=self._keepalive_seconds)
         ]
         if missing:
             raise MissingMigration(
@@ -202,6 +202,8 @@ class Listener:
                 raw_id, _, target_user_id = payload.split("\n", 1)[0].split(" ", 2)
                 event_id = int(raw_id)
             except ValueError:
+                event_id = 0
+            if not 0 < event_id <= NEWEST:
                 logger.warning("realtime listener ignored a foreign notification on %s", name)
                 continue
             delivered_through = self._hub.delivered_through(name, target_user_id)
@@ -222,7 +224,12 @@ class Listener:
         delivered = 0
         while ranges:
             page = await fetch_events_after(
-                connection, channel, ranges, limit=self._page_size, max_bytes=self._page_bytes
+                connection,
+                channel,
+                ranges,
+                limit=self._page_size,
+                max_bytes=self._page_bytes,
+                timeout=self._keepalive_seconds,  # a silent network must not hold it for ever
             )
             for event in page.events:
                 self._hub.publish(channel.name, event)

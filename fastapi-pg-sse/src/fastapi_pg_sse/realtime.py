@@ -162,8 +162,11 @@ class Realtime:
         newest) gets a `reset` instead, and the stream goes on from the user's newest event.
         """
         assert self._pool is not None, "Realtime.start() was not called"
-        async with self._pool.acquire(timeout=self.settings.pool_timeout_seconds) as connection:
-            oldest, newest = await user_event_range(connection, channel, subscriber.user_id)
+        timeout = self.settings.pool_timeout_seconds  # also what giving the connection back takes
+        async with self._pool.acquire(timeout=timeout) as connection:
+            oldest, newest = await user_event_range(
+                connection, channel, subscriber.user_id, timeout=timeout
+            )
         head = max(newest, oldest - 1)  # ids up to oldest - 1 may have been pruned
         resume_after = head if last_event_id is None else last_event_id
         reset = None if oldest - 1 <= resume_after <= head else head
@@ -179,15 +182,17 @@ class Realtime:
         a page is read. Live events queued meanwhile that the replay sent are dropped.
         """
         assert self._pool is not None, "Realtime.start() was not called"
+        timeout = self.settings.pool_timeout_seconds
         more = True
         while more:
-            async with self._pool.acquire(timeout=self.settings.pool_timeout_seconds) as connection:
+            async with self._pool.acquire(timeout=timeout) as connection:
                 page = await fetch_events_after(
                     connection,
                     channel,
                     {subscriber.user_id: (subscriber.replayed_through, NEWEST)},
                     limit=self.settings.replay_page_size,
                     max_bytes=self.settings.max_queued_bytes,
+                    timeout=timeout,
                 )
             if page.events:
                 subscriber.replayed_through = page.events[-1].id

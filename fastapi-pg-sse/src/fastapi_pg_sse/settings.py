@@ -63,7 +63,8 @@ class RealtimeSettings(BaseSettings):
     """Events read from the table per query, by replay and by the listener; also the most
     notifications one read of the listener serves."""
     keepalive_seconds: float = Field(10.0, gt=0)
-    """The listener checks its connection with a query after this long without notifications."""
+    """The listener checks its connection with a query after this long without notifications, and
+    gives up on any of its queries after this long."""
     reconnect_max_backoff_seconds: float = Field(30.0, gt=0)
     """Cap of the listener's jittered exponential backoff between reconnection attempts."""
     pool_min_size: int = Field(0, ge=0)
@@ -73,7 +74,8 @@ class RealtimeSettings(BaseSettings):
     """Connections the stream pool opens at most (a stream holds one only while it opens or
     reads a page of replay)."""
     pool_timeout_seconds: float = Field(10.0, gt=0)
-    """How long a stream waits for a pooled connection; opening one then gets a 503."""
+    """How long a stream waits for a pooled connection, or for a query; opening one then gets a
+    503."""
 
     @model_validator(mode="before")
     @classmethod

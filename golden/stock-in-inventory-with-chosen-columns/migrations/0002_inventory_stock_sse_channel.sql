@@ -39,13 +39,12 @@ BEGIN
         RAISE EXCEPTION 'event_type must be a word such as stock_updated, got %', quote_nullable(event_type)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM FROM inventory_stock_event_locks AS locked
-        WHERE locked.target_user_id = inventory_stock_emit.target_user_id FOR UPDATE;
-    IF NOT FOUND THEN  -- the user's first event: create the row to lock
-        INSERT INTO inventory_stock_event_locks VALUES (target_user_id) ON CONFLICT DO NOTHING;
+    LOOP  -- lock the user's row, creating it for their first event
         PERFORM FROM inventory_stock_event_locks AS locked
             WHERE locked.target_user_id = inventory_stock_emit.target_user_id FOR UPDATE;
-    END IF;
+        EXIT WHEN FOUND;
+        INSERT INTO inventory_stock_event_locks VALUES (target_user_id) ON CONFLICT DO NOTHING;
+    END LOOP;
     INSERT INTO inventory_stock_events (target_user_id, type, payload)
         VALUES (target_user_id, event_type, coalesce(payload, 'null'::jsonb))
         RETURNING id INTO event_id;
