@@ -2,15 +2,13 @@
 fastapi-pg-sse 0.2 generated it (`baseline/channel_lock_0.2.sql`), and `bench_after`, as the
 generator writes it now (the runtime's pinned test migration, renamed)."""
 
-import asyncio
 import os
-import uuid
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from fastapi_pg_sse.testing import embedded_postgres, execute
+from fastapi_pg_sse.testing import embedded_postgres, migrated_database
 
 BENCH = Path(__file__).resolve().parent
 CURRENT_MIGRATION = (
@@ -24,13 +22,11 @@ def bench_database() -> Iterator[str]:
     """A new database with both channels, on `DATABASE_URL`'s server or an embedded one."""
     with ExitStack() as stack:
         server = os.environ.get("DATABASE_URL") or stack.enter_context(embedded_postgres())
-        name = f"realtime_bench_{uuid.uuid4().hex[:12]}"
-        asyncio.run(execute(server, f'CREATE DATABASE "{name}"'))
-        url = urlsplit(server)._replace(path=f"/{name}").geturl()
-        try:
-            before = (BENCH / "baseline" / "channel_lock_0.2.sql").read_text()
-            after = CURRENT_MIGRATION.read_text().replace("test_feed", AFTER)
-            asyncio.run(execute(url, before + after))
-            yield url
-        finally:
-            asyncio.run(execute(server, f'DROP DATABASE "{name}" WITH (FORCE)'))
+        migrations = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        (migrations / "1_before.sql").write_text(
+            (BENCH / "baseline" / "channel_lock_0.2.sql").read_text()
+        )
+        (migrations / "2_after.sql").write_text(
+            CURRENT_MIGRATION.read_text().replace("test_feed", AFTER)
+        )
+        yield stack.enter_context(migrated_database(server, migrations))

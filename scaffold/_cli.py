@@ -226,8 +226,8 @@ def list_channels(project: ProjectOption = None, json_output: JsonOption = False
         typer.echo(f"  PostgreSQL channel  {summary.pg_channel}")
         typer.echo(f"  events table        {summary.events_table}")
         if summary.trigger:
-            typer.echo(f"  trigger on          {summary.trigger}")
-            typer.echo(f"  events carry        {summary.payload}")
+            typer.echo(f"  trigger on          {summary.trigger.target}")
+            typer.echo(f"  events carry        {summary.trigger.payload}")
         typer.echo("  files               " + "\n                      ".join(summary.files))
 
 

@@ -41,6 +41,11 @@ class Trigger:
     """The columns each event carries (`--columns`); None: every column of the row."""
 
     @property
+    def target(self) -> str:
+        """`table.user_column`: where the trigger finds each event's user."""
+        return f"{self.table}.{self.user_column}"
+
+    @property
     def payload(self) -> str:
         """What each event carries, in words: `every column of baskets` or `id, stock`."""
         if self.columns is None:

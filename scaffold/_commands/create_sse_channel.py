@@ -88,4 +88,4 @@ def _trigger(request: ChannelRequest) -> Trigger | None:
 def _describe(trigger: Trigger | None) -> str:
     if trigger is None:
         return "no trigger"
-    return f"a trigger on {trigger.table}.{trigger.user_column} carrying {trigger.payload}"
+    return f"a trigger on {trigger.target} carrying {trigger.payload}"

@@ -19,6 +19,9 @@ from fastapi.encoders import jsonable_encoder
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection of your own or one acquired from a pool."""
 
+DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What a lost, silent or unreachable database raises."""
+
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,55}")
 """A lowercase SQL identifier short enough for its `_events` table to fit in 63 bytes."""
 
@@ -192,7 +195,9 @@ async def missing_objects(
     )
     assert row is not None, "a query without FROM returns one row"
     has_table, has_function = row
-    return [
-        *([] if has_table else [f"table {channel.events_table}"]),
-        *([] if has_function else [f"function {channel.emit_function}()"]),
-    ]
+    missing = []
+    if not has_table:
+        missing.append(f"table {channel.events_table}")
+    if not has_function:
+        missing.append(f"function {channel.emit_function}()")
+    return missing

@@ -21,7 +21,13 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from fastapi_pg_sse.channel import NEWEST, Channel, fetch_events_after, missing_objects
+from fastapi_pg_sse.channel import (
+    DATABASE_ERRORS,
+    NEWEST,
+    Channel,
+    fetch_events_after,
+    missing_objects,
+)
 from fastapi_pg_sse.hub import Hub
 
 logger = logging.getLogger(__name__)
@@ -105,12 +111,7 @@ class Listener:
                 await self._pump(connection, notifications)
             except MissingMigration as error:
                 problem = f"cannot listen: {error}"
-            except (
-                OSError,
-                TimeoutError,
-                asyncpg.PostgresError,
-                asyncpg.InterfaceError,
-            ) as error:
+            except DATABASE_ERRORS as error:
                 problem = f"lost its connection: {error!r}"
             except Exception:
                 # A bug must not end real-time delivery for the process: log it, start over.

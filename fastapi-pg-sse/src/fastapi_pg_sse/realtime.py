@@ -18,7 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from fastapi_pg_sse.channel import NEWEST, Channel, fetch_events_after, user_event_range
+from fastapi_pg_sse.channel import (
+    DATABASE_ERRORS,
+    NEWEST,
+    Channel,
+    fetch_events_after,
+    user_event_range,
+)
 from fastapi_pg_sse.frames import HEARTBEAT, event_frame, reset_frame, retry_frame
 from fastapi_pg_sse.hub import Hub, Subscriber
 from fastapi_pg_sse.listener import Listener
@@ -26,8 +32,6 @@ from fastapi_pg_sse.settings import RealtimeSettings
 
 logger = logging.getLogger(__name__)
 
-DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-"""What a lost or unreachable database raises."""
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 POOL_CLOSE_SECONDS = 2.0
 """How long the stream pool's connections may take to close politely at shutdown."""
