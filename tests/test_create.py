@@ -106,7 +106,9 @@ def test_the_command_finds_the_project_from_a_subfolder(shop: Path) -> None:
 
 
 def test_pyproject_keeps_every_line_of_the_user_and_records_the_channel(shop: Path) -> None:
-    original = (shop / "pyproject.toml").read_text().splitlines()
+    original = (shop / "pyproject.toml").read_text()
+    # But the minimum of fastapi, raised to what the generated code needs.
+    original = original.replace('"fastapi>=0.135"', '"fastapi>=0.137.2"').splitlines()
     assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
     edited = (shop / "pyproject.toml").read_text()
     remaining = iter(edited.splitlines())

@@ -1,8 +1,28 @@
 """Edits of the target's pyproject.toml keep the user's text and add only what is missing."""
 
+import ast
+import sys
+from importlib.metadata import packages_distributions
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+import tomlkit
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
 from scaffold import __version__
-from scaffold.manifest import edit_pyproject
+from scaffold.errors import BadInput
+from scaffold.manifest import (
+    RUNTIME_REQUIREMENTS,
+    TEST_REQUIREMENTS,
+    DependencyChange,
+    dependency_changes,
+    edit_pyproject,
+)
 from scaffold.project import ChannelRecord, Trigger
+from tests.golden_cases import GOLDEN
+from tests.helpers import EXAMPLE
 
 PYPROJECT = """\
 # The shop service.
@@ -39,8 +59,15 @@ def test_the_users_comments_and_other_tables_are_kept() -> None:
 
 def test_a_missing_test_extra_is_created() -> None:
     edited = edit_pyproject(PYPROJECT, [STOCK])
-    assert "[project.optional-dependencies]" in edited
-    assert 'test = [\n    "fastapi-pg-sse[testing]>=0.2,<1",\n    "httpx>=0.27",\n' in edited
+    assert (
+        "[project.optional-dependencies]\n"
+        "test = [\n"
+        '    "fastapi-pg-sse[testing]>=0.2,<1",\n'
+        '    "asyncpg>=0.29",\n'
+        '    "asyncpg-stubs>=0.29",\n'
+        '    "pytest>=8",\n'
+        "]\n"
+    ) in edited
 
 
 def test_editing_twice_gives_the_same_text() -> None:
@@ -73,3 +100,178 @@ def test_the_runtime_is_required_in_the_range_of_the_tools_own_version() -> None
     edited = edit_pyproject(PYPROJECT.replace(', "FastAPI_PG.SSE >= 0.2.1"', ""), [STOCK])
     major, minor = __version__.split(".")[:2]
     assert f'"fastapi-pg-sse>={major}.{minor},<{int(major) + 1}"' in edited
+
+
+def with_lists(dependencies: str, lists: str = "") -> str:
+    """A pyproject.toml with these `[project] dependencies` and these lists after them."""
+    return f"""\
+[project]
+name = "shop"
+dependencies = [
+    # The web framework.
+{dependencies}
+]
+{lists}
+[tool.scaffold]
+package = "shop"
+"""
+
+
+def test_a_minimum_below_what_the_generated_code_needs_is_raised_in_place() -> None:
+    text = with_lists("""\
+    "fastapi[standard]>=0.110,<1.0; python_version>='3.11'",  # keep this comment
+    'asyncpg >= 0.27',  # and this one
+    "fastapi-pg-sse (>=0.1, <1)",""")
+    edited = edit_pyproject(text, [STOCK])
+    assert edited.startswith(
+        with_lists("""\
+    "fastapi[standard]>=0.137.2,<1.0; python_version>='3.11'",  # keep this comment
+    'asyncpg >= 0.29',  # and this one
+    "fastapi-pg-sse (>=0.2, <1)",""").split("[tool.scaffold]")[0]
+    )
+    assert edit_pyproject(edited, [STOCK]) == edited
+
+
+@pytest.mark.parametrize("requirement", ["fastapi", "fastapi>=0.140", "fastapi>=0.137.2,<1"])
+def test_a_requirement_that_allows_no_version_below_the_minimum_is_left_as_it_is(
+    requirement: str,
+) -> None:
+    edited = edit_pyproject(with_lists(f'    "{requirement}",'), [STOCK])
+    assert f'    "{requirement}",\n    "fastapi-pg-sse>=0.2,<1",\n]' in edited
+    assert not [change for change in dependency_changes(edited) if change.replaces]
+
+
+@pytest.mark.parametrize(
+    ("requirement", "needed"),
+    [
+        ("fastapi<0.100", "fastapi>=0.137.2"),
+        ("fastapi==0.110.0", "fastapi>=0.137.2"),
+        ("fastapi~=0.110.0", "fastapi>=0.137.2"),
+        ("fastapi-pg-sse>=1.0", "fastapi-pg-sse>=0.2,<1"),
+    ],
+)
+def test_a_requirement_that_excludes_the_needed_version_is_refused(
+    requirement: str, needed: str
+) -> None:
+    with pytest.raises(BadInput) as refused:
+        edit_pyproject(with_lists(f'    "{requirement}",'), [STOCK])
+    assert str(refused.value) == (
+        f"pyproject.toml: [project] dependencies lists {requirement}, but the generated code"
+        f" needs {needed}: allow that version, then run the command again"
+    )
+
+
+def test_test_dependencies_go_to_an_existing_dev_extra_rather_than_a_new_test_extra() -> None:
+    text = with_lists(
+        '    "fastapi>=0.140", "asyncpg>=0.29",',
+        '[project.optional-dependencies]\ndev = ["pytest>=7", "ruff"]\n',
+    )
+    edited = edit_pyproject(text, [STOCK])
+    extras = tomlkit.parse(edited)["project"]["optional-dependencies"]
+    assert list(extras) == ["dev"]
+    assert extras["dev"] == [
+        "pytest>=8",
+        "ruff",
+        "fastapi-pg-sse[testing]>=0.2,<1",
+        "asyncpg-stubs>=0.29",
+    ]
+    assert 'dev = ["pytest>=8", "ruff", ' in edited, "the one-line array became several"
+
+
+def test_a_test_dependency_group_is_preferred_to_a_test_extra() -> None:
+    groups = '[dependency-groups]\ndev = [\n    {include-group = "lint"},\n]\nlint = ["ruff"]\n'
+    extras = '[project.optional-dependencies]\ntest = ["pytest>=8"]\n'
+    edited = tomlkit.parse(edit_pyproject(with_lists("", groups + extras), [STOCK]))
+    assert edited["project"]["optional-dependencies"] == {"test": ["pytest>=8"]}
+    assert edited["dependency-groups"] == {
+        "dev": [
+            {"include-group": "lint"},
+            "fastapi-pg-sse[testing]>=0.2,<1",
+            "asyncpg>=0.29",
+            "asyncpg-stubs>=0.29",
+        ],
+        "lint": ["ruff"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("lists", "chosen"),
+    [
+        ("[project.optional-dependencies]\ndev = []\ntesting = []\n", ("extra", "testing")),
+        ("[dependency-groups]\nTests = []\ndev = []\n", ("dependency group", "Tests")),
+        ('[dependency-groups]\nlint = ["ruff"]\n', ("dependency group", "test")),
+        ("[project.optional-dependencies]\npostgres = []\n", ("extra", "test")),
+    ],
+)
+def test_test_dependencies_go_to_the_first_test_list_or_a_new_test_one(
+    lists: str, chosen: tuple[str, str]
+) -> None:
+    kind, name = chosen
+    changes = dependency_changes(with_lists('    "fastapi>=0.140",', lists))
+    assert f"adds pytest>=8 to the {name} {kind}" in [str(change) for change in changes]
+
+
+def test_the_changes_say_what_the_edit_does_to_the_dependencies() -> None:
+    text = with_lists('    "fastapi>=0.110",', "[dependency-groups]\ndev = []\n")
+    changes = dependency_changes(text)
+    assert [str(change) for change in changes] == [
+        "raises fastapi>=0.110 to fastapi>=0.137.2 in [project] dependencies"
+        " (the generated code needs it)",
+        "adds fastapi-pg-sse>=0.2,<1 to [project] dependencies",
+        "adds fastapi-pg-sse[testing]>=0.2,<1 to the dev dependency group",
+        "adds asyncpg>=0.29 to the dev dependency group",
+        "adds asyncpg-stubs>=0.29 to the dev dependency group",
+        "adds pytest>=8 to the dev dependency group",
+    ]
+    assert changes[0].as_json() == {
+        "action": "raise",
+        "requirement": "fastapi>=0.137.2",
+        "replaces": "fastapi>=0.110",
+        "in": "project.dependencies",
+    }
+    assert changes[2] == DependencyChange(
+        "fastapi-pg-sse[testing]>=0.2,<1", ("dependency-groups", "dev")
+    )
+    assert dependency_changes(edit_pyproject(text, [STOCK])) == ()
+
+
+def test_the_requirements_name_every_distribution_the_generated_code_imports() -> None:
+    """And the typing stubs of those that ship no types, for mypy --strict."""
+    required = {
+        canonicalize_name(Requirement(requirement).name)
+        for requirement in (*RUNTIME_REQUIREMENTS, *TEST_REQUIREMENTS)
+    }
+    modules = _generated_imports()
+    assert {_distribution(module) for module in modules} - required == set()
+    untyped = {_distribution(module) for module in modules if not _ships_types(module)}
+    assert untyped == {"asyncpg"}, "a new import without types: require its stubs"
+    assert {f"{distribution}-stubs" for distribution in untyped} <= required
+
+
+def _generated_imports() -> set[str]:
+    """The top-level modules the golden cases' generated files import, but the standard
+    library's and the project's own."""
+    modules = set()
+    for case in GOLDEN.iterdir():
+        for path in case.rglob("*.py"):
+            if (EXAMPLE / path.relative_to(case)).exists():  # the user's file
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    modules |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    modules.add(node.module.split(".")[0])
+    return modules - set(sys.stdlib_module_names) - {"shop"}
+
+
+def _distribution(module: str) -> str:
+    # An editable install (fastapi-pg-sse's, here) is not listed: its module is named after it.
+    (distribution,) = packages_distributions().get(module, [module])
+    return canonicalize_name(distribution)
+
+
+def _ships_types(module: str) -> bool:
+    """Whether the installed package has a `py.typed` marker (PEP 561)."""
+    spec = find_spec(module)
+    assert spec is not None and spec.submodule_search_locations, f"{module} is not a package"
+    return any((Path(folder) / "py.typed").is_file() for folder in spec.submodule_search_locations)
