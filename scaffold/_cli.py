@@ -107,8 +107,14 @@ def create_sse_channel(
         json_output=json_output,
         diff=diff,
         dry_run=dry_run,
-        notes=_payload_note(trigger) if trigger else (),
-        fields={"trigger": trigger.as_json() if trigger else None},
+        notes=[
+            *(_payload_note(trigger) if trigger else ()),
+            *(f"pyproject.toml: {change}" for change in result.dependencies),
+        ],
+        fields={
+            "trigger": trigger.as_json() if trigger else None,
+            "dependencies": [change.as_json() for change in result.dependencies],
+        },
     ):
         typer.secho(f"\nChannel ready: GET {result.route}", bold=True)
         typer.echo(f"Apply {result.migration} to your database, then run your tests.")

@@ -148,3 +148,70 @@ def test_a_failure_while_writing_leaves_the_project_as_it_was(
         create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
     assert snapshot(shop) == before
     assert not (shop / "shop" / "realtime").exists()
+
+
+def test_the_plan_says_what_it_does_to_the_dependencies(shop: Path) -> None:
+    result = run_scaffold(*STOCK, "--dry-run", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "pyproject.toml: raises fastapi>=0.135 to fastapi>=0.137.2 in [project] dependencies"
+        " (the generated code needs it)\n"
+        "pyproject.toml: adds fastapi-pg-sse>=0.2,<1 to [project] dependencies\n"
+        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.2,<1 to the test extra\n"
+        "pyproject.toml: adds asyncpg-stubs>=0.29 to the test extra\n"
+    ) in result.stdout
+    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    again = run_scaffold(*STOCK, "--dry-run", cwd=shop)
+    assert "pyproject.toml:" not in again.stdout
+
+
+def test_json_output_lists_the_dependency_changes(shop: Path) -> None:
+    result = run_scaffold(*STOCK, "--dry-run", "--json", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["dependencies"][:2] == [
+        {
+            "action": "raise",
+            "requirement": "fastapi>=0.137.2",
+            "replaces": "fastapi>=0.135",
+            "in": "project.dependencies",
+        },
+        {
+            "action": "add",
+            "requirement": "fastapi-pg-sse>=0.2,<1",
+            "replaces": None,
+            "in": "project.dependencies",
+        },
+    ]
+
+
+def test_a_dependency_that_excludes_the_needed_version_is_refused_and_nothing_written(
+    shop: Path,
+) -> None:
+    pyproject = shop / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"fastapi>=0.135"', '"fastapi<0.100"'))
+    before = snapshot(shop)
+    result = run_scaffold(*STOCK, cwd=shop)
+    assert result.exit_code == 2
+    assert (
+        "error: pyproject.toml: [project] dependencies lists fastapi<0.100, but the generated code"
+        " needs fastapi>=0.137.2: allow that version, then run the command again"
+    ) in result.stderr
+    assert snapshot(shop) == before
+
+
+def test_test_dependencies_join_the_projects_dev_dependency_group(shop: Path) -> None:
+    pyproject = shop / "pyproject.toml"
+    text = pyproject.read_text()
+    test_extra = (
+        '[project.optional-dependencies]\ntest = [\n    "httpx>=0.27",\n    "pytest>=8",\n]\n'
+    )
+    assert test_extra in text
+    pyproject.write_text(
+        text.replace(test_extra, '[dependency-groups]\ndev = [\n    "pytest>=8",\n]\n')
+    )
+    create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
+    assert (
+        '[dependency-groups]\ndev = [\n    "pytest>=8",\n'
+        '    "fastapi-pg-sse[testing]>=0.2,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
+    ) in pyproject.read_text()
+    assert "optional-dependencies" not in pyproject.read_text()

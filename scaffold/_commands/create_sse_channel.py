@@ -7,6 +7,7 @@ from pathlib import Path
 from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
 from scaffold.layout import channel_layout, next_migration_name
+from scaffold.manifest import DependencyChange, dependency_changes
 from scaffold.names import channel_names, payload_columns, sql_identifier
 from scaffold.pipeline import plan_project
 from scaffold.plan import Plan
@@ -30,6 +31,8 @@ class CreateResult:
     migration: str
     trigger: Trigger | None
     """The channel's trigger, as recorded: what its events carry is part of the plan."""
+    dependencies: tuple[DependencyChange, ...]
+    """What the plan's edit of pyproject.toml adds to the project's dependencies or raises."""
 
 
 def create_sse_channel(
@@ -46,9 +49,12 @@ def create_sse_channel(
     if force:
         plan = plan.forced()
     layout = channel_layout(project, record)
+    dependencies = dependency_changes(project.pyproject.read_text(encoding="utf-8"))
     if not dry_run:
         apply_plan(plan, last="pyproject.toml")
-    return CreateResult(plan, layout.route, layout.migration_path, record.trigger)
+    return CreateResult(
+        plan, layout.route, layout.migration_path, record.trigger, dependencies=dependencies
+    )
 
 
 def _record(project: Project, request: ChannelRequest) -> ChannelRecord:
