@@ -47,10 +47,9 @@ def with_minimum(text: str, needed: str, where: str) -> str:
     minimum; refused when it allows no version that `needed` allows.
     """
     listed, wanted = parse(text, where), Requirement(needed)
-    minimum = _minimum(wanted)
-    floor = _floor(listed)
     if not listed.specifier:
         return text
+    minimum, floor = _minimum(wanted), _floor(listed)
     if floor is not None and floor >= minimum:
         if wanted.specifier.contains(floor, prereleases=True):
             return text
@@ -63,6 +62,7 @@ def with_minimum(text: str, needed: str, where: str) -> str:
 
 
 def _minimum(needed: Requirement) -> Version:
+    """The version of `needed`'s `>=` specifier: scaffold's requirements each have one."""
     (minimum,) = (Version(s.version) for s in needed.specifier if s.operator == ">=")
     return minimum
 
@@ -79,6 +79,7 @@ def _floor(requirement: Requirement) -> Version | None:
 
 
 def _lower_bound(specifier: Specifier) -> Version | None:
+    """The lowest version the specifier allows; None if it allows every version below some."""
     if specifier.operator in ("<", "<=", "!="):
         return None
     try:  # `==1.2.*` allows 1.2 and up; `===` may name something that is not a version
