@@ -7,12 +7,13 @@ from functools import partial
 from pathlib import Path
 
 from scaffold.errors import ConflictError
-from scaffold.plan import Action, Plan
+from scaffold.plan import Action, Ownership, Plan
 
 
 def apply_plan(plan: Plan, *, last: str | None = None) -> None:
-    """Write every create/update of `plan` and delete every deletion; `last` (the manifest) goes
-    after the rest. A plan with conflicts is refused whole: nothing is written.
+    """Write every create/update of `plan` and delete every deletion; scaffold's record of what
+    it wrote goes after the files it records, and `last` (the manifest) after everything. A plan
+    with conflicts is refused whole: nothing is written.
 
     If any step fails, the files already written are restored, deleted files come back, new files
     and folders are removed, and the error propagates: the project is left as it was. Folders a
@@ -22,7 +23,7 @@ def apply_plan(plan: Plan, *, last: str | None = None) -> None:
         raise ConflictError(_conflict_message(plan), plan=plan)
     steps = sorted(
         (change for change in plan.changes if change.action in _CARRIED_OUT),
-        key=lambda change: change.path == last,
+        key=lambda change: (change.path == last, change.ownership is Ownership.RECORD),
     )
     created_folders: list[Path] = []
     set_aside: list[Path] = []

@@ -1,10 +1,13 @@
 """Compare the files a command wants with the disk: the plan is a value to print or apply."""
 
+import dataclasses
 import difflib
 import json
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+
+from scaffold.lock import sha256_of
 
 
 class Ownership(Enum):
@@ -14,6 +17,9 @@ class Ownership(Enum):
     """Created when missing, then the user's (empty `__init__.py` files, removal migrations)."""
     EDITED = "edited"
     """The user's file, edited in place (the app module, `pyproject.toml`)."""
+    RECORD = "record"
+    """scaffold's record of what it wrote (`scaffold.lock`): rewritten whenever it differs, after
+    the files it records."""
 
 
 class Action(Enum):
@@ -31,6 +37,9 @@ class Desired:
     ownership: Ownership
     baseline: str | None = None
     """What scaffold wrote here before this command; disk text equal to it may be replaced."""
+    baseline_sha256: str | None = None
+    """The sha256 of what scaffold last wrote here, as `scaffold.lock` records it: disk text with
+    this hash was written by scaffold (an earlier version, say), and may be replaced too."""
 
 
 @dataclass(frozen=True)
@@ -77,13 +86,7 @@ class Plan:
         return Plan(
             self.root,
             tuple(
-                FileChange(
-                    c.path,
-                    Action.DELETE if c.new is None else Action.UPDATE,
-                    c.ownership,
-                    c.old,
-                    c.new,
-                )
+                dataclasses.replace(c, action=Action.DELETE if c.new is None else Action.UPDATE)
                 if c.action is Action.CONFLICT
                 else c
                 for c in self.changes
@@ -122,6 +125,12 @@ def _action(old: str | None, want: Desired) -> Action:
         return Action.UNCHANGED
     if want.ownership is Ownership.CREATED_ONCE:  # the user's now: deleted only if untouched
         return Action.DELETE if want.text is None and old == want.baseline else Action.UNCHANGED
-    if want.ownership is Ownership.EDITED or old == want.baseline:
+    if want.ownership in (Ownership.EDITED, Ownership.RECORD) or _written_by_scaffold(old, want):
         return Action.DELETE if want.text is None else Action.UPDATE
     return Action.CONFLICT
+
+
+def _written_by_scaffold(old: str, want: Desired) -> bool:
+    return old == want.baseline or (
+        want.baseline_sha256 is not None and sha256_of(old) == want.baseline_sha256
+    )
