@@ -50,6 +50,9 @@ class FileChange:
     old: str | None
     new: str | None
     """The text to write; None for a file to delete."""
+    newline: str = "\n"
+    """The line ending of the file on disk, which rewriting it keeps (CRLF in a checkout made
+    with git's autocrlf); `old` and `new` hold `\n` endings whatever the disk has."""
 
     def diff(self) -> str:
         """A unified diff with `a/` and `b/` paths relative to the project."""
@@ -110,12 +113,22 @@ def make_plan(root: Path, desired: dict[str, Desired]) -> Plan:
     changes = []
     for path in sorted(desired):
         want = desired[path]
-        target = root / path
-        old = target.read_text(encoding="utf-8") if target.is_file() else None
+        old, newline = _read(root / path)
         if old is None and want.text is None:
             continue
-        changes.append(FileChange(path, _action(old, want), want.ownership, old, want.text))
+        action = _action(old, want)
+        changes.append(FileChange(path, action, want.ownership, old, want.text, newline))
     return Plan(root, tuple(changes))
+
+
+def _read(target: Path) -> tuple[str | None, str]:
+    """The file's text with `\n` line endings (None if there is no file), and the line ending
+    it uses throughout: CRLF, or `\n` for any other file."""
+    if not target.is_file():
+        return None, "\n"
+    with target.open(encoding="utf-8") as stream:
+        text = stream.read()
+        return text, "\r\n" if stream.newlines == "\r\n" else "\n"
 
 
 def _action(old: str | None, want: Desired) -> Action:
