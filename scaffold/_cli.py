@@ -116,8 +116,26 @@ def create_sse_channel(
         notes=_payload_note(trigger) if trigger else (),
         fields={"trigger": trigger.as_json() if trigger else None},
     ):
-        typer.secho(f"\nChannel ready: GET {result.route}", bold=True)
-        typer.echo(f"Apply {result.migration} to your database, then run your tests.")
+        _say_what_create_did(result.plan, channel, module, result.route, result.migration)
+
+
+def _say_what_create_did(
+    plan: "Plan", channel: str, module: str, route: str, migration: str
+) -> None:
+    """The next step: applying the migration, only when this run wrote it."""
+    if not plan.pending:
+        typer.secho(
+            f"\nChannel {channel} in {module} is already in place (GET {route}): nothing changed.",
+            bold=True,
+        )
+        return
+    from scaffold.plan import Action
+
+    typer.secho(f"\nChannel ready: GET {route}", bold=True)
+    if any(c.path == migration and c.action is Action.CREATE for c in plan.changes):
+        typer.echo(f"Apply {migration} to your database, then run your tests.")
+    else:
+        typer.echo(f"Its migration, {migration}, was written before: run your tests.")
 
 
 @app.command("remove-sse-channel", epilog="Example: scaffold remove-sse-channel Stock in inventory")

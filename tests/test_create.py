@@ -146,3 +146,31 @@ def test_a_failure_while_writing_leaves_the_project_as_it_was(
         create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
     assert snapshot(shop) == before
     assert not (shop / "shop" / "realtime").exists()
+
+
+def test_running_the_command_again_says_nothing_changed_and_no_migration_to_apply(
+    shop: Path,
+) -> None:
+    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    again = run_scaffold(*STOCK, cwd=shop)
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.endswith(
+        "\nChannel Stock in inventory is already in place"
+        " (GET /inventory/events/stock/stream): nothing changed.\n"
+    )
+    assert "Apply" not in again.stdout
+
+
+def test_running_the_command_again_to_restore_a_file_does_not_ask_for_the_migration_again(
+    shop: Path,
+) -> None:
+    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    (shop / "shop/sse_channels.py").unlink()
+    again = run_scaffold(*STOCK, cwd=shop)
+    assert again.exit_code == 0, again.stderr
+    assert "  create  shop/sse_channels.py\n" in again.stdout
+    assert "Apply" not in again.stdout
+    assert again.stdout.endswith(
+        "Its migration, migrations/0002_inventory_stock_sse_channel.sql, was written before:"
+        " run your tests.\n"
+    )
