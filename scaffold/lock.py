@@ -5,9 +5,10 @@ text that scaffold itself wrote (an earlier scaffold's output, which `sync` may 
 edited by hand (a conflict). The generated files stay clean: the record is kept beside them.
 
 The format is the one `sha256sum` writes, `<sha256>  <path>`, one line per generated file in
-path order: a diff of the lock reads as the list of files that changed, two branches adding
-channels touch different lines, and no TOML is parsed to read it. The hash is taken of the text
-with `\\n` line endings, as scaffold compares files, so a checkout with CRLF endings matches too.
+path order: a diff of the lock reads as the list of generated files that changed, reading it
+needs no parser, and `sha256sum -c scaffold.lock` verifies a checkout with LF endings. The hash
+is taken of the text with LF endings, as scaffold compares files, so a CRLF checkout matches
+too.
 """
 
 import hashlib

@@ -52,7 +52,7 @@ class FileChange:
     """The text to write; None for a file to delete."""
     newline: str = "\n"
     """The line ending of the file on disk, which rewriting it keeps (CRLF in a checkout made
-    with git's autocrlf); `old` and `new` hold `\n` endings whatever the disk has."""
+    with git's autocrlf); `old` and `new` have LF endings whatever the disk has."""
 
     def diff(self) -> str:
         """A unified diff with `a/` and `b/` paths relative to the project."""
@@ -122,8 +122,8 @@ def make_plan(root: Path, desired: dict[str, Desired]) -> Plan:
 
 
 def _read(target: Path) -> tuple[str | None, str]:
-    """The file's text with `\n` line endings (None if there is no file), and the line ending
-    it uses throughout: CRLF, or `\n` for any other file."""
+    """The file's text with LF line endings (None if there is no file), and the line ending it
+    uses: CRLF when every line ends so, else LF."""
     if not target.is_file():
         return None, "\n"
     with target.open(encoding="utf-8") as stream:
