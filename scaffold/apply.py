@@ -7,12 +7,13 @@ from functools import partial
 from pathlib import Path
 
 from scaffold.errors import ConflictError
-from scaffold.plan import Action, Plan
+from scaffold.plan import Action, Ownership, Plan
 
 
 def apply_plan(plan: Plan, *, last: str | None = None) -> None:
-    """Write every create/update of `plan` and delete every deletion; `last` (the manifest) goes
-    after the rest. A plan with conflicts is refused whole: nothing is written.
+    """Write every create/update of `plan` and delete every deletion; scaffold's record of what
+    it wrote goes after the files it records, and `last` (the manifest) after everything. A plan
+    with conflicts is refused whole: nothing is written. Each file keeps its line endings.
 
     If any step fails, the files already written are restored, deleted files come back, new files
     and folders are removed, and the error propagates: the project is left as it was. Folders a
@@ -22,7 +23,7 @@ def apply_plan(plan: Plan, *, last: str | None = None) -> None:
         raise ConflictError(_conflict_message(plan), plan=plan)
     steps = sorted(
         (change for change in plan.changes if change.action in _CARRIED_OUT),
-        key=lambda change: change.path == last,
+        key=lambda change: (change.path == last, change.ownership is Ownership.RECORD),
     )
     created_folders: list[Path] = []
     set_aside: list[Path] = []
@@ -35,11 +36,12 @@ def apply_plan(plan: Plan, *, last: str | None = None) -> None:
                 undo.append(partial(os.replace, set_aside[-1], target))
                 continue
             created_folders += _make_parents(target)
-            _write_atomically(target, change.new)
-            if change.old is None:
+            original = _exact_text(target) if change.old is not None else None
+            _write_atomically(target, change.new.replace("\n", change.newline))
+            if original is None:
                 undo.append(partial(target.unlink, missing_ok=True))
             else:
-                undo.append(partial(_write_atomically, target, change.old))
+                undo.append(partial(_write_atomically, target, original))
     except BaseException as failure:
         folders = [partial(_remove_if_empty, folder) for folder in reversed(created_folders)]
         _undo([*reversed(undo), *folders], failure)
@@ -83,7 +85,13 @@ def _make_parents(target: Path) -> list[Path]:
     return missing
 
 
+def _exact_text(target: Path) -> str:
+    """The file's text as it is on disk, line endings included, to restore it byte for byte."""
+    return target.read_bytes().decode("utf-8")
+
+
 def _write_atomically(target: Path, text: str) -> None:
+    """Write `text` as it is (no line-ending translation) through a temp file and a rename."""
     mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from scaffold.errors import BadInput
 from scaffold.layout import Router, channel_layout, module_path, routers
+from scaffold.lock import LOCK_PATH, lock_text, read_lock
 from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import Project
 from scaffold.pycode import from_import
@@ -37,9 +38,11 @@ def router_wirings(project: Project) -> list["RouterWiring"]:
 def sync_plan(project: Project) -> Plan:
     """What `scaffold sync` writes and `scaffold check` reports.
 
-    Each generated file of the recorded channels, and the app module's wiring, compared with
-    what they render: a generated file that differs was edited by hand and is a conflict.
-    Package `__init__.py` files are the user's, and so are the dependencies in `pyproject.toml`.
+    Each generated file of the recorded channels, their lock, and the app module's wiring,
+    compared with what they render: a generated file that differs is an update when it holds what
+    the lock says scaffold wrote (it is outdated), and a conflict otherwise (it was edited by
+    hand). Package `__init__.py` files are the user's, and so are the dependencies in
+    `pyproject.toml`.
     """
     return make_plan(project.root, _generated_state(project, recorded=project))
 
@@ -62,9 +65,16 @@ def plan_project(project: Project, *, recorded: Project) -> Plan:
 
 
 def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desired]:
-    """The generated files and the app module; files only `recorded` generates are deleted."""
+    """The generated files, their lock and the app module; files only `recorded` generates are
+    deleted.
+
+    A generated file may be replaced when it holds what `recorded` renders, or what the lock says
+    scaffold last wrote there (an earlier scaffold's templates, say); otherwise it was edited by
+    hand and differing from what `project` renders is a conflict.
+    """
     files = generated_files(project)
     baseline = files if recorded == project else generated_files(recorded)
+    written = read_lock(project.root)
     history = {channel_layout(recorded, record).migration_path for record in recorded.channels}
     migrations = {channel_layout(project, record).migration_path for record in project.channels}
     # A migration may already be applied to a database: written once, never checked again.
@@ -73,14 +83,17 @@ def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desire
             text,
             Ownership.CREATED_ONCE if path in migrations else Ownership.GENERATED,
             baseline.get(path),
+            written.get(path),
         )
         for path, text in files.items()
     }
     desired |= {
-        path: Desired(None, Ownership.GENERATED, text)
+        path: Desired(None, Ownership.GENERATED, text, written.get(path))
         for path, text in baseline.items()
         if path not in files and path not in history
     }
+    generated = {path: text for path, text in files.items() if path not in migrations}
+    desired[LOCK_PATH] = Desired(lock_text(generated), Ownership.RECORD)
     if project.channels or recorded.channels:
         app_path = module_path(project, project.app_module)
         desired[app_path] = Desired(_wired_app(project, recorded, app_path), Ownership.EDITED)

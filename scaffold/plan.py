@@ -1,10 +1,13 @@
 """Compare the files a command wants with the disk: the plan is a value to print or apply."""
 
+import dataclasses
 import difflib
 import json
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+
+from scaffold.lock import sha256_of
 
 
 class Ownership(Enum):
@@ -14,6 +17,9 @@ class Ownership(Enum):
     """Created when missing, then the user's (empty `__init__.py` files, removal migrations)."""
     EDITED = "edited"
     """The user's file, edited in place (the app module, `pyproject.toml`)."""
+    RECORD = "record"
+    """scaffold's record of what it wrote (`scaffold.lock`): rewritten whenever it differs, after
+    the files it records."""
 
 
 class Action(Enum):
@@ -31,6 +37,9 @@ class Desired:
     ownership: Ownership
     baseline: str | None = None
     """What scaffold wrote here before this command; disk text equal to it may be replaced."""
+    baseline_sha256: str | None = None
+    """The sha256 of what scaffold last wrote here, as `scaffold.lock` records it: disk text with
+    this hash was written by scaffold (an earlier version, say), and may be replaced too."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,9 @@ class FileChange:
     old: str | None
     new: str | None
     """The text to write; None for a file to delete."""
+    newline: str = "\n"
+    """The line ending of the file on disk, which rewriting it keeps (CRLF in a checkout made
+    with git's autocrlf); `old` and `new` have LF endings whatever the disk has."""
 
     def diff(self) -> str:
         """A unified diff with `a/` and `b/` paths relative to the project."""
@@ -77,13 +89,7 @@ class Plan:
         return Plan(
             self.root,
             tuple(
-                FileChange(
-                    c.path,
-                    Action.DELETE if c.new is None else Action.UPDATE,
-                    c.ownership,
-                    c.old,
-                    c.new,
-                )
+                dataclasses.replace(c, action=Action.DELETE if c.new is None else Action.UPDATE)
                 if c.action is Action.CONFLICT
                 else c
                 for c in self.changes
@@ -107,12 +113,22 @@ def make_plan(root: Path, desired: dict[str, Desired]) -> Plan:
     changes = []
     for path in sorted(desired):
         want = desired[path]
-        target = root / path
-        old = target.read_text(encoding="utf-8") if target.is_file() else None
+        old, newline = _read(root / path)
         if old is None and want.text is None:
             continue
-        changes.append(FileChange(path, _action(old, want), want.ownership, old, want.text))
+        action = _action(old, want)
+        changes.append(FileChange(path, action, want.ownership, old, want.text, newline))
     return Plan(root, tuple(changes))
+
+
+def _read(target: Path) -> tuple[str | None, str]:
+    """The file's text with LF line endings (None if there is no file), and the line ending it
+    uses: CRLF when every line ends so, else LF."""
+    if not target.is_file():
+        return None, "\n"
+    with target.open(encoding="utf-8") as stream:
+        text = stream.read()
+        return text, "\r\n" if stream.newlines == "\r\n" else "\n"
 
 
 def _action(old: str | None, want: Desired) -> Action:
@@ -122,6 +138,12 @@ def _action(old: str | None, want: Desired) -> Action:
         return Action.UNCHANGED
     if want.ownership is Ownership.CREATED_ONCE:  # the user's now: deleted only if untouched
         return Action.DELETE if want.text is None and old == want.baseline else Action.UNCHANGED
-    if want.ownership is Ownership.EDITED or old == want.baseline:
+    if want.ownership in (Ownership.EDITED, Ownership.RECORD) or _written_by_scaffold(old, want):
         return Action.DELETE if want.text is None else Action.UPDATE
     return Action.CONFLICT
+
+
+def _written_by_scaffold(old: str, want: Desired) -> bool:
+    return old == want.baseline or (
+        want.baseline_sha256 is not None and sha256_of(old) == want.baseline_sha256
+    )

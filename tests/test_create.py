@@ -215,3 +215,31 @@ def test_test_dependencies_join_the_projects_dev_dependency_group(shop: Path) ->
         '    "fastapi-pg-sse[testing]>=0.2,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
     ) in pyproject.read_text()
     assert "optional-dependencies" not in pyproject.read_text()
+
+
+def test_running_the_command_again_says_nothing_changed_and_no_migration_to_apply(
+    shop: Path,
+) -> None:
+    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    again = run_scaffold(*STOCK, cwd=shop)
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.endswith(
+        "\nChannel Stock in inventory is already in place"
+        " (GET /inventory/events/stock/stream): nothing changed.\n"
+    )
+    assert "Apply" not in again.stdout
+
+
+def test_running_the_command_again_to_restore_a_file_does_not_ask_for_the_migration_again(
+    shop: Path,
+) -> None:
+    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    (shop / "shop/sse_channels.py").unlink()
+    again = run_scaffold(*STOCK, cwd=shop)
+    assert again.exit_code == 0, again.stderr
+    assert "  create  shop/sse_channels.py\n" in again.stdout
+    assert "Apply" not in again.stdout
+    assert again.stdout.endswith(
+        "Its migration, migrations/0002_inventory_stock_sse_channel.sql, was written before:"
+        " run your tests.\n"
+    )

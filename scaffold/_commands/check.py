@@ -15,7 +15,8 @@ from scaffold.project import Project, load_project
 class Finding:
     path: str
     status: str
-    """`missing`, `modified` (edited by hand) or `missing wiring`."""
+    """`missing`, `outdated` (written by an earlier scaffold: `sync` updates it), `modified`
+    (edited by hand: only `sync --force` overwrites it) or `missing wiring`."""
     diff: str | None
     """What `scaffold sync` would change, as a unified diff; None for a missing file."""
     routers: tuple[str, ...] = ()
@@ -60,9 +61,11 @@ def check(project_dir: Path) -> CheckReport:
 def _finding(project: Project, change: FileChange) -> Finding:
     if change.action is Action.CREATE:
         return Finding(change.path, "missing", None)
-    if change.ownership is Ownership.GENERATED:
+    if change.action is Action.CONFLICT:
         return Finding(change.path, "modified", change.diff())
-    return Finding(change.path, "missing wiring", change.diff(), _unwired(project, change))
+    if change.ownership is Ownership.EDITED:
+        return Finding(change.path, "missing wiring", change.diff(), _unwired(project, change))
+    return Finding(change.path, "outdated", change.diff())
 
 
 def _unwired(project: Project, change: FileChange) -> tuple[str, ...]:
