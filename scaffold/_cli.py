@@ -107,8 +107,8 @@ def create_sse_channel(
         json_output=json_output,
         diff=diff,
         dry_run=dry_run,
-        notes=_payload_note(trigger) if trigger else (),
-        fields={"trigger": trigger.as_json() if trigger else None},
+        notes=_trigger_notes(trigger, result.unchecked) if trigger else (),
+        fields={"trigger": trigger.as_json() if trigger else None, "unchecked": result.unchecked},
     ):
         typer.secho(f"\nChannel ready: GET {result.route}", bold=True)
         typer.echo(f"Apply {result.migration} to your database, then run your tests.")
@@ -238,14 +238,21 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
-def _payload_note(trigger: "Trigger") -> list[str]:
-    """What the events of the trigger carry to the browser, said with the plan."""
+def _trigger_notes(trigger: "Trigger", unchecked: str | None) -> list[str]:
+    """What the plan says of a trigger: what its events carry to the browser, and what scaffold
+    could not check of its table."""
     if trigger.columns is not None:
-        return [f"Trigger on {trigger.table}: each event carries the columns {trigger.payload}."]
-    return [
-        f"Trigger on {trigger.table}: each event carries every column of the row to the browser.",
-        f"Choose them with --columns if {trigger.table} holds secrets (password hashes, tokens).",
-    ]
+        notes = [f"Trigger on {trigger.table}: each event carries the columns {trigger.payload}."]
+    else:
+        notes = [
+            f"Trigger on {trigger.table}: each event carries every column of the row to the"
+            " browser.",
+            f"Choose them with --columns if {trigger.table} holds secrets (password hashes,"
+            " tokens).",
+        ]
+    if unchecked:
+        notes.append(f"Trigger on {trigger.table}: {unchecked}.")
+    return notes
 
 
 def _expect_in(word: str) -> None:
