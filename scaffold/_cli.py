@@ -114,11 +114,12 @@ def create_sse_channel(
         diff=diff,
         dry_run=dry_run,
         notes=[
-            *(_payload_note(trigger) if trigger else ()),
+            *(_trigger_notes(trigger, result.unchecked) if trigger else ()),
             *(f"pyproject.toml: {change}" for change in result.dependencies),
         ],
         fields={
             "trigger": trigger.as_json() if trigger else None,
+            "unchecked": result.unchecked,
             "dependencies": [change.as_json() for change in result.dependencies],
         },
     ):
@@ -279,14 +280,21 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
-def _payload_note(trigger: "Trigger") -> list[str]:
-    """What the events of the trigger carry to the browser, said with the plan."""
+def _trigger_notes(trigger: "Trigger", unchecked: str | None) -> list[str]:
+    """What the plan says of a trigger: what its events carry to the browser, and what scaffold
+    could not check of its table."""
     if trigger.columns is not None:
-        return [f"Trigger on {trigger.table}: each event carries the columns {trigger.payload}."]
-    return [
-        f"Trigger on {trigger.table}: each event carries every column of the row to the browser.",
-        f"Choose them with --columns if {trigger.table} holds secrets (password hashes, tokens).",
-    ]
+        notes = [f"Trigger on {trigger.table}: each event carries the columns {trigger.payload}."]
+    else:
+        notes = [
+            f"Trigger on {trigger.table}: each event carries every column of the row to the"
+            " browser.",
+            f"Choose them with --columns if {trigger.table} holds secrets (password hashes,"
+            " tokens).",
+        ]
+    if unchecked:
+        notes.append(f"Trigger on {trigger.table}: {unchecked}.")
+    return notes
 
 
 def _expect_in(word: str) -> None:

@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 from scaffold.names import ChannelNames
@@ -61,6 +62,35 @@ def realtime_tests_dir(project: Project) -> str:
     return f"{project.tests.rstrip('/')}/realtime"
 
 
+class RowFactory(NamedTuple):
+    """The user's function that inserts the row a trigger test needs: created once, then theirs."""
+
+    path: str
+    module: str
+    function: str
+
+    @property
+    def import_line(self) -> str:
+        return from_import(self.module, self.function)
+
+
+def row_factory(project: Project, table: str) -> RowFactory:
+    """The row factory of `table`, beside the generated tests that import it.
+
+    When the project's tests folder is a package, so is the generated tests' folder (see
+    `channel_layout`), and the factory is imported by its full name: pytest and mypy then agree
+    on what the module is called.
+    """
+    folder = realtime_tests_dir(project)
+    name = f"{table}_rows"
+    module = f"{folder.replace('/', '.')}.{name}" if _tests_are_a_package(project) else name
+    return RowFactory(f"{folder}/{name}.py", module, f"insert_{table}_row")
+
+
+def _tests_are_a_package(project: Project) -> bool:
+    return (project.root / project.tests / "__init__.py").is_file()
+
+
 @dataclass(frozen=True)
 class ChannelLayout:
     """The modules and files of one channel."""
@@ -77,6 +107,8 @@ class ChannelLayout:
     test_path: str
     package_inits: tuple[str, ...]
     """`__init__.py` files the channel's modules need; created once, then the user's."""
+    row_factory: RowFactory | None
+    """Where the trigger test gets its row, for a channel with a trigger."""
 
     @property
     def constant_import(self) -> str:
@@ -106,6 +138,9 @@ def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
         f"{module_package}.adapters",
         f"{module_package}.adapters.inbound",
     )
+    inits = [module_path(project, f"{package}.__init__") for package in packages]
+    if record.trigger and _tests_are_a_package(project):  # see row_factory
+        inits.append(f"{realtime_tests_dir(project)}/__init__.py")
     return ChannelLayout(
         record=record,
         names=names,
@@ -117,12 +152,18 @@ def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
         controller_path=module_path(project, controller_module),
         migration_path=migration_path(project, record.migration),
         test_path=f"{realtime_tests_dir(project)}/test_{names.pg_channel}_sse_channel.py",
-        package_inits=tuple(module_path(project, f"{package}.__init__") for package in packages),
+        package_inits=tuple(inits),
+        row_factory=row_factory(project, record.trigger.table) if record.trigger else None,
     )
 
 
 def migration_path(project: Project, name: str) -> str:
     return f"{project.migrations.rstrip('/')}/{name}"
+
+
+def sql_migrations(project: Project) -> list[Path]:
+    """The project's SQL migrations, in the order they apply."""
+    return sorted((project.root / project.migrations).glob("*.sql"))
 
 
 def next_migration_name(project: Project, names: ChannelNames) -> str:

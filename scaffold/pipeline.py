@@ -76,28 +76,36 @@ def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desire
     baseline = files if recorded == project else generated_files(recorded)
     written = read_lock(project.root)
     history = {channel_layout(recorded, record).migration_path for record in recorded.channels}
-    migrations = {channel_layout(project, record).migration_path for record in project.channels}
-    # A migration may already be applied to a database: written once, never checked again.
+    created_once = _created_once(project) | _created_once(recorded)
     desired = {
-        path: Desired(
-            text,
-            Ownership.CREATED_ONCE if path in migrations else Ownership.GENERATED,
-            baseline.get(path),
-            written.get(path),
-        )
+        path: Desired(text, _ownership(path, created_once), baseline.get(path), written.get(path))
         for path, text in files.items()
     }
     desired |= {
-        path: Desired(None, Ownership.GENERATED, text, written.get(path))
+        path: Desired(None, _ownership(path, created_once), text, written.get(path))
         for path, text in baseline.items()
         if path not in files and path not in history
     }
-    generated = {path: text for path, text in files.items() if path not in migrations}
+    generated = {path: text for path, text in files.items() if path not in created_once}
     desired[LOCK_PATH] = Desired(lock_text(generated), Ownership.RECORD)
     if project.channels or recorded.channels:
         app_path = module_path(project, project.app_module)
         desired[app_path] = Desired(_wired_app(project, recorded, app_path), Ownership.EDITED)
     return desired
+
+
+def _created_once(project: Project) -> set[str]:
+    """Generated files that are written once and never checked again: the migrations, which may
+    already be applied to a database, and the row factories, which are the user's to edit (one
+    that went unused goes, if still as written)."""
+    layouts = [channel_layout(project, record) for record in project.channels]
+    return {layout.migration_path for layout in layouts} | {
+        layout.row_factory.path for layout in layouts if layout.row_factory is not None
+    }
+
+
+def _ownership(path: str, created_once: set[str]) -> Ownership:
+    return Ownership.CREATED_ONCE if path in created_once else Ownership.GENERATED
 
 
 def _package_inits(

@@ -13,6 +13,8 @@ import pytest
 
 from tests.helpers import copy_example
 
+collect_ignore = ["corpus"]  # projects the tests copy and generate into, with tests of their own
+
 
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:

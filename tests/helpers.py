@@ -87,7 +87,8 @@ def run_generated_tests(
         env={
             **_environment_of_a_new_session(),
             "DATABASE_URL": postgres_url,
-            "PYTHONPATH": str(project),
+            # The project as installed in its virtualenv: its root, or its src/ folder.
+            "PYTHONPATH": os.pathsep.join([str(project), str(project / "src")]),
         },
         capture_output=True,
         text=True,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from scaffold.lock import LOCK_PATH
-from scaffold.render import HEADER, MIGRATION_HEADER
+from scaffold.render import HEADER, MIGRATION_HEADER, USERS_HEADER
 from tests.golden_cases import generate
 from tests.helpers import run_scaffold, snapshot
 
@@ -160,7 +160,7 @@ def test_generated_headers_carry_no_version_or_date(generated: Path) -> None:
         and path.name != LOCK_PATH
         and "scaffold" in path.read_text().partition("\n")[0]
     }
-    assert first_lines == {f"# {HEADER}", f"-- {MIGRATION_HEADER}"}
+    assert first_lines == {f"# {HEADER}", f"-- {MIGRATION_HEADER}", f"# {USERS_HEADER}"}
 
 
 def test_create_check_edit_check_sync_check(shop: Path) -> None:

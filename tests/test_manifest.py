@@ -250,9 +250,11 @@ def test_the_requirements_name_every_distribution_the_generated_code_imports() -
 
 def _generated_imports() -> set[str]:
     """The top-level modules the golden cases' generated files import, but the standard
-    library's and the project's own."""
+    library's and the project's own (its package, and the row factories beside the tests)."""
     modules = set()
+    own = {"shop"}
     for case in GOLDEN.iterdir():
+        own |= {path.stem for path in case.rglob("*.py")}
         for path in case.rglob("*.py"):
             if (EXAMPLE / path.relative_to(case)).exists():  # the user's file
                 continue
@@ -261,7 +263,7 @@ def _generated_imports() -> set[str]:
                     modules |= {alias.name.split(".")[0] for alias in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                     modules.add(node.module.split(".")[0])
-    return modules - set(sys.stdlib_module_names) - {"shop"}
+    return modules - set(sys.stdlib_module_names) - own
 
 
 def _distribution(module: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
-from scaffold.layout import channel_layout, next_migration_name
+from scaffold.layout import channel_layout, next_migration_name, sql_migrations
 from scaffold.manifest import DependencyChange, dependency_changes
 from scaffold.names import channel_names, payload_columns, sql_identifier
 from scaffold.pipeline import plan_project
@@ -33,6 +33,8 @@ class CreateResult:
     """The channel's trigger, as recorded: what its events carry is part of the plan."""
     dependencies: tuple[DependencyChange, ...]
     """What the plan's edit of pyproject.toml adds to the project's dependencies or raises."""
+    unchecked: str | None
+    """What scaffold could not check of the trigger's table in the migrations, if anything."""
 
 
 def create_sse_channel(
@@ -41,6 +43,7 @@ def create_sse_channel(
     """Add the channel to the project; with `dry_run`, only say what would change."""
     recorded = load_project(project_dir)
     record = _record(recorded, request)
+    unchecked = _check_table(recorded, record.trigger) if record not in recorded.channels else None
     project = dataclasses.replace(
         recorded, channels=(*[r for r in recorded.channels if r.names != record.names], record)
     )
@@ -53,7 +56,7 @@ def create_sse_channel(
     if not dry_run:
         apply_plan(plan, last="pyproject.toml")
     return CreateResult(
-        plan, layout.route, layout.migration_path, record.trigger, dependencies=dependencies
+        plan, layout.route, layout.migration_path, record.trigger, dependencies, unchecked
     )
 
 
@@ -89,6 +92,23 @@ def _trigger(request: ChannelRequest) -> Trigger | None:
         sql_identifier(request.user_column, "--user-column"),
         None if request.columns is None else payload_columns(request.columns, "--columns"),
     )
+
+
+def _check_table(project: Project, trigger: Trigger | None) -> str | None:
+    """Refuse a trigger whose table or columns the migrations show do not exist; say what they
+    cannot tell."""
+    if trigger is None:
+        return None
+    from scaffold.schema import read_schema
+
+    wanted = [trigger.user_column, *(trigger.columns or ())]
+    missing, unchecked = read_schema(sql_migrations(project)).table_problem(trigger.table, wanted)
+    if missing:
+        raise BadInput(
+            f"--table {trigger.table} --user-column {trigger.user_column}: {missing}; check the"
+            " names, or write the table's migration first"
+        )
+    return unchecked
 
 
 def _describe(trigger: Trigger | None) -> str:

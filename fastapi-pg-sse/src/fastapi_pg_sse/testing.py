@@ -31,6 +31,8 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 
 from fastapi_pg_sse.auth import CurrentUser
 from fastapi_pg_sse.channel import Channel
+from fastapi_pg_sse.rows import RowNotBuilt as RowNotBuilt
+from fastapi_pg_sse.rows import insert_row as insert_row
 
 TEST_JWT_SECRET = "realtime-tests-signing-key-of-at-least-32-bytes"
 """The key servers started by `serve` verify tokens with, and `sign_token` signs with."""

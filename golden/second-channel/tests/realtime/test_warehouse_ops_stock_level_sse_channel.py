@@ -7,6 +7,7 @@ pytest plugin, configured in `conftest.py`.
 
 import asyncpg
 import pytest
+from baskets_rows import insert_baskets_row
 from fastapi_pg_sse.testing import ServedApp, next_event, payload_of, sign_token
 
 from shop.modules.warehouse_ops.services.stock_level_notify_service import (
@@ -71,18 +72,25 @@ async def test_reconnecting_with_last_event_id_replays_what_was_missed(
     assert live.id == str(live_id)
 
 
-async def test_inserting_into_baskets_emits_to_the_rows_user(
+async def test_a_change_to_baskets_reaches_the_rows_user(
     served_app: ServedApp,
 ) -> None:
     connection = await asyncpg.connect(served_app.database_url)
     try:
-        async with served_app.stream(STREAM, "frank") as frank:
-            row = await connection.fetchrow(
-                "INSERT INTO baskets (user_id) VALUES ('frank') RETURNING *"
+        newest_id = await connection.fetchval(
+            "SELECT coalesce(max(id), 0)::text FROM warehouse_ops_stock_level_events"
+        )
+        row = await insert_baskets_row(connection)
+        user_id = str(row["user_id"])
+        async with served_app.stream(STREAM, user_id, last_event_id=newest_id) as owner:
+            created = await next_event(owner)
+            await connection.execute(
+                "DELETE FROM baskets WHERE user_id = $1",
+                row["user_id"],
             )
-            created = await next_event(frank)
+            deleted = await next_event(owner)
     finally:
         await connection.close()
-    assert row is not None
     assert created.event == "stock_level_created"
-    assert payload_of(created)["user_id"] == row["user_id"]
+    assert deleted.event == "stock_level_deleted"
+    assert str(payload_of(created)["user_id"]) == user_id

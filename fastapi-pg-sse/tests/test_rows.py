@@ -1,0 +1,102 @@
+"""`insert_row` builds a valid row of a real table from PostgreSQL's catalog, or says which file
+should insert it by hand."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from fastapi_pg_sse.testing import RowNotBuilt, insert_row
+from tests.helpers import connected
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def database(realtime_database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection whose tables go to a schema of the test's own."""
+    schema = f"rows_{uuid.uuid4().hex[:8]}"
+    async with connected(realtime_database_url) as connection:
+        await connection.execute(f"CREATE SCHEMA {schema}; SET search_path = {schema}")
+        try:
+            yield connection
+        finally:
+            await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def test_a_row_gets_a_valid_value_for_each_column_that_needs_one(
+    database: asyncpg.Connection,
+) -> None:
+    await database.execute(
+        """
+        CREATE TYPE order_status AS ENUM ('pending', 'paid');
+        CREATE DOMAIN cents AS integer NOT NULL CHECK (VALUE > 0);
+        CREATE TABLE customers (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            email varchar(12) NOT NULL UNIQUE,
+            country char(2) NOT NULL
+        );
+        CREATE TABLE orders (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            customer_id bigint NOT NULL REFERENCES customers,
+            status order_status NOT NULL,
+            sold_through text NOT NULL CHECK (sold_through IN ('web', 'shop')),
+            total cents,
+            total_with_tax numeric GENERATED ALWAYS AS (total * 1.2) STORED,
+            placed_at timestamptz NOT NULL,
+            ships_on date NOT NULL,
+            reference uuid NOT NULL,
+            details jsonb NOT NULL,
+            tags text[] NOT NULL,
+            gift boolean NOT NULL,
+            note text,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        """
+    )
+    order = await insert_row(database, "orders")
+    customer = await database.fetchrow("SELECT * FROM customers")
+    assert customer is not None and order["customer_id"] == customer["id"]
+    assert len(customer["email"]) <= 12 and len(customer["country"]) == 2
+    assert (order["status"], order["sold_through"], order["note"]) == ("pending", "web", None)
+    assert order["total"] > 0 and order["total_with_tax"] is not None
+
+
+async def test_columns_to_fill_get_a_value_even_when_nullable(database: asyncpg.Connection) -> None:
+    await database.execute("CREATE TABLE notes (owner_id text, body text)")
+    note = await insert_row(database, "notes", fill=["owner_id"])
+    assert note["owner_id"] and note["body"] is None
+
+
+async def test_a_user_column_that_references_users_gets_a_new_user(
+    database: asyncpg.Connection,
+) -> None:
+    await database.execute(
+        """
+        CREATE TABLE users (id uuid PRIMARY KEY, name text NOT NULL);
+        CREATE TABLE baskets (id serial PRIMARY KEY, user_id uuid REFERENCES users);
+        """
+    )
+    basket = await insert_row(database, "baskets", fill=["user_id"])
+    assert await database.fetchval("SELECT id FROM users") == basket["user_id"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        ("CREATE TABLE places (at point NOT NULL)", "column at has type point"),
+        ("CREATE TABLE nodes (id int PRIMARY KEY, up int NOT NULL REFERENCES nodes)", "cycle"),
+        ("CREATE TABLE crates (size int NOT NULL CHECK (size > 5))", "PostgreSQL refused"),
+    ],
+    ids=["unknown-type", "foreign-key-cycle", "refused-by-a-check"],
+)
+async def test_a_row_it_cannot_build_names_the_file_to_edit(
+    database: asyncpg.Connection, schema: str, why: str
+) -> None:
+    await database.execute(schema)
+    table = schema.split()[2]
+    with pytest.raises(RowNotBuilt, match=why) as refused:
+        await insert_row(database, table)
+    assert str(refused.value).endswith(f"insert the row yourself in {__file__}")
+    assert await database.fetchval(f"SELECT count(*) FROM {table}") == 0
