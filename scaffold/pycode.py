@@ -39,18 +39,22 @@ def module_sort_key(module: str) -> tuple[NaturalOrder, NaturalOrder]:
 def wrapped_call(opening: str, arguments: Sequence[str], closing: str = ")") -> str:
     """`opening` + the arguments + `closing`, wrapped as ruff format wraps a call it splits.
 
-    On one line if it fits; else the arguments on one indented line of their own between the
-    brackets; else one argument a line with a trailing comma, but for a lone argument, which
-    ruff leaves alone. `opening` fits on a line and ends with the bracket, e.g. `X = Channel(`;
-    each argument is an atom ruff does not split (a name, a string, `key="value"`). A `def`
-    with several parameters wraps the same way: `closing` is then `) -> ReturnType:`.
+    On one line if it fits; else the arguments on one line of their own, indented one level more
+    than `opening`, between the brackets; else one argument a line with a trailing comma, but for
+    a lone argument, which ruff leaves alone. `opening` fits on a line and ends with the bracket,
+    e.g. `X = Channel(` or `    return streams.open(`; each argument is an atom ruff does not
+    split (a name, a string, `key="value"`). A `def` with several parameters wraps the same way:
+    `closing` is then `) -> ReturnType:`.
     """
+    indent = opening[: len(opening) - len(opening.lstrip())]
+    inner = f"{indent}    "
     joined = ", ".join(arguments)
     if len(f"{opening}{joined}{closing}") <= LINE_LENGTH:
         return f"{opening}{joined}{closing}"
-    if len(arguments) == 1 or len(f"    {joined}") <= LINE_LENGTH:
-        return f"{opening}\n    {joined}\n{closing}"
-    return "\n".join([opening, *(f"    {argument}," for argument in arguments), closing])
+    if len(arguments) == 1 or len(f"{inner}{joined}") <= LINE_LENGTH:
+        return f"{opening}\n{inner}{joined}\n{indent}{closing}"
+    lines = [f"{inner}{argument}," for argument in arguments]
+    return "\n".join([opening, *lines, f"{indent}{closing}"])
 
 
 def _natural_order(text: str) -> NaturalOrder:

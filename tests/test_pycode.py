@@ -5,7 +5,12 @@ import random
 import subprocess
 import sys
 
-from scaffold.pycode import LINE_LENGTH, from_imports, module_sort_key, wrapped_call
+from scaffold.pycode import (
+    LINE_LENGTH,
+    from_imports,
+    module_sort_key,
+    wrapped_call,
+)
 
 # Module names where natural order, case and the characters around digits decide.
 NATURALLY_ORDERED = [
@@ -80,6 +85,14 @@ def test_a_lone_argument_takes_no_trailing_comma_even_when_too_long() -> None:
     assert wrapped_call("X = Channel(", [argument]) == f"X = Channel(\n    {argument}\n)"
 
 
+def test_an_indented_call_wraps_one_level_deeper() -> None:
+    constant = f"{'S' * 52}_CHANNEL"
+
+    assert wrapped_call("    return streams.open(", [constant, "user"]) == (
+        f"    return streams.open(\n        {constant}, user\n    )"
+    )
+
+
 def test_wrapped_calls_and_signatures_of_every_length_are_ruff_formatted() -> None:
     statements = []
     for length in range(60, 92):  # across each threshold of the three shapes
@@ -89,7 +102,8 @@ def test_wrapped_calls_and_signatures_of_every_length_are_ruff_formatted() -> No
         statements.append(wrapped_call("y = f(", [f"a={target}", "b=1"]))
         statements.append(wrapped_call("y = f(", [f'"{target}"', "b=1", f"c={target}"]))
         signature = wrapped_call(f"def f_{target}(", ["a: int", "b: str"], ") -> None:")
-        statements.append(f"\n\n{signature}\n    pass\n\n")
+        body = wrapped_call(f"    return f_{target}(", [f"b_{target}", "a"])
+        statements.append(f"\n\n{signature}\n{body}\n\n")
     source = "\n".join(statements).strip() + "\n"
 
     assert ruff("format", "--check", "--diff", source=source) == ""
