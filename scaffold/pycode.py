@@ -57,6 +57,16 @@ def wrapped_call(opening: str, arguments: Sequence[str], closing: str = ")") -> 
     return "\n".join([opening, *lines, f"{indent}{closing}"])
 
 
+def parenthesized(head: str, value: str) -> str:
+    """`head` + `value`, such as `    return ` and a string, as ruff format writes it when the
+    line is too long: the value in parentheses on a line of its own, if it fits there."""
+    indent = head[: len(head) - len(head.lstrip())]
+    inner = f"{indent}    {value}"
+    if len(f"{head}{value}") <= LINE_LENGTH or len(inner) > LINE_LENGTH:
+        return f"{head}{value}"
+    return f"{head}(\n{inner}\n{indent})"
+
+
 def _natural_order(text: str) -> NaturalOrder:
     """A sort key for the natural order ruff compares names in (the `natord` crate's): a run of
     digits compares with another as a number, any other character as itself."""

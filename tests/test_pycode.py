@@ -9,6 +9,7 @@ from scaffold.pycode import (
     LINE_LENGTH,
     from_imports,
     module_sort_key,
+    parenthesized,
     wrapped_call,
 )
 
@@ -93,7 +94,20 @@ def test_an_indented_call_wraps_one_level_deeper() -> None:
     )
 
 
-def test_wrapped_calls_and_signatures_of_every_length_are_ruff_formatted() -> None:
+def test_a_value_too_long_for_its_line_goes_in_parentheses_on_a_line_of_its_own() -> None:
+    value = f'"{"a" * 76}"'
+
+    assert parenthesized("    return ", value) == f"    return (\n        {value}\n    )"
+
+
+def test_a_value_that_fits_or_cannot_fit_anyway_stays_on_its_line() -> None:
+    fits, too_long = f'"{"a" * 75}"', f'"{"a" * 79}"'
+
+    assert parenthesized("    return ", fits) == f"    return {fits}"
+    assert parenthesized("    return ", too_long) == f"    return {too_long}"
+
+
+def test_wrapped_and_parenthesized_code_of_every_length_is_ruff_formatted() -> None:
     statements = []
     for length in range(60, 92):  # across each threshold of the three shapes
         target = "x" * (length - len(' = f("")'))  # `{target} = f(` fits on a line
@@ -103,7 +117,9 @@ def test_wrapped_calls_and_signatures_of_every_length_are_ruff_formatted() -> No
         statements.append(wrapped_call("y = f(", [f'"{target}"', "b=1", f"c={target}"]))
         signature = wrapped_call(f"def f_{target}(", ["a: int", "b: str"], ") -> None:")
         body = wrapped_call(f"    return f_{target}(", [f"b_{target}", "a"])
-        statements.append(f"\n\n{signature}\n{body}\n\n")
+        statements.append(parenthesized("long_name_of_a_string = ", f'"{target}"'))
+        string = parenthesized("    return ", f'"{target}"')
+        statements.append(f"\n\n{signature}\n{body}\n\n\ndef g() -> str:\n{string}\n\n")
     source = "\n".join(statements).strip() + "\n"
 
     assert ruff("format", "--check", "--diff", source=source) == ""
