@@ -69,10 +69,6 @@ class RowFactory(NamedTuple):
     module: str
     function: str
 
-    @property
-    def import_line(self) -> str:
-        return from_import(self.module, self.function)
-
 
 def row_factory(project: Project, table: str) -> RowFactory:
     """The row factory of `table`, beside the generated tests that import it.

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from scaffold.errors import BadInput
 
 PG_MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL silently truncates longer names.
+# The one limit on the length of names: Python identifiers have none, and the file names a
+# channel gets, its PostgreSQL channel name plus a few words, stay far below the 255 bytes of
+# file systems.
 PG_MAX_PAYLOAD_COLUMNS = 50  # FUNC_MAX_ARGS is 100: a name and a value per column.
 
 # Key words PostgreSQL 17 lists as "reserved" or "reserved (can be function or type)" (kwlist.h).
@@ -67,9 +70,25 @@ class ChannelNames:
     trigger_name: str
     route_prefix: str  # the SSE endpoint is route_prefix + "/stream"
 
+    def postgres_identifiers(self, *, with_trigger: bool) -> dict[str, str]:
+        """The PostgreSQL identifiers the channel uses, by what they name; those of its trigger
+        only `with_trigger`."""
+        identifiers = {
+            "NOTIFY channel": self.pg_channel,
+            "events table": self.events_table,
+            "event locks table": self.locks_table,
+            "emit function": self.emit_function,
+        }
+        if with_trigger:
+            identifiers |= {"trigger function": self.trigger_function, "trigger": self.trigger_name}
+        return identifiers
 
-def channel_names(channel: str, module: str) -> ChannelNames:
-    """Derive all names for `create-sse-channel <channel> in <module>`, or raise BadInput."""
+
+def channel_names(channel: str, module: str, *, with_trigger: bool = False) -> ChannelNames:
+    """Derive all names for `create-sse-channel <channel> in <module>`, or raise BadInput.
+
+    The PostgreSQL names checked are those the channel uses: its trigger's only `with_trigger`.
+    """
     channel_words = _words(channel, "channel")
     module_words = _words(module, "module")
     channel_snake = "_".join(word.lower() for word in channel_words)
@@ -96,21 +115,9 @@ def channel_names(channel: str, module: str) -> ChannelNames:
         trigger_name=f"{pg_channel}_notify",
         route_prefix=f"/{module_url}/events/{channel_kebab}",
     )
-    derived = {
-        "NOTIFY channel": names.pg_channel,
-        "events table": names.events_table,
-        "event locks table": names.locks_table,
-        "emit function": names.emit_function,
-        "trigger function": names.trigger_function,
-        "trigger": names.trigger_name,
-    }
-    for what, identifier in derived.items():
-        problem = _pg_identifier_problem(identifier)
-        if problem:
-            raise BadInput(
-                f"the {what} name {identifier!r} derived from channel {channel!r} in module "
-                f"{module!r} {problem}; use a shorter or different channel or module name"
-            )
+    _check_postgres_identifiers(
+        names.postgres_identifiers(with_trigger=with_trigger), channel, module
+    )
     return names
 
 
@@ -179,6 +186,21 @@ def _check_python_name(value: str, snake: str, kind: str) -> None:
         raise _refusal(kind, value, f"becomes {snake!r}, which is a Python keyword")
     if snake in _PYTHON_BUILTINS:
         raise _refusal(kind, value, f"becomes {snake!r}, which shadows a Python builtin")
+
+
+def _check_postgres_identifiers(identifiers: dict[str, str], channel: str, module: str) -> None:
+    """Refuse the channel if PostgreSQL cannot use one of its identifiers, naming the longest such:
+    its size says how much shorter the channel and module names must be."""
+    longest_first = sorted(
+        identifiers.items(), key=lambda item: len(item[1].encode()), reverse=True
+    )
+    for what, identifier in longest_first:
+        problem = _pg_identifier_problem(identifier)
+        if problem:
+            raise BadInput(
+                f"the {what} name {identifier!r} derived from channel {channel!r} in module "
+                f"{module!r} {problem}; use a shorter or different channel or module name"
+            )
 
 
 def _pg_identifier_problem(name: str) -> str | None:

@@ -72,7 +72,7 @@ class ChannelRecord:
 
     @property
     def names(self) -> ChannelNames:
-        return channel_names(self.name, self.module)
+        return channel_names(self.name, self.module, with_trigger=self.trigger is not None)
 
     def as_toml(self) -> dict[str, str | list[str]]:
         table: dict[str, str | list[str]] = {

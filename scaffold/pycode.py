@@ -1,7 +1,19 @@
-"""Python source snippets written the way ruff format writes them."""
+"""Python source snippets written the way ruff writes them, whatever names they hold.
+
+Import lines in the order of ruff's isort (rules I), calls wrapped as `ruff format` wraps them:
+generated code passes both at the default line length for any name `scaffold.names` accepts.
+"""
+
+import re
+from collections.abc import Iterable, Sequence
 
 LINE_LENGTH = 88
 """ruff's default, which the generated code and the wired app module are held to."""
+
+_TOKENS = re.compile(r"([0-9]+)|(.)", re.DOTALL)
+"""A run of ASCII digits, or any one other character."""
+
+NaturalOrder = list[tuple[str | int, ...]]
 
 
 def from_import(module: str, name: str, alias: str | None = None) -> str:
@@ -9,3 +21,70 @@ def from_import(module: str, name: str, alias: str | None = None) -> str:
     imported = name if alias in (None, name) else f"{name} as {alias}"
     code = f"from {module} import {imported}"
     return code if len(code) <= LINE_LENGTH else f"from {module} import (\n    {imported},\n)"
+
+
+def from_imports(imports: Iterable[tuple[str, str]]) -> list[str]:
+    """The lines importing each `(module, name)`, all from different modules of one section
+    (first-party, say), in the order ruff's isort wants them."""
+    ordered = sorted(imports, key=lambda imported: module_sort_key(imported[0]))
+    return [from_import(module, name) for module, name in ordered]
+
+
+def module_sort_key(module: str) -> tuple[NaturalOrder, NaturalOrder]:
+    """The order ruff's isort gives the modules of `from` imports in one section: natural order
+    ignoring case, then natural order (so `inventory.x` < `inventory2.x` < `inventory_x.x`)."""
+    return _natural_order(module.lower()), _natural_order(module)
+
+
+def wrapped_call(opening: str, arguments: Sequence[str], closing: str = ")") -> str:
+    """`opening` + the arguments + `closing`, wrapped as ruff format wraps a call it splits.
+
+    On one line if it fits; else the arguments on one line of their own, indented one level more
+    than `opening`, between the brackets; else one argument a line with a trailing comma, but for
+    a lone argument, which ruff leaves alone. `opening` fits on a line and ends with the bracket,
+    e.g. `X = Channel(` or `    return streams.open(`; each argument is an atom ruff does not
+    split (a name, a string, `key="value"`). For a `def`, see `wrapped_def`.
+    """
+    indent = opening[: len(opening) - len(opening.lstrip())]
+    inner = f"{indent}    "
+    joined = ", ".join(arguments)
+    if len(f"{opening}{joined}{closing}") <= LINE_LENGTH:
+        return f"{opening}{joined}{closing}"
+    if len(arguments) == 1 or len(f"{inner}{joined}") <= LINE_LENGTH:
+        return f"{opening}\n{inner}{joined}\n{indent}{closing}"
+    lines = [f"{inner}{argument}," for argument in arguments]
+    return "\n".join([opening, *lines, f"{indent}{closing}"])
+
+
+def wrapped_def(opening: str, parameters: Sequence[str], closing: str) -> str:
+    """A `def` line as ruff format writes it: as `wrapped_call` writes a call, but a lone
+    parameter that does not fit goes on a line of its own with a trailing comma."""
+    wrapped = wrapped_call(opening, parameters, closing)
+    if len(parameters) != 1 or "\n" not in wrapped:
+        return wrapped
+    indent = opening[: len(opening) - len(opening.lstrip())]
+    return f"{opening}\n{indent}    {parameters[0]},\n{indent}{closing}"
+
+
+def parenthesized(head: str, value: str) -> str:
+    """`head` + `value`, such as `    return ` and a string, as ruff format writes it when the
+    line is too long: the value in parentheses on a line of its own, if it fits there."""
+    indent = head[: len(head) - len(head.lstrip())]
+    inner = f"{indent}    {value}"
+    if len(f"{head}{value}") <= LINE_LENGTH or len(inner) > LINE_LENGTH:
+        return f"{head}{value}"
+    return f"{head}(\n{inner}\n{indent})"
+
+
+def _natural_order(text: str) -> NaturalOrder:
+    """A sort key for the natural order ruff compares names in (the `natord` crate's): a run of
+    digits compares with another as a number, any other character as itself."""
+    return [(char,) if char else _digit_run_key(digits) for digits, char in _TOKENS.findall(text)]
+
+
+def _digit_run_key(digits: str) -> tuple[str | int, ...]:
+    """Runs of digits in natural order: by value, but one with a leading zero digit by digit and
+    before any run without. The leading "0" makes a run compare with a character as a digit."""
+    if digits.startswith("0"):
+        return ("0", 0, digits)
+    return ("0", 1, len(digits), digits)

@@ -34,6 +34,19 @@ def with_own_auth(project: Path) -> None:
     )
 
 
+LONG_PACKAGE = "warehouse_management_service"
+
+
+def with_long_package_name(project: Path) -> None:
+    """Rename the shop's package to a long name, which makes generated lines long."""
+    (project / "shop").rename(project / LONG_PACKAGE)
+    for path in (project / "pyproject.toml", project / "tests" / "test_health.py"):
+        text = path.read_text()
+        path.write_text(
+            text.replace('"shop"', f'"{LONG_PACKAGE}"').replace("shop.", f"{LONG_PACKAGE}.")
+        )
+
+
 CASES: dict[str, list[tuple[str, ...]]] = {
     "stock-in-inventory": [("Stock", "in", "inventory")],
     "stock-level-in-warehouse-ops-with-trigger": [
@@ -47,8 +60,15 @@ CASES: dict[str, list[tuple[str, ...]]] = {
     "stock-in-inventory-with-chosen-columns": [
         ("Stock", "in", "inventory", *TRIGGERED, *CHOSEN_COLUMNS),
     ],
+    "long-names": [
+        ("StockLevelAdjustment", "in", "inventory-replenishment"),
+        ("Stock", "in", "inventory", *TRIGGERED),
+    ],
 }
-SETUPS: dict[str, Callable[[Path], None]] = {"stock-in-inventory-with-own-auth": with_own_auth}
+SETUPS: dict[str, Callable[[Path], None]] = {
+    "stock-in-inventory-with-own-auth": with_own_auth,
+    "long-names": with_long_package_name,
+}
 
 
 def generate(case: str, destination: Path) -> Path:

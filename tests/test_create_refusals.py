@@ -34,7 +34,7 @@ def refused(project: Path, *args: str, cwd: Path | None = None) -> CliResult:
             ("Stock", "in", "inventory", "--table", "Baskets!", "--user-column", "user_id"),
             "--table",
         ),
-        (("A" * 60, "in", "inventory"), "63-byte"),
+        (("A" * 60, "in", "inventory"), "event locks table name 'inventory_aaaa"),
         (
             ("Stock", "in", "inventory", "--columns", "id,stock"),
             "--columns chooses what the events of a trigger carry: it needs --table and"

@@ -252,9 +252,13 @@ def _generated_imports() -> set[str]:
     """The top-level modules the golden cases' generated files import, but the standard
     library's and the project's own (its package, and the row factories beside the tests)."""
     modules = set()
-    own = {"shop"}
+    own = set()
     for case in GOLDEN.iterdir():
-        own |= {path.stem for path in case.rglob("*.py")}
+        own |= {
+            part
+            for path in case.rglob("*.py")
+            for part in path.relative_to(case).with_suffix("").parts
+        }
         for path in case.rglob("*.py"):
             if (EXAMPLE / path.relative_to(case)).exists():  # the user's file
                 continue

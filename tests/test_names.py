@@ -166,9 +166,45 @@ def test_channel_whose_longest_postgres_name_is_exactly_63_bytes_is_accepted() -
     assert len(names.locks_table) == 63
 
 
-def test_overlong_module_names_the_first_identifier_over_the_limit() -> None:
-    with pytest.raises(BadInput, match=r"NOTIFY channel name '.*' .* is 66 bytes"):
+def test_overlong_names_blame_the_longest_identifier_and_its_size() -> None:
+    # Every identifier is over the limit: the event locks table's size says how much to cut.
+    with pytest.raises(BadInput, match=r"event locks table name '.*' .* is 78 bytes"):
         channel_names("Stock", "x" * 60)
+
+
+def test_a_channel_without_trigger_uses_no_trigger_names() -> None:
+    names = channel_names("Stock", "inventory")
+
+    assert names.postgres_identifiers(with_trigger=False) == {
+        "NOTIFY channel": "inventory_stock",
+        "events table": "inventory_stock_events",
+        "event locks table": "inventory_stock_event_locks",
+        "emit function": "inventory_stock_emit",
+    }
+
+
+def test_a_channel_with_trigger_uses_its_trigger_names_too() -> None:
+    names = channel_names("Stock", "inventory", with_trigger=True)
+
+    assert names.postgres_identifiers(with_trigger=True) == {
+        **names.postgres_identifiers(with_trigger=False),
+        "trigger function": "inventory_stock_on_change",
+        "trigger": "inventory_stock_notify",
+    }
+
+
+def test_an_unusable_trigger_name_refuses_only_a_channel_with_a_trigger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No accepted name makes a trigger name unusable while the locks table's is fine (that one
+    # is longer, and no key word ends like either), so pretend PostgreSQL reserves one.
+    monkeypatch.setattr(
+        "scaffold.names.PG_RESERVED_KEYWORDS", PG_RESERVED_KEYWORDS | {"inventory_stock_notify"}
+    )
+
+    assert channel_names("Stock", "inventory").trigger_name == "inventory_stock_notify"
+    with pytest.raises(BadInput, match=r"the trigger name 'inventory_stock_notify' .* reserved"):
+        channel_names("Stock", "inventory", with_trigger=True)
 
 
 @pytest.mark.parametrize("name", ["baskets", "user_id", "_private", "t2", "a" * 63])

@@ -61,8 +61,8 @@ def create_sse_channel(
 
 
 def _record(project: Project, request: ChannelRequest) -> ChannelRecord:
-    names = channel_names(request.channel, request.module)
     trigger = _trigger(request)
+    names = channel_names(request.channel, request.module, with_trigger=trigger is not None)
     existing = next((r for r in project.channels if r.names == names), None)
     if existing is None:
         return ChannelRecord(

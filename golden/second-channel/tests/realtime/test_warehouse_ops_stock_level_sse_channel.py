@@ -17,6 +17,7 @@ from shop.modules.warehouse_ops.services.stock_level_notify_service import (
 CHANNEL = WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL
 STREAM = "/warehouse-ops/events/stock-level/stream"
 EVENT = "stock_level_updated"
+USER_COLUMN = "user_id"
 
 pytestmark = pytest.mark.anyio
 
@@ -81,16 +82,16 @@ async def test_a_change_to_baskets_reaches_the_rows_user(
             "SELECT coalesce(max(id), 0)::text FROM warehouse_ops_stock_level_events"
         )
         row = await insert_baskets_row(connection)
-        user_id = str(row["user_id"])
+        user_id = str(row[USER_COLUMN])
         async with served_app.stream(STREAM, user_id, last_event_id=newest_id) as owner:
             created = await next_event(owner)
             await connection.execute(
                 "DELETE FROM baskets WHERE user_id = $1",
-                row["user_id"],
+                row[USER_COLUMN],
             )
             deleted = await next_event(owner)
     finally:
         await connection.close()
     assert created.event == "stock_level_created"
     assert deleted.event == "stock_level_deleted"
-    assert str(payload_of(created)["user_id"]) == user_id
+    assert str(payload_of(created)[USER_COLUMN]) == user_id

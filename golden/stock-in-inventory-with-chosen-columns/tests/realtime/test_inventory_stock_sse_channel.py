@@ -15,6 +15,7 @@ from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK
 CHANNEL = INVENTORY_STOCK_CHANNEL
 STREAM = "/inventory/events/stock/stream"
 EVENT = "stock_updated"
+USER_COLUMN = "user_id"
 
 pytestmark = pytest.mark.anyio
 
@@ -79,12 +80,12 @@ async def test_a_change_to_baskets_reaches_the_rows_user(
             "SELECT coalesce(max(id), 0)::text FROM inventory_stock_events"
         )
         row = await insert_baskets_row(connection)
-        user_id = str(row["user_id"])
+        user_id = str(row[USER_COLUMN])
         async with served_app.stream(STREAM, user_id, last_event_id=newest_id) as owner:
             created = await next_event(owner)
             await connection.execute(
                 "DELETE FROM baskets WHERE user_id = $1",
-                row["user_id"],
+                row[USER_COLUMN],
             )
             deleted = await next_event(owner)
     finally:
