@@ -6,7 +6,7 @@ from pathlib import Path
 
 from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
-from scaffold.layout import channel_layout, next_migration_name
+from scaffold.layout import channel_layout, creation_migration
 from scaffold.names import channel_names, payload_columns, sql_identifier
 from scaffold.pipeline import plan_project
 from scaffold.plan import Plan
@@ -56,8 +56,9 @@ def _record(project: Project, request: ChannelRequest) -> ChannelRecord:
     trigger = _trigger(request)
     existing = next((r for r in project.channels if r.names == names), None)
     if existing is None:
+        migration = creation_migration(project, names)
         return ChannelRecord(
-            request.channel, request.module, next_migration_name(project, names), trigger
+            request.channel, request.module, migration.name, trigger, migration.down_revision
         )
     if trigger is not None and trigger != existing.trigger:
         raise BadInput(
