@@ -141,15 +141,16 @@ def test_a_deleted_revision_is_reported_and_written_again_the_same(alembic_shop:
     assert revision.read_text() == written
 
 
-def test_the_generated_revision_passes_ruff_and_mypy_strict(
+def test_the_generated_project_and_revision_pass_ruff_and_mypy_strict(
     alembic_shop: Path, tmp_path: Path
 ) -> None:
     assert run_scaffold("create-sse-channel", *STOCK, *TRIGGERED, cwd=alembic_shop).exit_code == 0
     revision = single_new_revision(alembic_shop, follows=FIRST_REVISION).relative_to(alembic_shop)
+    mypy = ["mypy", "--strict", "--cache-dir", str(tmp_path / "mypy"), "shop", "tests"]
     for command in (
-        ["ruff", "check", "--isolated", "--no-cache", str(revision)],
-        ["ruff", "format", "--isolated", "--no-cache", "--check", str(revision)],
-        ["mypy", "--strict", "--cache-dir", str(tmp_path / "mypy"), str(revision)],
+        ["ruff", "check", "--isolated", "--no-cache", "."],
+        ["ruff", "format", "--isolated", "--no-cache", "--check", "."],
+        [*mypy, str(revision)],
     ):
         result = subprocess.run(
             [sys.executable, "-m", *command],
