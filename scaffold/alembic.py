@@ -57,7 +57,8 @@ def _script_location(root: Path, config: str) -> str:
     except configparser.Error as error:
         raise BadInput(f"{ini} is not a valid Alembic configuration: {error}") from error
     pyproject = root / (config if PurePosixPath(config).name == PYPROJECT else PYPROJECT)
-    location = _pyproject_tool(pyproject).get("alembic", {}).get("script_location")
+    section = _pyproject_tool(pyproject).get("alembic")
+    location = section.get("script_location") if isinstance(section, dict) else None
     if isinstance(location, str):
         return location.replace("%(here)s", pyproject.parent.as_posix())
     raise BadInput(
@@ -67,7 +68,7 @@ def _script_location(root: Path, config: str) -> str:
     )
 
 
-def _pyproject_tool(pyproject: Path) -> dict[str, dict[str, object]]:
+def _pyproject_tool(pyproject: Path) -> dict[str, object]:
     if not pyproject.is_file():
         return {}
     try:
