@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from scaffold import alembic
 from scaffold.names import ChannelNames
 from scaffold.project import ChannelRecord, Project
 from scaffold.pycode import from_import
@@ -87,6 +88,20 @@ def _tests_are_a_package(project: Project) -> bool:
     return (project.root / project.tests / "__init__.py").is_file()
 
 
+class Migration(NamedTuple):
+    """A channel's migration, or its removal's: created once, the user's from then on."""
+
+    name: str
+    """Its file name in the migrations folder: `0002_<slug>.sql`, or `<revision>_<slug>.py`."""
+    down_revision: str | None = None
+    """For an Alembic revision, the head it follows; None for the first one, or a SQL file."""
+
+    @property
+    def revision(self) -> str:
+        """The Alembic revision id, which its file name starts with."""
+        return self.name.partition("_")[0]
+
+
 @dataclass(frozen=True)
 class ChannelLayout:
     """The modules and files of one channel."""
@@ -115,6 +130,11 @@ class ChannelLayout:
     def route(self) -> str:
         """The path of the channel's SSE endpoint."""
         return f"{self.names.route_prefix}/stream"
+
+    @property
+    def migration(self) -> Migration:
+        """The migration that created the channel."""
+        return Migration(self.record.migration, self.record.down_revision)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -162,15 +182,22 @@ def sql_migrations(project: Project) -> list[Path]:
     return sorted((project.root / project.migrations).glob("*.sql"))
 
 
-def next_migration_name(project: Project, names: ChannelNames) -> str:
-    """The migration that creates a channel, numbered after every existing one."""
-    return f"{_next_migration_number(project)}_{names.pg_channel}_sse_channel.sql"
+def creation_migration(project: Project, names: ChannelNames) -> Migration:
+    """The migration that creates a channel, after every existing one."""
+    return _new_migration(project, f"{names.pg_channel}_sse_channel")
 
 
-def removal_migration_path(project: Project, names: ChannelNames) -> str:
-    """The migration that removes a channel, numbered after every existing one."""
-    name = f"{_next_migration_number(project)}_remove_{names.pg_channel}_sse_channel.sql"
-    return migration_path(project, name)
+def removal_migration(project: Project, names: ChannelNames) -> Migration:
+    """The migration that removes a channel, after every existing one."""
+    return _new_migration(project, f"remove_{names.pg_channel}_sse_channel")
+
+
+def _new_migration(project: Project, slug: str) -> Migration:
+    """The next SQL file by number, or an Alembic revision chained to the current head."""
+    if project.alembic is None:
+        return Migration(f"{_next_migration_number(project)}_{slug}.sql")
+    down_revision = alembic.head(project.root, project.migrations)
+    return Migration(f"{alembic.revision_id(slug, down_revision)}_{slug}.py", down_revision)
 
 
 def _next_migration_number(project: Project) -> str:

@@ -14,6 +14,7 @@ SETTINGS_HELP = {
     "package": "the Python package that holds the application",
     "app": "the FastAPI application, as module:variable",
     "migrations": "folder of plain SQL migrations, applied in file-name order",
+    "alembic": "Alembic's configuration: migrations are revisions in its script_location",
     "tests": "folder of the project's tests",
 }
 
@@ -69,6 +70,8 @@ class ChannelRecord:
     module: str
     migration: str
     trigger: Trigger | None = None
+    down_revision: str | None = None
+    """For an Alembic revision: the revision it follows, None for the first one."""
 
     @property
     def names(self) -> ChannelNames:
@@ -80,6 +83,8 @@ class ChannelRecord:
             "module": self.module,
             "migration": self.migration,
         }
+        if self.down_revision is not None:
+            table["down_revision"] = self.down_revision
         if self.trigger is not None:
             table |= {"table": self.trigger.table, "user_column": self.trigger.user_column}
             if self.trigger.columns is not None:
@@ -98,6 +103,9 @@ class Project:
     channels: tuple[ChannelRecord, ...]
     auth: tuple[str, str] | None = None
     """The project's own auth dependency, (module, name), used instead of the generated one."""
+    alembic: str | None = None
+    """Alembic's configuration file (what `alembic -c` takes), relative to the root, when the
+    migrations are Alembic revisions; None for plain SQL files."""
 
     @property
     def pyproject(self) -> Path:
@@ -126,9 +134,8 @@ def load_project(start: Path) -> Project:
         raise BadInput(
             f"{pyproject} has no [tool.scaffold] table; add one such as:\n\n{CONFIG_EXAMPLE}"
         )
-    settings = {
-        key: _setting(table, key, pyproject) for key in ("package", "app", "migrations", "tests")
-    }
+    settings = {key: _setting(table, key, pyproject) for key in ("package", "app", "tests")}
+    migrations, alembic = _migrations(table, pyproject)
     app = _reference(settings["app"])
     if app is None:
         raise BadInput(f"[tool.scaffold] app in {pyproject} must look like 'shop.main:app'")
@@ -140,17 +147,21 @@ def load_project(start: Path) -> Project:
         )
     if not _is_dotted_name(settings["package"]):
         raise BadInput(f"[tool.scaffold] package in {pyproject} must be a package name like 'shop'")
-    channels = tuple(_channel(entry, pyproject) for entry in table.get("channels", []))
+    channels = tuple(
+        _channel(entry, pyproject, alembic=alembic is not None)
+        for entry in table.get("channels", [])
+    )
     check_distinct(channels)
     return Project(
         root=pyproject.parent,
         package=settings["package"],
         app_module=app[0],
         app_variable=app[1],
-        migrations=settings["migrations"],
+        migrations=migrations,
         tests=settings["tests"],
         channels=channels,
         auth=_reference(auth) if auth else None,
+        alembic=alembic,
     )
 
 
@@ -188,25 +199,62 @@ def _setting(table: dict[str, Any], key: str, pyproject: Path) -> str:
             f"[tool.scaffold] in {pyproject} needs a '{key}' setting, for example:"
             f"\n\n{CONFIG_EXAMPLE}"
         )
-    if key in ("migrations", "tests") and (Path(value).is_absolute() or ".." in Path(value).parts):
-        raise BadInput(f"[tool.scaffold] {key} in {pyproject} must be a folder inside the project")
+    if key in ("migrations", "tests", "alembic") and not _inside(value):
+        raise BadInput(f"[tool.scaffold] {key} in {pyproject} must be a path inside the project")
     return value
 
 
-def _channel(entry: object, pyproject: Path) -> ChannelRecord:
+def _inside(path: str) -> bool:
+    return not Path(path).is_absolute() and ".." not in Path(path).parts
+
+
+def _migrations(table: dict[str, Any], pyproject: Path) -> tuple[str, str | None]:
+    """The migrations folder and, for an Alembic project, its configuration file.
+
+    With `alembic`, the folder is that of its revisions, unless `migrations` names another.
+    """
+    if "alembic" not in table:
+        return _setting(table, "migrations", pyproject), None
+    from scaffold import alembic
+
+    config = _setting(table, "alembic", pyproject)
+    if not (pyproject.parent / config).is_file():
+        raise BadInput(
+            f"[tool.scaffold] alembic in {pyproject} names {config}, which does not exist:"
+            " name the configuration you run `alembic -c` with, such as alembic.ini"
+        )
+    if "migrations" in table:
+        return _setting(table, "migrations", pyproject), config
+    return alembic.versions_folder(pyproject.parent, config), config
+
+
+def _channel(entry: object, pyproject: Path, *, alembic: bool) -> ChannelRecord:
     if not isinstance(entry, dict) or not all(
         isinstance(entry.get(key), str) for key in ("name", "module", "migration")
     ):
         raise BadInput(
             f"each [[tool.scaffold.channels]] in {pyproject} needs a name, module and migration"
         )
+    down_revision = entry.get("down_revision")
+    if down_revision is not None and not isinstance(down_revision, str):
+        raise BadInput(f"{pyproject} records a down_revision that is not a revision id")
     try:
-        record = ChannelRecord(entry["name"], entry["module"], entry["migration"], _trigger(entry))
+        record = ChannelRecord(
+            entry["name"], entry["module"], entry["migration"], _trigger(entry), down_revision
+        )
         record.names  # noqa: B018 - validates the recorded names
     except BadInput as error:
         raise BadInput(f"{pyproject} records an invalid channel: {error}") from error
-    if "/" in record.migration or "\\" in record.migration or not record.migration.endswith(".sql"):
+    if "/" in record.migration or "\\" in record.migration:
         raise BadInput(f"{pyproject} records an invalid migration file name {record.migration!r}")
+    expected = ".py" if alembic else ".sql"
+    if not record.migration.endswith(expected):
+        kind = "an Alembic revision (.py)" if alembic else "a plain SQL file (.sql)"
+        raise BadInput(
+            f"{pyproject} records the migration {record.migration!r} of channel {record.name} in"
+            f" {record.module}, but [tool.scaffold] says migrations are {kind}: a channel keeps"
+            " the kind of migration it was created with: put the setting back to remove it"
+        )
     return record
 
 

@@ -3,18 +3,22 @@
 Each folder there is a small project of a shape real FastAPI services have. On each: `init`
 where the project has no `[tool.scaffold]` table yet, a channel without a trigger and one with,
 `check`, the generated project's own tests on PostgreSQL, the removal of both channels, `check`
-again, and at last every migration, the removals' included, applied to a new database.
+again, and at last every migration, the removals' included, applied to a new database (with
+`alembic upgrade head` where the project uses Alembic).
 """
 
 import asyncio
 import shutil
 import tomllib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
+from fastapi_pg_sse.testing import alembic_migrated_database, migrated_database
 
-from tests.helpers import REPO, channel_test_count, new_database, run_generated_tests, run_scaffold
+from tests.helpers import REPO, channel_test_count, run_generated_tests, run_scaffold
 
 CORPUS = REPO / "tests" / "corpus"
 
@@ -26,7 +30,15 @@ class Shape:
     what: str
     trigger: tuple[str, ...]
     migrations: str
-    """The project's folder of SQL migrations, as `init` should find it."""
+    """The project's folder of migrations, as `init` should find it."""
+    alembic: bool = False
+    """Whether they are Alembic revisions (configured by `alembic.ini`) rather than SQL files."""
+
+    def migrated(self, project: Path, postgres_url: str) -> AbstractContextManager[str]:
+        """A new database with every migration of `project` applied, as a URL."""
+        if self.alembic:
+            return alembic_migrated_database(postgres_url, project / "alembic.ini")
+        return migrated_database(postgres_url, project / self.migrations)
 
 
 SHAPES = {
@@ -36,6 +48,13 @@ SHAPES = {
         " key to customers as its user column, and a column added by a later migration",
         ("--table", "orders", "--user-column", "customer_id"),
         "db/migrations",
+    ),
+    "alembic_shop": Shape(
+        "the example shop migrated with Alembic (async env.py, asyncpg), its first revision"
+        " creating baskets",
+        ("--table", "baskets", "--user-column", "user_id"),
+        "alembic/versions",
+        alembic=True,
     ),
 }
 NOTICE = ("Notice", "in", "accounts")
@@ -65,9 +84,11 @@ def test_two_channels_live_and_go_on_a_real_project(
     _scaffold(project, "remove-sse-channel", *NOTICE)
     _scaffold(project, "remove-sse-channel", *ORDER)
     assert _scaffold(project, "check").startswith("In sync")
-    migrations = sorted((project / shape.migrations).glob("*.sql"))
-    assert len(migrations) == len(list((CORPUS / name / shape.migrations).glob("*.sql"))) + 4
-    asyncio.run(_apply(postgres_url, [path.read_text() for path in migrations]))
+    suffix = "*.py" if shape.alembic else "*.sql"
+    before = list((CORPUS / name / shape.migrations).glob(suffix))
+    assert len(list((project / shape.migrations).glob(suffix))) == len(before) + 4
+    with shape.migrated(project, postgres_url) as database_url:
+        assert asyncio.run(_channel_functions(database_url)) == 0, "a removal left them behind"
 
 
 def _scaffold(project: Path, *arguments: str) -> str:
@@ -76,13 +97,14 @@ def _scaffold(project: Path, *arguments: str) -> str:
     return result.stdout
 
 
-async def _apply(server_url: str, migrations: list[str]) -> None:
-    """Apply `migrations` in order to a new database: the channels come and go without error."""
-    async with new_database(server_url) as database:
-        for migration in migrations:
-            await database.execute(migration)
-        left = await database.fetchval(
+async def _channel_functions(database_url: str) -> int:
+    """How many emit and trigger functions of channels the database has."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        count: int = await connection.fetchval(
             "SELECT count(*) FROM pg_proc WHERE proname LIKE '%\\_emit' OR proname LIKE"
             " '%\\_on\\_change'"
         )
-    assert left == 0, "the removal migrations left a channel's functions behind"
+    finally:
+        await connection.close()
+    return count

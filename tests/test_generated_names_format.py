@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ruff.__main__ import find_ruff_bin
 
 from scaffold.errors import BadInput
-from scaffold.layout import module_path, next_migration_name
+from scaffold.layout import creation_migration, module_path
 from scaffold.names import channel_names, sql_identifier
 from scaffold.pipeline import generated_files
 from scaffold.project import ChannelRecord, Project, Trigger
@@ -121,7 +121,7 @@ def test_generated_python_passes_ruff_for_any_accepted_names(
             ChannelRecord(
                 channel,
                 module,
-                next_migration_name(project, channel_names(channel, module)),
+                creation_migration(project, channel_names(channel, module)).name,
                 trigger,
             )
             for channel, module, trigger in requested

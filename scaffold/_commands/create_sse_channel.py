@@ -6,7 +6,7 @@ from pathlib import Path
 
 from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
-from scaffold.layout import channel_layout, next_migration_name, sql_migrations
+from scaffold.layout import channel_layout, creation_migration, sql_migrations
 from scaffold.manifest import DependencyChange, dependency_changes
 from scaffold.names import channel_names, payload_columns, sql_identifier
 from scaffold.pipeline import plan_project
@@ -65,8 +65,9 @@ def _record(project: Project, request: ChannelRequest) -> ChannelRecord:
     names = channel_names(request.channel, request.module, with_trigger=trigger is not None)
     existing = next((r for r in project.channels if r.names == names), None)
     if existing is None:
+        migration = creation_migration(project, names)
         return ChannelRecord(
-            request.channel, request.module, next_migration_name(project, names), trigger
+            request.channel, request.module, migration.name, trigger, migration.down_revision
         )
     if trigger is not None and trigger != existing.trigger:
         raise BadInput(
@@ -99,6 +100,11 @@ def _check_table(project: Project, trigger: Trigger | None) -> str | None:
     cannot tell."""
     if trigger is None:
         return None
+    if project.alembic is not None:
+        return (
+            "scaffold does not read Alembic revisions: it cannot tell whether"
+            f" {trigger.target} exists"
+        )
     from scaffold.schema import read_schema
 
     wanted = [trigger.user_column, *(trigger.columns or ())]

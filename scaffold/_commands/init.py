@@ -2,7 +2,8 @@
 
 It looks for the module-level `<name> = FastAPI(...)` with libcst in the project's own Python
 files (not its tests, virtualenvs, builds or hidden folders), and proposes the package, app,
-migrations and tests settings from what it finds.
+migrations and tests settings from what it finds: Alembic's configuration instead of a migrations
+folder when the project has one.
 """
 
 import os
@@ -13,6 +14,7 @@ from pathlib import Path, PurePosixPath
 import libcst as cst
 import libcst.matchers as m
 
+from scaffold import alembic
 from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
 from scaffold.manifest import add_scaffold_table
@@ -72,9 +74,19 @@ def _propose(root: Path) -> dict[str, str]:
     return {
         "package": package,
         "app": f"{module}:{name}",
-        "migrations": _first_folder(root, _MIGRATIONS_FOLDERS),
+        **_migrations(root),
         "tests": _first_folder(root, _TESTS_FOLDERS),
     }
+
+
+def _migrations(root: Path) -> dict[str, str]:
+    """Alembic's configuration if the project has one (its revisions must be found: they are
+    where channels' migrations go), else the folder of plain SQL migrations."""
+    config = alembic.find_config(root)
+    if config is None:
+        return {"migrations": _first_folder(root, _MIGRATIONS_FOLDERS)}
+    alembic.versions_folder(root, config)
+    return {"alembic": config}
 
 
 def _python_files(root: Path) -> Iterator[str]:

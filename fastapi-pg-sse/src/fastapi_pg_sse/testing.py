@@ -84,13 +84,51 @@ def embedded_postgres() -> Iterator[str]:
 def migrated_database(postgres_url: str, migrations: Path) -> Iterator[str]:
     """A new database on `postgres_url` with every `*.sql` file of `migrations` applied in
     file-name order, as a URL; dropped when the block ends."""
-    name = f"realtime_test_{uuid.uuid4().hex[:12]}"
-    asyncio.run(execute(postgres_url, f'CREATE DATABASE "{name}"'))
-    url = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
-    try:
+    with _new_database(postgres_url) as url:
         for path in sorted(migrations.glob("*.sql")):
             asyncio.run(execute(url, path.read_text(encoding="utf-8")))
         yield url
+
+
+@contextmanager
+def alembic_migrated_database(postgres_url: str, alembic_config: Path) -> Iterator[str]:
+    """A new database on `postgres_url` migrated by `alembic upgrade head` (see
+    `alembic_upgrade`), as a URL; dropped when the block ends."""
+    with _new_database(postgres_url) as url:
+        alembic_upgrade(url, alembic_config)
+        yield url
+
+
+def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
+    """Run `alembic -c <alembic_config> upgrade head` on `database_url`.
+
+    It runs in a process of its own, started in the configuration's folder as one runs
+    `alembic`, so that the project's env.py (its logging set-up, its models, its event loop)
+    stays out of the test session. env.py finds the database where projects usually look:
+    `sqlalchemy.url`, set to `database_url` with the driver of the URL the configuration names
+    (`postgresql+asyncpg` if it names none), or the `DATABASE_URL` environment variable, set to
+    `database_url` as the app gets it.
+    """
+    command = [sys.executable, "-m", "fastapi_pg_sse._alembic_upgrade", alembic_config.name]
+    migrated = subprocess.run(
+        [*command, database_url],
+        cwd=alembic_config.parent,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if migrated.returncode != 0:
+        raise RuntimeError(f"alembic upgrade head failed:\n{migrated.stderr}")
+
+
+@contextmanager
+def _new_database(postgres_url: str) -> Iterator[str]:
+    """A new database on `postgres_url`, as a URL; dropped when the block ends."""
+    name = f"realtime_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(execute(postgres_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
     finally:
         asyncio.run(execute(postgres_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 

@@ -1,0 +1,24 @@
+"""The shop's FastAPI application."""
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # One connection pool per process, shared by every request.
+    app.state.pool = await asyncpg.create_pool(os.environ["DATABASE_URL"])
+    yield
+    await app.state.pool.close()
+
+
+app = FastAPI(title="Shop", lifespan=lifespan)
+
+
+@app.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
