@@ -27,7 +27,7 @@ _Unwired = Callable[[cst.BaseSmallStatement], cst.BaseSmallStatement | None]
 
 _FASTAPI = m.Name("FastAPI") | m.Attribute(m.Name("fastapi"), m.Name("FastAPI"))
 _FASTAPI_CALL = m.Call(func=_FASTAPI)
-_RETURN_NAME = m.SimpleStatementLine(body=[m.Return(value=m.Name())])
+_RETURN_NAME = m.SimpleStatementLine(body=[m.Return(value=m.SaveMatchedNode(m.Name(), "name"))])
 _DOCSTRING = m.SimpleStatementLine(body=[m.Expr(m.SimpleString() | m.ConcatenatedString())])
 _IMPORT_LINE = m.SimpleStatementLine(body=[m.AtLeastN(m.Import() | m.ImportFrom(), n=1)])
 
@@ -280,20 +280,21 @@ def _factory(function: cst.FunctionDef) -> tuple[str, int] | None:
     if not isinstance(function.body, cst.IndentedBlock) or not function.body.body:
         return None
     *body, last = _block(function)
-    if not m.matches(last, _RETURN_NAME):
+    returned = m.extract(last, _RETURN_NAME)
+    if returned is None:
         return None
-    variable = cast(cst.Name, cast(cst.Return, cast(cst.SimpleStatementLine, last).body[0]).value)
+    variable = cast(cst.Name, returned["name"]).value
     values = {
         index: value
         for index, statement in enumerate(body)
         if isinstance(statement, cst.SimpleStatementLine)
         for small in statement.body
         for names, value in [_assignment(small)]
-        if variable.value in names
+        if variable in names
     }
     annotated = function.returns is not None and m.matches(function.returns.annotation, _FASTAPI)
     if values and (annotated or any(m.matches(v, _FASTAPI_CALL) for v in values.values() if v)):
-        return variable.value, max(values)
+        return variable, max(values)
     return None
 
 
