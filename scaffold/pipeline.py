@@ -134,7 +134,7 @@ def _wired_app(project: Project, recorded: Project, app_path: str) -> str:
     if not source_file.is_file():
         raise BadInput(
             f"the app module {project.app_module} ({app_path}) does not exist; set [tool.scaffold]"
-            " app to your FastAPI application as module:variable"
+            " app to your FastAPI application or to its factory, as module:name"
         )
     source = source_file.read_text(encoding="utf-8")
     wanted = routers(project)
