@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import channel_test_count, run_generated_tests, run_scaffold, snapshot
+from tests.helpers import (
+    channel_test_count,
+    editing_libraries_loaded_by_check,
+    run_generated_tests,
+    run_scaffold,
+    snapshot,
+)
 
 TRIGGERED = ("--table", "baskets", "--user-column", "user_id")
 
@@ -114,6 +120,12 @@ def test_check_sees_a_router_missing_from_the_factory(factory_shop: Path) -> Non
     assert '"routers": [\n        "realtime_router"\n      ]' in result.stdout
     scaffold(factory_shop, "sync")
     scaffold(factory_shop, "check")
+
+
+def test_check_of_a_factory_in_sync_loads_neither_libcst_nor_tomlkit(factory_shop: Path) -> None:
+    scaffold(factory_shop, "init")
+    scaffold(factory_shop, "create-sse-channel", "Stock", "in", "inventory")
+    assert editing_libraries_loaded_by_check(factory_shop) == []
 
 
 STOCK_IMPORT = (
