@@ -34,6 +34,11 @@ def router_wirings(project: Project) -> list["RouterWiring"]:
     return _wirings(routers(project))
 
 
+def app_package(project: Project) -> str:
+    """The package of the app module, against which its relative imports resolve."""
+    return project.app_module.rpartition(".")[0]
+
+
 def sync_plan(project: Project) -> Plan:
     """What `scaffold sync` writes and `scaffold check` reports.
 
@@ -143,13 +148,17 @@ def _wired_app(project: Project, recorded: Project, app_path: str) -> str:
         return source
     from scaffold.wiring import unwire_routers, wire_routers
 
+    package = app_package(project)
     if removed:
-        source = unwire_routers(source, project.app_variable, _wirings(removed), filename=app_path)
+        source = unwire_routers(
+            source, project.app_variable, _wirings(removed), filename=app_path, package=package
+        )
     return wire_routers(
         source,
         project.app_variable,
         _wirings(wanted),
         filename=app_path,
+        package=package,
         first_party=project.package.split(".")[0],
     )
 

@@ -84,16 +84,19 @@ def wire_routers(
     wirings: Sequence[RouterWiring],
     *,
     filename: str,
+    package: str,
     first_party: str,
 ) -> str:
     """Return `source` with each wiring's router imported and included in the app.
+
+    `package` is the app module's, against which its relative imports resolve.
 
     A router already imported under any name is included under that name. Includes go after the
     app's existing ones. Imports go where ruff's isort wants them: sorted into the block of
     `first_party` imports, or into a new block after the last import; one too long for a line is
     wrapped as ruff format does.
     """
-    module, app = _parse(source, app_name, filename)
+    module, app = _parse(source, app_name, filename, package)
     included = app.included
     wired = app.wired
     imports: list[RouterWiring] = []
@@ -124,14 +127,14 @@ def wire_routers(
 
 
 def unwire_routers(
-    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str
+    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str, package: str
 ) -> str:
     """Return `source` without the imports and include_router calls of those routers.
 
     Every other line is left untouched; comments and blank lines above a removed line stay, but
     for the blank line that wire_routers adds above an import.
     """
-    module, app = _parse(source, app_name, filename)
+    module, app = _parse(source, app_name, filename, package)
     routers = {wiring.path for wiring in wirings}
     imported = routers | {wiring.module for wiring in wirings}  # the router, or its module
     aliases = {wiring.alias for wiring in wirings}
@@ -148,7 +151,7 @@ def unwire_routers(
             return node
         names = _rebuilt(
             node.names,
-            lambda alias: None if _imported_path(node, alias) in imported else alias,
+            lambda alias: None if _imported_path(node, alias, package) in imported else alias,
             "comma",
         )
         return node.with_changes(names=names) if names else None
@@ -164,10 +167,10 @@ def unwire_routers(
 
 
 def missing_wirings(
-    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str
+    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str, package: str
 ) -> list[RouterWiring]:
     """The wirings whose router the app does not include, under any name."""
-    _, app = _parse(source, app_name, filename)
+    _, app = _parse(source, app_name, filename, package)
     wired = app.wired
     return [wiring for wiring in wirings if wiring.path not in wired]
 
@@ -223,7 +226,7 @@ class _App:
         return body
 
 
-def _parse(source: str, app_name: str, filename: str) -> tuple[cst.Module, _App]:
+def _parse(source: str, app_name: str, filename: str, package: str) -> tuple[cst.Module, _App]:
     """The parsed module and where its app is: `app_name = FastAPI(...)`, the factory
     `app_name`, or the factory that makes it in `app_name = factory(...)`."""
     module = parse_python(source, filename)
@@ -235,7 +238,7 @@ def _parse(source: str, app_name: str, filename: str) -> tuple[cst.Module, _App]
     ]
     for index, small in assignments:
         if app_name in _fastapi_names(small):
-            references = _references(module.body)
+            references = _references(module.body, package)
             return module, _App(index, app_name, module.body, index, None, references)
     functions = {
         statement.name.value: (index, statement)
@@ -259,7 +262,7 @@ def _parse(source: str, app_name: str, filename: str) -> tuple[cst.Module, _App]
         )
     variable, at = found
     scope = _block(function)
-    references = _references([*module.body, *scope])
+    references = _references([*module.body, *scope], package)
     return module, _App(index, variable, scope, at, function, references)
 
 
@@ -323,10 +326,10 @@ def _assignment(small: cst.BaseSmallStatement) -> tuple[list[str], cst.BaseExpre
     return [], None
 
 
-def _references(statements: Sequence[_Statement]) -> dict[str, str]:
-    """What each name bound by an absolute import among `statements` denotes, as a dotted path:
-    `from a.b import c as d` binds `d` to a.b.c, `import a.b as c` binds `c` to a.b, and
-    `import a.b` binds `a.b`."""
+def _references(statements: Sequence[_Statement], package: str) -> dict[str, str]:
+    """What each name bound by an import among `statements` denotes, as a dotted path: `from a.b
+    import c as d` binds `d` to a.b.c, `import a.b as c` binds `c` to a.b, and `import a.b` binds
+    `a.b`; in a module of package `a`, `from .b import c` binds `c` to a.b.c."""
     references: dict[str, str] = {}
     for statement in statements:
         for node in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
@@ -334,18 +337,26 @@ def _references(statements: Sequence[_Statement]) -> dict[str, str]:
                 node.names, cst.ImportStar
             ):
                 for alias in node.names:
-                    if (path := _imported_path(node, alias)) is not None:
+                    if (path := _imported_path(node, alias, package)) is not None:
                         references[alias.evaluated_alias or alias.evaluated_name] = path
     return references
 
 
-def _imported_path(node: cst.Import | cst.ImportFrom, alias: cst.ImportAlias) -> str | None:
-    """The dotted path an alias of an absolute import denotes; None in a relative import."""
+def _imported_path(
+    node: cst.Import | cst.ImportFrom, alias: cst.ImportAlias, package: str
+) -> str | None:
+    """The dotted path an alias of an import denotes, a relative one in `package`; None if that
+    climbs above the top-level package."""
     if isinstance(node, cst.Import):
         return alias.evaluated_name
-    if node.relative or node.module is None:
-        return None
-    return f"{get_full_name_for_node_or_raise(node.module)}.{alias.evaluated_name}"
+    parts = [get_full_name_for_node_or_raise(node.module)] if node.module else []
+    if node.relative:
+        up = len(node.relative) - 1  # `from . import` is the package itself
+        outer = package.split(".") if package else []
+        if up >= len(outer):
+            return None
+        parts = [*outer[: len(outer) - up], *parts]
+    return ".".join([*parts, alias.evaluated_name])
 
 
 def _denoted(argument: str | None, references: dict[str, str]) -> str | None:

@@ -155,6 +155,11 @@ STOCK_IMPORT = (
             "stock.router",
             id="import_as",
         ),
+        pytest.param(
+            "from .modules.inventory.adapters.inbound import stock_sse_controller\n",
+            "stock_sse_controller.router",
+            id="relative",
+        ),
     ],
 )
 def test_a_router_renamed_by_the_user_stays_wired(

@@ -93,15 +93,17 @@ def fixture(name: str) -> str:
 def wire(
     source: str, *wirings: RouterWiring, app_name: str = "app", first_party: str = "shop"
 ) -> str:
-    return wire_routers(source, app_name, wirings, filename="app.py", first_party=first_party)
+    return wire_routers(
+        source, app_name, wirings, filename="app.py", package=first_party, first_party=first_party
+    )
 
 
 def unwire(source: str, *wirings: RouterWiring, app_name: str = "app") -> str:
-    return unwire_routers(source, app_name, wirings, filename="app.py")
+    return unwire_routers(source, app_name, wirings, filename="app.py", package="shop")
 
 
 def missing(source: str, *wirings: RouterWiring) -> list[RouterWiring]:
-    return missing_wirings(source, "app", wirings, filename="app.py")
+    return missing_wirings(source, "app", wirings, filename="app.py", package="shop")
 
 
 def ruff_complaints(source: str, first_party: str, folder: Path) -> str:
@@ -176,8 +178,9 @@ def test_unwire_restores_fixture(
 def test_missing_wirings_of_fixtures(
     before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
 ) -> None:
-    assert missing_wirings(fixture(before), app_name, wirings, filename="app.py") == wirings
-    assert missing_wirings(fixture(after), app_name, wirings, filename="app.py") == []
+    for source, expected in ((fixture(before), wirings), (fixture(after), [])):
+        found = missing_wirings(source, app_name, wirings, filename="app.py", package=first_party)
+        assert found == expected
 
 
 def test_wiring_the_same_router_twice_in_one_call_adds_it_once() -> None:
@@ -435,7 +438,7 @@ def test_missing_app_is_bad_input(source: str) -> None:
     )
     for edit in (partial(wire_routers, first_party="shop"), unwire_routers, missing_wirings):
         with pytest.raises(BadInput) as raised:
-            edit(source, "app", [STOCK], filename="shop/main.py")
+            edit(source, "app", [STOCK], filename="shop/main.py", package="shop")
         assert str(raised.value) == message
 
 
@@ -452,10 +455,10 @@ def test_missing_app_is_bad_input(source: str) -> None:
 def test_a_function_that_is_not_a_factory_is_bad_input(body: str) -> None:
     source = f"from fastapi import FastAPI\n\n\ndef create_app():\n{body}"
     with pytest.raises(BadInput) as raised:
-        wire_routers(source, "create_app", [STOCK], filename="shop/main.py", first_party="shop")
+        wire(source, STOCK, app_name="create_app")
     assert str(raised.value) == (
-        "shop/main.py: scaffold cannot include routers in create_app(): a factory assigns the"
-        " app to a name, as in `app = FastAPI(...)`, and ends with `return app`"
+        "app.py: scaffold cannot include routers in create_app(): a factory assigns the app to a"
+        " name, as in `app = FastAPI(...)`, and ends with `return app`"
     )
 
 
@@ -528,6 +531,16 @@ RENAMED_STOCK = [
     ),
     pytest.param(f"import {STOCK.module} as stock", "stock.router", id="import_as"),
     pytest.param(f"import {STOCK.module}", f"{STOCK.module}.router", id="import"),
+    pytest.param(
+        "from .modules.inventory.adapters.inbound.stock_sse_controller import router",
+        "router",
+        id="relative",
+    ),
+    pytest.param(
+        "from .modules.inventory.adapters.inbound import stock_sse_controller as stock",
+        "stock.router",
+        id="relative_controller_module",
+    ),
 ]
 
 
@@ -555,7 +568,7 @@ def test_a_router_is_wired_whatever_name_it_is_imported_under(
     template: str, app_name: str, import_line: str, reference: str
 ) -> None:
     source, unwired = renamed(template, import_line, reference)
-    assert missing_wirings(source, app_name, [STOCK], filename="app.py") == []
+    assert missing_wirings(source, app_name, [STOCK], filename="app.py", package="shop") == []
     assert wire(source, STOCK, app_name=app_name) == source
     assert unwire(source, STOCK, app_name=app_name) == unwired
 
@@ -575,6 +588,8 @@ def test_an_include_of_a_name_not_bound_to_the_router_does_not_count() -> None:
     source = MINIMAL.replace("\n\n", f"\nfrom {LEVELS.module} import router\n\n")
     assert missing(source + "app.include_router(inventory_levels_sse_router)\n", LEVELS) == [LEVELS]
     assert missing(source + "app.include_router(router.routes)\n", LEVELS) == [LEVELS]
+    above_the_package = MINIMAL.replace("\n\n", "\nfrom ..inventory.sse.levels import router\n\n")
+    assert missing(above_the_package + "app.include_router(router)\n", LEVELS) == [LEVELS]
 
 
 @pytest.mark.parametrize(
@@ -601,7 +616,7 @@ def test_a_syntax_error_is_reported_as_python_reports_it(
 ) -> None:
     for edit in (partial(wire_routers, first_party="shop"), unwire_routers, missing_wirings):
         with pytest.raises(BadInput) as raised:
-            edit(source, "app", [STOCK], filename="shop/main.py")
+            edit(source, "app", [STOCK], filename="shop/main.py", package="shop")
         assert str(raised.value) == (
             f"shop/main.py, line {line}: {message}; fix it and run the command again"
         )
