@@ -89,12 +89,10 @@ def wire_routers(
 ) -> str:
     """Return `source` with each wiring's router imported and included in the app.
 
-    `package` is the app module's, against which its relative imports resolve.
-
-    A router already imported under any name is included under that name. Includes go after the
-    app's existing ones. Imports go where ruff's isort wants them: sorted into the block of
-    `first_party` imports, or into a new block after the last import; one too long for a line is
-    wrapped as ruff format does.
+    A router already imported under any name is included under that name (relative imports are
+    read in `package`, the app module's). Includes go after the app's existing ones. Imports go
+    where ruff's isort wants them: sorted into the block of `first_party` imports, or into a new
+    block after the last import; one too long for a line is wrapped as ruff format does.
     """
     module, app = _parse(source, app_name, filename, package)
     included = app.included
@@ -245,7 +243,7 @@ def _parse(source: str, app_name: str, filename: str, package: str) -> tuple[cst
         for index, statement in enumerate(module.body)
         if isinstance(statement, cst.FunctionDef)
     }
-    made_by = (_caller(small, app_name) for _, small in assignments)
+    made_by = (_caller(small, app_name) for _, small in assignments)  # app = create_app()
     name = app_name if app_name in functions else next(filter(None, made_by), app_name)
     if name not in functions:
         raise BadInput(
