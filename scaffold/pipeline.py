@@ -35,6 +35,11 @@ def router_wirings(project: Project) -> list["RouterWiring"]:
     return _wirings(routers(project))
 
 
+def app_package(project: Project) -> str:
+    """The package of the app module, against which its relative imports resolve."""
+    return project.app_module.rpartition(".")[0]
+
+
 def sync_plan(project: Project) -> Plan:
     """What `scaffold sync` writes and `scaffold check` reports.
 
@@ -155,7 +160,7 @@ def _wired_app(project: Project, recorded: Project, app_path: str) -> str:
     if not source_file.is_file():
         raise BadInput(
             f"the app module {project.app_module} ({app_path}) does not exist; set [tool.scaffold]"
-            " app to your FastAPI application as module:variable"
+            " app to your FastAPI application or to its factory, as module:name"
         )
     source = source_file.read_text(encoding="utf-8")
     wanted = routers(project)
@@ -164,30 +169,55 @@ def _wired_app(project: Project, recorded: Project, app_path: str) -> str:
         return source
     from scaffold.wiring import unwire_routers, wire_routers
 
+    package = app_package(project)
     if removed:
-        source = unwire_routers(source, project.app_variable, _wirings(removed), filename=app_path)
+        source = unwire_routers(
+            source, project.app_variable, _wirings(removed), filename=app_path, package=package
+        )
     return wire_routers(
         source,
         project.app_variable,
         _wirings(wanted),
         filename=app_path,
+        package=package,
         first_party=project.package.split(".")[0],
     )
 
 
 def _visibly_wired(source: str, app_variable: str, wanted: list[Router]) -> bool:
     """Whether `source` parses and holds, line for line, the imports and include_router calls
-    that wiring would add: then it is wired, and libcst need not look."""
-    lines = f"\n{source}\n"
-    for router in wanted:
-        include = f"{app_variable}.include_router({router.alias})"
-        if f"\n{from_import(*router)}\n" not in lines or f"\n{include}\n" not in lines:
-            return False
+    that wiring would add: then it is wired, and libcst need not look.
+
+    The calls are at the top of the module, or of the body of the factory `app_variable`, on the
+    name it returns.
+    """
     try:
-        ast.parse(source)
+        tree = ast.parse(source)
     except (SyntaxError, ValueError):  # libcst says what is wrong
         return False
-    return True
+    lines = source.split("\n")
+    scope, app = f"\n{source}\n", app_variable
+    factory = next(
+        (
+            statement
+            for statement in tree.body
+            if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef)
+            and statement.name == app_variable
+        ),
+        None,
+    )
+    if factory is not None:
+        returned = factory.body[-1]
+        if not (isinstance(returned, ast.Return) and isinstance(returned.value, ast.Name)):
+            return False
+        line = lines[returned.lineno - 1]
+        app = f"{line[: len(line) - len(line.lstrip())]}{returned.value.id}"
+        scope = "\n".join(["", *lines[factory.lineno - 1 : factory.end_lineno], ""])
+    return all(
+        f"\n{from_import(*router)}\n" in f"\n{source}\n"
+        and f"\n{app}.include_router({router.alias})\n" in scope
+        for router in wanted
+    )
 
 
 def _wirings(wanted: list[Router]) -> list["RouterWiring"]:

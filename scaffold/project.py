@@ -12,7 +12,7 @@ from scaffold.names import ChannelNames, channel_names, payload_columns, sql_ide
 
 SETTINGS_HELP = {
     "package": "the Python package that holds the application",
-    "app": "the FastAPI application, as module:variable",
+    "app": "the FastAPI application or its factory, as module:name",
     "migrations": "folder of plain SQL migrations, applied in file-name order",
     "alembic": "Alembic's configuration: migrations are revisions in its script_location",
     "tests": "folder of the project's tests",

@@ -1,25 +1,32 @@
 """Add SSE routers to, and remove them from, the module that defines a user's FastAPI app.
 
+The app is a module-level `app = FastAPI(...)`, or a factory: a function that assigns the app to
+a name and returns it, as `uvicorn --factory` runs. A factory's routers are included in its body,
+before it returns. A router counts as included whatever name it was imported under.
+
 Every edit goes through libcst, so each line the edit does not touch keeps its exact text.
 """
 
-import re
+import ast
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import takewhile
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import libcst as cst
 import libcst.matchers as m
-from libcst.helpers import get_full_name_for_node, get_full_name_for_node_or_raise
+from libcst.helpers import get_full_name_for_node_or_raise
 
 from scaffold.errors import BadInput
-from scaffold.pycode import from_import
+from scaffold.pycode import from_import, module_sort_key
 
 _Node = TypeVar("_Node", bound=cst.CSTNode)
 _Statement = cst.SimpleStatementLine | cst.BaseCompoundStatement
+_Unwired = Callable[[cst.BaseSmallStatement], cst.BaseSmallStatement | None]
 
-_FASTAPI_CALL = m.Call(func=m.Name("FastAPI") | m.Attribute(m.Name("fastapi"), m.Name("FastAPI")))
+_FASTAPI = m.Name("FastAPI") | m.Attribute(m.Name("fastapi"), m.Name("FastAPI"))
+_FASTAPI_CALL = m.Call(func=_FASTAPI)
+_RETURN_NAME = m.SimpleStatementLine(body=[m.Return(value=m.SaveMatchedNode(m.Name(), "name"))])
 _DOCSTRING = m.SimpleStatementLine(body=[m.Expr(m.SimpleString() | m.ConcatenatedString())])
 _IMPORT_LINE = m.SimpleStatementLine(body=[m.AtLeastN(m.Import() | m.ImportFrom(), n=1)])
 
@@ -32,6 +39,43 @@ class RouterWiring:
     name: str
     alias: str
 
+    @property
+    def path(self) -> str:
+        """`module.name`: what the router is, whatever name the app module gives it."""
+        return f"{self.module}.{self.name}"
+
+
+def parse_python(source: str, filename: str) -> cst.Module:
+    """`source` parsed; a syntax error is reported as Python reports it: file, line, message."""
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        try:
+            ast.parse(source, filename)
+        except SyntaxError as python_error:
+            line = f", line {python_error.lineno}" if python_error.lineno else ""
+            message = f"{filename}{line}: {python_error.msg}"
+        except ValueError as python_error:  # a null byte, before Python 3.12
+            message = f"{filename}: {python_error}"
+        else:  # Python reads it, libcst does not: syntax newer than libcst
+            raise BadInput(
+                f"{filename}, line {error.editor_line}: scaffold's Python parser (libcst) cannot"
+                f" read this yet: {error.message}"
+            ) from error
+        raise BadInput(f"{message}; fix it and run the command again") from error
+
+
+def fastapi_apps(module: cst.Module) -> list[str]:
+    """The names `[tool.scaffold] app` may give in this module: each module-level
+    `name = FastAPI(...)`, and each factory function."""
+    names: list[str] = []
+    for statement in module.body:
+        if isinstance(statement, cst.FunctionDef) and _factory(statement) is not None:
+            names.append(statement.name.value)
+        elif isinstance(statement, cst.SimpleStatementLine):
+            names += [name for small in statement.body for name in _fastapi_names(small)]
+    return names
+
 
 def wire_routers(
     source: str,
@@ -39,53 +83,331 @@ def wire_routers(
     wirings: Sequence[RouterWiring],
     *,
     filename: str,
+    package: str,
     first_party: str,
 ) -> str:
-    """Return `source` with each wiring's import and `app.include_router(alias)` present.
+    """Return `source` with each wiring's router imported and included in the app.
 
-    Imports go where ruff's isort wants them: sorted into the block of `first_party` imports, or
-    into a new block after the last import; one too long for a line is wrapped as ruff format does.
+    A router already imported under any name is included under that name (relative imports are
+    read in `package`, the app module's). Includes go after the app's existing ones. Imports go
+    where ruff's isort wants them: sorted into the block of `first_party` imports, or into a new
+    block after the last import; one too long for a line is wrapped as ruff format does.
     """
-    module, app_at = _parse(source, app_name, filename)
-    body = list(module.body)
-    includes = [
-        _statement(f"{app_name}.include_router({alias})")
-        for alias in dict.fromkeys(wiring.alias for wiring in wirings)
-        if not _has(body, _include_of(app_name, alias))
-    ]
-    any_include = _line_with(m.Expr(m.Call(func=_include_router(app_name))))
+    module, app = _parse(source, app_name, filename, package)
+    included = app.included
+    wired = app.wired
+    imports: list[RouterWiring] = []
+    includes: list[str] = []
+    for wiring in dict.fromkeys(wirings):
+        if wiring.path in wired:
+            continue
+        reference = _reference(wiring, app.references)
+        if reference is None:
+            imports.append(wiring)
+            reference = wiring.alias
+        if reference not in included and reference not in includes:
+            includes.append(reference)
+    scope = list(app.scope)
+    any_include = _line_with(m.Expr(m.Call(func=_include_router(app.variable))))
     include_at = 1 + max(
         index
-        for index in range(app_at, len(body))
-        if index == app_at or m.matches(body[index], any_include)
+        for index in range(app.at, len(scope))
+        if index == app.at or m.matches(scope[index], any_include)
     )
-    body[include_at:include_at] = includes
-    for wiring in dict.fromkeys(wirings):
-        if not _has(body, _import_of(wiring)):
-            _insert_import(body, app_at, wiring, first_party)
-            app_at += 1
+    scope[include_at:include_at] = [
+        _statement(f"{app.variable}.include_router({reference})") for reference in includes
+    ]
+    body = app.module_body(module, scope)
+    for end, wiring in enumerate(imports, start=app.index):
+        _insert_import(body, end, wiring, first_party)
     return module.with_changes(body=body).code
 
 
 def unwire_routers(
-    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str
+    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str, package: str
 ) -> str:
-    """Return `source` without those imports and include_router calls.
+    """Return `source` without the imports and include_router calls of those routers.
 
     Every other line is left untouched; comments and blank lines above a removed line stay, but
     for the blank line that wire_routers adds above an import.
     """
-    module, _ = _parse(source, app_name, filename)
+    module, app = _parse(source, app_name, filename, package)
+    routers = {wiring.path for wiring in wirings}
+    imported = routers | {wiring.module for wiring in wirings}  # the router, or its module
+    aliases = {wiring.alias for wiring in wirings}
+    include = _include_call(app.variable)
+
+    def unwired(node: cst.BaseSmallStatement) -> cst.BaseSmallStatement | None:
+        if m.matches(node, include):
+            argument = _argument(cast(cst.Expr, node))
+            removed = argument in aliases or _denoted(argument, app.references) in routers
+            return None if removed else node
+        if not isinstance(node, cst.Import | cst.ImportFrom) or isinstance(
+            node.names, cst.ImportStar
+        ):
+            return node
+        names = _rebuilt(
+            node.names,
+            lambda alias: None if _imported_path(node, alias, package) in imported else alias,
+            "comma",
+        )
+        return node.with_changes(names=names) if names else None
+
+    packages = {wiring.module.partition(".")[0] for wiring in wirings}
+    body: Sequence[_Statement] = module.body
+    if app.factory is not None:
+        block = cast(cst.IndentedBlock, app.factory.body)
+        scope, block_footer = _without(app.scope, block.footer, unwired, packages)
+        body = app.module_body(module, scope, block_footer)
+    body, footer = _without(body, module.footer, unwired, packages)
+    return module.with_changes(body=body, footer=footer).code
+
+
+def missing_wirings(
+    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str, package: str
+) -> list[RouterWiring]:
+    """The wirings whose router the app does not include, under any name."""
+    _, app = _parse(source, app_name, filename, package)
+    wired = app.wired
+    return [wiring for wiring in wirings if wiring.path not in wired]
+
+
+@dataclass(frozen=True)
+class _App:
+    """Where the app module makes its app and includes its routers, and what its imports name."""
+
+    index: int
+    """In the module's body: the `app = FastAPI(...)` statement, or the factory."""
+    variable: str
+    """The name the app has where its routers are included: `app.include_router(...)`."""
+    scope: Sequence[_Statement]
+    """The statements that include routers: the module's, or the factory's body."""
+    at: int
+    """In `scope`: the statement that assigns the app."""
+    factory: cst.FunctionDef | None
+    references: dict[str, str]
+    """What each name bound by an import denotes (see `_references`)."""
+
+    @property
+    def included(self) -> list[str | None]:
+        """The router of each `app.include_router(router, **options)` among the app's
+        statements, as a dotted name (None if it is another expression)."""
+        include = _include_call(self.variable)
+        return [
+            _argument(cast(cst.Expr, small))
+            for statement in self.scope
+            if isinstance(statement, cst.SimpleStatementLine)
+            for small in statement.body
+            if m.matches(small, include)
+        ]
+
+    @property
+    def wired(self) -> set[str | None]:
+        """The dotted paths of the routers the app includes, under whatever name."""
+        return {_denoted(argument, self.references) for argument in self.included}
+
+    def module_body(
+        self,
+        module: cst.Module,
+        scope: Sequence[_Statement],
+        footer: Sequence[cst.EmptyLine] | None = None,
+    ) -> list[_Statement]:
+        """The module's statements with `scope`, and a factory's `footer`, as the app's."""
+        if self.factory is None:
+            return list(scope)
+        block = cast(cst.IndentedBlock, self.factory.body)
+        body = list(module.body)
+        body[self.index] = self.factory.with_changes(
+            body=block.with_changes(body=scope, footer=block.footer if footer is None else footer)
+        )
+        return body
+
+
+def _parse(source: str, app_name: str, filename: str, package: str) -> tuple[cst.Module, _App]:
+    """The parsed module and where its app is: `app_name = FastAPI(...)`, the factory
+    `app_name`, or the factory that makes it in `app_name = factory(...)`."""
+    module = parse_python(source, filename)
+    assignments = [
+        (index, small)
+        for index, statement in enumerate(module.body)
+        if isinstance(statement, cst.SimpleStatementLine)
+        for small in statement.body
+    ]
+    for index, small in assignments:
+        if app_name in _fastapi_names(small):
+            references = _references(module.body, package)
+            return module, _App(index, app_name, module.body, index, None, references)
+    functions = {
+        statement.name.value: (index, statement)
+        for index, statement in enumerate(module.body)
+        if isinstance(statement, cst.FunctionDef)
+    }
+    made_by = (_caller(small, app_name) for _, small in assignments)  # app = create_app()
+    name = app_name if app_name in functions else next(filter(None, made_by), app_name)
+    if name not in functions:
+        raise BadInput(
+            f"{filename} defines no '{app_name} = FastAPI(...)' and no factory {app_name}() that"
+            " returns one; set [tool.scaffold] app to your FastAPI application or to its"
+            " factory, as module:name"
+        )
+    index, function = functions[name]
+    found = _factory(function)
+    if found is None:
+        raise BadInput(
+            f"{filename}: scaffold cannot include routers in {name}(): a factory assigns the app"
+            " to a name, as in `app = FastAPI(...)`, and ends with `return app`"
+        )
+    variable, at = found
+    scope = _block(function)
+    references = _references([*module.body, *scope], package)
+    return module, _App(index, variable, scope, at, function, references)
+
+
+def _caller(small: cst.BaseSmallStatement, name: str) -> str | None:
+    """`function` if `small` is `name = function(...)`."""
+    names, value = _assignment(small)
+    if name in names and isinstance(value, cst.Call) and isinstance(value.func, cst.Name):
+        return value.func.value
+    return None
+
+
+def _factory(function: cst.FunctionDef) -> tuple[str, int] | None:
+    """(the app's name, the index of the statement that assigns it) if `function` is a factory.
+
+    A factory, sync or async, ends with `return name`, and assigns `name` in its body: to
+    `FastAPI(...)`, or to anything if the function is annotated `-> FastAPI`.
+    """
+    if not isinstance(function.body, cst.IndentedBlock) or not function.body.body:
+        return None
+    *body, last = _block(function)
+    returned = m.extract(last, _RETURN_NAME)
+    if returned is None:
+        return None
+    variable = cast(cst.Name, returned["name"]).value
+    values = {
+        index: value
+        for index, statement in enumerate(body)
+        if isinstance(statement, cst.SimpleStatementLine)
+        for small in statement.body
+        for names, value in [_assignment(small)]
+        if variable in names
+    }
+    annotated = function.returns is not None and m.matches(function.returns.annotation, _FASTAPI)
+    if values and (annotated or any(m.matches(v, _FASTAPI_CALL) for v in values.values() if v)):
+        return variable, max(values)
+    return None
+
+
+def _block(function: cst.FunctionDef) -> list[_Statement]:
+    """The statements of a function's indented body."""
+    return [
+        statement
+        for statement in cast(cst.IndentedBlock, function.body).body
+        if isinstance(statement, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+    ]
+
+
+def _fastapi_names(small: cst.BaseSmallStatement) -> list[str]:
+    """The names `small` assigns `FastAPI(...)` to."""
+    names, value = _assignment(small)
+    return names if value is not None and m.matches(value, _FASTAPI_CALL) else []
+
+
+def _assignment(small: cst.BaseSmallStatement) -> tuple[list[str], cst.BaseExpression | None]:
+    """The plain names an assignment binds, and the value it binds them to."""
+    if isinstance(small, cst.Assign):
+        names = [target.target for target in small.targets]
+        return [name.value for name in names if isinstance(name, cst.Name)], small.value
+    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+        return [small.target.value], small.value
+    return [], None
+
+
+def _references(statements: Sequence[_Statement], package: str) -> dict[str, str]:
+    """What each name bound by an import among `statements` denotes, as a dotted path: `from a.b
+    import c as d` binds `d` to a.b.c, `import a.b as c` binds `c` to a.b, and `import a.b` binds
+    `a.b`; in a module of package `a`, `from .b import c` binds `c` to a.b.c."""
+    references: dict[str, str] = {}
+    for statement in statements:
+        for node in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
+            if isinstance(node, cst.Import | cst.ImportFrom) and not isinstance(
+                node.names, cst.ImportStar
+            ):
+                for alias in node.names:
+                    if (path := _imported_path(node, alias, package)) is not None:
+                        references[alias.evaluated_alias or alias.evaluated_name] = path
+    return references
+
+
+def _imported_path(
+    node: cst.Import | cst.ImportFrom, alias: cst.ImportAlias, package: str
+) -> str | None:
+    """The dotted path an alias of an import denotes, a relative one in `package`; None if that
+    climbs above the top-level package."""
+    if isinstance(node, cst.Import):
+        return alias.evaluated_name
+    parts = [get_full_name_for_node_or_raise(node.module)] if node.module else []
+    if node.relative:
+        up = len(node.relative) - 1  # `from . import` is the package itself
+        outer = package.split(".") if package else []
+        if up >= len(outer):
+            return None
+        parts = [*outer[: len(outer) - up], *parts]
+    return ".".join([*parts, alias.evaluated_name])
+
+
+def _denoted(argument: str | None, references: dict[str, str]) -> str | None:
+    """The dotted path a name or attribute denotes through the imports: with `from a.b import c
+    as d`, `d` denotes a.b.c and `d.router` a.b.c.router."""
+    if argument is None:
+        return None
+    if argument in references:
+        return references[argument]
+    head, _, attribute = argument.rpartition(".")
+    return f"{references[head]}.{attribute}" if head in references else None
+
+
+def _reference(wiring: RouterWiring, references: dict[str, str]) -> str | None:
+    """How the module's imports already name the wiring's router, if they do."""
+    for name, path in references.items():
+        if path == wiring.path:
+            return name
+        if path == wiring.module:
+            return f"{name}.{wiring.name}"
+    return None
+
+
+def _argument(include: cst.Expr) -> str | None:
+    """The router an include_router call mounts, as a dotted name; None if it is not one."""
+    return _dotted(cast(cst.Call, include.value).args[0].value)
+
+
+def _dotted(expression: cst.BaseExpression) -> str | None:
+    if isinstance(expression, cst.Name):
+        return expression.value
+    if isinstance(expression, cst.Attribute) and (value := _dotted(expression.value)) is not None:
+        return f"{value}.{expression.attr.value}"
+    return None
+
+
+def _without(
+    statements: Sequence[_Statement],
+    footer: Sequence[cst.EmptyLine],
+    unwired: _Unwired,
+    packages: set[str],
+) -> tuple[list[_Statement], list[cst.EmptyLine]]:
+    """`statements` and `footer` without what `unwired` drops from each line.
+
+    The blank lines and comments above a removed line go to the next statement kept (or to the
+    footer), but for the blank line wire_routers adds above an import of the `packages`.
+    """
     kept: list[_Statement | None] = []  # each statement rebuilt; None if nothing is left of it
-    for statement in module.body:
+    for statement in statements:
         if isinstance(statement, cst.SimpleStatementLine):
-            small = _rebuilt(
-                statement.body, lambda node: _unwired(node, app_name, wirings), "semicolon"
-            )
+            small = _rebuilt(statement.body, unwired, "semicolon")
             kept.append(statement.with_changes(body=small) if small else None)
         else:
             kept.append(statement)
-    packages = {wiring.module.partition(".")[0] for wiring in wirings}
     block_left = any(
         _in_package(name, package)
         for statement in kept
@@ -95,13 +417,12 @@ def unwire_routers(
     )
     body: list[_Statement] = []
     orphaned: list[cst.EmptyLine] = []  # blank lines and comments above a removed line
-    for index, (original, rebuilt) in enumerate(zip(module.body, kept, strict=True)):
+    for index, (original, rebuilt) in enumerate(zip(statements, kept, strict=True)):
         if rebuilt is None:
             lines = original.leading_lines
             if not orphaned and _imported(original) and _is_blank_line(lines):
                 below = next(
-                    (later.leading_lines for later in kept[index:] if later is not None),
-                    module.footer,
+                    (later.leading_lines for later in kept[index:] if later is not None), footer
                 )
                 # the blank line wire_routers gave the import: it doubled one below, or set off a
                 # first-party block the removal empties from the imports above it
@@ -113,63 +434,7 @@ def unwire_routers(
             rebuilt = rebuilt.with_changes(leading_lines=[*orphaned, *rebuilt.leading_lines])
             orphaned = []
         body.append(rebuilt)
-    return module.with_changes(body=body, footer=[*orphaned, *module.footer]).code
-
-
-def missing_wirings(
-    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str
-) -> list[RouterWiring]:
-    """The wirings whose import or include_router call is absent."""
-    module, _ = _parse(source, app_name, filename)
-    return [
-        wiring
-        for wiring in wirings
-        if not (
-            _has(module.body, _import_of(wiring))
-            and _has(module.body, _include_of(app_name, wiring.alias))
-        )
-    ]
-
-
-def _parse(source: str, app_name: str, filename: str) -> tuple[cst.Module, int]:
-    """The parsed module and the index of its `<app_name> = FastAPI(...)` statement."""
-    try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as error:
-        raise BadInput(
-            f"{filename} does not parse as Python: {error.message}, line {error.editor_line}; "
-            "fix it and run the command again"
-        ) from error
-    app = _line_with(
-        m.Assign(
-            targets=[m.ZeroOrMore(), m.AssignTarget(m.Name(app_name)), m.ZeroOrMore()],
-            value=_FASTAPI_CALL,
-        )
-    ) | _line_with(m.AnnAssign(target=m.Name(app_name), value=_FASTAPI_CALL))
-    for index, statement in enumerate(module.body):
-        if m.matches(statement, app):
-            return module, index
-    raise BadInput(
-        f"{filename} defines no '{app_name} = FastAPI(...)'; set [tool.scaffold] app to the "
-        "module and variable of your FastAPI application"
-    )
-
-
-def _unwired(
-    node: cst.BaseSmallStatement, app_name: str, wirings: Sequence[RouterWiring]
-) -> cst.BaseSmallStatement | None:
-    """`node` without the wirings' imports and include_router calls; None if nothing is left."""
-    if any(m.matches(node, _include_of(app_name, wiring.alias)) for wiring in wirings):
-        return None
-    if not isinstance(node, cst.ImportFrom) or isinstance(node.names, cst.ImportStar):
-        return node
-    wired = [_alias_of(wiring) for wiring in wirings if m.matches(node, _import_of(wiring))]
-    names = _rebuilt(
-        node.names,
-        lambda alias: None if any(m.matches(alias, name) for name in wired) else alias,
-        "comma",
-    )
-    return node.with_changes(names=names) if names else None
+    return body, [*orphaned, *footer]
 
 
 def _rebuilt(
@@ -193,14 +458,14 @@ def _insert_import(
         for index, names in imports.items()
         if any(_in_package(name, first_party) for _, name in names)
     ]
-    key = _module_key(wiring.module)
+    key = module_sort_key(wiring.module)
     if block:  # before the first first-party `from` import that sorts after it, else at the end
         at = next(
             (
                 index
                 for index in block
                 if any(
-                    is_from and _in_package(name, first_party) and _module_key(name) > key
+                    is_from and _in_package(name, first_party) and module_sort_key(name) > key
                     for is_from, name in imports[index]
                 )
             ),
@@ -242,11 +507,6 @@ def _in_package(module: str, package: str) -> bool:
     return f"{module}.".startswith(f"{package}.")
 
 
-def _module_key(module: str) -> list[int | str]:
-    """ruff's isort order of module names: case-insensitive, runs of digits compared as numbers."""
-    return [int(part) if part.isdigit() else part for part in re.split("([0-9]+)", module.lower())]
-
-
 def _import_end(body: Sequence[_Statement]) -> int:
     """Index just past the docstring and import statements that open the module."""
     return next(
@@ -260,47 +520,22 @@ def _import_end(body: Sequence[_Statement]) -> int:
     )
 
 
-def _has(body: Sequence[_Statement], small: m.BaseSmallStatement) -> bool:
-    return any(m.matches(statement, _line_with(small)) for statement in body)
-
-
 def _line_with(small: m.BaseSmallStatement) -> m.SimpleStatementLine:
     return m.SimpleStatementLine(body=[m.ZeroOrMore(), small, m.ZeroOrMore()])
 
 
-def _import_of(wiring: RouterWiring) -> m.ImportFrom:
-    return m.ImportFrom(
-        module=m.MatchIfTrue(
-            lambda module: module is not None and get_full_name_for_node(module) == wiring.module
-        ),
-        names=[m.ZeroOrMore(), _alias_of(wiring), m.ZeroOrMore()],
-        relative=[],
-    )
-
-
-def _alias_of(wiring: RouterWiring) -> m.ImportAlias | m.OneOf[m.ImportAlias]:
-    """`name as alias`, or also plain `name` when the two are the same."""
-    aliased = m.ImportAlias(name=m.Name(wiring.name), asname=m.AsName(name=m.Name(wiring.alias)))
-    if wiring.alias != wiring.name:
-        return aliased
-    return aliased | m.ImportAlias(name=m.Name(wiring.name), asname=None)
-
-
-def _include_of(app_name: str, alias: str) -> m.Expr:
-    """`<app_name>.include_router(<alias>, **options)`."""
+def _include_call(variable: str) -> m.Expr:
+    """`<variable>.include_router(router, **options)`."""
     return m.Expr(
         m.Call(
-            func=_include_router(app_name),
-            args=[
-                m.Arg(m.Name(alias), keyword=None, star=""),
-                m.ZeroOrMore(m.Arg(keyword=m.Name())),
-            ],
+            func=_include_router(variable),
+            args=[m.Arg(keyword=None, star=""), m.ZeroOrMore(m.Arg(keyword=m.Name()))],
         )
     )
 
 
-def _include_router(app_name: str) -> m.Attribute:
-    return m.Attribute(value=m.Name(app_name), attr=m.Name("include_router"))
+def _include_router(variable: str) -> m.Attribute:
+    return m.Attribute(value=m.Name(variable), attr=m.Name("include_router"))
 
 
 def _statement(code: str) -> _Statement:

@@ -1,5 +1,6 @@
 """Helpers of the tool's tests: the example project, the real CLI, and disk snapshots."""
 
+import ast
 import os
 import re
 import shutil
@@ -100,6 +101,25 @@ def run_generated_tests(
     passed = re.search(r"(\d+) passed", result.stdout)
     assert passed is not None, result.stdout
     return int(passed.group(1))
+
+
+def editing_libraries_loaded_by_check(project: Path) -> list[str]:
+    """Which of libcst and tomlkit `scaffold check` imports on `project`, which is in sync."""
+    script = (
+        "import sys\n"
+        "from scaffold._cli import main\n"
+        "sys.argv = ['scaffold', 'check']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code in (0, None), exit.code\n"
+        "print(sorted(m for m in ('libcst', 'tomlkit') if m in sys.modules))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=True
+    )
+    loaded: list[str] = ast.literal_eval(completed.stdout.splitlines()[-1])
+    return loaded
 
 
 def channel_test_count(project: Path) -> int:

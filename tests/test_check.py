@@ -3,8 +3,6 @@
 import functools
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from scaffold.lock import LOCK_PATH
 from scaffold.render import HEADER, MIGRATION_HEADER, USERS_HEADER
 from tests.golden_cases import generate
-from tests.helpers import run_scaffold, snapshot
+from tests.helpers import editing_libraries_loaded_by_check, run_scaffold, snapshot
 
 SERVICE = "shop/modules/inventory/services/stock_notify_service.py"
 INCLUDE = "app.include_router(inventory_stock_sse_router)\n"
@@ -132,20 +130,7 @@ def test_check_writes_nothing(generated: Path) -> None:
 
 
 def test_check_in_sync_loads_neither_libcst_nor_tomlkit(generated: Path) -> None:
-    script = (
-        "import sys\n"
-        "from scaffold._cli import main\n"
-        "sys.argv = ['scaffold', 'check']\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exit:\n"
-        "    assert exit.code in (0, None), exit.code\n"
-        "print(sorted(m for m in ('libcst', 'tomlkit') if m in sys.modules))\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", script], cwd=generated, capture_output=True, text=True, check=True
-    )
-    assert completed.stdout.splitlines()[-1] == "[]"
+    assert editing_libraries_loaded_by_check(generated) == []
 
 
 def test_generated_headers_carry_no_version_or_date(generated: Path) -> None:

@@ -68,12 +68,12 @@ CASES: dict[str, tuple[Callable[[Path], None], str, tuple[str, ...]]] = {
     ),
     "app-does-not-parse": (
         app_does_not_parse,
-        "shop/main.py does not parse as Python",
+        "shop/main.py, line ",
         ("check", "sync", "remove"),
     ),
     "app-does-not-parse-nor-wire": (
         app_does_not_parse_nor_wire,
-        "shop/main.py does not parse as Python",
+        "shop/main.py, line ",
         ("check", "sync", "remove"),
     ),
 }

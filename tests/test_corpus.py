@@ -49,6 +49,14 @@ SHAPES = {
         ("--table", "orders", "--user-column", "customer_id"),
         "db/migrations",
     ),
+    "factory_ledger": Shape(
+        "an app factory (`uvicorn --factory`) that names its app `application` and includes a"
+        " router through its module, a [dependency-groups] dev group, fastapi>=0.110 (too low),"
+        " and a transfers table whose user column is a uuid referencing users; events carry"
+        " chosen columns",
+        ("--table", "transfers", "--user-column", "sender_id", "--columns", "id,amount,memo"),
+        "migrations",
+    ),
     "alembic_shop": Shape(
         "the example shop migrated with Alembic (async env.py, asyncpg), its first revision"
         " creating baskets",

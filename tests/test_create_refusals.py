@@ -109,7 +109,9 @@ def test_an_app_module_that_does_not_parse_is_refused(shop: Path) -> None:
     main.write_text(main.read_text() + "\ndef broken(:\n")
     result = refused(shop, "Stock", "in", "inventory")
     assert result.exit_code == 2
-    assert "shop/main.py does not parse as Python" in result.stderr
+    assert (
+        "shop/main.py, line 26: invalid syntax; fix it and run the command again" in result.stderr
+    )
 
 
 def test_an_app_module_without_the_app_is_refused(shop: Path) -> None:

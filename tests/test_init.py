@@ -125,9 +125,48 @@ def test_an_app_outside_a_package_is_refused(unconfigured: Path) -> None:
     assert "the FastAPI application in main.py is not inside a package" in message
 
 
-def test_a_module_that_does_not_parse_is_refused(unconfigured: Path) -> None:
-    (unconfigured / "shop/broken.py").write_text("from fastapi import FastAPI\ndef (:\n")
-    assert "shop/broken.py does not parse as Python" in refused(unconfigured)
+def test_a_module_that_does_not_parse_is_refused_as_python_reports_it(unconfigured: Path) -> None:
+    (unconfigured / "shop/broken.py").write_text(
+        "from fastapi import FastAPI\n\nrouter = make_router(\n    prefix='/broken',\n\n\n"
+        "def health() -> None: ...\n"
+    )
+    assert refused(unconfigured) == (
+        "error: shop/broken.py, line 3: '(' was never closed; fix it and run the command again\n"
+    )
+
+
+FACTORY = """\
+from fastapi import FastAPI
+
+
+def create_app() -> FastAPI:
+    application = FastAPI(title="Shop")
+    return application
+"""
+
+
+@pytest.mark.parametrize(
+    "main",
+    [
+        pytest.param(FACTORY, id="factory"),
+        pytest.param(FACTORY.replace("def create_app", "async def create_app"), id="async"),
+        pytest.param(f"{FACTORY}\n\napp = create_app()\n", id="with_module_level_app"),
+    ],
+)
+def test_init_proposes_the_factory_of_the_app(unconfigured: Path, main: str) -> None:
+    (unconfigured / "shop/main.py").write_text(main)
+    result = run_scaffold("init", cwd=unconfigured)
+    assert result.exit_code == 0, result.stderr
+    project = load_project(unconfigured)
+    assert (project.app_module, project.app_variable) == ("shop.main", "create_app")
+
+
+def test_a_factory_and_an_app_elsewhere_are_several_apps(unconfigured: Path) -> None:
+    (unconfigured / "shop/factory.py").write_text(FACTORY)
+    message = refused(unconfigured)
+    assert "found several FastAPI applications: shop/factory.py (create_app), shop/main.py" in (
+        message
+    )
 
 
 def test_a_missing_project_path_is_refused(unconfigured: Path) -> None:

@@ -1,5 +1,6 @@
 """Codemod-style tests of scaffold.wiring: each fixture pair is an app module before and after."""
 
+import re
 import subprocess
 import sys
 from functools import partial
@@ -63,6 +64,22 @@ CASES = [
         [REALTIME, STOCK],
         id="new_block",
     ),
+    pytest.param(
+        "factory.before.py",
+        "factory.after.py",
+        "create_app",
+        "shop",
+        [REALTIME, STOCK],
+        id="factory",
+    ),
+    pytest.param(
+        "async_factory.before.py",
+        "async_factory.after.py",
+        "make_api",
+        "inventory",
+        [LEVELS],
+        id="async_factory",
+    ),
 ]
 CASE_ARGS = ("before", "after", "app_name", "first_party", "wirings")
 
@@ -76,15 +93,17 @@ def fixture(name: str) -> str:
 def wire(
     source: str, *wirings: RouterWiring, app_name: str = "app", first_party: str = "shop"
 ) -> str:
-    return wire_routers(source, app_name, wirings, filename="app.py", first_party=first_party)
+    return wire_routers(
+        source, app_name, wirings, filename="app.py", package=first_party, first_party=first_party
+    )
 
 
 def unwire(source: str, *wirings: RouterWiring, app_name: str = "app") -> str:
-    return unwire_routers(source, app_name, wirings, filename="app.py")
+    return unwire_routers(source, app_name, wirings, filename="app.py", package="shop")
 
 
 def missing(source: str, *wirings: RouterWiring) -> list[RouterWiring]:
-    return missing_wirings(source, "app", wirings, filename="app.py")
+    return missing_wirings(source, "app", wirings, filename="app.py", package="shop")
 
 
 def ruff_complaints(source: str, first_party: str, folder: Path) -> str:
@@ -159,8 +178,9 @@ def test_unwire_restores_fixture(
 def test_missing_wirings_of_fixtures(
     before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
 ) -> None:
-    assert missing_wirings(fixture(before), app_name, wirings, filename="app.py") == wirings
-    assert missing_wirings(fixture(after), app_name, wirings, filename="app.py") == []
+    for source, expected in ((fixture(before), wirings), (fixture(after), [])):
+        found = missing_wirings(source, app_name, wirings, filename="app.py", package=first_party)
+        assert found == expected
 
 
 def test_wiring_the_same_router_twice_in_one_call_adds_it_once() -> None:
@@ -196,11 +216,6 @@ def test_include_router_with_options_counts_as_wired() -> None:
     assert missing(source, STOCK) == []
     assert wire(source, STOCK) == source
     assert unwire(source, STOCK) == fixture("typical.before.py")
-
-
-def test_import_of_another_name_or_alias_does_not_count() -> None:
-    source = MINIMAL.replace("\n\n", f"\nfrom {LEVELS.module} import router\n\n")
-    assert missing(source + "app.include_router(inventory_levels_sse_router)\n", LEVELS) == [LEVELS]
 
 
 def test_annotated_assignment_and_no_trailing_newline() -> None:
@@ -412,27 +427,196 @@ def test_unwire_leaves_a_file_without_the_wirings_untouched() -> None:
         pytest.param(
             "from fastapi import FastAPI\n\n\ndef create_app() -> FastAPI:\n    app = FastAPI()\n"
             "    return app\n",
-            id="factory",
+            id="other_factory",
         ),
     ],
 )
 def test_missing_app_is_bad_input(source: str) -> None:
     message = (
-        "shop/main.py defines no 'app = FastAPI(...)'; set [tool.scaffold] app to the module "
-        "and variable of your FastAPI application"
+        "shop/main.py defines no 'app = FastAPI(...)' and no factory app() that returns one; set"
+        " [tool.scaffold] app to your FastAPI application or to its factory, as module:name"
     )
     for edit in (partial(wire_routers, first_party="shop"), unwire_routers, missing_wirings):
         with pytest.raises(BadInput) as raised:
-            edit(source, "app", [STOCK], filename="shop/main.py")
+            edit(source, "app", [STOCK], filename="shop/main.py", package="shop")
         assert str(raised.value) == message
 
 
-def test_unparsable_source_is_bad_input() -> None:
-    source = "from fastapi import FastAPI\n\napp = FastAPI(\n"
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("    return FastAPI()\n", id="returns_a_call"),
+        pytest.param(
+            "    app = FastAPI()\n    if app.debug:\n        return app\n", id="no_return"
+        ),
+        pytest.param("    app = make()\n    return app\n", id="not_annotated"),
+    ],
+)
+def test_a_function_that_is_not_a_factory_is_bad_input(body: str) -> None:
+    source = f"from fastapi import FastAPI\n\n\ndef create_app():\n{body}"
+    with pytest.raises(BadInput) as raised:
+        wire(source, STOCK, app_name="create_app")
+    assert str(raised.value) == (
+        "app.py: scaffold cannot include routers in create_app(): a factory assigns the app to a"
+        " name, as in `app = FastAPI(...)`, and ends with `return app`"
+    )
+
+
+FACTORY = (
+    "from fastapi import FastAPI\n"
+    "\n"
+    "\n"
+    "def create_app() -> FastAPI:\n"
+    "    application = FastAPI()\n"
+    "    return application\n"
+)
+
+
+def test_an_app_made_by_a_factory_is_wired_inside_the_factory() -> None:
+    source = f"{FACTORY}\n\napp = create_app()\n"
+    wired = wire(source, REALTIME)
+    assert wired == (
+        "from fastapi import FastAPI\n"
+        "\n"
+        "from shop.sse_channels import realtime_router\n"
+        "\n"
+        "\n"
+        "def create_app() -> FastAPI:\n"
+        "    application = FastAPI()\n"
+        "    application.include_router(realtime_router)\n"
+        "    return application\n"
+        "\n"
+        "\n"
+        "app = create_app()\n"
+    )
+    assert missing(wired, REALTIME) == []
+    assert unwire(wired, REALTIME) == source
+
+
+def test_a_factory_annotated_to_return_fastapi_may_build_the_app_in_any_way() -> None:
+    source = FACTORY.replace("FastAPI()", "build_base_app()")
+    assert missing(source.replace("create_app", "app"), REALTIME) == [REALTIME]
+    wired = wire(source, REALTIME, app_name="create_app")
+    assert "    application = build_base_app()\n    application.include_router(realtime" in wired
+
+
+def test_a_factory_includes_its_routers_after_the_last_assignment_of_the_app() -> None:
+    source = FACTORY.replace(
+        "    return", "    application = with_middleware(application)\n    return"
+    )
+    wired = wire(source, REALTIME, app_name="create_app")
+    assert wired.endswith(
+        "    application = with_middleware(application)\n"
+        "    application.include_router(realtime_router)\n"
+        "    return application\n"
+    )
+
+
+# The Stock router imported and included under other names than the one scaffold writes.
+RENAMED_STOCK = [
+    pytest.param(
+        f"from {STOCK.module} import router as stock_router",
+        "stock_router",
+        id="router_alias",
+    ),
+    pytest.param(
+        "from shop.modules.inventory.adapters.inbound import stock_sse_controller",
+        "stock_sse_controller.router",
+        id="controller_module",
+    ),
+    pytest.param(
+        "from shop.modules.inventory.adapters.inbound import stock_sse_controller as stock",
+        "stock.router",
+        id="controller_module_alias",
+    ),
+    pytest.param(f"import {STOCK.module} as stock", "stock.router", id="import_as"),
+    pytest.param(f"import {STOCK.module}", f"{STOCK.module}.router", id="import"),
+    pytest.param(
+        "from .modules.inventory.adapters.inbound.stock_sse_controller import router",
+        "router",
+        id="relative",
+    ),
+    pytest.param(
+        "from .modules.inventory.adapters.inbound import stock_sse_controller as stock",
+        "stock.router",
+        id="relative_controller_module",
+    ),
+]
+
+
+def renamed(template: str, import_line: str, reference: str) -> tuple[str, str]:
+    """`template` (a module with an `{include}` line) with and without the renamed wiring."""
+    include = f"app.include_router({reference}, tags=['stock'])"
+    wired = template.replace("\n\n", f"\n{import_line}\n\n", 1).replace("{include}", include)
+    return wired, re.sub(r"\n *\{include\}", "", template)
+
+
+MODULE_APP = "from fastapi import FastAPI\n\napp = FastAPI()\n{include}\n"
+FACTORY_APP = (
+    "from fastapi import FastAPI\n\n\ndef create_app() -> FastAPI:\n    app = FastAPI()\n"
+    "    {include}\n    return app\n"
+)
+
+
+@pytest.mark.parametrize(("import_line", "reference"), RENAMED_STOCK)
+@pytest.mark.parametrize(
+    ("template", "app_name"),
+    [(MODULE_APP, "app"), (FACTORY_APP, "create_app")],
+    ids=["module", "factory"],
+)
+def test_a_router_is_wired_whatever_name_it_is_imported_under(
+    template: str, app_name: str, import_line: str, reference: str
+) -> None:
+    source, unwired = renamed(template, import_line, reference)
+    assert missing_wirings(source, app_name, [STOCK], filename="app.py", package="shop") == []
+    assert wire(source, STOCK, app_name=app_name) == source
+    assert unwire(source, STOCK, app_name=app_name) == unwired
+
+
+@pytest.mark.parametrize(("import_line", "reference"), RENAMED_STOCK)
+def test_a_router_imported_under_another_name_is_included_under_it(
+    import_line: str, reference: str
+) -> None:
+    source, _ = renamed(MODULE_APP, import_line, reference)
+    without_include = source.replace(f"app.include_router({reference}, tags=['stock'])\n", "")
+    assert without_include != source
+    assert missing(without_include, STOCK) == [STOCK]
+    assert wire(without_include, STOCK) == f"{without_include}app.include_router({reference})\n"
+
+
+def test_an_include_of_a_name_not_bound_to_the_router_does_not_count() -> None:
+    source = MINIMAL.replace("\n\n", f"\nfrom {LEVELS.module} import router\n\n")
+    assert missing(source + "app.include_router(inventory_levels_sse_router)\n", LEVELS) == [LEVELS]
+    assert missing(source + "app.include_router(router.routes)\n", LEVELS) == [LEVELS]
+    above_the_package = MINIMAL.replace("\n\n", "\nfrom ..inventory.sse.levels import router\n\n")
+    assert missing(above_the_package + "app.include_router(router)\n", LEVELS) == [LEVELS]
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "message"),
+    [
+        pytest.param(
+            "from fastapi import FastAPI\n\napp = FastAPI(\n    title='Shop',\n\n\n@app.get('/')\n"
+            "def root() -> None: ...\n",
+            3,
+            "'(' was never closed",
+            id="unclosed_paren",
+        ),
+        pytest.param(
+            "from fastapi import FastAPI\n\napp = FastAPI()\n\n\ndef health() -> None:\n"
+            "    pass\n      return None\n",
+            8,
+            "unexpected indent",
+            id="bad_indentation",
+        ),
+    ],
+)
+def test_a_syntax_error_is_reported_as_python_reports_it(
+    source: str, line: int, message: str
+) -> None:
     for edit in (partial(wire_routers, first_party="shop"), unwire_routers, missing_wirings):
         with pytest.raises(BadInput) as raised:
-            edit(source, "app", [STOCK], filename="shop/main.py")
-        message = str(raised.value)
-        assert message.startswith("shop/main.py does not parse as Python: ")
-        assert message.endswith(", line 3; fix it and run the command again")
-        assert "\n" not in message
+            edit(source, "app", [STOCK], filename="shop/main.py", package="shop")
+        assert str(raised.value) == (
+            f"shop/main.py, line {line}: {message}; fix it and run the command again"
+        )

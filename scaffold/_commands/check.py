@@ -6,7 +6,7 @@ It reads the plan `scaffold sync` would carry out, without writing anything.
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaffold.pipeline import router_wirings, sync_plan
+from scaffold.pipeline import app_package, router_wirings, sync_plan
 from scaffold.plan import Action, FileChange, Ownership
 from scaffold.project import Project, load_project
 
@@ -73,6 +73,10 @@ def _unwired(project: Project, change: FileChange) -> tuple[str, ...]:
     from scaffold.wiring import missing_wirings
 
     missing = missing_wirings(
-        change.old or "", project.app_variable, router_wirings(project), filename=change.path
+        change.old or "",
+        project.app_variable,
+        router_wirings(project),
+        filename=change.path,
+        package=app_package(project),
     )
     return tuple(wiring.alias for wiring in missing)

@@ -1,9 +1,11 @@
 """`scaffold init`: add a `[tool.scaffold]` table to an existing FastAPI project.
 
-It looks for the module-level `<name> = FastAPI(...)` with libcst in the project's own Python
-files (not its tests, virtualenvs, builds or hidden folders), and proposes the package, app,
-migrations and tests settings from what it finds: Alembic's configuration instead of a migrations
-folder when the project has one.
+It looks for the module-level `<name> = FastAPI(...)`, or a factory function that returns one,
+with libcst in the project's own Python files (not its tests, virtualenvs, builds or hidden
+folders), and proposes the package, app, migrations and tests settings from what it finds:
+Alembic's configuration instead of a migrations folder when the project has one. A module with
+both `app = create_app()` and the factory proposes the factory: routers are wired inside it,
+where `uvicorn --factory` finds them too.
 """
 
 import os
@@ -11,17 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import libcst as cst
-import libcst.matchers as m
-
 from scaffold import alembic
 from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
 from scaffold.manifest import add_scaffold_table
 from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import CONFIG_EXAMPLE, find_pyproject, read_pyproject
+from scaffold.wiring import fastapi_apps, parse_python
 
-_FASTAPI_CALL = m.Call(func=m.Name("FastAPI") | m.Attribute(m.Name("fastapi"), m.Name("FastAPI")))
 _SKIPPED_FOLDERS = frozenset(
     {"__pycache__", "build", "dist", "node_modules", "site-packages", "test", "tests"}
 )
@@ -53,8 +52,8 @@ def _propose(root: Path) -> dict[str, str]:
     if not apps:
         raise BadInput(
             f"found no FastAPI application in {root}: scaffold looks for a module-level"
-            " `app = FastAPI(...)` outside tests and virtualenvs. Define one, or add the table"
-            f" by hand:\n\n{CONFIG_EXAMPLE}"
+            " `app = FastAPI(...)`, or a factory function that returns one, outside tests and"
+            f" virtualenvs. Define one, or add the table by hand:\n\n{CONFIG_EXAMPLE}"
         )
     if len(apps) > 1:
         found = ", ".join(f"{path} ({name})" for path, name in apps)
@@ -109,30 +108,9 @@ def _is_test_file(name: str) -> bool:
 
 
 def _fastapi_apps(root: Path, path: str) -> list[str]:
-    """The names bound to `FastAPI(...)` at the top level of the module at `path`."""
+    """The FastAPI applications and factories at the top level of the module at `path`."""
     source = (root / path).read_text(encoding="utf-8")
-    if "FastAPI" not in source:
-        return []
-    try:
-        module = cst.parse_module(source)
-    except cst.ParserSyntaxError as error:
-        raise BadInput(
-            f"{path} does not parse as Python: {error.message}, line {error.editor_line}; fix it"
-            " and run the command again"
-        ) from error
-    names: list[str] = []
-    for statement in module.body:
-        for small in statement.body if isinstance(statement, cst.SimpleStatementLine) else ():
-            if isinstance(small, cst.Assign) and m.matches(small.value, _FASTAPI_CALL):
-                names += [t.target.value for t in small.targets if isinstance(t.target, cst.Name)]
-            elif (
-                isinstance(small, cst.AnnAssign)
-                and isinstance(small.target, cst.Name)
-                and small.value is not None
-                and m.matches(small.value, _FASTAPI_CALL)
-            ):
-                names.append(small.target.value)
-    return names
+    return fastapi_apps(parse_python(source, path)) if "FastAPI" in source else []
 
 
 def _module_of(path: str) -> str:

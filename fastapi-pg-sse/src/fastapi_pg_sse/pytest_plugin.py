@@ -3,7 +3,7 @@
 Registered through the `pytest11` entry point of the `testing` extra. Tell it where the app and
 its migrations are, in `[tool.pytest.ini_options]`:
 
-    realtime_app = "shop.main:app"
+    realtime_app = "shop.main:app"                         # or a factory: "shop.main:create_app"
     realtime_migrations = "migrations"
     realtime_auth_override = "shop.auth:current_user_id"   # only with an auth of your own
 
@@ -39,7 +39,10 @@ TEST_ENVIRONMENT = {"REALTIME_HEARTBEAT_SECONDS": "1"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini("realtime_app", "The FastAPI application under test, as module:variable.")
+    parser.addini(
+        "realtime_app",
+        "The FastAPI application under test, as module:variable, or a factory, module:function.",
+    )
     parser.addini("realtime_migrations", "The folder of SQL migrations, applied in name order.")
     parser.addini(
         "realtime_alembic_config",
@@ -53,7 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def realtime_app(pytestconfig: pytest.Config) -> str:
-    """The FastAPI application under test, as `module:variable`."""
+    """The FastAPI application under test, as `module:variable`, or its factory (a function,
+    sync or async, called without arguments) as `module:function`."""
     return _setting(pytestconfig, "realtime_app")
 
 

@@ -6,6 +6,7 @@ Install the `testing` extra (`fastapi-pg-sse[testing]`); its pytest plugin
 
 import asyncio
 import importlib
+import inspect
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import httpx
 import jwt
 from fastapi import FastAPI
 from httpx_sse import ServerSentEvent, aconnect_sse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fastapi_pg_sse.auth import CurrentUser
 from fastapi_pg_sse.channel import Channel
@@ -150,7 +152,10 @@ def serve(
     *,
     auth_override: str | None = None,
 ) -> Iterator[Server]:
-    """Run `app` (`module:variable`) under a real uvicorn process on a free loopback port.
+    """Run `app` under a real uvicorn process on a free loopback port.
+
+    `app` is `module:variable`, a FastAPI application, or `module:function`, a factory, sync or
+    async, that returns one when called without arguments.
 
     The server verifies tokens signed by `sign_token`. `auth_override` (`module:function`) names
     the project's own auth dependency, replaced by the JWT check so that tests can sign in as
@@ -180,9 +185,30 @@ def serve(
                 server.stop()
 
 
-def create_test_app() -> FastAPI:
-    """The application under test, for `uvicorn --factory` (see `serve`)."""
-    app: FastAPI = _imported(os.environ[_TEST_APP])
+def create_test_app() -> ASGIApp:
+    """The application under test, for `uvicorn --factory` (see `serve`): the FastAPI app
+    `serve` was given, or the one its factory returns (a factory being a function)."""
+    target = _imported(os.environ[_TEST_APP])
+    if inspect.iscoroutinefunction(target):
+        return _built_on_first_call(target)
+    return _with_test_auth(target() if inspect.isfunction(target) else target)
+
+
+def _built_on_first_call(factory: Callable[[], Awaitable[FastAPI]]) -> ASGIApp:
+    """An async factory's app: awaited in the server's event loop on the first call, which is
+    the lifespan's startup, and given every call."""
+    built: list[FastAPI] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if not built:
+            built.append(_with_test_auth(await factory()))
+        await built[0](scope, receive, send)
+
+    return app
+
+
+def _with_test_auth(app: FastAPI) -> FastAPI:
+    """`app`, its own auth dependency (if `serve` was given one) replaced by the JWT check."""
     if auth := os.environ.get(_TEST_AUTH):
         app.dependency_overrides[_imported(auth)] = _user_id_of_test_token
     return app

@@ -1,0 +1,10 @@
+"""The accounts API."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/accounts", tags=["accounts"])
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}

@@ -1,0 +1,222 @@
+"""The app module as projects write it, through the real CLI: an app factory (end to end, on real
+PostgreSQL), routers imported under names of the user's own, and syntax errors."""
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import (
+    channel_test_count,
+    editing_libraries_loaded_by_check,
+    run_generated_tests,
+    run_scaffold,
+    snapshot,
+)
+
+TRIGGERED = ("--table", "baskets", "--user-column", "user_id")
+
+FACTORY_MAIN = '''\
+"""The shop's FastAPI application: `uvicorn --factory shop.main:create_app`."""
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # One connection pool per process, shared by every request.
+    app.state.pool = await asyncpg.create_pool(os.environ["DATABASE_URL"])
+    yield
+    await app.state.pool.close()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Shop", lifespan=lifespan)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+'''
+
+FACTORY_HEALTH_TEST = """\
+from fastapi.testclient import TestClient
+
+from shop.main import create_app
+
+
+def test_health_answers_ok() -> None:
+    response = TestClient(create_app()).get("/health")
+    assert response.json() == {"status": "ok"}
+"""
+
+WIRED_FACTORY_MAIN = FACTORY_MAIN.replace(
+    "from fastapi import FastAPI\n",
+    "from fastapi import FastAPI\n"
+    "\n"
+    "from shop.modules.baskets.adapters.inbound.basket_sse_controller import (\n"
+    "    router as baskets_basket_sse_router,\n"
+    ")\n"
+    "from shop.modules.inventory.adapters.inbound.stock_sse_controller import (\n"
+    "    router as inventory_stock_sse_router,\n"
+    ")\n"
+    "from shop.sse_channels import realtime_router\n",
+).replace(
+    '    app = FastAPI(title="Shop", lifespan=lifespan)\n',
+    '    app = FastAPI(title="Shop", lifespan=lifespan)\n'
+    "    app.include_router(realtime_router)\n"
+    "    app.include_router(inventory_stock_sse_router)\n"
+    "    app.include_router(baskets_basket_sse_router)\n",
+)
+
+
+def scaffold(project: Path, *args: str) -> str:
+    """Run a command that must succeed; return its output."""
+    result = run_scaffold(*args, cwd=project)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture
+def factory_shop(shop: Path) -> Path:
+    """The example project as an app factory without a module-level app, and without its
+    `[tool.scaffold]` table."""
+    (shop / "shop/main.py").write_text(FACTORY_MAIN)
+    (shop / "tests/test_health.py").write_text(FACTORY_HEALTH_TEST)
+    pyproject = shop / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().split("# Where scaffold")[0])
+    return shop
+
+
+def test_an_app_factory_takes_channels_end_to_end_on_postgresql(
+    factory_shop: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    project = factory_shop
+    assert 'app = "shop.main:create_app"' in scaffold(project, "init")
+    scaffold(project, "create-sse-channel", "Stock", "in", "inventory")
+    scaffold(project, "create-sse-channel", "Basket", "in", "baskets", *TRIGGERED)
+    assert (project / "shop/main.py").read_text() == WIRED_FACTORY_MAIN
+    scaffold(project, "check")
+    passed = run_generated_tests(project, postgres_url, tmp_path / "basetemp")
+    assert passed >= channel_test_count(project) + 1 > 1
+    scaffold(project, "remove-sse-channel", "Stock", "in", "inventory")
+    scaffold(project, "remove-sse-channel", "Basket", "in", "baskets")
+    assert (project / "shop/main.py").read_text() == FACTORY_MAIN
+    scaffold(project, "check")
+
+
+def test_check_sees_a_router_missing_from_the_factory(factory_shop: Path) -> None:
+    scaffold(factory_shop, "init")
+    scaffold(factory_shop, "create-sse-channel", "Stock", "in", "inventory")
+    main = factory_shop / "shop/main.py"
+    main.write_text(main.read_text().replace("    app.include_router(realtime_router)\n", ""))
+    result = run_scaffold("check", "--json", cwd=factory_shop)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert '"routers": [\n        "realtime_router"\n      ]' in result.stdout
+    scaffold(factory_shop, "sync")
+    scaffold(factory_shop, "check")
+
+
+def test_check_of_a_factory_in_sync_loads_neither_libcst_nor_tomlkit(factory_shop: Path) -> None:
+    scaffold(factory_shop, "init")
+    scaffold(factory_shop, "create-sse-channel", "Stock", "in", "inventory")
+    assert editing_libraries_loaded_by_check(factory_shop) == []
+
+
+STOCK_IMPORT = (
+    "from shop.modules.inventory.adapters.inbound.stock_sse_controller import (\n"
+    "    router as inventory_stock_sse_router,\n"
+    ")\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("import_line", "reference"),
+    [
+        pytest.param(
+            "from shop.modules.inventory.adapters.inbound.stock_sse_controller import (\n"
+            "    router as stock_router,\n"
+            ")\n",
+            "stock_router",
+            id="router_alias",
+        ),
+        pytest.param(
+            "from shop.modules.inventory.adapters.inbound import stock_sse_controller\n",
+            "stock_sse_controller.router",
+            id="controller_module",
+        ),
+        pytest.param(
+            "import shop.modules.inventory.adapters.inbound.stock_sse_controller as stock\n",
+            "stock.router",
+            id="import_as",
+        ),
+        pytest.param(
+            "from .modules.inventory.adapters.inbound import stock_sse_controller\n",
+            "stock_sse_controller.router",
+            id="relative",
+        ),
+    ],
+)
+def test_a_router_renamed_by_the_user_stays_wired(
+    shop: Path, import_line: str, reference: str
+) -> None:
+    scaffold(shop, "create-sse-channel", "Stock", "in", "inventory")
+    main = shop / "shop/main.py"
+    original = main.read_text()
+    renamed = original.replace(STOCK_IMPORT, import_line).replace(
+        "app.include_router(inventory_stock_sse_router)", f"app.include_router({reference})"
+    )
+    assert renamed.count(reference) == 1 + (reference == "stock_router")
+    main.write_text(renamed)
+    scaffold(shop, "check")
+    before = snapshot(shop)
+    scaffold(shop, "sync")
+    assert snapshot(shop) == before
+    scaffold(shop, "create-sse-channel", "Price", "in", "catalog")
+    assert main.read_text().count("inventory.adapters.inbound") == 1
+    assert main.read_text().count(f"include_router({reference})") == 1
+    scaffold(shop, "check")
+    scaffold(shop, "remove-sse-channel", "Stock", "in", "inventory")
+    assert "stock" not in main.read_text()
+    scaffold(shop, "check")
+
+
+@pytest.mark.parametrize(
+    ("line", "broken", "message"),
+    [
+        pytest.param(
+            'app = FastAPI(title="Shop", lifespan=lifespan)',
+            'app = FastAPI(title="Shop",',
+            "'(' was never closed",
+            id="unclosed_paren",
+        ),
+        pytest.param(
+            "    await app.state.pool.close()",
+            "        await app.state.pool.close()",
+            "unexpected indent",
+            id="bad_indentation",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["create-sse-channel", "check"])
+def test_a_syntax_error_in_the_app_module_is_reported_as_python_reports_it(
+    shop: Path, line: str, broken: str, message: str, command: str
+) -> None:
+    if command == "check":
+        scaffold(shop, "create-sse-channel", "Stock", "in", "inventory")
+    main = shop / "shop/main.py"
+    main.write_text(main.read_text().replace(f"{line}\n", f"{broken}\n"))
+    number = main.read_text().splitlines().index(broken) + 1
+    before = snapshot(shop)
+    arguments = ("Price", "in", "catalog") if command == "create-sse-channel" else ()
+    result = run_scaffold(command, *arguments, cwd=shop)
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"error: shop/main.py, line {number}: {message}; fix it and run the command again\n",
+    )
+    assert snapshot(shop) == before
