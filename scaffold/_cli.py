@@ -140,7 +140,7 @@ def _say_what_create_did(
 
     typer.secho(f"\nChannel ready: GET {route}", bold=True)
     if any(c.path == migration and c.action is Action.CREATE for c in plan.changes):
-        typer.echo(f"Apply {migration} to your database, then run your tests.")
+        typer.echo(f"{_apply_step(migration)}, then run your tests.")
     else:
         typer.echo(f"Its migration, {migration}, was written before: run your tests.")
 
@@ -176,7 +176,7 @@ def remove_sse_channel(
         )
     if _show(result.plan, json_output=json_output, diff=diff, dry_run=dry_run):
         typer.secho(f"\nChannel {channel} in {module} removed.", bold=True)
-        typer.echo(f"Apply {result.migration} to your database.")
+        typer.echo(f"{_apply_step(result.migration)}.")
 
 
 @app.command("check", epilog="Exit status: 0 in sync, 1 out of sync, 2 bad configuration.")
@@ -271,6 +271,13 @@ def list_channels(project: ProjectOption = None, json_output: JsonOption = False
             typer.echo(f"  trigger on          {summary.trigger.target}")
             typer.echo(f"  events carry        {summary.trigger.payload}")
         typer.echo("  files               " + "\n                      ".join(summary.files))
+
+
+def _apply_step(migration: str) -> str:
+    """How the user applies a migration scaffold wrote: an Alembic revision, or a SQL file."""
+    if migration.endswith(".py"):
+        return f"Run `alembic upgrade head` to apply {migration}"
+    return f"Apply {migration} to your database"
 
 
 def _listed(values: list[str] | None) -> tuple[str, ...] | None:

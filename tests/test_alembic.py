@@ -127,8 +127,11 @@ def test_revisions_are_the_same_on_every_run(tmp_path: Path) -> None:
 def test_a_deleted_revision_is_reported_and_written_again_the_same(alembic_shop: Path) -> None:
     """The manifest records the revision a channel's revision follows: `sync` writes it again
     as it was, though the head has moved on since."""
-    assert run_scaffold("create-sse-channel", *STOCK, cwd=alembic_shop).exit_code == 0
+    created = run_scaffold("create-sse-channel", *STOCK, cwd=alembic_shop)
+    assert created.exit_code == 0, created.stderr
     revision = single_new_revision(alembic_shop, follows=FIRST_REVISION)
+    path = revision.relative_to(alembic_shop)
+    assert f"Run `alembic upgrade head` to apply {path}, then run your tests." in created.stdout
     written = revision.read_text()
     (alembic_shop / "alembic/versions/0a1b2c3d4e5f_later.py").write_text(
         f'revision = "0a1b2c3d4e5f"\ndown_revision = "{revision_of(revision)}"\n'
@@ -136,7 +139,7 @@ def test_a_deleted_revision_is_reported_and_written_again_the_same(alembic_shop:
     revision.unlink()
     checked = run_scaffold("check", cwd=alembic_shop)
     assert checked.exit_code == 1
-    assert f"missing  {revision.relative_to(alembic_shop)}" in checked.stdout
+    assert f"missing  {path}" in checked.stdout
     assert run_scaffold("sync", cwd=alembic_shop).exit_code == 0
     assert revision.read_text() == written
 
