@@ -1,6 +1,7 @@
 """The target project as `scaffold` sees it: its `[tool.scaffold]` table and recorded channels."""
 
 import json
+import keyword
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -285,4 +286,5 @@ def _reference(value: str) -> tuple[str, str] | None:
 
 
 def _is_dotted_name(value: str) -> bool:
-    return all(part.isidentifier() for part in value.split("."))
+    """Whether `value` can name a module in an import: `shop.main`, not `shop.class`."""
+    return all(part.isidentifier() and not keyword.iskeyword(part) for part in value.split("."))

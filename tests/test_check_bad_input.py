@@ -42,6 +42,10 @@ def recorded_twice(project: Path) -> None:
     pyproject.write_text(f"{pyproject.read_text()}\n{STOCK_ENTRY}{entry}\n")
 
 
+def package_is_a_keyword(project: Path) -> None:
+    edit(project / "pyproject.toml", 'package = "shop"', 'package = "shop.class"')
+
+
 def app_does_not_parse(project: Path) -> None:
     edit(project / "shop/main.py", "@app.get", "@app.get(\ndef broken(:\n@app.get")
 
@@ -64,6 +68,11 @@ CASES: dict[str, tuple[Callable[[Path], None], str, tuple[str, ...]]] = {
     "recorded-twice": (
         recorded_twice,
         "channel Stock in inventory is recorded twice in [tool.scaffold]",
+        ("check", "sync", "list", "remove"),
+    ),
+    "package-is-a-keyword": (
+        package_is_a_keyword,
+        "must be a package name like 'shop'",
         ("check", "sync", "list", "remove"),
     ),
     "app-does-not-parse": (
