@@ -35,7 +35,7 @@ class Schema:
         missing = [column for column in columns if column not in self.tables[table]]
         if not missing:
             return None, None
-        if table in self.partly_known:
+        if table in self.partly_known or self.unknowns:
             return None, self._cannot_tell(f"whether {table} has {', '.join(missing)}")
         return (
             f"table {table} has no column {', '.join(missing)} in the migrations"
@@ -53,7 +53,7 @@ def read_schema(migrations: Iterable[Path]) -> Schema:
     for path in migrations:
         try:
             statements = parse_sql(path.read_text(encoding="utf-8"))
-        except ParseError as error:
+        except (ParseError, UnicodeDecodeError) as error:
             schema.unknowns.append(f"{path.name} does not parse: {error}")
             continue
         for raw in statements:
@@ -102,14 +102,21 @@ def _follow(schema: Schema, statement: ast.Node | None, source: str) -> None:
             tables[name].add(str(statement.newname))
     elif isinstance(statement, ast.DropStmt) and statement.removeType == ObjectType.OBJECT_TABLE:
         for names in statement.objects or ():
-            tables.pop(names[-1].sval, None)
+            schema_name = names[0].sval if len(names) > 1 else "public"
+            name = str(names[-1].sval)
+            tables.pop(name if schema_name == "public" else f"{schema_name}.{name}", None)
     elif isinstance(statement, ast.DoStmt):
         schema.unknowns.append(f"{source} runs a DO block")
 
 
 def _name_of(relation: ast.RangeVar | None) -> str:
-    """A table's name without its schema: the generated SQL names tables the same way."""
-    return str(relation.relname) if relation is not None else ""
+    """A table's name as the generated SQL names it: without a schema, unless one other than
+    `public` is named (then `--table`, which names no schema, cannot mean it)."""
+    if relation is None:
+        return ""
+    if relation.schemaname not in (None, "public"):
+        return f"{relation.schemaname}.{relation.relname}"
+    return str(relation.relname)
 
 
 def _listed(names: Iterable[str]) -> str:

@@ -67,14 +67,31 @@ def parse_python(source: str, filename: str) -> cst.Module:
 
 def fastapi_apps(module: cst.Module) -> list[str]:
     """The names `[tool.scaffold] app` may give in this module: each module-level
-    `name = FastAPI(...)`, and each factory function."""
+    `name = FastAPI(...)`, each factory function that can be called without arguments (as
+    `uvicorn --factory` and the test servers call it), and `name = factory(...)` for the others."""
     names: list[str] = []
+    needing_arguments: set[str] = set()
     for statement in module.body:
         if isinstance(statement, cst.FunctionDef) and _factory(statement) is not None:
-            names.append(statement.name.value)
+            if _callable_without_arguments(statement):
+                names.append(statement.name.value)
+            else:
+                needing_arguments.add(statement.name.value)
         elif isinstance(statement, cst.SimpleStatementLine):
-            names += [name for small in statement.body for name in _fastapi_names(small)]
+            for small in statement.body:
+                names += _fastapi_names(small)
+                names += [
+                    name
+                    for name in _assignment(small)[0]
+                    if _caller(small, name) in needing_arguments
+                ]
     return names
+
+
+def _callable_without_arguments(function: cst.FunctionDef) -> bool:
+    parameters = function.params
+    named = (*parameters.posonly_params, *parameters.params, *parameters.kwonly_params)
+    return all(parameter.default is not None for parameter in named)
 
 
 def wire_routers(

@@ -161,6 +161,20 @@ def test_init_proposes_the_factory_of_the_app(unconfigured: Path, main: str) -> 
     assert (project.app_module, project.app_variable) == ("shop.main", "create_app")
 
 
+def test_a_factory_that_needs_arguments_is_proposed_through_the_app_it_builds(
+    unconfigured: Path,
+) -> None:
+    """The test servers, like `uvicorn --factory`, call a factory without arguments."""
+    needs_settings = FACTORY.replace("create_app()", "create_app(title: str)").replace(
+        'title="Shop"', "title=title"
+    )
+    (unconfigured / "shop/main.py").write_text(f'{needs_settings}\n\napp = create_app("Shop")\n')
+    result = run_scaffold("init", cwd=unconfigured)
+    assert result.exit_code == 0, result.stderr
+    project = load_project(unconfigured)
+    assert (project.app_module, project.app_variable) == ("shop.main", "app")
+
+
 def test_a_factory_and_an_app_elsewhere_are_several_apps(unconfigured: Path) -> None:
     (unconfigured / "shop/factory.py").write_text(FACTORY)
     message = refused(unconfigured)

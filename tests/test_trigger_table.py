@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from scaffold.schema import read_schema
 from tests.golden_cases import TRIGGERED
 from tests.helpers import run_scaffold, snapshot
 
@@ -77,8 +78,8 @@ def test_what_the_migrations_cannot_tell_is_said_in_the_plan(shop: Path) -> None
 def test_the_row_factory_is_created_once_and_then_the_users(shop: Path) -> None:
     assert run_scaffold("create-sse-channel", *STOCK, *TRIGGERED, cwd=shop).exit_code == 0
     rows = shop / ROWS
-    assert 'insert_row(connection, "baskets", fill=["user_id"])' in rows.read_text()
-    edited = rows.read_text().replace('fill=["user_id"]', 'fill=["user_id", "stock"]')
+    assert 'insert_row(connection, "baskets", fill=[user_column])' in rows.read_text()
+    edited = rows.read_text().replace("fill=[user_column]", 'fill=[user_column, "stock"]')
     rows.write_text(edited)
 
     check = run_scaffold("check", cwd=shop)
@@ -95,3 +96,22 @@ def test_an_unused_row_factory_goes_with_its_channel_if_untouched(shop: Path) ->
     assert run_scaffold("sync", cwd=shop).exit_code == 0
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
     assert not (shop / ROWS).exists()
+
+
+def test_the_migrations_cannot_tell_a_column_after_a_do_block_nor_mix_up_schemas(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "1.sql").write_text(
+        "CREATE TABLE orders (id int, total numeric);\nCREATE TABLE billing.orders (x int);\n"
+    )
+    (tmp_path / "2.sql").write_text("DROP TABLE billing.orders;\n")
+    (tmp_path / "3.sql").write_text(
+        "DO $$ BEGIN ALTER TABLE orders ADD COLUMN customer_id int; END $$;\n"
+    )
+    schema = read_schema(sorted(tmp_path.glob("*.sql")))
+    assert schema.tables == {"orders": {"id", "total"}}
+    assert schema.table_problem("orders", ["customer_id"]) == (
+        None,
+        "scaffold cannot tell from the migrations whether orders has customer_id (3.sql runs a"
+        " DO block)",
+    )

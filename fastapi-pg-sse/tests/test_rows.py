@@ -63,6 +63,21 @@ async def test_a_row_gets_a_valid_value_for_each_column_that_needs_one(
     assert order["total"] > 0 and order["total_with_tax"] is not None
 
 
+async def test_a_foreign_key_to_a_nullable_unique_column_gets_a_referenced_row_with_that_key(
+    database: asyncpg.Connection,
+) -> None:
+    await database.execute(
+        """
+        CREATE TABLE accounts (email text UNIQUE, region text NOT NULL CHECK (region <> 'moon'));
+        CREATE TABLE invoices (account_email text NOT NULL REFERENCES accounts (email));
+        """
+    )
+    invoice = await insert_row(database, "invoices")
+    account = await database.fetchrow("SELECT * FROM accounts")
+    assert account is not None and invoice["account_email"] == account["email"]
+    assert account["region"] != "moon", "a CHECK that is no list of values names no value"
+
+
 async def test_columns_to_fill_get_a_value_even_when_nullable(database: asyncpg.Connection) -> None:
     await database.execute("CREATE TABLE notes (owner_id text, body text)")
     note = await insert_row(database, "notes", fill=["owner_id"])

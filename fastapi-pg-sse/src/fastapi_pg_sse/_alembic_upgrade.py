@@ -1,12 +1,15 @@
 """`python -m fastapi_pg_sse._alembic_upgrade CONFIG DATABASE_URL`: `alembic -c CONFIG upgrade
 head`, on the database at DATABASE_URL. `fastapi_pg_sse.testing.alembic_upgrade` runs it."""
 
+import inspect
 import sys
 from urllib.parse import urlsplit
 
 from alembic import command
 from alembic.config import Config
 
+READS_PYPROJECT = "toml_file" in inspect.signature(Config).parameters
+"""Whether this Alembic reads `[tool.alembic]` in pyproject.toml (1.16 and later)."""
 DEFAULT_DRIVER = "postgresql+asyncpg"
 """The SQLAlchemy driver of a project whose configuration names none: the runtime's own."""
 
@@ -23,7 +26,7 @@ def _config(name: str) -> Config:
     `pyproject.toml` and `alembic.ini`), each if it exists."""
     if name == "pyproject.toml":
         return Config("alembic.ini", toml_file=name)
-    return Config(name, toml_file="pyproject.toml")
+    return Config(name, toml_file="pyproject.toml") if READS_PYPROJECT else Config(name)
 
 
 def _with_driver(database_url: str, configured: str | None) -> str:

@@ -79,7 +79,7 @@ async def test_a_change_to_baskets_reaches_the_rows_user(
         newest_id = await connection.fetchval(
             "SELECT coalesce(max(id), 0)::text FROM inventory_stock_events"
         )
-        row = await insert_baskets_row(connection)
+        row = await insert_baskets_row(connection, USER_COLUMN)
         user_id = str(row[USER_COLUMN])
         async with served_app.stream(STREAM, user_id, last_event_id=newest_id) as owner:
             created = await next_event(owner)
