@@ -8,7 +8,6 @@ from typing import NamedTuple
 from scaffold import alembic
 from scaffold.names import ChannelNames
 from scaffold.project import ChannelRecord, Project
-from scaffold.pycode import from_import
 
 REGISTRY_MODULE = "sse_channels"
 """The module of the project's package that lists its channels and builds `realtime_router`."""
@@ -122,11 +121,6 @@ class ChannelLayout:
     """Where the trigger test gets its row, for a channel with a trigger."""
 
     @property
-    def constant_import(self) -> str:
-        """The import of the channel's `Channel` constant from its notify service."""
-        return from_import(self.service_module, self.constant)
-
-    @property
     def route(self) -> str:
         """The path of the channel's SSE endpoint."""
         return f"{self.names.route_prefix}/stream"
@@ -202,10 +196,9 @@ def _new_migration(project: Project, slug: str) -> Migration:
 
 def _next_migration_number(project: Project) -> str:
     """The next free number in the migrations folder, zero-padded like the existing files."""
-    folder = project.root / project.migrations
     numbers = [
         match.group(1)
-        for path in (folder.glob("*.sql") if folder.is_dir() else ())
+        for path in sql_migrations(project)
         if (match := _MIGRATION_NUMBER.match(path.name))
     ]
     numbers += [record.migration.split("_")[0] for record in project.channels]

@@ -101,7 +101,6 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
         first_party_imports.append(project.auth)
     context: dict[str, Any] = {
         "names": layout.names,
-        "constant_import": layout.constant_import,
         "constant": layout.constant,
         "trigger": layout.record.trigger,
         "auth": _auth(project),
