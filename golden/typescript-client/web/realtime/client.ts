@@ -161,7 +161,7 @@ class ChannelStream<E> implements Stream {
           if (!aborter.signal.aborted) this.#dispatch(type, data, id);
         },
         (milliseconds) => {
-          this.#initialDelay = milliseconds;
+          this.#initialDelay = Math.max(1, milliseconds); // 0 would never grow
         },
       );
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
