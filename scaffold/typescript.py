@@ -5,9 +5,9 @@ another model of the file) becomes an interface with every field its JSON has: t
 `event.model_dump(mode="json")`, which includes fields left at their default, so every property
 is required. A model extends the interface of its base in the file when it keeps the base's
 fields as they are; otherwise its interface lists them all, a base's first as pydantic orders
-them. A model with `extra="allow"` gets an index signature. Annotations map as pydantic's JSON mode writes values:
-Decimal, UUID and dates are strings. What cannot be told from the file alone (a class imported
-from elsewhere, a generic) is `unknown`: the client must narrow it before use.
+them. A model with `extra="allow"` gets an index signature. Annotations map as pydantic's JSON
+mode writes values: Decimal, UUID and dates are strings. What cannot be told from the file
+alone (a class imported from elsewhere, a generic) is `unknown`: the client must narrow it.
 """
 
 import ast
