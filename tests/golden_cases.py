@@ -34,27 +34,13 @@ def with_own_auth(project: Path) -> None:
     )
 
 
-TYPESCRIPT_EVENTS = REPO / "tests" / "typescript_fixtures"
-EVENTS_FILES = {
-    "shop/modules/inventory/services/stock_events.py": "stock_events.py",
-    "shop/modules/warehouse_ops/services/stock_level_events.py": "stock_level_events.py",
-}
-
-
 def with_typescript_client(project: Path) -> None:
-    """Ask for the TypeScript client, and give the two channels their events files.
-
-    The files are written as the contract says scaffold creates them (tests/typescript_fixtures),
-    beforehand: an events file on disk is the user's, and channels.ts is read from it.
-    """
+    """Ask for the TypeScript client in `[tool.scaffold]`."""
     pyproject = project / "pyproject.toml"
     setting = 'tests = "tests"\n'
     pyproject.write_text(
         pyproject.read_text().replace(setting, f'{setting}typescript = "web/realtime"\n')
     )
-    for path, fixture in EVENTS_FILES.items():
-        (project / path).parent.mkdir(parents=True, exist_ok=True)
-        (project / path).write_text((TYPESCRIPT_EVENTS / fixture).read_text())
 
 
 LONG_PACKAGE = "warehouse_management_service"

@@ -26,20 +26,20 @@ export const inventoryStock: Channel<InventoryStockEvents> = {
 
 // StockLevel in warehouse-ops, from shop/modules/warehouse_ops/services/stock_level_events.py.
 
-/** A row of baskets, as the trigger sends it. */
+/** A row of baskets as the trigger sends it (every column of baskets). */
 export interface BasketsRow {
   id: number;
   user_id: string;
   stock: number;
 }
 
-/** A row of baskets was inserted. */
+/** A row of baskets was inserted: the new row. */
 export type StockLevelCreated = BasketsRow;
 
-/** A row of baskets was updated: the new row. */
+/** A row of baskets was updated: the row as it is now. */
 export type StockLevelUpdated = BasketsRow;
 
-/** A row of baskets was deleted: the old row. */
+/** A row of baskets was deleted: the row as it was. */
 export type StockLevelDeleted = BasketsRow;
 
 /** The events of StockLevel in warehouse-ops, by event type. */
