@@ -55,11 +55,13 @@ def test_removing_the_last_channel_removes_the_client(project: Path) -> None:
 
 def test_an_events_file_that_does_not_parse_is_refused_naming_it(project: Path) -> None:
     events = project / STOCK_EVENTS
+    lines = events.read_text().split("\n")
+    line = lines.index("    id: int") + 1
     events.write_text(events.read_text().replace("    id: int\n", "    id: int =\n"))
     before = snapshot(project)
     result = run_scaffold("sync", cwd=project)
     assert result.exit_code == 2
-    assert f"{STOCK_EVENTS}:16: invalid syntax" in result.stderr
+    assert f"{STOCK_EVENTS}:{line}: invalid syntax" in result.stderr
     assert snapshot(project) == before
 
 
@@ -72,3 +74,19 @@ def test_a_typescript_folder_outside_the_project_is_refused(folder: str, project
     assert result.exit_code == 2
     assert "typescript in" in result.stderr
     assert "must be a folder inside the project" in result.stderr
+
+
+def test_a_deleted_events_file_is_written_again_and_channels_ts_follows_it(
+    project: Path,
+) -> None:
+    events = project / STOCK_EVENTS
+    events.write_text(events.read_text().replace("    id: int\n", "    sku: str\n"))
+    assert run_scaffold("sync", cwd=project).exit_code == 0
+    events.unlink()
+    check = run_scaffold("check", cwd=project)
+    assert check.exit_code == 1
+    assert f"       missing  {STOCK_EVENTS}\n" in check.stdout
+    assert f"      outdated  {CHANNELS_TS}\n" in check.stdout
+    assert run_scaffold("sync", cwd=project).exit_code == 0
+    assert "  id: number;\n}" in (project / CHANNELS_TS).read_text()
+    assert run_scaffold("check", cwd=project).exit_code == 0

@@ -37,7 +37,8 @@ def project_of(root: Path, *channels: ChannelRecord) -> Project:
 
 
 def channels_ts(project: Project, events: dict[ChannelRecord, str]) -> str:
-    """channels.ts, with each channel's events file as the command would create it."""
+    """channels.ts, with each channel's events file as the command would create it (none is on
+    disk)."""
     rendered = {
         channel_layout(project, record).events_path: text for record, text in events.items()
     }
@@ -70,16 +71,6 @@ def test_the_users_events_file_on_disk_wins_over_the_one_the_command_would_creat
     text = channels_ts(project, {STOCK: source})
     assert "  stock_changed: StockUpdated;" in text
     assert "stock_updated" not in text
-
-
-def test_a_channel_without_events_file_is_untyped(tmp_path: Path) -> None:
-    text = channels_ts(project_of(tmp_path, STOCK), {})
-    assert (
-        "// Stock in inventory: untyped, as shop/modules/inventory/services/stock_events.py is"
-        " missing." in text
-    )
-    assert "export type InventoryStockEvents = Record<string, unknown>;" in text
-    assert "  events: []," in text
 
 
 def test_a_class_name_two_channels_use_is_prefixed_in_both(tmp_path: Path) -> None:
