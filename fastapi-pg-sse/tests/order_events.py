@@ -1,9 +1,10 @@
 """The events of the test app's typed channel, as a project writes them in its events file: an
-abstract base shared by two events, and a payload that nests another model."""
+abstract base shared by two events, a payload that nests another model, and a field whose
+JSON name is an alias."""
 
 from typing import ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from fastapi_pg_sse import ChannelEvent
 
@@ -33,6 +34,7 @@ class OrderShipped(Order):
     event_type: ClassVar[str] = "order_shipped"
 
     carrier: str
+    tracking_url: str | None = Field(default=None, alias="trackingUrl")
 
 
 OrderEvent = OrderPlaced | OrderShipped

@@ -102,15 +102,19 @@ async def test_a_stream_ends_when_its_token_expires_with_an_expired_event_and_no
 ) -> None:
     """The last frame tells the client why the stream ended; without an id, it leaves the
     client's last event id where it was, to resume from with a new token."""
-    headers = {"Authorization": f"Bearer {sign_token('vic', expires_in=2)}"}
+    # Emitted first and replayed, so the only race with the clock is opening the stream.
+    event_id = await emit_event(realtime_database_url, FEED, "vic", "before_expiry")
+    headers = {
+        "Authorization": f"Bearer {sign_token('vic', expires_in=5)}",
+        "Last-Event-ID": str(event_id - 1),
+    }
     body = b""
     async with (
         httpx.AsyncClient(base_url=realtime_server.url, timeout=30) as client,
         client.stream("GET", STREAM, headers=headers) as response,
     ):
         assert response.status_code == 200
-        event_id = await emit_event(realtime_database_url, FEED, "vic", "before_expiry")
-        with anyio.fail_after(20):
+        with anyio.fail_after(30):
             async for chunk in response.aiter_bytes():
                 body += chunk
     *frames, end = body.split(b"\n\n")

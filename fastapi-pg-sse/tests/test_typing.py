@@ -9,9 +9,19 @@ from pathlib import Path
 import pytest
 
 SNIPPET = '''
-from fastapi_pg_sse import Connection
+from typing import ClassVar
+
+from fastapi_pg_sse import ChannelEvent, Connection
 from tests.app import ORDERS
 from tests.order_events import OrderEvent, OrderLine, OrderPlaced, OrderShipped
+
+
+class Refunded(ChannelEvent):
+    """An event of another channel."""
+
+    event_type: ClassVar[str] = "refunded"
+
+    order_id: int
 
 
 async def emit_order_event(
@@ -30,6 +40,7 @@ async def emits(connection: Connection) -> None:
     OrderShipped(order_id=7, carrier="post", colour="red")  # error: call-arg
     line = OrderLine(sku="A1", quantity=1)
     await emit_order_event(connection, line, target_user_id="u")  # error: arg-type
+    await emit_order_event(connection, Refunded(order_id=7), target_user_id="u")  # error: arg-type
     await emit_order_event(connection, {"order_id": 7}, target_user_id="u")  # error: arg-type
     await ORDERS.emit(connection, {"order_id": 7}, target_user_id="u")  # error: call-overload
     await ORDERS.emit(connection, shipped)  # error: call-overload

@@ -84,10 +84,10 @@ class Channel:
         Subscribers receive it when that transaction commits, and never if it rolls back.
 
         Typed, `emit(connection, StockUpdated(...), target_user_id=...)`: the payload is the
-        model's JSON, and a class the channel does not declare is refused (`TypeError`) before
-        any SQL. Raw, `emit(connection, target_user_id=..., event_type=..., payload=...)`: as
-        untyped as SQL; the payload is encoded as FastAPI encodes a response (datetimes,
-        decimals, models).
+        model's JSON, its fields named by their aliases as FastAPI names them in responses, and
+        a class the channel does not declare is refused (`TypeError`) before any SQL. Raw,
+        `emit(connection, target_user_id=..., event_type=..., payload=...)`: as untyped as SQL;
+        the payload is encoded as FastAPI encodes a response (datetimes, decimals, models).
 
         The emit function refuses (`asyncpg.InvalidParameterValueError`) an empty or multi-line
         user id and an event type that is not a word such as `stock_updated`.
@@ -100,7 +100,7 @@ class Channel:
             if event_type is not None or payload is not None:
                 raise TypeError("emit() takes an event, or an event_type and a payload, not both")
             event_type = self._declared_type(event)
-            data = event.model_dump_json()
+            data = event.model_dump_json(by_alias=True)
         event_id: int = await connection.fetchval(
             f"SELECT {self.emit_function}($1, $2, $3::jsonb)", target_user_id, event_type, data
         )

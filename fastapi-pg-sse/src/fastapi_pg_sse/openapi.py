@@ -19,7 +19,7 @@ _ID: Schema = {"type": "string", "description": "The event's id, to resume after
 
 _EVENT_SCHEMA: Schema = {
     "type": "object",
-    "required": ["id", "event", "data"],
+    "required": ["event", "data"],
     "properties": {
         "id": _ID,
         "event": {
