@@ -1,5 +1,6 @@
-"""The application the runtime's tests serve: two channels in one kernel, a JWT stream route for
-each, a route with an auth dependency of its own, and metrics."""
+"""The application the runtime's tests serve: three channels in one kernel (one declaring its
+event types), a JWT stream route for each, a route with an auth dependency of its own, metrics,
+and CORS for the origins of `REALTIME_CORS_ORIGINS`."""
 
 from dataclasses import asdict
 from typing import Annotated
@@ -15,20 +16,27 @@ from fastapi_pg_sse import (
     CurrentUser,
     EventStream,
     Realtime,
+    RealtimeCORSMiddleware,
     Streams,
     create_realtime_router,
     get_realtime,
+    jwt_stream_responses,
 )
+from tests.order_events import OrderEvent
 
 FEED = Channel("test_feed")
 """Created by `migrations/0001_test_feed_sse_channel.sql`, as scaffold generates it."""
 NEWS = Channel("test_news")
 """Created by `migrations/0002_test_news_sse_channel.sql`, as scaffold generates it."""
+ORDERS = Channel("test_orders", events=OrderEvent)
+"""Typed: created by `migrations/0003_test_orders_sse_channel.sql`."""
 
 STREAM = "/feed/stream"
 """The caller's FEED events, authenticated by JWT (`CurrentUser`)."""
 NEWS_STREAM = "/news/stream"
 """The caller's NEWS events, authenticated by JWT (`CurrentUser`)."""
+ORDERS_STREAM = "/orders/stream"
+"""The caller's ORDERS events, authenticated by JWT (`CurrentUser`)."""
 OWN_AUTH_STREAM = "/feed/own-auth/stream"
 """The caller's FEED events, authenticated by the app's own dependency (`X-User`)."""
 USER_HEADER = "X-User"
@@ -66,6 +74,16 @@ async def stream_news_events(user: CurrentUser, streams: Streams) -> EventStream
     return streams.open(NEWS, user)
 
 
+@jwt_router.get(
+    ORDERS_STREAM,
+    response_class=EventStream,
+    responses=jwt_stream_responses(ORDERS),
+    openapi_extra=STREAM_OPENAPI,
+)
+async def stream_order_events(user: CurrentUser, streams: Streams) -> EventStream:
+    return streams.open(ORDERS, user)
+
+
 own_auth_router = APIRouter()
 """Routes that need no JWT setting: `tests.own_auth_app` serves only these."""
 
@@ -88,6 +106,7 @@ async def metrics(realtime: Annotated[Realtime, Depends(get_realtime)]) -> dict[
 
 
 app = FastAPI(title="fastapi-pg-sse tests")
-app.include_router(create_realtime_router([FEED, NEWS]))
+app.include_router(create_realtime_router([FEED, NEWS, ORDERS]))
 app.include_router(jwt_router)
 app.include_router(own_auth_router)
+app.add_middleware(RealtimeCORSMiddleware)

@@ -3,33 +3,41 @@
 Events are rows of a per-channel table, written in the emitter's transaction and announced with
 NOTIFY on commit. Each process holds one LISTEN connection for every channel and hands each event,
 encoded once, to the open streams of its target user; a client that reconnects with
-`Last-Event-ID` replays what it missed from the table.
+`Last-Event-ID` (or `?last_event_id=`) replays what it missed from the table.
 
-    INVENTORY_STOCK = Channel("inventory_stock")           # declare a channel
-    app.include_router(create_realtime_router([INVENTORY_STOCK]))  # once per app
+    class StockUpdated(ChannelEvent):                      # an event type and its payload
+        event_type: ClassVar[str] = "stock_updated"
+        sku: str
+        stock: int
 
-    @router.get("/stream", response_class=EventStream, responses=JWT_STREAM_RESPONSES,
-                openapi_extra=STREAM_OPENAPI)
+    INVENTORY_STOCK = Channel("inventory_stock", events=StockUpdated)  # declare a channel
+    app.include_router(create_realtime_router([INVENTORY_STOCK]))      # once per app
+
+    @router.get("/stream", response_class=EventStream, openapi_extra=STREAM_OPENAPI,
+                responses=jwt_stream_responses(INVENTORY_STOCK))
     async def stream_stock_events(user: CurrentUser, streams: Streams) -> EventStream:
         return streams.open(INVENTORY_STOCK, user)         # the caller's stream
 
-    await INVENTORY_STOCK.emit(connection, target_user_id="alice", event_type="stock_updated",
-                               payload={"sku": "A1", "stock": 3})   # emit in a transaction
+    await INVENTORY_STOCK.emit(connection, StockUpdated(sku="A1", stock=3),
+                               target_user_id="alice")    # emit in a transaction
 """
 
 from fastapi_pg_sse.auth import AuthenticatedUser, CurrentUser, authenticated_user
 from fastapi_pg_sse.channel import Channel, Connection
-from fastapi_pg_sse.realtime import EventStream, Realtime, RealtimeMetrics, get_realtime
-from fastapi_pg_sse.routing import (
+from fastapi_pg_sse.cors import RealtimeCORSMiddleware
+from fastapi_pg_sse.events import ChannelEvent
+from fastapi_pg_sse.openapi import (
     JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
     STREAM_RESPONSES,
-    Streams,
-    create_realtime_router,
+    jwt_stream_responses,
+    stream_responses,
 )
+from fastapi_pg_sse.realtime import EventStream, Realtime, RealtimeMetrics, get_realtime
+from fastapi_pg_sse.routing import Streams, create_realtime_router
 from fastapi_pg_sse.settings import RealtimeSettings
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "JWT_STREAM_RESPONSES",
@@ -37,14 +45,18 @@ __all__ = [
     "STREAM_RESPONSES",
     "AuthenticatedUser",
     "Channel",
+    "ChannelEvent",
     "Connection",
     "CurrentUser",
     "EventStream",
     "Realtime",
+    "RealtimeCORSMiddleware",
     "RealtimeMetrics",
     "RealtimeSettings",
     "Streams",
     "authenticated_user",
     "create_realtime_router",
     "get_realtime",
+    "jwt_stream_responses",
+    "stream_responses",
 ]

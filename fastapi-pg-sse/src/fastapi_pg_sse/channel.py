@@ -8,13 +8,15 @@ payload)`, all created by the channel's migration.
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from fastapi.encoders import jsonable_encoder
+
+from fastapi_pg_sse.events import ChannelEvent, EventDeclaration, declared_events
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection of your own or one acquired from a pool."""
@@ -28,9 +30,14 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]{0,55}")
 
 @dataclass(frozen=True)
 class Channel:
-    """A channel's name, from which its migration derives every PostgreSQL name."""
+    """A channel's name, from which its migration derives every PostgreSQL name, and the events
+    it declares (`events=StockUpdated | StockRemoved`), if any: their models document its stream
+    and type its emits."""
 
     name: str
+    events: EventDeclaration = None
+    event_classes: Mapping[str, type[ChannelEvent]] = field(init=False, repr=False, compare=False)
+    """The declared event classes, by event type."""
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -38,6 +45,7 @@ class Channel:
                 f"channel name {self.name!r} must be a lowercase SQL identifier of at most 56"
                 " characters, such as inventory_stock"
             )
+        object.__setattr__(self, "event_classes", declared_events(self.events))
 
     @property
     def events_table(self) -> str:
@@ -47,6 +55,12 @@ class Channel:
     def emit_function(self) -> str:
         return f"{self.name}_emit"
 
+    @overload
+    async def emit(
+        self, connection: Connection, event: ChannelEvent, *, target_user_id: str
+    ) -> int: ...
+
+    @overload
     async def emit(
         self,
         connection: Connection,
@@ -54,21 +68,54 @@ class Channel:
         target_user_id: str,
         event_type: str,
         payload: Mapping[str, Any] | None = None,
+    ) -> int: ...
+
+    async def emit(
+        self,
+        connection: Connection,
+        event: ChannelEvent | None = None,
+        *,
+        target_user_id: str,
+        event_type: str | None = None,
+        payload: Mapping[str, Any] | None = None,
     ) -> int:
         """Record an event in the caller's transaction and return its id.
 
-        Subscribers receive it when that transaction commits, and never if it rolls back. The
-        payload is encoded as FastAPI encodes a response (datetimes, decimals, models). The
-        emit function refuses (`asyncpg.InvalidParameterValueError`) an empty or multi-line user
-        id and an event type that is not a word such as `stock_updated`.
+        Subscribers receive it when that transaction commits, and never if it rolls back.
+
+        Typed, `emit(connection, StockUpdated(...), target_user_id=...)`: the payload is the
+        model's JSON, and a class the channel does not declare is refused (`TypeError`) before
+        any SQL. Raw, `emit(connection, target_user_id=..., event_type=..., payload=...)`: as
+        untyped as SQL; the payload is encoded as FastAPI encodes a response (datetimes,
+        decimals, models).
+
+        The emit function refuses (`asyncpg.InvalidParameterValueError`) an empty or multi-line
+        user id and an event type that is not a word such as `stock_updated`.
         """
+        if event is None:
+            if event_type is None:
+                raise TypeError("emit() takes an event, or an event_type and a payload")
+            data = json.dumps(jsonable_encoder(payload if payload is not None else {}))
+        else:
+            if event_type is not None or payload is not None:
+                raise TypeError("emit() takes an event, or an event_type and a payload, not both")
+            event_type = self._declared_type(event)
+            data = event.model_dump_json()
         event_id: int = await connection.fetchval(
-            f"SELECT {self.emit_function}($1, $2, $3::jsonb)",
-            target_user_id,
-            event_type,
-            json.dumps(jsonable_encoder(payload if payload is not None else {})),
+            f"SELECT {self.emit_function}($1, $2, $3::jsonb)", target_user_id, event_type, data
         )
         return event_id
+
+    def _declared_type(self, event: object) -> str:
+        """The event type of `event`, if its class is one the channel declares."""
+        for event_type, event_class in self.event_classes.items():
+            if type(event) is event_class:
+                return event_type
+        declared = ", ".join(c.__name__ for c in self.event_classes.values()) or "no event"
+        raise TypeError(
+            f"channel {self.name!r} declares {declared}, not {type(event).__name__}:"
+            " add it to the channel's events"
+        )
 
     async def prune(self, connection: Connection, *, keep: timedelta = timedelta(days=7)) -> int:
         """Delete the events older than `keep` and return how many; run it from a scheduled job.

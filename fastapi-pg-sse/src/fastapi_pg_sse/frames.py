@@ -9,6 +9,8 @@ from fastapi.sse import format_sse_event
 HEARTBEAT = format_sse_event(comment="keep-alive")
 RESET = "reset"
 """The event that tells a client its `Last-Event-ID` cannot be replayed."""
+EXPIRED = "expired"
+"""The event that tells a client its stream ended because its token expired."""
 
 
 def event_frame(event_id: int, event_type: str, data: str) -> bytes:
@@ -28,3 +30,11 @@ def reset_frame(event_id: int) -> bytes:
     client's last event id.
     """
     return event_frame(event_id, RESET, '{"replayable": false}')
+
+
+def expired_frame() -> bytes:
+    """Tell a client its stream ends because its token expired, not because of the network.
+
+    It has no id, so the client's last event id stays the one to resume from, with a new token.
+    """
+    return format_sse_event(event=EXPIRED, data_str='{"reason": "token_expired"}')

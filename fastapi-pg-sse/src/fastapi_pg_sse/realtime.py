@@ -25,7 +25,13 @@ from fastapi_pg_sse.channel import (
     fetch_events_after,
     user_event_range,
 )
-from fastapi_pg_sse.frames import HEARTBEAT, event_frame, reset_frame, retry_frame
+from fastapi_pg_sse.frames import (
+    HEARTBEAT,
+    event_frame,
+    expired_frame,
+    reset_frame,
+    retry_frame,
+)
 from fastapi_pg_sse.hub import Hub, Subscriber
 from fastapi_pg_sse.listener import Listener
 from fastapi_pg_sse.settings import RealtimeSettings
@@ -113,7 +119,8 @@ class Realtime:
     ) -> "EventStream":
         """Stream `user_id`'s events, after replaying those that follow `last_event_id`.
 
-        The stream ends at `expires_at` (a Unix time), when the user's credentials expire.
+        The stream ends at `expires_at` (a Unix time), when the user's credentials expire, with
+        an `expired` event.
         """
         if channel not in self.channels:
             raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
@@ -133,7 +140,8 @@ class Realtime:
         expires_at: float | None,
     ) -> AsyncIterator[bytes]:
         """The stream's frames. The first is ready once the subscriber has joined the hub and the
-        replay's first page is read: a database that fails before then fails the request."""
+        replay's first page is read: a database that fails before then fails the request. A
+        stream that reaches `expires_at` ends with an `expired` event."""
         reset = await self._join(channel, subscriber, last_event_id)
         pages = self._replay(channel, subscriber)
         first_page = await anext(pages, b"")
@@ -149,9 +157,10 @@ class Realtime:
             while expires_at is None or (remaining := expires_at - time.time()) > 0:
                 timeout = heartbeat if expires_at is None else min(heartbeat, remaining)
                 chunk = await subscriber.next_chunk(timeout)
-                if chunk is None:
+                if chunk is None:  # shut down, or dropped too far behind: the client reconnects
                     return
                 yield chunk or HEARTBEAT
+            yield expired_frame()
         except DATABASE_ERRORS as error:
             # The client reconnects, and resumes with its Last-Event-ID.
             logger.warning("realtime stream ended: database unavailable (%r)", error)

@@ -1,5 +1,5 @@
 """What an application includes once (`create_realtime_router`), and what a stream route depends
-on (`Streams`, and the OpenAPI description of its responses and `Last-Event-ID` header).
+on (`Streams`: the kernel, and where the caller resumes from).
 """
 
 import re
@@ -19,74 +19,6 @@ from fastapi_pg_sse.settings import RealtimeSettings
 
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
 """An id of a `bigint` identity column, in ASCII digits (`str.isdigit` also takes '²')."""
-
-_EVENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["id", "event", "data"],
-    "properties": {
-        "id": {"type": "string", "description": "The event's id, for `Last-Event-ID`."},
-        "event": {"type": "string", "description": "The event type; `reset` after a gap."},
-        "data": {"type": "string", "contentMediaType": "application/json"},
-    },
-}
-
-_ERROR_BODY: dict[str, Any] = {
-    "application/json": {
-        "schema": {
-            "type": "object",
-            "required": ["detail"],
-            "properties": {"detail": {"type": "string"}},
-        }
-    }
-}
-
-STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The caller's events as they commit, after those it missed.",
-        "content": {"text/event-stream": {"itemSchema": _EVENT_SCHEMA}},
-    },
-    400: {"description": "`Last-Event-ID` is not an event id.", "content": _ERROR_BODY},
-    503: {
-        "description": "The database is unreachable.",
-        "headers": {
-            "Retry-After": {
-                "description": "Seconds to wait before reconnecting.",
-                "schema": {"type": "integer"},
-            }
-        },
-        "content": _ERROR_BODY,
-    },
-}
-"""The responses a stream route really sends, for its OpenAPI document; with an auth
-dependency of your own, add the responses it sends."""
-
-JWT_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **STREAM_RESPONSES,
-    401: {
-        "description": "No valid token.",
-        "headers": {
-            "WWW-Authenticate": {
-                "description": "The bearer challenge.",
-                "schema": {"type": "string"},
-            }
-        },
-        "content": _ERROR_BODY,
-    },
-}
-"""The responses of a stream route that authenticates with `CurrentUser`."""
-
-STREAM_OPENAPI: dict[str, Any] = {
-    "parameters": [
-        {
-            "name": "Last-Event-ID",
-            "in": "header",
-            "required": False,
-            "description": "The last event id received: what followed it is replayed first.",
-            "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
-        }
-    ]
-}
-"""The `Last-Event-ID` header, documented without a validation (422) response it never sends."""
 
 
 def create_realtime_router(
@@ -132,12 +64,19 @@ def _route_dependants(app: FastAPI) -> Iterator[Dependant]:
 
 
 def last_event_id(request: Request) -> int | None:
-    """The id a reconnecting client saw last; 400 if it is not one of ours."""
-    value = request.headers.get("last-event-id")
+    """The id a reconnecting client saw last: the `Last-Event-ID` header, else the
+    `last_event_id` query parameter (a new `EventSource` cannot send the header); 400 if it is
+    not one of ours.
+
+    Read from the request rather than declared as parameters, so that FastAPI adds no 422
+    (`STREAM_OPENAPI` documents them)."""
+    name, value = "Last-Event-ID", request.headers.get("last-event-id")
+    if not value:
+        name, value = "last_event_id", request.query_params.get("last_event_id")
     if not value:
         return None
     if not _EVENT_ID.fullmatch(value):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID must be an event id.")
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{name} must be an event id.")
     return int(value)
 
 

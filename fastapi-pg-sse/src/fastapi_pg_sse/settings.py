@@ -5,6 +5,7 @@ but the database, which is the `DATABASE_URL` every service already has. Secrets
 `SecretStr`: no repr, log line or traceback shows them.
 """
 
+import re
 from typing import Annotated
 
 from pydantic import (
@@ -18,6 +19,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PUBLIC_KEY_PREFIXES = ("RS", "PS", "ES", "Ed")
+_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#*\s]+")
+"""What a browser sends as `Origin`: a scheme and a host, perhaps a port."""
 
 
 class RealtimeSettings(BaseSettings):
@@ -76,6 +79,10 @@ class RealtimeSettings(BaseSettings):
     pool_timeout_seconds: float = Field(10.0, gt=0)
     """How long a stream waits for a pooled connection, or for a query; opening one then gets a
     503."""
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Origins of the pages allowed to open streams from a browser, with their cookies or an
+    `Authorization` header (`RealtimeCORSMiddleware`), comma-separated in the environment, such
+    as `https://app.example.com`; none by default."""
 
     @model_validator(mode="before")
     @classmethod
@@ -85,9 +92,9 @@ class RealtimeSettings(BaseSettings):
             raise ValueError("DATABASE_URL (or REALTIME_DATABASE_URL) must be set")
         return data
 
-    @field_validator("jwt_algorithms", mode="before")
+    @field_validator("jwt_algorithms", "cors_origins", mode="before")
     @classmethod
-    def _split_algorithms(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
@@ -100,6 +107,17 @@ class RealtimeSettings(BaseSettings):
         if len({name.startswith(_PUBLIC_KEY_PREFIXES) for name in algorithms}) > 1:
             raise ValueError("must not mix HMAC and public-key algorithms")
         return algorithms
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _real_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://app.example.com (a scheme and"
+                    " a host, perhaps a port; no path, no wildcard: credentials are allowed)"
+                )
+        return origins
 
     @field_validator("pool_max_size")
     @classmethod

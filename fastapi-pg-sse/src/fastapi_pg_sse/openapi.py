@@ -1,0 +1,214 @@
+"""The OpenAPI description of a stream route: its responses, each event type of its stream with
+its payload's schema, and where it reads the id to resume from.
+
+    @router.get("/stream", response_class=EventStream, openapi_extra=STREAM_OPENAPI,
+                responses=jwt_stream_responses(INVENTORY_STOCK))
+"""
+
+from typing import Any
+
+from fastapi_pg_sse.channel import Channel
+from fastapi_pg_sse.events import ChannelEvent
+from fastapi_pg_sse.frames import EXPIRED, RESET
+
+Schema = dict[str, Any]
+Responses = dict[int | str, dict[str, Any]]
+
+_EVENT_ID_PATTERN = "^[0-9]{1,18}$"
+_ID: Schema = {"type": "string", "description": "The event's id, to resume after it."}
+
+_EVENT_SCHEMA: Schema = {
+    "type": "object",
+    "required": ["id", "event", "data"],
+    "properties": {
+        "id": _ID,
+        "event": {
+            "type": "string",
+            "description": "The event type; `reset` after a gap, `expired` (without an id) when"
+            " the token expires.",
+        },
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+"""An event of a channel that declares no event types."""
+
+_RESET_DATA: Schema = {
+    "type": "object",
+    "required": ["replayable"],
+    "properties": {"replayable": {"const": False}},
+}
+_EXPIRED_DATA: Schema = {
+    "type": "object",
+    "required": ["reason"],
+    "properties": {"reason": {"const": "token_expired"}},
+}
+
+_ERROR_BODY: dict[str, Any] = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["detail"],
+            "properties": {"detail": {"type": "string"}},
+        }
+    }
+}
+
+
+def _responses(item_schema: Schema) -> Responses:
+    return {
+        200: {
+            "description": "The caller's events as they commit, after those it missed.",
+            "content": {"text/event-stream": {"itemSchema": item_schema}},
+        },
+        400: {
+            "description": "`Last-Event-ID` or `last_event_id` is not an event id.",
+            "content": _ERROR_BODY,
+        },
+        503: {
+            "description": "The database is unreachable.",
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before reconnecting.",
+                    "schema": {"type": "integer"},
+                }
+            },
+            "content": _ERROR_BODY,
+        },
+    }
+
+
+def _with_401(responses: Responses) -> Responses:
+    return {
+        **responses,
+        401: {
+            "description": "No valid token.",
+            "headers": {
+                "WWW-Authenticate": {
+                    "description": "The bearer challenge.",
+                    "schema": {"type": "string"},
+                }
+            },
+            "content": _ERROR_BODY,
+        },
+    }
+
+
+STREAM_RESPONSES: Responses = _responses(_EVENT_SCHEMA)
+"""The responses a stream route really sends, for its OpenAPI document, events untyped; with
+an auth dependency of your own, add the responses it sends. See `stream_responses`."""
+
+JWT_STREAM_RESPONSES: Responses = _with_401(STREAM_RESPONSES)
+"""The responses of a stream route that authenticates with `CurrentUser`, events untyped. See
+`jwt_stream_responses`."""
+
+STREAM_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "required": False,
+            "description": "The last event id received: what followed it is replayed first.",
+            "schema": {"type": "string", "pattern": _EVENT_ID_PATTERN},
+        },
+        {
+            "name": "last_event_id",
+            "in": "query",
+            "required": False,
+            "description": "The same, for a new EventSource, which cannot send the header;"
+            " used only when the header is absent.",
+            "schema": {"type": "string", "pattern": _EVENT_ID_PATTERN},
+        },
+    ]
+}
+"""Where a stream resumes from, documented without a validation (422) response it never
+sends."""
+
+
+def stream_responses(channel: Channel) -> Responses:
+    """The responses of a stream route of `channel`, each event type it declares documented
+    with its payload's schema; with an auth dependency of your own, add the responses it
+    sends."""
+    return _responses(_typed_event_schema(channel) if channel.event_classes else _EVENT_SCHEMA)
+
+
+def jwt_stream_responses(channel: Channel) -> Responses:
+    """The responses of a stream route of `channel` that authenticates with `CurrentUser`."""
+    return _with_401(stream_responses(channel))
+
+
+def _typed_event_schema(channel: Channel) -> Schema:
+    """One entry per event the stream may carry: the declared ones, `reset` and `expired`."""
+    declared = [
+        _event(event_type, _payload_schema(channel, event_type, event_class))
+        for event_type, event_class in channel.event_classes.items()
+    ]
+    return {
+        "oneOf": [
+            *declared,
+            _event(RESET, _RESET_DATA, "The resume id cannot be replayed: reload your state."),
+            _event(EXPIRED, _EXPIRED_DATA, "The token expired: reconnect with a new one.", False),
+        ]
+    }
+
+
+def _event(event_type: str, data: Schema, description: str = "", has_id: bool = True) -> Schema:
+    schema: Schema = {
+        "type": "object",
+        "required": ["id", "event", "data"] if has_id else ["event", "data"],
+        "properties": {
+            **({"id": _ID} if has_id else {}),
+            "event": {"const": event_type},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _payload_schema(channel: Channel, event_type: str, event_class: type[ChannelEvent]) -> Schema:
+    """The model's JSON schema, self-contained: its definitions inlined where they are used.
+
+    A recursive model cannot be inlined: it keeps its `$defs`, and an `$id` of its own so that
+    its `#/$defs/...` references resolve within it rather than in the OpenAPI document.
+    """
+    schema = event_class.model_json_schema(mode="serialization")
+    definitions: dict[str, Schema] = schema.pop("$defs", {})
+    try:
+        inlined: Schema = _inlined(schema, definitions, ())
+    except _Recursive:
+        return {
+            "$id": f"urn:fastapi-pg-sse:{channel.name}:{event_type}",
+            **schema,
+            "$defs": definitions,
+        }
+    return inlined
+
+
+_DEFINITIONS = "#/$defs/"
+
+
+class _Recursive(Exception):
+    """A definition refers to itself, directly or not."""
+
+
+def _inlined(node: Any, definitions: dict[str, Schema], using: tuple[str, ...]) -> Any:
+    """`node` with each `{"$ref": "#/$defs/X", ...}` replaced by X's schema (and the keywords
+    beside the reference, which win)."""
+    if isinstance(node, list):
+        return [_inlined(item, definitions, using) for item in node]
+    if not isinstance(node, dict):
+        return node
+    inlined = {key: _inlined(value, definitions, using) for key, value in node.items()}
+    reference = inlined.get("$ref")
+    if not (isinstance(reference, str) and reference.startswith(_DEFINITIONS)):
+        return inlined
+    del inlined["$ref"]
+    name = reference.removeprefix(_DEFINITIONS)
+    if name in using:
+        raise _Recursive(name)
+    return {**_inlined(definitions[name], definitions, (*using, name)), **inlined}
