@@ -215,3 +215,19 @@ def _pg_identifier_problem(name: str) -> str | None:
 
 def _refusal(kind: str, value: str, problem: str) -> BadInput:
     return BadInput(f"{kind} name {value!r} {problem}; use a name like {_EXAMPLES[kind]}")
+
+
+@dataclass(frozen=True)
+class TypeScriptNames:
+    """How the generated TypeScript client names one channel."""
+
+    descriptor: str  # the channel's descriptor, for openStream: "inventoryStock"
+    events: str  # its event map type: "InventoryStockEvents"
+    prefix: str  # what its interfaces take when their class names clash: "InventoryStock"
+
+
+def typescript_names(names: ChannelNames) -> TypeScriptNames:
+    """The channel's TypeScript names, from its module's words and its class stem."""
+    module = "".join(word.capitalize() for word in names.module_package.split("_"))
+    prefix = f"{module}{names.channel_class}"
+    return TypeScriptNames(prefix[0].lower() + prefix[1:], f"{prefix}Events", prefix)

@@ -15,6 +15,7 @@ from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import Project
 from scaffold.pycode import from_import
 from scaffold.render import render_channel, render_project_files
+from scaffold.ts_client import typescript_files
 
 if TYPE_CHECKING:
     from scaffold.wiring import RouterWiring
@@ -27,7 +28,7 @@ def generated_files(project: Project) -> dict[str, str]:
     files = render_project_files(project)
     for record in project.channels:
         files |= render_channel(project, channel_layout(project, record))
-    return files
+    return files | typescript_files(project, files)
 
 
 def router_wirings(project: Project) -> list["RouterWiring"]:

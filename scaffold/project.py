@@ -107,6 +107,8 @@ class Project:
     alembic: str | None = None
     """Alembic's configuration file (what `alembic -c` takes), relative to the root, when the
     migrations are Alembic revisions; None for plain SQL files."""
+    typescript: str | None = None
+    """The folder, relative to the root, of the generated TypeScript client; None: no client."""
 
     @property
     def pyproject(self) -> Path:
@@ -153,6 +155,14 @@ def load_project(start: Path) -> Project:
         for entry in table.get("channels", [])
     )
     check_distinct(channels)
+    typescript = table.get("typescript")
+    if typescript is not None and (
+        not isinstance(typescript, str) or not typescript.strip() or not _inside(typescript)
+    ):
+        raise BadInput(
+            f"[tool.scaffold] typescript in {pyproject} must be a folder inside the project,"
+            ' where scaffold writes the TypeScript client, like "web/realtime"'
+        )
     return Project(
         root=pyproject.parent,
         package=settings["package"],
@@ -163,6 +173,7 @@ def load_project(start: Path) -> Project:
         channels=channels,
         auth=_reference(auth) if auth else None,
         alembic=alembic,
+        typescript=typescript,
     )
 
 

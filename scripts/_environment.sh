@@ -7,3 +7,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
     -e ".[test]" -e "./fastapi-pg-sse[testing]"
+# TypeScript, to compile the generated client in the tests: a project-local copy, fetched from
+# npm only when missing (major version pinned: the client targets it).
+if [ ! -x .tools/node_modules/.bin/tsc ]; then
+    npm install --silent --no-audit --no-fund --prefix .tools typescript@5
+fi

@@ -1,0 +1,163 @@
+"""The TypeScript client, when `[tool.scaffold] typescript` names its folder: `client.ts`, the
+same in every project, and `channels.ts`, each channel's event types and descriptor.
+
+A channel's types come from its events file as the disk holds it (the user's), or as this
+command creates it. A channel without one (the user deleted it, and scaffold writes none) is
+untyped: its events are `Record<string, unknown>`. An events file that does not parse is an
+error naming the file, since the application could not import it either.
+"""
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scaffold.errors import BadInput
+from scaffold.layout import ChannelLayout, channel_layout, typescript_paths
+from scaffold.names import TypeScriptNames, typescript_names
+from scaffold.project import Project
+from scaffold.render import render_template
+from scaffold.typescript import (
+    ChannelEvents,
+    Interface,
+    doc_comment,
+    property_name,
+    read_channel_events,
+)
+
+RESERVED_EVENT_TYPES = ("reset", "expired")
+# Names channels.ts uses besides the interfaces: an interface of the same name gets a prefix.
+_TAKEN = frozenset(
+    {
+        "Channel", "Record", "any", "bigint", "boolean", "never", "null", "number", "object",
+        "string", "symbol", "undefined", "unknown", "void",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ChannelTypes:
+    """One channel as `channels.ts` declares it."""
+
+    title: str
+    source: str
+    """Its events file, relative to the project."""
+    names: TypeScriptNames
+    path: str
+    interfaces: tuple[Interface, ...]
+    events: tuple[Interface, ...]
+    typed: bool
+
+
+def typescript_files(project: Project, rendered: Mapping[str, str]) -> dict[str, str]:
+    """The client's two files, none without the setting or without channels.
+
+    `rendered` holds the other files this command writes, among them the events files it
+    creates.
+    """
+    paths = typescript_paths(project)
+    if paths is None or not project.channels:
+        return {}
+    layouts = [channel_layout(project, record) for record in project.channels]
+    sources = {layout.events_path: _events_source(project, layout, rendered) for layout in layouts}
+    found = {
+        layout.events_path: read_channel_events(source, layout.events_path, layout.events_alias)
+        for layout in layouts
+        if (source := sources[layout.events_path]) is not None
+    }
+    renames = _renames(layouts, found)
+    channels = []
+    for layout in layouts:
+        source = sources[layout.events_path]
+        events = (
+            ChannelEvents((), ())
+            if source is None
+            else read_channel_events(
+                source, layout.events_path, layout.events_alias, renames[layout.events_path]
+            )
+        )
+        _check_event_types(layout, events)
+        channels.append(
+            ChannelTypes(
+                title=f"{layout.record.name} in {layout.record.module}",
+                source=layout.events_path,
+                names=typescript_names(layout.names),
+                path=layout.route,
+                interfaces=events.interfaces,
+                events=events.events,
+                typed=source is not None,
+            )
+        )
+    _check_distinct(channels)
+    return {
+        paths.client: render_template("typescript/client.ts.jinja", paths.client),
+        paths.channels: render_template(
+            "typescript/channels.ts.jinja",
+            paths.channels,
+            channels=channels,
+            doc_comment=doc_comment,
+            property_name=property_name,
+        ),
+    }
+
+
+def _events_source(
+    project: Project, layout: ChannelLayout, rendered: Mapping[str, str]
+) -> str | None:
+    """The events file's text: the user's on disk, else the one this command writes, if any."""
+    path = project.root / layout.events_path
+    if not path.is_file():
+        return rendered.get(layout.events_path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise BadInput(f"{layout.events_path} is not UTF-8 text: {error}") from error
+
+
+def _renames(
+    layouts: list[ChannelLayout], found: Mapping[str, ChannelEvents]
+) -> dict[str, dict[str, str]]:
+    """For each events file, the prefixed name of each class whose name another channel's file
+    uses too, or that names something else in channels.ts: `InventoryStock` + `StockUpdated`."""
+    counts = Counter(interface.name for events in found.values() for interface in events.interfaces)
+    taken = _TAKEN | {typescript_names(layout.names).events for layout in layouts}
+    renames: dict[str, dict[str, str]] = {}
+    for layout in layouts:
+        prefix = typescript_names(layout.names).prefix
+        events = found.get(layout.events_path, ChannelEvents((), ()))
+        renames[layout.events_path] = {
+            interface.name: f"{prefix}{interface.name}"
+            for interface in events.interfaces
+            if counts[interface.name] > 1 or interface.name in taken
+        }
+    return renames
+
+
+def _check_event_types(layout: ChannelLayout, events: ChannelEvents) -> None:
+    """Refuse what the runtime refuses too: an event type listed twice, or a reserved one."""
+    event_types = [event.event_type for event in events.events]
+    for index, event_type in enumerate(event_types):
+        repeated = event_type in event_types[:index]
+        if repeated or event_type in RESERVED_EVENT_TYPES:
+            problem = "twice" if repeated else "which the stream itself sends"
+            raise BadInput(
+                f"{layout.events_path}: {layout.events_alias} lists the event type"
+                f" {event_type!r} {problem}; give each event its own event_type"
+            )
+
+
+def _check_distinct(channels: list[ChannelTypes]) -> None:
+    names = Counter(
+        name
+        for channel in channels
+        for name in (
+            channel.names.events,
+            channel.names.descriptor,
+            *(interface.name for interface in channel.interfaces),
+        )
+    )
+    clash = next((name for name, count in names.items() if count > 1), None)
+    if clash is not None:
+        raise BadInput(
+            f"channels.ts would declare {clash} twice: rename one of the event classes called"
+            f" {clash} in the channels' events files"
+        )
