@@ -107,10 +107,13 @@ class ChannelLayout:
 
     record: ChannelRecord
     names: ChannelNames
+    events_module: str
+    """The channel's events and their payloads: created once, then the user's."""
     service_module: str
     controller_module: str
     constant: str
     router_alias: str
+    events_path: str
     service_path: str
     controller_path: str
     migration_path: str
@@ -136,13 +139,20 @@ class ChannelLayout:
 
     @property
     def files(self) -> tuple[str, ...]:
-        """The channel's own generated files."""
-        return (self.service_path, self.controller_path, self.migration_path, self.test_path)
+        """The channel's own files."""
+        return (
+            self.events_path,
+            self.service_path,
+            self.controller_path,
+            self.migration_path,
+            self.test_path,
+        )
 
 
 def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
     names = record.names
     module_package = f"{project.package}.modules.{names.module_package}"
+    events_module = f"{module_package}.services.{names.channel_snake}_events"
     service_module = f"{module_package}.services.{names.channel_snake}_notify_service"
     controller_module = f"{module_package}.adapters.inbound.{names.channel_snake}_sse_controller"
     packages = (
@@ -158,10 +168,12 @@ def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
     return ChannelLayout(
         record=record,
         names=names,
+        events_module=events_module,
         service_module=service_module,
         controller_module=controller_module,
         constant=f"{names.pg_channel.upper()}_CHANNEL",
         router_alias=f"{names.pg_channel}_sse_router",
+        events_path=module_path(project, events_module),
         service_path=module_path(project, service_module),
         controller_path=module_path(project, controller_module),
         migration_path=migration_path(project, record.migration),

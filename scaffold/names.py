@@ -135,6 +135,13 @@ def sql_identifier(name: str, what: str) -> str:
     return name
 
 
+def table_class(table: str) -> str:
+    """The class stem of a table's rows, `Baskets` for `baskets`, `OrderLines` for
+    `order_lines`: the table's words as written, capitalised; `Table2024` for `_2024`."""
+    stem = "".join(word[:1].upper() + word[1:] for word in table.split("_"))
+    return stem if stem[:1].isalpha() else f"Table{stem}"
+
+
 def payload_columns(columns: Sequence[str], what: str) -> tuple[str, ...]:
     """Return the columns a trigger's events carry (`--columns`) if generated SQL can name each
     one and pass them all to `jsonb_build_object`; refuse none, repeats and too many."""

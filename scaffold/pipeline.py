@@ -102,10 +102,10 @@ def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desire
 
 def _created_once(project: Project) -> set[str]:
     """Generated files that are written once and never checked again: the migrations, which may
-    already be applied to a database, and the row factories, which are the user's to edit (one
-    that went unused goes, if still as written)."""
+    already be applied to a database, and the events files and row factories, which are the
+    user's to edit (one that went unused goes, if still as written)."""
     layouts = [channel_layout(project, record) for record in project.channels]
-    return {layout.migration_path for layout in layouts} | {
+    return {path for layout in layouts for path in (layout.migration_path, layout.events_path)} | {
         layout.row_factory.path for layout in layouts if layout.row_factory is not None
     }
 

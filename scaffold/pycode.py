@@ -88,3 +88,25 @@ def _digit_run_key(digits: str) -> tuple[str | int, ...]:
     if digits.startswith("0"):
         return ("0", 0, digits)
     return ("0", 1, len(digits), digits)
+
+
+def union(head: str, members: Sequence[str]) -> str:
+    """`head` + the union of `members`, such as `StockEvent = ` and three classes, as ruff
+    format writes it: on one line, else in parentheses on a line of its own, else one member a
+    line, each after the first led by `| `."""
+    value = " | ".join(members)
+    if len(f"{head}{value}") <= LINE_LENGTH or len(f"    {value}") <= LINE_LENGTH:
+        return parenthesized(head, value)
+    lines = [f"    {members[0]}", *(f"    | {member}" for member in members[1:])]
+    return "\n".join([f"{head}(", *lines, ")"])
+
+
+def annotated(name: str, annotation: str) -> str:
+    """A class attribute `name: annotation`, one level in, as ruff format writes it when too
+    long: a `list[...]` split inside its brackets, any other annotation in parentheses."""
+    line = f"    {name}: {annotation}"
+    if len(line) <= LINE_LENGTH:
+        return line
+    if annotation.startswith("list[") and annotation.endswith("]") and "] |" not in annotation:
+        return f"    {name}: list[\n        {annotation[5:-1]}\n    ]"
+    return f"    {name}: (\n        {annotation}\n    )"

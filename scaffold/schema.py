@@ -1,9 +1,10 @@
 """What a project's SQL migrations say about its tables: which exist, with which columns.
 
-`create-sse-channel --table` checks its table and columns against it. The migrations are read
-with PostgreSQL's own parser (pglast), statement by statement in file-name order; where they
-change tables in ways this module does not follow (CREATE TABLE ... AS or LIKE, inheritance, DO
-blocks, files that do not parse), it says it cannot tell rather than guess.
+`create-sse-channel --table` checks its table and columns against it, and the channel's events
+file types the trigger's payload with the columns' types. The migrations are read with
+PostgreSQL's own parser (pglast), statement by statement in file-name order; where they change
+tables in ways this module does not follow (CREATE TABLE ... AS or LIKE, inheritance, DO blocks,
+files that do not parse), it says it cannot tell rather than guess.
 """
 
 from collections.abc import Iterable
@@ -11,16 +12,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pglast import ast, parse_sql
-from pglast.enums import AlterTableType, ObjectType
+from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.parser import ParseError
+
+_SERIALS = {"smallserial": "int2", "serial": "int4", "bigserial": "int8"}
+
+
+@dataclass(frozen=True)
+class SqlType:
+    """A column's type as the migrations name it: `int4`, `varchar`, a user type such as `mood`
+    (`billing.mood` in another schema than `public`); None when they do not name it plainly."""
+
+    name: str | None
+    array_depth: int = 0
+    """How many `[]` follow the name: 1 for `text[]`."""
+
+
+@dataclass(frozen=True)
+class Column:
+    type: SqlType
+    not_null: bool
 
 
 @dataclass
 class Schema:
     """The tables the migrations leave, as far as they show it."""
 
-    tables: dict[str, set[str]] = field(default_factory=dict)
-    """Each table and its columns."""
+    tables: dict[str, dict[str, Column]] = field(default_factory=dict)
+    """Each table and its columns, in the order the table has them."""
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each enum type (named as `SqlType` names it) and its labels."""
+    domains: dict[str, SqlType] = field(default_factory=dict)
+    """Each domain and the type it is based on."""
     partly_known: set[str] = field(default_factory=set)
     """Tables whose columns the migrations do not fully show."""
     unknowns: list[str] = field(default_factory=list)
@@ -69,7 +92,12 @@ def _follow(schema: Schema, statement: ast.Node | None, source: str) -> None:
         if name in tables:  # CREATE TABLE IF NOT EXISTS of a table that exists
             return
         elements = statement.tableElts or ()
-        tables[name] = {str(e.colname) for e in elements if isinstance(e, ast.ColumnDef)}
+        tables[name] = {
+            str(e.colname): _column(e) for e in elements if isinstance(e, ast.ColumnDef)
+        }
+        for element in elements:
+            if isinstance(element, ast.Constraint):
+                _constrain(tables[name], element)
         if (
             statement.inhRelations
             or statement.ofTypename
@@ -80,15 +108,12 @@ def _follow(schema: Schema, statement: ast.Node | None, source: str) -> None:
     elif isinstance(statement, ast.CreateTableAsStmt):
         if statement.objtype == ObjectType.OBJECT_TABLE and statement.into is not None:
             name = _name_of(statement.into.rel)
-            tables[name] = set()
+            tables[name] = {}
             schema.partly_known.add(name)
     elif isinstance(statement, ast.AlterTableStmt):
-        columns = tables.get(_name_of(statement.relation), set())
+        columns = tables.get(_name_of(statement.relation), {})
         for command in statement.cmds or ():
-            if command.subtype == AlterTableType.AT_AddColumn:
-                columns.add(str(command.def_.colname))
-            elif command.subtype == AlterTableType.AT_DropColumn:
-                columns.discard(str(command.name))
+            _alter(columns, command)
     elif isinstance(statement, ast.RenameStmt) and statement.relation is not None:
         name = _name_of(statement.relation)
         if name not in tables:
@@ -98,15 +123,116 @@ def _follow(schema: Schema, statement: ast.Node | None, source: str) -> None:
             if name in schema.partly_known:
                 schema.partly_known.add(str(statement.newname))
         elif statement.renameType == ObjectType.OBJECT_COLUMN:
-            tables[name].discard(str(statement.subname))
-            tables[name].add(str(statement.newname))
-    elif isinstance(statement, ast.DropStmt) and statement.removeType == ObjectType.OBJECT_TABLE:
+            old, new = str(statement.subname), str(statement.newname)
+            tables[name] = {new if key == old else key: c for key, c in tables[name].items()}
+    elif isinstance(statement, ast.DropStmt):
+        _drop(schema, statement)
+    elif isinstance(statement, ast.CreateEnumStmt):
+        schema.enums[_qualified(statement.typeName or ())] = tuple(
+            v.sval for v in statement.vals or ()
+        )
+    elif isinstance(statement, ast.AlterEnumStmt):
+        _alter_enum(schema.enums, statement)
+    elif isinstance(statement, ast.CreateDomainStmt):
+        schema.domains[_qualified(statement.domainname or ())] = _sql_type(statement.typeName)
+    elif isinstance(statement, ast.DoStmt):
+        schema.unknowns.append(f"{source} runs a DO block")
+
+
+def _column(definition: ast.ColumnDef) -> Column:
+    """A column as its definition says: serial types and identity columns are never NULL."""
+    sql_type = _sql_type(definition.typeName)
+    not_null_kinds = (
+        ConstrType.CONSTR_NOTNULL,
+        ConstrType.CONSTR_PRIMARY,
+        ConstrType.CONSTR_IDENTITY,
+    )
+    not_null = (
+        bool(definition.is_not_null)
+        or sql_type.name in _SERIALS
+        or any(c.contype in not_null_kinds for c in definition.constraints or ())
+    )
+    if sql_type.name in _SERIALS and not sql_type.array_depth:
+        sql_type = SqlType(_SERIALS[sql_type.name])
+    return Column(sql_type, not_null)
+
+
+def _sql_type(name: ast.TypeName | None) -> SqlType:
+    if name is None or name.pct_type or not name.names:
+        return SqlType(None)
+    return SqlType(_qualified(name.names), len(name.arrayBounds or ()))
+
+
+def _qualified(names: tuple[ast.String, ...]) -> str:
+    """A type's name without `pg_catalog` or `public`, as `SqlType` names it."""
+    *schema, name = (str(part.sval) for part in names)
+    return name if schema in ([], ["pg_catalog"], ["public"]) else ".".join([*schema, name])
+
+
+def _constrain(columns: dict[str, Column], constraint: ast.Constraint) -> None:
+    """Make the columns of a table's primary key NOT NULL."""
+    if constraint.contype == ConstrType.CONSTR_PRIMARY:
+        for key in constraint.keys or ():
+            _set_not_null(columns, str(key.sval), not_null=True)
+
+
+def _alter(columns: dict[str, Column], command: ast.AlterTableCmd) -> None:
+    """Apply one command of ALTER TABLE to the table's columns."""
+    kind, definition = command.subtype, command.def_
+    if kind == AlterTableType.AT_AddColumn and isinstance(definition, ast.ColumnDef):
+        columns[str(definition.colname)] = _column(definition)
+    elif kind == AlterTableType.AT_DropColumn:
+        columns.pop(str(command.name), None)
+    elif kind == AlterTableType.AT_AlterColumnType and isinstance(definition, ast.ColumnDef):
+        _set_type(columns, str(command.name), _sql_type(definition.typeName))
+    elif kind in (AlterTableType.AT_SetNotNull, AlterTableType.AT_DropNotNull):
+        _set_not_null(columns, str(command.name), not_null=kind == AlterTableType.AT_SetNotNull)
+    elif kind == AlterTableType.AT_AddConstraint and isinstance(definition, ast.Constraint):
+        _constrain(columns, definition)
+
+
+def _set_type(columns: dict[str, Column], name: str, sql_type: SqlType) -> None:
+    if name in columns:
+        columns[name] = Column(sql_type, columns[name].not_null)
+
+
+def _set_not_null(columns: dict[str, Column], name: str, *, not_null: bool) -> None:
+    if name in columns:
+        columns[name] = Column(columns[name].type, not_null)
+
+
+def _alter_enum(enums: dict[str, tuple[str, ...]], statement: ast.AlterEnumStmt) -> None:
+    """Add or rename a label of an enum the migrations created."""
+    name = _qualified(statement.typeName or ())
+    labels = enums.get(name)
+    if labels is None or statement.newVal is None:
+        return
+    if statement.oldVal is not None:
+        enums[name] = tuple(
+            statement.newVal if label == statement.oldVal else label for label in labels
+        )
+    elif statement.newVal not in labels:
+        neighbour = statement.newValNeighbor
+        at = (
+            labels.index(neighbour) + bool(statement.newValIsAfter)
+            if neighbour in labels
+            else len(labels)
+        )
+        enums[name] = (*labels[:at], statement.newVal, *labels[at:])
+
+
+def _drop(schema: Schema, statement: ast.DropStmt) -> None:
+    """Forget the tables, enums or domains a DROP statement drops."""
+    if statement.removeType == ObjectType.OBJECT_TABLE:
         for names in statement.objects or ():
             schema_name = names[0].sval if len(names) > 1 else "public"
             name = str(names[-1].sval)
-            tables.pop(name if schema_name == "public" else f"{schema_name}.{name}", None)
-    elif isinstance(statement, ast.DoStmt):
-        schema.unknowns.append(f"{source} runs a DO block")
+            schema.tables.pop(name if schema_name == "public" else f"{schema_name}.{name}", None)
+    elif statement.removeType in (ObjectType.OBJECT_TYPE, ObjectType.OBJECT_DOMAIN):
+        for type_name in statement.objects or ():
+            name = _qualified(type_name.names)
+            schema.enums.pop(name, None)
+            schema.domains.pop(name, None)
 
 
 def _name_of(relation: ast.RangeVar | None) -> str:

@@ -16,7 +16,8 @@ def test_list_shows_each_channel_with_its_route_names_and_files(tmp_path: Path) 
         "  route               GET /inventory/events/stock/stream\n"
         "  PostgreSQL channel  inventory_stock\n"
         "  events table        inventory_stock_events\n"
-        "  files               shop/modules/inventory/services/stock_notify_service.py\n"
+        "  files               shop/modules/inventory/services/stock_events.py\n"
+        "                      shop/modules/inventory/services/stock_notify_service.py\n"
         "                      shop/modules/inventory/adapters/inbound/stock_sse_controller.py\n"
         "                      migrations/0002_inventory_stock_sse_channel.sql\n"
         "                      tests/realtime/test_inventory_stock_sse_channel.py\n"
@@ -45,6 +46,7 @@ def test_list_json_describes_every_channel(tmp_path: Path) -> None:
         "trigger": "baskets.user_id",
         "columns": None,
         "files": [
+            "shop/modules/warehouse_ops/services/stock_level_events.py",
             "shop/modules/warehouse_ops/services/stock_level_notify_service.py",
             "shop/modules/warehouse_ops/adapters/inbound/stock_level_sse_controller.py",
             "migrations/0003_warehouse_ops_stock_level_sse_channel.sql",

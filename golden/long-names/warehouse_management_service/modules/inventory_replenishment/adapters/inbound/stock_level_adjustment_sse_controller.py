@@ -3,11 +3,11 @@
 
 from fastapi import APIRouter
 from fastapi_pg_sse import (
-    JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
     CurrentUser,
     EventStream,
     Streams,
+    jwt_stream_responses,
 )
 
 from warehouse_management_service.modules.inventory_replenishment.services.stock_level_adjustment_notify_service import (
@@ -24,7 +24,9 @@ router = APIRouter(
     "/stream",
     summary="Stream the caller's stock level adjustment events",
     response_class=EventStream,
-    responses=JWT_STREAM_RESPONSES,
+    responses=jwt_stream_responses(
+        INVENTORY_REPLENISHMENT_STOCK_LEVEL_ADJUSTMENT_CHANNEL
+    ),
     openapi_extra=STREAM_OPENAPI,
 )
 async def stream_stock_level_adjustment_events(

@@ -3,11 +3,11 @@
 
 from fastapi import APIRouter
 from fastapi_pg_sse import (
-    JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
     CurrentUser,
     EventStream,
     Streams,
+    jwt_stream_responses,
 )
 
 from shop.modules.warehouse_ops.services.stock_level_notify_service import (
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/warehouse-ops/events/stock-level", tags=["warehouse-
     "/stream",
     summary="Stream the caller's stock level events",
     response_class=EventStream,
-    responses=JWT_STREAM_RESPONSES,
+    responses=jwt_stream_responses(WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL),
     openapi_extra=STREAM_OPENAPI,
 )
 async def stream_stock_level_events(user: CurrentUser, streams: Streams) -> EventStream:

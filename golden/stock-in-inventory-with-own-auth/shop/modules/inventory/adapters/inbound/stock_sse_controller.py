@@ -4,7 +4,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi_pg_sse import STREAM_OPENAPI, STREAM_RESPONSES, EventStream, Streams
+from fastapi_pg_sse import STREAM_OPENAPI, EventStream, Streams, stream_responses
 
 from shop.auth import current_user_id
 from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/inventory/events/stock", tags=["inventory"])
     "/stream",
     summary="Stream the caller's stock events",
     response_class=EventStream,
-    responses=STREAM_RESPONSES,
+    responses=stream_responses(INVENTORY_STOCK_CHANNEL),
     openapi_extra=STREAM_OPENAPI,
 )
 async def stream_stock_events(

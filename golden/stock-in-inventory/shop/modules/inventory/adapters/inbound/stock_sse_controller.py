@@ -3,11 +3,11 @@
 
 from fastapi import APIRouter
 from fastapi_pg_sse import (
-    JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
     CurrentUser,
     EventStream,
     Streams,
+    jwt_stream_responses,
 )
 
 from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/inventory/events/stock", tags=["inventory"])
     "/stream",
     summary="Stream the caller's stock events",
     response_class=EventStream,
-    responses=JWT_STREAM_RESPONSES,
+    responses=jwt_stream_responses(INVENTORY_STOCK_CHANNEL),
     openapi_extra=STREAM_OPENAPI,
 )
 async def stream_stock_events(user: CurrentUser, streams: Streams) -> EventStream:
