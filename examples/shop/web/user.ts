@@ -51,8 +51,9 @@ function basket(row: { id: number; stock: number }): string {
 
 element("user").textContent = user;
 element("how").textContent =
-  `Signed in with ${auth === "cookie" ? "a cookie" : "an Authorization header"}; ` +
-  `events from ${api || location.origin}.`;
+  `This page: ${location.origin}, signed in with ` +
+  `${auth === "cookie" ? "a cookie" : "an Authorization header"}. ` +
+  (api && api !== location.origin ? `Its stream: ${api}, another origin (CORS).` : "");
 
 await signIn();
 const stream = openStream(inventoryStock, {
@@ -64,6 +65,8 @@ const stream = openStream(inventoryStock, {
     stock_updated: (row, meta) => show("stock_updated", String(meta.id), basket(row)),
     stock_deleted: (row, meta) => show("stock_deleted", String(meta.id), basket(row)),
   },
+  lastEventId: 0, // from the user's first event: a reload shows what happened before it
+  backoff: { max: 5000 }, // a demo that restarts wants its pages back soon
   onReset: () => show("reset", "", "events were missed: a real page reloads its state here"),
   onStatus: (state) => {
     status.value = state;
