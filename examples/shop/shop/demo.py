@@ -1,9 +1,10 @@
-"""The shop's live demo: the shop's app plus what only a demo wants (`./scripts/demo` runs it).
+"""The shop's live demo: the shop's app plus what only a demo wants.
 
-Served as `shop.demo:app`, never in production: it signs anyone in. It adds a sign-in that mints
-a token for a user name with a lifetime of your choice (as a cookie, and in the body for pages
-that send it as a header), a button route that changes the caller's basket (the table's trigger
-emits the stock event), the page in `web/`, and the CORS origins of `REALTIME_CORS_ORIGINS`.
+`./scripts/demo` serves it as `shop.demo:app`; never serve it in production: it signs
+anyone in. It adds a sign-in that mints a token for any user name, with a lifetime of
+your choice (a cookie, and the token in the body for pages that send it in a header), a
+button route that changes the caller's basket (the table's trigger emits the stock
+event), the page in `web/`, and the origins of `REALTIME_CORS_ORIGINS`.
 """
 
 import time
@@ -41,12 +42,14 @@ def sign_in(
     lifetime: Annotated[int, Query(ge=1, le=3600)] = 600,
     cookie: bool = True,
 ) -> SignedIn:
-    """A token for `user`, valid `lifetime` seconds; also the `access_token` cookie if asked."""
+    """A token for `user`, valid `lifetime` seconds; also as the cookie if asked."""
     key = realtime.settings.jwt_key
     if key is None:
         raise RuntimeError(realtime.settings.missing_jwt_key())
     claims = {"sub": user, "exp": int(time.time()) + lifetime}
-    token = jwt.encode(claims, key.get_secret_value(), algorithm=realtime.settings.jwt_algorithms[0])
+    token = jwt.encode(
+        claims, key.get_secret_value(), algorithm=realtime.settings.jwt_algorithms[0]
+    )
     if cookie:
         response.set_cookie(
             "access_token", token, max_age=lifetime, httponly=True, samesite="strict"
@@ -56,14 +59,15 @@ def sign_in(
 
 @app.post("/demo/basket", tags=["demo"])
 async def add_to_basket(user: CurrentUser, request: Request) -> Basket:
-    """Add one to the caller's basket (made on first use): the trigger emits a stock event."""
+    """Add one to the caller's basket (made on first use): the trigger emits."""
     async with request.app.state.pool.acquire() as connection:
         row = await connection.fetchrow(
-            "UPDATE baskets SET stock = stock + 1"
-            " WHERE id = (SELECT min(id) FROM baskets WHERE user_id = $1) RETURNING id, stock",
+            "UPDATE baskets SET stock = stock + 1 WHERE id ="
+            " (SELECT min(id) FROM baskets WHERE user_id = $1) RETURNING id, stock",
             user.id,
         ) or await connection.fetchrow(
-            "INSERT INTO baskets (user_id, stock) VALUES ($1, 1) RETURNING id, stock", user.id
+            "INSERT INTO baskets (user_id, stock) VALUES ($1, 1) RETURNING id, stock",
+            user.id,
         )
     return Basket(id=row["id"], stock=row["stock"])
 
