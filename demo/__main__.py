@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         "--screenshot", type=Path, default=SCREENSHOT, help=f"with --check (default {SCREENSHOT})"
     )
     arguments = parser.parse_args(argv)
-    # A `kill` stops the demo like a Ctrl-C: everything it started is stopped and removed.
+    # A Ctrl-C or a `kill` stops the demo, and everything it started is stopped and removed
+    # (even when started from a shell that had Ctrl-C ignored, as background jobs are).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     port = arguments.port or (free_port() if arguments.check else 8000)
     try:
