@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from scaffold.layout import sql_migrations
 from scaffold.project import Project, Trigger
-from scaffold.pycode import annotated
+from scaffold.pycode import annotated, module_sort_key
 from scaffold.schema import Column, Schema, read_schema
 
 _PYTHON_TYPES = {
@@ -70,18 +70,22 @@ class RowModel:
     """Columns that are no valid field name (`class`, `_version`): left to the extra fields."""
 
     @property
-    def imports(self) -> tuple[list[str], list[str], list[str]]:
-        """The standard library's import lines, the names from `typing` and from `pydantic`
+    def imports(self) -> tuple[list[str], list[str]]:
+        """The standard library's import lines, in ruff's order, and the names from `pydantic`
         that the fields and an open model need."""
-        needed: dict[str, set[str]] = {"standard": set(), "typing": set(), "pydantic": set()}
+        needed: dict[str, set[str]] = {"standard": set(), "typing": {"ClassVar"}, "pydantic": set()}
         for _, annotation in self.fields:
             for key, (block, line) in _IMPORTS.items():
                 if key in annotation:
                     needed[block].add(line)
         if self.open:
             needed["pydantic"].add("ConfigDict")
-        standard = sorted(needed["standard"], key=lambda line: (line.startswith("from"), line))
-        return standard, sorted(needed["typing"]), sorted(needed["pydantic"])
+        standard = [
+            *needed["standard"],
+            f"from typing import {', '.join(sorted(needed['typing']))}",
+        ]
+        standard.sort(key=lambda line: (line.startswith("from"), module_sort_key(line.split()[1])))
+        return standard, sorted(needed["pydantic"])
 
     @property
     def open(self) -> bool:

@@ -122,8 +122,6 @@ class ChannelLayout:
     """`__init__.py` files the channel's modules need; created once, then the user's."""
     row_factory: RowFactory | None
     """Where the trigger test gets its row, for a channel with a trigger."""
-    events_path: str
-    """The channel's events file: its event models, created once, then the user's."""
     events_alias: str
     """The name, in the events file, of the union of the channel's events: `StockEvent`."""
 
@@ -180,7 +178,6 @@ def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
         test_path=f"{realtime_tests_dir(project)}/test_{names.pg_channel}_sse_channel.py",
         package_inits=tuple(inits),
         row_factory=row_factory(project, record.trigger.table) if record.trigger else None,
-        events_path=module_path(project, f"{module_package}.services.{names.channel_snake}_events"),
         events_alias=f"{names.channel_class}Event",
     )
 

@@ -1,10 +1,10 @@
 """The TypeScript client, when `[tool.scaffold] typescript` names its folder: `client.ts`, the
 same in every project, and `channels.ts`, each channel's event types and descriptor.
 
-A channel's types come from its events file as the disk holds it (the user's), or as this
-command creates it. A channel without one (the user deleted it, and scaffold writes none) is
-untyped: its events are `Record<string, unknown>`. An events file that does not parse is an
-error naming the file, since the application could not import it either.
+A channel's types come from its events file as the disk holds it (the user's), or, when it is
+missing, as this same command writes it (it is created once, and written again when missing). An
+events file that does not parse is an error naming the file and line: the application could not
+import it either.
 """
 
 from collections import Counter
@@ -45,7 +45,6 @@ class ChannelTypes:
     path: str
     interfaces: tuple[Interface, ...]
     events: tuple[Interface, ...]
-    typed: bool
 
 
 def typescript_files(project: Project, rendered: Mapping[str, str]) -> dict[str, str]:
@@ -60,21 +59,15 @@ def typescript_files(project: Project, rendered: Mapping[str, str]) -> dict[str,
     layouts = [channel_layout(project, record) for record in project.channels]
     sources = {layout.events_path: _events_source(project, layout, rendered) for layout in layouts}
     found = {
-        layout.events_path: read_channel_events(source, layout.events_path, layout.events_alias)
+        path: read_channel_events(sources[path], path, layout.events_alias)
         for layout in layouts
-        if (source := sources[layout.events_path]) is not None
+        for path in [layout.events_path]
     }
     renames = _renames(layouts, found)
     channels = []
     for layout in layouts:
-        source = sources[layout.events_path]
-        events = (
-            ChannelEvents((), ())
-            if source is None
-            else read_channel_events(
-                source, layout.events_path, layout.events_alias, renames[layout.events_path]
-            )
-        )
+        path = layout.events_path
+        events = read_channel_events(sources[path], path, layout.events_alias, renames[path])
         _check_event_types(layout, events)
         channels.append(
             ChannelTypes(
@@ -84,7 +77,6 @@ def typescript_files(project: Project, rendered: Mapping[str, str]) -> dict[str,
                 path=layout.route,
                 interfaces=events.interfaces,
                 events=events.events,
-                typed=source is not None,
             )
         )
     _check_distinct(channels)
@@ -100,13 +92,11 @@ def typescript_files(project: Project, rendered: Mapping[str, str]) -> dict[str,
     }
 
 
-def _events_source(
-    project: Project, layout: ChannelLayout, rendered: Mapping[str, str]
-) -> str | None:
-    """The events file's text: the user's on disk, else the one this command writes, if any."""
+def _events_source(project: Project, layout: ChannelLayout, rendered: Mapping[str, str]) -> str:
+    """The events file's text: the user's on disk, else the one this command writes."""
     path = project.root / layout.events_path
     if not path.is_file():
-        return rendered.get(layout.events_path)
+        return rendered[layout.events_path]
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -123,10 +113,9 @@ def _renames(
     renames: dict[str, dict[str, str]] = {}
     for layout in layouts:
         prefix = typescript_names(layout.names).prefix
-        events = found.get(layout.events_path, ChannelEvents((), ()))
         renames[layout.events_path] = {
             interface.name: f"{prefix}{interface.name}"
-            for interface in events.interfaces
+            for interface in found[layout.events_path].interfaces
             if counts[interface.name] > 1 or interface.name in taken
         }
     return renames

@@ -3,10 +3,11 @@
 Each pydantic model of the file (a `ChannelEvent` or `BaseModel` subclass, directly or through
 another model of the file) becomes an interface with every field its JSON has: the channel sends
 `event.model_dump(mode="json")`, which includes fields left at their default, so every property
-is required; inherited fields are copied in, in pydantic's order (a base's first). A model with
-`extra="allow"` gets an index signature. Annotations map as pydantic's JSON mode writes values:
-Decimal, UUID and dates are strings. What cannot be told from the file alone (a class imported
-from elsewhere, a generic) is `unknown`: the client must narrow it before use.
+is required. A model extends the interface of its base in the file when it keeps the base's
+fields as they are; otherwise its interface lists them all, a base's first as pydantic orders
+them. A model with `extra="allow"` gets an index signature. Annotations map as pydantic's JSON
+mode writes values: Decimal, UUID and dates are strings. What cannot be told from the file
+alone (a class imported from elsewhere, a generic) is `unknown`: the client must narrow it.
 """
 
 import ast
@@ -68,10 +69,14 @@ class Interface:
     name: str
     """The model's class name, or the name `renames` gives it."""
     properties: tuple[Property, ...]
+    """Its properties; with `extends`, those it adds to its base's."""
     extra_allowed: bool
     event_type: str | None
     """The `event_type` of a concrete event; None for an abstract base or a nested model."""
     doc: str | None = None
+    extends: str | None = None
+    """The interface of its one base in the file, when it keeps all of that base's properties
+    as they are (a trigger's events and their row); None: every property is listed."""
 
 
 @dataclass(frozen=True)
@@ -212,13 +217,22 @@ class _ModelReader:
         self._renames = renames
 
     def interface(self, name: str) -> Interface:
-        node = self._classes[name]
+        properties, extra_allowed = self._properties(name), self._extra_allowed(name)
+        bases, extends = self._file_bases(name), None
+        if len(bases) == 1 and extra_allowed == self._extra_allowed(bases[0]):
+            inherited = self._properties(bases[0])
+            if all(properties.get(field) == value for field, value in inherited.items()):
+                extends = self._renames.get(bases[0], bases[0])
+                properties = {
+                    key: value for key, value in properties.items() if key not in inherited
+                }
         return Interface(
             name=self._renames.get(name, name),
-            properties=tuple(self._properties(name).values()),
-            extra_allowed=self._extra_allowed(name),
+            properties=tuple(properties.values()),
+            extra_allowed=extra_allowed,
             event_type=self._event_type(name),
-            doc=ast.get_docstring(node),
+            doc=ast.get_docstring(self._classes[name]),
+            extends=extends,
         )
 
     def _file_bases(self, name: str) -> list[str]:

@@ -34,6 +34,15 @@ def with_own_auth(project: Path) -> None:
     )
 
 
+def with_typescript_client(project: Path) -> None:
+    """Ask for the TypeScript client in `[tool.scaffold]`."""
+    pyproject = project / "pyproject.toml"
+    setting = 'tests = "tests"\n'
+    pyproject.write_text(
+        pyproject.read_text().replace(setting, f'{setting}typescript = "web/realtime"\n')
+    )
+
+
 LONG_PACKAGE = "warehouse_management_service"
 
 
@@ -64,10 +73,15 @@ CASES: dict[str, list[tuple[str, ...]]] = {
         ("StockLevelAdjustment", "in", "inventory-replenishment"),
         ("Stock", "in", "inventory", *TRIGGERED),
     ],
+    "typescript-client": [
+        ("Stock", "in", "inventory"),
+        ("StockLevel", "in", "warehouse-ops", *TRIGGERED),
+    ],
 }
 SETUPS: dict[str, Callable[[Path], None]] = {
     "stock-in-inventory-with-own-auth": with_own_auth,
     "long-names": with_long_package_name,
+    "typescript-client": with_typescript_client,
 }
 
 

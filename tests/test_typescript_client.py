@@ -1,0 +1,175 @@
+"""The generated TypeScript client compiles with `tsc --strict`, types each handler's payload,
+and behaves as documented against a real HTTP server.
+
+It is checked as `golden/typescript-client` holds it; `test_golden.py` proves that is what the
+generator writes. TypeScript comes from `scripts/_environment.sh` (in .tools/): without it these
+tests fail, they do not skip.
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.golden_cases import GOLDEN
+from tests.helpers import REPO
+
+TSC = REPO / ".tools" / "node_modules" / ".bin" / "tsc"
+CLIENT = GOLDEN / "typescript-client" / "web" / "realtime"
+FIXTURES = Path(__file__).parent / "typescript_fixtures"
+STRICT = (
+    "--strict",
+    "--noUncheckedIndexedAccess",
+    "--skipLibCheck",  # the DOM's declarations are TypeScript's to check, not ours
+    "--target", "ES2022",
+    "--module", "ES2022",
+    "--lib", "ES2022,DOM",
+)  # fmt: skip
+
+USAGE = """\
+import { openStream, type Stream } from "./client.js";
+import { inventoryStock, warehouseOpsStockLevel } from "./channels.js";
+
+const stream: Stream = openStream(inventoryStock, {
+  baseUrl: "https://api.example.com",
+  auth: { kind: "header", token: async () => "token" },
+  refreshToken: async () => {},
+  handlers: {
+    stock_updated: (payload, meta) => {
+      const sum: number = payload.id + meta.id;
+      console.log(sum);
+    },
+  },
+  onReset: (meta) => console.log(meta.id),
+  onStatus: (status) => console.log(status),
+  lastEventId: 41,
+});
+const resumeFrom: number | undefined = stream.lastEventId;
+console.log(resumeFrom);
+stream.close();
+
+openStream(warehouseOpsStockLevel, {
+  auth: { kind: "cookie" },
+  handlers: {
+    stock_level_deleted: (row) => console.log(row.id, row.user_id.toUpperCase(), row.stock),
+  },
+});
+"""
+
+WRONG_FIELD = """\
+import { openStream } from "./client.js";
+import { inventoryStock } from "./channels.js";
+
+openStream(inventoryStock, {
+  auth: { kind: "cookie" },
+  handlers: { stock_updated: (payload) => console.log(payload.sku) },
+});
+"""
+
+WRONG_EVENT = """\
+import { openStream } from "./client.js";
+import { warehouseOpsStockLevel } from "./channels.js";
+
+openStream(warehouseOpsStockLevel, {
+  auth: { kind: "cookie" },
+  handlers: { stock_updated: () => {} },
+});
+"""
+
+
+def tsc(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    if not TSC.is_file():
+        pytest.fail(f"TypeScript is missing ({TSC}): run `source scripts/_environment.sh`")
+    return subprocess.run(
+        [str(TSC), *STRICT, *arguments],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def client_with(tmp_path: Path, usage: str) -> Path:
+    """The generated client and channels, beside a file that uses them."""
+    shutil.copytree(CLIENT, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "usage.ts").write_text(usage)
+    return tmp_path
+
+
+def test_generated_client_compiles_with_tsc_strict(tmp_path: Path) -> None:
+    folder = client_with(tmp_path, USAGE)
+    result = tsc(folder, "--noEmit", "client.ts", "channels.ts", "usage.ts")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("usage", "error"),
+    [
+        (WRONG_FIELD, "Property 'sku' does not exist on type 'StockUpdated'."),
+        (
+            WRONG_EVENT,
+            "'stock_updated' does not exist in type 'Handlers<WarehouseOpsStockLevelEvents>'",
+        ),
+    ],
+    ids=["field-the-payload-lacks", "event-the-channel-lacks"],
+)
+def test_a_handler_that_misuses_its_event_does_not_compile(
+    usage: str, error: str, tmp_path: Path
+) -> None:
+    folder = client_with(tmp_path, usage)
+    result = tsc(folder, "--noEmit", "client.ts", "channels.ts", "usage.ts")
+    assert result.returncode != 0
+    assert error in result.stdout
+
+
+@pytest.mark.parametrize("fixture", sorted(p.name for p in FIXTURES.glob("*.channels.ts")))
+def test_every_mapped_annotation_is_valid_typescript(fixture: str, tmp_path: Path) -> None:
+    shutil.copy(CLIENT / "client.ts", tmp_path / "client.ts")
+    shutil.copy(FIXTURES / fixture, tmp_path / "channels.ts")
+    result = tsc(tmp_path, "--noEmit", "client.ts", "channels.ts")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_client_resumes_renews_and_never_delivers_an_event_twice(tmp_path: Path) -> None:
+    """client_scenario.mjs plays a stream's life on a loopback server: a 401, events split across
+    chunks with CRLF and CR endings, a dropped connection, a replayed id, `expired`, a `reset` to
+    an older id, and close()."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("Node.js is missing: the client's behaviour is tested with it")
+    result = tsc(CLIENT, "--outDir", str(tmp_path), "client.ts")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (tmp_path / "package.json").write_text('{"type": "module"}\n')
+    scenario = subprocess.run(
+        [node, str(FIXTURES / "client_scenario.mjs"), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert scenario.returncode == 0, scenario.stderr
+    record = json.loads(scenario.stdout)
+    stream = "/inventory/events/stock/stream"
+    assert record["requests"] == [
+        {"url": stream, "authorization": "Bearer t1"},
+        {"url": stream, "authorization": "Bearer t2"},
+        {"url": f"{stream}?last_event_id=2", "authorization": "Bearer t2"},
+        {"url": f"{stream}?last_event_id=3", "authorization": "Bearer t3"},
+    ]
+    assert record["delivered"] == [
+        {"id": 1, "payload": {"id": 1}},
+        {"id": 2, "payload": {"id": 2}},
+        {"id": 3, "payload": {"id": 3}},
+        {"id": 2, "payload": {"id": 20}},
+    ]
+    assert record["resets"] == [1]
+    assert record["refreshes"] == 2
+    assert record["statuses"] == [
+        *("connecting", "error"),  # 401: renew, retry
+        *("connecting", "open", "error"),  # the network fails
+        *("connecting", "open", "expired"),  # the token expires: renew, resume
+        *("connecting", "open", "closed"),
+    ]
+    assert record["lastEventId"] == 2

@@ -1,0 +1,129 @@
+"""channels.ts from events files, read with `ast`: each fixture `<name>_events.py` is an events
+file, `<name>.channels.ts` the channels.ts of a project whose one channel has it.
+
+Rewrite the `.channels.ts` files with SCAFFOLD_UPDATE_GOLDEN=1, and review their diff.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from scaffold.errors import BadInput
+from scaffold.layout import channel_layout
+from scaffold.project import ChannelRecord, Project
+from scaffold.ts_client import typescript_files
+
+FIXTURES = Path(__file__).parent / "typescript_fixtures"
+UPDATE = os.environ.get("SCAFFOLD_UPDATE_GOLDEN") == "1"
+ORDERS = ChannelRecord("Order", "sales", "0002_sales_order_sse_channel.sql")
+STOCK = ChannelRecord("Stock", "inventory", "0003_inventory_stock_sse_channel.sql")
+STOCK_LEVEL = ChannelRecord(
+    "StockLevel", "warehouse-ops", "0004_warehouse_ops_stock_level_sse_channel.sql"
+)
+
+
+def project_of(root: Path, *channels: ChannelRecord) -> Project:
+    return Project(
+        root=root,
+        package="shop",
+        app_module="shop.main",
+        app_variable="app",
+        migrations="migrations",
+        tests="tests",
+        channels=channels,
+        typescript="web/realtime",
+    )
+
+
+def channels_ts(project: Project, events: dict[ChannelRecord, str]) -> str:
+    """channels.ts, with each channel's events file as the command would create it (none is on
+    disk)."""
+    rendered = {
+        channel_layout(project, record).events_path: text for record, text in events.items()
+    }
+    return typescript_files(project, rendered)["web/realtime/channels.ts"]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "record"),
+    [("annotations", ORDERS), ("stock", STOCK), ("stock_level", STOCK_LEVEL)],
+)
+def test_events_file_becomes_typescript(
+    fixture: str, record: ChannelRecord, tmp_path: Path
+) -> None:
+    source = (FIXTURES / f"{fixture}_events.py").read_text()
+    actual = channels_ts(project_of(tmp_path, record), {record: source})
+    expected = FIXTURES / f"{fixture}.channels.ts"
+    if UPDATE:
+        expected.write_text(actual)
+    assert actual == expected.read_text()
+
+
+def test_the_users_events_file_on_disk_wins_over_the_one_the_command_would_create(
+    tmp_path: Path,
+) -> None:
+    project = project_of(tmp_path, STOCK)
+    on_disk = tmp_path / channel_layout(project, STOCK).events_path
+    on_disk.parent.mkdir(parents=True)
+    source = (FIXTURES / "stock_events.py").read_text()
+    on_disk.write_text(source.replace('"stock_updated"', '"stock_changed"'))
+    text = channels_ts(project, {STOCK: source})
+    assert "  stock_changed: StockUpdated;" in text
+    assert "stock_updated" not in text
+
+
+def test_a_class_name_two_channels_use_is_prefixed_in_both(tmp_path: Path) -> None:
+    other = ChannelRecord("Stock", "warehouse", "0004_warehouse_stock_sse_channel.sql")
+    source = (FIXTURES / "stock_events.py").read_text()
+    text = channels_ts(project_of(tmp_path, STOCK, other), {STOCK: source, other: source})
+    assert "export interface InventoryStockStockUpdated {" in text
+    assert "  stock_updated: InventoryStockStockUpdated;" in text
+    assert "export interface WarehouseStockStockUpdated {" in text
+    assert "export interface StockUpdated " not in text
+
+
+def test_a_class_named_like_a_typescript_type_is_prefixed(tmp_path: Path) -> None:
+    source = (FIXTURES / "stock_events.py").read_text().replace("StockUpdated", "Record")
+    text = channels_ts(project_of(tmp_path, STOCK), {STOCK: source})
+    assert "export interface InventoryStockRecord {" in text
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("    id: int\n", "    id: int =\n"),
+            "shop/modules/inventory/services/stock_events.py:16: invalid syntax",
+        ),
+        (
+            ("StockEvent = StockUpdated\n", "Events = StockUpdated\n"),
+            "shop/modules/inventory/services/stock_events.py does not assign StockEvent",
+        ),
+        (
+            ("StockEvent = StockUpdated\n", "StockEvent = StockUpdated | StockRemoved\n"),
+            "StockEvent lists StockRemoved, which is not a ChannelEvent class of this file",
+        ),
+        (
+            ('event_type: ClassVar[str] = "stock_updated"', "is_abstract = True"),
+            "StockEvent lists StockUpdated, which is not a ChannelEvent class of this file",
+        ),
+        (
+            ('"stock_updated"', '"expired"'),
+            "lists the event type 'expired' which the stream itself sends",
+        ),
+        (
+            ("StockEvent = StockUpdated\n", "StockEvent = StockUpdated | StockUpdated\n"),
+            "lists the event type 'stock_updated' twice",
+        ),
+    ],
+    ids=["syntax-error", "no-alias", "foreign-class", "abstract-event", "reserved", "twice"],
+)
+def test_an_events_file_scaffold_cannot_read_is_refused_naming_it(
+    edit: tuple[str, str], message: str, tmp_path: Path
+) -> None:
+    source = (FIXTURES / "stock_events.py").read_text()
+    assert edit[0] in source
+    with pytest.raises(BadInput) as refused:
+        channels_ts(project_of(tmp_path, STOCK), {STOCK: source.replace(*edit)})
+    assert message in str(refused.value)
