@@ -18,7 +18,6 @@ from fastapi_pg_sse.testing import (
     ServerFactory,
     emit_event,
     next_event,
-    open_stream,
     sign_token,
 )
 from tests.app import FEED, STREAM
@@ -98,11 +97,26 @@ async def test_a_request_without_a_token_is_a_401_with_a_bearer_challenge(
     assert response.json() == {"detail": "A valid bearer token is required."}
 
 
-async def test_a_stream_ends_when_its_token_expires(realtime_server: Server) -> None:
-    url = realtime_server.url + STREAM
-    async with open_stream(url, sign_token("vic", expires_in=2)) as vic:
+async def test_a_stream_ends_when_its_token_expires_with_an_expired_event_and_no_id(
+    realtime_server: Server, realtime_database_url: str
+) -> None:
+    """The last frame tells the client why the stream ended; without an id, it leaves the
+    client's last event id where it was, to resume from with a new token."""
+    headers = {"Authorization": f"Bearer {sign_token('vic', expires_in=2)}"}
+    body = b""
+    async with (
+        httpx.AsyncClient(base_url=realtime_server.url, timeout=30) as client,
+        client.stream("GET", STREAM, headers=headers) as response,
+    ):
+        assert response.status_code == 200
+        event_id = await emit_event(realtime_database_url, FEED, "vic", "before_expiry")
         with anyio.fail_after(20):
-            assert [event async for event in vic if event.data] == []
+            async for chunk in response.aiter_bytes():
+                body += chunk
+    *frames, end = body.split(b"\n\n")
+    assert end == b"", "the stream ends after a whole frame"
+    assert f"event: before_expiry\ndata: {{}}\nid: {event_id}".encode() in frames
+    assert frames[-1] == b'event: expired\ndata: {"reason": "token_expired"}'
 
 
 async def test_audience_and_issuer_are_checked_when_configured(

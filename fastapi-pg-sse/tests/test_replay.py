@@ -86,6 +86,7 @@ async def test_a_client_too_far_behind_is_dropped_and_recovers_everything_by_rep
     whole = [match.decode() for match in re.findall(rb"^id: (\d+)\n\n", received, re.MULTILINE)]
     assert whole == emitted[: len(whole)]
     assert len(whole) < len(emitted)
+    assert b"event: expired" not in received, "dropped, not expired"
     resume_after = whole[-1] if whole else str(int(emitted[0]) - 1)
     url = server.url + STREAM
     async with open_stream(url, sign_token("lena"), last_event_id=resume_after) as lena:

@@ -57,6 +57,7 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
         "pool_min_size": ("REALTIME_POOL_MIN_SIZE", "2", 2),
         "pool_max_size": ("REALTIME_POOL_MAX_SIZE", "8", 8),
         "pool_timeout_seconds": ("REALTIME_POOL_TIMEOUT_SECONDS", "3", 3.0),
+        "cors_origins": ("REALTIME_CORS_ORIGINS", "https://a.example", ("https://a.example",)),
     }
     assert set(expected) == set(RealtimeSettings.model_fields), "a setting is not tested"
     settings = settings_from(**{variable: value for variable, value, _ in expected.values()})
@@ -145,6 +146,43 @@ def test_the_none_algorithm_and_an_empty_list_are_refused(
 ) -> None:
     with pytest.raises(ValidationError, match="must name real algorithms; 'none' is refused"):
         settings_from(**_required(REALTIME_JWT_ALGORITHMS=algorithms))
+
+
+@pytest.mark.parametrize(
+    ("variable", "origins"),
+    [
+        ("", ()),
+        ("https://app.example.com", ("https://app.example.com",)),
+        (
+            " https://app.example.com ,, http://localhost:5173, ",
+            ("https://app.example.com", "http://localhost:5173"),
+        ),
+    ],
+)
+def test_cors_origins_are_a_comma_separated_list_and_none_by_default(
+    settings_from: Settings, variable: str, origins: tuple[str, ...]
+) -> None:
+    assert settings_from(**_required()).cors_origins == ()
+    assert settings_from(**_required(REALTIME_CORS_ORIGINS=variable)).cors_origins == origins
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "*",
+        "https://*.example.com",
+        "https://app.example.com/",
+        "https://a.example/app",
+        "a.example",
+    ],
+)
+def test_a_cors_origin_must_be_a_scheme_and_a_host_and_no_wildcard(
+    settings_from: Settings, origin: str
+) -> None:
+    """Credentials are allowed, so a wildcard would let any site read its visitors' streams; and
+    a path never matches the `Origin` a browser sends."""
+    with pytest.raises(ValidationError, match="is not an origin such as"):
+        settings_from(**_required(REALTIME_CORS_ORIGINS=f"https://ok.example,{origin}"))
 
 
 @pytest.mark.parametrize("algorithms", ["HS256,RS256", "ES256, HS512", "EdDSA,HS256"])
@@ -279,17 +317,23 @@ def test_an_app_with_a_current_user_route_refuses_to_start_without_its_key_namin
     assert "Application startup failed" in output
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "error"),
+    [
+        ("REALTIME_HEARTBEAT_SECONDS", "0", "heartbeat_seconds\n  Input should be greater than 0"),
+        ("REALTIME_CORS_ORIGINS", "*", "cors_origins\n  Value error, '*' is not an origin"),
+    ],
+    ids=["heartbeat", "cors-origins"],
+)
 def test_an_invalid_setting_is_named_in_uvicorns_output(
-    realtime_database_url: str, pytestconfig: pytest.Config
+    realtime_database_url: str, pytestconfig: pytest.Config, variable: str, value: str, error: str
 ) -> None:
+    """Even one the CORS middleware reads, before the lifespan: the app does not start."""
     output = failed_start_up(
         "tests.app:app",
         pytestconfig.rootpath,
-        {
-            "DATABASE_URL": realtime_database_url,
-            "REALTIME_JWT_SECRET": JWT_SECRET,
-            "REALTIME_HEARTBEAT_SECONDS": "0",
-        },
+        {"DATABASE_URL": realtime_database_url, "REALTIME_JWT_SECRET": JWT_SECRET, variable: value},
     )
-    assert "heartbeat_seconds\n  Input should be greater than 0" in output
+    assert error in output
+    assert "Application startup failed" in output
     assert JWT_SECRET not in output

@@ -82,7 +82,7 @@ def last_event_id(request: Request) -> int | None:
 
 @dataclass(frozen=True)
 class StreamOpener:
-    """Opens the caller's stream of a channel, resuming after its `Last-Event-ID`."""
+    """Opens the caller's stream of a channel, resuming after the id it received last."""
 
     realtime: Realtime
     last_event_id: int | None

@@ -1,5 +1,5 @@
 -- Written by scaffold. Migrations are history: scaffold never rewrites this one.
--- Order events of the test module (/test/events/orders/stream).
+-- Orders events of the test module (/test/events/orders/stream).
 
 -- Events are kept here, not only sent with NOTIFY, so that a client reconnecting with
 -- Last-Event-ID can replay what it missed, after a restart and on any worker. The table may
