@@ -33,7 +33,7 @@ async def chromium() -> AsyncIterator[Browser]:
 
 
 class UserPage:
-    """One user's page of the demo (web/user.html), a tab or a frame of the demo's page."""
+    """One user's page of the demo (frontend/user.html), a tab or a frame of the demo's page."""
 
     def __init__(self, frame: Frame) -> None:
         self.frame = frame

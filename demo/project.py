@@ -10,7 +10,7 @@ EXAMPLE = REPO / "examples" / "shop"
 TSC = REPO / ".tools" / "node_modules" / ".bin" / "tsc"
 """The project-local TypeScript compiler that scripts/_environment.sh installs."""
 CHANNEL = ("Stock", "in", "inventory", "--table", "baskets", "--user-column", "user_id")
-TYPESCRIPT_FOLDER = "web/realtime"
+TYPESCRIPT_FOLDER = "frontend/realtime"
 """Where scaffold writes the TypeScript client, beside the page that imports it."""
 APP = "shop.demo:app"
 """The shop's app plus the demo's page and routes (examples/shop/shop/demo.py)."""
@@ -28,7 +28,7 @@ def prepare_project(destination: Path, *, echo: bool = False) -> Path:
     )
     scaffold = [sys.executable, "-m", "scaffold", "create-sse-channel", *CHANNEL]
     _run(f"scaffold create-sse-channel {' '.join(CHANNEL)}", scaffold, destination, echo)
-    _run("tsc --project web", [str(TSC), "--project", "web"], destination, echo)
+    _run("tsc --project frontend", [str(TSC), "--project", "frontend"], destination, echo)
     return destination
 
 

@@ -4,7 +4,7 @@
 anyone in. It adds a sign-in that mints a token for any user name, with a lifetime of
 your choice (a cookie, and the token in the body for pages that send it in a header), a
 button route that changes the caller's basket (the table's trigger emits the stock
-event), the page in `web/`, and the origins of `REALTIME_CORS_ORIGINS`.
+event), the page in `frontend/`, and the origins of `REALTIME_CORS_ORIGINS`.
 """
 
 import time
@@ -20,8 +20,8 @@ from pydantic import BaseModel
 
 from .main import app
 
-WEB = Path(__file__).resolve().parent.parent / "web"
-"""The page, its script compiled from TypeScript next to it (`tsc --project web`)."""
+FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
+"""The page, and its script compiled from TypeScript (`tsc --project frontend`)."""
 
 
 class SignedIn(BaseModel):
@@ -77,5 +77,5 @@ def home() -> RedirectResponse:
     return RedirectResponse("/demo/")
 
 
-app.mount("/demo", StaticFiles(directory=WEB, html=True), name="demo")
+app.mount("/demo", StaticFiles(directory=FRONTEND, html=True), name="demo")
 app.add_middleware(RealtimeCORSMiddleware)
