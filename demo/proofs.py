@@ -67,8 +67,10 @@ async def an_event_reaches_its_user_only(demo: Demo, browser: Browser) -> None:
 
 
 async def events_emitted_while_the_app_is_down_arrive_once(demo: Demo, browser: Browser) -> None:
-    """(b) The app stops, SQL emits while it is down; once it is back the page shows those
-    events in order, once."""
+    """(b) Events emitted in SQL while the app is down reach the page, in order, once.
+
+    The app is stopped (SIGTERM), the trigger emits twice, and the app starts again on the same
+    port; then one more event, which any duplicate would have come before."""
     async with new_tab(browser) as page:
         await page.goto(demo.page_url("user.html", user="dora"))
         dora = UserPage(page.main_frame)
@@ -87,8 +89,10 @@ async def events_emitted_while_the_app_is_down_arrive_once(demo: Demo, browser: 
 
 
 async def nothing_is_lost_across_a_token_refresh(demo: Demo, browser: Browser) -> None:
-    """(c) The token expires, the client gets a new one from the sign-in route and resumes:
-    what was emitted while it had none arrives, once, in order."""
+    """(c) Nothing is lost when the token expires and the page gets a new one.
+
+    The stream ends with `expired`; the client's refreshToken calls the sign-in route, which the
+    test holds while it emits, then lets through: the page resumes from its last id."""
     refreshes: asyncio.Queue[Route] = asyncio.Queue()
     sign_ins = 0
 
@@ -116,8 +120,9 @@ async def nothing_is_lost_across_a_token_refresh(demo: Demo, browser: Browser) -
 
 
 async def a_page_on_another_origin_needs_cors(demo: Demo, browser: Browser) -> None:
-    """(d) A page on another origin streams with REALTIME_CORS_ORIGINS set, and is refused
-    (the browser's CORS error, the client's `error` status) without it."""
+    """(d) A page on another origin streams with REALTIME_CORS_ORIGINS, and is refused without.
+
+    The refusal is Chromium's CORS error in the console and the client's `error` status."""
     url = demo.other_origin_url("user.html", user="fred", auth="header", api=demo.server.url)
     async with new_tab(browser) as page:
         await page.goto(url)
@@ -150,7 +155,7 @@ async def a_page_on_another_origin_needs_cors(demo: Demo, browser: Browser) -> N
 async def a_screenshot_shows_both_users_events(
     demo: Demo, browser: Browser, path: Path = SCREENSHOT
 ) -> None:
-    """(e) The demo's page, both users' events on it, saved as a PNG at `path`."""
+    """(e) A screenshot of the demo's page, both users' events on it, is saved as a PNG."""
     async with new_tab(browser) as page:
         await page.goto(demo.page_url())
         alice, bob = await user_frames(demo, page)
