@@ -12,3 +12,13 @@ fi
 if [ ! -x .tools/node_modules/.bin/tsc ]; then
     npm install --silent --no-audit --no-fund --prefix .tools typescript@5
 fi
+# Chromium, for the demo and its browser proofs: Debian's package, driven by Playwright with
+# that executable (Playwright downloads no browser here). Installed only when missing.
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: Chromium is missing: run 'sudo apt-get install -y chromium'" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi

@@ -1,0 +1,61 @@
+"""`./scripts/demo` for a person: it prints the URL of a page that answers, and a Ctrl-C
+stops everything it started (the app, PostgreSQL) and removes its files."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from demo.server import free_port
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_demo_serves_its_page_until_ctrl_c_then_leaves_nothing_behind() -> None:
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}  # its own server
+    with subprocess.Popen(
+        [sys.executable, "-m", "demo", f"--port={port}"],
+        cwd=REPO,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's foreground job
+    ) as demo:
+        assert demo.stdout is not None
+        printed = ""
+        while "Ctrl-C stops" not in printed:
+            line = demo.stdout.readline()
+            assert line, f"the demo ended before it was live:\n{printed}"
+            printed += line
+        url = re.search(r"The demo is live: (\S+)", printed)
+        project = re.search(r"\(removed on exit\): (\S+)", printed)
+        postgres = re.search(r"host=(\S+)", printed)
+        assert url and project and postgres, printed
+        assert "alice" in httpx.get(url[1], timeout=30).text
+        os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert demo.wait(timeout=120) == 0  # stopped as asked
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url[1], timeout=30)
+    assert not Path(project[1]).exists()
+    assert not Path(postgres[1]).exists()
+    assert not _processes_naming(postgres[1])
+
+
+def _processes_naming(text: str) -> list[str]:
+    """Command lines of running processes that contain `text`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            arguments = cmdline.read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in arguments:
+            found.append(arguments)
+    return found
