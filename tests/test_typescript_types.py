@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scaffold.errors import BadInput
-from scaffold.layout import channel_layout
+from scaffold.layout import channel_layout, typescript_paths
 from scaffold.project import ChannelRecord, Project
 from scaffold.ts_client import typescript_files
 
@@ -39,10 +39,13 @@ def project_of(root: Path, *channels: ChannelRecord) -> Project:
 def channels_ts(project: Project, events: dict[ChannelRecord, str]) -> str:
     """channels.ts, with each channel's events file as the command would create it (none is on
     disk)."""
+    layouts = [channel_layout(project, record) for record in project.channels]
+    paths = typescript_paths(project)
+    assert paths is not None
     rendered = {
         channel_layout(project, record).events_path: text for record, text in events.items()
     }
-    return typescript_files(project, rendered)["web/realtime/channels.ts"]
+    return typescript_files(project.root, paths, layouts, rendered)[paths.channels]
 
 
 @pytest.mark.parametrize(
