@@ -8,16 +8,22 @@ fields as they are; otherwise its interface lists them all, a base's first as py
 them. A model with `extra="allow"` gets an index signature. Annotations map as pydantic's JSON
 mode writes values: Decimal, UUID and dates are strings. What cannot be told from the file
 alone (a class imported from elsewhere, a generic) is `unknown`: the client must narrow it.
+
+The channel dumps an event by alias, so a property is named as the field's wire name: its
+`serialization_alias`, else its `alias`, else what the model's `alias_generator` makes of the
+field's name (only pydantic's `to_camel`, `to_pascal` and `to_snake` can be followed from the
+file), else the field's name.
 """
 
 import ast
 import inspect
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from scaffold.errors import BadInput
+from scaffold.pydantic_aliases import ALIAS_GENERATORS
 
 _MODEL_ROOTS = frozenset({"BaseModel", "ChannelEvent"})
 _ENUM_ROOTS = frozenset({"Enum", "StrEnum", "IntEnum"})
@@ -109,7 +115,7 @@ def read_channel_events(
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     enums = _enums(classes)
     models = _models(classes)
-    reader = _ModelReader(classes, models, enums, renames or {})
+    reader = _ModelReader(filename, _imports(tree), classes, models, enums, renames or {})
     interfaces = {name: reader.interface(name) for name in models}
     members = _alias_members(tree, alias, filename)
     events = []
@@ -201,16 +207,37 @@ def _literal(node: ast.expr) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Field:
+    """A field as a class body declares it."""
+
+    name: str
+    annotation: ast.expr
+    doc: str | None
+    options: Mapping[str, ast.expr]
+    """The keywords of its `Field(...)` (or `computed_field(...)`), the last given winning."""
+    owner: str
+    """The class that declares it."""
+    alias: str | None = None
+    """Its name on the wire, if not its own."""
+    generated: bool = True
+    """Whether an alias generator names it (again): it has no alias of its own."""
+
+
 class _ModelReader:
     """Reads the fields of the file's models, following their bases in the file."""
 
     def __init__(
         self,
+        filename: str,
+        imports: Mapping[str, str],
         classes: Mapping[str, ast.ClassDef],
         models: list[str],
         enums: Mapping[str, tuple[str, ...]],
         renames: Mapping[str, str],
     ) -> None:
+        self._filename = filename
+        self._imports = imports
         self._classes = classes
         self._models = set(models)
         self._enums = enums
@@ -239,16 +266,78 @@ class _ModelReader:
         return [base for base in _base_names(self._classes[name]) if base in self._models]
 
     def _properties(self, name: str) -> dict[str, Property]:
-        """The model's fields, bases' first as pydantic orders them; an override keeps its place."""
-        properties: dict[str, Property] = {}
+        """The model's properties by field name, named as the channel sends them."""
+        return {
+            key: Property(field.alias or field.name, self.ts_type(field.annotation), field.doc)
+            for key, field in self._fields(name).items()
+        }
+
+    def _fields(self, name: str) -> dict[str, _Field]:
+        """The model's fields, bases' first as pydantic orders them; an override keeps its place.
+
+        Each is named as pydantic names it: the class's alias generator renames the fields
+        that have no alias of their own, inherited ones too; a field with only a
+        `validation_alias` takes the first generator's name and keeps it.
+        """
+        fields: dict[str, _Field] = {}
         for base in reversed(self._file_bases(name)):
-            properties |= self._properties(base)
-        for field, annotation, doc, excluded in _own_fields(self._classes[name]):
-            if excluded:
-                properties.pop(field, None)
+            fields |= self._fields(base)
+        for field in _own_fields(self._classes[name]):
+            if _is_true(field.options.get("exclude")):  # model_dump leaves it out
+                fields.pop(field.name, None)
             else:
-                properties[field] = Property(field, self.ts_type(annotation), doc)
-        return properties
+                fields[field.name] = self._with_alias(field)
+        generator = self._alias_generator(name)
+        if generator is None:
+            return fields
+        return {
+            key: replace(field, alias=generator(field.name))
+            if field.generated or field.alias is None
+            else field
+            for key, field in fields.items()
+        }
+
+    def _with_alias(self, field: _Field) -> _Field:
+        """The field with the alias its options give it (`serialization_alias`, else `alias`)."""
+        given = [option for option in ("serialization_alias", "alias") if option in field.options]
+        for option in given:
+            value = field.options[option]
+            if isinstance(value, ast.Constant) and value.value is None:
+                continue
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return replace(field, alias=value.value, generated=False)
+            raise BadInput(
+                f"{self._filename}:{value.lineno}: {option} of {field.owner}.{field.name} is not"
+                " a string scaffold can read from the file: write the alias itself, such as"
+                f' {option}="{field.name}"'
+            )
+        has_validation_alias = "validation_alias" in field.options
+        return replace(field, generated=not has_validation_alias)
+
+    def _alias_generator(self, name: str) -> Callable[[str], str] | None:
+        """The `alias_generator` the model's config sets, or inherits from a base in the file
+        (the first base's first, as pydantic merges them)."""
+        value = _config(self._classes[name], "alias_generator")
+        if value is None:
+            return next(
+                (
+                    found
+                    for base in self._file_bases(name)
+                    if (found := self._alias_generator(base))
+                ),
+                None,
+            )
+        if isinstance(value, ast.Constant) and value.value is None:
+            return None
+        generator = ALIAS_GENERATORS.get(_qualified(value, self._imports) or "")
+        if generator is None:
+            raise BadInput(
+                f"{self._filename}:{value.lineno}: the alias_generator of {name} names fields in"
+                " a way scaffold cannot tell from the file alone (it follows to_camel, to_pascal"
+                " and to_snake of pydantic.alias_generators): use one of those, or give each"
+                " field its name with Field(serialization_alias=...)"
+            )
+        return generator
 
     def _extra_allowed(self, name: str) -> bool:
         own = _own_extra(self._classes[name])
@@ -333,9 +422,9 @@ class _ModelReader:
         return f"({joined})[]" if len(members) > 1 else f"{joined}[]"
 
 
-def _own_fields(node: ast.ClassDef) -> Iterator[tuple[str, ast.expr, str | None, bool]]:
-    """(name, annotation, docstring, excluded) of each field the class body declares, and of
-    each `@computed_field` property, which model_dump includes too."""
+def _own_fields(node: ast.ClassDef) -> Iterator[_Field]:
+    """Each field the class body declares, and each `@computed_field` property, which
+    model_dump includes too."""
     body = node.body
     for index, statement in enumerate(body):
         if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
@@ -343,13 +432,41 @@ def _own_fields(node: ast.ClassDef) -> Iterator[tuple[str, ast.expr, str | None,
             if name.startswith("_") or name == "model_config" or _is_class_var(statement):
                 continue
             following = body[index + 1] if index + 1 < len(body) else None
-            yield name, statement.annotation, _docstring(following), _excluded(statement.value)
-        elif (
-            isinstance(statement, ast.FunctionDef)
-            and statement.returns is not None
-            and any(_name_of(_called(d)) == "computed_field" for d in statement.decorator_list)
-        ):
-            yield statement.name, statement.returns, ast.get_docstring(statement), False
+            calls = [*_annotated_metadata(statement.annotation), statement.value]
+            options = _keywords(calls, "Field")
+            yield _Field(name, statement.annotation, _docstring(following), options, node.name)
+        elif isinstance(statement, ast.FunctionDef) and statement.returns is not None:
+            decorators = statement.decorator_list
+            if any(_name_of(_called(decorator)) == "computed_field" for decorator in decorators):
+                doc = ast.get_docstring(statement)
+                options = _keywords(decorators, "computed_field")
+                yield _Field(statement.name, statement.returns, doc, options, node.name)
+
+
+def _annotated_metadata(annotation: ast.expr) -> list[ast.expr]:
+    """What `Annotated[T, ...]` adds to T; none for another annotation."""
+    if (
+        isinstance(annotation, ast.Subscript)
+        and _name_of(annotation.value) == "Annotated"
+        and isinstance(annotation.slice, ast.Tuple)
+    ):
+        return list(annotation.slice.elts[1:])
+    return []
+
+
+def _keywords(nodes: Sequence[ast.expr | None], function: str) -> dict[str, ast.expr]:
+    """The keyword arguments of the calls of `function` among `nodes`, a later call's winning."""
+    return {
+        keyword.arg: keyword.value
+        for node in nodes
+        if isinstance(node, ast.Call) and _name_of(node.func) == function
+        for keyword in node.keywords
+        if keyword.arg is not None
+    }
+
+
+def _is_true(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
 
 
 def _called(node: ast.expr) -> ast.expr:
@@ -376,37 +493,58 @@ def _called_subscript(node: ast.expr) -> ast.expr:
     return node.value if isinstance(node, ast.Subscript) else node
 
 
-def _excluded(value: ast.expr | None) -> bool:
-    """Whether a field's default is `Field(..., exclude=True)`: model_dump leaves it out."""
-    return (
-        isinstance(value, ast.Call)
-        and _name_of(value.func) == "Field"
-        and any(
-            keyword.arg == "exclude"
-            and isinstance(keyword.value, ast.Constant)
-            and keyword.value.value is True
-            for keyword in value.keywords
-        )
-    )
-
-
 def _own_extra(node: ast.ClassDef) -> bool | None:
-    """Whether the class body or its keywords set `extra="allow"`; None if they say nothing."""
+    """Whether the class sets `extra="allow"`; None if it says nothing."""
+    value = _config(node, "extra")
+    return None if value is None else _is_allow(value)
+
+
+def _config(node: ast.ClassDef, key: str) -> ast.expr | None:
+    """What the class's own config sets `key` to, in its keywords (`class A(BaseModel,
+    extra="allow")`) or its `model_config` (`ConfigDict(...)` or a dict); None if neither does."""
     for keyword in node.keywords:
-        if keyword.arg == "extra":
-            return _is_allow(keyword.value)
+        if keyword.arg == key:
+            return keyword.value
     for statement in node.body:
         target, value = _assignment(statement)
         if target != "model_config" or value is None:
             continue
         if isinstance(value, ast.Call):
             for keyword in value.keywords:
-                if keyword.arg == "extra":
-                    return _is_allow(keyword.value)
+                if keyword.arg == key:
+                    return keyword.value
         if isinstance(value, ast.Dict):
-            for key, item in zip(value.keys, value.values, strict=True):
-                if isinstance(key, ast.Constant) and key.value == "extra":
-                    return _is_allow(item)
+            for dict_key, item in zip(value.keys, value.values, strict=True):
+                if isinstance(dict_key, ast.Constant) and dict_key.value == key:
+                    return item
+    return None
+
+
+def _imports(tree: ast.Module) -> dict[str, str]:
+    """The qualified name each absolute import of the module binds: `{"to_camel":
+    "pydantic.alias_generators.to_camel", "pydantic": "pydantic"}`."""
+    names: dict[str, str] = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and statement.level == 0 and statement.module:
+            for alias in statement.names:
+                names[alias.asname or alias.name] = f"{statement.module}.{alias.name}"
+        elif isinstance(statement, ast.Import):
+            for alias in statement.names:
+                if alias.asname:
+                    names[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    names[top] = top
+    return names
+
+
+def _qualified(node: ast.expr, imports: Mapping[str, str]) -> str | None:
+    """The qualified name of `name` or `name.attribute...` as the module's imports bind it."""
+    if isinstance(node, ast.Name):
+        return imports.get(node.id)
+    if isinstance(node, ast.Attribute):
+        owner = _qualified(node.value, imports)
+        return None if owner is None else f"{owner}.{node.attr}"
     return None
 
 
