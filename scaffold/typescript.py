@@ -2,12 +2,14 @@
 
 Each pydantic model of the file (a `ChannelEvent` or `BaseModel` subclass, directly or through
 another model of the file) becomes an interface with every field its JSON has: the channel sends
-`event.model_dump(mode="json")`, which includes fields left at their default, so every property
-is required. A model extends the interface of its base in the file when it keeps the base's
-fields as they are; otherwise its interface lists them all, a base's first as pydantic orders
-them. A model with `extra="allow"` gets an index signature. Annotations map as pydantic's JSON
-mode writes values: Decimal, UUID and dates are strings. What cannot be told from the file
-alone (a class imported from elsewhere, a generic) is `unknown`: the client must narrow it.
+`event.model_dump(mode="json", by_alias=True)`, which includes fields left at their default, so
+every property is required. A model extends the interface of its base in the file when it keeps
+the base's fields as they are; otherwise its interface lists them all, a base's first as
+pydantic orders them. A model with `extra="allow"` gets an index signature, and so does an
+event whose base is not in the file (imported from another module): its other fields are
+unknown. Annotations map as pydantic's JSON mode writes values: Decimal, UUID and dates are
+strings. What cannot be told from the file alone (a field's class imported from elsewhere, a
+generic) is `unknown`: the client must narrow it.
 
 The channel dumps an event by alias, so a property is named as the field's wire name: its
 `serialization_alias`, else its `alias`, else what the model's `alias_generator` makes of the
@@ -19,7 +21,7 @@ import ast
 import inspect
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from scaffold.errors import BadInput
@@ -80,6 +82,8 @@ class Interface:
     event_type: str | None
     """The `event_type` of a concrete event; None for an abstract base or a nested model."""
     doc: str | None = None
+    outside_bases: tuple[str, ...] = ()
+    """Its bases that are not classes of the file: they may add fields scaffold cannot see."""
     extends: str | None = None
     """The interface of its one base in the file, when it keeps all of that base's properties
     as they are (a trigger's events and their row); None: every property is listed."""
@@ -113,18 +117,24 @@ def read_channel_events(
             " this file to write its TypeScript types: fix it, then run the command again"
         ) from error
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    enums = _enums(classes)
-    models = _models(classes)
-    reader = _ModelReader(filename, _imports(tree), classes, models, enums, renames or {})
-    interfaces = {name: reader.interface(name) for name in models}
     members = _alias_members(tree, alias, filename)
+    outside = _outside_bases(classes, members)
+    enums = _enums(classes)
+    models = _models(classes, outside)
+    reader = _ModelReader(filename, _imports(tree), classes, models, enums, outside, renames or {})
+    interfaces = {name: reader.interface(name) for name in models}
     events = []
     for member in members:
         interface = interfaces.get(member)
-        if interface is None or interface.event_type is None:
+        if interface is None:
             raise BadInput(
                 f"{filename}: {alias} lists {member}, which is not a ChannelEvent class of this"
-                " file with an event_type: scaffold reads the events from this file alone"
+                " file: scaffold reads the events from this file alone"
+            )
+        if interface.event_type is None:
+            raise BadInput(
+                f"{filename}: {alias} lists {member}, whose event_type is not in this file: give"
+                f' {member} (or a base of it in this file) `event_type: ClassVar[str] = "..."`'
             )
         events.append(interface)
     return ChannelEvents(tuple(interfaces.values()), tuple(events))
@@ -157,9 +167,30 @@ def _name_of(node: ast.expr) -> str | None:
     return None
 
 
-def _models(classes: Mapping[str, ast.ClassDef]) -> list[str]:
-    """The classes that are pydantic models, through other classes of the file too."""
-    found: set[str] = set()
+def _outside_bases(
+    classes: Mapping[str, ast.ClassDef], events: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """The bases that are not classes of the file (but for pydantic's and the runtime's), of
+    each listed event and of its bases in the file: they are models, imported from elsewhere."""
+    found: dict[str, tuple[str, ...]] = {}
+    pending, seen = [event for event in events if event in classes], set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        bases = _base_names(classes[name])
+        outside = tuple(base for base in bases if base not in classes and base not in _MODEL_ROOTS)
+        if outside:
+            found[name] = outside
+        pending.extend(base for base in bases if base in classes)
+    return found
+
+
+def _models(classes: Mapping[str, ast.ClassDef], known: Iterable[str]) -> list[str]:
+    """The classes that are pydantic models: the `known` ones, those with a pydantic or runtime
+    base, and those with a base among them."""
+    found: set[str] = set(known)
     changed = True
     while changed:
         changed = False
@@ -234,6 +265,7 @@ class _ModelReader:
         classes: Mapping[str, ast.ClassDef],
         models: list[str],
         enums: Mapping[str, tuple[str, ...]],
+        outside: Mapping[str, tuple[str, ...]],
         renames: Mapping[str, str],
     ) -> None:
         self._filename = filename
@@ -241,6 +273,7 @@ class _ModelReader:
         self._classes = classes
         self._models = set(models)
         self._enums = enums
+        self._outside = outside
         self._renames = renames
 
     def interface(self, name: str) -> Interface:
@@ -259,6 +292,7 @@ class _ModelReader:
             extra_allowed=extra_allowed,
             event_type=self._event_type(name),
             doc=ast.get_docstring(self._classes[name]),
+            outside_bases=self._outside.get(name, ()),
             extends=extends,
         )
 
@@ -340,6 +374,10 @@ class _ModelReader:
         return generator
 
     def _extra_allowed(self, name: str) -> bool:
+        """Whether the JSON may hold keys besides the fields: `extra="allow"`, or a base the file
+        does not show."""
+        if name in self._outside:
+            return True
         own = _own_extra(self._classes[name])
         if own is not None:
             return own

@@ -56,7 +56,13 @@ def channels_ts(project: Project, events: dict[ChannelRecord, str]) -> str:
 
 @pytest.mark.parametrize(
     ("fixture", "record"),
-    [("aliases", STOCK), ("annotations", ORDERS), ("stock", STOCK), ("stock_level", STOCK_LEVEL)],
+    [
+        ("aliases", STOCK),
+        ("annotations", ORDERS),
+        ("imported_base", STOCK),
+        ("stock", STOCK),
+        ("stock_level", STOCK_LEVEL),
+    ],
 )
 def test_events_file_becomes_typescript(
     fixture: str, record: ChannelRecord, tmp_path: Path
@@ -144,7 +150,7 @@ def test_a_class_named_like_a_typescript_type_is_prefixed(tmp_path: Path) -> Non
         ),
         (
             ('event_type: ClassVar[str] = "stock_updated"', "is_abstract = True"),
-            "StockEvent lists StockUpdated, which is not a ChannelEvent class of this file",
+            "StockEvent lists StockUpdated, whose event_type is not in this file",
         ),
         (
             ('"stock_updated"', '"expired"'),
