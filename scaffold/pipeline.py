@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scaffold.errors import BadInput
-from scaffold.layout import Router, channel_layout, module_path, routers
+from scaffold.layout import Router, channel_layout, module_path, routers, typescript_paths
 from scaffold.lock import LOCK_PATH, lock_text, read_lock
 from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import Project
@@ -25,10 +25,14 @@ def generated_files(project: Project) -> dict[str, str]:
     """Every file scaffold generates for the project's recorded channels; none without channels."""
     if not project.channels:
         return {}
+    layouts = [channel_layout(project, record) for record in project.channels]
     files = render_project_files(project)
-    for record in project.channels:
-        files |= render_channel(project, channel_layout(project, record))
-    return files | typescript_files(project, files)
+    for layout in layouts:
+        files |= render_channel(project, layout)
+    paths = typescript_paths(project)
+    if paths is not None:
+        files |= typescript_files(project.root, paths, layouts, files)
+    return files
 
 
 def router_wirings(project: Project) -> list["RouterWiring"]:

@@ -8,13 +8,13 @@ import it either.
 """
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from scaffold.errors import BadInput
-from scaffold.layout import ChannelLayout, channel_layout, typescript_paths
-from scaffold.names import TypeScriptNames, typescript_names
-from scaffold.project import Project
+from scaffold.layout import ChannelLayout, TypeScriptPaths
+from scaffold.names import ChannelNames, TypeScriptNames, typescript_names
 from scaffold.render import render_template
 from scaffold.typescript import (
     ChannelEvents,
@@ -39,6 +39,7 @@ class ChannelTypes:
     """One channel as `channels.ts` declares it."""
 
     title: str
+    """What the comments call it: "Stock level events of the warehouse-ops module"."""
     source: str
     """Its events file, relative to the project."""
     names: TypeScriptNames
@@ -47,17 +48,20 @@ class ChannelTypes:
     events: tuple[Interface, ...]
 
 
-def typescript_files(project: Project, rendered: Mapping[str, str]) -> dict[str, str]:
-    """The client's two files, none without the setting or without channels.
+def typescript_files(
+    root: Path,
+    paths: TypeScriptPaths,
+    layouts: Sequence[ChannelLayout],
+    rendered: Mapping[str, str],
+) -> dict[str, str]:
+    """The client's two files at `paths`, for the channels of `layouts`; none without channels.
 
-    `rendered` holds the other files this command writes, among them the events files it
-    creates.
+    `root` is the project's folder; `rendered` holds the other files this command writes,
+    among them the events files it creates.
     """
-    paths = typescript_paths(project)
-    if paths is None or not project.channels:
+    if not layouts:
         return {}
-    layouts = [channel_layout(project, record) for record in project.channels]
-    sources = {layout.events_path: _events_source(project, layout, rendered) for layout in layouts}
+    sources = {layout.events_path: _events_source(root, layout, rendered) for layout in layouts}
     found = {
         path: read_channel_events(sources[path], path, layout.events_alias)
         for layout in layouts
@@ -71,7 +75,7 @@ def typescript_files(project: Project, rendered: Mapping[str, str]) -> dict[str,
         _check_event_types(layout, events)
         channels.append(
             ChannelTypes(
-                title=f"{layout.record.name} in {layout.record.module}",
+                title=_title(layout.names),
                 source=layout.events_path,
                 names=typescript_names(layout.names),
                 path=layout.route,
@@ -92,9 +96,15 @@ def typescript_files(project: Project, rendered: Mapping[str, str]) -> dict[str,
     }
 
 
-def _events_source(project: Project, layout: ChannelLayout, rendered: Mapping[str, str]) -> str:
+def _title(names: ChannelNames) -> str:
+    """The channel as the other generated files title it, an acronym kept as it is."""
+    title = names.channel_title
+    return f"{title[:1].upper()}{title[1:]} events of the {names.module_url} module"
+
+
+def _events_source(root: Path, layout: ChannelLayout, rendered: Mapping[str, str]) -> str:
     """The events file's text: the user's on disk, else the one this command writes."""
-    path = project.root / layout.events_path
+    path = root / layout.events_path
     if not path.is_file():
         return rendered[layout.events_path]
     try:
@@ -104,7 +114,7 @@ def _events_source(project: Project, layout: ChannelLayout, rendered: Mapping[st
 
 
 def _renames(
-    layouts: list[ChannelLayout], found: Mapping[str, ChannelEvents]
+    layouts: Sequence[ChannelLayout], found: Mapping[str, ChannelEvents]
 ) -> dict[str, dict[str, str]]:
     """For each events file, the prefixed name of each class whose name another channel's file
     uses too, or that names something else in channels.ts: `InventoryStock` + `StockUpdated`."""

@@ -2,22 +2,30 @@
 
 Each pydantic model of the file (a `ChannelEvent` or `BaseModel` subclass, directly or through
 another model of the file) becomes an interface with every field its JSON has: the channel sends
-`event.model_dump(mode="json")`, which includes fields left at their default, so every property
-is required. A model extends the interface of its base in the file when it keeps the base's
-fields as they are; otherwise its interface lists them all, a base's first as pydantic orders
-them. A model with `extra="allow"` gets an index signature. Annotations map as pydantic's JSON
-mode writes values: Decimal, UUID and dates are strings. What cannot be told from the file
-alone (a class imported from elsewhere, a generic) is `unknown`: the client must narrow it.
+`event.model_dump(mode="json", by_alias=True)`, which includes fields left at their default, so
+every property is required. A model extends the interface of its base in the file when it keeps
+the base's fields as they are; otherwise its interface lists them all, a base's first as
+pydantic orders them. A model with `extra="allow"` gets an index signature, and so does an
+event whose base is not in the file (imported from another module): its other fields are
+unknown. Annotations map as pydantic's JSON mode writes values: Decimal, UUID and dates are
+strings. What cannot be told from the file alone (a field's class imported from elsewhere, a
+generic) is `unknown`: the client must narrow it.
+
+The channel dumps an event by alias, so a property is named as the field's wire name: its
+`serialization_alias`, else its `alias`, else what the model's `alias_generator` makes of the
+field's name (only pydantic's `to_camel`, `to_pascal` and `to_snake` can be followed from the
+file), else the field's name.
 """
 
 import ast
 import inspect
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from scaffold.errors import BadInput
+from scaffold.pydantic_aliases import ALIAS_GENERATORS
 
 _MODEL_ROOTS = frozenset({"BaseModel", "ChannelEvent"})
 _ENUM_ROOTS = frozenset({"Enum", "StrEnum", "IntEnum"})
@@ -74,6 +82,8 @@ class Interface:
     event_type: str | None
     """The `event_type` of a concrete event; None for an abstract base or a nested model."""
     doc: str | None = None
+    outside_bases: tuple[str, ...] = ()
+    """Its bases that are not classes of the file: they may add fields scaffold cannot see."""
     extends: str | None = None
     """The interface of its one base in the file, when it keeps all of that base's properties
     as they are (a trigger's events and their row); None: every property is listed."""
@@ -107,18 +117,24 @@ def read_channel_events(
             " this file to write its TypeScript types: fix it, then run the command again"
         ) from error
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    enums = _enums(classes)
-    models = _models(classes)
-    reader = _ModelReader(classes, models, enums, renames or {})
-    interfaces = {name: reader.interface(name) for name in models}
     members = _alias_members(tree, alias, filename)
+    outside = _outside_bases(classes, members)
+    enums = _enums(classes)
+    models = _models(classes, outside)
+    reader = _ModelReader(filename, _imports(tree), classes, models, enums, outside, renames or {})
+    interfaces = {name: reader.interface(name) for name in models}
     events = []
     for member in members:
         interface = interfaces.get(member)
-        if interface is None or interface.event_type is None:
+        if interface is None:
             raise BadInput(
                 f"{filename}: {alias} lists {member}, which is not a ChannelEvent class of this"
-                " file with an event_type: scaffold reads the events from this file alone"
+                " file: scaffold reads the events from this file alone"
+            )
+        if interface.event_type is None:
+            raise BadInput(
+                f"{filename}: {alias} lists {member}, whose event_type is not in this file: give"
+                f' {member} (or a base of it in this file) `event_type: ClassVar[str] = "..."`'
             )
         events.append(interface)
     return ChannelEvents(tuple(interfaces.values()), tuple(events))
@@ -151,9 +167,30 @@ def _name_of(node: ast.expr) -> str | None:
     return None
 
 
-def _models(classes: Mapping[str, ast.ClassDef]) -> list[str]:
-    """The classes that are pydantic models, through other classes of the file too."""
-    found: set[str] = set()
+def _outside_bases(
+    classes: Mapping[str, ast.ClassDef], events: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """The bases that are not classes of the file (but for pydantic's and the runtime's), of
+    each listed event and of its bases in the file: they are models, imported from elsewhere."""
+    found: dict[str, tuple[str, ...]] = {}
+    pending, seen = [event for event in events if event in classes], set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        bases = _base_names(classes[name])
+        outside = tuple(base for base in bases if base not in classes and base not in _MODEL_ROOTS)
+        if outside:
+            found[name] = outside
+        pending.extend(base for base in bases if base in classes)
+    return found
+
+
+def _models(classes: Mapping[str, ast.ClassDef], known: Iterable[str]) -> list[str]:
+    """The classes that are pydantic models: the `known` ones, those with a pydantic or runtime
+    base, and those with a base among them."""
+    found: set[str] = set(known)
     changed = True
     while changed:
         changed = False
@@ -201,19 +238,42 @@ def _literal(node: ast.expr) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Field:
+    """A field as a class body declares it."""
+
+    name: str
+    annotation: ast.expr
+    doc: str | None
+    options: Mapping[str, ast.expr]
+    """The keywords of its `Field(...)` (or `computed_field(...)`), the last given winning."""
+    owner: str
+    """The class that declares it."""
+    alias: str | None = None
+    """Its name on the wire, if not its own."""
+    generated: bool = True
+    """Whether an alias generator names it (again): it has no alias of its own."""
+
+
 class _ModelReader:
     """Reads the fields of the file's models, following their bases in the file."""
 
     def __init__(
         self,
+        filename: str,
+        imports: Mapping[str, str],
         classes: Mapping[str, ast.ClassDef],
         models: list[str],
         enums: Mapping[str, tuple[str, ...]],
+        outside: Mapping[str, tuple[str, ...]],
         renames: Mapping[str, str],
     ) -> None:
+        self._filename = filename
+        self._imports = imports
         self._classes = classes
         self._models = set(models)
         self._enums = enums
+        self._outside = outside
         self._renames = renames
 
     def interface(self, name: str) -> Interface:
@@ -232,6 +292,7 @@ class _ModelReader:
             extra_allowed=extra_allowed,
             event_type=self._event_type(name),
             doc=ast.get_docstring(self._classes[name]),
+            outside_bases=self._outside.get(name, ()),
             extends=extends,
         )
 
@@ -239,18 +300,84 @@ class _ModelReader:
         return [base for base in _base_names(self._classes[name]) if base in self._models]
 
     def _properties(self, name: str) -> dict[str, Property]:
-        """The model's fields, bases' first as pydantic orders them; an override keeps its place."""
-        properties: dict[str, Property] = {}
+        """The model's properties by field name, named as the channel sends them."""
+        return {
+            key: Property(field.alias or field.name, self.ts_type(field.annotation), field.doc)
+            for key, field in self._fields(name).items()
+        }
+
+    def _fields(self, name: str) -> dict[str, _Field]:
+        """The model's fields, bases' first as pydantic orders them; an override keeps its place.
+
+        Each is named as pydantic names it: the class's alias generator renames the fields
+        that have no alias of their own, inherited ones too; a field with only a
+        `validation_alias` takes the first generator's name and keeps it.
+        """
+        fields: dict[str, _Field] = {}
         for base in reversed(self._file_bases(name)):
-            properties |= self._properties(base)
-        for field, annotation, doc, excluded in _own_fields(self._classes[name]):
-            if excluded:
-                properties.pop(field, None)
+            fields |= self._fields(base)
+        for field in _own_fields(self._classes[name]):
+            if _is_true(field.options.get("exclude")):  # model_dump leaves it out
+                fields.pop(field.name, None)
             else:
-                properties[field] = Property(field, self.ts_type(annotation), doc)
-        return properties
+                fields[field.name] = self._with_alias(field)
+        generator = self._alias_generator(name)
+        if generator is None:
+            return fields
+        return {
+            key: replace(field, alias=generator(field.name))
+            if field.generated or field.alias is None
+            else field
+            for key, field in fields.items()
+        }
+
+    def _with_alias(self, field: _Field) -> _Field:
+        """The field with the alias its options give it (`serialization_alias`, else `alias`)."""
+        given = [option for option in ("serialization_alias", "alias") if option in field.options]
+        for option in given:
+            value = field.options[option]
+            if isinstance(value, ast.Constant) and value.value is None:
+                continue
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                return replace(field, alias=value.value, generated=False)
+            raise BadInput(
+                f"{self._filename}:{value.lineno}: {option} of {field.owner}.{field.name} is not"
+                " a string scaffold can read from the file: write the alias itself, such as"
+                f' {option}="{field.name}"'
+            )
+        has_validation_alias = "validation_alias" in field.options
+        return replace(field, generated=not has_validation_alias)
+
+    def _alias_generator(self, name: str) -> Callable[[str], str] | None:
+        """The `alias_generator` the model's config sets, or inherits from a base in the file
+        (the first base's first, as pydantic merges them)."""
+        value = _config(self._classes[name], "alias_generator")
+        if value is None:
+            return next(
+                (
+                    found
+                    for base in self._file_bases(name)
+                    if (found := self._alias_generator(base))
+                ),
+                None,
+            )
+        if isinstance(value, ast.Constant) and value.value is None:
+            return None
+        generator = ALIAS_GENERATORS.get(_qualified(value, self._imports) or "")
+        if generator is None:
+            raise BadInput(
+                f"{self._filename}:{value.lineno}: the alias_generator of {name} names fields in"
+                " a way scaffold cannot tell from the file alone (it follows to_camel, to_pascal"
+                " and to_snake of pydantic.alias_generators): use one of those, or give each"
+                " field its name with Field(serialization_alias=...)"
+            )
+        return generator
 
     def _extra_allowed(self, name: str) -> bool:
+        """Whether the JSON may hold keys besides the fields: `extra="allow"`, or a base the file
+        does not show."""
+        if name in self._outside:
+            return True
         own = _own_extra(self._classes[name])
         if own is not None:
             return own
@@ -333,9 +460,9 @@ class _ModelReader:
         return f"({joined})[]" if len(members) > 1 else f"{joined}[]"
 
 
-def _own_fields(node: ast.ClassDef) -> Iterator[tuple[str, ast.expr, str | None, bool]]:
-    """(name, annotation, docstring, excluded) of each field the class body declares, and of
-    each `@computed_field` property, which model_dump includes too."""
+def _own_fields(node: ast.ClassDef) -> Iterator[_Field]:
+    """Each field the class body declares, and each `@computed_field` property, which
+    model_dump includes too."""
     body = node.body
     for index, statement in enumerate(body):
         if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
@@ -343,13 +470,41 @@ def _own_fields(node: ast.ClassDef) -> Iterator[tuple[str, ast.expr, str | None,
             if name.startswith("_") or name == "model_config" or _is_class_var(statement):
                 continue
             following = body[index + 1] if index + 1 < len(body) else None
-            yield name, statement.annotation, _docstring(following), _excluded(statement.value)
-        elif (
-            isinstance(statement, ast.FunctionDef)
-            and statement.returns is not None
-            and any(_name_of(_called(d)) == "computed_field" for d in statement.decorator_list)
-        ):
-            yield statement.name, statement.returns, ast.get_docstring(statement), False
+            calls = [*_annotated_metadata(statement.annotation), statement.value]
+            options = _keywords(calls, "Field")
+            yield _Field(name, statement.annotation, _docstring(following), options, node.name)
+        elif isinstance(statement, ast.FunctionDef) and statement.returns is not None:
+            decorators = statement.decorator_list
+            if any(_name_of(_called(decorator)) == "computed_field" for decorator in decorators):
+                doc = ast.get_docstring(statement)
+                options = _keywords(decorators, "computed_field")
+                yield _Field(statement.name, statement.returns, doc, options, node.name)
+
+
+def _annotated_metadata(annotation: ast.expr) -> list[ast.expr]:
+    """What `Annotated[T, ...]` adds to T; none for another annotation."""
+    if (
+        isinstance(annotation, ast.Subscript)
+        and _name_of(annotation.value) == "Annotated"
+        and isinstance(annotation.slice, ast.Tuple)
+    ):
+        return list(annotation.slice.elts[1:])
+    return []
+
+
+def _keywords(nodes: Sequence[ast.expr | None], function: str) -> dict[str, ast.expr]:
+    """The keyword arguments of the calls of `function` among `nodes`, a later call's winning."""
+    return {
+        keyword.arg: keyword.value
+        for node in nodes
+        if isinstance(node, ast.Call) and _name_of(node.func) == function
+        for keyword in node.keywords
+        if keyword.arg is not None
+    }
+
+
+def _is_true(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is True
 
 
 def _called(node: ast.expr) -> ast.expr:
@@ -376,37 +531,58 @@ def _called_subscript(node: ast.expr) -> ast.expr:
     return node.value if isinstance(node, ast.Subscript) else node
 
 
-def _excluded(value: ast.expr | None) -> bool:
-    """Whether a field's default is `Field(..., exclude=True)`: model_dump leaves it out."""
-    return (
-        isinstance(value, ast.Call)
-        and _name_of(value.func) == "Field"
-        and any(
-            keyword.arg == "exclude"
-            and isinstance(keyword.value, ast.Constant)
-            and keyword.value.value is True
-            for keyword in value.keywords
-        )
-    )
-
-
 def _own_extra(node: ast.ClassDef) -> bool | None:
-    """Whether the class body or its keywords set `extra="allow"`; None if they say nothing."""
+    """Whether the class sets `extra="allow"`; None if it says nothing."""
+    value = _config(node, "extra")
+    return None if value is None else _is_allow(value)
+
+
+def _config(node: ast.ClassDef, key: str) -> ast.expr | None:
+    """What the class's own config sets `key` to, in its keywords (`class A(BaseModel,
+    extra="allow")`) or its `model_config` (`ConfigDict(...)` or a dict); None if neither does."""
     for keyword in node.keywords:
-        if keyword.arg == "extra":
-            return _is_allow(keyword.value)
+        if keyword.arg == key:
+            return keyword.value
     for statement in node.body:
         target, value = _assignment(statement)
         if target != "model_config" or value is None:
             continue
         if isinstance(value, ast.Call):
             for keyword in value.keywords:
-                if keyword.arg == "extra":
-                    return _is_allow(keyword.value)
+                if keyword.arg == key:
+                    return keyword.value
         if isinstance(value, ast.Dict):
-            for key, item in zip(value.keys, value.values, strict=True):
-                if isinstance(key, ast.Constant) and key.value == "extra":
-                    return _is_allow(item)
+            for dict_key, item in zip(value.keys, value.values, strict=True):
+                if isinstance(dict_key, ast.Constant) and dict_key.value == key:
+                    return item
+    return None
+
+
+def _imports(tree: ast.Module) -> dict[str, str]:
+    """The qualified name each absolute import of the module binds: `{"to_camel":
+    "pydantic.alias_generators.to_camel", "pydantic": "pydantic"}`."""
+    names: dict[str, str] = {}
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and statement.level == 0 and statement.module:
+            for alias in statement.names:
+                names[alias.asname or alias.name] = f"{statement.module}.{alias.name}"
+        elif isinstance(statement, ast.Import):
+            for alias in statement.names:
+                if alias.asname:
+                    names[alias.asname] = alias.name
+                else:
+                    top = alias.name.split(".")[0]
+                    names[top] = top
+    return names
+
+
+def _qualified(node: ast.expr, imports: Mapping[str, str]) -> str | None:
+    """The qualified name of `name` or `name.attribute...` as the module's imports bind it."""
+    if isinstance(node, ast.Name):
+        return imports.get(node.id)
+    if isinstance(node, ast.Attribute):
+        owner = _qualified(node.value, imports)
+        return None if owner is None else f"{owner}.{node.attr}"
     return None
 
 

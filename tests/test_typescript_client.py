@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,25 +133,38 @@ def test_every_mapped_annotation_is_valid_typescript(fixture: str, tmp_path: Pat
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_client_resumes_renews_and_never_delivers_an_event_twice(tmp_path: Path) -> None:
-    """client_scenario.mjs plays a stream's life on a loopback server: a 401, events split across
-    chunks with CRLF and CR endings, a dropped connection, a replayed id, `expired`, a `reset` to
-    an older id, and close()."""
+@pytest.fixture(scope="module")
+def compiled_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated client.ts compiled to client.js, an ES module Node.js can import."""
+    folder = tmp_path_factory.mktemp("client")
+    result = tsc(CLIENT, "--outDir", str(folder), "client.ts")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (folder / "package.json").write_text('{"type": "module"}\n')
+    return folder
+
+
+def run_node(script: str, client: Path, stdin: str = "") -> Any:
+    """What the fixture script prints, as JSON."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is missing: the client's behaviour is tested with it")
-    result = tsc(CLIENT, "--outDir", str(tmp_path), "client.ts")
-    assert result.returncode == 0, result.stdout + result.stderr
-    (tmp_path / "package.json").write_text('{"type": "module"}\n')
-    scenario = subprocess.run(
-        [node, str(FIXTURES / "client_scenario.mjs"), str(tmp_path)],
+    result = subprocess.run(
+        [node, str(FIXTURES / script), str(client)],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert scenario.returncode == 0, scenario.stderr
-    record = json.loads(scenario.stdout)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_client_resumes_renews_and_never_delivers_an_event_twice(compiled_client: Path) -> None:
+    """client_scenario.mjs plays a stream's life on a loopback server: a 401, events with CRLF
+    and CR endings, a dropped connection, a replayed id, `expired`, a `reset` to an older id,
+    and close()."""
+    record = run_node("client_scenario.mjs", compiled_client)
     stream = "/inventory/events/stock/stream"
     assert record["requests"] == [
         {"url": stream, "authorization": "Bearer t1"},
@@ -173,3 +187,58 @@ def test_client_resumes_renews_and_never_delivers_an_event_twice(tmp_path: Path)
         *("connecting", "open", "closed"),
     ]
     assert record["lastEventId"] == 2
+
+
+SSE_CASES: dict[str, tuple[list[bytes], list[list[Any]]]] = {
+    "split-mid-line": (
+        [b"event: stock_upd", b'ated\ndata: {"id"', b": 1}\nid: 7\n", b"\n"],
+        [["event", "stock_updated", '{"id": 1}', "7"]],
+    ),
+    "crlf-split-across-chunks": (
+        [b"data: a\r", b"\ndata: b\r\n\r", b"\n", b"data: c\r\n\r\n"],
+        [["event", "message", "a\nb", None], ["event", "message", "c", None]],
+    ),
+    "cr-endings": ([b"data: a\rdata: b\r\r"], [["event", "message", "a\nb", None]]),
+    "utf8-character-split-across-chunks": (
+        [b"data: caf\xc3", b"\xa9 \xe2\x82", b"\xac \xf0\x9f", b"\x98\x80\n\n"],
+        [["event", "message", "caf\u00e9 \u20ac \U0001f600", None]],
+    ),
+    "byte-order-mark": ([b"\xef\xbb", b"\xbfdata: z\n\n"], [["event", "message", "z", None]]),
+    "multi-line-data": (
+        [b"data: first\ndata:second\ndata:  third\ndata\n\n"],
+        [["event", "message", "first\nsecond\n third\n", None]],
+    ),
+    "comment-and-retry": (
+        [b": keep-alive\n", b"retry: 2500\nretry: soon\n\n:\n\n"],
+        [["comment", "keep-alive"], ["retry", 2500], ["comment", ""]],
+    ),
+    "id-holds-and-type-resets": (
+        [b"id: 5\nevent: a\ndata: x\n\ndata: y\n\nid: 6\0\nevent: b\n\ndata: z\n\n"],
+        [["event", "a", "x", "5"], ["event", "message", "y", "5"], ["event", "message", "z", "5"]],
+    ),
+}
+
+
+def test_sse_parser_reads_events_however_the_bytes_are_split(compiled_client: Path) -> None:
+    """Fixed chunks, fed straight to the parser: no transport can merge or split them."""
+    cases = {name: [list(chunk) for chunk in chunks] for name, (chunks, _) in SSE_CASES.items()}
+    found = run_node("sse_parser_cases.mjs", compiled_client, json.dumps(cases))
+    assert found == {name: expected for name, (_, expected) in SSE_CASES.items()}
+
+
+def test_reconnections_back_off_until_a_connection_delivers_something(
+    compiled_client: Path,
+) -> None:
+    """Streams that open and end at once: the delay's ceiling doubles until one delivers a
+    heartbeat; a stream that expires before delivering anything backs off too, and one that
+    expires after an event reconnects at once. Each delay is half its ceiling (see
+    client_backoff.mjs)."""
+    record = run_node("client_backoff.mjs", compiled_client)
+    stream = "/inventory/events/stock/stream"
+    assert record["requests"] == [stream] * 5 + [f"{stream}?last_event_id=1"]
+    assert record["delays"] == [
+        5,  # "retry: 10" then the end: the ceiling is 10
+        10,  # an empty stream: 20
+        5,  # a heartbeat, then the end: the connection worked, 10 again
+        10,  # expired at once: 20
+    ]  # an event, then expired: the connection worked, it reconnects at once

@@ -65,6 +65,26 @@ def test_an_events_file_that_does_not_parse_is_refused_naming_it(project: Path) 
     assert snapshot(project) == before
 
 
+def test_an_event_based_on_a_class_of_another_module_keeps_the_project_in_sync(
+    project: Path,
+) -> None:
+    events = project / STOCK_EVENTS
+    source = events.read_text()
+    events.write_text(
+        source.replace(
+            "from fastapi_pg_sse import ChannelEvent\n", "from shop.shared import Audited\n"
+        ).replace("class StockUpdated(ChannelEvent):", "class StockUpdated(Audited):")
+    )
+    sync = run_scaffold("sync", cwd=project)
+    assert sync.exit_code == 0, sync.stderr
+    channels = (project / CHANNELS_TS).read_text()
+    assert (
+        "export interface StockUpdated {\n  id: number;\n  [key: string]: unknown;\n}" in channels
+    )
+    assert "// StockUpdated is based on Audited, which is not in the events file" in channels
+    assert run_scaffold("check", cwd=project).exit_code == 0
+
+
 @pytest.mark.parametrize("folder", ["/web", "../web", ""])
 def test_a_typescript_folder_outside_the_project_is_refused(folder: str, project: Path) -> None:
     pyproject = project / "pyproject.toml"

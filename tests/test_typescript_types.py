@@ -4,15 +4,21 @@ file, `<name>.channels.ts` the channels.ts of a project whose one channel has it
 Rewrite the `.channels.ts` files with SCAFFOLD_UPDATE_GOLDEN=1, and review their diff.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
+import pydantic.alias_generators
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scaffold.errors import BadInput
-from scaffold.layout import channel_layout
+from scaffold.layout import channel_layout, typescript_paths
 from scaffold.project import ChannelRecord, Project
+from scaffold.pydantic_aliases import ALIAS_GENERATORS
 from scaffold.ts_client import typescript_files
+from scaffold.typescript import Interface, read_channel_events
 
 FIXTURES = Path(__file__).parent / "typescript_fixtures"
 UPDATE = os.environ.get("SCAFFOLD_UPDATE_GOLDEN") == "1"
@@ -39,15 +45,24 @@ def project_of(root: Path, *channels: ChannelRecord) -> Project:
 def channels_ts(project: Project, events: dict[ChannelRecord, str]) -> str:
     """channels.ts, with each channel's events file as the command would create it (none is on
     disk)."""
+    layouts = [channel_layout(project, record) for record in project.channels]
+    paths = typescript_paths(project)
+    assert paths is not None
     rendered = {
         channel_layout(project, record).events_path: text for record, text in events.items()
     }
-    return typescript_files(project, rendered)["web/realtime/channels.ts"]
+    return typescript_files(project.root, paths, layouts, rendered)[paths.channels]
 
 
 @pytest.mark.parametrize(
     ("fixture", "record"),
-    [("annotations", ORDERS), ("stock", STOCK), ("stock_level", STOCK_LEVEL)],
+    [
+        ("aliases", STOCK),
+        ("annotations", ORDERS),
+        ("imported_base", STOCK),
+        ("stock", STOCK),
+        ("stock_level", STOCK_LEVEL),
+    ],
 )
 def test_events_file_becomes_typescript(
     fixture: str, record: ChannelRecord, tmp_path: Path
@@ -58,6 +73,35 @@ def test_events_file_becomes_typescript(
     if UPDATE:
         expected.write_text(actual)
     assert actual == expected.read_text()
+
+
+def test_properties_are_named_as_pydantic_dumps_the_fields_by_alias() -> None:
+    """The aliases fixture, imported: each model's properties, its base's included, are the keys
+    of pydantic's serialization schema by alias."""
+    path = FIXTURES / "aliases_events.py"
+    spec = importlib.util.spec_from_file_location("aliases_events", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    interfaces = {
+        interface.name: interface
+        for interface in read_channel_events(path.read_text(), "aliases", "StockEvent").interfaces
+    }
+
+    def names(interface: Interface) -> list[str]:
+        inherited = [] if interface.extends is None else names(interfaces[interface.extends])
+        return inherited + [prop.name for prop in interface.properties]
+
+    for name, interface in interfaces.items():
+        schema = getattr(module, name).model_json_schema(mode="serialization", by_alias=True)
+        assert sorted(names(interface)) == sorted(schema["properties"]), name
+
+
+@given(st.text(alphabet="abcXYZ019_-", max_size=12))
+def test_alias_generators_convert_names_as_pydantics_do(name: str) -> None:
+    for qualified, generator in ALIAS_GENERATORS.items():
+        function = getattr(pydantic.alias_generators, qualified.rpartition(".")[2])
+        assert generator(name) == function(name), qualified
 
 
 def test_the_users_events_file_on_disk_wins_over_the_one_the_command_would_create(
@@ -106,7 +150,7 @@ def test_a_class_named_like_a_typescript_type_is_prefixed(tmp_path: Path) -> Non
         ),
         (
             ('event_type: ClassVar[str] = "stock_updated"', "is_abstract = True"),
-            "StockEvent lists StockUpdated, which is not a ChannelEvent class of this file",
+            "StockEvent lists StockUpdated, whose event_type is not in this file",
         ),
         (
             ('"stock_updated"', '"expired"'),
@@ -116,8 +160,38 @@ def test_a_class_named_like_a_typescript_type_is_prefixed(tmp_path: Path) -> Non
             ("StockEvent = StockUpdated\n", "StockEvent = StockUpdated | StockUpdated\n"),
             "lists the event type 'stock_updated' twice",
         ),
+        (
+            ("    id: int\n", "    id: int = Field(alias=ID_ALIAS)\n"),
+            "stock_events.py:16: alias of StockUpdated.id is not a string scaffold can read",
+        ),
+        (
+            (
+                '"stock_updated"\n',
+                '"stock_updated"\n    model_config = {"alias_generator": str.upper}\n',
+            ),
+            "stock_events.py:15: the alias_generator of StockUpdated names fields in a way scaffold"
+            " cannot tell from the file alone",
+        ),
+        (
+            (
+                "class StockUpdated(ChannelEvent):",
+                "from shop.naming import to_camel\n\n\n"
+                "class StockUpdated(ChannelEvent, alias_generator=to_camel):",
+            ),
+            "stock_events.py:14: the alias_generator of StockUpdated names fields",
+        ),
     ],
-    ids=["syntax-error", "no-alias", "foreign-class", "abstract-event", "reserved", "twice"],
+    ids=[
+        "syntax-error",
+        "no-alias",
+        "foreign-class",
+        "abstract-event",
+        "reserved",
+        "twice",
+        "alias-not-a-string",
+        "other-alias-generator",
+        "to-camel-from-elsewhere",
+    ],
 )
 def test_an_events_file_scaffold_cannot_read_is_refused_naming_it(
     edit: tuple[str, str], message: str, tmp_path: Path

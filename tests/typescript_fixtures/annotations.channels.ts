@@ -7,7 +7,7 @@
 
 import type { Channel } from "./client.js";
 
-// Order in sales, from shop/modules/sales/services/order_events.py.
+// Order events of the sales module, from shop/modules/sales/services/order_events.py.
 
 /** A line of an order: a nested model. */
 export interface Line {
@@ -97,7 +97,7 @@ export interface Strict {
   line_count: number;
 }
 
-/** The events of Order in sales, by event type. */
+/** Order events of the sales module, by event type. */
 export interface SalesOrderEvents {
   "order.placed": OrderPlaced;
   order_cancelled: OrderCancelled;

@@ -19,7 +19,8 @@ let streamClosedByClient;
 const closedByClient = new Promise((resolve) => (streamClosedByClient = resolve));
 
 const frames = {
-  // retry, a comment, an event with CRLF endings and two data lines, split mid-line and mid-CRLF
+  // retry, a comment, an event with CRLF endings and two data lines, written in pieces (which
+  // may reach the client merged: test_typescript_client.py feeds the parser split chunks)
   first: ["retry: 10\r\n\r\n: keep-alive\r\n", "id: 1\r\nevent: stock_upd", 'ated\r\ndata: {"id":\r', '\ndata: 1}\r\n\r\n'],
   second: ['id: 2\revent: stock_updated\rdata: {"id": 2}\r\r'], // CR endings
 };

@@ -7,14 +7,14 @@
 
 import type { Channel } from "./client.js";
 
-// Stock in inventory, from shop/modules/inventory/services/stock_events.py.
+// Stock events of the inventory module, from shop/modules/inventory/services/stock_events.py.
 
 /** A stock changed: an example, replace it with your own events. */
 export interface StockUpdated {
   id: number;
 }
 
-/** The events of Stock in inventory, by event type. */
+/** Stock events of the inventory module, by event type. */
 export interface InventoryStockEvents {
   stock_updated: StockUpdated;
 }

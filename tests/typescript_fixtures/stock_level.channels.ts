@@ -7,7 +7,7 @@
 
 import type { Channel } from "./client.js";
 
-// StockLevel in warehouse-ops, from shop/modules/warehouse_ops/services/stock_level_events.py.
+// Stock level events of the warehouse-ops module, from shop/modules/warehouse_ops/services/stock_level_events.py.
 
 /** A row of baskets, as the trigger sends it. */
 export interface BasketsRow {
@@ -25,7 +25,7 @@ export type StockLevelUpdated = BasketsRow;
 /** A row of baskets was deleted: the old row. */
 export type StockLevelDeleted = BasketsRow;
 
-/** The events of StockLevel in warehouse-ops, by event type. */
+/** Stock level events of the warehouse-ops module, by event type. */
 export interface WarehouseOpsStockLevelEvents {
   stock_level_created: StockLevelCreated;
   stock_level_updated: StockLevelUpdated;

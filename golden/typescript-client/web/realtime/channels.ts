@@ -7,14 +7,14 @@
 
 import type { Channel } from "./client.js";
 
-// Stock in inventory, from shop/modules/inventory/services/stock_events.py.
+// Stock events of the inventory module, from shop/modules/inventory/services/stock_events.py.
 
 /** A stock changed: an example, replace it with your own events. */
 export interface StockUpdated {
   id: number;
 }
 
-/** The events of Stock in inventory, by event type. */
+/** Stock events of the inventory module, by event type. */
 export interface InventoryStockEvents {
   stock_updated: StockUpdated;
 }
@@ -24,7 +24,7 @@ export const inventoryStock: Channel<InventoryStockEvents> = {
   events: ["stock_updated"],
 };
 
-// StockLevel in warehouse-ops, from shop/modules/warehouse_ops/services/stock_level_events.py.
+// Stock level events of the warehouse-ops module, from shop/modules/warehouse_ops/services/stock_level_events.py.
 
 /** A row of baskets as the trigger sends it (every column of baskets). */
 export interface BasketsRow {
@@ -42,7 +42,7 @@ export type StockLevelUpdated = BasketsRow;
 /** A row of baskets was deleted: the row as it was. */
 export type StockLevelDeleted = BasketsRow;
 
-/** The events of StockLevel in warehouse-ops, by event type. */
+/** Stock level events of the warehouse-ops module, by event type. */
 export interface WarehouseOpsStockLevelEvents {
   stock_level_created: StockLevelCreated;
   stock_level_updated: StockLevelUpdated;

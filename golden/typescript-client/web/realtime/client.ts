@@ -11,6 +11,11 @@
  * and full jitter), and after its credentials expired (`refreshToken`, then a new stream from
  * the last event id). Event ids increase per user, so an event is never delivered twice.
  *
+ * A connection "worked" once it delivered something (an event; with header auth, a heartbeat
+ * comment too) or stayed open `backoff.max` ms. Only such a connection starts the delays again
+ * from the shortest, and only after such a connection does a stream that expired reconnect at
+ * once: a server that accepts and drops a stream straight away is retried ever more slowly.
+ *
  * Cookie auth uses the browser's EventSource, with credentials; header auth reads the stream
  * with fetch, sending `Authorization: Bearer <token>`. No dependencies: ES2022 and the DOM.
  */
@@ -50,8 +55,9 @@ export interface StreamOptions<E> {
   readonly onStatus?: (status: Status) => void;
   /** Resume after this id, received by an earlier stream. */
   readonly lastEventId?: number;
-  /** Reconnection delays, in milliseconds: the first at most `initial` (default 1000, or the
-   * server's `retry:`), doubling with each failure up to `max` (default 30000). */
+  /** Reconnection delays, in milliseconds: drawn at random below a ceiling that is `initial`
+   * (default 1000, or the server's `retry:`) and doubles with each connection that failed or
+   * expired without having worked (see above), up to `max` (default 30000). */
   readonly backoff?: { readonly initial?: number; readonly max?: number };
 }
 
@@ -80,6 +86,10 @@ class ChannelStream<E> implements Stream {
   #stop: () => void = () => {};
   /** Whether the credentials were renewed since the last connection that opened. */
   #renewed = false;
+  /** When the current connection opened (Date.now()); undefined until it does. */
+  #openedAt: number | undefined;
+  /** Whether the current connection delivered an event or a heartbeat. */
+  #delivered = false;
 
   constructor(
     readonly channel: Channel<E>,
@@ -101,6 +111,8 @@ class ChannelStream<E> implements Stream {
 
   #connect(): void {
     if (this.#closed) return;
+    this.#openedAt = undefined;
+    this.#delivered = false;
     this.#status("connecting");
     const auth = this.options.auth;
     if (auth.kind === "cookie") this.#openEventSource();
@@ -156,15 +168,18 @@ class ChannelStream<E> implements Stream {
       }
       if (!response.ok || response.body === null) throw new Error(`HTTP ${response.status}`);
       this.#opened();
-      const parser = new SseParser(
-        (type, data, id) => {
+      const parser = new SseParser({
+        event: (type, data, id) => {
           if (!aborter.signal.aborted) this.#dispatch(type, data, id);
         },
-        (milliseconds) => {
+        retry: (milliseconds) => {
           this.#initialDelay = Math.max(1, milliseconds); // 0 would never grow
         },
-      );
-      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        comment: () => {
+          if (!aborter.signal.aborted) this.#delivered = true; // a heartbeat
+        },
+      });
+      const reader = response.body.getReader();
       for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
         parser.push(chunk.value);
       }
@@ -175,19 +190,30 @@ class ChannelStream<E> implements Stream {
   }
 
   #opened(): void {
-    this.#failures = 0;
+    this.#openedAt = Date.now();
     this.#renewed = false;
     this.#status("open");
+  }
+
+  /** Whether the connection that ended worked: it delivered something, or stayed open `max`
+   * ms. One that worked starts the delays again from `initial`. */
+  #worked(): boolean {
+    const lived = this.#openedAt === undefined ? 0 : Date.now() - this.#openedAt;
+    const worked = this.#delivered || lived >= this.#maxDelay;
+    if (worked) this.#failures = 0;
+    return worked;
   }
 
   /** One event, from either transport: delivered once, in order. */
   #dispatch(type: string, data: string, id: string | undefined): void {
     if (type === EXPIRED) {
+      const worked = this.#worked();
       this.#stop();
       this.#status("expired");
-      void this.#renew().then((renewed) => (renewed ? this.#connect() : this.#retry()));
+      void this.#renew().then((renewed) => (renewed && worked ? this.#connect() : this.#retry()));
       return;
     }
+    this.#delivered = true;
     const eventId = Number(id);
     if (id === undefined || !Number.isSafeInteger(eventId)) return; // not a channel event
     if (type === RESET) {
@@ -226,6 +252,7 @@ class ChannelStream<E> implements Stream {
   }
 
   #failed(): void {
+    this.#worked();
     this.#status("error");
     this.#retry();
   }
@@ -255,35 +282,47 @@ class ChannelStream<E> implements Stream {
   }
 }
 
-/** Reads Server-Sent Events from text chunks as the HTML standard says EventSource does:
- * lines end with CRLF, LF or CR; `:` starts a comment; `data` lines join with LF; an event is
- * dispatched at an empty line; the last `id` holds until another replaces it. */
-class SseParser {
+/** What an SseParser finds in a stream. */
+export interface SseListener {
+  /** An event: its type ("message" when the stream names none), its `data` lines joined with
+   * LF, and the last `id` the stream set (it holds until another replaces it). */
+  event(type: string, data: string, id: string | undefined): void;
+  /** A `retry:` line: the reconnection delay the server asks for. */
+  retry(milliseconds: number): void;
+  /** A comment line (`: keep-alive`), which servers send as a heartbeat: its text. */
+  comment(text: string): void;
+}
+
+/** Reads Server-Sent Events from a stream's bytes, however they are split into chunks, as the
+ * HTML standard says EventSource does: UTF-8; lines end with CRLF, LF or CR; `:` starts a
+ * comment; `data` lines join with LF; an event is dispatched at an empty line. openStream uses
+ * it with header auth; it is exported for reading a stream some other way. */
+export class SseParser {
+  readonly #decoder = new TextDecoder(); // UTF-8, a character split across chunks kept whole
   #line = "";
   #afterCarriageReturn = false;
   #type = "";
   #data: string[] = [];
   #id: string | undefined;
 
-  constructor(
-    readonly onEvent: (type: string, data: string, id: string | undefined) => void,
-    readonly onRetry: (milliseconds: number) => void,
-  ) {}
+  constructor(readonly listener: SseListener) {}
 
-  push(chunk: string): void {
+  /** Read the next chunk of the stream. */
+  push(chunk: Uint8Array): void {
+    const text = this.#decoder.decode(chunk, { stream: true });
     let start = 0;
-    for (let index = 0; index < chunk.length; index += 1) {
-      const character = chunk[index];
+    for (let index = 0; index < text.length; index += 1) {
+      const character = text[index];
       if (character === "\n" && this.#afterCarriageReturn && index === start) {
         start = index + 1; // the LF of a CRLF whose CR ended the line
       } else if (character === "\n" || character === "\r") {
-        this.#field(this.#line + chunk.slice(start, index));
+        this.#field(this.#line + text.slice(start, index));
         this.#line = "";
         start = index + 1;
       }
       this.#afterCarriageReturn = character === "\r";
     }
-    this.#line += chunk.slice(start);
+    this.#line += text.slice(start);
   }
 
   #field(line: string): void {
@@ -291,14 +330,14 @@ class SseParser {
       this.#dispatch();
       return;
     }
-    if (line.startsWith(":")) return;
     const colon = line.indexOf(":");
     const name = colon === -1 ? line : line.slice(0, colon);
     const value = colon === -1 ? "" : line.slice(line[colon + 1] === " " ? colon + 2 : colon + 1);
-    if (name === "event") this.#type = value;
+    if (name === "") this.listener.comment(value);
+    else if (name === "event") this.#type = value;
     else if (name === "data") this.#data.push(value);
     else if (name === "id" && !value.includes("\0")) this.#id = value;
-    else if (name === "retry" && /^\d+$/.test(value)) this.onRetry(Number(value));
+    else if (name === "retry" && /^\d+$/.test(value)) this.listener.retry(Number(value));
   }
 
   #dispatch(): void {
@@ -306,6 +345,6 @@ class SseParser {
     const data = this.#data;
     this.#type = "";
     this.#data = [];
-    if (data.length > 0) this.onEvent(type, data.join("\n"), this.#id);
+    if (data.length > 0) this.listener.event(type, data.join("\n"), this.#id);
   }
 }
