@@ -42,8 +42,15 @@ def run_scaffold(*args: str, cwd: Path, command: tuple[str, ...] = SOURCE_CLI) -
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
 
+DEMO_ONLY = ("demo.py", "frontend")
+"""The live demo's routes and page in examples/shop (see demo/), which the generator's tests
+leave out: they start from the shop's own code."""
+
+
 def copy_example(destination: Path) -> Path:
-    shutil.copytree(EXAMPLE, destination, ignore=shutil.ignore_patterns("__pycache__", ".*cache"))
+    """A copy of examples/shop, without the demo's parts."""
+    ignored = shutil.ignore_patterns("__pycache__", ".*cache", *DEMO_ONLY)
+    shutil.copytree(EXAMPLE, destination, ignore=ignored)
     return destination
 
 
