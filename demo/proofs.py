@@ -106,7 +106,8 @@ async def nothing_is_lost_across_a_token_refresh(demo: Demo, browser: Browser) -
 
     async with new_tab(browser) as page:
         await page.route(lambda url: "/demo/sign-in" in url, hold_the_refresh)
-        await page.goto(demo.page_url("user.html", user="erin", lifetime="5"))
+        # Long enough for the stream to open before it expires, on a loaded machine too.
+        await page.goto(demo.page_url("user.html", user="erin", lifetime="10"))
         erin = UserPage(page.main_frame)
         await erin.wait_for_status("open")
         await add_basket(demo.database_url, "erin")
