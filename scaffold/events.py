@@ -16,8 +16,9 @@ from scaffold.schema import Column, Schema, read_schema
 
 _PYTHON_TYPES = {
     **dict.fromkeys(("int2", "int4", "int8", "oid"), "int"),
-    **dict.fromkeys(("float4", "float8"), "float"),
-    "numeric": "Decimal",
+    # numeric is a JSON number too: a float, which pydantic writes back as a number (a Decimal
+    # it would write as a string); money is a string such as "$3.50".
+    **dict.fromkeys(("float4", "float8", "numeric"), "float"),
     "bool": "bool",
     **dict.fromkeys(
         (
@@ -38,7 +39,6 @@ _PYTHON_TYPES = {
 
 _IMPORTS = {
     "datetime.": ("standard", "import datetime"),
-    "Decimal": ("standard", "from decimal import Decimal"),
     "Literal[": ("typing", "Literal"),
     "UUID": ("standard", "from uuid import UUID"),
     "JsonValue": ("pydantic", "JsonValue"),

@@ -2,9 +2,12 @@
 whose fields read what PostgreSQL's `to_jsonb` makes of the table's row.
 """
 
+import datetime
 import importlib.util
+import json
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
@@ -35,6 +38,8 @@ CREATE TABLE orders (
     items quantity[],
     details jsonb,
     lasts interval,
+    tax decimal(5, 2),
+    fee money,
     class text
 );
 ALTER TABLE orders ALTER COLUMN weight SET NOT NULL;
@@ -43,7 +48,7 @@ ALTER TABLE orders ALTER COLUMN weight SET NOT NULL;
 RICH_FIELDS = """\
     id: int
     customer_id: str
-    total: Decimal
+    total: float
     weight: float
     paid: bool
     reference: UUID | None
@@ -54,14 +59,21 @@ RICH_FIELDS = """\
     items: list[int | None] | None
     details: JsonValue
     lasts: str | None
+    tax: float | None
+    fee: str | None
 """
 
 ROW = """\
-INSERT INTO orders (customer_id, total, weight, reference, due, opens, items, details, lasts)
+INSERT INTO orders (
+    customer_id, total, weight, reference, due, opens, items, details, lasts, tax, fee
+)
 VALUES ('alice', 12.50, 1.5, gen_random_uuid(), '2025-01-31', '09:30', '{1,NULL,3}',
-        '{"gift": true}', '1 day 02:00:00')
+        '{"gift": true}', '1 day 02:00:00', 0.07, 3.5)
 RETURNING to_jsonb(orders)::text
 """
+TEMPORAL = ("placed_at",)
+"""Columns whose JSON pydantic writes in its own spelling: `Z` for `+00:00`, six digits of
+fractions of a second where PostgreSQL drops the trailing zeros."""
 
 
 def test_the_events_file_is_created_once_and_then_the_users(shop: Path) -> None:
@@ -121,6 +133,11 @@ async def test_the_typed_row_model_reads_the_row_postgresql_sends(
     row = _events_module(shop).OrdersRow.model_validate_json(payload)
     assert (row.status, row.items, row.details) == ("placed", [1, None, 3], {"gift": True})
     assert row.model_extra == {"class": None}
+    sent = json.loads(payload)
+    dumped = row.model_dump(mode="json", by_alias=True)  # as the typed emit sends the row
+    assert _without(dumped, TEMPORAL) == _without(sent, TEMPORAL)
+    for column in TEMPORAL:  # the same instant, in another spelling of RFC 3339 ("Z", ".500000")
+        assert _instant(dumped[column]) == _instant(sent[column]), column
     with pytest.raises(ValidationError):
         _events_module(shop).OrdersRow.model_validate_json(payload.replace('"placed"', '"lost"'))
 
@@ -160,6 +177,16 @@ def test_a_row_model_the_migrations_cannot_tell_accepts_any_fields(
     assert 'model_config = ConfigDict(extra="allow")' in text
     row = _events_module(shop).BasketsRow.model_validate({"id": 1, "anything": "goes"})
     assert row.model_extra == {"id": 1, "anything": "goes"}
+
+
+def _without(row: dict[str, object], columns: Iterable[str]) -> dict[str, object]:
+    return {column: value for column, value in row.items() if column not in columns}
+
+
+def _instant(value: object) -> object:
+    """A date or time written in JSON, as Python reads it."""
+    assert isinstance(value, str)
+    return datetime.datetime.fromisoformat(value)
 
 
 def _events_module(project: Path) -> ModuleType:
