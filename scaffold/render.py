@@ -23,7 +23,7 @@ from scaffold.names import table_class
 from scaffold.project import ChannelRecord, Project
 from scaffold.pycode import (
     annotated,
-    from_imports,
+    import_lines,
     parenthesized,
     union,
     wrapped_call,
@@ -87,7 +87,7 @@ def render_project_files(project: Project) -> dict[str, str]:
             "project/sse_channels.py.jinja",
             registry,
             channels=channels,
-            imports=from_imports(
+            imports=import_lines(
                 (channel.service_module, channel.constant) for channel in channels
             ),
         ),
@@ -114,10 +114,10 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
         "constant": layout.constant,
         "trigger": layout.record.trigger,
         "auth": _auth(project),
-        "controller_imports": from_imports(first_party_imports),
+        "controller_imports": import_lines(first_party_imports),
         "row_factory": layout.row_factory,
         "test_imports": _test_imports(project, layout),
-        "events_import": from_imports(
+        "events_import": import_lines(
             [(layout.events_module, f"{layout.names.channel_class}Event")]
         ),
     }
@@ -143,12 +143,14 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
 def render_events(project: Project, layout: ChannelLayout) -> str:
     """The channel's events file as scaffold first writes it: an example event, or the trigger's
     events with the row model the migrations tell."""
-    trigger = layout.record.trigger
-    context: dict[str, Any] = {"names": layout.names, "trigger": trigger}
-    if trigger is not None:
-        from scaffold.events import row_model
+    from scaffold.events import events_imports, row_model
 
-        context |= {"row": f"{table_class(trigger.table)}Row", "model": row_model(project, trigger)}
+    trigger = layout.record.trigger
+    model = None if trigger is None else row_model(project, trigger)
+    context: dict[str, Any] = {"names": layout.names, "trigger": trigger, "model": model}
+    if trigger is not None:
+        context["row"] = f"{table_class(trigger.table)}Row"
+    context["imports"] = events_imports(model)
     return render_template(
         "sse-channel/events.py.jinja", layout.events_path, header=USERS_HEADER, **context
     )
@@ -210,12 +212,12 @@ def _test_imports(project: Project, layout: ChannelLayout) -> tuple[list[str], l
     helpers) and first-party (the channel). The row factory goes to the first block when it is
     a module of its own beside the tests, to the second when it is part of the tests' package."""
     helpers = ["ServedApp", "next_event", "payload_of", *([] if project.auth else ["sign_token"])]
-    third_party = [("fastapi_pg_sse.testing", ", ".join(helpers))]
+    third_party = [("fastapi_pg_sse.testing", helper) for helper in helpers]
     first_party = [(layout.service_module, layout.constant)]
     if factory := layout.row_factory:
         block = first_party if "." in factory.module else third_party
         block.append((factory.module, factory.function))
-    return from_imports(third_party), from_imports(first_party)
+    return import_lines(third_party), import_lines(first_party)
 
 
 def _auth(project: Project) -> dict[str, str] | None:

@@ -71,6 +71,11 @@ VALUES ('alice', 12.50, 1.5, gen_random_uuid(), '2025-01-31', '09:30', '{1,NULL,
         '{"gift": true}', '1 day 02:00:00', 0.07, 3.5)
 RETURNING to_jsonb(orders)::text
 """
+LABELS_LIKE_TYPES = """\
+CREATE TYPE kind AS ENUM ('UUID', 'JsonValue', 'datetime.date', 'serial');
+CREATE TABLE orders (id serial PRIMARY KEY, customer_id text NOT NULL, kind kind NOT NULL);
+"""
+"""An enum whose labels read like the types of other columns: the file imports none of them."""
 TEMPORAL = ("placed_at",)
 """Columns whose JSON pydantic writes in its own spelling: `Z` for `+00:00`, six digits of
 fractions of a second where PostgreSQL drops the trailing zeros."""
@@ -142,8 +147,13 @@ async def test_the_typed_row_model_reads_the_row_postgresql_sends(
         _events_module(shop).OrdersRow.model_validate_json(payload.replace('"placed"', '"lost"'))
 
 
-def test_the_typed_row_model_passes_ruff_and_mypy_strict(shop: Path, tmp_path: Path) -> None:
-    (shop / "migrations" / "0002_orders.sql").write_text(RICH_TABLE)
+@pytest.mark.parametrize(
+    "migration", [RICH_TABLE, LABELS_LIKE_TYPES], ids=["rich-table", "labels-like-types"]
+)
+def test_the_typed_row_model_passes_ruff_and_mypy_strict(
+    shop: Path, tmp_path: Path, migration: str
+) -> None:
+    (shop / "migrations" / "0002_orders.sql").write_text(migration)
     trigger = ("--table", "orders", "--user-column", "customer_id")
     assert run_scaffold("create-sse-channel", *STOCK, *trigger, cwd=shop).exit_code == 0
     commands = [
