@@ -117,9 +117,8 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
         "controller_imports": import_lines(first_party_imports),
         "row_factory": layout.row_factory,
         "test_imports": _test_imports(project, layout),
-        "events_import": import_lines(
-            [(layout.events_module, f"{layout.names.channel_class}Event")]
-        ),
+        "events_alias": layout.events_alias,
+        "events_import": import_lines([(layout.events_module, layout.events_alias)]),
     }
     templates = {
         layout.service_path: "notify_service.py.jinja",
@@ -147,7 +146,12 @@ def render_events(project: Project, layout: ChannelLayout) -> str:
 
     trigger = layout.record.trigger
     model = None if trigger is None else row_model(project, trigger)
-    context: dict[str, Any] = {"names": layout.names, "trigger": trigger, "model": model}
+    context: dict[str, Any] = {
+        "names": layout.names,
+        "events_alias": layout.events_alias,
+        "trigger": trigger,
+        "model": model,
+    }
     if trigger is not None:
         context["row"] = f"{table_class(trigger.table)}Row"
     context["imports"] = events_imports(model)

@@ -2,6 +2,7 @@
 whose fields read what PostgreSQL's `to_jsonb` makes of the table's row.
 """
 
+import ast
 import datetime
 import importlib.util
 import json
@@ -19,6 +20,7 @@ from tests.helpers import new_database, run_scaffold
 
 STOCK = ("Stock", "in", "inventory")
 EVENTS = "shop/modules/inventory/services/stock_events.py"
+CHECKLIST = "tests/realtime/test_inventory_stock_sse_channel.py"
 
 RICH_TABLE = """\
 CREATE TYPE order_status AS ENUM ('placed', 'paid');
@@ -112,6 +114,35 @@ def test_an_untouched_events_file_goes_with_its_channel(shop: Path) -> None:
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
     assert not (shop / EVENTS).exists()
     assert not (shop / "shop" / "modules").exists()
+
+
+@pytest.mark.parametrize("trigger", [(), TRIGGERED], ids=["plain", "trigger"])
+def test_the_checklist_emits_no_event_type_the_events_file_declares(
+    shop: Path, trigger: tuple[str, ...]
+) -> None:
+    assert run_scaffold("create-sse-channel", *STOCK, *trigger, cwd=shop).exit_code == 0
+    events = ast.parse((shop / EVENTS).read_text())
+    checklist = ast.parse((shop / CHECKLIST).read_text())
+    declared = {
+        node.value.value
+        for node in ast.walk(events)
+        if isinstance(node, ast.AnnAssign) and ast.unparse(node.target) == "event_type"
+        if isinstance(node.value, ast.Constant)
+    }
+    constants = {
+        node.targets[0].id: node.value.value
+        for node in checklist.body
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+        if isinstance(node.value, ast.Constant)
+    }
+    emitted = {
+        constants[event.id] if isinstance(event, ast.Name) else ast.literal_eval(event)
+        for node in ast.walk(checklist)
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "served_app.emit"
+        for event in [node.args[2]]
+    }
+    assert declared and emitted
+    assert not declared & emitted, "the checklist sends payloads the declared events do not have"
 
 
 def test_a_triggers_row_model_is_typed_from_the_migrations(shop: Path) -> None:
