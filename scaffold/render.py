@@ -4,7 +4,8 @@ Rendering is deterministic (no dates, versions or machine paths), every file end
 one newline, and each generated file starts with a header saying how it is regenerated.
 """
 
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -104,22 +105,8 @@ def render_project_files(project: Project) -> dict[str, str]:
 
 
 def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
-    """The files of one channel: notify service, SSE controller, migration and tests, and its
-    events file and, for a trigger, the row factory its test uses, which are the user's."""
-    first_party_imports = [(layout.service_module, layout.constant)]
-    if project.auth:
-        first_party_imports.append(project.auth)
-    context: dict[str, Any] = {
-        "names": layout.names,
-        "constant": layout.constant,
-        "trigger": layout.record.trigger,
-        "auth": _auth(project),
-        "controller_imports": import_lines(first_party_imports),
-        "row_factory": layout.row_factory,
-        "test_imports": _test_imports(project, layout),
-        "events_alias": layout.events_alias,
-        "events_import": import_lines([(layout.events_module, layout.events_alias)]),
-    }
+    """The files of one channel: notify service, SSE controller, migration and tests."""
+    context = _channel_context(project, layout)
     templates = {
         layout.service_path: "notify_service.py.jinja",
         layout.controller_path: "sse_controller.py.jinja",
@@ -130,13 +117,43 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
         for path, template in templates.items()
     }
     files[layout.migration_path] = render_migration(project, layout)
-    files[layout.events_path] = render_events(project, layout)
-    if layout.row_factory is not None:
-        path = layout.row_factory.path
-        files[path] = render_template(
-            "sse-channel/rows.py.jinja", path, header=USERS_HEADER, **context
-        )
     return files
+
+
+def users_files(project: Project, layout: ChannelLayout) -> dict[str, Callable[[], str]]:
+    """The channel's files that scaffold writes once for the user, each rendered when called:
+    its events file (which reads the migrations) and, for a trigger, the row factory its test
+    uses."""
+    files: dict[str, Callable[[], str]] = {
+        layout.events_path: partial(render_events, project, layout)
+    }
+    if factory := layout.row_factory:
+        files[factory.path] = partial(_render_row_factory, project, layout, factory.path)
+    return files
+
+
+def _render_row_factory(project: Project, layout: ChannelLayout, path: str) -> str:
+    return render_template(
+        "sse-channel/rows.py.jinja", path, header=USERS_HEADER, **_channel_context(project, layout)
+    )
+
+
+def _channel_context(project: Project, layout: ChannelLayout) -> dict[str, Any]:
+    """What the templates of a channel's files read."""
+    first_party_imports = [(layout.service_module, layout.constant)]
+    if project.auth:
+        first_party_imports.append(project.auth)
+    return {
+        "names": layout.names,
+        "constant": layout.constant,
+        "trigger": layout.record.trigger,
+        "auth": _auth(project),
+        "controller_imports": import_lines(first_party_imports),
+        "row_factory": layout.row_factory,
+        "test_imports": _test_imports(project, layout),
+        "events_alias": layout.events_alias,
+        "events_import": import_lines([(layout.events_module, layout.events_alias)]),
+    }
 
 
 def render_events(project: Project, layout: ChannelLayout) -> str:

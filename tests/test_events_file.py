@@ -4,6 +4,7 @@ whose fields read what PostgreSQL's `to_jsonb` makes of the table's row.
 
 import ast
 import datetime
+import hashlib
 import importlib.util
 import json
 import subprocess
@@ -21,6 +22,8 @@ from tests.helpers import new_database, run_scaffold
 STOCK = ("Stock", "in", "inventory")
 EVENTS = "shop/modules/inventory/services/stock_events.py"
 CHECKLIST = "tests/realtime/test_inventory_stock_sse_channel.py"
+USERS = (EVENTS, "tests/realtime/baskets_rows.py")
+"""A trigger channel's files that are the user's once written, in path order."""
 
 RICH_TABLE = """\
 CREATE TYPE order_status AS ENUM ('placed', 'paid');
@@ -87,7 +90,7 @@ def test_the_events_file_is_created_once_and_then_the_users(shop: Path) -> None:
     assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
     events = shop / EVENTS
     assert events.read_text().startswith("# Written by scaffold once: yours to edit")
-    assert EVENTS not in (shop / "scaffold.lock").read_text()
+    assert f"\n# {_sha256(events)}  {EVENTS}\n" in (shop / "scaffold.lock").read_text()
     edited = events.read_text().replace("    id: int\n", "    id: int\n    stock: int\n")
     events.write_text(edited)
 
@@ -143,6 +146,42 @@ def test_the_checklist_emits_no_event_type_the_events_file_declares(
     }
     assert declared and emitted
     assert not declared & emitted, "the checklist sends payloads the declared events do not have"
+
+
+def test_an_untouched_events_file_goes_with_its_channel_after_its_table_changed(
+    shop: Path,
+) -> None:
+    (shop / "migrations" / "0002_orders.sql").write_text(RICH_TABLE)
+    trigger = ("--table", "orders", "--user-column", "customer_id")
+    assert run_scaffold("create-sse-channel", *STOCK, *trigger, cwd=shop).exit_code == 0
+    (shop / "migrations" / "0003_notes.sql").write_text("ALTER TABLE orders ADD note text;\n")
+
+    assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
+    assert not (shop / EVENTS).exists()
+    assert not (shop / "tests" / "realtime" / "orders_rows.py").exists()
+
+
+def test_without_its_record_an_events_file_goes_if_it_is_what_scaffold_writes_today(
+    shop: Path,
+) -> None:
+    """A lock from a scaffold that did not record the user's files yet."""
+    assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
+    lock = shop / "scaffold.lock"
+    lock.write_text("".join(line for line in lock.open() if not line.startswith("# ")))
+
+    assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
+    assert not (shop / EVENTS).exists()
+
+
+def test_the_lock_keeps_what_scaffold_wrote_once_in_lines_sha256sum_skips(shop: Path) -> None:
+    assert run_scaffold("create-sse-channel", *STOCK, *TRIGGERED, cwd=shop).exit_code == 0
+    written = {path: _sha256(shop / path) for path in USERS}
+    (shop / EVENTS).write_text((shop / EVENTS).read_text() + "# mine now\n")
+    assert run_scaffold("sync", cwd=shop).exit_code == 0
+
+    lines = (shop / "scaffold.lock").read_text().splitlines()
+    assert [f"# {sha}  {path}" for path, sha in written.items()] == lines[-len(USERS) :]
+    assert not [line for line in lines if not line.startswith("#") and line.endswith(USERS)]
 
 
 def test_a_triggers_row_model_is_typed_from_the_migrations(shop: Path) -> None:
@@ -218,6 +257,10 @@ def test_a_row_model_the_migrations_cannot_tell_accepts_any_fields(
     assert 'model_config = ConfigDict(extra="allow")' in text
     row = _events_module(shop).BasketsRow.model_validate({"id": 1, "anything": "goes"})
     assert row.model_extra == {"id": 1, "anything": "goes"}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _without(row: dict[str, object], columns: Iterable[str]) -> dict[str, object]:
