@@ -5,9 +5,11 @@ project in sync loads neither.
 """
 
 import ast
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scaffold.dependencies import LowRequirement, too_low
 from scaffold.errors import BadInput
 from scaffold.layout import Router, channel_layout, module_path, routers
 from scaffold.lock import LOCK_PATH, Lock, lock_text, read_lock, sha256_of
@@ -55,9 +57,22 @@ def sync_plan(project: Project) -> Plan:
     compared with what they render: a generated file that differs is an update when it holds what
     the lock says scaffold wrote (it is outdated), and a conflict otherwise (it was edited by
     hand). Package `__init__.py` files are the user's, and so are the dependencies in
-    `pyproject.toml`.
+    `pyproject.toml`, but for a requirement of the runtime or of the tests that allows older
+    versions than the generated code needs: its minimum is raised.
     """
-    return make_plan(project.root, _generated_state(project, recorded=project))
+    desired = _generated_state(project, recorded=project)
+    if project.channels and low_requirements(project):
+        from scaffold.manifest import raise_requirements
+
+        pyproject = project.pyproject.read_text(encoding="utf-8")
+        desired[project.pyproject.name] = Desired(raise_requirements(pyproject), Ownership.EDITED)
+    return make_plan(project.root, desired)
+
+
+def low_requirements(project: Project) -> list[LowRequirement]:
+    """The requirements `pyproject.toml` lists below what the generated code needs, read with
+    the standard library: tomlkit, which edits them, is loaded only when there are some."""
+    return too_low(tomllib.loads(project.pyproject.read_text(encoding="utf-8")))
 
 
 def desired_state(project: Project, *, recorded: Project) -> dict[str, Desired]:
