@@ -41,6 +41,7 @@ _STATUS_COLOURS = {
     "outdated": "yellow",
     "modified": "red",
     "missing wiring": "yellow",
+    "too low": "yellow",
 }
 
 ProjectOption = Annotated[
@@ -206,8 +207,8 @@ def _print_findings(findings: "Sequence[Finding]") -> None:
     """Each finding, with its diff but for outdated files: their update is scaffold's own."""
     for finding in findings:
         status = typer.style(f"{finding.status:>14}", fg=_STATUS_COLOURS[finding.status])
-        routers = f" ({', '.join(finding.routers)})" if finding.routers else ""
-        typer.echo(f"{status}  {finding.path}{routers}")
+        details = ", ".join(finding.routers) or "; ".join(finding.requirements)
+        typer.echo(f"{status}  {finding.path}{f' ({details})' if details else ''}")
         if finding.status != "outdated":
             typer.echo(finding.diff or "", nl=False)
     if any(finding.status == "outdated" for finding in findings):

@@ -11,39 +11,53 @@ from dataclasses import dataclass
 
 from scaffold.layout import sql_migrations
 from scaffold.project import Project, Trigger
-from scaffold.pycode import annotated, module_sort_key
+from scaffold.pycode import Import, annotated, import_block
 from scaffold.schema import Column, Schema, read_schema
 
+
+@dataclass(frozen=True)
+class Annotation:
+    """A field's annotation, and what it names that the events file imports."""
+
+    text: str
+    imports: frozenset[Import] = frozenset()
+
+    def wrapped(self, template: str) -> "Annotation":
+        """`template` with `{}` replaced by this annotation: `list[{}]`, say."""
+        return Annotation(template.format(self.text), self.imports)
+
+
+def _type(text: str, *imports: Import) -> Annotation:
+    return Annotation(text, frozenset(imports))
+
+
+_DATETIME = Import("datetime")
+_JSON_VALUE = _type("JsonValue", Import("pydantic", "JsonValue"))
 _PYTHON_TYPES = {
-    **dict.fromkeys(("int2", "int4", "int8", "oid"), "int"),
-    **dict.fromkeys(("float4", "float8"), "float"),
-    "numeric": "Decimal",
-    "bool": "bool",
+    **dict.fromkeys(("int2", "int4", "int8", "oid"), _type("int")),
+    # numeric is a JSON number too: a float, which pydantic writes back as a number (a Decimal
+    # it would write as a string); money is a string such as "$3.50".
+    **dict.fromkeys(("float4", "float8", "numeric"), _type("float")),
+    "bool": _type("bool"),
     **dict.fromkeys(
         (
             "text", "varchar", "bpchar", "char", "name", "citext", "bytea", "money", "interval",
             "inet", "cidr", "macaddr", "macaddr8", "xml", "bit", "varbit", "tsvector", "tsquery",
             "timetz",  # `10:00:00+00`, which Python's time does not read
         ),
-        "str",
+        _type("str"),
     ),
-    "uuid": "UUID",
-    "timestamp": "datetime.datetime",
-    "timestamptz": "datetime.datetime",
-    "date": "datetime.date",
-    "time": "datetime.time",
-    **dict.fromkeys(("json", "jsonb"), "JsonValue"),
+    "uuid": _type("UUID", Import("uuid", "UUID")),
+    "timestamp": _type("datetime.datetime", _DATETIME),
+    "timestamptz": _type("datetime.datetime", _DATETIME),
+    "date": _type("datetime.date", _DATETIME),
+    "time": _type("datetime.time", _DATETIME),
+    **dict.fromkeys(("json", "jsonb"), _JSON_VALUE),
 }  # fmt: skip
 """The Python type of each PostgreSQL type's JSON; any other type's is any JSON value."""
 
-_IMPORTS = {
-    "datetime.": ("standard", "import datetime"),
-    "Decimal": ("standard", "from decimal import Decimal"),
-    "Literal[": ("typing", "Literal"),
-    "UUID": ("standard", "from uuid import UUID"),
-    "JsonValue": ("pydantic", "JsonValue"),
-}
-"""What an annotation that holds the key needs imported."""
+_EVENT_IMPORTS = (Import("typing", "ClassVar"), Import("fastapi_pg_sse", "ChannelEvent"))
+"""What every events file imports: its events' base class and `event_type`'s annotation."""
 
 _RESERVED = frozenset(
     {
@@ -62,7 +76,7 @@ _SIMPLE_LABEL = re.compile(r"[A-Za-z0-9_ .:/+-]*")
 class RowModel:
     """The model of a trigger's row: the typed fields, and what it leaves open."""
 
-    fields: tuple[tuple[str, str], ...]
+    fields: tuple[tuple[str, Annotation], ...]
     """(column, Python annotation) of each column the model declares, in the table's order."""
     unknown: str | None
     """Why scaffold cannot tell the row's columns, when it cannot."""
@@ -70,27 +84,19 @@ class RowModel:
     """Columns that are no valid field name (`class`, `_version`): left to the extra fields."""
 
     @property
-    def imports(self) -> tuple[list[str], list[str]]:
-        """The standard library's import lines, in ruff's order, and the names from `pydantic`
-        that the fields and an open model need."""
-        needed: dict[str, set[str]] = {"standard": set(), "typing": {"ClassVar"}, "pydantic": set()}
-        for _, annotation in self.fields:
-            for key, (block, line) in _IMPORTS.items():
-                if key in annotation:
-                    needed[block].add(line)
-        if self.open:
-            needed["pydantic"].add("ConfigDict")
-        standard = [
-            *needed["standard"],
-            f"from typing import {', '.join(sorted(needed['typing']))}",
-        ]
-        standard.sort(key=lambda line: (line.startswith("from"), module_sort_key(line.split()[1])))
-        return standard, sorted(needed["pydantic"])
-
-    @property
     def open(self) -> bool:
         """Whether the model accepts fields it does not declare."""
         return self.unknown is not None or bool(self.untyped)
+
+
+def events_imports(model: RowModel | None) -> str:
+    """The import lines of an events file: those of its events, and of its row model if any."""
+    imports = set(_EVENT_IMPORTS)
+    if model is not None:
+        imports.update(name for _, annotation in model.fields for name in annotation.imports)
+        if model.open:
+            imports.add(Import("pydantic", "ConfigDict"))
+    return import_block(imports)
 
 
 def row_model(project: Project, trigger: Trigger) -> RowModel:
@@ -130,27 +136,29 @@ def _field_name(column: str) -> bool:
     )
 
 
-def _annotation(schema: Schema, name: str, column: Column) -> str:
+def _annotation(schema: Schema, name: str, column: Column) -> Annotation:
     """The Python type of the column's JSON: `| None` when it may be NULL, and its arrays' items
     too, which may always be. An enum's labels are a `Literal` if the field fits on a line."""
     annotation = _python_annotation(schema, column, literal=True)
-    if "Literal[" in annotation and "\n" in annotated(name, annotation):
+    if annotation.text.startswith("Literal[") and "\n" in annotated(name, annotation.text):
         return _python_annotation(schema, column, literal=False)
     return annotation
 
 
-def _python_annotation(schema: Schema, column: Column, *, literal: bool) -> str:
+def _python_annotation(schema: Schema, column: Column, *, literal: bool) -> Annotation:
     sql_type = schema.domains.get(column.type.name or "", column.type)
     labels = schema.enums.get(sql_type.name or "")
-    if labels is not None:
-        simple = literal and labels and all(_SIMPLE_LABEL.fullmatch(label) for label in labels)
-        annotation = "Literal[{}]".format(", ".join(f'"{x}"' for x in labels)) if simple else "str"
+    if labels is None:
+        annotation = _PYTHON_TYPES.get(sql_type.name or "", _JSON_VALUE)
+    elif literal and labels and all(_SIMPLE_LABEL.fullmatch(label) for label in labels):
+        quoted = ", ".join(f'"{label}"' for label in labels)
+        annotation = _type(f"Literal[{quoted}]", Import("typing", "Literal"))
     else:
-        annotation = _PYTHON_TYPES.get(sql_type.name or "", "JsonValue")
+        annotation = _type("str")
     for _ in range(column.type.array_depth + sql_type.array_depth):
-        annotation = f"list[{_nullable(annotation)}]"
+        annotation = _nullable(annotation).wrapped("list[{}]")
     return annotation if column.not_null else _nullable(annotation)
 
 
-def _nullable(annotation: str) -> str:
-    return annotation if annotation == "JsonValue" else f"{annotation} | None"
+def _nullable(annotation: Annotation) -> Annotation:
+    return annotation if annotation == _JSON_VALUE else annotation.wrapped("{} | None")

@@ -15,33 +15,18 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from tomlkit.items import AoT, Array, String, Table
 
-from scaffold import __version__
+from scaffold.dependencies import (
+    DEPENDENCIES,
+    EXTRAS,
+    GROUPS,
+    TEST_LISTS,
+    find,
+    names,
+    needed_in,
+    place,
+)
 from scaffold.project import ChannelRecord, scaffold_table
 from scaffold.requirements import parse, provides, same_distribution, with_minimum
-
-
-def _compatible_range(version: str) -> str:
-    """`>=X.Y,<X+1`: the runtime releases that generated code of this version works with."""
-    major, minor = version.split(".")[:2]
-    return f">={major}.{minor},<{int(major) + 1}"
-
-
-RUNTIME = "fastapi-pg-sse"
-RUNTIME_RANGE = _compatible_range(__version__)
-RUNTIME_REQUIREMENTS = ("fastapi>=0.137.2", f"{RUNTIME}{RUNTIME_RANGE}")
-TEST_REQUIREMENTS = (
-    f"{RUNTIME}[testing]{RUNTIME_RANGE}",  # its pytest plugin and fastapi_pg_sse.testing
-    "asyncpg>=0.29",  # the tests of a trigger insert rows with it
-    "asyncpg-stubs>=0.29",  # and mypy --strict needs its types
-    "pytest>=8",
-)
-TEST_LISTS = ("test", "tests", "testing", "dev")
-"""The names of the extra or dependency group that holds a project's test dependencies, in
-order of preference."""
-
-_DEPENDENCIES = ("project", "dependencies")
-_EXTRAS = ("project", "optional-dependencies")
-_GROUPS = ("dependency-groups",)
 
 
 @dataclass(frozen=True)
@@ -55,11 +40,11 @@ class DependencyChange:
     """The requirement as the project listed it, when its minimum was raised."""
 
     def __str__(self) -> str:
-        place = _place(self.key)
+        where = place(self.key)
         if self.replaces is None:
-            return f"adds {self.requirement} to {place}"
+            return f"adds {self.requirement} to {where}"
         return (
-            f"raises {self.replaces} to {self.requirement} in {place} (the generated code needs it)"
+            f"raises {self.replaces} to {self.requirement} in {where} (the generated code needs it)"
         )
 
     def as_json(self) -> dict[str, object]:
@@ -76,6 +61,14 @@ def edit_pyproject(text: str, channels: Sequence[ChannelRecord]) -> str:
     document = tomlkit.parse(text)
     _record_channels(document["tool"]["scaffold"], channels)
     _require_packages(document)
+    return _dumps(document, text)
+
+
+def raise_requirements(text: str) -> str:
+    """`text` with every requirement the generated code needs raised where it lists one too
+    low; it adds none (`scaffold sync`: only `create-sse-channel` adds packages)."""
+    document = tomlkit.parse(text)
+    _require_packages(document, add_missing=False)
     return _dumps(document, text)
 
 
@@ -124,22 +117,21 @@ def _new_table(values: Mapping[str, object], *, blank_line_after: bool = True) -
     return table
 
 
-def _require_packages(document: tomlkit.TOMLDocument) -> list[DependencyChange]:
-    """Require what the generated code imports in `[project] dependencies`, and what its tests
-    import in the project's test list (`_test_list_key`).
+def _require_packages(
+    document: tomlkit.TOMLDocument, *, add_missing: bool = True
+) -> list[DependencyChange]:
+    """Raise the minimum of what the generated code needs where the project lists it too low
+    (`dependencies.needed_in`), and add what it does not list: the runtime's requirements to
+    `[project] dependencies`, its tests' to the project's test list (`_test_list_key`).
 
     A test package counts as listed when `[project] dependencies` or any test list has it.
     """
-    test_lists = [
-        (*table, name)
-        for table in (_GROUPS, _EXTRAS)
-        for name in _names(document, table)
-        if canonicalize_name(name) in TEST_LISTS
-    ]
-    changes = _require(document, RUNTIME_REQUIREMENTS, [_DEPENDENCIES], add_to=_DEPENDENCIES)
-    changes += _require(
-        document, TEST_REQUIREMENTS, [_DEPENDENCIES, *test_lists], add_to=_test_list_key(document)
-    )
+    changes = []
+    for need in needed_in(document):
+        add_to = _test_list_key(document) if need.tests else DEPENDENCIES
+        changes += _require(
+            document, need.requirements, need.lists, add_to=add_to if add_missing else None
+        )
     return changes
 
 
@@ -147,12 +139,12 @@ def _test_list_key(document: tomlkit.TOMLDocument) -> tuple[str, ...]:
     """Where test dependencies go: the first of TEST_LISTS that is a dependency group, else the
     first that is an extra; without either, a new `test` group if the project has dependency
     groups, else a new `test` extra."""
-    for table in (_GROUPS, _EXTRAS):
-        names: dict[str, str] = {canonicalize_name(name): name for name in _names(document, table)}
+    for table in (GROUPS, EXTRAS):
+        listed: dict[str, str] = {canonicalize_name(name): name for name in names(document, table)}
         for wanted in TEST_LISTS:
-            if wanted in names:
-                return (*table, names[wanted])
-    return (*_GROUPS, "test") if _GROUPS[0] in document else (*_EXTRAS, "test")
+            if wanted in listed:
+                return (*table, listed[wanted])
+    return (*GROUPS, "test") if GROUPS[0] in document else (*EXTRAS, "test")
 
 
 @dataclass(frozen=True)
@@ -168,7 +160,7 @@ class _Entry:
         """Raise the entry's minimum to `needed`'s, in place; the change, if any."""
         item = self.requirements[self.index]
         text = str(item)
-        raised = with_minimum(text, needed, _place(self.key))
+        raised = with_minimum(text, needed, place(self.key))
         if raised == text:
             return None
         self.requirements[self.index] = String.from_raw(raised, item.type)
@@ -180,10 +172,10 @@ def _require(
     wanted: Sequence[str],
     searched: Sequence[tuple[str, ...]],
     *,
-    add_to: tuple[str, ...],
+    add_to: tuple[str, ...] | None,
 ) -> list[DependencyChange]:
     """Raise the minimum of the `wanted` requirements wherever the `searched` lists hold them,
-    and add to the `add_to` list those they do not provide."""
+    and add to the `add_to` list, if any, those they do not provide."""
     entries = [entry for key in searched for entry in _entries(document, key)]
     changes, missing = [], []
     for requirement in wanted:
@@ -192,7 +184,7 @@ def _require(
         changes += [change for entry in listed if (change := entry.raise_to(requirement))]
         if not any(provides(entry.requirement, needed) for entry in listed):
             missing.append(requirement)
-    if missing:
+    if missing and add_to is not None:
         _append(_make(document, add_to), missing)
         changes += [DependencyChange(requirement, add_to) for requirement in missing]
     return changes
@@ -200,38 +192,14 @@ def _require(
 
 def _entries(document: tomlkit.TOMLDocument, key: tuple[str, ...]) -> list[_Entry]:
     """The requirement strings of the list at `key`; none if it does not exist."""
-    requirements = _find(document, key)
+    requirements = find(document, key)
     if not isinstance(requirements, Array):
         return []
     return [
-        _Entry(key, requirements, index, parse(str(item), _place(key)))
+        _Entry(key, requirements, index, parse(str(item), place(key)))
         for index, item in enumerate(requirements)
         if isinstance(item, String)  # not a dependency group's {include-group = "..."}
     ]
-
-
-def _place(key: tuple[str, ...]) -> str:
-    """The list at `key` in words: `[project] dependencies`, `the dev extra`."""
-    if key == _DEPENDENCIES:
-        return "[project] dependencies"
-    kind = "extra" if key[:2] == _EXTRAS else "dependency group"
-    return f"the {key[-1]} {kind}"
-
-
-def _names(document: tomlkit.TOMLDocument, key: tuple[str, ...]) -> list[str]:
-    """The keys of the table at `key`; none if it does not exist."""
-    table = _find(document, key)
-    return list(table) if isinstance(table, Mapping) else []
-
-
-def _find(document: tomlkit.TOMLDocument, key: tuple[str, ...]) -> object:
-    """The value at `key`, such as ("project", "dependencies"); None if it does not exist."""
-    value: object = document
-    for part in key:
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def _make(table: MutableMapping[str, Any], key: Sequence[str]) -> Array:

@@ -5,16 +5,18 @@ project in sync loads neither.
 """
 
 import ast
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scaffold.dependencies import LowRequirement, too_low
 from scaffold.errors import BadInput
 from scaffold.layout import Router, channel_layout, module_path, routers, typescript_paths
-from scaffold.lock import LOCK_PATH, lock_text, read_lock
+from scaffold.lock import LOCK_PATH, Lock, lock_text, read_lock, sha256_of
 from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import Project
 from scaffold.pycode import from_import
-from scaffold.render import render_channel, render_project_files
+from scaffold.render import render_channel, render_project_files, users_files
 from scaffold.ts_client import typescript_files
 
 if TYPE_CHECKING:
@@ -22,13 +24,19 @@ if TYPE_CHECKING:
 
 
 def generated_files(project: Project) -> dict[str, str]:
-    """Every file scaffold generates for the project's recorded channels; none without channels."""
+    """Every file scaffold generates for the project's recorded channels, and those it writes
+    once for the user that are missing (it writes them again); none without channels."""
     if not project.channels:
         return {}
     layouts = [channel_layout(project, record) for record in project.channels]
     files = render_project_files(project)
     for layout in layouts:
         files |= render_channel(project, layout)
+        files |= {
+            path: render()
+            for path, render in users_files(project, layout).items()
+            if not (project.root / path).is_file()
+        }
     paths = typescript_paths(project)
     if paths is not None:
         files |= typescript_files(project.root, paths, layouts, files)
@@ -52,9 +60,22 @@ def sync_plan(project: Project) -> Plan:
     compared with what they render: a generated file that differs is an update when it holds what
     the lock says scaffold wrote (it is outdated), and a conflict otherwise (it was edited by
     hand). Package `__init__.py` files are the user's, and so are the dependencies in
-    `pyproject.toml`.
+    `pyproject.toml`, but for a requirement of the runtime or of the tests that allows older
+    versions than the generated code needs: its minimum is raised.
     """
-    return make_plan(project.root, _generated_state(project, recorded=project))
+    desired = _generated_state(project, recorded=project)
+    if project.channels and low_requirements(project):
+        from scaffold.manifest import raise_requirements
+
+        pyproject = project.pyproject.read_text(encoding="utf-8")
+        desired[project.pyproject.name] = Desired(raise_requirements(pyproject), Ownership.EDITED)
+    return make_plan(project.root, desired)
+
+
+def low_requirements(project: Project) -> list[LowRequirement]:
+    """The requirements `pyproject.toml` lists below what the generated code needs, read with
+    the standard library: tomlkit, which edits them, is loaded only when there are some."""
+    return too_low(tomllib.loads(project.pyproject.read_text(encoding="utf-8")))
 
 
 def desired_state(project: Project, *, recorded: Project) -> dict[str, Desired]:
@@ -84,34 +105,64 @@ def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desire
     """
     files = generated_files(project)
     baseline = files if recorded == project else generated_files(recorded)
-    written = read_lock(project.root)
+    lock = read_lock(project.root)
     history = {channel_layout(recorded, record).migration_path for record in recorded.channels}
     created_once = _created_once(project) | _created_once(recorded)
     desired = {
-        path: Desired(text, _ownership(path, created_once), baseline.get(path), written.get(path))
+        path: Desired(
+            text, _ownership(path, created_once), baseline.get(path), lock.generated.get(path)
+        )
         for path, text in files.items()
     }
     desired |= {
-        path: Desired(None, _ownership(path, created_once), text, written.get(path))
+        path: Desired(None, _ownership(path, created_once), text, lock.generated.get(path))
         for path, text in baseline.items()
         if path not in files and path not in history
     }
+    desired |= _unused_users_files(project, recorded, lock)
     generated = {path: text for path, text in files.items() if path not in created_once}
-    desired[LOCK_PATH] = Desired(lock_text(generated), Ownership.RECORD)
+    written_once = {
+        path: sha256_of(files[path]) if path in files else lock.users[path]
+        for path in _users_paths(project)
+        if path in files or path in lock.users
+    }
+    desired[LOCK_PATH] = Desired(lock_text(generated, written_once), Ownership.RECORD)
     if project.channels or recorded.channels:
         app_path = module_path(project, project.app_module)
         desired[app_path] = Desired(_wired_app(project, recorded, app_path), Ownership.EDITED)
     return desired
 
 
+def _unused_users_files(project: Project, recorded: Project, lock: Lock) -> dict[str, Desired]:
+    """The files written once for the user by the channels that go: each is deleted if it still
+    holds what scaffold wrote, as the lock's sha256 tells (or, with no record there, from an
+    earlier scaffold, if it is what scaffold writes today)."""
+    kept = _users_paths(project)
+    unused = {}
+    for record in recorded.channels:
+        for path, render in users_files(recorded, channel_layout(recorded, record)).items():
+            if path in kept:
+                continue
+            written = lock.users.get(path)
+            today = render() if written is None and (project.root / path).is_file() else None
+            unused[path] = Desired(None, Ownership.CREATED_ONCE, today, written)
+    return unused
+
+
+def _users_paths(project: Project) -> set[str]:
+    """The files scaffold writes once for the user: events files and row factories."""
+    return {
+        path
+        for record in project.channels
+        for path in users_files(project, channel_layout(project, record))
+    }
+
+
 def _created_once(project: Project) -> set[str]:
     """Generated files that are written once and never checked again: the migrations, which may
-    already be applied to a database, and the events files and row factories, which are the
-    user's to edit (one that went unused goes, if still as written)."""
-    layouts = [channel_layout(project, record) for record in project.channels]
-    return {path for layout in layouts for path in (layout.migration_path, layout.events_path)} | {
-        layout.row_factory.path for layout in layouts if layout.row_factory is not None
-    }
+    already be applied to a database, and the user's files (`_users_paths`)."""
+    migrations = {channel_layout(project, record).migration_path for record in project.channels}
+    return migrations | _users_paths(project)
 
 
 def _ownership(path: str, created_once: set[str]) -> Ownership:

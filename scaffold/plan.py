@@ -14,7 +14,8 @@ class Ownership(Enum):
     GENERATED = "generated"
     """Written by scaffold and checked for drift; edits by hand are conflicts."""
     CREATED_ONCE = "created-once"
-    """Created when missing, then the user's (empty `__init__.py` files, removal migrations)."""
+    """Created when missing, then the user's (empty `__init__.py` files, removal migrations,
+    events files): deleted only while it still holds what scaffold wrote (`baseline`)."""
     EDITED = "edited"
     """The user's file, edited in place (the app module, `pyproject.toml`)."""
     RECORD = "record"
@@ -137,7 +138,8 @@ def _action(old: str | None, want: Desired) -> Action:
     if old == want.text:
         return Action.UNCHANGED
     if want.ownership is Ownership.CREATED_ONCE:  # the user's now: deleted only if untouched
-        return Action.DELETE if want.text is None and old == want.baseline else Action.UNCHANGED
+        deleted = want.text is None and _written_by_scaffold(old, want)
+        return Action.DELETE if deleted else Action.UNCHANGED
     if want.ownership in (Ownership.EDITED, Ownership.RECORD) or _written_by_scaffold(old, want):
         return Action.DELETE if want.text is None else Action.UPDATE
     return Action.CONFLICT

@@ -5,7 +5,9 @@ generated code passes both at the default line length for any name `scaffold.nam
 """
 
 import re
+import sys
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 LINE_LENGTH = 88
 """ruff's default, which the generated code and the wired app module are held to."""
@@ -16,18 +18,58 @@ _TOKENS = re.compile(r"([0-9]+)|(.)", re.DOTALL)
 NaturalOrder = list[tuple[str | int, ...]]
 
 
+class Import(NamedTuple):
+    """`from module import name`, or `import module` without a name."""
+
+    module: str
+    name: str | None = None
+
+
 def from_import(module: str, name: str, alias: str | None = None) -> str:
     """`from module import name [as alias]`, parenthesised if it does not fit on one line."""
-    imported = name if alias in (None, name) else f"{name} as {alias}"
-    code = f"from {module} import {imported}"
-    return code if len(code) <= LINE_LENGTH else f"from {module} import (\n    {imported},\n)"
+    return _from_line(module, [name if alias in (None, name) else f"{name} as {alias}"])
 
 
-def from_imports(imports: Iterable[tuple[str, str]]) -> list[str]:
-    """The lines importing each `(module, name)`, all from different modules of one section
-    (first-party, say), in the order ruff's isort wants them."""
-    ordered = sorted(imports, key=lambda imported: module_sort_key(imported[0]))
-    return [from_import(module, name) for module, name in ordered]
+def import_lines(imports: Iterable[tuple[str, str | None]]) -> list[str]:
+    """The lines of one section of imports (the standard library's, say) as ruff's isort writes
+    them: the `import module` lines, then one `from` line per module with all its names, modules
+    and names each in ruff's order."""
+    names: dict[str, set[str]] = {}
+    for module, name in set(imports):
+        names.setdefault(module, set())
+        if name is not None:
+            names[module].add(name)
+    modules = sorted(names, key=lambda module: (bool(names[module]), module_sort_key(module)))
+    return [
+        _from_line(module, sorted(names[module], key=_member_sort_key))
+        if names[module]
+        else f"import {module}"
+        for module in modules
+    ]
+
+
+def import_block(imports: Iterable[Import]) -> str:
+    """The imports as ruff's isort writes them at the top of a module: the standard library's
+    section, then the third-party one (anything else), a blank line between them."""
+    imports = list(imports)
+    standard = [i for i in imports if i.module.split(".")[0] in sys.stdlib_module_names]
+    sections = [standard, [i for i in imports if i not in standard]]
+    return "\n\n".join("\n".join(import_lines(section)) for section in sections if section)
+
+
+def _from_line(module: str, names: Sequence[str]) -> str:
+    """`from module import` the names, one a line in parentheses if they do not fit on one."""
+    code = f"from {module} import {', '.join(names)}"
+    if len(code) <= LINE_LENGTH:
+        return code
+    return "\n".join([f"from {module} import (", *(f"    {name}," for name in names), ")"])
+
+
+def _member_sort_key(name: str) -> tuple[int, NaturalOrder, NaturalOrder]:
+    """The order ruff's isort gives the names of one `from` import (`order-by-type`): constants
+    (`UUID`), then classes, then anything else, each group as `module_sort_key` orders."""
+    kind = 0 if len(name) > 1 and name.isupper() else 1 if name[0].isupper() else 2
+    return (kind, *module_sort_key(name))
 
 
 def module_sort_key(module: str) -> tuple[NaturalOrder, NaturalOrder]:

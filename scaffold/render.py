@@ -4,7 +4,8 @@ Rendering is deterministic (no dates, versions or machine paths), every file end
 one newline, and each generated file starts with a header saying how it is regenerated.
 """
 
-from functools import cache
+from collections.abc import Callable
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from scaffold.names import table_class
 from scaffold.project import ChannelRecord, Project
 from scaffold.pycode import (
     annotated,
-    from_imports,
+    import_lines,
     parenthesized,
     union,
     wrapped_call,
@@ -87,7 +88,7 @@ def render_project_files(project: Project) -> dict[str, str]:
             "project/sse_channels.py.jinja",
             registry,
             channels=channels,
-            imports=from_imports(
+            imports=import_lines(
                 (channel.service_module, channel.constant) for channel in channels
             ),
         ),
@@ -104,23 +105,8 @@ def render_project_files(project: Project) -> dict[str, str]:
 
 
 def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
-    """The files of one channel: notify service, SSE controller, migration and tests, and its
-    events file and, for a trigger, the row factory its test uses, which are the user's."""
-    first_party_imports = [(layout.service_module, layout.constant)]
-    if project.auth:
-        first_party_imports.append(project.auth)
-    context: dict[str, Any] = {
-        "names": layout.names,
-        "constant": layout.constant,
-        "trigger": layout.record.trigger,
-        "auth": _auth(project),
-        "controller_imports": from_imports(first_party_imports),
-        "row_factory": layout.row_factory,
-        "test_imports": _test_imports(project, layout),
-        "events_import": from_imports(
-            [(layout.events_module, f"{layout.names.channel_class}Event")]
-        ),
-    }
+    """The files of one channel: notify service, SSE controller, migration and tests."""
+    context = _channel_context(project, layout)
     templates = {
         layout.service_path: "notify_service.py.jinja",
         layout.controller_path: "sse_controller.py.jinja",
@@ -131,24 +117,61 @@ def render_channel(project: Project, layout: ChannelLayout) -> dict[str, str]:
         for path, template in templates.items()
     }
     files[layout.migration_path] = render_migration(project, layout)
-    files[layout.events_path] = render_events(project, layout)
-    if layout.row_factory is not None:
-        path = layout.row_factory.path
-        files[path] = render_template(
-            "sse-channel/rows.py.jinja", path, header=USERS_HEADER, **context
-        )
     return files
+
+
+def users_files(project: Project, layout: ChannelLayout) -> dict[str, Callable[[], str]]:
+    """The channel's files that scaffold writes once for the user, each rendered when called:
+    its events file (which reads the migrations) and, for a trigger, the row factory its test
+    uses."""
+    files: dict[str, Callable[[], str]] = {
+        layout.events_path: partial(render_events, project, layout)
+    }
+    if factory := layout.row_factory:
+        files[factory.path] = partial(_render_row_factory, project, layout, factory.path)
+    return files
+
+
+def _render_row_factory(project: Project, layout: ChannelLayout, path: str) -> str:
+    return render_template(
+        "sse-channel/rows.py.jinja", path, header=USERS_HEADER, **_channel_context(project, layout)
+    )
+
+
+def _channel_context(project: Project, layout: ChannelLayout) -> dict[str, Any]:
+    """What the templates of a channel's files read."""
+    first_party_imports = [(layout.service_module, layout.constant)]
+    if project.auth:
+        first_party_imports.append(project.auth)
+    return {
+        "names": layout.names,
+        "constant": layout.constant,
+        "trigger": layout.record.trigger,
+        "auth": _auth(project),
+        "controller_imports": import_lines(first_party_imports),
+        "row_factory": layout.row_factory,
+        "test_imports": _test_imports(project, layout),
+        "events_alias": layout.events_alias,
+        "events_import": import_lines([(layout.events_module, layout.events_alias)]),
+    }
 
 
 def render_events(project: Project, layout: ChannelLayout) -> str:
     """The channel's events file as scaffold first writes it: an example event, or the trigger's
     events with the row model the migrations tell."""
-    trigger = layout.record.trigger
-    context: dict[str, Any] = {"names": layout.names, "trigger": trigger}
-    if trigger is not None:
-        from scaffold.events import row_model
+    from scaffold.events import events_imports, row_model
 
-        context |= {"row": f"{table_class(trigger.table)}Row", "model": row_model(project, trigger)}
+    trigger = layout.record.trigger
+    model = None if trigger is None else row_model(project, trigger)
+    context: dict[str, Any] = {
+        "names": layout.names,
+        "events_alias": layout.events_alias,
+        "trigger": trigger,
+        "model": model,
+    }
+    if trigger is not None:
+        context["row"] = f"{table_class(trigger.table)}Row"
+    context["imports"] = events_imports(model)
     return render_template(
         "sse-channel/events.py.jinja", layout.events_path, header=USERS_HEADER, **context
     )
@@ -210,12 +233,12 @@ def _test_imports(project: Project, layout: ChannelLayout) -> tuple[list[str], l
     helpers) and first-party (the channel). The row factory goes to the first block when it is
     a module of its own beside the tests, to the second when it is part of the tests' package."""
     helpers = ["ServedApp", "next_event", "payload_of", *([] if project.auth else ["sign_token"])]
-    third_party = [("fastapi_pg_sse.testing", ", ".join(helpers))]
+    third_party = [("fastapi_pg_sse.testing", helper) for helper in helpers]
     first_party = [(layout.service_module, layout.constant)]
     if factory := layout.row_factory:
         block = first_party if "." in factory.module else third_party
         block.append((factory.module, factory.function))
-    return from_imports(third_party), from_imports(first_party)
+    return import_lines(third_party), import_lines(first_party)
 
 
 def _auth(project: Project) -> dict[str, str] | None:

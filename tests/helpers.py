@@ -111,7 +111,8 @@ def run_generated_tests(
 
 
 def editing_libraries_loaded_by_check(project: Path) -> list[str]:
-    """Which of libcst and tomlkit `scaffold check` imports on `project`, which is in sync."""
+    """Which of libcst, tomlkit and pglast `scaffold check` imports on `project`, which is in
+    sync: they edit Python and TOML, and read the migrations for a new events file."""
     script = (
         "import sys\n"
         "from scaffold._cli import main\n"
@@ -120,7 +121,7 @@ def editing_libraries_loaded_by_check(project: Path) -> list[str]:
         "    main()\n"
         "except SystemExit as exit:\n"
         "    assert exit.code in (0, None), exit.code\n"
-        "print(sorted(m for m in ('libcst', 'tomlkit') if m in sys.modules))\n"
+        "print(sorted(m for m in ('libcst', 'tomlkit', 'pglast') if m in sys.modules))\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=True

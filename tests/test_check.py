@@ -129,8 +129,9 @@ def test_check_writes_nothing(generated: Path) -> None:
     assert snapshot(generated) == before
 
 
-def test_check_in_sync_loads_neither_libcst_nor_tomlkit(generated: Path) -> None:
-    assert editing_libraries_loaded_by_check(generated) == []
+@pytest.mark.parametrize("case", ["second-channel", "stock-level-in-warehouse-ops-with-trigger"])
+def test_check_in_sync_loads_neither_libcst_tomlkit_nor_pglast(case: str, tmp_path: Path) -> None:
+    assert editing_libraries_loaded_by_check(generated_copy(case, tmp_path / "shop")) == []
 
 
 def test_generated_headers_carry_no_version_or_date(generated: Path) -> None:

@@ -12,10 +12,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from scaffold import __version__
+from scaffold.dependencies import RUNTIME_REQUIREMENTS, TEST_REQUIREMENTS
 from scaffold.errors import BadInput
 from scaffold.manifest import (
-    RUNTIME_REQUIREMENTS,
-    TEST_REQUIREMENTS,
     DependencyChange,
     dependency_changes,
     edit_pyproject,

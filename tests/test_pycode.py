@@ -7,7 +7,9 @@ import sys
 
 from scaffold.pycode import (
     LINE_LENGTH,
-    from_imports,
+    Import,
+    import_block,
+    import_lines,
     module_sort_key,
     parenthesized,
     wrapped_call,
@@ -55,11 +57,39 @@ def test_modules_sort_naturally_ignoring_case_then_by_case() -> None:
     assert sorted(shuffled, key=module_sort_key) == NATURALLY_ORDERED
 
 
-def test_from_imports_come_in_the_order_ruffs_isort_wants() -> None:
+def test_import_lines_come_in_the_order_ruffs_isort_wants() -> None:
     shuffled = random.Random(9).sample(NATURALLY_ORDERED, len(NATURALLY_ORDERED))
-    lines = from_imports((module, f"NAME_{index}") for index, module in enumerate(shuffled))
+    lines = import_lines((module, f"NAME_{index}") for index, module in enumerate(shuffled))
 
     assert ruff("check", "--select", "I", source="\n".join(lines) + "\n") == ""
+
+
+def test_an_import_block_is_sectioned_and_sorted_as_ruffs_isort_wants() -> None:
+    names = ["payload_of", "UUID", "ServedApp", "X", "a10", "Literal", "a9", "JSON_VALUE", "_x"]
+    imports = [Import("fastapi_pg_sse.testing", name) for name in names]
+    imports += [Import("zz"), Import("collections.abc", "Iterable"), Import("zz")]
+    ordered = ["JSON_VALUE", "UUID", "Literal", "ServedApp", "X", "_x", "a9", "a10", "payload_of"]
+
+    block = import_block(imports)
+
+    assert block == "\n".join(
+        [
+            "from collections.abc import Iterable",
+            "",
+            "import zz",
+            "from fastapi_pg_sse.testing import (",
+            *(f"    {name}," for name in ordered),
+            ")",
+        ]
+    )
+    assert ruff("check", "--select", "I", source=block + "\n") == ""
+    assert ruff("format", "--check", source=block + "\n") == ""
+
+
+def test_names_that_fit_share_one_line() -> None:
+    assert import_lines([("typing", "Literal"), ("typing", "ClassVar")]) == [
+        "from typing import ClassVar, Literal"
+    ]
 
 
 def test_a_call_that_fits_stays_on_one_line() -> None:

@@ -6,7 +6,7 @@ It reads the plan `scaffold sync` would carry out, without writing anything.
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaffold.pipeline import app_package, router_wirings, sync_plan
+from scaffold.pipeline import app_package, low_requirements, router_wirings, sync_plan
 from scaffold.plan import Action, FileChange, Ownership
 from scaffold.project import Project, load_project
 
@@ -16,11 +16,14 @@ class Finding:
     path: str
     status: str
     """`missing`, `outdated` (written by an earlier scaffold: `sync` updates it), `modified`
-    (edited by hand: only `sync --force` overwrites it) or `missing wiring`."""
+    (edited by hand: only `sync --force` overwrites it), `missing wiring`, or `too low` (a
+    requirement of pyproject.toml below what the generated code needs: `sync` raises it)."""
     diff: str | None
     """What `scaffold sync` would change, as a unified diff; None for a missing file."""
     routers: tuple[str, ...] = ()
     """For `missing wiring`: the routers whose import or include_router line is gone."""
+    requirements: tuple[str, ...] = ()
+    """For `too low`: the requirements of pyproject.toml that allow too old a version."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,13 @@ class CheckReport:
             "in_sync": self.in_sync,
             "checked": self.checked,
             "findings": [
-                {"path": f.path, "status": f.status, "routers": list(f.routers), "diff": f.diff}
+                {
+                    "path": f.path,
+                    "status": f.status,
+                    "routers": list(f.routers),
+                    "requirements": list(f.requirements),
+                    "diff": f.diff,
+                }
                 for f in self.findings
             ],
         }
@@ -63,13 +72,16 @@ def _finding(project: Project, change: FileChange) -> Finding:
         return Finding(change.path, "missing", None)
     if change.action is Action.CONFLICT:
         return Finding(change.path, "modified", change.diff())
+    if change.path == project.pyproject.name:
+        low = tuple(str(requirement) for requirement in low_requirements(project))
+        return Finding(change.path, "too low", change.diff(), requirements=low)
     if change.ownership is Ownership.EDITED:
         return Finding(change.path, "missing wiring", change.diff(), _unwired(project, change))
     return Finding(change.path, "outdated", change.diff())
 
 
 def _unwired(project: Project, change: FileChange) -> tuple[str, ...]:
-    """The routers the app module (the plan's only edited file) no longer imports or mounts."""
+    """The routers the app module (the plan's other edited file) no longer imports or mounts."""
     from scaffold.wiring import missing_wirings
 
     missing = missing_wirings(

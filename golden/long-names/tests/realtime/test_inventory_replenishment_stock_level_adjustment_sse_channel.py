@@ -14,7 +14,8 @@ from warehouse_management_service.modules.inventory_replenishment.services.stock
 
 CHANNEL = INVENTORY_REPLENISHMENT_STOCK_LEVEL_ADJUSTMENT_CHANNEL
 STREAM = "/inventory-replenishment/events/stock-level-adjustment/stream"
-EVENT = "stock_level_adjustment_updated"
+EVENT = "checklist_probe"
+"""An event type the events file does not declare: the checklist emits untyped events."""
 
 pytestmark = pytest.mark.anyio
 

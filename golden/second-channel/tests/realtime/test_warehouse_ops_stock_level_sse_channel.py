@@ -16,7 +16,8 @@ from shop.modules.warehouse_ops.services.stock_level_notify_service import (
 
 CHANNEL = WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL
 STREAM = "/warehouse-ops/events/stock-level/stream"
-EVENT = "stock_level_updated"
+EVENT = "checklist_probe"
+"""An event type the events file does not declare: the checklist emits untyped events."""
 USER_COLUMN = "user_id"
 
 pytestmark = pytest.mark.anyio

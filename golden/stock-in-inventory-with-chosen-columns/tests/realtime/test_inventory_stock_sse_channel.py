@@ -14,7 +14,8 @@ from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK
 
 CHANNEL = INVENTORY_STOCK_CHANNEL
 STREAM = "/inventory/events/stock/stream"
-EVENT = "stock_updated"
+EVENT = "checklist_probe"
+"""An event type the events file does not declare: the checklist emits untyped events."""
 USER_COLUMN = "user_id"
 
 pytestmark = pytest.mark.anyio

@@ -2,7 +2,8 @@
 """Stock events of the inventory module: each event the channel sends, and its payload.
 
 Declare each event as a `ChannelEvent` with its `event_type`, and list them all in
-`StockEvent`: the channel emits only those, and its stream's OpenAPI documents each of them.
+`StockEvent`: `emit_stock_event` sends only those, and the stream's OpenAPI documents
+each of them. (SQL, and the channel's untyped emit, can send any event type.)
 """
 
 from typing import ClassVar
