@@ -9,7 +9,7 @@ from pathlib import Path
 
 from demo.check import check
 from demo.proofs import SCREENSHOT
-from demo.server import free_port
+from demo.server import free_port, port_is_free
 from demo.session import Demo, postgres, running_demo
 
 
@@ -21,11 +21,17 @@ def main(argv: list[str] | None = None) -> int:
         "--screenshot", type=Path, default=SCREENSHOT, help=f"with --check (default {SCREENSHOT})"
     )
     arguments = parser.parse_args(argv)
+    port = arguments.port or (free_port() if arguments.check else 8000)
+    if not port_is_free(port):
+        print(
+            f"error: port {port} of 127.0.0.1 is in use: pass --port with a free one",
+            file=sys.stderr,
+        )
+        return 2
     # A Ctrl-C or a `kill` stops the demo, and everything it started is stopped and removed
     # (even when started from a shell that had Ctrl-C ignored, as background jobs are).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    port = arguments.port or (free_port() if arguments.check else 8000)
     try:
         with (
             postgres() as postgres_url,

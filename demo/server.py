@@ -26,6 +26,16 @@ def free_port() -> int:
         return port
 
 
+def port_is_free(port: int) -> bool:
+    """Whether the app could listen on 127.0.0.1:`port` now."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 class AppServer:
     """`app` (module:variable) of the project at `root`, served on 127.0.0.1:`port`."""
 

@@ -4,6 +4,7 @@ stops everything it started (the app, PostgreSQL) and removes its files."""
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from demo.__main__ import main
 from demo.server import free_port
 from tests.helpers import REPO
 
@@ -59,3 +61,16 @@ def _processes_naming(text: str) -> list[str]:
         if text in arguments:
             found.append(arguments)
     return found
+
+
+def test_the_demo_on_a_port_in_use_says_so_and_starts_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([f"--port={port}"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: port {port} of 127.0.0.1 is in use: pass --port with a free one\n"
+    )
