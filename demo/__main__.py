@@ -7,6 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
+import asyncpg
+
 from demo.check import check
 from demo.proofs import SCREENSHOT
 from demo.server import free_port, port_is_free
@@ -43,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
         return 130
+    except (RuntimeError, OSError, asyncpg.PostgresError) as error:
+        # Generating, compiling, migrating or serving failed: what it said is the message.
+        print(f"error: the demo could not start: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -59,8 +65,9 @@ def _serve_until_interrupted(demo: Demo) -> None:
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
-        # The clean-up must not be interrupted by another Ctrl-C.
+        # The clean-up must not be interrupted by another Ctrl-C or a `kill`.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\nstopping: the app, the database, the project's folder", flush=True)
 
 

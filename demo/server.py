@@ -29,6 +29,8 @@ def free_port() -> int:
 def port_is_free(port: int) -> bool:
     """Whether the app could listen on 127.0.0.1:`port` now."""
     with socket.socket() as probe:
+        # As uvicorn binds: a port whose last connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -73,16 +73,17 @@ def read_lock(root: Path) -> Lock:
     rendering is then a conflict, as it would be without a lock, and a user's file goes with its
     channel only if it is what scaffold writes today.
     """
-    lock = Lock()
     path = root / LOCK_PATH
     if not path.is_file():
-        return lock
+        return Lock()
+    generated: dict[str, str] = {}
+    users: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        users = line.startswith(_USERS_PREFIX)
+        is_users = line.startswith(_USERS_PREFIX)
         digest, separator, recorded = line.removeprefix(_USERS_PREFIX).partition("  ")
         if separator and recorded and _is_sha256(digest):
-            (lock.users if users else lock.generated)[recorded] = digest
-    return lock
+            (users if is_users else generated)[recorded] = digest
+    return Lock(generated, users)
 
 
 def _is_sha256(digest: str) -> bool:

@@ -209,10 +209,11 @@ def _enums(classes: Mapping[str, ast.ClassDef]) -> dict[str, tuple[str, ...]]:
     for name, node in classes.items():
         if not any(base in _ENUM_ROOTS for base in _base_names(node)):
             continue
+        # Every member: one whose value is not a literal (`auto()`) makes the union unknown.
         values = [
             _literal(statement.value)
             for statement in node.body
-            if isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Constant)
+            if isinstance(statement, ast.Assign)
         ]
         known = [value for value in values if value is not None]
         enums[name] = tuple(known) if known and len(known) == len(values) else ("unknown",)
@@ -447,8 +448,6 @@ class _ModelReader:
         if name in _TUPLES:
             if len(arguments) == 2 and _is_ellipsis(arguments[1]):
                 return (self._array(arguments[0]),)
-            if len(arguments) == 1 and isinstance(arguments[0], ast.Tuple):  # tuple[()]
-                return ("[]",)
             return (f"[{', '.join(self.ts_type(argument) for argument in arguments)}]",)
         if name in _MAPPINGS:
             return (f"Record<string, {self.ts_type(arguments[-1])}>",)

@@ -50,6 +50,7 @@ export interface OrderPlaced extends Audited {
   counts: Record<string, number>;
   status: "open" | "closed" | 3 | true | null;
   colour: "red" | "blue";
+  size: unknown;
   measured: number;
   anything: unknown;
   json: unknown;
@@ -88,6 +89,7 @@ export interface Strict {
   counts: Record<string, number>;
   status: "open" | "closed" | 3 | true | null;
   colour: "red" | "blue";
+  size: unknown;
   measured: number;
   anything: unknown;
   json: unknown;

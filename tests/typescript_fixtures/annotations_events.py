@@ -20,6 +20,13 @@ class Colour(enum.StrEnum):
     BLUE = "blue"
 
 
+class Size(enum.StrEnum):
+    """A value the file alone cannot tell (`auto()`): the union is unknown."""
+
+    SMALL = "small"
+    LARGE = enum.auto()
+
+
 class Line(BaseModel):
     """A line of an order: a nested model."""
 
@@ -67,6 +74,7 @@ class OrderPlaced(ChannelEvent, Audited):
     counts: Mapping[str, int]
     status: Literal["open", "closed", 3, True, None]
     colour: Colour
+    size: Size
     measured: Annotated[float, Field(ge=0)]
     anything: Any
     json: JsonValue

@@ -9,14 +9,14 @@ import type { Channel } from "./client.js";
 
 // Stock events of the inventory module, from shop/modules/inventory/services/stock_events.py.
 
-// StockUpdated is based on Audited, which is not in the events file: a property it adds is unknown.
+// StockUpdated is based on Audited, which is not in the events file: a property it adds is unknown, and its alias_generator, if any, is not applied (give fields a serialization_alias).
 /** A stock changed. */
 export interface StockUpdated {
   id: number;
   [key: string]: unknown;
 }
 
-// StockRow is based on Tagged, which is not in the events file: a property it adds is unknown.
+// StockRow is based on Tagged, which is not in the events file: a property it adds is unknown, and its alias_generator, if any, is not applied (give fields a serialization_alias).
 /** A row, tagged by a mixin of another module. */
 export interface StockRow {
   sku: string;

@@ -56,8 +56,9 @@ export interface StreamOptions<E> {
   /** Resume after this id, received by an earlier stream. */
   readonly lastEventId?: number;
   /** Reconnection delays, in milliseconds: drawn at random below a ceiling that is `initial`
-   * (default 1000, or the server's `retry:`) and doubles with each connection that failed or
-   * expired without having worked (see above), up to `max` (default 30000). */
+   * (default 1000, or with header auth the server's `retry:`, which `EventSource` hides) and
+   * doubles with each connection that failed or expired without having worked (see above), up
+   * to `max` (default 30000). */
   readonly backoff?: { readonly initial?: number; readonly max?: number };
 }
 
