@@ -6,12 +6,20 @@ project in sync loads neither.
 
 import ast
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scaffold.dependencies import LowRequirement, too_low
 from scaffold.errors import BadInput
-from scaffold.layout import Router, channel_layout, module_path, routers, typescript_paths
+from scaffold.layout import (
+    ChannelLayout,
+    Router,
+    channel_layout,
+    module_path,
+    routers,
+    typescript_paths,
+)
 from scaffold.lock import LOCK_PATH, Lock, lock_text, read_lock, sha256_of
 from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import Project
@@ -23,13 +31,21 @@ if TYPE_CHECKING:
     from scaffold.wiring import RouterWiring
 
 
-def generated_files(project: Project) -> dict[str, str]:
+Layouts = Sequence[ChannelLayout]
+"""The layout of each of a project's channels, computed once per command."""
+
+
+def layouts_of(project: Project) -> Layouts:
+    return [channel_layout(project, record) for record in project.channels]
+
+
+def generated_files(project: Project, layouts: Layouts | None = None) -> dict[str, str]:
     """Every file scaffold generates for the project's recorded channels, and those it writes
     once for the user that are missing (it writes them again); none without channels."""
     if not project.channels:
         return {}
-    layouts = [channel_layout(project, record) for record in project.channels]
-    files = render_project_files(project)
+    layouts = layouts_of(project) if layouts is None else layouts
+    files = render_project_files(project, layouts)
     for layout in layouts:
         files |= render_channel(project, layout)
         files |= {
@@ -63,7 +79,8 @@ def sync_plan(project: Project) -> Plan:
     `pyproject.toml`, but for a requirement of the runtime or of the tests that allows older
     versions than the generated code needs: its minimum is raised.
     """
-    desired = _generated_state(project, recorded=project)
+    layouts = layouts_of(project)
+    desired = _generated_state(project, layouts, recorded=project, recorded_layouts=layouts)
     if project.channels and low_requirements(project):
         from scaffold.manifest import raise_requirements
 
@@ -85,8 +102,11 @@ def desired_state(project: Project, *, recorded: Project) -> dict[str, Desired]:
     still equal to what it renders may be updated or deleted, any other difference is a conflict.
     The migrations of removed channels stay: they are history.
     """
-    desired = _generated_state(project, recorded=recorded)
-    desired |= _package_inits(project, recorded, desired)
+    layouts, recorded_layouts = layouts_of(project), layouts_of(recorded)
+    desired = _generated_state(
+        project, layouts, recorded=recorded, recorded_layouts=recorded_layouts
+    )
+    desired |= _package_inits(project, layouts, recorded_layouts, desired)
     desired["pyproject.toml"] = Desired(_edited_pyproject(project), Ownership.EDITED)
     return desired
 
@@ -95,7 +115,9 @@ def plan_project(project: Project, *, recorded: Project) -> Plan:
     return make_plan(project.root, desired_state(project, recorded=recorded))
 
 
-def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desired]:
+def _generated_state(
+    project: Project, layouts: Layouts, *, recorded: Project, recorded_layouts: Layouts
+) -> dict[str, Desired]:
     """The generated files, their lock and the app module; files only `recorded` generates are
     deleted.
 
@@ -103,11 +125,15 @@ def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desire
     scaffold last wrote there (an earlier scaffold's templates, say); otherwise it was edited by
     hand and differing from what `project` renders is a conflict.
     """
-    files = generated_files(project)
-    baseline = files if recorded == project else generated_files(recorded)
+    files = generated_files(project, layouts)
+    baseline = files if recorded == project else generated_files(recorded, recorded_layouts)
     lock = read_lock(project.root)
-    history = {channel_layout(recorded, record).migration_path for record in recorded.channels}
-    created_once = _created_once(project) | _created_once(recorded)
+    history = {layout.migration_path for layout in recorded_layouts}
+    # Written once, then never checked: the migrations (a database may have applied them) and
+    # the user's files.
+    users_paths = _users_paths(project, layouts)
+    migrations = {layout.migration_path for layout in (*layouts, *recorded_layouts)}
+    created_once = migrations | users_paths | _users_paths(recorded, recorded_layouts)
     desired = {
         path: Desired(
             text, _ownership(path, created_once), baseline.get(path), lock.generated.get(path)
@@ -119,11 +145,11 @@ def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desire
         for path, text in baseline.items()
         if path not in files and path not in history
     }
-    desired |= _unused_users_files(project, recorded, lock)
+    desired |= _unused_users_files(project, users_paths, recorded, recorded_layouts, lock)
     generated = {path: text for path, text in files.items() if path not in created_once}
     written_once = {
         path: sha256_of(files[path]) if path in files else lock.users[path]
-        for path in _users_paths(project)
+        for path in users_paths
         if path in files or path in lock.users
     }
     desired[LOCK_PATH] = Desired(lock_text(generated, written_once), Ownership.RECORD)
@@ -133,14 +159,15 @@ def _generated_state(project: Project, *, recorded: Project) -> dict[str, Desire
     return desired
 
 
-def _unused_users_files(project: Project, recorded: Project, lock: Lock) -> dict[str, Desired]:
-    """The files written once for the user by the channels that go: each is deleted if it still
-    holds what scaffold wrote, as the lock's sha256 tells (or, with no record there, from an
-    earlier scaffold, if it is what scaffold writes today)."""
-    kept = _users_paths(project)
+def _unused_users_files(
+    project: Project, kept: set[str], recorded: Project, recorded_layouts: Layouts, lock: Lock
+) -> dict[str, Desired]:
+    """The files written once for the user by the channels that go (not `kept`): each is deleted
+    if it still holds what scaffold wrote, as the lock's sha256 tells (or, with no record there,
+    from an earlier scaffold, if it is what scaffold writes today)."""
     unused = {}
-    for record in recorded.channels:
-        for path, render in users_files(recorded, channel_layout(recorded, record)).items():
+    for layout in recorded_layouts:
+        for path, render in users_files(recorded, layout).items():
             if path in kept:
                 continue
             written = lock.users.get(path)
@@ -149,20 +176,9 @@ def _unused_users_files(project: Project, recorded: Project, lock: Lock) -> dict
     return unused
 
 
-def _users_paths(project: Project) -> set[str]:
+def _users_paths(project: Project, layouts: Layouts) -> set[str]:
     """The files scaffold writes once for the user: events files and row factories."""
-    return {
-        path
-        for record in project.channels
-        for path in users_files(project, channel_layout(project, record))
-    }
-
-
-def _created_once(project: Project) -> set[str]:
-    """Generated files that are written once and never checked again: the migrations, which may
-    already be applied to a database, and the user's files (`_users_paths`)."""
-    migrations = {channel_layout(project, record).migration_path for record in project.channels}
-    return migrations | _users_paths(project)
+    return {path for layout in layouts for path in users_files(project, layout)}
 
 
 def _ownership(path: str, created_once: set[str]) -> Ownership:
@@ -170,22 +186,14 @@ def _ownership(path: str, created_once: set[str]) -> Ownership:
 
 
 def _package_inits(
-    project: Project, recorded: Project, desired: dict[str, Desired]
+    project: Project, layouts: Layouts, recorded_layouts: Layouts, desired: dict[str, Desired]
 ) -> dict[str, Desired]:
     """The `__init__.py` files the channels need; those only removed channels needed go too, if
     still empty and the deletions empty their package."""
-    needed = {
-        path
-        for record in project.channels
-        for path in channel_layout(project, record).package_inits
-    }
+    needed = {path for layout in layouts for path in layout.package_inits}
     inits = {path: Desired("", Ownership.CREATED_ONCE) for path in needed}
     deleted = {path for path, want in desired.items() if want.text is None}
-    unneeded = {
-        path
-        for record in recorded.channels
-        for path in channel_layout(recorded, record).package_inits
-    } - needed
+    unneeded = {path for layout in recorded_layouts for path in layout.package_inits} - needed
     for path in sorted(unneeded, key=lambda path: -path.count("/")):  # inner packages first
         init = project.root / path
         empty = init.is_file() and not init.read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ Rendering is deterministic (no dates, versions or machine paths), every file end
 one newline, and each generated file starts with a header saying how it is regenerated.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
@@ -16,7 +16,6 @@ from scaffold.alembic import sql_statements
 from scaffold.layout import (
     ChannelLayout,
     Migration,
-    channel_layout,
     realtime_conftest_path,
     registry_path,
 )
@@ -78,9 +77,9 @@ def _render(name: str, **context: Any) -> str:
     return _environment().get_template(name).render(**context).rstrip("\n") + "\n"
 
 
-def render_project_files(project: Project) -> dict[str, str]:
-    """The files shared by the project's channels: their registry and the tests' `conftest.py`."""
-    channels = [channel_layout(project, record) for record in project.channels]
+def render_project_files(project: Project, channels: Sequence[ChannelLayout]) -> dict[str, str]:
+    """The files shared by the project's channels (`channels`, their layouts): their registry
+    and the tests' `conftest.py`."""
     registry = registry_path(project)
     conftest = realtime_conftest_path(project)
     return {
