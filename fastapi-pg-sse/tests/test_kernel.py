@@ -169,10 +169,10 @@ def test_a_stream_joins_the_hub_only_when_its_response_starts(realtime_database_
     assert realtime.metrics().open_streams == 0
 
 
-def test_the_kernel_dependency_says_what_to_include_when_the_router_is_missing() -> None:
+async def test_the_kernel_dependency_says_what_to_include_when_the_router_is_missing() -> None:
     request = Request({"type": "http", "app": FastAPI()})
     with pytest.raises(RuntimeError, match=r"include create_realtime_router\(\)"):
-        get_realtime(request)
+        await get_realtime(request)
 
 
 async def _logged(caplog: pytest.LogCaptureFixture, message: str) -> bool:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import signal
@@ -77,6 +78,8 @@ class Realtime:
         self._restore_signal_handlers: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
+        if self.settings.gc_freeze_at_start:
+            gc.freeze()
         self._pool = await asyncpg.create_pool(
             self.settings.database_url.get_secret_value(),
             min_size=self.settings.pool_min_size,
@@ -330,7 +333,7 @@ def _abort_connection(receive: Receive) -> None:
         abort()
 
 
-def get_realtime(request: Request) -> Realtime:
+async def get_realtime(request: Request) -> Realtime:
     """The running kernel of the app (a dependency)."""
     realtime: Realtime | None = getattr(request.app.state, "realtime", None)
     if realtime is None:
