@@ -42,7 +42,7 @@ class TrustingListener(Listener):
 
 
 async def drain(subscriber: Subscriber) -> None:
-    while await subscriber.next_chunk(idle_timeout=60) is not None:
+    while await subscriber.next_chunk() is not None:
         pass
 
 

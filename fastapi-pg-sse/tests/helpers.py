@@ -189,7 +189,7 @@ async def read_frames(subscriber: Subscriber, count: int, *, timeout: float = 30
     received = b""
     with anyio.fail_after(timeout):
         while received.count(b"\n\n") < count:
-            chunk = await subscriber.next_chunk(idle_timeout=timeout)
+            chunk = await subscriber.next_chunk()
             assert chunk is not None, "the subscriber was closed"
             received += chunk
     return received

@@ -68,7 +68,7 @@ async def test_events_arrive_when_their_transaction_commits_and_never_if_it_roll
             lambda: _logged(caplog, "ignored a foreign notification"),
             "the listener handled the notification committed after the events",
         )
-        assert await tess.next_chunk(idle_timeout=0) == b"", "delivered before the commit"
+        assert tess.take() == b"", "delivered before the commit"
         await committed.commit()
         frames = await read_frames(tess, len(ids))
     assert frame_ids(frames) == ids
@@ -123,7 +123,7 @@ async def test_a_slow_subscriber_is_dropped_and_counted_without_holding_back_oth
         metrics = realtime.metrics()
     assert frame_ids(frames) == ids
     assert slow.overflowed
-    assert await slow.next_chunk(idle_timeout=0) is None, "the slow subscriber was not closed"
+    assert slow.take() is None, "the slow subscriber was not closed"
     assert (metrics.clients_dropped, metrics.open_streams) == (1, 1)
     assert "realtime stream dropped: queue full" in caplog.text
 
@@ -169,10 +169,10 @@ def test_a_stream_joins_the_hub_only_when_its_response_starts(realtime_database_
     assert realtime.metrics().open_streams == 0
 
 
-def test_the_kernel_dependency_says_what_to_include_when_the_router_is_missing() -> None:
+async def test_the_kernel_dependency_says_what_to_include_when_the_router_is_missing() -> None:
     request = Request({"type": "http", "app": FastAPI()})
     with pytest.raises(RuntimeError, match=r"include create_realtime_router\(\)"):
-        get_realtime(request)
+        await get_realtime(request)
 
 
 async def _logged(caplog: pytest.LogCaptureFixture, message: str) -> bool:

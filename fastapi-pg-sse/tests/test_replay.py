@@ -173,12 +173,12 @@ async def test_a_malformed_last_event_id_is_a_bad_request(
 
 
 @pytest.mark.parametrize("value", [b" 7", b"7 ", b"\t7"])
-def test_whitespace_inside_the_last_event_id_value_is_refused(value: bytes) -> None:
+async def test_whitespace_inside_the_last_event_id_value_is_refused(value: bytes) -> None:
     """HTTP/1.1 servers strip whitespace around a header value (` 7` arrives as `7`); a value
     that still holds some, from another ASGI server, is refused all the same."""
     request = Request({"type": "http", "headers": [(b"last-event-id", value)]})
     with pytest.raises(HTTPException) as refused:
-        last_event_id(request)
+        await last_event_id(request)
     assert refused.value.status_code == 400
 
 

@@ -57,6 +57,7 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
         "pool_min_size": ("REALTIME_POOL_MIN_SIZE", "2", 2),
         "pool_max_size": ("REALTIME_POOL_MAX_SIZE", "8", 8),
         "pool_timeout_seconds": ("REALTIME_POOL_TIMEOUT_SECONDS", "3", 3.0),
+        "gc_freeze_at_start": ("REALTIME_GC_FREEZE_AT_START", "false", False),
         "cors_origins": ("REALTIME_CORS_ORIGINS", "https://a.example", ("https://a.example",)),
     }
     assert set(expected) == set(RealtimeSettings.model_fields), "a setting is not tested"

@@ -60,7 +60,7 @@ def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
     return AuthenticatedUser(id=str(claims["sub"]), expires_at=float(claims["exp"]))
 
 
-def authenticated_user(
+async def authenticated_user(
     realtime: Annotated[Realtime, Depends(get_realtime)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],

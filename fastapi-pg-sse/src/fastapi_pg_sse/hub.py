@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi_pg_sse.channel import Event
@@ -17,7 +17,28 @@ class Subscriber:
     Fan-out never waits for a reader: a subscriber whose queue would exceed its bound is closed
     instead, and its client reconnects with `Last-Event-ID` to replay what it missed. A single
     frame larger than the bound is still accepted into an empty queue.
+
+    It is on the path of every frame, so it allocates no object the garbage collector tracks per
+    frame (ids and frames wait in two lists of ints and bytes) and arms no timer per wait: the
+    hub's `beat` asks idle streams for a heartbeat, and the stream's owner closes it on expiry.
     """
+
+    __slots__ = (
+        "_closed",
+        "_frames",
+        "_heartbeat_due",
+        "_ids",
+        "_max_queued_bytes",
+        "_queued_bytes",
+        "_sent_since_beat",
+        "_waiter",
+        "channel",
+        "expired",
+        "on_close",
+        "overflowed",
+        "replayed_through",
+        "user_id",
+    )
 
     def __init__(self, channel: str, user_id: str, max_queued_bytes: int) -> None:
         self.channel = channel
@@ -25,53 +46,96 @@ class Subscriber:
         self.replayed_through = 0
         """Frames with an id at or below this one were already sent by the replay."""
         self.overflowed = False
-        self._frames: deque[tuple[int, bytes]] = deque()
+        self.expired = False
+        self.on_close: Callable[[], object] | None = None
+        """Called once when the subscriber closes, whoever closes it."""
+        self._ids: list[int] = []
+        self._frames: list[bytes] = []
         self._queued_bytes = 0
         self._max_queued_bytes = max_queued_bytes
-        self._ready = asyncio.Event()
-        self._closed = asyncio.Event()
+        self._heartbeat_due = False
+        self._sent_since_beat = False
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def offer(self, event_id: int, frame: bytes) -> bool:
         """Queue a frame; return False, closing the subscriber, if its queue is full."""
-        if self._closed.is_set():
+        if self._closed:
             return True
         if self._frames and self._queued_bytes + len(frame) > self._max_queued_bytes:
             self.overflowed = True
             self.close()
             return False
-        self._frames.append((event_id, frame))
+        self._ids.append(event_id)
+        self._frames.append(frame)
         self._queued_bytes += len(frame)
-        self._ready.set()
+        self._wake()
         return True
 
+    def beat(self) -> None:
+        """Ask for a heartbeat if nothing was sent since the previous beat (see `Hub.beat`)."""
+        if self._sent_since_beat:
+            self._sent_since_beat = False
+        else:
+            self._heartbeat_due = True
+            self._wake()
+
+    def expire(self) -> None:
+        """End the stream because its credentials expired."""
+        self.expired = True
+        self.close()
+
     def close(self) -> None:
-        self._closed.set()
-        self._ready.set()
+        if self._closed:
+            return
+        self._closed = True
+        self._wake()
+        if self.on_close is not None:
+            self.on_close()
 
-    async def wait_closed(self) -> None:
-        await self._closed.wait()
+    def take(self) -> bytes | None:
+        """Every frame queued since the last call, as one chunk to write at once (`b""` when
+        there is none), without waiting; None once closed."""
+        if self._closed:
+            return None
+        ids, frames = self._ids, self._frames
+        if not frames:
+            return b""
+        if ids[0] > self.replayed_through:
+            chunk = b"".join(frames)
+        else:  # live frames the replay already sent
+            after = self.replayed_through
+            chunk = b"".join(frame for id_, frame in zip(ids, frames, strict=True) if id_ > after)
+        ids.clear()
+        frames.clear()
+        self._queued_bytes = 0
+        return chunk
 
-    async def next_chunk(self, idle_timeout: float) -> bytes | None:
-        """Every frame queued since the last call, as one chunk to write at once.
-
-        Returns `b""` after `idle_timeout` seconds without frames, and None once closed.
-        """
-        while not self._closed.is_set():
-            if self._frames:
-                frames = [
-                    frame for event_id, frame in self._frames if event_id > self.replayed_through
-                ]
-                self._frames.clear()
-                self._queued_bytes = 0
-                if frames:
-                    return b"".join(frames)
-            self._ready.clear()
-            try:
-                async with asyncio.timeout(idle_timeout):
-                    await self._ready.wait()
-            except TimeoutError:
+    async def next_chunk(self) -> bytes | None:
+        """The frames queued since the last call, as one chunk; `b""` when a heartbeat is due;
+        None once closed."""
+        while True:
+            chunk = self.take()
+            if chunk is None or chunk:
+                self._sent_since_beat = True
+                return chunk
+            if self._heartbeat_due:
+                self._heartbeat_due = False
+                self._sent_since_beat = True
                 return b""
-        return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 @dataclass
@@ -142,16 +206,29 @@ class Hub:
             return
         audience.delivered_through = event.id
         frame = event_frame(event.id, event.type, event.data)
-        for subscriber in tuple(audience.subscribers):
-            if subscriber.offer(event.id, frame):
-                self.counters.events_delivered += 1
-            else:
-                self.remove(subscriber)
-                self.counters.clients_dropped += 1
-                logger.warning(
-                    "realtime stream dropped: queue full",
-                    extra={"channel": channel, "user_id": event.target_user_id},
-                )
+        overflowed = [
+            subscriber
+            for subscriber in audience.subscribers
+            if not subscriber.offer(event.id, frame)
+        ]
+        self.counters.events_delivered += len(audience.subscribers) - len(overflowed)
+        for subscriber in overflowed:
+            self.remove(subscriber)
+            self.counters.clients_dropped += 1
+            logger.warning(
+                "realtime stream dropped: queue full",
+                extra={"channel": channel, "user_id": event.target_user_id},
+            )
+
+    def beat(self) -> None:
+        """Ask every stream that sent nothing since the previous beat for a heartbeat.
+
+        Run every half heartbeat period, it keeps every stream's silences under one period with
+        one timer for the process instead of one per stream.
+        """
+        for audience in self._audiences.values():
+            for subscriber in audience.subscribers:
+                subscriber.beat()
 
     def close_all(self) -> None:
         """End every open stream, and any opened from now on, for shutdown."""

@@ -32,8 +32,10 @@ from fastapi_pg_sse.hub import Hub
 
 logger = logging.getLogger(__name__)
 
+PING = ("", "")
+"""Queued when no notification came for a keep-alive period: the pump checks the connection."""
 Notifications = asyncio.Queue[tuple[str, str] | None]
-"""(channel, payload) of each notification; None when the connection is lost."""
+"""(channel, payload) of each notification, or PING; None when the connection is lost."""
 
 
 class MissingMigration(RuntimeError):
@@ -64,6 +66,8 @@ class Listener:
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.reconnects = 0
+        self._received = 0
+        """Notifications received, for the keep-alive to tell an idle connection."""
 
     @property
     def connected(self) -> bool:
@@ -150,6 +154,7 @@ class Listener:
         queue: Notifications = asyncio.Queue()
 
         def on_notification(_: object, __: int, channel: str, payload: object) -> None:
+            self._received += 1
             queue.put_nowait((channel, str(payload)))
 
         connection.add_termination_listener(lambda _: queue.put_nowait(None))
@@ -163,20 +168,36 @@ class Listener:
         """Deliver what notifications announce, a batch at a time, until the connection is lost.
 
         The notifications queued meanwhile join the batch, up to a page of them: under load, one
-        query reads the events of many notifications.
+        query reads the events of many notifications. The connection is checked with a query
+        after each keep-alive period without notifications.
+        """
+        keepalive = asyncio.create_task(self._request_pings(queue), name="realtime-keepalive")
+        try:
+            while True:
+                batch = [await queue.get()]
+                while batch[-1] is not None and not queue.empty() and len(batch) < self._page_size:
+                    batch.append(queue.get_nowait())
+                if PING in batch:
+                    await connection.execute("SELECT 1", timeout=self._keepalive_seconds)
+                await self._deliver_announced(
+                    connection, [item for item in batch if item and item is not PING]
+                )
+                if batch[-1] is None:
+                    raise ConnectionError("listener connection terminated")
+        finally:
+            keepalive.cancel()
+
+    async def _request_pings(self, queue: Notifications) -> None:
+        """Queue a PING after each keep-alive period in which the queue received nothing.
+
+        One timer per period rather than a timeout on every wait for a notification: a timeout
+        per wait is garbage the collector has to chase, at the rate of notifications.
         """
         while True:
-            try:
-                async with asyncio.timeout(self._keepalive_seconds):
-                    batch = [await queue.get()]
-            except TimeoutError:
-                await connection.execute("SELECT 1", timeout=self._keepalive_seconds)
-                continue
-            while batch[-1] is not None and not queue.empty() and len(batch) < self._page_size:
-                batch.append(queue.get_nowait())
-            await self._deliver_announced(connection, [item for item in batch if item])
-            if batch[-1] is None:
-                raise ConnectionError("listener connection terminated")
+            received = self._received
+            await asyncio.sleep(self._keepalive_seconds)
+            if self._received == received:
+                queue.put_nowait(PING)
 
     async def _catch_up(self, connection: asyncpg.Connection) -> None:
         """Deliver what was committed while we were not listening (nothing on first start)."""

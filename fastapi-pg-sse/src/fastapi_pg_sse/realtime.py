@@ -2,16 +2,16 @@
 
 import asyncio
 import contextlib
+import gc
 import logging
 import math
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
-import anyio
 import asyncpg
 from starlette import status
 from starlette.requests import Request
@@ -74,9 +74,12 @@ class Realtime:
             page_bytes=settings.max_queued_bytes,
         )
         self._pool: asyncpg.Pool | None = None
+        self._heartbeats: asyncio.Task[None] | None = None
         self._restore_signal_handlers: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
+        if self.settings.gc_freeze_at_start:
+            gc.freeze()
         self._pool = await asyncpg.create_pool(
             self.settings.database_url.get_secret_value(),
             min_size=self.settings.pool_min_size,
@@ -87,17 +90,26 @@ class Realtime:
         except BaseException:
             await self._pool.close()
             raise
+        self._heartbeats = asyncio.create_task(self._beat(), name="realtime-heartbeats")
         self._restore_signal_handlers = _on_shutdown_signal(self.hub.close_all)
 
     async def stop(self) -> None:
         self._restore_signal_handlers()
         self.hub.close_all()
+        if self._heartbeats is not None:
+            self._heartbeats.cancel()
         await self.listener.stop()
         if self._pool is not None:
             # Politely, unless the network to PostgreSQL went silent: then nothing would answer
             # and shutdown would wait for ever. On the timeout, asyncpg terminates the pool.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._pool.close(), POOL_CLOSE_SECONDS)
+
+    async def _beat(self) -> None:
+        """Keep every idle stream's silences under `heartbeat_seconds` (see `Hub.beat`)."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds / 2)
+            self.hub.beat()
 
     def metrics(self) -> RealtimeMetrics:
         counters = self.hub.counters
@@ -138,32 +150,38 @@ class Realtime:
         subscriber: Subscriber,
         last_event_id: int | None,
         expires_at: float | None,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """The stream's frames. The first is ready once the subscriber has joined the hub and the
         replay's first page is read: a database that fails before then fails the request. A
         stream that reaches `expires_at` ends with an `expired` event."""
-        reset = await self._join(channel, subscriber, last_event_id)
-        pages = self._replay(channel, subscriber)
-        first_page = await anext(pages, b"")
-        yield (
-            retry_frame(self.settings.retry_milliseconds)
-            + (b"" if reset is None else reset_frame(reset))
-            + first_page
-        )
+        loop = asyncio.get_running_loop()
+        expiry = None
+        if expires_at is not None:
+            expiry = loop.call_at(loop.time() + expires_at - time.time(), subscriber.expire)
         try:
-            async for page in pages:
-                yield page
-            heartbeat = self.settings.heartbeat_seconds
-            while expires_at is None or (remaining := expires_at - time.time()) > 0:
-                timeout = heartbeat if expires_at is None else min(heartbeat, remaining)
-                chunk = await subscriber.next_chunk(timeout)
-                if chunk is None:  # shut down, or dropped too far behind: the client reconnects
-                    return
-                yield chunk or HEARTBEAT
-            yield expired_frame()
-        except DATABASE_ERRORS as error:
-            # The client reconnects, and resumes with its Last-Event-ID.
-            logger.warning("realtime stream ended: database unavailable (%r)", error)
+            reset = await self._join(channel, subscriber, last_event_id)
+            pages = self._replay(channel, subscriber)
+            first_page = await anext(pages, b"")
+            yield (
+                retry_frame(self.settings.retry_milliseconds)
+                + (b"" if reset is None else reset_frame(reset))
+                + first_page
+            )
+            try:
+                async for page in pages:
+                    yield page
+                while (chunk := await subscriber.next_chunk()) is not None:
+                    yield chunk or HEARTBEAT
+            except DATABASE_ERRORS as error:
+                # The client reconnects, and resumes with its Last-Event-ID.
+                logger.warning("realtime stream ended: database unavailable (%r)", error)
+                return
+            # Shut down, dropped too far behind, disconnected or expired: the client reconnects.
+            if subscriber.expired:
+                yield expired_frame()
+        finally:
+            if expiry is not None:
+                expiry.cancel()
 
     async def _join(
         self, channel: Channel, subscriber: Subscriber, last_event_id: int | None
@@ -197,7 +215,7 @@ class Realtime:
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds
         more = True
-        while more:
+        while more and not subscriber.closed:
             async with self._pool.acquire(timeout=timeout) as connection:
                 page = await fetch_events_after(
                     connection,
@@ -233,7 +251,7 @@ class EventStream(StreamingResponse):
 
     def __init__(
         self,
-        frames: AsyncIterator[bytes],
+        frames: AsyncGenerator[bytes, None],
         status_code: int = 200,  # FastAPI's OpenAPI reads the default status from here
         *,
         hub: Hub,
@@ -247,41 +265,49 @@ class EventStream(StreamingResponse):
         self._settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        cut_off: asyncio.TimerHandle | None = None
+
+        def cut_off_later() -> None:
+            nonlocal cut_off
+            grace = self._settings.stalled_client_grace_seconds
+            cut_off = loop.call_later(grace, _abort_connection, receive)
+
+        self._subscriber.on_close = cut_off_later
+        watcher = None
         try:
-            await self._respond(scope, receive, send)
+            try:
+                first = await anext(self._frames)
+            except DATABASE_ERRORS as error:
+                logger.warning("realtime stream refused: database unavailable (%r)", error)
+                await _unavailable(self._settings)(scope, receive, send)
+                return
+            watcher = loop.create_task(self._close_on_disconnect(receive))
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            async for chunk in self._frames:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             self._subscriber.close()
             self._hub.remove(self._subscriber)
+            if watcher is not None:
+                watcher.cancel()
+            if cut_off is not None:
+                cut_off.cancel()
+            await self._frames.aclose()
 
-    async def _respond(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            first = await anext(self._frames)
-        except DATABASE_ERRORS as error:
-            logger.warning("realtime stream refused: database unavailable (%r)", error)
-            await _unavailable(self._settings)(scope, receive, send)
-            return
-        self.body_iterator = _chain(first, self._frames)
-        respond = super().__call__
-        cut_off = False
-        async with anyio.create_task_group() as tasks:
-
-            async def stream_until_done() -> None:
-                await respond(scope, receive, send)
-                tasks.cancel_scope.cancel()
-
-            tasks.start_soon(stream_until_done)
-            await self._subscriber.wait_closed()
-            await anyio.sleep(self._settings.stalled_client_grace_seconds)
-            cut_off = True
-            tasks.cancel_scope.cancel()
-        if cut_off:
-            _abort_connection(receive)
-
-
-async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    yield first
-    async for chunk in rest:
-        yield chunk
+    async def _close_on_disconnect(self, receive: Receive) -> None:
+        """Close the subscriber, and so end the stream, when the client goes away."""
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._subscriber.close()
 
 
 def _unavailable(settings: RealtimeSettings) -> JSONResponse:
@@ -307,7 +333,7 @@ def _abort_connection(receive: Receive) -> None:
         abort()
 
 
-def get_realtime(request: Request) -> Realtime:
+async def get_realtime(request: Request) -> Realtime:
     """The running kernel of the app (a dependency)."""
     realtime: Realtime | None = getattr(request.app.state, "realtime", None)
     if realtime is None:

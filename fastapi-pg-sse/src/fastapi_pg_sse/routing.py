@@ -63,7 +63,7 @@ def _route_dependants(app: FastAPI) -> Iterator[Dependant]:
             yield context.dependant
 
 
-def last_event_id(request: Request) -> int | None:
+async def last_event_id(request: Request) -> int | None:
     """The id a reconnecting client saw last: the `Last-Event-ID` header, else the
     `last_event_id` query parameter (a new `EventSource` cannot send the header); 400 if it is
     not one of ours.
@@ -96,7 +96,7 @@ class StreamOpener:
         )
 
 
-def stream_opener(
+async def stream_opener(
     realtime: Annotated[Realtime, Depends(get_realtime)],
     resume_after: Annotated[int | None, Depends(last_event_id)],
 ) -> StreamOpener:
