@@ -1,11 +1,13 @@
 """`python -m bench.fanout`: see the package's docstring and the README's "Benchmarks"."""
 
+import json
 import os
 import secrets
 import signal
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,15 +53,22 @@ def main(argv: list[str] | None = None) -> int:
             if options.scale_out:
                 rows = uvloop.run(_scale_out(run, project_root))
                 body = scale_out_table(rows)
+                raw: object = {"scale_out": [asdict(row) for row in rows]}
             else:
                 results = uvloop.run(_rounds(run, project_root, names))
                 body = servers_table(results, targets.LABELS)
+                raw = {name: [asdict(one) for one in ones] for name, ones in results.items()}
     text = f"{_heading(options, notes)}\n\n{body}\n"
     print(text)
-    if options.output:
-        options.output.parent.mkdir(parents=True, exist_ok=True)
-        options.output.write_text(text)
+    _write(options.output, text)
+    _write(options.json, json.dumps({"notes": notes, "results": raw}, indent=2))
     return 0
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
 
 
 async def _rounds(run: Run, project_root: Path, names: list[str]) -> dict[str, list[Measurement]]:

@@ -77,7 +77,13 @@ async def measure(run: Run, target: Target) -> Measurement:
     options = run.options
     gc_report = run.scratch / f"gc-{target.name}.json" if target.python else None
     server = ServerProcess(
-        target.command, target.cwd, target.environment, free_port(), run.server_cpus, gc_report
+        target.command,
+        target.cwd,
+        target.environment,
+        free_port(),
+        run.server_cpus,
+        gc_report,
+        run.scratch / f"{target.name}.log",
     )
     load = Load()
     try:

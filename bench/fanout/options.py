@@ -24,6 +24,7 @@ class Options:
     workers: int
     processes: int
     output: Path | None
+    json: Path | None
     pin: bool
 
     @property
@@ -51,6 +52,7 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--processes", type=int, default=1, help="scale-out: app processes")
     parser.add_argument("--no-pin", action="store_true", help="leave CPU placement to the OS")
     parser.add_argument("--output", type=Path, help="also write the table here (markdown)")
+    parser.add_argument("--json", type=Path, help="also write every measurement here")
     arguments = parser.parse_args(argv)
     smoke = arguments.smoke
     servers = tuple(name.strip() for name in arguments.servers.split(",") if name.strip())
@@ -69,5 +71,6 @@ def parse(argv: list[str] | None = None) -> Options:
         workers=arguments.workers,
         processes=arguments.processes,
         output=arguments.output,
+        json=arguments.json,
         pin=not arguments.no_pin,
     )

@@ -40,21 +40,26 @@ class ServerProcess:
         port: int,
         cpus: set[int] | None,
         gc_report: Path | None,
+        log: Path,
     ) -> None:
         self.port = port
+        self.log = log
         self.url = f"http://127.0.0.1:{port}"
         self.gc_report = gc_report
         env = {**os.environ, **environment, "PORT": str(port)}
         if gc_report is not None:
             env[GC_REPORT] = str(gc_report)
-        self._process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            start_new_session=True,
-            # Before exec, so that every thread and worker it starts inherits the CPUs.
-            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-        )
+        with log.open("ab") as output:  # the child keeps its own copy of the descriptor
+            self._process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                # Before exec, so that every thread and worker it starts inherits the CPUs.
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            )
         self.pid = self._process.pid
 
     async def wait_until_ready(self) -> None:
@@ -63,14 +68,22 @@ class ServerProcess:
         async with httpx.AsyncClient(timeout=5) as client:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
-                    raise RuntimeError(f"the server exited with {self._process.returncode}")
+                    raise RuntimeError(
+                        f"the server exited with {self._process.returncode}:\n{self.log_tail()}"
+                    )
                 try:
                     if (await client.get(f"{self.url}/health")).status_code == 200:
                         return
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.1)
-        raise RuntimeError(f"the server did not answer {self.url}/health in {START_SECONDS} s")
+        raise RuntimeError(
+            f"the server did not answer {self.url}/health in {START_SECONDS} s:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, characters: int = 3000) -> str:
+        """The end of what the server printed (its log file)."""
+        return self.log.read_text(errors="replace")[-characters:]
 
     def cpu_seconds(self) -> float:
         """User and system CPU time of the process and its live descendants so far."""

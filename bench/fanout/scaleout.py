@@ -22,8 +22,16 @@ async def scale_out_row(run: Run, project_root: Path, mode: str, count: int) -> 
     else:
         apps = [targets.generated(project_root, run.database_url, run.secret)] * count
     servers = [
-        ServerProcess(app.command, app.cwd, app.environment, free_port(), None, None)
-        for app in apps
+        ServerProcess(
+            app.command,
+            app.cwd,
+            app.environment,
+            free_port(),
+            None,
+            None,
+            run.scratch / f"generated-{count}-{mode}-{index}.log",
+        )
+        for index, app in enumerate(apps)
     ]
     load = Load()
     try:
