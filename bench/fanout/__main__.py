@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     server_cpus, placement = pin(options)
     names = list(options.servers)
     notes = [placement]
-    if "nestjs" in names and (reason := nestjs.build()):
+    if "nestjs" in names and not options.scale_out and (reason := nestjs.build()):
         names.remove("nestjs")
         notes.append(f"nestjs skipped: {reason}")
         print(f"nestjs skipped: {reason}", file=sys.stderr, flush=True)
@@ -99,10 +99,19 @@ async def _scale_out(run: Run, project_root: Path) -> list[ScaleOutRow]:
 
 def _heading(options: Options, notes: Sequence[str]) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    emitting = (
+        f"{options.max_seconds:g} s at maximum rate ({options.emit_connections} emitting"
+        " connections, one event per transaction)"
+    )
+    if options.scale_out:
+        return (
+            f"Scale-out of the generated app, {when}: {options.connections} connections spread"
+            f" over the processes, {options.users} users, {options.repeats} round(s); {emitting};"
+            f" {'; '.join(notes)}. CPU/frame sums every process."
+        )
     return (
         f"Fan-out, {when}: {options.connections} connections, {options.users} users,"
-        f" {options.repeats} round(s) interleaved; {options.max_seconds:g} s at maximum rate"
-        f" ({options.emit_connections} emitting connections, one event per transaction),"
+        f" {options.repeats} round(s) interleaved; {emitting},"
         f" {options.latency_seconds:g} s at {options.rate:g} events/s for latency;"
         f" {'; '.join(notes)}. Cells: median (min-max) xratio to the floor."
     )
