@@ -3,15 +3,13 @@ connections) or as several processes on ports of their own (the load generator s
 all on one database; frames/s per process count, and every event once per connection."""
 
 import asyncio
-import time
+from math import inf
 from pathlib import Path
 
 from bench.fanout import targets
 from bench.fanout.load import Load
-from bench.fanout.measure import Run, expected_frames
-from bench.fanout.process import ServerProcess
+from bench.fanout.measure import Run, at_maximum_rate, start
 from bench.fanout.report import ScaleOutRow
-from demo.server import free_port
 
 
 async def scale_out_row(run: Run, project_root: Path, mode: str, count: int) -> ScaleOutRow:
@@ -22,41 +20,21 @@ async def scale_out_row(run: Run, project_root: Path, mode: str, count: int) -> 
     else:
         apps = [targets.generated(project_root, run.database_url, run.secret)] * count
     servers = [
-        ServerProcess(
-            app.command,
-            app.cwd,
-            app.environment,
-            free_port(),
-            None,
-            None,
-            run.scratch / f"generated-{count}-{mode}-{index}.log",
-        )
-        for index, app in enumerate(apps)
+        start(run, app, None, f"generated-{mode}-{count}-{index}") for index, app in enumerate(apps)
     ]
     load = Load()
     try:
         await asyncio.gather(*(server.wait_until_ready() for server in servers))
         ports = [server.port for server in servers]
         await load.open(ports, apps[0].path, run.clients(options.connections))
-        window: dict[str, float] = {}
-
-        def start_window() -> None:
-            window.update(
-                cpu=sum(server.cpu_seconds() for server in servers), at=time.perf_counter()
-            )
-
-        emitted = await run.emit(apps[0], options.max_seconds, None, on_start=start_window)
-        expected = expected_frames(emitted, load.connections_per_user())
-        await load.wait_for(expected, options.stalled_seconds)
-        cpu = sum(server.cpu_seconds() for server in servers) - window["cpu"]
-        frames = load.delivered()
+        window = await at_maximum_rate(run, apps[0], servers, load)
         return ScaleOutRow(
             mode=mode,
             count=count,
             connections=options.connections,
-            frames_per_second=frames / (load.last_frame_at - window["at"]) if frames else 0.0,
-            cpu_us_per_frame=cpu / frames * 1e6 if frames else float("inf"),
-            delivered_percent=100 * frames / expected if expected else 0.0,
+            frames_per_second=window.frames / window.seconds if window.seconds > 0 else 0.0,
+            cpu_us_per_frame=window.cpu_seconds / window.frames * 1e6 if window.frames else inf,
+            delivered_percent=100 * window.frames / window.expected if window.expected else 0.0,
             duplicates=load.duplicates(),
             misdelivered=load.misdelivered(),
         )
