@@ -2,6 +2,7 @@
 
 import json
 import os
+import resource
 import secrets
 import signal
 import sys
@@ -32,8 +33,16 @@ def pin(options: Options) -> tuple[set[int] | None, str]:
     return {cpus[1]}, f"bench, PostgreSQL, load, emitter on CPU {cpus[0]}; server on CPU {cpus[1]}"
 
 
+def allow_open_files() -> None:
+    """Raise the soft limit of open files to the hard one, for this process and the servers:
+    thousands of streams are as many sockets on each side."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
+    allow_open_files()
     # A `kill` stops the run as Ctrl-C does: the servers, PostgreSQL and the folder go too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     server_cpus, placement = pin(options)
@@ -101,7 +110,7 @@ def _heading(options: Options, notes: Sequence[str]) -> str:
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     emitting = (
         f"{options.max_seconds:g} s at maximum rate ({options.emit_connections} emitting"
-        " connections, one event per transaction)"
+        " connections, one event per transaction, synchronous_commit off)"
     )
     if options.scale_out:
         return (
