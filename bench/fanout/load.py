@@ -144,14 +144,18 @@ class Load:
             counts[stream.user] = counts.get(stream.user, 0) + 1
         return counts
 
-    async def wait_for(self, delivered: int, stalled_seconds: float) -> None:
-        """Return once `delivered` frames have arrived in all, or when none has arrived for
-        `stalled_seconds` (what is missing then shows as less than 100% delivered)."""
-        progress, since = self.delivered(), time.monotonic()
+    async def wait_for(self, delivered: int, stalled_seconds: float, tail_seconds: float) -> None:
+        """Return once `delivered` frames have arrived in all; or when none has arrived for
+        `stalled_seconds`, or `tail_seconds` have passed (what is missing then shows as less
+        than 100% delivered)."""
+        started = since = time.monotonic()
+        progress = self.delivered()
         while (now := self.delivered()) < delivered:
             if now != progress:
                 progress, since = now, time.monotonic()
             elif time.monotonic() - since > stalled_seconds:
+                return
+            if time.monotonic() - started > tail_seconds:
                 return
             await asyncio.sleep(0.02)
 

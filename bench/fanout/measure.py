@@ -132,7 +132,7 @@ async def _at_fixed_rate(run: Run, target: Target, load: Load) -> tuple[list[flo
     delivered, load.recording = load.delivered(), True
     emitted = await run.emit(target, run.options.latency_seconds, run.options.rate)
     expected = expected_frames(emitted, load.connections_per_user())
-    await load.wait_for(delivered + expected, run.options.stalled_seconds)
+    await load.wait_for(delivered + expected, run.options.stalled_seconds, run.options.tail_seconds)
     load.recording = False
     return sorted(load.latencies), expected
 
@@ -161,7 +161,9 @@ async def at_maximum_rate(
 
     emitted = await run.emit(target, run.options.max_seconds, None, on_start=open_window)
     expected = expected_frames(emitted, load.connections_per_user())
-    await load.wait_for(int(start["delivered"]) + expected, run.options.stalled_seconds)
+    await load.wait_for(
+        int(start["delivered"]) + expected, run.options.stalled_seconds, run.options.tail_seconds
+    )
     return Window(
         expected=expected,
         frames=load.delivered() - int(start["delivered"]),

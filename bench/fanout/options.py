@@ -20,6 +20,9 @@ class Options:
     emit_connections: int
     stalled_seconds: float
     """How long the tail may go without a frame before what is missing counts as lost."""
+    tail_seconds: float
+    """How long the tail may take in all after the emitter stops (a server that queues without
+    bound may fall minutes behind); what is missing then counts as lost."""
     servers: tuple[str, ...]
     workers: int
     processes: int
@@ -44,6 +47,9 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--seconds", type=float, help="of emitting at maximum rate (10)")
     parser.add_argument("--latency-seconds", type=float, help="of emitting at --rate (10)")
     parser.add_argument("--rate", type=float, default=200, help="events/s for latency (200)")
+    parser.add_argument(
+        "--tail-seconds", type=float, default=120, help="the most a tail may take (120)"
+    )
     parser.add_argument("--emit-connections", type=int, default=4, help="emitter's (4)")
     parser.add_argument(
         "--servers", default=",".join(SERVERS), help=f"comma-separated, of {', '.join(SERVERS)}"
@@ -67,6 +73,7 @@ def parse(argv: list[str] | None = None) -> Options:
         rate=arguments.rate,
         emit_connections=arguments.emit_connections,
         stalled_seconds=30,
+        tail_seconds=arguments.tail_seconds,
         servers=servers,
         workers=arguments.workers,
         processes=arguments.processes,
