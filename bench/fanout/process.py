@@ -46,7 +46,9 @@ class ServerProcess:
         self.log = log
         self.url = f"http://127.0.0.1:{port}"
         self.gc_report = gc_report
-        env = {**os.environ, **environment, "PORT": str(port)}
+        # The developer's own REALTIME_* settings stay out: the bench says what it runs with.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_")}
+        env = {**inherited, **environment, "PORT": str(port)}
         if gc_report is not None:
             env[GC_REPORT] = str(gc_report)
         with log.open("ab") as output:  # the child keeps its own copy of the descriptor
