@@ -1,7 +1,7 @@
 """render -> plan: the desired state of a project, as one set of files, for every command.
 
 libcst and tomlkit are imported only when an edit needs them, so that `scaffold check` on a
-project in sync loads neither.
+project in sync loads neither; the TypeScript client's modules only for a project that has one.
 """
 
 import ast
@@ -25,7 +25,6 @@ from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import Project
 from scaffold.pycode import from_import
 from scaffold.render import render_channel, render_project_files, users_files
-from scaffold.ts_client import typescript_files
 
 if TYPE_CHECKING:
     from scaffold.wiring import RouterWiring
@@ -55,6 +54,8 @@ def generated_files(project: Project, layouts: Layouts | None = None) -> dict[st
         }
     paths = typescript_paths(project)
     if paths is not None:
+        from scaffold.ts_client import typescript_files
+
         files |= typescript_files(project.root, paths, layouts, files)
     return files
 
