@@ -110,7 +110,7 @@ def run_generated_tests(
     return int(passed.group(1))
 
 
-HEAVY_MODULES = ("libcst", "libcst.matchers", "tomlkit", "pglast", "rich")
+HEAVY_MODULES = ("libcst", "libcst.matchers", "tomlkit", "pglast", "pydantic", "rich")
 """Modules slow to import (each takes from a third to three times as long as starting Python and
 importing jinja2), which a command imports only when its work needs them."""
 

@@ -131,7 +131,7 @@ def test_check_writes_nothing(generated: Path) -> None:
 
 @pytest.mark.parametrize("case", ["second-channel", "stock-level-in-warehouse-ops-with-trigger"])
 @pytest.mark.parametrize("options", [(), ("--json",), ("--project", ".")])
-def test_check_in_sync_loads_neither_libcst_tomlkit_nor_pglast(
+def test_check_in_sync_loads_neither_libcst_tomlkit_pglast_nor_pydantic(
     case: str, options: tuple[str, ...], tmp_path: Path
 ) -> None:
     project = generated_copy(case, tmp_path / "shop")
