@@ -183,10 +183,10 @@ def remove_sse_channel(
 @app.command("check", epilog="Exit status: 0 in sync, 1 out of sync, 2 bad configuration.")
 def check(project: ProjectOption = None, json_output: JsonOption = False) -> None:
     """Compare every recorded channel's generated files and wiring with the disk."""
-    _check(project, json_output=json_output)
+    _check(project, json_output)
 
 
-def _check(project: Path | None, *, json_output: bool) -> None:
+def _check(project: Path | None, json_output: bool) -> None:
     from scaffold._commands.check import check as run
 
     with _reported():
@@ -374,16 +374,34 @@ def _reported() -> Iterator[None]:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["check"]:
-        # What the pre-commit hook runs. typer coerces every option that is not a flag through
-        # pydantic, even when it is not given, and importing that costs more than the check
-        # itself: with no option to parse, skip the parser.
+    options = _check_options(sys.argv[1:])
+    if options is not None:
+        # What the pre-commit hook and CI run. typer coerces every option that is not a flag
+        # through pydantic, even when it is not given, and importing that costs more than the
+        # check itself: check's own options are read here, and typer parses any other line.
         try:
-            _check(None, json_output=False)
+            _check(*options)
         except typer.Exit as done:
             sys.exit(done.exit_code)
         return
     app(prog_name="scaffold")
+
+
+def _check_options(args: Sequence[str]) -> tuple[Path | None, bool] | None:
+    """The project and `--json` of `scaffold check [--json] [--project DIR]`, read as typer reads
+    them (the word after `--project` is its value); None for any other command line, which typer
+    parses (and explains)."""
+    if args[:1] != ["check"]:
+        return None
+    project, json_output, rest = None, False, args[1:]
+    while rest:
+        if rest[0] == "--json":
+            json_output, rest = True, rest[1:]
+        elif rest[0] == "--project" and len(rest) > 1:
+            project, rest = Path(rest[1]), rest[2:]
+        else:
+            return None
+    return project, json_output
 
 
 if __name__ == "__main__":

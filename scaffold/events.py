@@ -3,16 +3,21 @@
 A trigger's events carry its table's row, so their model gets the row's columns, typed from the
 SQL migrations (`scaffold.schema`) as the JSON that PostgreSQL's `to_jsonb` makes of them reads
 in Python. What the migrations do not tell, the model leaves open and says so.
+
+pglast, which reads the migrations, is imported only for a trigger's events.
 """
 
 import keyword
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from scaffold.layout import sql_migrations
 from scaffold.project import Project, Trigger
 from scaffold.pycode import Import, annotated, import_block
-from scaffold.schema import Column, Schema, read_schema
+
+if TYPE_CHECKING:
+    from scaffold.schema import Column, Schema
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ def row_model(project: Project, trigger: Trigger) -> RowModel:
     """The row model of `trigger`'s events, with the columns the migrations show."""
     if project.alembic is not None:
         return RowModel((), "scaffold does not read Alembic revisions", ())
+    from scaffold.schema import read_schema
+
     schema = read_schema(sql_migrations(project))
     table = trigger.table
     columns = schema.tables.get(table, {})
@@ -136,7 +143,7 @@ def _field_name(column: str) -> bool:
     )
 
 
-def _annotation(schema: Schema, name: str, column: Column) -> Annotation:
+def _annotation(schema: "Schema", name: str, column: "Column") -> Annotation:
     """The Python type of the column's JSON: `| None` when it may be NULL, and its arrays' items
     too, which may always be. An enum's labels are a `Literal` if the field fits on a line."""
     annotation = _python_annotation(schema, column, literal=True)
@@ -145,7 +152,7 @@ def _annotation(schema: Schema, name: str, column: Column) -> Annotation:
     return annotation
 
 
-def _python_annotation(schema: Schema, column: Column, *, literal: bool) -> Annotation:
+def _python_annotation(schema: "Schema", column: "Column", *, literal: bool) -> Annotation:
     sql_type = schema.domains.get(column.type.name or "", column.type)
     labels = schema.enums.get(sql_type.name or "")
     if labels is None:

@@ -1,6 +1,7 @@
 """Where everything goes in the target project: the one module that knows its layout."""
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -46,14 +47,14 @@ class Router(NamedTuple):
     alias: str
 
 
-def routers(project: Project) -> list[Router]:
-    """The routers the app module mounts: the registry's and each channel's, if any channel."""
-    if not project.channels:
+def routers(project: Project, layouts: Sequence["ChannelLayout"]) -> list[Router]:
+    """The routers the app module mounts: the registry's and each channel's (`layouts`, those of
+    the project's channels), if any channel."""
+    if not layouts:
         return []
     registry = Router(registry_module(project), REALTIME_ROUTER, REALTIME_ROUTER)
     channels = [
-        Router(layout.controller_module, "router", layout.router_alias)
-        for layout in (channel_layout(project, record) for record in project.channels)
+        Router(layout.controller_module, "router", layout.router_alias) for layout in layouts
     ]
     return [registry, *channels]
 

@@ -1,7 +1,7 @@
 """render -> plan: the desired state of a project, as one set of files, for every command.
 
 libcst and tomlkit are imported only when an edit needs them, so that `scaffold check` on a
-project in sync loads neither.
+project in sync loads neither; the TypeScript client's modules only for a project that has one.
 """
 
 import ast
@@ -25,7 +25,6 @@ from scaffold.plan import Desired, Ownership, Plan, make_plan
 from scaffold.project import Project
 from scaffold.pycode import from_import
 from scaffold.render import render_channel, render_project_files, users_files
-from scaffold.ts_client import typescript_files
 
 if TYPE_CHECKING:
     from scaffold.wiring import RouterWiring
@@ -55,13 +54,15 @@ def generated_files(project: Project, layouts: Layouts | None = None) -> dict[st
         }
     paths = typescript_paths(project)
     if paths is not None:
+        from scaffold.ts_client import typescript_files
+
         files |= typescript_files(project.root, paths, layouts, files)
     return files
 
 
 def router_wirings(project: Project) -> list["RouterWiring"]:
     """The routers of `layout.routers`, as `scaffold.wiring` takes them."""
-    return _wirings(routers(project))
+    return _wirings(routers(project, layouts_of(project)))
 
 
 def app_package(project: Project) -> str:
@@ -155,7 +156,11 @@ def _generated_state(
     desired[LOCK_PATH] = Desired(lock_text(generated, written_once), Ownership.RECORD)
     if project.channels or recorded.channels:
         app_path = module_path(project, project.app_module)
-        desired[app_path] = Desired(_wired_app(project, recorded, app_path), Ownership.EDITED)
+        wanted = routers(project, layouts)
+        removed = [router for router in routers(recorded, recorded_layouts) if router not in wanted]
+        desired[app_path] = Desired(
+            _wired_app(project, app_path, wanted, removed), Ownership.EDITED
+        )
     return desired
 
 
@@ -218,8 +223,8 @@ def _edited_pyproject(project: Project) -> str:
     return edit_pyproject(project.pyproject.read_text(encoding="utf-8"), project.channels)
 
 
-def _wired_app(project: Project, recorded: Project, app_path: str) -> str:
-    """The app module with the project's routers wired and those of removed channels unwired."""
+def _wired_app(project: Project, app_path: str, wanted: list[Router], removed: list[Router]) -> str:
+    """The app module with the `wanted` routers wired and the `removed` ones unwired."""
     source_file = project.root / app_path
     if not source_file.is_file():
         raise BadInput(
@@ -227,8 +232,6 @@ def _wired_app(project: Project, recorded: Project, app_path: str) -> str:
             " app to your FastAPI application or to its factory, as module:name"
         )
     source = source_file.read_text(encoding="utf-8")
-    wanted = routers(project)
-    removed = [router for router in routers(recorded) if router not in wanted]
     if not removed and _visibly_wired(source, project.app_variable, wanted):
         return source
     from scaffold.wiring import unwire_routers, wire_routers

@@ -14,7 +14,6 @@ from itertools import takewhile
 from typing import TypeVar, cast
 
 import libcst as cst
-import libcst.matchers as m
 from libcst.helpers import get_full_name_for_node_or_raise
 
 from scaffold.errors import BadInput
@@ -23,12 +22,6 @@ from scaffold.pycode import from_import, module_sort_key
 _Node = TypeVar("_Node", bound=cst.CSTNode)
 _Statement = cst.SimpleStatementLine | cst.BaseCompoundStatement
 _Unwired = Callable[[cst.BaseSmallStatement], cst.BaseSmallStatement | None]
-
-_FASTAPI = m.Name("FastAPI") | m.Attribute(m.Name("fastapi"), m.Name("FastAPI"))
-_FASTAPI_CALL = m.Call(func=_FASTAPI)
-_RETURN_NAME = m.SimpleStatementLine(body=[m.Return(value=m.SaveMatchedNode(m.Name(), "name"))])
-_DOCSTRING = m.SimpleStatementLine(body=[m.Expr(m.SimpleString() | m.ConcatenatedString())])
-_IMPORT_LINE = m.SimpleStatementLine(body=[m.AtLeastN(m.Import() | m.ImportFrom(), n=1)])
 
 
 @dataclass(frozen=True)
@@ -125,11 +118,10 @@ def wire_routers(
         if reference not in included and reference not in includes:
             includes.append(reference)
     scope = list(app.scope)
-    any_include = _line_with(m.Expr(m.Call(func=_include_router(app.variable))))
     include_at = 1 + max(
         index
         for index in range(app.at, len(scope))
-        if index == app.at or m.matches(scope[index], any_include)
+        if index == app.at or _calls_include_router(scope[index], app.variable)
     )
     scope[include_at:include_at] = [
         _statement(f"{app.variable}.include_router({reference})") for reference in includes
@@ -152,10 +144,9 @@ def unwire_routers(
     routers = {wiring.path for wiring in wirings}
     imported = routers | {wiring.module for wiring in wirings}  # the router, or its module
     aliases = {wiring.alias for wiring in wirings}
-    include = _include_call(app.variable)
 
     def unwired(node: cst.BaseSmallStatement) -> cst.BaseSmallStatement | None:
-        if m.matches(node, include):
+        if _is_include_call(node, app.variable):
             argument = _argument(cast(cst.Expr, node))
             removed = argument in aliases or _denoted(argument, app.references) in routers
             return None if removed else node
@@ -209,13 +200,12 @@ class _App:
     def included(self) -> list[str | None]:
         """The router of each `app.include_router(router, **options)` among the app's
         statements, as a dotted name (None if it is another expression)."""
-        include = _include_call(self.variable)
         return [
             _argument(cast(cst.Expr, small))
             for statement in self.scope
             if isinstance(statement, cst.SimpleStatementLine)
             for small in statement.body
-            if m.matches(small, include)
+            if _is_include_call(small, self.variable)
         ]
 
     @property
@@ -297,10 +287,9 @@ def _factory(function: cst.FunctionDef) -> tuple[str, int] | None:
     if not isinstance(function.body, cst.IndentedBlock) or not function.body.body:
         return None
     *body, last = _block(function)
-    returned = m.extract(last, _RETURN_NAME)
-    if returned is None:
+    variable = _returned_name(last)
+    if variable is None:
         return None
-    variable = cast(cst.Name, returned["name"]).value
     values = {
         index: value
         for index, statement in enumerate(body)
@@ -309,8 +298,8 @@ def _factory(function: cst.FunctionDef) -> tuple[str, int] | None:
         for names, value in [_assignment(small)]
         if variable in names
     }
-    annotated = function.returns is not None and m.matches(function.returns.annotation, _FASTAPI)
-    if values and (annotated or any(m.matches(v, _FASTAPI_CALL) for v in values.values() if v)):
+    annotated = function.returns is not None and _is_fastapi(function.returns.annotation)
+    if values and (annotated or any(_is_fastapi_call(value) for value in values.values())):
         return variable, max(values)
     return None
 
@@ -327,7 +316,7 @@ def _block(function: cst.FunctionDef) -> list[_Statement]:
 def _fastapi_names(small: cst.BaseSmallStatement) -> list[str]:
     """The names `small` assigns `FastAPI(...)` to."""
     names, value = _assignment(small)
-    return names if value is not None and m.matches(value, _FASTAPI_CALL) else []
+    return names if _is_fastapi_call(value) else []
 
 
 def _assignment(small: cst.BaseSmallStatement) -> tuple[list[str], cst.BaseExpression | None]:
@@ -530,29 +519,84 @@ def _import_end(body: Sequence[_Statement]) -> int:
         (
             index
             for index, statement in enumerate(body)
-            if not m.matches(statement, _IMPORT_LINE)
-            and not (index == 0 and m.matches(statement, _DOCSTRING))
+            if not _is_import_line(statement) and not (index == 0 and _is_docstring(statement))
         ),
         len(body),
     )
 
 
-def _line_with(small: m.BaseSmallStatement) -> m.SimpleStatementLine:
-    return m.SimpleStatementLine(body=[m.ZeroOrMore(), small, m.ZeroOrMore()])
+def _is_name(node: cst.CSTNode | None, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
 
 
-def _include_call(variable: str) -> m.Expr:
-    """`<variable>.include_router(router, **options)`."""
-    return m.Expr(
-        m.Call(
-            func=_include_router(variable),
-            args=[m.Arg(keyword=None, star=""), m.ZeroOrMore(m.Arg(keyword=m.Name()))],
-        )
+def _is_fastapi(node: cst.BaseExpression) -> bool:
+    """`FastAPI` or `fastapi.FastAPI`."""
+    if isinstance(node, cst.Attribute):
+        return _is_name(node.value, "fastapi") and node.attr.value == "FastAPI"
+    return _is_name(node, "FastAPI")
+
+
+def _is_fastapi_call(node: cst.BaseExpression | None) -> bool:
+    """`FastAPI(...)` or `fastapi.FastAPI(...)`."""
+    return isinstance(node, cst.Call) and _is_fastapi(node.func)
+
+
+def _returned_name(statement: _Statement) -> str | None:
+    """`name` if the statement is `return name` alone on its line."""
+    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
+        returned = statement.body[0]
+        if isinstance(returned, cst.Return) and isinstance(returned.value, cst.Name):
+            return returned.value.value
+    return None
+
+
+def _is_docstring(statement: _Statement) -> bool:
+    """A string literal alone on its line."""
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, cst.SimpleString | cst.ConcatenatedString)
     )
 
 
-def _include_router(variable: str) -> m.Attribute:
-    return m.Attribute(value=m.Name(variable), attr=m.Name("include_router"))
+def _is_import_line(statement: _Statement) -> bool:
+    """A line of imports only."""
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and bool(statement.body)
+        and all(isinstance(small, cst.Import | cst.ImportFrom) for small in statement.body)
+    )
+
+
+def _calls_include_router(statement: _Statement, variable: str) -> bool:
+    """Whether the line calls `<variable>.include_router`, with whatever arguments."""
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        _include_router_call(small, variable) is not None for small in statement.body
+    )
+
+
+def _is_include_call(small: cst.BaseSmallStatement, variable: str) -> bool:
+    """`<variable>.include_router(router, **options)`."""
+    call = _include_router_call(small, variable)
+    if call is None or not call.args:
+        return False
+    router, *options = call.args
+    return (
+        router.keyword is None
+        and router.star == ""
+        and all(isinstance(option.keyword, cst.Name) for option in options)
+    )
+
+
+def _include_router_call(small: cst.BaseSmallStatement, variable: str) -> cst.Call | None:
+    """The call if `small` is `<variable>.include_router(...)`."""
+    if not (isinstance(small, cst.Expr) and isinstance(small.value, cst.Call)):
+        return None
+    function = small.value.func
+    if not (isinstance(function, cst.Attribute) and _is_name(function.value, variable)):
+        return None
+    return small.value if function.attr.value == "include_router" else None
 
 
 def _statement(code: str) -> _Statement:

@@ -110,21 +110,29 @@ def run_generated_tests(
     return int(passed.group(1))
 
 
-def editing_libraries_loaded_by_check(project: Path) -> list[str]:
-    """Which of libcst, tomlkit and pglast `scaffold check` imports on `project`, which is in
-    sync: they edit Python and TOML, and read the migrations for a new events file."""
+HEAVY_MODULES = ("libcst", "libcst.matchers", "tomlkit", "pglast", "pydantic", "rich")
+"""Modules slow to import (each takes from a third to three times as long as starting Python and
+importing jinja2), which a command imports only when its work needs them."""
+
+
+def heavy_modules_loaded(project: Path, *args: str) -> list[str]:
+    """Which of HEAVY_MODULES `scaffold <args>` imports when run in `project`; it must succeed."""
     script = (
         "import sys\n"
         "from scaffold._cli import main\n"
-        "sys.argv = ['scaffold', 'check']\n"
+        "sys.argv = ['scaffold', *sys.argv[1:]]\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exit:\n"
         "    assert exit.code in (0, None), exit.code\n"
-        "print(sorted(m for m in ('libcst', 'tomlkit', 'pglast') if m in sys.modules))\n"
+        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
     )
     completed = subprocess.run(
-        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     loaded: list[str] = ast.literal_eval(completed.stdout.splitlines()[-1])
     return loaded

@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers import (
     channel_test_count,
-    editing_libraries_loaded_by_check,
+    heavy_modules_loaded,
     run_generated_tests,
     run_scaffold,
     snapshot,
@@ -125,7 +125,7 @@ def test_check_sees_a_router_missing_from_the_factory(factory_shop: Path) -> Non
 def test_check_of_a_factory_in_sync_loads_neither_libcst_nor_tomlkit(factory_shop: Path) -> None:
     scaffold(factory_shop, "init")
     scaffold(factory_shop, "create-sse-channel", "Stock", "in", "inventory")
-    assert editing_libraries_loaded_by_check(factory_shop) == []
+    assert heavy_modules_loaded(factory_shop, "check") == []
 
 
 STOCK_IMPORT = (

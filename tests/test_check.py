@@ -11,7 +11,7 @@ import pytest
 from scaffold.lock import LOCK_PATH
 from scaffold.render import HEADER, MIGRATION_HEADER, USERS_HEADER
 from tests.golden_cases import generate
-from tests.helpers import editing_libraries_loaded_by_check, run_scaffold, snapshot
+from tests.helpers import heavy_modules_loaded, run_scaffold, snapshot
 
 SERVICE = "shop/modules/inventory/services/stock_notify_service.py"
 INCLUDE = "app.include_router(inventory_stock_sse_router)\n"
@@ -130,8 +130,12 @@ def test_check_writes_nothing(generated: Path) -> None:
 
 
 @pytest.mark.parametrize("case", ["second-channel", "stock-level-in-warehouse-ops-with-trigger"])
-def test_check_in_sync_loads_neither_libcst_tomlkit_nor_pglast(case: str, tmp_path: Path) -> None:
-    assert editing_libraries_loaded_by_check(generated_copy(case, tmp_path / "shop")) == []
+@pytest.mark.parametrize("options", [(), ("--json",), ("--project", ".")])
+def test_check_in_sync_loads_neither_libcst_tomlkit_pglast_nor_pydantic(
+    case: str, options: tuple[str, ...], tmp_path: Path
+) -> None:
+    project = generated_copy(case, tmp_path / "shop")
+    assert heavy_modules_loaded(project, "check", *options) == []
 
 
 def test_generated_headers_carry_no_version_or_date(generated: Path) -> None:

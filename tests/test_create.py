@@ -8,7 +8,7 @@ import pytest
 from scaffold import apply
 from scaffold._commands.create_sse_channel import ChannelRequest, create_sse_channel
 from tests.golden_cases import CHOSEN_COLUMNS, TRIGGERED
-from tests.helpers import run_scaffold, snapshot
+from tests.helpers import heavy_modules_loaded, run_scaffold, snapshot
 
 STOCK = ("create-sse-channel", "Stock", "in", "inventory")
 
@@ -23,6 +23,16 @@ def test_dry_run_prints_the_plan_and_writes_nothing(shop: Path) -> None:
     assert "  update  shop/main.py" in lines
     assert "  update  pyproject.toml" in lines
     assert "Dry run: nothing was written." in lines
+
+
+def test_a_channel_without_trigger_loads_neither_pglast_libcst_matchers_nor_rich(
+    shop: Path,
+) -> None:
+    """pglast reads the migrations only for a trigger's columns; the wiring needs libcst, but
+    not its matchers, and typer's messages need no rich."""
+    loaded = heavy_modules_loaded(shop, *STOCK)
+    assert "libcst" in loaded
+    assert not {"pglast", "libcst.matchers", "rich"} & set(loaded)
 
 
 def test_dry_run_diff_shows_unified_diffs(shop: Path) -> None:
