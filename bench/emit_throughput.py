@@ -16,10 +16,13 @@ each of these forms, interleaved, and repeated:
 - SQL, `<channel>_emit_many` (one statement);
 - Python, `Channel.emit` per event, and `Channel.emit_many` once;
 - the `--table` trigger on an INSERT of 100 rows: per row (as scaffold 0.3 wrote it,
-  `baseline/row_trigger_0.3.sql`) and per statement (as it writes it now, the golden case).
+  `baseline/row_trigger_0.3.sql`) and per statement (as it writes it now, the golden case),
+  and the same INSERT into a table without trigger.
 
 The figure is events committed per second; the ratios are to one call per event of their kind
-(SQL, Python, the trigger per row), the median of the repeats and their range.
+(SQL, Python, the trigger per row), the median of the repeats and their range. The last line
+is what the trigger adds to the INSERT, in microseconds of wall time per event: its
+throughput includes the user's own INSERT, which no trigger makes faster.
 
     python bench/emit_throughput.py [--seconds S] [--repeats R]
 """
@@ -50,75 +53,95 @@ class Tick(ChannelEvent):
 
 
 CHANNEL = Channel(AFTER, events=Tick)
-Emit = Callable[[asyncpg.Connection, list[str]], Awaitable[object]]
-"""Emits one transaction's events (BULK_EVENTS, round robin over the users given)."""
+Emit = Callable[[asyncpg.Connection, list[str]], Awaitable[int]]
+"""Emits one transaction's events, round robin over the users given; returns how many."""
 
 
 def spread(users: list[str]) -> list[str]:
-    """The target user of each of a transaction's events."""
+    """The target user of each of a bulk transaction's events."""
     return [users[number % len(users)] for number in range(BULK_EVENTS)]
 
 
-async def sql_per_event(connection: asyncpg.Connection, users: list[str]) -> None:
+async def sql_one_per_transaction(connection: asyncpg.Connection, users: list[str]) -> int:
+    await connection.fetchval(f"SELECT {AFTER}_emit($1, 'tick', $2::jsonb)", users[0], PAYLOAD)
+    return 1
+
+
+async def sql_per_event(connection: asyncpg.Connection, users: list[str]) -> int:
     for user in spread(users):
         await connection.fetchval(f"SELECT {AFTER}_emit($1, 'tick', $2::jsonb)", user, PAYLOAD)
+    return BULK_EVENTS
 
 
-async def sql_over_unnest(connection: asyncpg.Connection, users: list[str]) -> None:
-    await connection.fetchval(
+async def sql_over_unnest(connection: asyncpg.Connection, users: list[str]) -> int:
+    emitted: int = await connection.fetchval(
         f"SELECT count({AFTER}_emit(target_user_id, 'tick', $2::jsonb))"
         " FROM unnest($1::text[]) AS target_user_id",
         spread(users),
         PAYLOAD,
     )
+    return emitted
 
 
-async def sql_bulk(connection: asyncpg.Connection, users: list[str]) -> None:
-    await connection.fetchval(
+async def sql_bulk(connection: asyncpg.Connection, users: list[str]) -> int:
+    emitted: int = await connection.fetchval(
         f"SELECT count(*) FROM {AFTER}_emit_many($1::text[], $2::text[], $3::jsonb[])",
         spread(users),
         ["tick"] * BULK_EVENTS,
         [PAYLOAD] * BULK_EVENTS,
     )
+    return emitted
 
 
-async def python_per_event(connection: asyncpg.Connection, users: list[str]) -> None:
+async def python_per_event(connection: asyncpg.Connection, users: list[str]) -> int:
     for user in spread(users):
         await CHANNEL.emit(connection, Tick(n=1), target_user_id=user)
+    return BULK_EVENTS
 
 
-async def python_bulk(connection: asyncpg.Connection, users: list[str]) -> None:
-    await CHANNEL.emit_many(connection, [(user, Tick(n=1)) for user in spread(users)])
+async def python_bulk(connection: asyncpg.Connection, users: list[str]) -> int:
+    ids = await CHANNEL.emit_many(connection, [(user, Tick(n=1)) for user in spread(users)])
+    return len(ids)
 
 
 def trigger_insert(table: str) -> Emit:
     """An INSERT of BULK_EVENTS rows into `table`, whose trigger emits an event per row."""
 
-    async def insert(connection: asyncpg.Connection, users: list[str]) -> None:
+    async def insert(connection: asyncpg.Connection, users: list[str]) -> int:
         await connection.execute(
             f"INSERT INTO {table} (user_id, stock) SELECT unnest($1::text[]), 1", spread(users)
         )
+        return BULK_EVENTS
 
     return insert
 
 
-BULK_FORMS: dict[str, tuple[Emit, str | None]] = {
-    "SQL: emit per event": (sql_per_event, None),
-    "SQL: emit over unnest": (sql_over_unnest, "SQL: emit per event"),
-    "SQL: emit_many": (sql_bulk, "SQL: emit per event"),
-    "Python: emit per event": (python_per_event, None),
-    "Python: emit_many": (python_bulk, "Python: emit per event"),
-    "trigger per row (0.3)": (trigger_insert("bench_row_baskets"), None),
-    "trigger per statement": (trigger_insert("baskets"), "trigger per row (0.3)"),
+BULK_FORMS: dict[str, Emit] = {
+    "SQL: emit, 1 per tx": sql_one_per_transaction,
+    "SQL: emit per event": sql_per_event,
+    "SQL: emit over unnest": sql_over_unnest,
+    "SQL: emit_many": sql_bulk,
+    "Python: emit per event": python_per_event,
+    "Python: emit_many": python_bulk,
+    "trigger per row (0.3)": trigger_insert("bench_row_baskets"),
+    "trigger per statement": trigger_insert("baskets"),
+    "INSERT, no trigger": trigger_insert("bench_plain_baskets"),
 }
-"""Each form, and the baseline its ratio is to."""
+RATIOS = (
+    ("SQL: emit_many", "SQL: emit per event"),
+    ("SQL: emit_many", "SQL: emit, 1 per tx"),
+    ("SQL: emit over unnest", "SQL: emit per event"),
+    ("Python: emit_many", "Python: emit per event"),
+    ("trigger per statement", "trigger per row (0.3)"),
+)
+"""(form, baseline): the throughput ratios reported."""
+TRIGGERS = ("trigger per row (0.3)", "trigger per statement")
+"""The forms whose cost beyond the INSERT's own ("INSERT, no trigger") is the trigger's."""
 
 
-async def emitted_per_second(
-    url: str, emit: Emit, connections: int, per_transaction: int, seconds: float
-) -> float:
+async def emitted_per_second(url: str, emit: Emit, connections: int, seconds: float) -> float:
     """Events committed per second by `connections` emitters, each to users of its own, each
-    transaction `per_transaction` events emitted by `emit`."""
+    transaction's events emitted by `emit`."""
     pool = await asyncpg.create_pool(url, min_size=connections, max_size=connections)
     deadline = time.perf_counter() + seconds
     committed = 0
@@ -129,8 +152,8 @@ async def emitted_per_second(
         async with pool.acquire() as connection:
             while time.perf_counter() < deadline:
                 async with connection.transaction():
-                    await emit(connection, users)
-                committed += per_transaction
+                    emitted = await emit(connection, users)
+                committed += emitted
 
     started = time.perf_counter()
     await asyncio.gather(*(emitter(number) for number in range(connections)))
@@ -143,9 +166,10 @@ def lock_form(channel: str, per_transaction: int) -> Emit:
     """`per_transaction` calls of `channel`'s emit function, to the emitter's first user."""
     statement = f"SELECT {channel}_emit($1, 'tick', '{PAYLOAD}'::jsonb)"
 
-    async def emit(connection: asyncpg.Connection, users: list[str]) -> None:
+    async def emit(connection: asyncpg.Connection, users: list[str]) -> int:
         for _ in range(per_transaction):
             await connection.fetchval(statement, users[0])
+        return per_transaction
 
     return emit
 
@@ -157,7 +181,7 @@ async def compare_locks(url: str, seconds: float) -> None:
         for connections in CONNECTIONS:
             before, after = [
                 await emitted_per_second(
-                    url, lock_form(channel, per_transaction), connections, per_transaction, seconds
+                    url, lock_form(channel, per_transaction), connections, seconds
                 )
                 for channel in (BEFORE, AFTER)
             ]
@@ -169,29 +193,49 @@ async def compare_locks(url: str, seconds: float) -> None:
 
 async def compare_bulk(url: str, seconds: float, repeats: int) -> None:
     print(
-        f"\nBulk: events/s committed, transactions of {BULK_EVENTS} events for {BULK_USERS} users,"
-        f" {seconds:g} s per figure, median of {repeats} interleaved repeats"
+        f"\nBulk: events/s committed, {seconds:g} s per figure, {repeats} interleaved repeats;"
+        f" each connection emits to {BULK_USERS} users of its own, {BULK_EVENTS} events per"
+        " transaction (1 for 'emit, 1 per tx')"
     )
     figures: dict[tuple[str, int], list[float]] = {}
     for _ in range(repeats):
         for connections in BULK_CONNECTIONS:
-            for name, (emit, _) in BULK_FORMS.items():
-                rate = await emitted_per_second(url, emit, connections, BULK_EVENTS, seconds)
+            for name, emit in BULK_FORMS.items():
+                rate = await emitted_per_second(url, emit, connections, seconds)
                 figures.setdefault((name, connections), []).append(rate)
-    header = "".join(f" {f'{n} conn':>9} {'ratio (range)':>19}" for n in BULK_CONNECTIONS)
-    print(f"{'form':<24}{header}")
-    for name, (_, baseline) in BULK_FORMS.items():
-        line = f"{name:<24}"
+    columns = "".join(f" {f'{n} conn: median (range)':>28}" for n in BULK_CONNECTIONS)
+    print(f"{'form':<24}{columns}")
+    for name in BULK_FORMS:
+        print(f"{name:<24}", end="")
         for connections in BULK_CONNECTIONS:
             rates = figures[name, connections]
-            line += f" {statistics.median(rates):>9.0f}"
-            if baseline is None:
-                line += f" {'1x':>19}"
-                continue
-            ratios = [r / b for r, b in zip(rates, figures[baseline, connections], strict=True)]
-            ratio = f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})"
-            line += f" {ratio:>19}"
-        print(line)
+            median = f"{statistics.median(rates):.0f} ({min(rates):.0f}-{max(rates):.0f})"
+            print(f" {median:>28}", end="")
+        print()
+    print("\nratios, each of one repeat's figures: median (range)")
+    for form, baseline in RATIOS:
+        print(f"{form} / {baseline}:".ljust(52), end="")
+        for connections in BULK_CONNECTIONS:
+            pairs = zip(figures[form, connections], figures[baseline, connections], strict=True)
+            print(f" {_ratio([rate / base for rate, base in pairs]):>18}", end="")
+        print()
+    # What each event costs beyond the INSERT's own: the trigger's share of the time.
+    print("trigger's own us per event, per row / per statement:".ljust(52), end="")
+    for connections in BULK_CONNECTIONS:
+        plain = figures["INSERT, no trigger", connections]
+        row, statement = (
+            [1e6 / r - 1e6 / p for r, p in zip(figures[form, connections], plain, strict=True)]
+            for form in TRIGGERS
+        )
+        ratios = [r / s for r, s in zip(row, statement, strict=True)]
+        costs = f"{statistics.median(row):.0f}/{statistics.median(statement):.0f}"
+        print(f" {costs:>7} {_ratio(ratios):>10}", end="")
+    print()
+
+
+def _ratio(ratios: list[float]) -> str:
+    """The median ratio and the range of the repeats."""
+    return f"{statistics.median(ratios):.1f}x ({min(ratios):.1f}-{max(ratios):.1f})"
 
 
 async def add_trigger_tables(url: str) -> None:
@@ -201,6 +245,7 @@ async def add_trigger_tables(url: str) -> None:
         for migration in sorted(TRIGGER_CASE.glob("*.sql")):
             await connection.execute(migration.read_text())
         await connection.execute((BENCH / "baseline" / "row_trigger_0.3.sql").read_text())
+        await connection.execute("CREATE TABLE bench_plain_baskets (LIKE baskets INCLUDING ALL)")
     finally:
         await connection.close()
 
