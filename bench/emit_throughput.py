@@ -36,7 +36,7 @@ from typing import ClassVar
 
 import asyncpg
 from _database import AFTER, BEFORE, BENCH, bench_database
-from fastapi_pg_sse import Channel, ChannelEvent
+from fastapi_pg_sse import Channel, ChannelEvent, Connection
 
 CONNECTIONS = (1, 4, 16)
 EVENTS_PER_TRANSACTION = (1, 100)
@@ -53,7 +53,7 @@ class Tick(ChannelEvent):
 
 
 CHANNEL = Channel(AFTER, events=Tick)
-Emit = Callable[[asyncpg.Connection, list[str]], Awaitable[int]]
+Emit = Callable[[Connection, list[str]], Awaitable[int]]
 """Emits one transaction's events, round robin over the users given; returns how many."""
 
 
@@ -62,18 +62,18 @@ def spread(users: list[str]) -> list[str]:
     return [users[number % len(users)] for number in range(BULK_EVENTS)]
 
 
-async def sql_one_per_transaction(connection: asyncpg.Connection, users: list[str]) -> int:
+async def sql_one_per_transaction(connection: Connection, users: list[str]) -> int:
     await connection.fetchval(f"SELECT {AFTER}_emit($1, 'tick', $2::jsonb)", users[0], PAYLOAD)
     return 1
 
 
-async def sql_per_event(connection: asyncpg.Connection, users: list[str]) -> int:
+async def sql_per_event(connection: Connection, users: list[str]) -> int:
     for user in spread(users):
         await connection.fetchval(f"SELECT {AFTER}_emit($1, 'tick', $2::jsonb)", user, PAYLOAD)
     return BULK_EVENTS
 
 
-async def sql_over_unnest(connection: asyncpg.Connection, users: list[str]) -> int:
+async def sql_over_unnest(connection: Connection, users: list[str]) -> int:
     emitted: int = await connection.fetchval(
         f"SELECT count({AFTER}_emit(target_user_id, 'tick', $2::jsonb))"
         " FROM unnest($1::text[]) AS target_user_id",
@@ -83,7 +83,7 @@ async def sql_over_unnest(connection: asyncpg.Connection, users: list[str]) -> i
     return emitted
 
 
-async def sql_bulk(connection: asyncpg.Connection, users: list[str]) -> int:
+async def sql_bulk(connection: Connection, users: list[str]) -> int:
     emitted: int = await connection.fetchval(
         f"SELECT count(*) FROM {AFTER}_emit_many($1::text[], $2::text[], $3::jsonb[])",
         spread(users),
@@ -93,13 +93,13 @@ async def sql_bulk(connection: asyncpg.Connection, users: list[str]) -> int:
     return emitted
 
 
-async def python_per_event(connection: asyncpg.Connection, users: list[str]) -> int:
+async def python_per_event(connection: Connection, users: list[str]) -> int:
     for user in spread(users):
         await CHANNEL.emit(connection, Tick(n=1), target_user_id=user)
     return BULK_EVENTS
 
 
-async def python_bulk(connection: asyncpg.Connection, users: list[str]) -> int:
+async def python_bulk(connection: Connection, users: list[str]) -> int:
     ids = await CHANNEL.emit_many(connection, [(user, Tick(n=1)) for user in spread(users)])
     return len(ids)
 
@@ -107,7 +107,7 @@ async def python_bulk(connection: asyncpg.Connection, users: list[str]) -> int:
 def trigger_insert(table: str) -> Emit:
     """An INSERT of BULK_EVENTS rows into `table`, whose trigger emits an event per row."""
 
-    async def insert(connection: asyncpg.Connection, users: list[str]) -> int:
+    async def insert(connection: Connection, users: list[str]) -> int:
         await connection.execute(
             f"INSERT INTO {table} (user_id, stock) SELECT unnest($1::text[]), 1", spread(users)
         )
@@ -166,7 +166,7 @@ def lock_form(channel: str, per_transaction: int) -> Emit:
     """`per_transaction` calls of `channel`'s emit function, to the emitter's first user."""
     statement = f"SELECT {channel}_emit($1, 'tick', '{PAYLOAD}'::jsonb)"
 
-    async def emit(connection: asyncpg.Connection, users: list[str]) -> int:
+    async def emit(connection: Connection, users: list[str]) -> int:
         for _ in range(per_transaction):
             await connection.fetchval(statement, users[0])
         return per_transaction
