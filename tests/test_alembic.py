@@ -33,8 +33,18 @@ from tests.helpers import (
 CORPUS = REPO / "tests" / "corpus" / "alembic_shop"
 FIRST_REVISION = "bdca26538ef0"
 STOCK = ("Stock", "in", "inventory")
-CHANNEL_OBJECTS = {"inventory_stock_events", "inventory_stock_event_locks", "inventory_stock_emit"}
-TRIGGER_OBJECTS = {"inventory_stock_on_change", "inventory_stock_notify"}
+CHANNEL_OBJECTS = {
+    "inventory_stock_events",
+    "inventory_stock_event_locks",
+    "inventory_stock_emit",
+    "inventory_stock_emit_many",
+}
+TRIGGER_OBJECTS = {
+    "inventory_stock_on_change",
+    "inventory_stock_on_insert",
+    "inventory_stock_on_update",
+    "inventory_stock_on_delete",
+}
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import anyio
 import asyncpg
 import httpx
 import pytest
-from fastapi_pg_sse.testing import ServedApp, sign_token
+from fastapi_pg_sse.testing import ServedApp, next_event, payload_of, sign_token
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from tests.golden_cases import generate
@@ -84,6 +84,61 @@ async def _basket_life_events(
         )
     rows = [dict(row) for row in (inserted, updated) if row is not None]
     return rows, [(user, kind, json.loads(payload)) for user, kind, payload in events]
+
+
+@pytest.fixture
+def served_trigger_shop(tmp_path: Path, postgres_url: str) -> Iterator[ServedApp]:
+    project = generate("stock-level-in-warehouse-ops-with-trigger", tmp_path / "shop")
+    with serve_shop(project, postgres_url) as shop:
+        yield shop
+
+
+@pytest.mark.anyio
+async def test_statements_changing_many_rows_deliver_one_event_per_row_in_order(
+    served_trigger_shop: ServedApp,
+) -> None:
+    """The trigger emits once per statement, in bulk: each row's event still reaches its user,
+    in the order the statement changed the rows."""
+    shop, stream = served_trigger_shop, "/warehouse-ops/events/stock-level/stream"
+    async with shop.stream(stream, "gail") as gail, shop.stream(stream, "hugo") as hugo:
+        connection = await asyncpg.connect(shop.database_url)
+        try:
+            ids = await connection.fetch(
+                "INSERT INTO baskets (user_id, stock)"
+                " VALUES ('gail', 1), ('hugo', 2), ('gail', 3) RETURNING id"
+            )
+            await connection.execute("UPDATE baskets SET stock = stock + 10")
+            await connection.execute("DELETE FROM baskets")
+        finally:
+            await connection.close()
+        received = {
+            "gail": [await next_event(gail) for _ in range(6)],
+            "hugo": [await next_event(hugo) for _ in range(3)],
+        }
+    first, second, third = (row["id"] for row in ids)
+    summary = {
+        user: [
+            (event.event, payload_of(event)["id"], payload_of(event)["stock"]) for event in events
+        ]
+        for user, events in received.items()
+    }
+    assert summary == {
+        "gail": [
+            ("stock_level_created", first, 1),
+            ("stock_level_created", third, 3),
+            ("stock_level_updated", first, 11),
+            ("stock_level_updated", third, 13),
+            ("stock_level_deleted", first, 11),
+            ("stock_level_deleted", third, 13),
+        ],
+        "hugo": [
+            ("stock_level_created", second, 2),
+            ("stock_level_updated", second, 12),
+            ("stock_level_deleted", second, 12),
+        ],
+    }
+    for events in received.values():
+        assert [int(event.id) for event in events] == sorted(int(event.id) for event in events)
 
 
 @pytest.fixture

@@ -29,7 +29,11 @@ def test_a_channel_name_must_be_a_short_lowercase_sql_identifier(name: str) -> N
 @pytest.mark.parametrize("name", ["inventory_stock", "_private", "x" * 56, "a1"])
 def test_a_channel_derives_its_postgresql_names_from_its_name(name: str) -> None:
     channel = Channel(name)
-    assert (channel.events_table, channel.emit_function) == (f"{name}_events", f"{name}_emit")
+    assert (channel.events_table, channel.emit_function, channel.emit_many_function) == (
+        f"{name}_events",
+        f"{name}_emit",
+        f"{name}_emit_many",
+    )
     assert len(channel.events_table) <= 63, "PostgreSQL truncates longer identifiers"
 
 

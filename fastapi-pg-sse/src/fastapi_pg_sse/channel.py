@@ -1,16 +1,17 @@
 """A channel: its PostgreSQL names, emitting on it, and reading its events table.
 
 A channel `inventory_stock` is the NOTIFY channel of that name, the table
-`inventory_stock_events` and the SQL function `inventory_stock_emit(target_user_id, type,
-payload)`, all created by the channel's migration.
+`inventory_stock_events` and the SQL functions `inventory_stock_emit(target_user_id, type,
+payload)` and `inventory_stock_emit_many(target_user_ids, types, payloads)`, all created by the
+channel's migration.
 """
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -54,6 +55,10 @@ class Channel:
     @property
     def emit_function(self) -> str:
         return f"{self.name}_emit"
+
+    @property
+    def emit_many_function(self) -> str:
+        return f"{self.name}_emit_many"
 
     @overload
     async def emit(
@@ -105,6 +110,55 @@ class Channel:
             f"SELECT {self.emit_function}($1, $2, $3::jsonb)", target_user_id, event_type, data
         )
         return event_id
+
+    @overload
+    async def emit_many(
+        self, connection: Connection, events: Iterable[ChannelEvent], *, target_user_id: str
+    ) -> list[int]: ...
+
+    @overload
+    async def emit_many(
+        self, connection: Connection, events: Iterable[tuple[str, ChannelEvent]]
+    ) -> list[int]: ...
+
+    async def emit_many(
+        self,
+        connection: Connection,
+        events: Iterable[ChannelEvent] | Iterable[tuple[str, ChannelEvent]],
+        *,
+        target_user_id: str | None = None,
+    ) -> list[int]:
+        """Record many events in one statement of the caller's transaction; return their ids,
+        which ascend in the order given.
+
+        `emit_many(connection, [event, ...], target_user_id=...)` sends them all to one user,
+        `emit_many(connection, [(target_user_id, event), ...])` each to its own. Each promise of
+        `emit` holds for each event (typed payloads, a class the channel does not declare refused
+        before any SQL, the same errors from PostgreSQL, delivered in order on commit, never on
+        rollback). It waits only for emitters to the same users, whose rows it locks in sorted
+        order, so bulk emitters do not deadlock each other. Channels made before
+        fastapi-pg-sse 0.4 lack the SQL function it calls: see the README.
+        """
+        emitted = [self._emitted(item, target_user_id) for item in events]
+        if not emitted:
+            return []
+        rows = await connection.fetch(
+            f"SELECT * FROM {self.emit_many_function}($1::text[], $2::text[], $3::jsonb[])",
+            *zip(*emitted, strict=True),
+        )
+        return [row[0] for row in rows]
+
+    def _emitted(self, item: object, target_user_id: str | None) -> tuple[str, str, str]:
+        """The target user, event type and payload of an event given to `emit_many`."""
+        if target_user_id is None:
+            if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
+                raise TypeError(
+                    "emit_many() takes (target_user_id, event) pairs, or events and"
+                    f" target_user_id=, not {type(item).__name__}"
+                )
+            target_user_id, item = item
+        event_type = self._declared_type(item)
+        return target_user_id, event_type, cast(ChannelEvent, item).model_dump_json(by_alias=True)
 
     def _declared_type(self, event: object) -> str:
         """The event type of `event`, if its class is one the channel declares."""

@@ -53,26 +53,88 @@ BEGIN
 END;
 $$;
 
--- Emits stock_created, _updated and _deleted events to the row's user_id
--- whenever a row of baskets changes; the payload is every column of the row, as JSON.
+-- Records many events in one statement, in the order given: their ids, returned in that order,
+-- ascend in it. Each is checked as the emit function checks one. Each user's row is locked in
+-- sorted order, so bulk emitters do not deadlock each other; on commit, one NOTIFY per user
+-- announces their newest event.
+CREATE FUNCTION inventory_stock_emit_many(target_user_ids text[], event_types text[], payloads jsonb[])
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    event_ids bigint[];
+    invalid record;
+BEGIN
+    IF coalesce(cardinality(target_user_ids), 0) <> coalesce(cardinality(event_types), 0)
+        OR coalesce(cardinality(target_user_ids), 0) <> coalesce(cardinality(payloads), 0) THEN
+        RAISE EXCEPTION 'target_user_ids, event_types and payloads must be as long, got %, % and %',
+            cardinality(target_user_ids), cardinality(event_types), cardinality(payloads)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT given.* INTO invalid
+        FROM unnest(target_user_ids, event_types) AS given (target_user_id, event_type)
+        WHERE given.target_user_id IS NULL OR given.target_user_id = '' OR given.target_user_id ~ '[\r\n]'
+            OR given.event_type IS NULL OR given.event_type !~ '^[A-Za-z][A-Za-z0-9_.:-]*$'
+        LIMIT 1;
+    IF FOUND THEN  -- the emit function raises its error for the first invalid event
+        PERFORM inventory_stock_emit(invalid.target_user_id, invalid.event_type, NULL);
+    END IF;
+    INSERT INTO inventory_stock_event_locks
+        SELECT DISTINCT given COLLATE "C" FROM unnest(target_user_ids) AS given ORDER BY 1
+        ON CONFLICT DO NOTHING;
+    PERFORM FROM inventory_stock_event_locks AS locked WHERE locked.target_user_id = ANY (target_user_ids)
+        ORDER BY locked.target_user_id COLLATE "C" FOR UPDATE;
+    WITH event AS (
+        INSERT INTO inventory_stock_events (target_user_id, type, payload)
+            SELECT given.target_user_id, given.event_type, coalesce(given.payload, 'null'::jsonb)
+            FROM unnest(target_user_ids, event_types, payloads) WITH ORDINALITY
+                AS given (target_user_id, event_type, payload, position)
+            ORDER BY given.position
+            RETURNING id
+    )
+    SELECT array_agg(id ORDER BY id) INTO event_ids FROM event;
+    PERFORM pg_notify('inventory_stock', event_ids[newest.position] || ' ' || newest.event_type || ' ' || newest.target_user_id)
+        FROM (
+            SELECT DISTINCT ON (given.target_user_id) given.*
+            FROM unnest(target_user_ids, event_types) WITH ORDINALITY AS given (target_user_id, event_type, position)
+            ORDER BY given.target_user_id, given.position DESC
+        ) AS newest;
+    RETURN QUERY SELECT unnest(event_ids);
+END;
+$$;
+
+-- Emits stock_created, _updated and _deleted events to each changed row's user_id, in one
+-- bulk emit per statement, in the order the statement changed the rows;
+-- the payload is every column of the row, as JSON.
 CREATE FUNCTION inventory_stock_on_change()
 RETURNS trigger
 LANGUAGE plpgsql
 AS $$
+DECLARE
+    event_type text := CASE TG_OP
+        WHEN 'INSERT' THEN 'stock_created'
+        WHEN 'UPDATE' THEN 'stock_updated'
+        ELSE 'stock_deleted'
+    END;
 BEGIN
-    IF TG_OP = 'DELETE' THEN
-        PERFORM inventory_stock_emit(OLD.user_id::text, 'stock_deleted', to_jsonb(OLD));
-        RETURN OLD;
-    END IF;
-    PERFORM inventory_stock_emit(
-        NEW.user_id::text,
-        CASE TG_OP WHEN 'INSERT' THEN 'stock_created' ELSE 'stock_updated' END,
-        to_jsonb(NEW)
-    );
-    RETURN NEW;
+    PERFORM inventory_stock_emit_many(
+        array_agg(changed.user_id::text),
+        array_agg(event_type),
+        array_agg(to_jsonb(changed))
+    )
+    FROM changed_rows AS changed;
+    RETURN NULL;
 END;
 $$;
 
-CREATE TRIGGER inventory_stock_notify
-    AFTER INSERT OR UPDATE OR DELETE ON baskets
-    FOR EACH ROW EXECUTE FUNCTION inventory_stock_on_change();
+CREATE TRIGGER inventory_stock_on_insert
+    AFTER INSERT ON baskets REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION inventory_stock_on_change();
+
+CREATE TRIGGER inventory_stock_on_update
+    AFTER UPDATE ON baskets REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION inventory_stock_on_change();
+
+CREATE TRIGGER inventory_stock_on_delete
+    AFTER DELETE ON baskets REFERENCING OLD TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION inventory_stock_on_change();

@@ -52,3 +52,53 @@ BEGIN
     RETURN event_id;
 END;
 $$;
+
+-- Records many events in one statement, in the order given: their ids, returned in that order,
+-- ascend in it. Each is checked as the emit function checks one. Each user's row is locked in
+-- sorted order, so bulk emitters do not deadlock each other; on commit, one NOTIFY per user
+-- announces their newest event.
+CREATE FUNCTION inventory_stock_emit_many(target_user_ids text[], event_types text[], payloads jsonb[])
+RETURNS SETOF bigint
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    event_ids bigint[];
+    invalid record;
+BEGIN
+    IF coalesce(cardinality(target_user_ids), 0) <> coalesce(cardinality(event_types), 0)
+        OR coalesce(cardinality(target_user_ids), 0) <> coalesce(cardinality(payloads), 0) THEN
+        RAISE EXCEPTION 'target_user_ids, event_types and payloads must be as long, got %, % and %',
+            cardinality(target_user_ids), cardinality(event_types), cardinality(payloads)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT given.* INTO invalid
+        FROM unnest(target_user_ids, event_types) AS given (target_user_id, event_type)
+        WHERE given.target_user_id IS NULL OR given.target_user_id = '' OR given.target_user_id ~ '[\r\n]'
+            OR given.event_type IS NULL OR given.event_type !~ '^[A-Za-z][A-Za-z0-9_.:-]*$'
+        LIMIT 1;
+    IF FOUND THEN  -- the emit function raises its error for the first invalid event
+        PERFORM inventory_stock_emit(invalid.target_user_id, invalid.event_type, NULL);
+    END IF;
+    INSERT INTO inventory_stock_event_locks
+        SELECT DISTINCT given COLLATE "C" FROM unnest(target_user_ids) AS given ORDER BY 1
+        ON CONFLICT DO NOTHING;
+    PERFORM FROM inventory_stock_event_locks AS locked WHERE locked.target_user_id = ANY (target_user_ids)
+        ORDER BY locked.target_user_id COLLATE "C" FOR UPDATE;
+    WITH event AS (
+        INSERT INTO inventory_stock_events (target_user_id, type, payload)
+            SELECT given.target_user_id, given.event_type, coalesce(given.payload, 'null'::jsonb)
+            FROM unnest(target_user_ids, event_types, payloads) WITH ORDINALITY
+                AS given (target_user_id, event_type, payload, position)
+            ORDER BY given.position
+            RETURNING id
+    )
+    SELECT array_agg(id ORDER BY id) INTO event_ids FROM event;
+    PERFORM pg_notify('inventory_stock', event_ids[newest.position] || ' ' || newest.event_type || ' ' || newest.target_user_id)
+        FROM (
+            SELECT DISTINCT ON (given.target_user_id) given.*
+            FROM unnest(target_user_ids, event_types) WITH ORDINALITY AS given (target_user_id, event_type, position)
+            ORDER BY given.target_user_id, given.position DESC
+        ) AS newest;
+    RETURN QUERY SELECT unnest(event_ids);
+END;
+$$;

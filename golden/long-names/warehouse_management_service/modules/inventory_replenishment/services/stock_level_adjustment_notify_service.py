@@ -5,6 +5,9 @@ Emit an event of `stock_level_adjustment_events.py` from a use case with
 `emit_stock_level_adjustment_event(connection, event, target_user_id=...)`, or from SQL with
 `SELECT inventory_replenishment_stock_level_adjustment_emit(target_user_id, event_type, payload)`, or both: either way
 subscribers receive the event once the transaction commits, and never if it rolls back.
+Many events go in one statement: `INVENTORY_REPLENISHMENT_STOCK_LEVEL_ADJUSTMENT_CHANNEL.emit_many(connection, pairs)`,
+pairs of `(target_user_id, event)`; in SQL,
+`inventory_replenishment_stock_level_adjustment_emit_many(target_user_ids, event_types, payloads)`.
 """
 
 from fastapi_pg_sse import Channel, Connection

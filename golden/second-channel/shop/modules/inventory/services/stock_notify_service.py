@@ -5,6 +5,9 @@ Emit an event of `stock_events.py` from a use case with
 `emit_stock_event(connection, event, target_user_id=...)`, or from SQL with
 `SELECT inventory_stock_emit(target_user_id, event_type, payload)`, or both: either way
 subscribers receive the event once the transaction commits, and never if it rolls back.
+Many events go in one statement: `INVENTORY_STOCK_CHANNEL.emit_many(connection, pairs)`,
+pairs of `(target_user_id, event)`; in SQL,
+`inventory_stock_emit_many(target_user_ids, event_types, payloads)`.
 """
 
 from fastapi_pg_sse import Channel, Connection
