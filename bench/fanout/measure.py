@@ -30,6 +30,8 @@ class Measurement:
     idle_kb_per_connection: float
     gc_percent: float | None
     gc_max_pause_ms: float | None
+    gc_collections: list[int] | None = None
+    """Collections of each generation (0, 1, 2) at maximum rate."""
 
 
 @dataclass
@@ -104,8 +106,14 @@ async def measure(run: Run, target: Target) -> Measurement:
         window = await at_maximum_rate(run, target, server, load)
         expected += window.expected
         gc_after = await server.gc_totals() if target.python else None
-        gc_percent = gc_pause = None
+        gc_percent = gc_pause = gc_collections = None
         if gc_before and gc_after:
+            gc_collections = [
+                after - before
+                for before, after in zip(
+                    gc_before.by_generation, gc_after.by_generation, strict=True
+                )
+            ]
             gc_cpu = gc_after.cpu_seconds - gc_before.cpu_seconds
             gc_percent = 100 * gc_cpu / window.cpu_seconds if window.cpu_seconds else None
             gc_pause = 1000 * max(gc_before.max_pause_seconds, gc_after.max_pause_seconds)
@@ -121,6 +129,7 @@ async def measure(run: Run, target: Target) -> Measurement:
             idle_kb_per_connection=(rss_idle - rss_before) / options.connections / 1024,
             gc_percent=gc_percent,
             gc_max_pause_ms=gc_pause,
+            gc_collections=gc_collections,
         )
     finally:
         load.close()

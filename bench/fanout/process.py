@@ -27,6 +27,8 @@ class GcTotals:
     collections: int
     cpu_seconds: float
     max_pause_seconds: float
+    by_generation: list[int]
+    """Collections of each generation, 0 to 2."""
 
 
 class ServerProcess:

@@ -29,6 +29,7 @@ class CollectorClock:
         self.collections = 0
         self.cpu_seconds = 0.0
         self.max_pause_seconds = 0.0
+        self.by_generation = [0, 0, 0]
         self._started = (0.0, 0.0)
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
@@ -37,6 +38,7 @@ class CollectorClock:
             return
         cpu, wall = self._started
         self.collections += 1
+        self.by_generation[info["generation"]] += 1
         self.cpu_seconds += time.thread_time() - cpu
         self.max_pause_seconds = max(self.max_pause_seconds, time.perf_counter() - wall)
 
@@ -47,6 +49,7 @@ class CollectorClock:
             "collections": self.collections,
             "cpu_seconds": self.cpu_seconds,
             "max_pause_seconds": self.max_pause_seconds,
+            "by_generation": self.by_generation,
         }
         self.max_pause_seconds = 0.0
         partial = path.with_suffix(".partial")

@@ -58,6 +58,7 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
         "pool_max_size": ("REALTIME_POOL_MAX_SIZE", "8", 8),
         "pool_timeout_seconds": ("REALTIME_POOL_TIMEOUT_SECONDS", "3", 3.0),
         "gc_freeze_at_start": ("REALTIME_GC_FREEZE_AT_START", "false", False),
+        "gc_threshold": ("REALTIME_GC_THRESHOLD", "2000", 2000),
         "cors_origins": ("REALTIME_CORS_ORIGINS", "https://a.example", ("https://a.example",)),
     }
     assert set(expected) == set(RealtimeSettings.model_fields), "a setting is not tested"

@@ -28,6 +28,7 @@ class Subscriber:
         "_frames",
         "_heartbeat_due",
         "_ids",
+        "_loop",
         "_max_queued_bytes",
         "_queued_bytes",
         "_sent_since_beat",
@@ -57,6 +58,7 @@ class Subscriber:
         self._sent_since_beat = False
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def closed(self) -> bool:
@@ -127,7 +129,9 @@ class Subscriber:
                 self._heartbeat_due = False
                 self._sent_since_beat = True
                 return b""
-            self._waiter = asyncio.get_running_loop().create_future()
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()  # once: each call costs a getpid()
+            self._waiter = self._loop.create_future()
             try:
                 await self._waiter
             finally:

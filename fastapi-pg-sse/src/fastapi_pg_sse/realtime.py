@@ -78,6 +78,7 @@ class Realtime:
         self._restore_signal_handlers: Callable[[], None] = lambda: None
 
     async def start(self) -> None:
+        gc.set_threshold(self.settings.gc_threshold, *gc.get_threshold()[1:])
         if self.settings.gc_freeze_at_start:
             gc.freeze()
         self._pool = await asyncpg.create_pool(
@@ -138,50 +139,32 @@ class Realtime:
             raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
         subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_bytes)
         return EventStream(
-            self._frames(channel, subscriber, last_event_id, expires_at),
+            self._catch_up(channel, subscriber, last_event_id),
             hub=self.hub,
             subscriber=subscriber,
             settings=self.settings,
+            expires_at=expires_at,
         )
 
-    async def _frames(
-        self,
-        channel: Channel,
-        subscriber: Subscriber,
-        last_event_id: int | None,
-        expires_at: float | None,
+    async def _catch_up(
+        self, channel: Channel, subscriber: Subscriber, last_event_id: int | None
     ) -> AsyncGenerator[bytes, None]:
-        """The stream's frames. The first is ready once the subscriber has joined the hub and the
-        replay's first page is read: a database that fails before then fails the request. A
-        stream that reaches `expires_at` ends with an `expired` event."""
-        loop = asyncio.get_running_loop()
-        expiry = None
-        if expires_at is not None:
-            expiry = loop.call_at(loop.time() + expires_at - time.time(), subscriber.expire)
-        try:
-            reset = await self._join(channel, subscriber, last_event_id)
-            pages = self._replay(channel, subscriber)
-            first_page = await anext(pages, b"")
-            yield (
-                retry_frame(self.settings.retry_milliseconds)
-                + (b"" if reset is None else reset_frame(reset))
-                + first_page
-            )
-            try:
-                async for page in pages:
-                    yield page
-                while (chunk := await subscriber.next_chunk()) is not None:
-                    yield chunk or HEARTBEAT
-            except DATABASE_ERRORS as error:
-                # The client reconnects, and resumes with its Last-Event-ID.
-                logger.warning("realtime stream ended: database unavailable (%r)", error)
-                return
-            # Shut down, dropped too far behind, disconnected or expired: the client reconnects.
-            if subscriber.expired:
-                yield expired_frame()
-        finally:
-            if expiry is not None:
-                expiry.cancel()
+        """The stream's frames up to its live events: the retry hint, a `reset` if it needs one,
+        and the replay, a page at a time.
+
+        The first is ready once the subscriber has joined the hub and the replay's first page is
+        read: a database that fails before then fails the request.
+        """
+        reset = await self._join(channel, subscriber, last_event_id)
+        pages = self._replay(channel, subscriber)
+        first_page = await anext(pages, b"")
+        yield (
+            retry_frame(self.settings.retry_milliseconds)
+            + (b"" if reset is None else reset_frame(reset))
+            + first_page
+        )
+        async for page in pages:
+            yield page
 
     async def _join(
         self, channel: Channel, subscriber: Subscriber, last_event_id: int | None
@@ -240,7 +223,8 @@ class EventStream(StreamingResponse):
 
     It reads where the stream resumes before it answers: with the database unreachable, the
     answer is a 503 with `Retry-After`. Once streaming, a lost database ends the stream, and
-    the client resumes with `Last-Event-ID`.
+    the client resumes with `Last-Event-ID`. A stream that reaches `expires_at` (a Unix time)
+    ends with an `expired` event.
 
     When the server ends a stream (shutdown, or a client too far behind), a client that is
     reading receives the end of the response. One that stopped reading would keep the response
@@ -251,57 +235,81 @@ class EventStream(StreamingResponse):
 
     def __init__(
         self,
-        frames: AsyncGenerator[bytes, None],
+        catch_up: AsyncGenerator[bytes, None],
         status_code: int = 200,  # FastAPI's OpenAPI reads the default status from here
         *,
         hub: Hub,
         subscriber: Subscriber,
         settings: RealtimeSettings,
+        expires_at: float | None = None,
     ) -> None:
-        super().__init__(frames, status_code, STREAM_HEADERS)
-        self._frames = frames
+        super().__init__(catch_up, status_code, STREAM_HEADERS)
+        self._catch_up = catch_up
         self._hub = hub
         self._subscriber = subscriber
         self._settings = settings
+        self._expires_at = expires_at
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        cut_off: asyncio.TimerHandle | None = None
-
-        def cut_off_later() -> None:
-            nonlocal cut_off
-            grace = self._settings.stalled_client_grace_seconds
-            cut_off = loop.call_later(grace, _abort_connection, receive)
-
-        self._subscriber.on_close = cut_off_later
-        watcher = None
+        subscriber = self._subscriber
+        timers: list[asyncio.TimerHandle] = []
+        if self._expires_at is not None:
+            delay = self._expires_at - time.time()
+            timers.append(loop.call_at(loop.time() + delay, subscriber.expire))
+        grace = self._settings.stalled_client_grace_seconds
+        subscriber.on_close = lambda: timers.append(
+            loop.call_later(grace, _abort_connection, receive)
+        )
+        streaming = watching = None
         try:
             try:
-                first = await anext(self._frames)
+                first = await anext(self._catch_up)
             except DATABASE_ERRORS as error:
                 logger.warning("realtime stream refused: database unavailable (%r)", error)
                 await _unavailable(self._settings)(scope, receive, send)
                 return
-            watcher = loop.create_task(self._close_on_disconnect(receive))
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": self.status_code,
-                    "headers": self.raw_headers,
-                }
-            )
-            await send({"type": "http.response.body", "body": first, "more_body": True})
-            async for chunk in self._frames:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # Written from a task of its own, whose coroutine stack is two frames deep rather
+            # than the whole middleware stack's: waking it for each chunk is that much cheaper.
+            streaming = loop.create_task(self._stream(first, send))
+            watching = loop.create_task(self._close_on_disconnect(receive))
+            await streaming
         finally:
-            self._subscriber.close()
-            self._hub.remove(self._subscriber)
-            if watcher is not None:
-                watcher.cancel()
-            if cut_off is not None:
-                cut_off.cancel()
-            await self._frames.aclose()
+            subscriber.close()
+            self._hub.remove(subscriber)
+            for task in (streaming, watching):
+                if task is not None:
+                    task.cancel()
+            for timer in timers:
+                timer.cancel()
+            if streaming is None:  # else the streaming task closed it
+                await self._catch_up.aclose()
+
+    async def _stream(self, first: bytes, send: Send) -> None:
+        """Send the response: the catch-up, then each chunk of live frames, until it ends."""
+        subscriber = self._subscriber
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": first, "more_body": True})
+        try:
+            async for page in self._catch_up:
+                if subscriber.closed:
+                    break
+                await send({"type": "http.response.body", "body": page, "more_body": True})
+        except DATABASE_ERRORS as error:
+            # The client reconnects, and resumes with its Last-Event-ID.
+            logger.warning("realtime stream ended: database unavailable (%r)", error)
+            subscriber.close()
+        finally:
+            await self._catch_up.aclose()
+        while (chunk := await subscriber.next_chunk()) is not None:
+            await send(
+                {"type": "http.response.body", "body": chunk or HEARTBEAT, "more_body": True}
+            )
+        # Shut down, dropped too far behind, disconnected or expired: the client reconnects.
+        final = expired_frame() if subscriber.expired else b""
+        await send({"type": "http.response.body", "body": final, "more_body": False})
 
     async def _close_on_disconnect(self, receive: Receive) -> None:
         """Close the subscriber, and so end the stream, when the client goes away."""
