@@ -124,8 +124,8 @@ def test_pyproject_keeps_every_line_of_the_user_and_records_the_channel(shop: Pa
     remaining = iter(edited.splitlines())
     assert all(line in remaining for line in original), "a line of the user's file was lost"
     assert '[[tool.scaffold.channels]]\nname = "Stock"\nmodule = "inventory"\n' in edited
-    assert '"fastapi-pg-sse>=0.3,<1"' in edited
-    assert '"fastapi-pg-sse[testing]>=0.3,<1"' in edited
+    assert '"fastapi-pg-sse>=0.4,<1"' in edited
+    assert '"fastapi-pg-sse[testing]>=0.4,<1"' in edited
 
 
 def test_migrations_are_numbered_after_the_existing_ones(shop: Path) -> None:
@@ -166,8 +166,8 @@ def test_the_plan_says_what_it_does_to_the_dependencies(shop: Path) -> None:
     assert (
         "pyproject.toml: raises fastapi>=0.135 to fastapi>=0.137.2 in [project] dependencies"
         " (the generated code needs it)\n"
-        "pyproject.toml: adds fastapi-pg-sse>=0.3,<1 to [project] dependencies\n"
-        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.3,<1 to the test extra\n"
+        "pyproject.toml: adds fastapi-pg-sse>=0.4,<1 to [project] dependencies\n"
+        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.4,<1 to the test extra\n"
         "pyproject.toml: adds asyncpg-stubs>=0.29 to the test extra\n"
     ) in result.stdout
     assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
@@ -187,7 +187,7 @@ def test_json_output_lists_the_dependency_changes(shop: Path) -> None:
         },
         {
             "action": "add",
-            "requirement": "fastapi-pg-sse>=0.3,<1",
+            "requirement": "fastapi-pg-sse>=0.4,<1",
             "replaces": None,
             "in": "project.dependencies",
         },
@@ -222,7 +222,7 @@ def test_test_dependencies_join_the_projects_dev_dependency_group(shop: Path) ->
     create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
     assert (
         '[dependency-groups]\ndev = [\n    "pytest>=8",\n'
-        '    "fastapi-pg-sse[testing]>=0.3,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
+        '    "fastapi-pg-sse[testing]>=0.4,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
     ) in pyproject.read_text()
     assert "optional-dependencies" not in pyproject.read_text()
 

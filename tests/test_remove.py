@@ -54,7 +54,7 @@ def test_removal_keeps_the_dependencies_that_create_added(shop: Path) -> None:
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
     kept = (shop / "pyproject.toml").read_text()
     assert kept == edit_pyproject(original, [])
-    assert '"fastapi-pg-sse>=0.3,<1"' in kept
+    assert '"fastapi-pg-sse>=0.4,<1"' in kept
     assert "[tool.scaffold.channels]" not in kept
 
 
