@@ -42,7 +42,14 @@ def test_generated_project_passes_mypy_strict(case: str, tmp_path: Path) -> None
     project = GOLDEN / case
     package = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["scaffold"]["package"]
     result = run_tool(
-        "mypy", "--strict", "--cache-dir", str(tmp_path / "mypy"), package, "tests", cwd=project
+        "mypy",
+        "--strict",
+        "--config-file=pyproject.toml",  # the project's own, not this repository's above it
+        "--cache-dir",
+        str(tmp_path / "mypy"),
+        package,
+        "tests",
+        cwd=project,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success: no issues found" in result.stdout

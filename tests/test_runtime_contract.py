@@ -89,7 +89,9 @@ def test_the_readme_lists_every_setting_of_the_runtime_with_its_default() -> Non
 
 
 def _as_written(default: object) -> str:
-    """A default as the README writes it: `HS256`, `4194304`, `15` (not `15.0`)."""
+    """A default as the README writes it: `HS256`, `4194304`, `15` (not `15.0`), `true`."""
     if isinstance(default, tuple):
         return ",".join(default)
+    if isinstance(default, bool):
+        return str(default).lower()
     return f"{default:g}" if isinstance(default, float) else str(default)
