@@ -177,10 +177,10 @@ class Listener:
                 batch = [await queue.get()]
                 while batch[-1] is not None and not queue.empty() and len(batch) < self._page_size:
                     batch.append(queue.get_nowait())
-                if PING in batch:
+                if any(item is PING for item in batch):
                     await connection.execute("SELECT 1", timeout=self._keepalive_seconds)
                 await self._deliver_announced(
-                    connection, [item for item in batch if item and item is not PING]
+                    connection, [item for item in batch if item is not None and item is not PING]
                 )
                 if batch[-1] is None:
                     raise ConnectionError("listener connection terminated")
