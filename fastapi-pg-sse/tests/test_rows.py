@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from fastapi_pg_sse.testing import RowNotBuilt, insert_row
-from tests.helpers import connected
+from fastapi_pg_sse.testing import RowNotBuilt, connected, insert_row
 
 pytestmark = pytest.mark.anyio
 
@@ -115,3 +114,14 @@ async def test_a_row_it_cannot_build_names_the_file_to_edit(
         await insert_row(database, table)
     assert str(refused.value).endswith(f"insert the row yourself in {__file__}")
     assert await database.fetchval(f"SELECT count(*) FROM {table}") == 0
+
+
+async def test_a_row_it_cannot_build_says_the_remedy_it_was_given(
+    database: asyncpg.Connection,
+) -> None:
+    await database.execute("CREATE TABLE places (at point NOT NULL)")
+    with pytest.raises(RowNotBuilt) as refused:
+        await insert_row(database, "places", remedy="see the row factory of conftest.py")
+    assert str(refused.value) == (
+        "cannot build a row of places: column at has type point; see the row factory of conftest.py"
+    )
