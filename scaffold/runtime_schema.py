@@ -4,7 +4,10 @@ fastapi-pg-sse ships its schema as SQL migrations, one file per version
 (`fastapi_pg_sse/migrations/<major>.<minor>.sql`), which `python -m fastapi_pg_sse schema`
 prints. scaffold writes them into a project's migrations from those same files, read as data,
 never imported: from the fastapi-pg-sse installed beside scaffold, or from the copy in scaffold's
-own wheel (the runtime released with it), whichever ships the newer schema.
+own wheel (the runtime released with it) when that one ships a newer schema of the same major
+version (which the installed runtime works with too), or when no runtime is installed beside it.
+The versions are parsed here again rather than imported from `fastapi_pg_sse.schema`: the
+generator never imports the runtime.
 """
 
 import importlib.util
@@ -47,12 +50,21 @@ def _versions_in(folder: Path) -> list[str]:
 @cache
 def _source() -> tuple[Path, tuple[str, ...]]:
     """The folder of migrations scaffold writes from, and its versions, oldest first."""
-    folders = [folder for folder in (_installed(), _bundled()) if folder is not None]
-    found = [(folder, tuple(_versions_in(folder))) for folder in folders]
-    found = [(folder, versions) for folder, versions in found if versions]
-    if not found:
-        raise RuntimeError("scaffold found no schema migration of fastapi-pg-sse to write")
-    return max(found, key=lambda item: _key(item[1][-1]))
+    bundled = _bundled()
+    source = bundled
+    if (installed := _installed()) is not None:
+        ours, theirs = _versions_in(bundled), _versions_in(installed)
+        newer_of_the_same_major = (
+            ours
+            and theirs
+            and _key(ours[-1])[0] == _key(theirs[-1])[0]
+            and _key(ours[-1]) > _key(theirs[-1])
+        )
+        source = bundled if newer_of_the_same_major else installed
+    versions = tuple(_versions_in(source))
+    if not versions:
+        raise RuntimeError(f"scaffold found no schema migration of fastapi-pg-sse in {source}")
+    return source, versions
 
 
 def versions() -> tuple[str, ...]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
+import asyncpg
 import pytest
 from fastapi_pg_sse.testing import (
     Server,
@@ -307,3 +308,68 @@ async def events_of_the_runtime(database_url: str) -> list[tuple[str, str, str]]
             "SELECT channel, target_user_id, type FROM fastapi_pg_sse.events ORDER BY id"
         )
     return [(row[0], row[1], row[2]) for row in rows]
+
+
+def test_an_emitter_of_0_4_running_during_the_upgrade_loses_no_event(
+    release_0_4: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """A rolling deploy: a process of the old version emits while the upgrade is applied. The
+    upgrade waits for its transaction; from then on, the old table refuses new events."""
+    project = Path(
+        shutil.copytree(
+            release_0_4 / "examples" / "shop",
+            tmp_path / "shop",
+            ignore=shutil.ignore_patterns(*DEMO_ONLY),
+        )
+    )
+    scaffold_0_4(release_0_4, project, "create-sse-channel", *STOCK)
+    with migrated_database(postgres_url, project / "migrations") as database_url:
+        before = set((project / "migrations").iterdir())
+        assert run_scaffold("sync", cwd=project).exit_code == 0
+        upgrade = [
+            project / "migrations" / n for n in new_migrations(project, "migrations", before)
+        ]
+        in_flight, horizon, next_id, refused = asyncio.run(
+            upgrade_while_emitting(database_url, upgrade)
+        )
+    assert horizon == in_flight, "ann's clients resume after her event of the old table"
+    assert next_id > in_flight
+    assert refused == "CheckViolationError", "the old table took an event after the upgrade"
+
+
+async def upgrade_while_emitting(
+    database_url: str, upgrade: list[Path]
+) -> tuple[int, int, int, str]:
+    """Apply `upgrade` while an emit of 0.4 is in flight; return that event's id, how far ann's
+    clients may resume from, the next id ann gets, and what an INSERT into the old table raises
+    afterwards."""
+    async with connected(database_url) as old, connected(database_url) as observer:
+        emitting = old.transaction()
+        await emitting.start()
+        in_flight: int = await old.fetchval(
+            "SELECT inventory_stock_emit('ann', 'stock_updated', '{}')"
+        )
+        applying = asyncio.create_task(apply(database_url, upgrade))
+        async with asyncio.timeout(30):
+            while not await observer.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE cardinality(pg_blocking_pids(pid)) > 0 AND datname = current_database()"
+            ):
+                assert not applying.done(), "the upgrade did not wait for the emit in flight"
+                await asyncio.sleep(0.02)
+        await emitting.commit()
+        await applying
+        horizon: int = await observer.fetchval(
+            "SELECT through_id FROM fastapi_pg_sse.pruned"
+            " WHERE channel = 'inventory_stock' AND target_user_id = 'ann'"
+        )
+        await emit_stock(database_url, "ann", 2, before_upgrade=False)
+        next_id: int = await observer.fetchval("SELECT max(id) FROM fastapi_pg_sse.events")
+        try:
+            await old.execute(
+                "INSERT INTO inventory_stock_events (target_user_id, type, payload)"
+                " VALUES ('ann', 'late', '{}')"
+            )
+        except asyncpg.PostgresError as error:
+            return in_flight, horizon, next_id, type(error).__name__
+    return in_flight, horizon, next_id, "nothing"

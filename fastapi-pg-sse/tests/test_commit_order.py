@@ -48,7 +48,8 @@ async def test_an_event_that_emitted_first_but_commits_last_is_delivered_with_th
         for emitter in (first, second):
             assert await blocking_pids(observer, emitter.get_server_pid()) == []
         advisory_locks = await observer.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = ANY ($1)",
+            [first.get_server_pid(), second.get_server_pid()],
         )
         first_xact, second_xact = await _xact_id(first), await _xact_id(second)
         await second_transaction.commit()

@@ -3,7 +3,9 @@ an id the events table cannot vouch for (below the channel's pruned horizon, or 
 id given out) gets a `reset` event, and a malformed one a 400."""
 
 import re
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import cast
 
 import anyio
 import asyncpg
@@ -12,6 +14,7 @@ import pytest
 from fastapi import HTTPException
 from starlette.requests import Request
 
+from fastapi_pg_sse.frames import reset_frame
 from fastapi_pg_sse.routing import last_event_id
 from fastapi_pg_sse.testing import (
     ServedApp,
@@ -29,9 +32,11 @@ from tests.helpers import (
     RawStream,
     committing,
     emit,
+    frame_ids,
     ids_of,
     new_users,
     newest_id,
+    running_kernel,
     server_metrics,
     wait_until,
 )
@@ -180,6 +185,28 @@ async def test_a_last_event_id_at_or_above_the_pruned_horizon_replays_exactly_wh
         from_above = await ids_of(events, len(kept) - 1)
     assert from_the_horizon == kept[:2]
     assert from_above == kept[1:]
+
+
+async def test_events_pruned_while_a_client_replays_end_its_replay_with_a_reset_not_a_gap(
+    realtime_database_url: str,
+) -> None:
+    """The replay reads a page at a time, the next once the client took the one before: a prune
+    in between is seen, in the same snapshot as the page it would have read."""
+    (sid,) = new_users("sid")
+    async with connected(realtime_database_url) as connection:
+        resume_from = await emit(connection, FEED, sid, "seen")
+        missed = [await emit(connection, FEED, sid, "missed") for _ in range(4)]
+        async with running_kernel(realtime_database_url, replay_page_size=2) as realtime:
+            stream = realtime.stream(FEED, sid, resume_from)
+            frames = cast(AsyncGenerator[bytes, None], stream.body_iterator)
+            first = await anext(frames)
+            await _backdate(connection, missed[2:], days=30)
+            assert await FEED.prune(connection) == 2
+            newest = await newest_id(connection)
+            second = await anext(frames)
+            await frames.aclose()
+    assert frame_ids(first) == missed[:2]
+    assert second == reset_frame(newest), "the pruned events were skipped"
 
 
 async def test_continue_after_makes_older_ids_get_a_reset_and_new_events_follow_it(

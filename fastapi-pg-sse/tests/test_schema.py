@@ -97,8 +97,17 @@ def test_the_cli_prints_nothing_to_upgrade_a_schema_already_at_the_newest_versio
         (["schema", "--apply", "--check"], "not allowed with argument"),
         ([], "required: command"),
         (["schema", "--apply"], "set DATABASE_URL, or pass --database-url"),
+        (["schema", "--from", "1.0", "--check"], "--from prints SQL: it goes with neither"),
     ],
-    ids=["unshipped", "not-a-version", "three-parts", "apply-and-check", "no-command", "no-url"],
+    ids=[
+        "unshipped",
+        "not-a-version",
+        "three-parts",
+        "apply-and-check",
+        "no-command",
+        "no-url",
+        "from-and-check",
+    ],
 )
 def test_the_cli_refuses_bad_arguments_with_status_2(
     arguments: list[str],
@@ -204,6 +213,17 @@ def test_check_and_apply_exit_2_when_the_database_cannot_be_reached() -> None:
     )
     assert applied.returncode == 2
     assert applied.stderr.startswith("error: cannot reach the database: ")
+
+
+def test_apply_says_what_postgresql_refused_and_exits_2(
+    empty_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database whose schema was made by hand, but not its record of versions."""
+    _run(empty_database_url, "CREATE SCHEMA fastapi_pg_sse")
+    assert main(["schema", "--apply", "--database-url", empty_database_url]) == 2
+    assert capsys.readouterr().err == (
+        'error: PostgreSQL refused it: schema "fastapi_pg_sse" already exists\n'
+    )
 
 
 def test_bad_arguments_exit_2_from_the_command_line() -> None:

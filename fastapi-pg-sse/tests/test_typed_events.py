@@ -159,4 +159,4 @@ def test_a_plain_model_is_not_an_event_even_with_an_event_type() -> None:
         event_type: ClassVar[str] = "lookalike"
 
     with pytest.raises(TypeError, match="must be a ChannelEvent subclass"):
-        Channel("lookalike", events=Lookalike)  # type: ignore[arg-type]
+        Channel("lookalike", events=Lookalike)  # type: ignore[type-var]

@@ -7,7 +7,8 @@
 
 The database is `REALTIME_DATABASE_URL`, else `DATABASE_URL`, as for the app, unless
 `--database-url` names one. Exit status: 0 done or up to date, 1 behind (or ahead) with
-`--check`, 2 bad arguments or an unreachable database.
+`--check`, 2 bad arguments, an unreachable database, or SQL PostgreSQL refused (PostgreSQL 14
+or later is needed).
 """
 
 import argparse
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (options.apply or options.check):
         sys.stdout.write(upgrade_sql(options.since))
         return 0
+    if options.since is not None:
+        parser.error("--from prints SQL: it goes with neither --apply nor --check")
     url = (
         options.database_url
         or os.environ.get("REALTIME_DATABASE_URL")
@@ -64,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("set DATABASE_URL, or pass --database-url")
     try:
         return asyncio.run(_apply(url) if options.apply else _check(url))
+    except asyncpg.PostgresError as error:
+        print(f"error: PostgreSQL refused it: {error}", file=sys.stderr)
+        return 2
     except DATABASE_ERRORS as error:
         print(f"error: cannot reach the database: {error}", file=sys.stderr)
         return 2

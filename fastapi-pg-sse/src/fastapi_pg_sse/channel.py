@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import UnionType
 from typing import Any, Generic, cast, overload
 
 import asyncpg
@@ -18,7 +19,7 @@ from asyncpg.pool import PoolConnectionProxy
 from fastapi.encoders import jsonable_encoder
 from typing_extensions import TypeVar
 
-from fastapi_pg_sse.events import ChannelEvent, EventDeclaration, declared_events
+from fastapi_pg_sse.events import ChannelEvent, declared_events
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection of your own or one acquired from a pool."""
@@ -39,12 +40,12 @@ class Channel(Generic[E]):
     """A channel's name, and the events it declares (`events=StockUpdated | StockRemoved`), if
     any: their models document its stream and type its emits.
 
-    Annotate a channel with its events to have mypy check what is emitted on it:
-    `STOCK: Channel[StockEvent] = Channel("inventory_stock", events=StockEvent)`.
+    mypy checks what is emitted on a channel of one event class; annotate one of a union with
+    it: `STOCK: Channel[StockEvent] = Channel("inventory_stock", events=StockEvent)`.
     """
 
     name: str
-    events: EventDeclaration = None
+    events: type[E] | UnionType | None = None
     event_classes: Mapping[str, type[ChannelEvent]] = field(init=False, repr=False, compare=False)
     """The declared event classes, by event type."""
 

@@ -194,21 +194,35 @@ class Realtime:
 
         A page holds at most `max_queued_bytes` of payload (or one event), the bound of live
         delivery; the next is read once the client has taken it. A connection is held only while
-        a page is read. Live events queued meanwhile that the replay sent are dropped.
+        a page is read. Live events queued meanwhile that the replay sent are dropped. Each page
+        is read in one snapshot with how far back the user may resume: events pruned since the
+        stream opened end the replay with a `reset`, never with a gap.
         """
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds
         more = True
         while more and not subscriber.closed:
-            async with self._pool.acquire(timeout=timeout) as connection:
-                page = await fetch_events_after(
-                    connection,
-                    channel.name,
-                    {subscriber.user_id: (subscriber.replayed_through, NEWEST)},
-                    limit=self.settings.replay_page_size,
-                    max_bytes=self.settings.max_queued_bytes,
-                    timeout=timeout,
+            async with (
+                self._pool.acquire(timeout=timeout) as connection,
+                connection.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                gone_through, newest = await resume_bounds(
+                    connection, channel, subscriber.user_id, timeout=timeout
                 )
+                page = None  # pruned since it resumed: what it would replay may be gone
+                if gone_through <= subscriber.replayed_through:
+                    page = await fetch_events_after(
+                        connection,
+                        channel.name,
+                        {subscriber.user_id: (subscriber.replayed_through, NEWEST)},
+                        limit=self.settings.replay_page_size,
+                        max_bytes=self.settings.max_queued_bytes,
+                        timeout=timeout,
+                    )
+            if page is None:
+                subscriber.replayed_through = newest
+                yield reset_frame(newest)
+                return
             if page.events:
                 subscriber.replayed_through = page.events[-1].id
                 yield b"".join(event_frame(e.id, e.type, e.data) for e in page.events)

@@ -63,8 +63,9 @@ def stream_route(
             return streams.open(INVENTORY_STOCK, user)
 
     Its 200 lists each event the channel declares with its payload's schema; a route that
-    depends on `CurrentUser` also documents its 401. `options` go to `add_api_route`
-    (`summary`, `dependencies`, ...).
+    depends on `CurrentUser` (itself, or through its router's dependencies) also documents its
+    401, but not one that gets it from `include_router(..., dependencies=...)`, which comes
+    later. `options` go to `add_api_route` (`summary`, `dependencies`, ...).
     """
 
     def declare(endpoint: Endpoint) -> Endpoint:

@@ -306,7 +306,13 @@ async def emit_event(
                 connection, target_user_id=user_id, event_type=event_type, payload=payload
             )
             xact_id = await connection.fetchval("SELECT pg_current_xact_id()")
-        [event_id] = await committed_event_ids(connection, xact_id)
+        event_id: int = await connection.fetchval(
+            "SELECT id FROM fastapi_pg_sse.events"
+            " WHERE channel = $1 AND target_user_id = $2 AND xact_id = $3",
+            channel.name,
+            user_id,
+            xact_id,
+        )
     return event_id
 
 
@@ -425,14 +431,18 @@ class ServedApp:
         """Insert a row, with `row_factory`, into the table whose trigger emits `channel`'s
         events (`fastapi_pg_sse.create_trigger`), for a new user."""
         async with connected(self.database_url) as connection:
-            trigger = await connection.fetchrow(
+            triggers = await connection.fetch(
                 "SELECT on_table::text, user_column, quote_ident(user_column)"
                 " FROM fastapi_pg_sse.triggers WHERE channel = $1",
                 channel.name,
             )
-            if trigger is None:
-                raise LookupError(f"no table emits {channel.name!r}: apply its trigger migration")
-            table, user_column, quoted_column = trigger
+            if len(triggers) != 1:
+                tables = ", ".join(trigger[0] for trigger in triggers) or "none"
+                raise LookupError(
+                    f"{channel.name!r} must be emitted by the triggers of one table to tell which"
+                    f" to insert into (tables: {tables}); insert the row yourself"
+                )
+            [(table, user_column, quoted_column)] = triggers
             row = await self.row_factory(connection, table, user_column)
         return WatchedRow(table, quoted_column, str(row[user_column]))
 

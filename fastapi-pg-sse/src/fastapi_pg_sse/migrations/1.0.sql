@@ -37,6 +37,8 @@ CREATE TABLE fastapi_pg_sse.pruned (
     PRIMARY KEY (channel, target_user_id)
 );
 
+CREATE INDEX pruned_through_idx ON fastapi_pg_sse.pruned (through_id);
+
 -- Events emitted by transactions still running. Unlogged: what a crash loses never committed.
 CREATE UNLOGGED TABLE fastapi_pg_sse.pending_events (
     xact_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -135,10 +137,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     announced bigint;
-    committed_at timestamptz := clock_timestamp();
+    committed_at timestamptz;
 BEGIN
     DELETE FROM fastapi_pg_sse.pending_commits WHERE xact_id = NEW.xact_id;
     LOCK TABLE fastapi_pg_sse.commit_order IN EXCLUSIVE MODE;
+    committed_at := clock_timestamp();
     WITH moved AS (
         DELETE FROM fastapi_pg_sse.pending_events WHERE xact_id = NEW.xact_id
         RETURNING position, channel, target_user_id, type, payload
@@ -294,7 +297,11 @@ CREATE VIEW fastapi_pg_sse.triggers AS
     SELECT argument[1] AS channel, trigger.tgrelid::regclass AS on_table, argument[2] AS user_column,
         argument[3] AS event_prefix, nullif(argument[4:cardinality(argument) - 1], '{}') AS columns
     FROM pg_trigger AS trigger
-    CROSS JOIN LATERAL string_to_array(encode(trigger.tgargs, 'escape'), '\000') AS argument
+    CROSS JOIN LATERAL (
+        SELECT array_agg(convert_from(decode(part, 'escape'), 'UTF8') ORDER BY number)
+        FROM unnest(string_to_array(encode(trigger.tgargs, 'escape'), '\000'))
+            WITH ORDINALITY AS parts (part, number)
+    ) AS arguments (argument)
     WHERE trigger.tgfoid = 'fastapi_pg_sse.emit_changes'::regproc AND trigger.tgtype & 4 <> 0;
 
 INSERT INTO fastapi_pg_sse.migrations (version) VALUES ('1.0');
