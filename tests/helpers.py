@@ -128,6 +128,17 @@ def _generated_tests(
     )
 
 
+def printed_schema() -> str:
+    """What `python -m fastapi_pg_sse schema` prints: the runtime's schema, from nothing."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "fastapi_pg_sse", "schema"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return printed.stdout
+
+
 HEAVY_MODULES = ("libcst", "libcst.matchers", "tomlkit", "pglast", "pydantic", "rich")
 """Modules slow to import (each takes from a third to three times as long as starting Python and
 importing jinja2), which a command imports only when its work needs them."""

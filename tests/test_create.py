@@ -1,8 +1,6 @@
 """`scaffold create-sse-channel`: what it writes, what it prints, and what it never does."""
 
 import json
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -10,7 +8,6 @@ import pytest
 
 from scaffold import apply
 from scaffold._commands.create_sse_channel import ChannelRequest, create_sse_channel
-from scaffold.render import MIGRATION_HEADER
 from tests.golden_cases import CHOSEN_COLUMNS, TRIGGERED
 from tests.helpers import heavy_modules_loaded, run_scaffold, snapshot
 
@@ -156,18 +153,6 @@ def test_the_first_channel_writes_the_runtimes_schema_migration_before_its_trigg
     )
     pyproject = (shop / "pyproject.toml").read_text()
     assert 'migration = "0003_inventory_stock_sse_trigger.sql"\n' in pyproject
-
-
-def test_the_runtimes_schema_migration_is_its_own_sql_under_scaffolds_header(shop: Path) -> None:
-    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
-    printed = subprocess.run(
-        [sys.executable, "-m", "fastapi_pg_sse", "schema"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    written = (shop / "migrations/0002_fastapi_pg_sse_schema_1_0.sql").read_text()
-    assert written == f"-- {MIGRATION_HEADER}\n{printed}"
 
 
 def test_the_trigger_migration_creates_the_trigger_with_the_runtimes_function(

@@ -7,8 +7,6 @@ thin code to a project (the line budgets, the runtime's schema migration include
 
 import difflib
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from scaffold.lock import LOCK_PATH
 from scaffold.names import CHANNEL_NAME_MAX_BYTES, channel_names
 from scaffold.render import MIGRATION_HEADER
 from tests.golden_cases import TRIGGERED
-from tests.helpers import REPO, copy_example, run_scaffold, snapshot
+from tests.helpers import REPO, copy_example, printed_schema, run_scaffold, snapshot
 
 RUNTIME = REPO / "fastapi-pg-sse"
 FIRST_CHANNEL_BUDGET = 500  # the runtime's schema migration included
@@ -49,12 +47,7 @@ def test_the_schema_migration_the_generator_writes_is_what_the_runtime_prints(
         run_scaffold("create-sse-channel", "Stock", "in", "inventory", cwd=project).exit_code == 0
     )
     written = (project / "migrations" / "0002_fastapi_pg_sse_schema_1_0.sql").read_text()
-    printed = subprocess.run(
-        [sys.executable, "-m", "fastapi_pg_sse", "schema"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    printed = printed_schema()
     assert (
         written == f"-- {MIGRATION_HEADER}\n{printed}" == f"-- {MIGRATION_HEADER}\n{upgrade_sql()}"
     )

@@ -14,7 +14,14 @@ import pytest
 
 from scaffold.render import MIGRATION_HEADER
 from tests.golden_cases import GOLDEN, TRIGGERED, without_runtime_schema
-from tests.helpers import REPO, copy_example, run_generated_tests, run_scaffold, snapshot
+from tests.helpers import (
+    REPO,
+    copy_example,
+    printed_schema,
+    run_generated_tests,
+    run_scaffold,
+    snapshot,
+)
 
 RUNTIME = REPO / "fastapi-pg-sse"
 STOCK = ("Stock", "in", "inventory")
@@ -98,12 +105,7 @@ def test_installed_wheel_writes_the_runtimes_schema_migration_from_the_copy_in_i
     )
     assert result.exit_code == 0, result.stderr
 
-    printed = subprocess.run(
-        [sys.executable, "-m", "fastapi_pg_sse", "schema"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    printed = printed_schema()
     written = (project / "migrations/0002_fastapi_pg_sse_schema_1_0.sql").read_text()
     assert written == f"-- {MIGRATION_HEADER}\n{printed}"
 

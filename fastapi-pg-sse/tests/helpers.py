@@ -48,6 +48,22 @@ def new_users(*names: str) -> list[str]:
 
 
 @asynccontextmanager
+async def in_a_schema_of_its_own(
+    database_url: str, *also_searched: str
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection whose tables go to a new schema (searched before `also_searched`), dropped
+    with them when the block ends."""
+    schema = f"test_{uuid.uuid4().hex[:8]}"
+    search_path = ", ".join([schema, *also_searched])
+    async with connected(database_url) as connection:
+        await connection.execute(f"CREATE SCHEMA {schema}; SET search_path = {search_path}")
+        try:
+            yield connection
+        finally:
+            await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@asynccontextmanager
 async def committing(connection: asyncpg.Connection) -> AsyncIterator[list[int]]:
     """A transaction on `connection`. The list it gives is empty until the transaction commits;
     then it holds the ids its events committed with, in the order they were emitted (an event

@@ -1,13 +1,13 @@
 """`insert_row` builds a valid row of a real table from PostgreSQL's catalog, or says which file
 should insert it by hand."""
 
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
-from fastapi_pg_sse.testing import RowNotBuilt, connected, insert_row
+from fastapi_pg_sse.testing import RowNotBuilt, insert_row
+from tests.helpers import in_a_schema_of_its_own
 
 pytestmark = pytest.mark.anyio
 
@@ -15,13 +15,8 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def database(realtime_database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection whose tables go to a schema of the test's own."""
-    schema = f"rows_{uuid.uuid4().hex[:8]}"
-    async with connected(realtime_database_url) as connection:
-        await connection.execute(f"CREATE SCHEMA {schema}; SET search_path = {schema}")
-        try:
-            yield connection
-        finally:
-            await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    async with in_a_schema_of_its_own(realtime_database_url) as connection:
+        yield connection
 
 
 async def test_a_row_gets_a_valid_value_for_each_column_that_needs_one(

@@ -23,7 +23,7 @@ from fastapi_pg_sse.testing import (
     payload_of,
 )
 from tests.app import FEED, NEWS, STREAM
-from tests.helpers import committing, new_channel
+from tests.helpers import committing, in_a_schema_of_its_own, new_channel
 
 pytestmark = pytest.mark.anyio
 
@@ -31,13 +31,8 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def database(realtime_database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection whose tables go to a schema of the test's own."""
-    schema = f"trigger_{uuid.uuid4().hex[:8]}"
-    async with connected(realtime_database_url) as connection:
-        await connection.execute(f"CREATE SCHEMA {schema}; SET search_path = {schema}, public")
-        try:
-            yield connection
-        finally:
-            await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    async with in_a_schema_of_its_own(realtime_database_url, "public") as connection:
+        yield connection
 
 
 async def _create_trigger(
@@ -353,6 +348,19 @@ async def test_a_served_app_says_which_migration_is_missing_for_a_channel_no_tab
 ) -> None:
     with pytest.raises(LookupError, match="no table emits 'test_news': apply its trigger"):
         await served_app.insert_watched_row(NEWS)
+
+
+async def test_a_served_app_will_not_guess_which_of_several_tables_a_test_means(
+    served_app: ServedApp,
+) -> None:
+    channel = new_channel("twice")
+    tables = [f"watched_{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    async with connected(served_app.database_url) as connection:
+        for table in tables:
+            await connection.execute(f"CREATE TABLE {table} (owner text NOT NULL)")
+            await _create_trigger(connection, channel, table, "owner", "twice")
+    with pytest.raises(LookupError, match=f"several tables emit '{channel.name}'"):
+        await served_app.insert_watched_row(channel)
 
 
 async def test_a_watched_row_of_an_oddly_named_table_and_column_is_found_and_deleted(

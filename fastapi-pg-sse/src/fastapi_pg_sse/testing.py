@@ -436,11 +436,13 @@ class ServedApp:
                 " FROM fastapi_pg_sse.triggers WHERE channel = $1",
                 channel.name,
             )
-            if len(triggers) != 1:
-                tables = ", ".join(trigger[0] for trigger in triggers) or "none"
+            if not triggers:
+                raise LookupError(f"no table emits {channel.name!r}: apply its trigger migration")
+            if len(triggers) > 1:
+                tables = ", ".join(trigger[0] for trigger in triggers)
                 raise LookupError(
-                    f"{channel.name!r} must be emitted by the triggers of one table to tell which"
-                    f" to insert into (tables: {tables}); insert the row yourself"
+                    f"several tables emit {channel.name!r} ({tables}): insert into the one you"
+                    " test yourself"
                 )
             [(table, user_column, quoted_column)] = triggers
             row = await self.row_factory(connection, table, user_column)
