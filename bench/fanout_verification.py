@@ -2,12 +2,16 @@
 
 fastapi-pg-sse 0.2's listener took an event from its notification's payload, so a forged
 notification could put a made-up event on a stream and hide the real one. Now a notification
+(one per channel and user of a committing transaction, on the NOTIFY channel `fastapi_pg_sse`)
 only says which user has something new, and the listener reads that user's events from the
-table: a query per batch of notifications (those queued meanwhile join the batch). Both
-listeners run here in the same run, each on its channel version (see `_database.py`):
+runtime's table, `fastapi_pg_sse.events`: a query per batch of notifications (those queued
+meanwhile join the batch). Both listeners run here in the same run, each on its version of
+emitting (see `_database.py`): 0.2's channel, one notification per event carrying it, and
+`fastapi_pg_sse.emit`.
 
 - burst: 20,000 events for 200 users, each with an open stream, committed in one transaction;
-  the figure is events delivered per second, from the commit to the last delivery;
+  the figure is events delivered per second, from the end of the commit (which, now, gives the
+  ids and moves the events into the table) to the last delivery;
 - one by one: 500 events emitted one at a time, each awaited by its stream; the figure is the
   median time from commit to delivery.
 
@@ -17,12 +21,13 @@ listeners run here in the same run, each on its channel version (see `_database.
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 
 import asyncpg
-from _database import AFTER, BEFORE, bench_database
-from fastapi_pg_sse.channel import Channel, Event
+from _database import CHANNEL_LOCK, CURRENT, bench_database
+from fastapi_pg_sse.channel import Event
 from fastapi_pg_sse.hub import Hub, Subscriber
-from fastapi_pg_sse.listener import Listener
+from fastapi_pg_sse.listener import Listener, Notifications
 
 USERS = 200
 BURST_EVENTS = 20_000
@@ -30,7 +35,23 @@ ONE_BY_ONE = 500
 
 
 class TrustingListener(Listener):
-    """0.2's delivery: the event as its notification describes it, no query."""
+    """0.2's delivery: the event as its notification describes it, no query.
+
+    0.2 notified on each channel's own name, with `<id> <type> <user>\\n<payload>`.
+    """
+
+    async def _listen(self, connection: asyncpg.Connection) -> Notifications:
+        queue: Notifications = asyncio.Queue()
+
+        def on_notification(_: object, __: int, channel: str, payload: object) -> None:
+            self._received += 1
+            queue.put_nowait((channel, str(payload)))
+
+        connection.add_termination_listener(lambda _: queue.put_nowait(None))
+        for name in self._hub.channels():  # those with streams, before the listener starts
+            await connection.add_listener(name, on_notification)
+        self._connected.set()
+        return queue
 
     async def _deliver_announced(
         self, connection: asyncpg.Connection, notifications: list[tuple[str, str]]
@@ -46,27 +67,38 @@ async def drain(subscriber: Subscriber) -> None:
         pass
 
 
+def emit_0_2(user: str, payload: str) -> str:
+    """A call of 0.2's emit function, as SQL."""
+    return f"{CHANNEL_LOCK}_emit({user}, 'tick', {payload})"
+
+
+def emit_now(user: str, payload: str) -> str:
+    """A call of the runtime's emit, as SQL."""
+    return f"fastapi_pg_sse.emit('{CURRENT}', {user}, 'tick', {payload})"
+
+
 async def measure(
-    url: str, channel: Channel, listener_class: type[Listener]
+    url: str, channel: str, listener_class: type[Listener], emit: Callable[[str, str], str]
 ) -> tuple[float, float]:
-    """(events delivered per second in the burst, median ms from commit to delivery)."""
+    """(events delivered per second in the burst, median ms from commit to delivery), the events
+    emitted with the SQL `emit(user, payload)` gives."""
     hub = Hub()
-    subscribers = [Subscriber(channel.name, f"user-{n}", 2**30) for n in range(USERS)]
+    subscribers = [Subscriber(channel, f"user-{n}", 2**30) for n in range(USERS)]
     for subscriber in subscribers:
         hub.add(subscriber, delivered_through=0)
     drains = [asyncio.create_task(drain(subscriber)) for subscriber in subscribers]
     listener = listener_class(
-        url, [channel], hub, keepalive_seconds=10, max_backoff_seconds=1,
+        url, hub, keepalive_seconds=10, max_backoff_seconds=1,
         page_size=1000, page_bytes=4 * 2**20,
     )  # fmt: skip
     await listener.start()
     pool = await asyncpg.create_pool(url, min_size=1, max_size=1)
-    statement = f"SELECT {channel.emit_function}($1, 'tick', '{{\"n\": 1}}'::jsonb)"
+    statement = "SELECT " + emit("$1", """'{"n": 1}'::jsonb""")
+    burst = "SELECT " + emit(f"'user-' || n % {USERS}", "'{}'")
     try:
         async with pool.acquire() as connection:
             await connection.execute(  # one transaction: its notifications arrive at once
-                f"SELECT {channel.emit_function}('user-' || n % {USERS}, 'tick', '{{}}')"
-                f" FROM generate_series(1, {BURST_EVENTS}) AS n"
+                f"{burst} FROM generate_series(1, {BURST_EVENTS}) AS n"
             )
         committed = time.perf_counter()
         while hub.counters.events_delivered < BURST_EVENTS:
@@ -91,8 +123,8 @@ async def measure(
 
 
 async def run(url: str) -> None:
-    trusting = await measure(url, Channel(BEFORE), TrustingListener)
-    verifying = await measure(url, Channel(AFTER), Listener)
+    trusting = await measure(url, CHANNEL_LOCK, TrustingListener, emit_0_2)
+    verifying = await measure(url, CURRENT, Listener, emit_now)
     print(f"{USERS} users with a stream each; a burst of {BURST_EVENTS} events in one commit")
     print(f"{'':>28} {'trusting':>9} {'verifying':>9} {'ratio':>7}")
     print(

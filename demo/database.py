@@ -13,11 +13,12 @@ async def add_basket(database_url: str, user: str) -> None:
 
 
 async def events_of(database_url: str, user: str) -> list[tuple[str, str]]:
-    """`user`'s events (id, type) in the channel's table, in order: what their page must show."""
+    """`user`'s events (id, type) on the channel, in order: what their page must show."""
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(
-            "SELECT id, type FROM inventory_stock_events WHERE target_user_id = $1 ORDER BY id",
+            "SELECT id, type FROM fastapi_pg_sse.events"
+            " WHERE channel = 'inventory_stock' AND target_user_id = $1 ORDER BY id",
             user,
         )
     finally:

@@ -35,13 +35,24 @@ def _commands() -> None:
     """Generate PostgreSQL-backed Server-Sent Events channels into FastAPI projects."""
 
 
-_ACTION_COLOURS = {"create": "green", "update": "yellow", "delete": "yellow", "conflict": "red"}
+_ACTION_COLOURS = {
+    "create": "green",
+    "update": "yellow",
+    "delete": "yellow",
+    "conflict": "red",
+    "kept": "yellow",
+}
 _STATUS_COLOURS = {
     "missing": "yellow",
     "outdated": "yellow",
     "modified": "red",
     "missing wiring": "yellow",
     "too low": "yellow",
+    "new schema": "yellow",
+    "upgrade": "yellow",
+    "records": "yellow",
+    "old wiring": "yellow",
+    "unused": "yellow",
 }
 
 ProjectOption = Annotated[
@@ -100,7 +111,8 @@ def create_sse_channel(
     force: ForceOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Add a real-time SSE channel: notify service, SSE route, SQL migration and tests."""
+    """Add a real-time SSE channel: notify service, SSE route, tests, and the migrations it needs
+    (the runtime's schema, once per project; the trigger of --table)."""
     from scaffold._commands.create_sse_channel import ChannelRequest
     from scaffold._commands.create_sse_channel import create_sse_channel as run
 
@@ -124,26 +136,30 @@ def create_sse_channel(
             "dependencies": [change.as_json() for change in result.dependencies],
         },
     ):
-        _say_what_create_did(result.plan, channel, module, result.route, result.migration)
+        _say_what_create_did(result.plan, channel, module, result.route, result.migrations)
 
 
 def _say_what_create_did(
-    plan: "Plan", channel: str, module: str, route: str, migration: str
+    plan: "Plan", channel: str, module: str, route: str, migrations: Sequence[str]
 ) -> None:
-    """The next step: applying the migration, only when this run wrote it."""
+    """The next step: applying the migrations this run wrote, if any."""
     if not plan.pending:
         typer.secho(
             f"\nChannel {channel} in {module} is already in place (GET {route}): nothing changed.",
             bold=True,
         )
         return
+    typer.secho(f"\nChannel ready: GET {route}", bold=True)
+    written = _written(plan, migrations)
+    typer.echo(f"{_apply_step(written)}, then run your tests." if written else "Run your tests.")
+
+
+def _written(plan: "Plan", migrations: Sequence[str]) -> list[str]:
+    """Those of `migrations` the plan creates, in their order."""
     from scaffold.plan import Action
 
-    typer.secho(f"\nChannel ready: GET {route}", bold=True)
-    if any(c.path == migration and c.action is Action.CREATE for c in plan.changes):
-        typer.echo(f"{_apply_step(migration)}, then run your tests.")
-    else:
-        typer.echo(f"Its migration, {migration}, was written before: run your tests.")
+    created = {change.path for change in plan.changes if change.action is Action.CREATE}
+    return [migration for migration in migrations if migration in created]
 
 
 @app.command("remove-sse-channel", epilog="Example: scaffold remove-sse-channel Stock in inventory")
@@ -154,7 +170,7 @@ def remove_sse_channel(
     project: ProjectOption = None,
     drop_data: Annotated[
         bool,
-        typer.Option("--drop-data", help="Also drop the channel's events table, with its rows."),
+        typer.Option("--drop-data", help="Also delete the channel's events."),
     ] = False,
     dry_run: DryRunOption = False,
     diff: DiffOption = False,
@@ -162,7 +178,8 @@ def remove_sse_channel(
     json_output: JsonOption = False,
 ) -> None:
     """Remove a channel: its generated files, wiring and manifest entry. A new migration drops
-    its trigger and functions; earlier migrations are never touched."""
+    its trigger, if it has one, and with --drop-data deletes its events; earlier migrations are
+    never touched."""
     from scaffold._commands.remove_sse_channel import remove_sse_channel as run
 
     with _reported():
@@ -177,7 +194,8 @@ def remove_sse_channel(
         )
     if _show(result.plan, json_output=json_output, diff=diff, dry_run=dry_run):
         typer.secho(f"\nChannel {channel} in {module} removed.", bold=True)
-        typer.echo(f"{_apply_step(result.migration)}.")
+        if result.migration is not None:
+            typer.echo(f"{_apply_step([result.migration])}.")
 
 
 @app.command("check", epilog="Exit status: 0 in sync, 1 out of sync, 2 bad configuration.")
@@ -207,7 +225,7 @@ def _print_findings(findings: "Sequence[Finding]") -> None:
     """Each finding, with its diff but for outdated files: their update is scaffold's own."""
     for finding in findings:
         status = typer.style(f"{finding.status:>14}", fg=_STATUS_COLOURS[finding.status])
-        details = ", ".join(finding.routers) or "; ".join(finding.requirements)
+        details = ", ".join(finding.routers) or "; ".join(finding.requirements) or finding.detail
         typer.echo(f"{status}  {finding.path}{f' ({details})' if details else ''}")
         if finding.status != "outdated":
             typer.echo(finding.diff or "", nl=False)
@@ -227,12 +245,16 @@ def sync(
     force: ForceOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Regenerate what `scaffold check` reports: every recorded channel's files and wiring."""
+    """Regenerate what `scaffold check` reports: every recorded channel's files and wiring, and
+    the migrations to the runtime's newest schema."""
     from scaffold._commands.sync import sync as run
 
     with _reported():
-        plan = run(project or Path.cwd(), dry_run=dry_run, force=force)
-    _show(plan, json_output=json_output, diff=diff, dry_run=dry_run)
+        result = run(project or Path.cwd(), dry_run=dry_run, force=force)
+    if _show(result.plan, json_output=json_output, diff=diff, dry_run=dry_run) and (
+        written := _written(result.plan, result.migrations)
+    ):
+        typer.echo(f"\n{_apply_step(written)}.")
 
 
 @app.command("init")
@@ -267,19 +289,19 @@ def list_channels(project: ProjectOption = None, json_output: JsonOption = False
     for summary in channels:
         typer.secho(f"{summary.name} in {summary.module}", bold=True)
         typer.echo(f"  route               GET {summary.route}")
-        typer.echo(f"  PostgreSQL channel  {summary.pg_channel}")
-        typer.echo(f"  events table        {summary.events_table}")
+        typer.echo(f"  channel name        {summary.channel_name}")
         if summary.trigger:
             typer.echo(f"  trigger on          {summary.trigger.target}")
             typer.echo(f"  events carry        {summary.trigger.payload}")
         typer.echo("  files               " + "\n                      ".join(summary.files))
 
 
-def _apply_step(migration: str) -> str:
-    """How the user applies a migration scaffold wrote: an Alembic revision, or a SQL file."""
-    if migration.endswith(".py"):
-        return f"Run `alembic upgrade head` to apply {migration}"
-    return f"Apply {migration} to your database"
+def _apply_step(migrations: Sequence[str]) -> str:
+    """How the user applies migrations scaffold wrote: Alembic revisions, or SQL files."""
+    listed = ", ".join(migrations)
+    if migrations[0].endswith(".py"):
+        return f"Run `alembic upgrade head` to apply {listed}"
+    return f"Apply {listed} to your database"
 
 
 def _listed(values: list[str] | None) -> tuple[str, ...] | None:
@@ -342,15 +364,24 @@ def _show(
 
 
 def _print_plan(plan: "Plan", *, diff: bool, notes: Sequence[str] = ()) -> None:
+    kept = plan.kept
     unchanged = 0
     for change in plan.changes:
         action = change.action.value
-        if action == "unchanged":
+        if change in kept:
+            action = "kept"
+        elif action == "unchanged":
             unchanged += 1
             continue
         typer.echo(typer.style(f"{action:>8}", fg=_ACTION_COLOURS[action]) + f"  {change.path}")
     if unchanged:
         typer.echo(f"{unchanged} file{'s' if unchanged > 1 else ''} unchanged")
+    if kept:
+        typer.echo(
+            "Kept files were written by scaffold once and edited since, and no channel needs them"
+            " any more: delete them once you no longer need what they hold (what a row factory"
+            " of scaffold 0.4 inserts goes in a realtime_row_factory fixture now)."
+        )
     for note in notes:
         typer.echo(note)
     if diff:

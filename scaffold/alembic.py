@@ -182,6 +182,11 @@ class Statement:
     """The statement, without its final `;`; empty for comments that stand alone."""
 
     @property
+    def code(self) -> str:
+        """The line of a revision's body that runs it; none for comments that stand alone."""
+        return f"op.execute({self.literal})" if self.sql else ""
+
+    @property
     def literal(self) -> str:
         """The statement as the Python string an `op.execute(...)` in a function body takes: on
         its line if it fits in ruff's line length, else a block of its own."""
@@ -191,6 +196,14 @@ class Statement:
             return f'{prefix}"{self.sql}"'
         block = textwrap.indent(self.sql, " " * 8)
         return f'{prefix}"""\n{block}\n    """'
+
+
+@dataclass(frozen=True)
+class Call:
+    """A line of Python of a revision's body, such as `alembic_upgrade("1.0")`."""
+
+    code: str
+    comments: tuple[str, ...] = ()
 
 
 def sql_statements(script: str) -> list[Statement]:

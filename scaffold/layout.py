@@ -8,12 +8,20 @@ from typing import NamedTuple
 
 from scaffold import alembic
 from scaffold.names import ChannelNames
-from scaffold.project import ChannelRecord, Project
+from scaffold.project import ChannelRecord, Migration, Project
 
 REGISTRY_MODULE = "sse_channels"
 """The module of the project's package that lists its channels and builds `realtime_router`."""
 REALTIME_ROUTER = "realtime_router"
 _MIGRATION_NUMBER = re.compile(r"^(\d+)")
+_SCHEMA_VERSION_APPLIED = {
+    ".sql": re.compile(
+        r"INSERT INTO fastapi_pg_sse\.migrations \(version\) VALUES \('([0-9.]+)'\)"
+    ),
+    ".py": re.compile(r"alembic_upgrade\(\"([0-9.]+)\"\)"),
+}
+"""What a migration that applies a version of the runtime's schema holds: the line with which
+each of the runtime's SQL migrations records its version, or the Alembic helper's call."""
 
 
 def module_path(project: Project, module: str) -> str:
@@ -39,20 +47,29 @@ def realtime_conftest_path(project: Project) -> str:
     return f"{realtime_tests_dir(project)}/conftest.py"
 
 
-class Router(NamedTuple):
+@dataclass(frozen=True)
+class Router:
     """A router the app module imports from `module` as `alias` and mounts with include_router."""
 
     module: str
     name: str
     alias: str
 
+    @property
+    def path(self) -> str:
+        """`module.name`: what the router is, whatever name the app module gives it."""
+        return f"{self.module}.{self.name}"
+
 
 def routers(project: Project, layouts: Sequence["ChannelLayout"]) -> list[Router]:
-    """The routers the app module mounts: the registry's and each channel's (`layouts`, those of
-    the project's channels), if any channel."""
+    """The routers the app module mounts: the registry's, which holds the channels' routes, if
+    the project has channels (`layouts`, their layouts); and each channel's for a project made
+    before the runtime owned its schema, whose app module mounted them itself."""
     if not layouts:
         return []
     registry = Router(registry_module(project), REALTIME_ROUTER, REALTIME_ROUTER)
+    if not project.legacy:
+        return [registry]
     channels = [
         Router(layout.controller_module, "router", layout.router_alias) for layout in layouts
     ]
@@ -61,45 +78,6 @@ def routers(project: Project, layouts: Sequence["ChannelLayout"]) -> list[Router
 
 def realtime_tests_dir(project: Project) -> str:
     return f"{project.tests.rstrip('/')}/realtime"
-
-
-class RowFactory(NamedTuple):
-    """The user's function that inserts the row a trigger test needs: created once, then theirs."""
-
-    path: str
-    module: str
-    function: str
-
-
-def row_factory(project: Project, table: str) -> RowFactory:
-    """The row factory of `table`, beside the generated tests that import it.
-
-    When the project's tests folder is a package, so is the generated tests' folder (see
-    `channel_layout`), and the factory is imported by its full name: pytest and mypy then agree
-    on what the module is called.
-    """
-    folder = realtime_tests_dir(project)
-    name = f"{table}_rows"
-    module = f"{folder.replace('/', '.')}.{name}" if _tests_are_a_package(project) else name
-    return RowFactory(f"{folder}/{name}.py", module, f"insert_{table}_row")
-
-
-def _tests_are_a_package(project: Project) -> bool:
-    return (project.root / project.tests / "__init__.py").is_file()
-
-
-class Migration(NamedTuple):
-    """A channel's migration, or its removal's: created once, the user's from then on."""
-
-    name: str
-    """Its file name in the migrations folder: `0002_<slug>.sql`, or `<revision>_<slug>.py`."""
-    down_revision: str | None = None
-    """For an Alembic revision, the head it follows; None for the first one, or a SQL file."""
-
-    @property
-    def revision(self) -> str:
-        """The Alembic revision id, which its file name starts with."""
-        return self.name.partition("_")[0]
 
 
 @dataclass(frozen=True)
@@ -117,12 +95,12 @@ class ChannelLayout:
     events_path: str
     service_path: str
     controller_path: str
-    migration_path: str
+    migrations: dict[str, Migration]
+    """The channel's migrations scaffold renders, by path: that of its trigger, or, for a channel
+    made before the runtime owned its schema, the one that upgraded it (its first is history)."""
     test_path: str
     package_inits: tuple[str, ...]
     """`__init__.py` files the channel's modules need; created once, then the user's."""
-    row_factory: RowFactory | None
-    """Where the trigger test gets its row, for a channel with a trigger."""
     events_alias: str
     """The name, in the events file, of the union of the channel's events: `StockEvent`."""
 
@@ -132,18 +110,13 @@ class ChannelLayout:
         return f"{self.names.route_prefix}/stream"
 
     @property
-    def migration(self) -> Migration:
-        """The migration that created the channel."""
-        return Migration(self.record.migration, self.record.down_revision)
-
-    @property
     def files(self) -> tuple[str, ...]:
         """The channel's own files."""
         return (
             self.events_path,
             self.service_path,
             self.controller_path,
-            self.migration_path,
+            *self.migrations,
             self.test_path,
         )
 
@@ -162,23 +135,20 @@ def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
         f"{module_package}.adapters.inbound",
     )
     inits = [module_path(project, f"{package}.__init__") for package in packages]
-    if record.trigger and _tests_are_a_package(project):  # see row_factory
-        inits.append(f"{realtime_tests_dir(project)}/__init__.py")
     return ChannelLayout(
         record=record,
         names=names,
         events_module=events_module,
         service_module=service_module,
         controller_module=controller_module,
-        constant=f"{names.pg_channel.upper()}_CHANNEL",
-        router_alias=f"{names.pg_channel}_sse_router",
+        constant=f"{names.channel_name.upper()}_CHANNEL",
+        router_alias=f"{names.channel_name}_sse_router",
         events_path=module_path(project, events_module),
         service_path=module_path(project, service_module),
         controller_path=module_path(project, controller_module),
-        migration_path=migration_path(project, record.migration),
-        test_path=f"{realtime_tests_dir(project)}/test_{names.pg_channel}_sse_channel.py",
+        migrations=_rendered_migrations(project, record),
+        test_path=f"{realtime_tests_dir(project)}/test_{names.channel_name}_sse_channel.py",
         package_inits=tuple(inits),
-        row_factory=row_factory(project, record.trigger.table) if record.trigger else None,
         events_alias=f"{names.channel_class}Event",
     )
 
@@ -198,8 +168,16 @@ def typescript_paths(project: Project) -> TypeScriptPaths | None:
     return TypeScriptPaths(f"{folder}/client.ts", f"{folder}/channels.ts")
 
 
-def migration_path(project: Project, name: str) -> str:
-    return f"{project.migrations.rstrip('/')}/{name}"
+def _rendered_migrations(project: Project, record: ChannelRecord) -> dict[str, Migration]:
+    """The channel's migrations scaffold renders (see `ChannelLayout.migrations`)."""
+    if project.legacy:  # none yet: its first, of its tables and functions, is history
+        return {}
+    rendered = record.upgrade if record.upgrade is not None else record.migration
+    return {} if rendered is None else {migration_path(project, rendered): rendered}
+
+
+def migration_path(project: Project, migration: Migration) -> str:
+    return f"{project.migrations.rstrip('/')}/{migration.name}"
 
 
 def sql_migrations(project: Project) -> list[Path]:
@@ -207,32 +185,66 @@ def sql_migrations(project: Project) -> list[Path]:
     return sorted((project.root / project.migrations).glob("*.sql"))
 
 
-def creation_migration(project: Project, names: ChannelNames) -> Migration:
-    """The migration that creates a channel, after every existing one."""
-    return _new_migration(project, f"{names.pg_channel}_sse_channel")
-
-
-def removal_migration(project: Project, names: ChannelNames) -> Migration:
-    """The migration that removes a channel, after every existing one."""
-    return _new_migration(project, f"remove_{names.pg_channel}_sse_channel")
-
-
-def _new_migration(project: Project, slug: str) -> Migration:
-    """The next SQL file by number, or an Alembic revision chained to the current head."""
+def schema_migrations_on_disk(project: Project) -> dict[str, Migration]:
+    """The migrations of the project that apply a version of the runtime's schema, written by
+    hand (the output of `python -m fastapi_pg_sse schema`) or by scaffold, by version."""
+    files: list[tuple[Path, str | None]]
     if project.alembic is None:
-        return Migration(f"{_next_migration_number(project)}_{slug}.sql")
+        files = [(path, None) for path in sql_migrations(project)]
+        pattern = _SCHEMA_VERSION_APPLIED[".sql"]
+    else:
+        revisions = alembic.read_revisions(project.root, project.migrations)
+        files = [(project.root / r.path, next(iter(r.down_revisions), None)) for r in revisions]
+        pattern = _SCHEMA_VERSION_APPLIED[".py"]
+    return {
+        version: Migration(path.name, down_revision)
+        for path, down_revision in files
+        for version in pattern.findall(path.read_text(encoding="utf-8"))
+    }
+
+
+def schema_slug(version: str) -> str:
+    """What the migration to version `version` of the runtime's schema is called."""
+    return f"fastapi_pg_sse_schema_{version.replace('.', '_')}"
+
+
+def trigger_slug(names: ChannelNames) -> str:
+    """What the migration of a channel's trigger is called."""
+    return f"{names.channel_name}_sse_trigger"
+
+
+def upgrade_slug(names: ChannelNames) -> str:
+    """What the migration that upgrades a channel made before the runtime owned its schema is
+    called."""
+    return f"upgrade_{names.channel_name}_sse_channel"
+
+
+def removal_slug(names: ChannelNames) -> str:
+    """What the migration that removes a channel is called."""
+    return f"remove_{names.channel_name}_sse_channel"
+
+
+def new_migrations(project: Project, slugs: Sequence[str]) -> list[Migration]:
+    """Migrations called `slugs`, in that order, after every existing one: SQL files numbered
+    on, or Alembic revisions each following the one before, the first the current head."""
+    if project.alembic is None:
+        first, width = _next_migration_number(project)
+        return [Migration(f"{first + n:0{width}d}_{slug}.sql") for n, slug in enumerate(slugs)]
+    migrations: list[Migration] = []
     down_revision = alembic.head(project.root, project.migrations)
-    return Migration(f"{alembic.revision_id(slug, down_revision)}_{slug}.py", down_revision)
+    for slug in slugs:
+        migrations.append(
+            Migration(f"{alembic.revision_id(slug, down_revision)}_{slug}.py", down_revision)
+        )
+        down_revision = migrations[-1].revision
+    return migrations
 
 
-def _next_migration_number(project: Project) -> str:
-    """The next free number in the migrations folder, zero-padded like the existing files."""
-    numbers = [
-        match.group(1)
-        for path in sql_migrations(project)
-        if (match := _MIGRATION_NUMBER.match(path.name))
-    ]
-    numbers += [record.migration.split("_")[0] for record in project.channels]
+def _next_migration_number(project: Project) -> tuple[int, int]:
+    """The next free number in the migrations folder, and the width existing files pad to."""
+    recorded = [record.migration for record in project.schema]
+    recorded += [m for record in project.channels for m in (record.migration, record.upgrade) if m]
+    names = [path.name for path in sql_migrations(project)] + [m.name for m in recorded]
+    numbers = [match.group(1) for name in names if (match := _MIGRATION_NUMBER.match(name))]
     width = max((len(number) for number in numbers), default=4)
-    following = max((int(number) for number in numbers if number.isdigit()), default=0) + 1
-    return f"{following:0{width}d}"
+    return max((int(number) for number in numbers), default=0) + 1, width

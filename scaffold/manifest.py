@@ -1,9 +1,10 @@
 """Edits of the target's `pyproject.toml` with tomlkit, keeping the rest of it byte for byte.
 
-It adds the `[tool.scaffold]` table, records the channels in `[[tool.scaffold.channels]]`, and
-makes the project require the packages the generated code and its tests import: it adds those
-it does not list and raises the minimum of those it lists too low. Packages stay when channels
-go: the project may have come to use them too.
+It adds the `[tool.scaffold]` table, records the channels in `[[tool.scaffold.channels]]` and the
+versions of the runtime's schema its migrations apply in `[[tool.scaffold.schema]]`, and makes
+the project require the packages the generated code and its tests import: it adds those it does
+not list and raises the minimum of those it lists too low. Packages stay when channels go: the
+project may have come to use them too.
 """
 
 from collections.abc import Mapping, MutableMapping, Sequence
@@ -25,7 +26,7 @@ from scaffold.dependencies import (
     needed_in,
     place,
 )
-from scaffold.project import ChannelRecord, scaffold_table
+from scaffold.project import Project, scaffold_table
 from scaffold.requirements import parse, provides, same_distribution, with_minimum
 
 
@@ -56,19 +57,18 @@ class DependencyChange:
         }
 
 
-def edit_pyproject(text: str, channels: Sequence[ChannelRecord]) -> str:
-    """`text` with exactly `channels` recorded and every required package listed."""
+def edit_pyproject(text: str, project: Project, *, add_packages: bool) -> str:
+    """`text` with exactly the records of `project` (its channels, its schema's versions) and
+    every requirement of the generated code listed too low raised; with `add_packages`, those it
+    does not list added (`create-sse-channel`; `scaffold sync` adds none)."""
     document = tomlkit.parse(text)
-    _record_channels(document["tool"]["scaffold"], channels)
-    _require_packages(document)
-    return _dumps(document, text)
-
-
-def raise_requirements(text: str) -> str:
-    """`text` with every requirement the generated code needs raised where it lists one too
-    low; it adds none (`scaffold sync`: only `create-sse-channel` adds packages)."""
-    document = tomlkit.parse(text)
-    _require_packages(document, add_missing=False)
+    table = document["tool"]["scaffold"]
+    schema = [record.as_toml() for record in project.schema]
+    if schema and "schema" not in table:
+        table.pop("channels", None)  # written again after the schema's, as a new project has them
+    _record(table, "schema", schema)
+    _record(table, "channels", [record.as_toml() for record in project.channels])
+    _require_packages(document, add_missing=add_packages)
     return _dumps(document, text)
 
 
@@ -93,18 +93,18 @@ def _dumps(document: tomlkit.TOMLDocument, text: str) -> str:
     return edited.rstrip("\n") + "\n" if text.endswith("\n") else edited.rstrip("\n")
 
 
-def _record_channels(table: Table, channels: Sequence[ChannelRecord]) -> None:
-    wanted = [record.as_toml() for record in channels]
-    existing = table.get("channels")
+def _record(table: Table, key: str, wanted: list[dict[str, Any]]) -> None:
+    """Make `[[tool.scaffold.<key>]]` hold exactly the `wanted` entries (none: no such key)."""
+    existing = table.get(key)
     if isinstance(existing, AoT) and [dict(entry) for entry in existing] == wanted:
         return
     if not wanted:
-        table.pop("channels", None)
+        table.pop(key, None)
         return
     entries = tomlkit.aot()
     for values in wanted:
         entries.append(_new_table(values, blank_line_after=values is wanted[-1]))
-    table["channels"] = entries
+    table[key] = entries
 
 
 def _new_table(values: Mapping[str, object], *, blank_line_after: bool = True) -> Table:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from scaffold.errors import BadInput
 
 PG_MAX_IDENTIFIER_BYTES = 63  # NAMEDATALEN - 1: PostgreSQL silently truncates longer names.
-# The one limit on the length of names: Python identifiers have none, and the file names a
-# channel gets, its PostgreSQL channel name plus a few words, stay far below the 255 bytes of
-# file systems.
+CHANNEL_NAME_MAX_BYTES = 53
+"""The runtime's limit on a channel's name (`fastapi_pg_sse.Channel`): the triggers it makes for
+a channel, `<name>_on_insert` and so on, must fit in PostgreSQL's 63 bytes. The one limit on the
+length of names: Python identifiers have none, and the file names a channel gets stay far below
+the 255 bytes of file systems."""
 PG_MAX_PAYLOAD_COLUMNS = 50  # FUNC_MAX_ARGS is 100: a name and a value per column.
 
 # Key words PostgreSQL 17 lists as "reserved" or "reserved (can be function or type)" (kwlist.h).
@@ -62,33 +64,12 @@ class ChannelNames:
     channel_title: str  # human words for docstrings: "stock", "stock level", "HTTP log"
     module_package: str  # Python package segment: "inventory", "warehouse_ops"
     module_url: str  # URL segment: "inventory", "warehouse-ops"
-    pg_channel: str  # NOTIFY channel, and the stem of every PostgreSQL name below
-    events_table: str
-    locks_table: str
-    emit_function: str
-    trigger_function: str
-    trigger_name: str
+    channel_name: str  # the runtime's: Channel("inventory_stock"), its events' channel column
     route_prefix: str  # the SSE endpoint is route_prefix + "/stream"
 
-    def postgres_identifiers(self, *, with_trigger: bool) -> dict[str, str]:
-        """The PostgreSQL identifiers the channel uses, by what they name; those of its trigger
-        only `with_trigger`."""
-        identifiers = {
-            "NOTIFY channel": self.pg_channel,
-            "events table": self.events_table,
-            "event locks table": self.locks_table,
-            "emit function": self.emit_function,
-        }
-        if with_trigger:
-            identifiers |= {"trigger function": self.trigger_function, "trigger": self.trigger_name}
-        return identifiers
 
-
-def channel_names(channel: str, module: str, *, with_trigger: bool = False) -> ChannelNames:
-    """Derive all names for `create-sse-channel <channel> in <module>`, or raise BadInput.
-
-    The PostgreSQL names checked are those the channel uses: its trigger's only `with_trigger`.
-    """
+def channel_names(channel: str, module: str) -> ChannelNames:
+    """Derive all names for `create-sse-channel <channel> in <module>`, or raise BadInput."""
     channel_words = _words(channel, "channel")
     module_words = _words(module, "module")
     channel_snake = "_".join(word.lower() for word in channel_words)
@@ -98,8 +79,16 @@ def channel_names(channel: str, module: str, *, with_trigger: bool = False) -> C
 
     channel_kebab = channel_snake.replace("_", "-")
     module_url = module_package.replace("_", "-")
-    pg_channel = f"{module_package}_{channel_snake}"
-    names = ChannelNames(
+    channel_name = f"{module_package}_{channel_snake}"
+    size = len(channel_name.encode())
+    if size > CHANNEL_NAME_MAX_BYTES:
+        raise BadInput(
+            f"the channel's name {channel_name!r}, from channel {channel!r} in module {module!r},"
+            f" is {size} bytes, over the runtime's {CHANNEL_NAME_MAX_BYTES} (its triggers are named"
+            " <name>_on_insert, and PostgreSQL's names stop at 63 bytes); use a shorter channel"
+            " or module name"
+        )
+    return ChannelNames(
         # An all-caps word (an acronym) keeps its case; any other word is capitalised.
         channel_class="".join(w if w.isupper() else w.capitalize() for w in channel_words),
         channel_snake=channel_snake,
@@ -107,18 +96,9 @@ def channel_names(channel: str, module: str, *, with_trigger: bool = False) -> C
         channel_title=" ".join(w if w.isupper() else w.lower() for w in channel_words),
         module_package=module_package,
         module_url=module_url,
-        pg_channel=pg_channel,
-        events_table=f"{pg_channel}_events",
-        locks_table=f"{pg_channel}_event_locks",
-        emit_function=f"{pg_channel}_emit",
-        trigger_function=f"{pg_channel}_on_change",
-        trigger_name=f"{pg_channel}_notify",
+        channel_name=channel_name,
         route_prefix=f"/{module_url}/events/{channel_kebab}",
     )
-    _check_postgres_identifiers(
-        names.postgres_identifiers(with_trigger=with_trigger), channel, module
-    )
-    return names
 
 
 def sql_identifier(name: str, what: str) -> str:
@@ -193,21 +173,6 @@ def _check_python_name(value: str, snake: str, kind: str) -> None:
         raise _refusal(kind, value, f"becomes {snake!r}, which is a Python keyword")
     if snake in _PYTHON_BUILTINS:
         raise _refusal(kind, value, f"becomes {snake!r}, which shadows a Python builtin")
-
-
-def _check_postgres_identifiers(identifiers: dict[str, str], channel: str, module: str) -> None:
-    """Refuse the channel if PostgreSQL cannot use one of its identifiers, naming the longest such:
-    its size says how much shorter the channel and module names must be."""
-    longest_first = sorted(
-        identifiers.items(), key=lambda item: len(item[1].encode()), reverse=True
-    )
-    for what, identifier in longest_first:
-        problem = _pg_identifier_problem(identifier)
-        if problem:
-            raise BadInput(
-                f"the {what} name {identifier!r} derived from channel {channel!r} in module "
-                f"{module!r} {problem}; use a shorter or different channel or module name"
-            )
 
 
 def _pg_identifier_problem(name: str) -> str | None:

@@ -1,34 +1,44 @@
 """render -> plan: the desired state of a project, as one set of files, for every command.
 
+Every command first brings the project's records up to date with the runtime's database schema
+(`up_to_date`); then what the disk should hold is rendered and compared with it.
+
 libcst and tomlkit are imported only when an edit needs them, so that `scaffold check` on a
 project in sync loads neither; the TypeScript client's modules only for a project that has one.
 """
 
 import ast
+import dataclasses
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from scaffold import runtime_schema
 from scaffold.dependencies import LowRequirement, too_low
 from scaffold.errors import BadInput
 from scaffold.layout import (
     ChannelLayout,
     Router,
     channel_layout,
+    migration_path,
     module_path,
+    new_migrations,
     routers,
+    schema_migrations_on_disk,
+    schema_slug,
     typescript_paths,
+    upgrade_slug,
 )
 from scaffold.lock import LOCK_PATH, Lock, lock_text, read_lock, sha256_of
 from scaffold.plan import Desired, Ownership, Plan, make_plan
-from scaffold.project import Project
+from scaffold.project import Migration, Project, SchemaRecord
 from scaffold.pycode import from_import
-from scaffold.render import render_channel, render_project_files, users_files
-
-if TYPE_CHECKING:
-    from scaffold.wiring import RouterWiring
-
+from scaffold.render import (
+    render_channel,
+    render_project_files,
+    render_schema_migration,
+    users_files,
+)
 
 Layouts = Sequence[ChannelLayout]
 """The layout of each of a project's channels, computed once per command."""
@@ -38,13 +48,54 @@ def layouts_of(project: Project) -> Layouts:
     return [channel_layout(project, record) for record in project.channels]
 
 
+def up_to_date(
+    recorded: Project, *, adding_channel: bool = False, then: Sequence[str] = ()
+) -> tuple[Project, list[Migration]]:
+    """`recorded`, its records brought up to date with the runtime's database schema; and
+    migrations called `then` (a command's own) allocated after those this needs.
+
+    A project with channels (or `adding_channel`) gets a migration for each version of the
+    runtime's schema its migrations lack, unless one of its migrations applies it already (the
+    output of `python -m fastapi_pg_sse schema`, say): that one is recorded. Its channels made
+    before the runtime owned its schema (scaffold 0.4) each get one that upgrades them to it.
+    """
+    recorded_versions = [record.version for record in recorded.schema]
+    unknown = sorted(set(recorded_versions) - set(runtime_schema.versions()))
+    if unknown:
+        raise BadInput(
+            f"{recorded.pyproject} records migrations to fastapi-pg-sse's schema"
+            f" {', '.join(unknown)}, which this scaffold does not know (it knows"
+            f" {', '.join(runtime_schema.versions())}): upgrade scaffold and fastapi-pg-sse"
+        )
+    pending: list[str] = []
+    if recorded.channels or adding_channel:
+        pending = runtime_schema.versions_after(runtime_schema.newest(recorded_versions))
+    on_disk = schema_migrations_on_disk(recorded) if pending else {}
+    to_write = [version for version in pending if version not in on_disk]
+    legacy = recorded.channels if recorded.legacy else ()
+    slugs = [*map(schema_slug, to_write), *(upgrade_slug(r.names) for r in legacy), *then]
+    migrations = iter(new_migrations(recorded, slugs) if slugs else [])
+    written = {version: next(migrations) for version in to_write}
+    schema = (
+        *recorded.schema,
+        *(SchemaRecord(v, on_disk[v] if v in on_disk else written[v]) for v in pending),
+    )
+    channels = tuple(
+        dataclasses.replace(record, upgrade=next(migrations)) if record in legacy else record
+        for record in recorded.channels
+    )
+    return dataclasses.replace(recorded, schema=schema, channels=channels), list(migrations)
+
+
 def generated_files(project: Project, layouts: Layouts | None = None) -> dict[str, str]:
-    """Every file scaffold generates for the project's recorded channels, and those it writes
-    once for the user that are missing (it writes them again); none without channels."""
+    """Every file scaffold generates for the project's recorded channels and its runtime
+    schema, and those it writes once for the user that are missing (it writes them again);
+    none without channels."""
     if not project.channels:
         return {}
     layouts = layouts_of(project) if layouts is None else layouts
-    files = render_project_files(project, layouts)
+    files = dict(render_schema_migration(project, record) for record in project.schema)
+    files |= render_project_files(project, layouts)
     for layout in layouts:
         files |= render_channel(project, layout)
         files |= {
@@ -60,9 +111,9 @@ def generated_files(project: Project, layouts: Layouts | None = None) -> dict[st
     return files
 
 
-def router_wirings(project: Project) -> list["RouterWiring"]:
-    """The routers of `layout.routers`, as `scaffold.wiring` takes them."""
-    return _wirings(routers(project, layouts_of(project)))
+def project_routers(project: Project) -> list[Router]:
+    """The routers the project's app module mounts (`layout.routers`)."""
+    return routers(project, layouts_of(project))
 
 
 def app_package(project: Project) -> str:
@@ -70,23 +121,25 @@ def app_package(project: Project) -> str:
     return project.app_module.rpartition(".")[0]
 
 
-def sync_plan(project: Project) -> Plan:
-    """What `scaffold sync` writes and `scaffold check` reports.
+def sync_plan(recorded: Project, project: Project) -> Plan:
+    """What `scaffold sync` writes and `scaffold check` reports: `project`, which is `recorded`
+    brought up to date (`up_to_date`).
 
-    Each generated file of the recorded channels, their lock, and the app module's wiring,
-    compared with what they render: a generated file that differs is an update when it holds what
-    the lock says scaffold wrote (it is outdated), and a conflict otherwise (it was edited by
-    hand). Package `__init__.py` files are the user's, and so are the dependencies in
-    `pyproject.toml`, but for a requirement of the runtime or of the tests that allows older
-    versions than the generated code needs: its minimum is raised.
+    Each generated file of its channels, their lock, and the app module's wiring, compared with
+    what they render: a generated file that differs is an update when it holds what the lock says
+    scaffold wrote (it is outdated), and a conflict otherwise (it was edited by hand); the
+    migrations its records now name, and the records themselves. Package `__init__.py` files are
+    the user's, and so are the dependencies in `pyproject.toml`, but for a requirement of the
+    runtime or of the tests that allows older versions than the generated code needs: its
+    minimum is raised.
     """
     layouts = layouts_of(project)
-    desired = _generated_state(project, layouts, recorded=project, recorded_layouts=layouts)
-    if project.channels and low_requirements(project):
-        from scaffold.manifest import raise_requirements
-
-        pyproject = project.pyproject.read_text(encoding="utf-8")
-        desired[project.pyproject.name] = Desired(raise_requirements(pyproject), Ownership.EDITED)
+    recorded_layouts = layouts if project == recorded else layouts_of(recorded)
+    desired = _generated_state(
+        project, layouts, recorded=recorded, recorded_layouts=recorded_layouts
+    )
+    if project != recorded or (project.channels and low_requirements(project)):
+        desired[project.pyproject.name] = _pyproject(project, add_packages=False)
     return make_plan(project.root, desired)
 
 
@@ -97,7 +150,8 @@ def low_requirements(project: Project) -> list[LowRequirement]:
 
 
 def desired_state(project: Project, *, recorded: Project) -> dict[str, Desired]:
-    """What the disk should hold once the project's channels are `project.channels`.
+    """What the disk should hold once the project's channels are `project.channels` (a command
+    adding or removing one, on the project brought `up_to_date`), its packages required.
 
     `recorded` is the project as its manifest describes it before the command: a generated file
     still equal to what it renders may be updated or deleted, any other difference is a conflict.
@@ -108,7 +162,7 @@ def desired_state(project: Project, *, recorded: Project) -> dict[str, Desired]:
         project, layouts, recorded=recorded, recorded_layouts=recorded_layouts
     )
     desired |= _package_inits(project, layouts, recorded_layouts, desired)
-    desired["pyproject.toml"] = Desired(_edited_pyproject(project), Ownership.EDITED)
+    desired[project.pyproject.name] = _pyproject(project, add_packages=True)
     return desired
 
 
@@ -129,11 +183,10 @@ def _generated_state(
     files = generated_files(project, layouts)
     baseline = files if recorded == project else generated_files(recorded, recorded_layouts)
     lock = read_lock(project.root)
-    history = {layout.migration_path for layout in recorded_layouts}
-    # Written once, then never checked: the migrations (a database may have applied them) and
-    # the user's files.
+    # Written once, then never checked nor deleted: the migrations (a database may have applied
+    # them, they are history); and never checked: the user's files.
+    migrations = _migration_paths(project, layouts) | _migration_paths(recorded, recorded_layouts)
     users_paths = _users_paths(project, layouts)
-    migrations = {layout.migration_path for layout in (*layouts, *recorded_layouts)}
     created_once = migrations | users_paths | _users_paths(recorded, recorded_layouts)
     desired = {
         path: Desired(
@@ -144,7 +197,7 @@ def _generated_state(
     desired |= {
         path: Desired(None, _ownership(path, created_once), text, lock.generated.get(path))
         for path, text in baseline.items()
-        if path not in files and path not in history
+        if path not in files and path not in migrations
     }
     desired |= _unused_users_files(project, users_paths, recorded, recorded_layouts, lock)
     generated = {path: text for path, text in files.items() if path not in created_once}
@@ -167,10 +220,16 @@ def _generated_state(
 def _unused_users_files(
     project: Project, kept: set[str], recorded: Project, recorded_layouts: Layouts, lock: Lock
 ) -> dict[str, Desired]:
-    """The files written once for the user by the channels that go (not `kept`): each is deleted
-    if it still holds what scaffold wrote, as the lock's sha256 tells (or, with no record there,
-    from an earlier scaffold, if it is what scaffold writes today)."""
-    unused = {}
+    """The files written once for the user that no channel needs any more (not `kept`): those of
+    the channels that go, and those the lock records that scaffold writes no more (an earlier
+    version's). Each is deleted if it still holds what scaffold wrote, as the lock's sha256
+    tells (or, with no record there, from an earlier scaffold, if it is what scaffold writes
+    today)."""
+    unused = {
+        path: Desired(None, Ownership.CREATED_ONCE, None, written)
+        for path, written in lock.users.items()
+        if path not in kept
+    }
     for layout in recorded_layouts:
         for path, render in users_files(recorded, layout).items():
             if path in kept:
@@ -181,8 +240,20 @@ def _unused_users_files(
     return unused
 
 
+def migrations_in_order(project: Project, layouts: Layouts | None = None) -> list[str]:
+    """The migrations scaffold renders for the project: its schema's, then its channels'; those
+    one command writes come in the order they apply."""
+    layouts = layouts_of(project) if layouts is None else layouts
+    schema = [migration_path(project, record.migration) for record in project.schema]
+    return schema + [path for layout in layouts for path in layout.migrations]
+
+
+def _migration_paths(project: Project, layouts: Layouts) -> set[str]:
+    return set(migrations_in_order(project, layouts))
+
+
 def _users_paths(project: Project, layouts: Layouts) -> set[str]:
-    """The files scaffold writes once for the user: events files and row factories."""
+    """The files scaffold writes once for the user: the channels' events files."""
     return {path for layout in layouts for path in users_files(project, layout)}
 
 
@@ -217,10 +288,13 @@ def _files_under(root: Path, folder: Path) -> set[str]:
     }
 
 
-def _edited_pyproject(project: Project) -> str:
+def _pyproject(project: Project, *, add_packages: bool) -> Desired:
+    """`pyproject.toml` with the project's records, and the packages the generated code needs:
+    those it lists too low raised, and with `add_packages` those it lacks added."""
     from scaffold.manifest import edit_pyproject
 
-    return edit_pyproject(project.pyproject.read_text(encoding="utf-8"), project.channels)
+    text = project.pyproject.read_text(encoding="utf-8")
+    return Desired(edit_pyproject(text, project, add_packages=add_packages), Ownership.EDITED)
 
 
 def _wired_app(project: Project, app_path: str, wanted: list[Router], removed: list[Router]) -> str:
@@ -239,12 +313,12 @@ def _wired_app(project: Project, app_path: str, wanted: list[Router], removed: l
     package = app_package(project)
     if removed:
         source = unwire_routers(
-            source, project.app_variable, _wirings(removed), filename=app_path, package=package
+            source, project.app_variable, removed, filename=app_path, package=package
         )
     return wire_routers(
         source,
         project.app_variable,
-        _wirings(wanted),
+        wanted,
         filename=app_path,
         package=package,
         first_party=project.package.split(".")[0],
@@ -281,13 +355,7 @@ def _visibly_wired(source: str, app_variable: str, wanted: list[Router]) -> bool
         app = f"{line[: len(line) - len(line.lstrip())]}{returned.value.id}"
         scope = "\n".join(["", *lines[factory.lineno - 1 : factory.end_lineno], ""])
     return all(
-        f"\n{from_import(*router)}\n" in f"\n{source}\n"
+        f"\n{from_import(router.module, router.name, router.alias)}\n" in f"\n{source}\n"
         and f"\n{app}.include_router({router.alias})\n" in scope
         for router in wanted
     )
-
-
-def _wirings(wanted: list[Router]) -> list["RouterWiring"]:
-    from scaffold.wiring import RouterWiring
-
-    return [RouterWiring(*router) for router in wanted]

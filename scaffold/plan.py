@@ -81,6 +81,12 @@ class Plan:
         return tuple(c for c in self.changes if c.action is Action.CONFLICT)
 
     @property
+    def kept(self) -> tuple[FileChange, ...]:
+        """Files no channel needs any more that stay: scaffold wrote them once for the user,
+        who has edited them since."""
+        return tuple(c for c in self.changes if c.action is Action.UNCHANGED and c.new is None)
+
+    @property
     def pending(self) -> tuple[FileChange, ...]:
         """Every change but the unchanged files: what applying the plan would do or refuse."""
         return tuple(c for c in self.changes if c.action is not Action.UNCHANGED)

@@ -64,32 +64,72 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class Migration:
+    """A migration scaffold wrote: created once, the user's from then on."""
+
+    name: str
+    """Its file name in the migrations folder: `0002_<slug>.sql`, or `<revision>_<slug>.py`."""
+    down_revision: str | None = None
+    """For an Alembic revision, the head it follows; None for the first one, or a SQL file."""
+
+    @property
+    def revision(self) -> str:
+        """The Alembic revision id, which its file name starts with."""
+        return self.name.partition("_")[0]
+
+
+MIGRATION_KEYS = (("migration", "down_revision"), ("upgrade", "upgrade_down_revision"))
+"""The keys of a channel's `migration` and `upgrade` in `[[tool.scaffold.channels]]`, each with
+that of the revision it follows."""
+
+
+@dataclass(frozen=True)
 class ChannelRecord:
-    """One `[[tool.scaffold.channels]]` entry: what the user asked for, and its migration."""
+    """One `[[tool.scaffold.channels]]` entry: what the user asked for, and its migrations."""
 
     name: str
     module: str
-    migration: str
     trigger: Trigger | None = None
-    down_revision: str | None = None
-    """For an Alembic revision: the revision it follows, None for the first one."""
+    migration: Migration | None = None
+    """The migration that made the channel's SQL objects: that of its trigger (a channel without
+    one has none), or, for a channel made before the runtime owned its schema (fastapi-pg-sse
+    0.4 and earlier), that of its tables and functions."""
+    upgrade: Migration | None = None
+    """For a channel made before the runtime owned its schema: the migration that replaced its
+    tables and functions with the runtime's (see `Project.legacy`)."""
 
     @property
     def names(self) -> ChannelNames:
-        return channel_names(self.name, self.module, with_trigger=self.trigger is not None)
+        return channel_names(self.name, self.module)
 
     def as_toml(self) -> dict[str, str | list[str]]:
-        table: dict[str, str | list[str]] = {
-            "name": self.name,
-            "module": self.module,
-            "migration": self.migration,
-        }
-        if self.down_revision is not None:
-            table["down_revision"] = self.down_revision
-        if self.trigger is not None:
-            table |= {"table": self.trigger.table, "user_column": self.trigger.user_column}
-            if self.trigger.columns is not None:
-                table["columns"] = list(self.trigger.columns)
+        """The entry, its keys in the order scaffold has always written them."""
+        table: dict[str, str | list[str]] = {"name": self.name, "module": self.module}
+        migrations = zip(MIGRATION_KEYS, (self.migration, self.upgrade), strict=True)
+        for (key, down_key), migration in migrations:
+            if migration is not None:
+                table[key] = migration.name
+                if migration.down_revision is not None:
+                    table[down_key] = migration.down_revision
+            if key == "migration" and self.trigger is not None:
+                table |= {"table": self.trigger.table, "user_column": self.trigger.user_column}
+                if self.trigger.columns is not None:
+                    table["columns"] = list(self.trigger.columns)
+        return table
+
+
+@dataclass(frozen=True)
+class SchemaRecord:
+    """One `[[tool.scaffold.schema]]` entry: a version of the runtime's database schema, and the
+    migration of the project that applies it."""
+
+    version: str
+    migration: Migration
+
+    def as_toml(self) -> dict[str, str]:
+        table = {"version": self.version, "migration": self.migration.name}
+        if self.migration.down_revision is not None:
+            table["down_revision"] = self.migration.down_revision
         return table
 
 
@@ -109,10 +149,18 @@ class Project:
     migrations are Alembic revisions; None for plain SQL files."""
     typescript: str | None = None
     """The folder, relative to the root, of the generated TypeScript client; None: no client."""
+    schema: tuple[SchemaRecord, ...] = ()
+    """The versions of the runtime's schema the project's migrations apply, oldest first."""
 
     @property
     def pyproject(self) -> Path:
         return self.root / "pyproject.toml"
+
+    @property
+    def legacy(self) -> bool:
+        """Whether its channels were made before the runtime owned its schema (scaffold 0.4 and
+        earlier): each has tables and functions of its own, until a migration upgrades it."""
+        return bool(self.channels) and not self.schema
 
 
 def find_pyproject(start: Path) -> Path:
@@ -150,11 +198,10 @@ def load_project(start: Path) -> Project:
         )
     if not _is_dotted_name(settings["package"]):
         raise BadInput(f"[tool.scaffold] package in {pyproject} must be a package name like 'shop'")
-    channels = tuple(
-        _channel(entry, pyproject, alembic=alembic is not None)
-        for entry in table.get("channels", [])
-    )
+    kind = ".py" if alembic is not None else ".sql"
+    channels = tuple(_channel(entry, pyproject, kind) for entry in _entries(table, "channels"))
     check_distinct(channels)
+    schema = tuple(_schema(entry, pyproject, kind) for entry in _entries(table, "schema"))
     typescript = table.get("typescript")
     if typescript is not None and (
         not isinstance(typescript, str) or not typescript.strip() or not _inside(typescript)
@@ -174,6 +221,7 @@ def load_project(start: Path) -> Project:
         auth=_reference(auth) if auth else None,
         alembic=alembic,
         typescript=typescript,
+        schema=schema,
     )
 
 
@@ -185,10 +233,10 @@ def read_pyproject(pyproject: Path) -> dict[str, Any]:
 
 
 def check_distinct(channels: tuple[ChannelRecord, ...]) -> None:
-    """Refuse two channels that would share a Python module or a PostgreSQL name."""
+    """Refuse two channels that would share a Python module or the runtime's channel name."""
     seen: dict[str, ChannelRecord] = {}
     for record in channels:
-        key = record.names.pg_channel
+        key = record.names.channel_name
         if key in seen:
             other = seen[key]
             if other.names == record.names:
@@ -198,7 +246,7 @@ def check_distinct(channels: tuple[ChannelRecord, ...]) -> None:
                 )
             raise BadInput(
                 f"channel {record.name} in {record.module} and channel {other.name} in"
-                f" {other.module} would share the PostgreSQL channel and table names '{key}*';"
+                f" {other.module} would share the channel name '{key}', which their events carry;"
                 " rename one of them"
             )
         seen[key] = record
@@ -240,34 +288,58 @@ def _migrations(table: dict[str, Any], pyproject: Path) -> tuple[str, str | None
     return alembic.versions_folder(pyproject.parent, config), config
 
 
-def _channel(entry: object, pyproject: Path, *, alembic: bool) -> ChannelRecord:
-    if not isinstance(entry, dict) or not all(
-        isinstance(entry.get(key), str) for key in ("name", "module", "migration")
-    ):
-        raise BadInput(
-            f"each [[tool.scaffold.channels]] in {pyproject} needs a name, module and migration"
-        )
-    down_revision = entry.get("down_revision")
-    if down_revision is not None and not isinstance(down_revision, str):
-        raise BadInput(f"{pyproject} records a down_revision that is not a revision id")
+def _entries(table: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The `[[tool.scaffold.<key>]]` entries."""
+    entries = table.get(key, [])
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise BadInput(f"[tool.scaffold] {key} must be [[tool.scaffold.{key}]] tables")
+    return entries
+
+
+def _channel(entry: dict[str, Any], pyproject: Path, kind: str) -> ChannelRecord:
+    if not all(isinstance(entry.get(key), str) for key in ("name", "module")):
+        raise BadInput(f"each [[tool.scaffold.channels]] in {pyproject} needs a name and module")
     try:
-        record = ChannelRecord(
-            entry["name"], entry["module"], entry["migration"], _trigger(entry), down_revision
-        )
+        migration, upgrade = (_migration(entry, *keys, kind) for keys in MIGRATION_KEYS)
+        record = ChannelRecord(entry["name"], entry["module"], _trigger(entry), migration, upgrade)
         record.names  # noqa: B018 - validates the recorded names
     except BadInput as error:
-        raise BadInput(f"{pyproject} records an invalid channel: {error}") from error
-    if "/" in record.migration or "\\" in record.migration:
-        raise BadInput(f"{pyproject} records an invalid migration file name {record.migration!r}")
-    expected = ".py" if alembic else ".sql"
-    if not record.migration.endswith(expected):
-        kind = "an Alembic revision (.py)" if alembic else "a plain SQL file (.sql)"
         raise BadInput(
-            f"{pyproject} records the migration {record.migration!r} of channel {record.name} in"
-            f" {record.module}, but [tool.scaffold] says migrations are {kind}: a channel keeps"
-            " the kind of migration it was created with: put the setting back to remove it"
-        )
+            f"{pyproject} records an invalid channel {entry['name']} in {entry['module']}: {error}"
+        ) from error
     return record
+
+
+def _schema(entry: dict[str, Any], pyproject: Path, kind: str) -> SchemaRecord:
+    version = entry.get("version")
+    try:
+        migration = _migration(entry, "migration", "down_revision", kind)
+        if not isinstance(version, str) or migration is None:
+            raise BadInput("it needs a version and a migration")
+    except BadInput as error:
+        raise BadInput(
+            f"{pyproject} records an invalid [[tool.scaffold.schema]] entry: {error}"
+        ) from error
+    return SchemaRecord(version, migration)
+
+
+def _migration(entry: dict[str, Any], key: str, down_key: str, kind: str) -> Migration | None:
+    """The migration an entry records under `key`, if any, and the revision it follows."""
+    name, down_revision = entry.get(key), entry.get(down_key)
+    if name is None:
+        return None
+    if not isinstance(name, str) or "/" in name or "\\" in name:
+        raise BadInput(f"{key} must be a file name of the migrations folder, not {name!r}")
+    if not name.endswith(kind):
+        expected = "Alembic revisions (.py)" if kind == ".py" else "plain SQL files (.sql)"
+        raise BadInput(
+            f"its {key} {name!r} is not one of the {expected} that [tool.scaffold] says the"
+            " migrations are: the migrations a project has written stay what they are; put the"
+            " setting back"
+        )
+    if down_revision is not None and not isinstance(down_revision, str):
+        raise BadInput(f"its {down_key} is not a revision id")
+    return Migration(name, down_revision)
 
 
 def _trigger(entry: dict[str, Any]) -> Trigger | None:

@@ -17,25 +17,12 @@ import libcst as cst
 from libcst.helpers import get_full_name_for_node_or_raise
 
 from scaffold.errors import BadInput
+from scaffold.layout import Router
 from scaffold.pycode import from_import, module_sort_key
 
 _Node = TypeVar("_Node", bound=cst.CSTNode)
 _Statement = cst.SimpleStatementLine | cst.BaseCompoundStatement
 _Unwired = Callable[[cst.BaseSmallStatement], cst.BaseSmallStatement | None]
-
-
-@dataclass(frozen=True)
-class RouterWiring:
-    """A router the app module imports from `module` as `alias` and mounts with include_router."""
-
-    module: str
-    name: str
-    alias: str
-
-    @property
-    def path(self) -> str:
-        """`module.name`: what the router is, whatever name the app module gives it."""
-        return f"{self.module}.{self.name}"
 
 
 def parse_python(source: str, filename: str) -> cst.Module:
@@ -90,7 +77,7 @@ def _callable_without_arguments(function: cst.FunctionDef) -> bool:
 def wire_routers(
     source: str,
     app_name: str,
-    wirings: Sequence[RouterWiring],
+    wirings: Sequence[Router],
     *,
     filename: str,
     package: str,
@@ -106,7 +93,7 @@ def wire_routers(
     module, app = _parse(source, app_name, filename, package)
     included = app.included
     wired = app.wired
-    imports: list[RouterWiring] = []
+    imports: list[Router] = []
     includes: list[str] = []
     for wiring in dict.fromkeys(wirings):
         if wiring.path in wired:
@@ -133,7 +120,7 @@ def wire_routers(
 
 
 def unwire_routers(
-    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str, package: str
+    source: str, app_name: str, wirings: Sequence[Router], *, filename: str, package: str
 ) -> str:
     """Return `source` without the imports and include_router calls of those routers.
 
@@ -172,8 +159,8 @@ def unwire_routers(
 
 
 def missing_wirings(
-    source: str, app_name: str, wirings: Sequence[RouterWiring], *, filename: str, package: str
-) -> list[RouterWiring]:
+    source: str, app_name: str, wirings: Sequence[Router], *, filename: str, package: str
+) -> list[Router]:
     """The wirings whose router the app does not include, under any name."""
     _, app = _parse(source, app_name, filename, package)
     wired = app.wired
@@ -373,7 +360,7 @@ def _denoted(argument: str | None, references: dict[str, str]) -> str | None:
     return f"{references[head]}.{attribute}" if head in references else None
 
 
-def _reference(wiring: RouterWiring, references: dict[str, str]) -> str | None:
+def _reference(wiring: Router, references: dict[str, str]) -> str | None:
     """How the module's imports already name the wiring's router, if they do."""
     for name, path in references.items():
         if path == wiring.path:
@@ -454,9 +441,7 @@ def _rebuilt(
     return kept
 
 
-def _insert_import(
-    body: list[_Statement], end: int, wiring: RouterWiring, first_party: str
-) -> None:
+def _insert_import(body: list[_Statement], end: int, wiring: Router, first_party: str) -> None:
     """Insert the wiring's import into `body[:end]` where ruff's isort would put it."""
     imports = {index: names for index in range(end) if (names := _imported(body[index]))}
     block = [

@@ -1,11 +1,18 @@
 """The generator runs pinned by `golden/`: each case is a list of commands run on the example."""
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+from fastapi_pg_sse.schema import SchemaVersion, migration_sql
+
+from scaffold.render import MIGRATION_HEADER
 from tests.helpers import REPO, copy_example, run_scaffold
 
 GOLDEN = REPO / "golden"
+RUNTIME_SCHEMA_MIGRATION = re.compile(r"migrations/\d+_fastapi_pg_sse_schema_(\d+)_(\d+)\.sql")
+"""The runtime's schema migration of a project with SQL migrations: the runtime's own SQL, which
+golden/ does not copy (`without_runtime_schema`)."""
 TRIGGERED = ("--table", "baskets", "--user-column", "user_id")
 CHOSEN_COLUMNS = ("--columns", "id,stock")
 
@@ -83,6 +90,21 @@ SETUPS: dict[str, Callable[[Path], None]] = {
     "long-names": with_long_package_name,
     "typescript-client": with_typescript_client,
 }
+
+
+def without_runtime_schema(files: dict[str, bytes]) -> dict[str, bytes]:
+    """`files` (a snapshot) without the runtime's schema migrations, each checked to hold exactly
+    what the runtime ships, under scaffold's header."""
+    kept = {}
+    for path, text in files.items():
+        match = RUNTIME_SCHEMA_MIGRATION.fullmatch(path)
+        if match is None:
+            kept[path] = text
+            continue
+        version = SchemaVersion(int(match.group(1)), int(match.group(2)))
+        expected = f"-- {MIGRATION_HEADER}\n{migration_sql(version)}"
+        assert text.decode() == expected, f"{path} is not the runtime's schema {version}"
+    return kept
 
 
 def generate(case: str, destination: Path) -> Path:

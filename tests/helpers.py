@@ -81,16 +81,39 @@ async def new_database(server_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 def run_generated_tests(
-    project: Path, postgres_url: str, basetemp: Path, *, python: str | Path = sys.executable
+    project: Path,
+    postgres_url: str,
+    basetemp: Path,
+    *options: str,
+    python: str | Path = sys.executable,
 ) -> int:
-    """Run a generated project's own test suite on `postgres_url` with `python`; return how many
-    passed.
+    """Run a generated project's own test suite on `postgres_url` with `python` (and pytest's
+    `options`); return how many passed."""
+    result = _generated_tests(project, postgres_url, basetemp, *options, python=python)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "failed" not in result.stdout and "skipped" not in result.stdout, result.stdout
+    passed = re.search(r"(\d+) passed", result.stdout)
+    assert passed is not None, result.stdout
+    return int(passed.group(1))
+
+
+def failed_generated_tests(project: Path, postgres_url: str, basetemp: Path) -> str:
+    """Run a generated project's own test suite, expecting a test to fail; return its report."""
+    result = _generated_tests(project, postgres_url, basetemp, python=sys.executable)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return result.stdout
+
+
+def _generated_tests(
+    project: Path, postgres_url: str, basetemp: Path, *options: str, python: str | Path
+) -> "subprocess.CompletedProcess[str]":
+    """A generated project's own test suite, run on `postgres_url` with `python`.
 
     `--basetemp` keeps the nested pytest session out of the shared temporary root, whose
     rotation would otherwise delete the data folder of this session's running PostgreSQL.
     """
-    result = subprocess.run(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", basetemp],
+    return subprocess.run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", basetemp, *options],
         cwd=project,
         env={
             **_environment_of_a_new_session(),
@@ -103,11 +126,17 @@ def run_generated_tests(
         check=False,
         timeout=600,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "failed" not in result.stdout and "skipped" not in result.stdout, result.stdout
-    passed = re.search(r"(\d+) passed", result.stdout)
-    assert passed is not None, result.stdout
-    return int(passed.group(1))
+
+
+def printed_schema() -> str:
+    """What `python -m fastapi_pg_sse schema` prints: the runtime's schema, from nothing."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "fastapi_pg_sse", "schema"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return printed.stdout
 
 
 HEAVY_MODULES = ("libcst", "libcst.matchers", "tomlkit", "pglast", "pydantic", "rich")

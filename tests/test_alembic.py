@@ -33,18 +33,7 @@ from tests.helpers import (
 CORPUS = REPO / "tests" / "corpus" / "alembic_shop"
 FIRST_REVISION = "bdca26538ef0"
 STOCK = ("Stock", "in", "inventory")
-CHANNEL_OBJECTS = {
-    "inventory_stock_events",
-    "inventory_stock_event_locks",
-    "inventory_stock_emit",
-    "inventory_stock_emit_many",
-}
-TRIGGER_OBJECTS = {
-    "inventory_stock_on_change",
-    "inventory_stock_on_insert",
-    "inventory_stock_on_update",
-    "inventory_stock_on_delete",
-}
+TRIGGERS = {"inventory_stock_on_insert", "inventory_stock_on_update", "inventory_stock_on_delete"}
 
 
 @pytest.fixture
@@ -85,43 +74,52 @@ def test_init_finds_alembic_configured_in_pyproject(tmp_path: Path) -> None:
     ids=["no-trigger-drop-data", "trigger-keep-data"],
 )
 @pytest.mark.anyio
-async def test_the_channels_revisions_go_up_down_and_up_again_on_postgresql(
+async def test_the_revisions_go_up_down_and_up_again_on_postgresql(
     alembic_shop: Path, postgres_url: str, tmp_path: Path, trigger: tuple[str, ...], drop_data: bool
 ) -> None:
     # The subprocesses block the event loop, which has nothing else to do meanwhile.
     project = alembic_shop
-    made = CHANNEL_OBJECTS | (TRIGGER_OBJECTS if trigger else set())
     async with new_database(postgres_url) as database:
         use_database(project, postgres_url, await database.fetchval("SELECT current_database()"))
         assert run_scaffold("create-sse-channel", *STOCK, *trigger, cwd=project).exit_code == 0
-        creation = single_new_revision(project, follows=FIRST_REVISION)
-        assert recorded_migration(project) == (creation.name, FIRST_REVISION)
+        schema = single_new_revision(project, follows=FIRST_REVISION)
+        assert schema.name.endswith("_fastapi_pg_sse_schema_1_0.py")
+        assert recorded_schema(project) == (schema.name, FIRST_REVISION)
+        channel = TRIGGERS if trigger else set()
+        if trigger:
+            creation = single_new_revision(project, follows=revision_of(schema))
+            assert recorded_migration(project) == (creation.name, revision_of(schema))
         assert in_sync(project)
 
         alembic(project, "upgrade", "head")
-        assert await channel_objects(database) == made
+        await database.execute("INSERT INTO baskets (user_id, stock) VALUES ('ann', 1)")
+        made = await state(database)
+        assert made == ("1.0", channel, 1 if trigger else 0)
         alembic(project, "downgrade", "-1")
-        assert await channel_objects(database) == set()
+        assert await state(database) == (("1.0", set(), 1) if trigger else (None, set(), 0))
         assert await database.fetchval("SELECT to_regclass('baskets') IS NOT NULL")
         alembic(project, "upgrade", "head")
-        assert await channel_objects(database) == made
+        assert await state(database) == (made if trigger else ("1.0", set(), 0))
+        await database.execute("UPDATE baskets SET stock = 2")
+        made = await state(database)
 
         passed = run_generated_tests(project, postgres_url, tmp_path / "basetemp")
         assert passed >= channel_test_count(project) > 0
 
         flags = ("--drop-data",) if drop_data else ()
         assert run_scaffold("remove-sse-channel", *STOCK, *flags, cwd=project).exit_code == 0
-        removal = single_new_revision(project, follows=revision_of(creation))
+        last = creation if trigger else schema
+        removal = single_new_revision(project, follows=revision_of(last))
         assert removal.name.endswith("_remove_inventory_stock_sse_channel.py")
         assert in_sync(project)
 
-        kept = set() if drop_data else {"inventory_stock_events"}
+        removed = ("1.0", set(), 0 if drop_data else made[2])
         alembic(project, "upgrade", "head")
-        assert await channel_objects(database) == kept
+        assert await state(database) == removed
         alembic(project, "downgrade", "-1")
-        assert await channel_objects(database) == made
+        assert await state(database) == ("1.0", channel, removed[2]), "deleted events stay so"
         alembic(project, "upgrade", "head")
-        assert await channel_objects(database) == kept
+        assert await state(database) == removed
 
 
 def test_revisions_are_the_same_on_every_run(tmp_path: Path) -> None:
@@ -154,16 +152,18 @@ def test_a_deleted_revision_is_reported_and_written_again_the_same(alembic_shop:
     assert revision.read_text() == written
 
 
-def test_the_generated_project_and_revision_pass_ruff_and_mypy_strict(
+def test_the_generated_project_and_revisions_pass_ruff_and_mypy_strict(
     alembic_shop: Path, tmp_path: Path
 ) -> None:
     assert run_scaffold("create-sse-channel", *STOCK, *TRIGGERED, cwd=alembic_shop).exit_code == 0
-    revision = single_new_revision(alembic_shop, follows=FIRST_REVISION).relative_to(alembic_shop)
+    schema = single_new_revision(alembic_shop, follows=FIRST_REVISION)
+    trigger = single_new_revision(alembic_shop, follows=revision_of(schema))
+    revisions = [str(path.relative_to(alembic_shop)) for path in (schema, trigger)]
     mypy = ["mypy", "--strict", "--cache-dir", str(tmp_path / "mypy"), "shop", "tests"]
     for command in (
         ["ruff", "check", "--isolated", "--no-cache", "."],
         ["ruff", "format", "--isolated", "--no-cache", "--check", "."],
-        [*mypy, str(revision)],
+        [*mypy, *revisions],
     ):
         result = subprocess.run(
             [sys.executable, "-m", *command],
@@ -209,7 +209,8 @@ def test_a_chain_without_one_head_is_refused_and_nothing_is_written(
 
 
 def test_a_removal_needs_one_head_too(alembic_shop: Path) -> None:
-    assert run_scaffold("create-sse-channel", *STOCK, cwd=alembic_shop).exit_code == 0
+    created = run_scaffold("create-sse-channel", *STOCK, *TRIGGERED, cwd=alembic_shop)
+    assert created.exit_code == 0, created.stderr
     (alembic_shop / "alembic/versions/0a1b2c3d4e5f_next.py").write_text(
         f'revision = "0a1b2c3d4e5f"\ndown_revision = "{FIRST_REVISION}"\n'
     )
@@ -234,8 +235,10 @@ def test_a_channel_made_with_sql_migrations_is_refused_once_alembic_is_set(shop:
     pyproject.write_text(settings)
     result = run_scaffold("check", cwd=shop)
     assert result.exit_code == 2
-    assert "records the migration '0002_inventory_stock_sse_channel.sql'" in result.stderr
-    assert "migrations are an Alembic revision (.py)" in result.stderr
+    assert "its migration '0002_fastapi_pg_sse_schema_1_0.sql' is not one of the Alembic" in (
+        result.stderr
+    )
+    assert "put the setting back" in result.stderr
 
 
 def test_tests_migrate_a_project_whose_env_py_reads_database_url(
@@ -296,7 +299,7 @@ def single_new_revision(project: Path, *, follows: str) -> Path:
         if f'\ndown_revision: str | None = "{follows}"\n' in path.read_text()
     ]
     assert len(followers) == 1, followers
-    assert re.fullmatch(r"[0-9a-f]{12}_[a-z_]+\.py", followers[0].name)
+    assert re.fullmatch(r"[0-9a-f]{12}_[a-z0-9_]+\.py", followers[0].name)
     return followers[0]
 
 
@@ -304,23 +307,31 @@ def revision_of(path: Path) -> str:
     return path.name.partition("_")[0]
 
 
-def recorded_migration(project: Path) -> tuple[str, str]:
+def recorded_migration(project: Path) -> tuple[str, str | None]:
     (channel,) = load_project(project).channels
-    assert channel.down_revision is not None
-    return channel.migration, channel.down_revision
+    assert channel.migration is not None
+    return channel.migration.name, channel.migration.down_revision
+
+
+def recorded_schema(project: Path) -> tuple[str, str | None]:
+    (schema,) = load_project(project).schema
+    return schema.migration.name, schema.migration.down_revision
 
 
 def in_sync(project: Path) -> bool:
     return run_scaffold("check", cwd=project).exit_code == 0
 
 
-async def channel_objects(database: asyncpg.Connection) -> set[str]:
-    """The tables, functions and triggers of the channel that the database holds."""
-    rows = await database.fetch(
-        """
-        SELECT relname FROM pg_class WHERE relkind = 'r' AND relname LIKE 'inventory_stock%'
-        UNION ALL SELECT proname FROM pg_proc WHERE proname LIKE 'inventory_stock%'
-        UNION ALL SELECT tgname FROM pg_trigger WHERE tgname LIKE 'inventory_stock%'
-        """
+async def state(database: asyncpg.Connection) -> tuple[str | None, set[str], int]:
+    """The runtime's schema version in the database (None: no schema), the channel's triggers,
+    and how many of its events the database keeps."""
+    if not await database.fetchval("SELECT to_regclass('fastapi_pg_sse.migrations') IS NOT NULL"):
+        return None, set(), 0
+    version = await database.fetchval("SELECT max(version) FROM fastapi_pg_sse.migrations")
+    triggers = await database.fetch(
+        "SELECT tgname FROM pg_trigger WHERE tgname LIKE 'inventory_stock%'"
     )
-    return {row[0] for row in rows}
+    events = await database.fetchval(
+        "SELECT count(*) FROM fastapi_pg_sse.events WHERE channel = 'inventory_stock'"
+    )
+    return version, {row[0] for row in triggers}, events

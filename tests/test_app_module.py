@@ -1,6 +1,7 @@
 """The app module as projects write it, through the real CLI: an app factory (end to end, on real
 PostgreSQL), routers imported under names of the user's own, and syntax errors."""
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -57,22 +58,12 @@ def test_health_answers_ok() -> None:
 
 WIRED_FACTORY_MAIN = FACTORY_MAIN.replace(
     "from fastapi import FastAPI\n",
-    "from fastapi import FastAPI\n"
-    "\n"
-    "from shop.modules.baskets.adapters.inbound.basket_sse_controller import (\n"
-    "    router as baskets_basket_sse_router,\n"
-    ")\n"
-    "from shop.modules.inventory.adapters.inbound.stock_sse_controller import (\n"
-    "    router as inventory_stock_sse_router,\n"
-    ")\n"
-    "from shop.sse_channels import realtime_router\n",
+    "from fastapi import FastAPI\n\nfrom shop.sse_channels import realtime_router\n",
 ).replace(
     '    app = FastAPI(title="Shop", lifespan=lifespan)\n',
-    '    app = FastAPI(title="Shop", lifespan=lifespan)\n'
-    "    app.include_router(realtime_router)\n"
-    "    app.include_router(inventory_stock_sse_router)\n"
-    "    app.include_router(baskets_basket_sse_router)\n",
+    '    app = FastAPI(title="Shop", lifespan=lifespan)\n    app.include_router(realtime_router)\n',
 )
+"""The factory with channels: the registry's one router holds every channel's route."""
 
 
 def scaffold(project: Path, *args: str) -> str:
@@ -128,61 +119,52 @@ def test_check_of_a_factory_in_sync_loads_neither_libcst_nor_tomlkit(factory_sho
     assert heavy_modules_loaded(factory_shop, "check") == []
 
 
-STOCK_IMPORT = (
-    "from shop.modules.inventory.adapters.inbound.stock_sse_controller import (\n"
-    "    router as inventory_stock_sse_router,\n"
-    ")\n"
-)
+REALTIME_IMPORT = "from shop.sse_channels import realtime_router\n"
+REALTIME_INCLUDE = "app.include_router(realtime_router)"
 
 
 @pytest.mark.parametrize(
     ("import_line", "reference"),
     [
         pytest.param(
-            "from shop.modules.inventory.adapters.inbound.stock_sse_controller import (\n"
-            "    router as stock_router,\n"
-            ")\n",
-            "stock_router",
+            "from shop.sse_channels import realtime_router as channels_router\n",
+            "channels_router",
             id="router_alias",
         ),
         pytest.param(
-            "from shop.modules.inventory.adapters.inbound import stock_sse_controller\n",
-            "stock_sse_controller.router",
-            id="controller_module",
+            "from shop import sse_channels\n", "sse_channels.realtime_router", id="module"
         ),
         pytest.param(
-            "import shop.modules.inventory.adapters.inbound.stock_sse_controller as stock\n",
-            "stock.router",
-            id="import_as",
+            "import shop.sse_channels as channels\n", "channels.realtime_router", id="import_as"
         ),
-        pytest.param(
-            "from .modules.inventory.adapters.inbound import stock_sse_controller\n",
-            "stock_sse_controller.router",
-            id="relative",
-        ),
+        pytest.param("from . import sse_channels\n", "sse_channels.realtime_router", id="relative"),
     ],
 )
-def test_a_router_renamed_by_the_user_stays_wired(
+def test_the_realtime_router_renamed_by_the_user_stays_wired_while_channels_come_and_go(
     shop: Path, import_line: str, reference: str
 ) -> None:
-    scaffold(shop, "create-sse-channel", "Stock", "in", "inventory")
     main = shop / "shop/main.py"
-    original = main.read_text()
-    renamed = original.replace(STOCK_IMPORT, import_line).replace(
-        "app.include_router(inventory_stock_sse_router)", f"app.include_router({reference})"
+    pristine = main.read_text()
+    scaffold(shop, "create-sse-channel", "Stock", "in", "inventory")
+    wired = main.read_text()
+    assert wired.count(REALTIME_IMPORT) == wired.count(REALTIME_INCLUDE) == 1
+    renamed = wired.replace(REALTIME_IMPORT, import_line).replace(
+        REALTIME_INCLUDE, f"app.include_router({reference})"
     )
-    assert renamed.count(reference) == 1 + (reference == "stock_router")
     main.write_text(renamed)
     scaffold(shop, "check")
     before = snapshot(shop)
     scaffold(shop, "sync")
     assert snapshot(shop) == before
-    scaffold(shop, "create-sse-channel", "Price", "in", "catalog")
-    assert main.read_text().count("inventory.adapters.inbound") == 1
-    assert main.read_text().count(f"include_router({reference})") == 1
+    scaffold(shop, "create-sse-channel", "Price", "in", "catalog", *TRIGGERED)
+    assert main.read_text() == renamed, "a new channel joins the registry, not the app module"
     scaffold(shop, "check")
     scaffold(shop, "remove-sse-channel", "Stock", "in", "inventory")
-    assert "stock" not in main.read_text()
+    assert main.read_text() == renamed
+    scaffold(shop, "check")
+    scaffold(shop, "remove-sse-channel", "Price", "in", "catalog")
+    # The same code (a blank line above the user's relative import may stay).
+    assert ast.dump(ast.parse(main.read_text())) == ast.dump(ast.parse(pristine))
     scaffold(shop, "check")
 
 

@@ -4,17 +4,20 @@ import functools
 import json
 import shutil
 import tempfile
+import tomllib
 from pathlib import Path
 
+import fastapi_pg_sse
 import pytest
 
 from scaffold.lock import LOCK_PATH
 from scaffold.render import HEADER, MIGRATION_HEADER, USERS_HEADER
+from scaffold.runtime_schema import RUNTIME_PACKAGE
 from tests.golden_cases import generate
 from tests.helpers import heavy_modules_loaded, run_scaffold, snapshot
 
 SERVICE = "shop/modules/inventory/services/stock_notify_service.py"
-INCLUDE = "app.include_router(inventory_stock_sse_router)\n"
+INCLUDE = "app.include_router(realtime_router)\n"
 
 
 _GENERATED = tempfile.TemporaryDirectory(prefix="scaffold-generated-")
@@ -73,7 +76,7 @@ def test_a_deleted_include_router_line_is_missing_wiring(generated: Path) -> Non
     main.write_text(main.read_text().replace(INCLUDE, ""))
     result = run_scaffold("check", cwd=generated)
     assert result.exit_code == 1
-    assert "missing wiring  shop/main.py (inventory_stock_sse_router)\n" in result.stdout
+    assert "missing wiring  shop/main.py (realtime_router)\n" in result.stdout
     assert f"\n+{INCLUDE}" in result.stdout
     assert result.stdout.endswith("To fix: scaffold sync\n")
 
@@ -116,7 +119,7 @@ def test_json_report_lists_each_finding_and_the_fix(generated: Path) -> None:
         ("shop/main.py", "missing wiring"),
         ("shop/sse_channels.py", "missing"),
     ]
-    assert report["findings"][0]["routers"] == ["inventory_stock_sse_router"]
+    assert report["findings"][0]["routers"] == ["realtime_router"]
     assert report["fix"] == f"scaffold sync --project {generated}"
 
 
@@ -158,7 +161,7 @@ def test_create_check_edit_check_sync_check(shop: Path) -> None:
     assert run_scaffold("create-sse-channel", "Stock", "in", "inventory", cwd=shop).exit_code == 0
     assert run_scaffold("check", cwd=shop).exit_code == 0
     service = shop / SERVICE
-    service.write_text(service.read_text().replace("def ", "def  ", 1))
+    service.write_text(service.read_text().replace('"inventory_stock"', "'inventory_stock'", 1))
     assert run_scaffold("check", cwd=shop).exit_code == 1
     assert run_scaffold("sync", cwd=shop).exit_code == 1, "sync overwrote a hand edit"
     synced = run_scaffold("sync", "--force", cwd=shop)
@@ -167,8 +170,13 @@ def test_create_check_edit_check_sync_check(shop: Path) -> None:
     assert run_scaffold("check", cwd=shop).exit_code == 0
 
 
-def test_an_applied_migration_edited_by_hand_is_history_not_drift(generated: Path) -> None:
-    migration = generated / "migrations" / "0002_inventory_stock_sse_channel.sql"
+@pytest.mark.parametrize(
+    "name", ["0002_fastapi_pg_sse_schema_1_0.sql", "0003_warehouse_ops_stock_level_sse_trigger.sql"]
+)
+def test_an_applied_migration_edited_by_hand_is_history_not_drift(
+    generated: Path, name: str
+) -> None:
+    migration = generated / "migrations" / name
     edited = migration.read_text() + "-- squashed into the baseline on deploy\n"
     migration.write_text(edited)
     assert run_scaffold("check", cwd=generated).exit_code == 0
@@ -176,13 +184,143 @@ def test_an_applied_migration_edited_by_hand_is_history_not_drift(generated: Pat
     assert migration.read_text() == edited
 
 
-def test_the_chosen_columns_are_recorded_and_sync_renders_them_again(tmp_path: Path) -> None:
+def test_the_chosen_columns_are_recorded_and_sync_writes_the_row_model_of_them_again(
+    tmp_path: Path,
+) -> None:
     project = generated_copy("stock-in-inventory-with-chosen-columns", tmp_path / "shop")
     assert run_scaffold("check", cwd=project).exit_code == 0
-    channel_test = project / "tests/realtime/test_inventory_stock_sse_channel.py"
-    generated = channel_test.read_text()
-    channel_test.unlink()
+    events = project / "shop/modules/inventory/services/stock_events.py"
+    written = events.read_text()
+    events.unlink()
     synced = run_scaffold("sync", cwd=project)
     assert synced.exit_code == 0, synced.stderr
-    assert channel_test.read_text() == generated
-    assert '== {\n        "id",\n        "stock",\n    }\n' in generated
+    assert events.read_text() == written
+    assert "class BasketsRow(ChannelEvent):" in written
+    assert '(id, stock)."""\n\n    id: int\n    stock: int\n\n\n' in written
+
+
+NEWER_SCHEMA = "-- fastapi-pg-sse schema 1.1: a version a newer runtime ships.\nSELECT 1;\n"
+
+
+@pytest.fixture
+def newer_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, the fastapi-pg-sse beside scaffold (first on PYTHONPATH, which the commands
+    run in a subprocess inherit) ships its schema 1.0 and a newer 1.1."""
+    package = tmp_path / "newer-runtime" / RUNTIME_PACKAGE
+    (package / "migrations").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    shipped = Path(fastapi_pg_sse.__file__).parent / "migrations" / "1.0.sql"
+    shutil.copy(shipped, package / "migrations" / "1.0.sql")
+    (package / "migrations" / "1.1.sql").write_text(NEWER_SCHEMA)
+    monkeypatch.setenv("PYTHONPATH", str(package.parent))
+
+
+def test_a_newer_runtime_schema_is_reported_and_sync_writes_and_records_its_migration(
+    generated: Path, newer_runtime: None
+) -> None:
+    before = snapshot(generated)
+    checked = run_scaffold("check", cwd=generated)
+    assert checked.exit_code == 1, checked.stdout + checked.stderr
+    assert (
+        "    new schema  migrations/0004_fastapi_pg_sse_schema_1_1.sql"
+        " (fastapi-pg-sse's schema 1.1)\n"
+    ) in checked.stdout
+    assert "       records  pyproject.toml\n--- a/pyproject.toml\n" in checked.stdout
+    assert checked.stdout.endswith("Out of sync. To fix: scaffold sync\n")
+    assert snapshot(generated) == before
+
+    synced = run_scaffold("sync", cwd=generated)
+    assert synced.exit_code == 0, synced.stderr
+    assert "  create  migrations/0004_fastapi_pg_sse_schema_1_1.sql\n" in synced.stdout
+    assert synced.stdout.endswith(
+        "\nApply migrations/0004_fastapi_pg_sse_schema_1_1.sql to your database.\n"
+    )
+    written = (generated / "migrations/0004_fastapi_pg_sse_schema_1_1.sql").read_text()
+    assert written == f"-- {MIGRATION_HEADER}\n{NEWER_SCHEMA}"
+    recorded = tomllib.loads((generated / "pyproject.toml").read_text())["tool"]["scaffold"]
+    assert recorded["schema"] == [
+        {"version": "1.0", "migration": "0002_fastapi_pg_sse_schema_1_0.sql"},
+        {"version": "1.1", "migration": "0004_fastapi_pg_sse_schema_1_1.sql"},
+    ]
+    assert run_scaffold("check", cwd=generated).exit_code == 0
+
+
+def test_json_reports_a_newer_runtime_schema_with_what_its_migration_does(
+    generated: Path, newer_runtime: None
+) -> None:
+    report = json.loads(run_scaffold("check", "--json", cwd=generated).stdout)
+    findings = {finding["path"]: finding for finding in report["findings"]}
+    assert {path: finding["status"] for path, finding in findings.items()} == {
+        "migrations/0004_fastapi_pg_sse_schema_1_1.sql": "new schema",
+        "pyproject.toml": "records",
+    }
+    new_schema = findings["migrations/0004_fastapi_pg_sse_schema_1_1.sql"]
+    assert (new_schema["detail"], new_schema["diff"]) == ("fastapi-pg-sse's schema 1.1", None)
+    assert report["fix"] == "scaffold sync"
+
+
+def test_a_project_without_channels_needs_no_runtime_schema(
+    shop: Path, newer_runtime: None
+) -> None:
+    result = run_scaffold("check", cwd=shop)
+    assert result.exit_code == 0, result.stdout
+
+
+def made_by_scaffold_0_4(project: Path) -> None:
+    """Make the stock-in-inventory project look as scaffold 0.4 left it: its channel recorded
+    with the migration of its own tables and functions, no runtime schema recorded."""
+    pyproject = project / "pyproject.toml"
+    text = pyproject.read_text()
+    schema = (
+        '[[tool.scaffold.schema]]\nversion = "1.0"\n'
+        'migration = "0002_fastapi_pg_sse_schema_1_0.sql"\n\n'
+    )
+    assert schema in text
+    pyproject.write_text(
+        text.replace(schema, "").replace(
+            'module = "inventory"\n',
+            'module = "inventory"\nmigration = "0002_inventory_stock_sse_channel.sql"\n',
+        )
+    )
+    migrations = project / "migrations"
+    (migrations / "0002_fastapi_pg_sse_schema_1_0.sql").unlink()
+    (migrations / "0002_inventory_stock_sse_channel.sql").write_text("-- scaffold 0.4's\n")
+
+
+def test_a_channel_made_by_scaffold_0_4_is_reported_with_the_migrations_that_upgrade_it(
+    tmp_path: Path,
+) -> None:
+    project = generated_copy("stock-in-inventory", tmp_path / "shop")
+    made_by_scaffold_0_4(project)
+    checked = run_scaffold("check", cwd=project)
+    assert checked.exit_code == 1, checked.stdout + checked.stderr
+    assert (
+        "    new schema  migrations/0003_fastapi_pg_sse_schema_1_0.sql"
+        " (fastapi-pg-sse's schema 1.0)\n"
+        "       upgrade  migrations/0004_upgrade_inventory_stock_sse_channel.sql"
+        " (Stock in inventory, made before fastapi-pg-sse 0.5)\n"
+    ) in checked.stdout
+    assert "       records  pyproject.toml\n" in checked.stdout
+
+    synced = run_scaffold("sync", cwd=project)
+    assert synced.exit_code == 0, synced.stderr
+    assert synced.stdout.endswith(
+        "\nApply migrations/0003_fastapi_pg_sse_schema_1_0.sql,"
+        " migrations/0004_upgrade_inventory_stock_sse_channel.sql to your database.\n"
+    )
+    recorded = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["scaffold"]
+    assert recorded["schema"] == [
+        {"version": "1.0", "migration": "0003_fastapi_pg_sse_schema_1_0.sql"}
+    ]
+    assert recorded["channels"] == [
+        {
+            "name": "Stock",
+            "module": "inventory",
+            "migration": "0002_inventory_stock_sse_channel.sql",
+            "upgrade": "0004_upgrade_inventory_stock_sse_channel.sql",
+        }
+    ]
+    assert (project / "migrations/0002_inventory_stock_sse_channel.sql").read_text() == (
+        "-- scaffold 0.4's\n"
+    )
+    assert run_scaffold("check", cwd=project).exit_code == 0

@@ -42,6 +42,18 @@ def recorded_twice(project: Path) -> None:
     pyproject.write_text(f"{pyproject.read_text()}\n{STOCK_ENTRY}{entry}\n")
 
 
+def schema_without_migration(project: Path) -> None:
+    edit(project / "pyproject.toml", 'migration = "0002_fastapi_pg_sse_schema_1_0.sql"\n', "")
+
+
+def migration_is_a_path(project: Path) -> None:
+    edit(project / "pyproject.toml", 'migration = "0003_', 'migration = "../0003_')
+
+
+def migration_of_another_kind(project: Path) -> None:
+    edit(project / "pyproject.toml", "_sse_trigger.sql", "_sse_trigger.py")
+
+
 def package_is_a_keyword(project: Path) -> None:
     edit(project / "pyproject.toml", 'package = "shop"', 'package = "shop.class"')
 
@@ -57,17 +69,36 @@ def app_does_not_parse_nor_wire(project: Path) -> None:
 CASES: dict[str, tuple[Callable[[Path], None], str, tuple[str, ...]]] = {
     "invalid-name": (
         invalid_name,
-        "records an invalid channel: channel name '2fast' must start with a letter",
+        "records an invalid channel 2fast in warehouse-ops: channel name '2fast' must start with"
+        " a letter",
         ("check", "sync", "list", "remove"),
     ),
     "invalid-columns": (
         invalid_columns,
-        "records an invalid channel: columns: column 'Id' is not a plain lowercase PostgreSQL",
+        "records an invalid channel StockLevel in warehouse-ops: columns: column 'Id' is not a"
+        " plain lowercase PostgreSQL",
         ("check", "sync", "list", "remove"),
     ),
     "recorded-twice": (
         recorded_twice,
         "channel Stock in inventory is recorded twice in [tool.scaffold]",
+        ("check", "sync", "list", "remove"),
+    ),
+    "schema-without-migration": (
+        schema_without_migration,
+        "records an invalid [[tool.scaffold.schema]] entry: it needs a version and a migration",
+        ("check", "sync", "list", "remove"),
+    ),
+    "migration-is-a-path": (
+        migration_is_a_path,
+        "records an invalid channel StockLevel in warehouse-ops: migration must be a file name of"
+        " the migrations folder, not '../0003_warehouse_ops_stock_level_sse_trigger.sql'",
+        ("check", "sync", "list", "remove"),
+    ),
+    "migration-of-another-kind": (
+        migration_of_another_kind,
+        "its migration '0003_warehouse_ops_stock_level_sse_trigger.py' is not one of the plain SQL"
+        " files (.sql) that [tool.scaffold] says the migrations are",
         ("check", "sync", "list", "remove"),
     ),
     "package-is-a-keyword": (

@@ -1,6 +1,7 @@
 """`scaffold create-sse-channel`: what it writes, what it prints, and what it never does."""
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,8 @@ def test_dry_run_diff_shows_unified_diffs(shop: Path) -> None:
     result = run_scaffold(*STOCK, "--dry-run", "--diff", cwd=shop)
     assert result.exit_code == 0, result.stderr
     assert "--- a/shop/main.py\n+++ b/shop/main.py\n" in result.stdout
-    assert "+app.include_router(inventory_stock_sse_router)\n" in result.stdout
+    assert "+from shop.sse_channels import realtime_router\n" in result.stdout
+    assert "+app.include_router(realtime_router)\n" in result.stdout
     assert "--- /dev/null\n+++ b/shop/sse_channels.py\n" in result.stdout
 
 
@@ -50,7 +52,10 @@ def test_json_output_lists_every_file_and_its_action(shop: Path) -> None:
     actions = {change["path"]: change["action"] for change in plan["changes"]}
     assert actions["shop/modules/inventory/services/stock_notify_service.py"] == "create"
     assert actions["shop/main.py"] == "update"
-    assert actions["migrations/0002_inventory_stock_sse_channel.sql"] == "create"
+    assert actions["migrations/0002_fastapi_pg_sse_schema_1_0.sql"] == "create"
+    assert [path for path in actions if path.startswith("migrations/")] == [
+        "migrations/0002_fastapi_pg_sse_schema_1_0.sql"
+    ], "a channel without a trigger has no migration of its own"
 
 
 def test_the_plan_says_a_trigger_sends_every_column_of_the_row_by_default(shop: Path) -> None:
@@ -123,20 +128,96 @@ def test_pyproject_keeps_every_line_of_the_user_and_records_the_channel(shop: Pa
     edited = (shop / "pyproject.toml").read_text()
     remaining = iter(edited.splitlines())
     assert all(line in remaining for line in original), "a line of the user's file was lost"
-    assert '[[tool.scaffold.channels]]\nname = "Stock"\nmodule = "inventory"\n' in edited
-    assert '"fastapi-pg-sse>=0.4,<1"' in edited
-    assert '"fastapi-pg-sse[testing]>=0.4,<1"' in edited
+    assert (
+        '[[tool.scaffold.schema]]\nversion = "1.0"\n'
+        'migration = "0002_fastapi_pg_sse_schema_1_0.sql"\n'
+        '\n[[tool.scaffold.channels]]\nname = "Stock"\nmodule = "inventory"\n'
+    ) in edited
+    assert '"fastapi-pg-sse>=0.5,<1"' in edited
+    assert '"fastapi-pg-sse[testing]>=0.5,<1"' in edited
 
 
-def test_migrations_are_numbered_after_the_existing_ones(shop: Path) -> None:
-    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
-    second = ("create-sse-channel", "StockLevel", "in", "warehouse-ops")
-    assert run_scaffold(*second, cwd=shop).exit_code == 0
+def test_the_first_channel_writes_the_runtimes_schema_migration_before_its_trigger(
+    shop: Path,
+) -> None:
+    result = run_scaffold(*STOCK, *TRIGGERED, cwd=shop)
+    assert result.exit_code == 0, result.stderr
     assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
         "0001_create_baskets.sql",
-        "0002_inventory_stock_sse_channel.sql",
-        "0003_warehouse_ops_stock_level_sse_channel.sql",
+        "0002_fastapi_pg_sse_schema_1_0.sql",
+        "0003_inventory_stock_sse_trigger.sql",
     ]
+    assert result.stdout.endswith(
+        "Apply migrations/0002_fastapi_pg_sse_schema_1_0.sql,"
+        " migrations/0003_inventory_stock_sse_trigger.sql to your database, then run your tests.\n"
+    )
+    pyproject = (shop / "pyproject.toml").read_text()
+    assert 'migration = "0003_inventory_stock_sse_trigger.sql"\n' in pyproject
+
+
+def test_the_trigger_migration_creates_the_trigger_with_the_runtimes_function(
+    shop: Path,
+) -> None:
+    assert run_scaffold(*STOCK, *TRIGGERED, *CHOSEN_COLUMNS, cwd=shop).exit_code == 0
+    sql = (shop / "migrations/0003_inventory_stock_sse_trigger.sql").read_text()
+    statements = [line for line in sql.splitlines() if line and not line.startswith("--")]
+    assert statements == [
+        "SELECT fastapi_pg_sse.create_trigger(",
+        "    'inventory_stock',",
+        "    'baskets',",
+        "    user_column => 'user_id',",
+        "    event_prefix => 'stock',",
+        "    columns => ARRAY['id', 'stock']",
+        ");",
+    ]
+
+
+def test_a_channel_without_table_writes_no_migration_of_its_own(shop: Path) -> None:
+    result = run_scaffold(*STOCK, cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
+        "0001_create_baskets.sql",
+        "0002_fastapi_pg_sse_schema_1_0.sql",
+    ]
+    assert result.stdout.endswith(
+        "Apply migrations/0002_fastapi_pg_sse_schema_1_0.sql to your database,"
+        " then run your tests.\n"
+    )
+    (channel,) = tomllib.loads((shop / "pyproject.toml").read_text())["tool"]["scaffold"][
+        "channels"
+    ]
+    assert channel == {"name": "Stock", "module": "inventory"}
+
+
+def test_a_second_channel_writes_no_schema_migration_and_numbers_its_own_after_the_rest(
+    shop: Path,
+) -> None:
+    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    second = run_scaffold("create-sse-channel", "StockLevel", "in", "warehouse-ops", cwd=shop)
+    assert second.exit_code == 0, second.stderr
+    assert second.stdout.endswith("\nRun your tests.\n")
+    third = ("create-sse-channel", "Price", "in", "catalog", *TRIGGERED)
+    assert run_scaffold(*third, cwd=shop).exit_code == 0
+    assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
+        "0001_create_baskets.sql",
+        "0002_fastapi_pg_sse_schema_1_0.sql",
+        "0003_catalog_price_sse_trigger.sql",
+    ]
+    schema = tomllib.loads((shop / "pyproject.toml").read_text())["tool"]["scaffold"]["schema"]
+    assert schema == [{"version": "1.0", "migration": "0002_fastapi_pg_sse_schema_1_0.sql"}]
+
+
+def test_the_result_lists_every_migration_of_the_project_in_the_order_they_apply(
+    shop: Path,
+) -> None:
+    first = create_sse_channel(shop, ChannelRequest("Stock", "inventory", "baskets", "user_id"))
+    assert first.migrations == (
+        "migrations/0002_fastapi_pg_sse_schema_1_0.sql",
+        "migrations/0003_inventory_stock_sse_trigger.sql",
+    )
+    second = create_sse_channel(shop, ChannelRequest("StockLevel", "warehouse-ops"))
+    assert second.migrations == first.migrations
+    assert not [c.path for c in second.plan.pending if c.path.startswith("migrations/")]
 
 
 def test_a_failure_while_writing_leaves_the_project_as_it_was(
@@ -166,8 +247,8 @@ def test_the_plan_says_what_it_does_to_the_dependencies(shop: Path) -> None:
     assert (
         "pyproject.toml: raises fastapi>=0.135 to fastapi>=0.137.2 in [project] dependencies"
         " (the generated code needs it)\n"
-        "pyproject.toml: adds fastapi-pg-sse>=0.4,<1 to [project] dependencies\n"
-        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.4,<1 to the test extra\n"
+        "pyproject.toml: adds fastapi-pg-sse>=0.5,<1 to [project] dependencies\n"
+        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.5,<1 to the test extra\n"
         "pyproject.toml: adds asyncpg-stubs>=0.29 to the test extra\n"
     ) in result.stdout
     assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
@@ -187,7 +268,7 @@ def test_json_output_lists_the_dependency_changes(shop: Path) -> None:
         },
         {
             "action": "add",
-            "requirement": "fastapi-pg-sse>=0.4,<1",
+            "requirement": "fastapi-pg-sse>=0.5,<1",
             "replaces": None,
             "in": "project.dependencies",
         },
@@ -222,7 +303,7 @@ def test_test_dependencies_join_the_projects_dev_dependency_group(shop: Path) ->
     create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
     assert (
         '[dependency-groups]\ndev = [\n    "pytest>=8",\n'
-        '    "fastapi-pg-sse[testing]>=0.4,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
+        '    "fastapi-pg-sse[testing]>=0.5,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
     ) in pyproject.read_text()
     assert "optional-dependencies" not in pyproject.read_text()
 
@@ -240,16 +321,23 @@ def test_running_the_command_again_says_nothing_changed_and_no_migration_to_appl
     assert "Apply" not in again.stdout
 
 
-def test_running_the_command_again_to_restore_a_file_does_not_ask_for_the_migration_again(
+def test_running_the_command_again_to_restore_a_file_asks_to_apply_no_migration(
     shop: Path,
 ) -> None:
-    assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
+    assert run_scaffold(*STOCK, *TRIGGERED, cwd=shop).exit_code == 0
     (shop / "shop/sse_channels.py").unlink()
-    again = run_scaffold(*STOCK, cwd=shop)
+    again = run_scaffold(*STOCK, *TRIGGERED, cwd=shop)
     assert again.exit_code == 0, again.stderr
     assert "  create  shop/sse_channels.py\n" in again.stdout
     assert "Apply" not in again.stdout
     assert again.stdout.endswith(
-        "Its migration, migrations/0002_inventory_stock_sse_channel.sql, was written before:"
-        " run your tests.\n"
+        "\nChannel ready: GET /inventory/events/stock/stream\nRun your tests.\n"
     )
+
+
+def test_a_channel_whose_name_is_a_reserved_sql_key_word_is_created(shop: Path) -> None:
+    """Its name is a string value in SQL (`fastapi_pg_sse.emit('current_date', ...)`)."""
+    result = run_scaffold("create-sse-channel", "Date", "in", "current", *TRIGGERED, cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    migration = (shop / "migrations/0003_current_date_sse_trigger.sql").read_text()
+    assert "    'current_date',\n" in migration

@@ -34,7 +34,10 @@ def refused(project: Path, *args: str, cwd: Path | None = None) -> CliResult:
             ("Stock", "in", "inventory", "--table", "Baskets!", "--user-column", "user_id"),
             "--table",
         ),
-        (("A" * 60, "in", "inventory"), "event locks table name 'inventory_aaaa"),
+        (
+            ("A" * 60, "in", "inventory"),
+            "the channel's name 'inventory_aaaa",
+        ),
         (
             ("Stock", "in", "inventory", "--columns", "id,stock"),
             "--columns chooses what the events of a trigger carry: it needs --table and"
@@ -122,15 +125,17 @@ def test_an_app_module_without_the_app_is_refused(shop: Path) -> None:
     assert "defines no 'app = FastAPI(...)'" in result.stderr
 
 
-def test_two_channels_sharing_postgresql_names_are_refused(shop: Path) -> None:
+def test_two_channels_sharing_a_channel_name_are_refused(shop: Path) -> None:
     assert (
         run_scaffold("create-sse-channel", "LevelStock", "in", "inventory", cwd=shop).exit_code == 0
     )
     result = refused(shop, "Stock", "in", "inventory-level")
     assert result.exit_code == 2
     assert (
-        "would share the PostgreSQL channel and table names 'inventory_level_stock" in result.stderr
+        "channel Stock in inventory-level and channel LevelStock in inventory would share"
+        in result.stderr
     )
+    assert "'inventory_level_stock" in result.stderr
 
 
 def test_a_hand_edited_channel_is_a_conflict_that_shows_the_difference(shop: Path) -> None:
@@ -174,4 +179,7 @@ def test_a_recorded_channel_cannot_change_the_columns_its_events_carry(shop: Pat
     assert "already exists with a trigger on baskets.user_id carrying id;" in result.stderr
     every_column = refused(shop, *create)
     assert every_column.exit_code == 2
-    assert "carrying id; its migration cannot change" in every_column.stderr
+    assert (
+        "carrying id; a channel's trigger is made with it: remove the channel and create it again"
+        " to change it"
+    ) in every_column.stderr

@@ -25,18 +25,22 @@ STREAM = "/inventory/events/stock/stream"
 
 
 @pytest.mark.parametrize(
-    "case",
+    ("case", "import_mode"),
     [
-        "second-channel",
-        "stock-in-inventory-with-own-auth",
-        "stock-in-inventory-with-chosen-columns",
+        ("second-channel", "prepend"),
+        ("second-channel", "importlib"),
+        ("stock-in-inventory-with-own-auth", "prepend"),
+        ("stock-in-inventory-with-chosen-columns", "prepend"),
     ],
 )
 def test_generated_project_passes_its_own_tests_on_postgresql(
-    case: str, tmp_path: Path, postgres_url: str
+    case: str, import_mode: str, tmp_path: Path, postgres_url: str
 ) -> None:
+    """Under pytest's default import mode, and under `importlib`, which puts no test folder on
+    the import path: the generated tests import nothing but installed packages."""
     project = generate(case, tmp_path / "shop")
-    passed = run_generated_tests(project, postgres_url, tmp_path / "basetemp")
+    mode = f"--import-mode={import_mode}"
+    passed = run_generated_tests(project, postgres_url, tmp_path / "basetemp", mode)
     assert passed >= channel_test_count(project) > 0
 
 
@@ -80,7 +84,9 @@ async def _basket_life_events(
         updated = await database.fetchrow("UPDATE baskets SET stock = 2 RETURNING *")
         await database.execute("DELETE FROM baskets")
         events = await database.fetch(
-            f"SELECT target_user_id, type, payload FROM {channel}_events ORDER BY id"
+            "SELECT target_user_id, type, payload FROM fastapi_pg_sse.events"
+            " WHERE channel = $1 ORDER BY id",
+            channel,
         )
     rows = [dict(row) for row in (inserted, updated) if row is not None]
     return rows, [(user, kind, json.loads(payload)) for user, kind, payload in events]
@@ -160,7 +166,7 @@ async def test_an_event_emitted_in_sql_reaches_only_its_users_stream(
         try:
             for user, stock in (("alice", 3), ("bob", 5)):
                 await connection.execute(
-                    "SELECT inventory_stock_emit($1, 'stock_updated', $2::jsonb)",
+                    "SELECT fastapi_pg_sse.emit('inventory_stock', $1, 'stock_updated', $2::jsonb)",
                     user,
                     json.dumps({"newStock": stock}),
                 )
@@ -191,7 +197,9 @@ async def test_a_project_with_its_own_auth_dependency_guards_the_stream_with_it(
             source.response.raise_for_status()
             connection = await asyncpg.connect(shop.database_url)
             try:
-                await connection.execute("SELECT inventory_stock_emit('alice', 'hello', '{}')")
+                await connection.execute(
+                    "SELECT fastapi_pg_sse.emit('inventory_stock', 'alice', 'hello', '{}')"
+                )
             finally:
                 await connection.close()
             event = await _next_event(source.aiter_sse())

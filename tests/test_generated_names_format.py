@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from ruff.__main__ import find_ruff_bin
 
 from scaffold.errors import BadInput
-from scaffold.layout import creation_migration, module_path
+from scaffold.layout import module_path, new_migrations, trigger_slug
 from scaffold.names import channel_names, sql_identifier
-from scaffold.pipeline import generated_files
+from scaffold.pipeline import generated_files, up_to_date
 from scaffold.project import ChannelRecord, Project, Trigger
 
 RUFF = find_ruff_bin()  # run directly: a Python to start ruff doubles the test's time
@@ -77,7 +77,7 @@ def channels(draw: st.DrawFn) -> tuple[str, str, Trigger | None]:
     """A channel scaffold accepts: (channel, module, trigger)."""
     channel, module, trigger = draw(NAMES), draw(NAMES), draw(TRIGGERS)
     try:
-        channel_names(channel, module, with_trigger=trigger is not None)
+        channel_names(channel, module)
     except BadInput:
         assume(False)
     return channel, module, trigger
@@ -104,7 +104,7 @@ def test_generated_python_passes_ruff_for_any_accepted_names(
         root = Path(folder)
         if src_layout:  # scaffold finds the package there
             (root / "src" / package.split(".")[0]).mkdir(parents=True)
-        if tests_package:  # the row factories are then imported by their full name
+        if tests_package:
             (root / "tests").mkdir()
             (root / "tests" / "__init__.py").write_text("")
         project = Project(
@@ -117,16 +117,14 @@ def test_generated_python_passes_ruff_for_any_accepted_names(
             channels=(),
             auth=None if auth_name is None else (f"{package}.auth", auth_name),
         )
+        project, _ = up_to_date(project, adding_channel=True)
+        slugs = [trigger_slug(channel_names(c, m)) for c, m, trigger in requested if trigger]
+        migrations = iter(new_migrations(project, slugs))
         records = tuple(
-            ChannelRecord(
-                channel,
-                module,
-                creation_migration(project, channel_names(channel, module)).name,
-                trigger,
-            )
+            ChannelRecord(channel, module, trigger, next(migrations) if trigger else None)
             for channel, module, trigger in requested
         )
-        assume(len({record.names.pg_channel for record in records}) == len(records))
+        assume(len({record.names.channel_name for record in records}) == len(records))
         files = generated_files(dataclasses.replace(project, channels=records))
         if project.auth:  # ruff sorts an import as first-party only if its module is on disk
             files[module_path(project, project.auth[0])] = ""

@@ -1,4 +1,4 @@
-"""`scaffold list`: the recorded channels with their routes, PostgreSQL names and files."""
+"""`scaffold list`: the recorded channels with their routes, channel names and files."""
 
 import json
 from pathlib import Path
@@ -14,18 +14,17 @@ def test_list_shows_each_channel_with_its_route_names_and_files(tmp_path: Path) 
     assert result.stdout.startswith(
         "Stock in inventory\n"
         "  route               GET /inventory/events/stock/stream\n"
-        "  PostgreSQL channel  inventory_stock\n"
-        "  events table        inventory_stock_events\n"
+        "  channel name        inventory_stock\n"
         "  files               shop/modules/inventory/services/stock_events.py\n"
         "                      shop/modules/inventory/services/stock_notify_service.py\n"
         "                      shop/modules/inventory/adapters/inbound/stock_sse_controller.py\n"
-        "                      migrations/0002_inventory_stock_sse_channel.sql\n"
         "                      tests/realtime/test_inventory_stock_sse_channel.py\n"
         "StockLevel in warehouse-ops\n"
     )
     assert (
         "  trigger on          baskets.user_id\n  events carry        every column of baskets\n"
     ) in result.stdout
+    assert "fastapi_pg_sse_schema" not in result.stdout, "the runtime's schema is no channel's"
 
 
 def test_list_json_describes_every_channel(tmp_path: Path) -> None:
@@ -37,19 +36,20 @@ def test_list_json_describes_every_channel(tmp_path: Path) -> None:
     stock, level = listed["channels"]
     assert stock["route"] == "/inventory/events/stock/stream"
     assert stock["trigger"] is None
+    assert stock["channel_name"] == "inventory_stock"
+    assert not any("migrations/" in path for path in stock["files"]), "it has no migration"
     assert level == {
         "name": "StockLevel",
         "module": "warehouse-ops",
         "route": "/warehouse-ops/events/stock-level/stream",
-        "pg_channel": "warehouse_ops_stock_level",
-        "events_table": "warehouse_ops_stock_level_events",
+        "channel_name": "warehouse_ops_stock_level",
         "trigger": "baskets.user_id",
         "columns": None,
         "files": [
             "shop/modules/warehouse_ops/services/stock_level_events.py",
             "shop/modules/warehouse_ops/services/stock_level_notify_service.py",
             "shop/modules/warehouse_ops/adapters/inbound/stock_level_sse_controller.py",
-            "migrations/0003_warehouse_ops_stock_level_sse_channel.sql",
+            "migrations/0003_warehouse_ops_stock_level_sse_trigger.sql",
             "tests/realtime/test_warehouse_ops_stock_level_sse_channel.py",
         ],
     }

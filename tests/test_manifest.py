@@ -19,7 +19,7 @@ from scaffold.manifest import (
     dependency_changes,
     edit_pyproject,
 )
-from scaffold.project import ChannelRecord, Trigger
+from scaffold.project import ChannelRecord, Migration, Project, SchemaRecord, Trigger
 from tests.golden_cases import GOLDEN
 from tests.helpers import EXAMPLE
 
@@ -27,7 +27,7 @@ PYPROJECT = """\
 # The shop service.
 [project]
 name = "shop"   # keep this comment
-dependencies = ["FastAPI>=0.140", "FastAPI_PG.SSE >= 0.4.1"]  # spelled the user's way
+dependencies = ["FastAPI>=0.140", "FastAPI_PG.SSE >= 0.5.1"]  # spelled the user's way
 
 [tool.scaffold]
 package = "shop"
@@ -39,29 +39,50 @@ tests = "tests"
 value = 1
 """
 
-STOCK = ChannelRecord("Stock", "inventory", "0002_inventory_stock_sse_channel.sql")
+SCHEMA = SchemaRecord("1.0", Migration("0002_fastapi_pg_sse_schema_1_0.sql"))
+STOCK = ChannelRecord("Stock", "inventory")
+
+
+def edit(
+    text: str,
+    *channels: ChannelRecord,
+    schema: tuple[SchemaRecord, ...] = (SCHEMA,),
+    add_packages: bool = True,
+) -> str:
+    """`text` edited for a project of those channels and versions of the runtime's schema."""
+    project = Project(
+        root=Path("shop"),
+        package="shop",
+        app_module="shop.main",
+        app_variable="app",
+        migrations="db/migrations",
+        tests="tests",
+        channels=channels,
+        schema=schema,
+    )
+    return edit_pyproject(text, project, add_packages=add_packages)
 
 
 def test_existing_requirements_are_recognised_whatever_their_spelling() -> None:
-    edited = edit_pyproject(PYPROJECT, [STOCK])
+    edited = edit(PYPROJECT, STOCK)
     dependencies = edited.split("[project.optional-dependencies]")[0]
-    assert '"FastAPI>=0.140", "FastAPI_PG.SSE >= 0.4.1"' in dependencies
+    assert '"FastAPI>=0.140", "FastAPI_PG.SSE >= 0.5.1"' in dependencies
     assert dependencies.lower().count("fastapi") == 2
 
 
 def test_the_users_comments_and_other_tables_are_kept() -> None:
-    edited = edit_pyproject(PYPROJECT, [STOCK])
+    edited = edit(PYPROJECT, STOCK)
     for line in ("# The shop service.", 'name = "shop"   # keep this comment', "[tool.other]"):
         assert line in edited.splitlines()
     assert "# spelled the user's way" in edited
 
 
 def test_a_missing_test_extra_is_created() -> None:
-    edited = edit_pyproject(PYPROJECT, [STOCK])
+    edited = edit(PYPROJECT, STOCK)
     assert (
         "[project.optional-dependencies]\n"
         "test = [\n"
-        '    "fastapi-pg-sse[testing]>=0.4,<1",\n'
+        '    "fastapi-pg-sse[testing]>=0.5,<1",\n'
         '    "asyncpg>=0.29",\n'
         '    "asyncpg-stubs>=0.29",\n'
         '    "pytest>=8",\n'
@@ -70,33 +91,91 @@ def test_a_missing_test_extra_is_created() -> None:
 
 
 def test_editing_twice_gives_the_same_text() -> None:
-    once = edit_pyproject(PYPROJECT, [STOCK])
-    assert edit_pyproject(once, [STOCK]) == once
+    once = edit(PYPROJECT, STOCK)
+    assert edit(once, STOCK) == once
 
 
-def test_channels_are_recorded_with_their_trigger() -> None:
+def test_channels_are_recorded_with_their_trigger_and_its_migration() -> None:
     trigger = Trigger("baskets", "user_id")
-    level = ChannelRecord("StockLevel", "warehouse-ops", "0003_x.sql", trigger)
-    edited = edit_pyproject(PYPROJECT, [STOCK, level])
+    migration = Migration("0003_warehouse_ops_stock_level_sse_trigger.sql")
+    level = ChannelRecord("StockLevel", "warehouse-ops", trigger, migration)
+    edited = edit(PYPROJECT, STOCK, level)
     assert edited.count("[[tool.scaffold.channels]]") == 2
-    assert 'table = "baskets"\nuser_column = "user_id"\n' in edited
+    assert tomlkit.parse(edited)["tool"]["scaffold"]["channels"][1] == {
+        "name": "StockLevel",
+        "module": "warehouse-ops",
+        "table": "baskets",
+        "user_column": "user_id",
+        "migration": "0003_warehouse_ops_stock_level_sse_trigger.sql",
+    }
+
+
+def test_a_channel_without_trigger_is_recorded_without_migration() -> None:
+    edited = edit(PYPROJECT, STOCK)
+    assert '[[tool.scaffold.channels]]\nname = "Stock"\nmodule = "inventory"\n' in edited
+    assert "migration" not in tomlkit.parse(edited)["tool"]["scaffold"]["channels"][0]
+
+
+def test_the_versions_of_the_runtimes_schema_are_recorded_with_their_migrations() -> None:
+    edited = edit(PYPROJECT, STOCK)
+    assert (
+        '[[tool.scaffold.schema]]\nversion = "1.0"\n'
+        'migration = "0002_fastapi_pg_sse_schema_1_0.sql"\n'
+    ) in edited
+    assert edit(edited, STOCK) == edited
+
+
+def test_alembic_revisions_are_recorded_with_the_revision_each_follows() -> None:
+    schema = SchemaRecord("1.0", Migration("aaaa_fastapi_pg_sse_schema_1_0.py", "base"))
+    level = ChannelRecord(
+        "StockLevel",
+        "warehouse-ops",
+        Trigger("baskets", "user_id"),
+        Migration("bbbb_x.py", "aaaa"),
+        upgrade=Migration("cccc_upgrade_x.py", "bbbb"),
+    )
+    recorded = tomlkit.parse(edit(PYPROJECT, level, schema=(schema,)))["tool"]["scaffold"]
+    assert recorded["schema"] == [
+        {
+            "version": "1.0",
+            "migration": "aaaa_fastapi_pg_sse_schema_1_0.py",
+            "down_revision": "base",
+        }
+    ]
+    assert recorded["channels"] == [
+        {
+            "name": "StockLevel",
+            "module": "warehouse-ops",
+            "table": "baskets",
+            "user_column": "user_id",
+            "migration": "bbbb_x.py",
+            "down_revision": "aaaa",
+            "upgrade": "cccc_upgrade_x.py",
+            "upgrade_down_revision": "bbbb",
+        }
+    ]
+
+
+def test_the_last_channel_going_removes_the_channels_records_but_not_the_schemas() -> None:
+    edited = edit(edit(PYPROJECT, STOCK))
+    assert "[[tool.scaffold.channels]]" not in edited
+    assert "[[tool.scaffold.schema]]" in edited
 
 
 def test_the_columns_a_trigger_sends_are_recorded_only_when_chosen() -> None:
-    every = ChannelRecord(
-        "StockLevel", "warehouse-ops", "0003_x.sql", Trigger("baskets", "user_id")
-    )
+    migration = Migration("0003_x.sql")
+    every = ChannelRecord("StockLevel", "warehouse-ops", Trigger("baskets", "user_id"), migration)
     chosen = ChannelRecord(
-        "StockLevel", "warehouse-ops", "0003_x.sql", Trigger("baskets", "user_id", ("id", "stock"))
+        "StockLevel", "warehouse-ops", Trigger("baskets", "user_id", ("id", "stock")), migration
     )
-    edited = edit_pyproject(PYPROJECT, [STOCK, chosen])
+    edited = edit(PYPROJECT, STOCK, chosen)
     assert 'user_column = "user_id"\ncolumns = ["id", "stock"]\n' in edited
-    assert edit_pyproject(edited, [STOCK, chosen]) == edited
-    assert "columns" not in edit_pyproject(PYPROJECT, [STOCK, every])
+    assert edit(edited, STOCK, chosen) == edited
+    assert "columns" not in edit(PYPROJECT, STOCK, every)
 
 
 def test_the_runtime_is_required_in_the_range_of_the_tools_own_version() -> None:
-    edited = edit_pyproject(PYPROJECT.replace(', "FastAPI_PG.SSE >= 0.4.1"', ""), [STOCK])
+    edited = edit(PYPROJECT.replace(', "FastAPI_PG.SSE >= 0.5.1"', ""), STOCK)
     major, minor = __version__.split(".")[:2]
     assert f'"fastapi-pg-sse>={major}.{minor},<{int(major) + 1}"' in edited
 
@@ -121,22 +200,31 @@ def test_a_minimum_below_what_the_generated_code_needs_is_raised_in_place() -> N
     "fastapi[standard]>=0.110,<1.0; python_version>='3.11'",  # keep this comment
     'asyncpg >= 0.27',  # and this one
     "fastapi-pg-sse (>=0.1, <1)",""")
-    edited = edit_pyproject(text, [STOCK])
+    edited = edit(text, STOCK)
     assert edited.startswith(
         with_lists("""\
     "fastapi[standard]>=0.137.2,<1.0; python_version>='3.11'",  # keep this comment
     'asyncpg >= 0.29',  # and this one
-    "fastapi-pg-sse (>=0.4, <1)",""").split("[tool.scaffold]")[0]
+    "fastapi-pg-sse (>=0.5, <1)",""").split("[tool.scaffold]")[0]
     )
-    assert edit_pyproject(edited, [STOCK]) == edited
+    assert edit(edited, STOCK) == edited
+
+
+def test_without_adding_packages_only_those_listed_too_low_are_raised() -> None:
+    """What `scaffold sync` does: only `create-sse-channel` adds packages."""
+    edited = edit(with_lists('    "fastapi>=0.110",'), STOCK, add_packages=False)
+    assert edited.startswith(with_lists('    "fastapi>=0.137.2",').split("[tool.scaffold]")[0])
+    assert "fastapi-pg-sse" not in edited
+    assert "[project.optional-dependencies]" not in edited
+    assert "[[tool.scaffold.channels]]" in edited
 
 
 @pytest.mark.parametrize("requirement", ["fastapi", "fastapi>=0.140", "fastapi>=0.137.2,<1"])
 def test_a_requirement_that_allows_no_version_below_the_minimum_is_left_as_it_is(
     requirement: str,
 ) -> None:
-    edited = edit_pyproject(with_lists(f'    "{requirement}",'), [STOCK])
-    assert f'    "{requirement}",\n    "fastapi-pg-sse>=0.4,<1",\n]' in edited
+    edited = edit(with_lists(f'    "{requirement}",'), STOCK)
+    assert f'    "{requirement}",\n    "fastapi-pg-sse>=0.5,<1",\n]' in edited
     assert not [change for change in dependency_changes(edited) if change.replaces]
 
 
@@ -146,14 +234,14 @@ def test_a_requirement_that_allows_no_version_below_the_minimum_is_left_as_it_is
         ("fastapi<0.100", "fastapi>=0.137.2"),
         ("fastapi==0.110.0", "fastapi>=0.137.2"),
         ("fastapi~=0.110.0", "fastapi>=0.137.2"),
-        ("fastapi-pg-sse>=1.0", "fastapi-pg-sse>=0.4,<1"),
+        ("fastapi-pg-sse>=1.0", "fastapi-pg-sse>=0.5,<1"),
     ],
 )
 def test_a_requirement_that_excludes_the_needed_version_is_refused(
     requirement: str, needed: str
 ) -> None:
     with pytest.raises(BadInput) as refused:
-        edit_pyproject(with_lists(f'    "{requirement}",'), [STOCK])
+        edit(with_lists(f'    "{requirement}",'), STOCK)
     assert str(refused.value) == (
         f"pyproject.toml: [project] dependencies lists {requirement}, but the generated code"
         f" needs {needed}: allow that version, then run the command again"
@@ -165,13 +253,13 @@ def test_test_dependencies_go_to_an_existing_dev_extra_rather_than_a_new_test_ex
         '    "fastapi>=0.140", "asyncpg>=0.29",',
         '[project.optional-dependencies]\ndev = ["pytest>=7", "ruff"]\n',
     )
-    edited = edit_pyproject(text, [STOCK])
+    edited = edit(text, STOCK)
     extras = tomlkit.parse(edited)["project"]["optional-dependencies"]
     assert list(extras) == ["dev"]
     assert extras["dev"] == [
         "pytest>=8",
         "ruff",
-        "fastapi-pg-sse[testing]>=0.4,<1",
+        "fastapi-pg-sse[testing]>=0.5,<1",
         "asyncpg-stubs>=0.29",
     ]
     assert 'dev = ["pytest>=8", "ruff", ' in edited, "the one-line array became several"
@@ -180,12 +268,12 @@ def test_test_dependencies_go_to_an_existing_dev_extra_rather_than_a_new_test_ex
 def test_a_test_dependency_group_is_preferred_to_a_test_extra() -> None:
     groups = '[dependency-groups]\ndev = [\n    {include-group = "lint"},\n]\nlint = ["ruff"]\n'
     extras = '[project.optional-dependencies]\ntest = ["pytest>=8"]\n'
-    edited = tomlkit.parse(edit_pyproject(with_lists("", groups + extras), [STOCK]))
+    edited = tomlkit.parse(edit(with_lists("", groups + extras), STOCK))
     assert edited["project"]["optional-dependencies"] == {"test": ["pytest>=8"]}
     assert edited["dependency-groups"] == {
         "dev": [
             {"include-group": "lint"},
-            "fastapi-pg-sse[testing]>=0.4,<1",
+            "fastapi-pg-sse[testing]>=0.5,<1",
             "asyncpg>=0.29",
             "asyncpg-stubs>=0.29",
         ],
@@ -216,8 +304,8 @@ def test_the_changes_say_what_the_edit_does_to_the_dependencies() -> None:
     assert [str(change) for change in changes] == [
         "raises fastapi>=0.110 to fastapi>=0.137.2 in [project] dependencies"
         " (the generated code needs it)",
-        "adds fastapi-pg-sse>=0.4,<1 to [project] dependencies",
-        "adds fastapi-pg-sse[testing]>=0.4,<1 to the dev dependency group",
+        "adds fastapi-pg-sse>=0.5,<1 to [project] dependencies",
+        "adds fastapi-pg-sse[testing]>=0.5,<1 to the dev dependency group",
         "adds asyncpg>=0.29 to the dev dependency group",
         "adds asyncpg-stubs>=0.29 to the dev dependency group",
         "adds pytest>=8 to the dev dependency group",
@@ -229,9 +317,9 @@ def test_the_changes_say_what_the_edit_does_to_the_dependencies() -> None:
         "in": "project.dependencies",
     }
     assert changes[2] == DependencyChange(
-        "fastapi-pg-sse[testing]>=0.4,<1", ("dependency-groups", "dev")
+        "fastapi-pg-sse[testing]>=0.5,<1", ("dependency-groups", "dev")
     )
-    assert dependency_changes(edit_pyproject(text, [STOCK])) == ()
+    assert dependency_changes(edit(text, STOCK)) == ()
 
 
 def test_the_requirements_name_every_distribution_the_generated_code_imports() -> None:
@@ -249,7 +337,7 @@ def test_the_requirements_name_every_distribution_the_generated_code_imports() -
 
 def _generated_imports() -> set[str]:
     """The top-level modules the golden cases' generated files import, but the standard
-    library's and the project's own (its package, and the row factories beside the tests)."""
+    library's and the project's own (any module of the case)."""
     modules = set()
     own = set()
     for case in GOLDEN.iterdir():

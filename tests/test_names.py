@@ -4,11 +4,12 @@ import re
 import string
 
 import pytest
+from fastapi_pg_sse import Channel
 from hypothesis import given
 from hypothesis import strategies as st
 
 from scaffold.errors import BadInput
-from scaffold.names import PG_RESERVED_KEYWORDS, ChannelNames, channel_names, sql_identifier
+from scaffold.names import CHANNEL_NAME_MAX_BYTES, ChannelNames, channel_names, sql_identifier
 
 PG_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
@@ -52,7 +53,7 @@ def test_module_spellings_give_package_and_url_segments(
     assert (names.module_package, names.module_url) == (package, url)
 
 
-def test_postgres_and_route_names_derive_from_module_and_channel() -> None:
+def test_channel_and_route_names_derive_from_module_and_channel() -> None:
     assert channel_names("StockLevel", "warehouse-ops") == ChannelNames(
         channel_class="StockLevel",
         channel_snake="stock_level",
@@ -60,12 +61,7 @@ def test_postgres_and_route_names_derive_from_module_and_channel() -> None:
         channel_title="stock level",
         module_package="warehouse_ops",
         module_url="warehouse-ops",
-        pg_channel="warehouse_ops_stock_level",
-        events_table="warehouse_ops_stock_level_events",
-        locks_table="warehouse_ops_stock_level_event_locks",
-        emit_function="warehouse_ops_stock_level_emit",
-        trigger_function="warehouse_ops_stock_level_on_change",
-        trigger_name="warehouse_ops_stock_level_notify",
+        channel_name="warehouse_ops_stock_level",
         route_prefix="/warehouse-ops/events/stock-level",
     )
 
@@ -130,81 +126,45 @@ def test_leading_digit_message_says_what_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("channel", "module", "identifier"),
+    ("channel", "module", "channel_name"),
     [
         ("Date", "current", "current_date"),
         ("User", "system", "system_user"),
         ("Schema", "current", "current_schema"),
     ],
 )
-def test_channel_whose_postgres_name_is_a_reserved_key_word_is_refused(
-    channel: str, module: str, identifier: str
+def test_a_channel_name_that_is_a_reserved_sql_key_word_is_accepted(
+    channel: str, module: str, channel_name: str
 ) -> None:
+    """The channel's name is a string value in SQL, never an identifier: no key word clashes."""
+    assert channel_names(channel, module).channel_name == channel_name
+    assert Channel(channel_name).name == channel_name
+
+
+def test_a_channel_name_of_exactly_53_bytes_is_accepted_and_the_runtime_takes_it() -> None:
+    names = channel_names("s" * 43, "inventory")
+
+    assert len(names.channel_name.encode()) == CHANNEL_NAME_MAX_BYTES == 53
+    assert Channel(names.channel_name).name == names.channel_name
+
+
+def test_a_channel_name_of_54_bytes_is_refused_saying_how_long_it_is_and_why() -> None:
     with pytest.raises(BadInput) as refused:
-        channel_names(channel, module)
+        channel_names("s" * 44, "inventory")
 
-    message = str(refused.value)
-    assert f"NOTIFY channel name {identifier!r}" in message
-    assert "reserved PostgreSQL key word" in message
-
-
-def test_channel_whose_longest_postgres_name_exceeds_63_bytes_is_refused() -> None:
-    channel = "s" * 42  # inventory_sss…_event_locks is 64 bytes
-
-    with pytest.raises(BadInput) as refused:
-        channel_names(channel, "inventory")
-
-    message = str(refused.value)
-    assert "event locks table name" in message
-    assert "is 64 bytes" in message
-    assert "63-byte identifier limit" in message
-
-
-def test_channel_whose_longest_postgres_name_is_exactly_63_bytes_is_accepted() -> None:
-    names = channel_names("s" * 41, "inventory")
-
-    assert len(names.locks_table) == 63
-
-
-def test_overlong_names_blame_the_longest_identifier_and_its_size() -> None:
-    # Every identifier is over the limit: the event locks table's size says how much to cut.
-    with pytest.raises(BadInput, match=r"event locks table name '.*' .* is 78 bytes"):
-        channel_names("Stock", "x" * 60)
-
-
-def test_a_channel_without_trigger_uses_no_trigger_names() -> None:
-    names = channel_names("Stock", "inventory")
-
-    assert names.postgres_identifiers(with_trigger=False) == {
-        "NOTIFY channel": "inventory_stock",
-        "events table": "inventory_stock_events",
-        "event locks table": "inventory_stock_event_locks",
-        "emit function": "inventory_stock_emit",
-    }
-
-
-def test_a_channel_with_trigger_uses_its_trigger_names_too() -> None:
-    names = channel_names("Stock", "inventory", with_trigger=True)
-
-    assert names.postgres_identifiers(with_trigger=True) == {
-        **names.postgres_identifiers(with_trigger=False),
-        "trigger function": "inventory_stock_on_change",
-        "trigger": "inventory_stock_notify",
-    }
-
-
-def test_an_unusable_trigger_name_refuses_only_a_channel_with_a_trigger(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # No accepted name makes a trigger name unusable while the locks table's is fine (that one
-    # is longer, and no key word ends like either), so pretend PostgreSQL reserves one.
-    monkeypatch.setattr(
-        "scaffold.names.PG_RESERVED_KEYWORDS", PG_RESERVED_KEYWORDS | {"inventory_stock_notify"}
+    channel_name = "inventory_" + "s" * 44
+    assert str(refused.value) == (
+        f"the channel's name {channel_name!r}, from channel {'s' * 44!r} in module 'inventory',"
+        " is 54 bytes, over the runtime's 53 (its triggers are named <name>_on_insert, and"
+        " PostgreSQL's names stop at 63 bytes); use a shorter channel or module name"
     )
+    with pytest.raises(ValueError, match="at most 53"):
+        Channel(channel_name)
 
-    assert channel_names("Stock", "inventory").trigger_name == "inventory_stock_notify"
-    with pytest.raises(BadInput, match=r"the trigger name 'inventory_stock_notify' .* reserved"):
-        channel_names("Stock", "inventory", with_trigger=True)
+
+def test_an_overlong_module_name_is_refused_by_the_size_of_the_channels_name() -> None:
+    with pytest.raises(BadInput, match=r"the channel's name 'x{60}_stock', .* is 66 bytes"):
+        channel_names("Stock", "x" * 60)
 
 
 @pytest.mark.parametrize("name", ["baskets", "user_id", "_private", "t2", "a" * 63])
@@ -280,22 +240,14 @@ def assert_usable_everywhere(names: ChannelNames) -> None:
         assert python_name.isidentifier()
         assert not keyword.iskeyword(python_name)
         assert not keyword.issoftkeyword(python_name)
-    for pg_name in (
-        names.pg_channel,
-        names.events_table,
-        names.locks_table,
-        names.emit_function,
-        names.trigger_function,
-        names.trigger_name,
-    ):
-        assert PG_IDENTIFIER.fullmatch(pg_name)
-        assert len(pg_name.encode()) <= 63
-        assert pg_name not in PG_RESERVED_KEYWORDS
+    assert PG_IDENTIFIER.fullmatch(names.channel_name)
+    assert len(names.channel_name.encode()) <= CHANNEL_NAME_MAX_BYTES
+    assert Channel(names.channel_name).name == names.channel_name  # the runtime takes it
     assert names.route_prefix == f"/{names.module_url}/events/{names.channel_kebab}"
 
 
 @given(channel=NAMES, module=NAMES)
-def test_every_accepted_name_yields_valid_python_and_postgres_identifiers(
+def test_every_accepted_name_yields_valid_python_identifiers_and_a_runtime_channel_name(
     channel: str, module: str
 ) -> None:
     try:

@@ -81,9 +81,7 @@ def test_the_hook_fails_after_the_include_router_line_is_deleted(
     repository: Path, pre_commit_home: Path
 ) -> None:
     main = repository / "shop/main.py"
-    main.write_text(
-        main.read_text().replace("app.include_router(inventory_stock_sse_router)\n", "")
-    )
+    main.write_text(main.read_text().replace("app.include_router(realtime_router)\n", ""))
     result = try_hook(repository, pre_commit_home)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "missing wiring  shop/main.py (inventory_stock_sse_router)" in result.stdout
+    assert "missing wiring  shop/main.py (realtime_router)" in result.stdout

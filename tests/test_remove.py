@@ -2,15 +2,16 @@
 
 import asyncio
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from scaffold import apply
 from scaffold._commands.remove_sse_channel import remove_sse_channel
-from scaffold.manifest import edit_pyproject
 from tests.golden_cases import TRIGGERED
 from tests.helpers import (
+    EXAMPLE,
     channel_test_count,
     new_database,
     run_generated_tests,
@@ -24,38 +25,43 @@ LEVEL = ("StockLevel", "in", "warehouse-ops")
 SERVICE = "shop/modules/inventory/services/stock_notify_service.py"
 
 
+SCHEMA_MIGRATION = "migrations/0002_fastapi_pg_sse_schema_1_0.sql"
+LEVEL_NAME = "warehouse_ops_stock_level"
+
+
 def without_migrations(files: dict[str, bytes]) -> dict[str, bytes]:
     return {path: text for path, text in files.items() if not path.startswith("migrations/")}
 
 
-def test_create_then_remove_leaves_every_non_migration_file_as_before(shop: Path) -> None:
-    pyproject = shop / "pyproject.toml"
-    pyproject.write_text(edit_pyproject(pyproject.read_text(), []))  # dependencies listed already
+def test_create_then_remove_leaves_the_project_as_before_but_its_schema_migration(
+    shop: Path,
+) -> None:
     before = snapshot(shop)
     assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
     created = snapshot(shop)
     result = run_scaffold("remove-sse-channel", *STOCK, cwd=shop)
     assert result.exit_code == 0, result.stderr
+    assert "Apply" not in result.stdout, "a channel without trigger needs no removal migration"
     after = snapshot(shop)
-    assert without_migrations(after) == without_migrations(before)
-    migration = "migrations/0002_inventory_stock_sse_channel.sql"
-    assert after[migration] == created[migration], "the channel's migration was edited"
-    assert sorted(after.keys() - before.keys()) == [
-        migration,
-        "migrations/0003_remove_inventory_stock_sse_channel.sql",
-    ]
-    assert not (shop / "shop" / "realtime").exists()
+    assert sorted(after.keys() - before.keys()) == [SCHEMA_MIGRATION]
+    assert after[SCHEMA_MIGRATION] == created[SCHEMA_MIGRATION]
+    changed = [path for path in before if after[path] != before[path]]
+    assert changed == ["pyproject.toml"]
+    pyproject = tomllib.loads(after["pyproject.toml"].decode())
+    assert "channels" not in pyproject["tool"]["scaffold"]
+    assert pyproject["tool"]["scaffold"]["schema"] == [
+        {"version": "1.0", "migration": SCHEMA_MIGRATION.removeprefix("migrations/")}
+    ], "the database keeps the runtime's schema: its record stays, with its migration"
     assert not (shop / "shop" / "modules").exists()
 
 
 def test_removal_keeps_the_dependencies_that_create_added(shop: Path) -> None:
-    original = (shop / "pyproject.toml").read_text()
     assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
+    added = tomllib.loads((shop / "pyproject.toml").read_text())["project"]["dependencies"]
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
-    kept = (shop / "pyproject.toml").read_text()
-    assert kept == edit_pyproject(original, [])
-    assert '"fastapi-pg-sse>=0.4,<1"' in kept
-    assert "[tool.scaffold.channels]" not in kept
+    kept = tomllib.loads((shop / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert kept == added
+    assert "fastapi-pg-sse>=0.5,<1" in kept
 
 
 def test_removing_the_second_channel_leaves_the_project_as_if_only_the_first_was_made(
@@ -79,43 +85,69 @@ def test_removing_one_of_two_channels_leaves_the_other_working_on_postgresql(
 
 
 @pytest.mark.parametrize("drop_data", [False, True], ids=["keep-data", "drop-data"])
-def test_the_removal_migration_drops_trigger_and_functions_on_postgresql(
+def test_the_removal_migration_drops_the_trigger_and_deletes_the_events_if_asked_on_postgresql(
     shop: Path, postgres_url: str, drop_data: bool
 ) -> None:
     assert run_scaffold("create-sse-channel", *LEVEL, *TRIGGERED, cwd=shop).exit_code == 0
+    made = _migrations(shop)
     flags = ("--drop-data",) if drop_data else ()
-    assert run_scaffold("remove-sse-channel", *LEVEL, *flags, cwd=shop).exit_code == 0
-    migrations = [path.read_text() for path in sorted((shop / "migrations").glob("*.sql"))]
-    assert len(migrations) == 3
-    left = asyncio.run(_migrated_objects(postgres_url, migrations, "warehouse_ops_stock_level"))
-    assert left == {"functions": 0, "triggers": 0, "table": not drop_data}
+    removed = run_scaffold("remove-sse-channel", *LEVEL, *flags, cwd=shop)
+    assert removed.exit_code == 0, removed.stderr
+    [removal] = _migrations(shop)[len(made) :]
+    assert f"Apply migrations/{removal.name} to your database." in removed.stdout
+    assert removal.name == "0004_remove_warehouse_ops_stock_level_sse_channel.sql"
+    state = asyncio.run(_state_after(postgres_url, made, removal))
+    assert state == {"triggers": 0, "events": 0 if drop_data else 1, "reset": drop_data}
 
 
-def test_a_channel_removed_with_its_data_kept_can_be_created_again_on_postgresql(
+def test_a_channel_removed_with_its_data_kept_streams_it_again_when_made_again_on_postgresql(
     shop: Path, postgres_url: str
 ) -> None:
-    for command in ("create-sse-channel", "remove-sse-channel", "create-sse-channel"):
-        assert run_scaffold(command, *LEVEL, cwd=shop).exit_code == 0
-    migrations = [path.read_text() for path in sorted((shop / "migrations").glob("*.sql"))]
-    assert len(migrations) == 4
-    left = asyncio.run(_migrated_objects(postgres_url, migrations, "warehouse_ops_stock_level"))
-    assert left == {"functions": 2, "triggers": 0, "table": True}  # emit and emit_many
+    for command, options in (
+        ("create-sse-channel", TRIGGERED),
+        ("remove-sse-channel", ()),
+        ("create-sse-channel", TRIGGERED),
+    ):
+        result = run_scaffold(command, *LEVEL, *options, cwd=shop)
+        assert result.exit_code == 0, result.stderr
+    made_again = _migrations(shop)
+    assert [path.name.partition("_")[2] for path in made_again] == [
+        "fastapi_pg_sse_schema_1_0.sql",
+        f"{LEVEL_NAME}_sse_trigger.sql",
+        f"remove_{LEVEL_NAME}_sse_channel.sql",
+        f"{LEVEL_NAME}_sse_trigger.sql",
+    ]
+    state = asyncio.run(_state_after(postgres_url, made_again[:2], *made_again[2:]))
+    assert state == {"triggers": 3, "events": 1, "reset": False}
 
 
-async def _migrated_objects(server_url: str, migrations: list[str], stem: str) -> dict[str, object]:
-    """Apply `migrations` to a new database; count what is left whose name starts with `stem`."""
+def _migrations(project: Path) -> list[Path]:
+    return sorted((project / "migrations").glob("0*_*.sql"))[1:]  # after the shop's own
+
+
+async def _state_after(server_url: str, made: list[Path], *then: Path) -> dict[str, object]:
+    """Apply the `made` migrations to a new database, change a basket (an event of LEVEL), apply
+    `then`: how many triggers the channel has left, how many of its events, and whether a client
+    resuming from its event gets a reset (its id was pruned)."""
     async with new_database(server_url) as database:
-        for migration in migrations:
-            await database.execute(migration)
+        for migration in [*sorted((EXAMPLE / "migrations").glob("*.sql")), *made]:
+            await database.execute(migration.read_text())
+        await database.execute("INSERT INTO baskets (user_id, stock) VALUES ('ann', 1)")
+        for migration in then:
+            await database.execute(migration.read_text())
+        event_id = await database.fetchval("SELECT max(id) FROM fastapi_pg_sse.events")
         return {
-            "functions": await database.fetchval(
-                "SELECT count(*) FROM pg_proc WHERE proname LIKE $1", f"{stem}%"
-            ),
             "triggers": await database.fetchval(
-                "SELECT count(*) FROM pg_trigger WHERE tgname LIKE $1", f"{stem}%"
+                "SELECT count(*) FROM pg_trigger WHERE tgname LIKE $1", f"{LEVEL_NAME}%"
             ),
-            "table": await database.fetchval(
-                "SELECT to_regclass($1) IS NOT NULL", f"{stem}_events"
+            "events": await database.fetchval(
+                "SELECT count(*) FROM fastapi_pg_sse.events WHERE channel = $1", LEVEL_NAME
+            ),
+            "reset": await database.fetchval(
+                "SELECT coalesce(max(through_id), 0) >= $2 FROM fastapi_pg_sse.pruned"
+                " WHERE channel = $1",
+                LEVEL_NAME,
+                event_id or 1,
             ),
         }
 
@@ -129,8 +161,7 @@ def test_dry_run_lists_the_deletions_and_writes_nothing(shop: Path) -> None:
     assert actions[SERVICE] == "delete"
     assert actions["shop/sse_channels.py"] == "delete"
     assert actions["shop/main.py"] == "update"
-    assert actions["migrations/0003_remove_inventory_stock_sse_channel.sql"] == "create"
-    assert "migrations/0002_inventory_stock_sse_channel.sql" not in actions
+    assert not [path for path in actions if path.startswith("migrations/")]
     assert snapshot(shop) == before
 
 

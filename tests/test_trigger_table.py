@@ -2,7 +2,8 @@
 
 `--table` and `--user-column` (and `--columns`) are checked against the project's migrations:
 what they show does not exist is refused; what they cannot tell is said in the plan. The row the
-trigger test inserts comes from a row factory beside the tests, created once and then the user's.
+trigger test inserts comes from the runtime's `insert_row`, or, for a table that needs more, from
+the `realtime_row_factory` fixture the project overrides.
 """
 
 import json
@@ -12,9 +13,14 @@ import pytest
 
 from scaffold.schema import read_schema
 from tests.golden_cases import TRIGGERED
-from tests.helpers import run_scaffold, snapshot
+from tests.helpers import (
+    channel_test_count,
+    failed_generated_tests,
+    run_generated_tests,
+    run_scaffold,
+    snapshot,
+)
 
-ROWS = "tests/realtime/baskets_rows.py"
 STOCK = ("Stock", "in", "inventory")
 
 
@@ -75,27 +81,49 @@ def test_what_the_migrations_cannot_tell_is_said_in_the_plan(shop: Path) -> None
     assert json.loads(as_json.stdout)["unchecked"] == unchecked
 
 
-def test_the_row_factory_is_created_once_and_then_the_users(shop: Path) -> None:
-    assert run_scaffold("create-sse-channel", *STOCK, *TRIGGERED, cwd=shop).exit_code == 0
-    rows = shop / ROWS
-    assert 'insert_row(connection, "baskets", fill=[user_column])' in rows.read_text()
-    edited = rows.read_text().replace("fill=[user_column]", 'fill=[user_column, "stock"]')
-    rows.write_text(edited)
+TICKETS = """\
+CREATE TABLE tickets (
+    id serial PRIMARY KEY,
+    owner text NOT NULL,
+    code text NOT NULL CHECK (code ~ '^T-[0-9]{4}$')
+);
+"""
+TICKET_FACTORY = """\
+import asyncpg
+import pytest
+from fastapi_pg_sse.testing import RowFactory
 
-    check = run_scaffold("check", cwd=shop)
-    sync = run_scaffold("sync", cwd=shop)
-    removed = run_scaffold("remove-sse-channel", *STOCK, cwd=shop)
-    assert (check.exit_code, sync.exit_code, removed.exit_code) == (0, 0, 0), check.stdout
-    assert rows.read_text() == edited, "scaffold touched the user's row factory"
+
+@pytest.fixture(scope="session")
+def realtime_row_factory() -> RowFactory:
+    async def insert_ticket(
+        connection: asyncpg.Connection, table: str, user_column: str
+    ) -> asyncpg.Record:
+        row = await connection.fetchrow(
+            f"INSERT INTO {table} ({user_column}, code) VALUES ('ada', 'T-0001') RETURNING *"
+        )
+        assert row is not None
+        return row
+
+    return insert_ticket
+"""
 
 
-def test_an_unused_row_factory_goes_with_its_channel_if_untouched(shop: Path) -> None:
-    assert run_scaffold("create-sse-channel", *STOCK, *TRIGGERED, cwd=shop).exit_code == 0
-    (shop / ROWS).unlink()
-    assert run_scaffold("check", cwd=shop).stdout.startswith("       missing  " + ROWS)
-    assert run_scaffold("sync", cwd=shop).exit_code == 0
-    assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
-    assert not (shop / ROWS).exists()
+def test_a_table_that_needs_a_hand_made_row_gets_it_from_the_projects_row_factory(
+    shop: Path, postgres_url: str, tmp_path: Path
+) -> None:
+    (shop / "migrations" / "0002_tickets.sql").write_text(TICKETS)
+    trigger = ("--table", "tickets", "--user-column", "owner")
+    assert run_scaffold("create-sse-channel", *STOCK, *trigger, cwd=shop).exit_code == 0
+
+    failed = failed_generated_tests(shop, postgres_url, tmp_path / "first")
+    assert "PostgreSQL refused the row built for tickets" in failed
+    assert "insert it yourself in a `realtime_row_factory` fixture of yours" in failed
+
+    (shop / "tests" / "conftest.py").write_text(TICKET_FACTORY)
+    passed = run_generated_tests(shop, postgres_url, tmp_path / "second")
+    assert passed >= channel_test_count(shop) > 0
+    assert run_scaffold("check", cwd=shop).exit_code == 0, "the project's own conftest is its"
 
 
 def test_the_migrations_cannot_tell_a_column_after_a_do_block_nor_mix_up_schemas(

@@ -15,18 +15,17 @@ from hypothesis import strategies as st
 
 from scaffold.errors import BadInput
 from scaffold.layout import channel_layout, typescript_paths
-from scaffold.project import ChannelRecord, Project
+from scaffold.project import ChannelRecord, Migration, Project, SchemaRecord
 from scaffold.pydantic_aliases import ALIAS_GENERATORS
 from scaffold.ts_client import typescript_files
 from scaffold.typescript import Interface, read_channel_events
 
 FIXTURES = Path(__file__).parent / "typescript_fixtures"
 UPDATE = os.environ.get("SCAFFOLD_UPDATE_GOLDEN") == "1"
-ORDERS = ChannelRecord("Order", "sales", "0002_sales_order_sse_channel.sql")
-STOCK = ChannelRecord("Stock", "inventory", "0003_inventory_stock_sse_channel.sql")
-STOCK_LEVEL = ChannelRecord(
-    "StockLevel", "warehouse-ops", "0004_warehouse_ops_stock_level_sse_channel.sql"
-)
+ORDERS = ChannelRecord("Order", "sales")
+STOCK = ChannelRecord("Stock", "inventory")
+STOCK_LEVEL = ChannelRecord("StockLevel", "warehouse-ops")
+SCHEMA = SchemaRecord("1.0", Migration("0002_fastapi_pg_sse_schema_1_0.sql"))
 
 
 def project_of(root: Path, *channels: ChannelRecord) -> Project:
@@ -39,6 +38,7 @@ def project_of(root: Path, *channels: ChannelRecord) -> Project:
         tests="tests",
         channels=channels,
         typescript="web/realtime",
+        schema=(SCHEMA,),
     )
 
 
@@ -118,7 +118,7 @@ def test_the_users_events_file_on_disk_wins_over_the_one_the_command_would_creat
 
 
 def test_a_class_name_two_channels_use_is_prefixed_in_both(tmp_path: Path) -> None:
-    other = ChannelRecord("Stock", "warehouse", "0004_warehouse_stock_sse_channel.sql")
+    other = ChannelRecord("Stock", "warehouse")
     source = (FIXTURES / "stock_events.py").read_text()
     text = channels_ts(project_of(tmp_path, STOCK, other), {STOCK: source, other: source})
     assert "export interface InventoryStockStockUpdated {" in text

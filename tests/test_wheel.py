@@ -12,10 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.golden_cases import GOLDEN, TRIGGERED
-from tests.helpers import REPO, copy_example, run_generated_tests, run_scaffold, snapshot
+from scaffold.render import MIGRATION_HEADER
+from tests.golden_cases import GOLDEN, TRIGGERED, without_runtime_schema
+from tests.helpers import (
+    REPO,
+    copy_example,
+    printed_schema,
+    run_generated_tests,
+    run_scaffold,
+    snapshot,
+)
 
 RUNTIME = REPO / "fastapi-pg-sse"
+STOCK = ("Stock", "in", "inventory")
 
 
 @pytest.fixture(scope="module")
@@ -59,25 +68,53 @@ def imported_from(python: Path, module: str, *, cwd: Path) -> Path:
     return Path(located.stdout.strip())
 
 
-def test_installed_wheel_generates_the_golden_project(wheels: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def installed_scaffold(wheels: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `scaffold` command of a virtualenv that holds the tool's wheel and what it declares."""
+    venv = tmp_path_factory.mktemp("scaffold-venv")
     (wheel,) = wheels.glob("scaffold-*.whl")
-    python = new_virtualenv(tmp_path / "venv", str(wheel), find_links=wheels)
-    project = copy_example(tmp_path / "shop")
-    assert imported_from(python, "scaffold", cwd=project).is_relative_to(tmp_path / "venv")
+    python = new_virtualenv(venv, str(wheel), find_links=wheels)
+    assert imported_from(python, "scaffold", cwd=venv).is_relative_to(venv)
+    return python.parent / "scaffold"
 
-    installed_cli = (str(python.parent / "scaffold"),)
+
+def test_installed_wheel_generates_the_golden_project(
+    installed_scaffold: Path, tmp_path: Path
+) -> None:
+    project = copy_example(tmp_path / "shop")
     result = run_scaffold(
-        "create-sse-channel", "Stock", "in", "inventory", cwd=project, command=installed_cli
+        "create-sse-channel", *STOCK, cwd=project, command=(str(installed_scaffold),)
     )
     assert result.exit_code == 0, result.stderr
-    assert snapshot(project) == snapshot(GOLDEN / "stock-in-inventory")
+    # The runtime's schema migration, which golden/ leaves out, is checked on the way.
+    generated = without_runtime_schema(snapshot(project))
+    assert generated == snapshot(GOLDEN / "stock-in-inventory")
+
+
+def test_installed_wheel_writes_the_runtimes_schema_migration_from_the_copy_in_its_wheel(
+    installed_scaffold: Path, tmp_path: Path
+) -> None:
+    python = installed_scaffold.parent / "python"
+    runtime = subprocess.run(
+        [python, "-c", "import fastapi_pg_sse"], capture_output=True, check=False
+    )
+    assert runtime.returncode != 0, "the runtime is installed beside scaffold: not the wheel's copy"
+    project = copy_example(tmp_path / "shop")
+    result = run_scaffold(
+        "create-sse-channel", *STOCK, cwd=project, command=(str(installed_scaffold),)
+    )
+    assert result.exit_code == 0, result.stderr
+
+    printed = printed_schema()
+    written = (project / "migrations/0002_fastapi_pg_sse_schema_1_0.sql").read_text()
+    assert written == f"-- {MIGRATION_HEADER}\n{printed}"
 
 
 def test_a_generated_project_installs_the_runtime_wheel_and_passes_its_checks(
     wheels: Path, tmp_path: Path, postgres_url: str
 ) -> None:
     project = copy_example(tmp_path / "shop")
-    arguments = ("create-sse-channel", "Stock", "in", "inventory", *TRIGGERED)
+    arguments = ("create-sse-channel", *STOCK, *TRIGGERED)
     assert run_scaffold(*arguments, cwd=project).exit_code == 0
     # Only what the project declares (its test extra included), and the type checker.
     python = new_virtualenv(tmp_path / "venv", f"{project}[test]", "mypy", find_links=wheels)

@@ -9,25 +9,31 @@ from pathlib import Path
 import pytest
 
 from scaffold.errors import BadInput
-from scaffold.wiring import RouterWiring, missing_wirings, unwire_routers, wire_routers
+from scaffold.layout import Router
+from scaffold.wiring import missing_wirings, unwire_routers, wire_routers
 
 FIXTURES = Path(__file__).parent / "wiring_fixtures"
 
-STOCK = RouterWiring(
+STOCK = Router(
     "shop.modules.inventory.adapters.inbound.stock_sse_controller",
     "router",
     "inventory_stock_sse_router",
 )
-PRICES = RouterWiring(
+PRICES = Router(
     "shop.modules.catalog.adapters.inbound.price_sse_controller",
     "router",
     "catalog_price_sse_router",
 )
-REALTIME = RouterWiring("shop.sse_channels", "realtime_router", "realtime_router")
-LEVELS = RouterWiring("inventory.sse.levels", "router", "inventory_levels_sse_router")
+REALTIME = Router("shop.sse_channels", "realtime_router", "realtime_router")
+LEVELS = Router("inventory.sse.levels", "router", "inventory_levels_sse_router")
 
-# before, after, app_name, first_party, wirings
+# before, after, app_name, first_party, wirings. A project's app module mounts the registry's
+# REALTIME router alone, which holds every channel's route; one made by scaffold 0.4 mounted each
+# channel's router too.
 CASES = [
+    pytest.param(
+        "typical.before.py", "registry_only.after.py", "app", "shop", [REALTIME], id="registry"
+    ),
     pytest.param("typical.before.py", "typical.after.py", "app", "shop", [STOCK], id="typical"),
     pytest.param(
         "existing_includes.before.py",
@@ -90,19 +96,17 @@ def fixture(name: str) -> str:
     return (FIXTURES / name).read_text()
 
 
-def wire(
-    source: str, *wirings: RouterWiring, app_name: str = "app", first_party: str = "shop"
-) -> str:
+def wire(source: str, *wirings: Router, app_name: str = "app", first_party: str = "shop") -> str:
     return wire_routers(
         source, app_name, wirings, filename="app.py", package=first_party, first_party=first_party
     )
 
 
-def unwire(source: str, *wirings: RouterWiring, app_name: str = "app") -> str:
+def unwire(source: str, *wirings: Router, app_name: str = "app") -> str:
     return unwire_routers(source, app_name, wirings, filename="app.py", package="shop")
 
 
-def missing(source: str, *wirings: RouterWiring) -> list[RouterWiring]:
+def missing(source: str, *wirings: Router) -> list[Router]:
     return missing_wirings(source, "app", wirings, filename="app.py", package="shop")
 
 
@@ -129,7 +133,7 @@ def ruff_complaints(source: str, first_party: str, folder: Path) -> str:
 
 @pytest.mark.parametrize(CASE_ARGS, CASES)
 def test_wire_matches_fixture(
-    before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
+    before: str, after: str, app_name: str, first_party: str, wirings: list[Router]
 ) -> None:
     wired = wire(fixture(before), *wirings, app_name=app_name, first_party=first_party)
     assert wired == fixture(after)
@@ -141,7 +145,7 @@ def test_wired_fixture_passes_ruff(
     after: str,
     app_name: str,
     first_party: str,
-    wirings: list[RouterWiring],
+    wirings: list[Router],
     tmp_path: Path,
 ) -> None:
     if ruff_complaints(fixture(before), first_party, tmp_path):
@@ -159,7 +163,7 @@ def test_ruff_complaints_sees_the_first_party_package(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(CASE_ARGS, CASES)
 def test_wire_is_idempotent(
-    before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
+    before: str, after: str, app_name: str, first_party: str, wirings: list[Router]
 ) -> None:
     wired = wire(fixture(after), *wirings, app_name=app_name, first_party=first_party)
     assert wired == fixture(after)
@@ -167,7 +171,7 @@ def test_wire_is_idempotent(
 
 @pytest.mark.parametrize(CASE_ARGS, CASES)
 def test_unwire_restores_fixture(
-    before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
+    before: str, after: str, app_name: str, first_party: str, wirings: list[Router]
 ) -> None:
     assert unwire(fixture(after), *wirings, app_name=app_name) == fixture(before)
     wired = wire(fixture(before), *wirings, app_name=app_name, first_party=first_party)
@@ -176,7 +180,7 @@ def test_unwire_restores_fixture(
 
 @pytest.mark.parametrize(CASE_ARGS, CASES)
 def test_missing_wirings_of_fixtures(
-    before: str, after: str, app_name: str, first_party: str, wirings: list[RouterWiring]
+    before: str, after: str, app_name: str, first_party: str, wirings: list[Router]
 ) -> None:
     for source, expected in ((fixture(before), wirings), (fixture(after), [])):
         found = missing_wirings(source, app_name, wirings, filename="app.py", package=first_party)
@@ -250,16 +254,16 @@ def test_windows_line_endings_are_kept() -> None:
 @pytest.mark.parametrize(("length", "wrapped"), [(88, False), (89, True)])
 def test_an_import_is_wrapped_once_it_passes_88_characters(length: int, wrapped: bool) -> None:
     module = "shop." + "m" * (length - len("shop. import router as r") - len("from "))
-    source = wire(MINIMAL, RouterWiring(module, "router", "r"))
+    source = wire(MINIMAL, Router(module, "router", "r"))
     line = f"from {module} import router as r\n"
     assert len(line) == length + 1
     assert (line not in source) is wrapped
     assert (f"from {module} import (\n    router as r,\n)\n" in source) is wrapped
 
 
-API = RouterWiring("shop.api", "router", "api_router")
-CATALOG = RouterWiring("shop.Catalog.sse", "router", "catalog_sse_router")
-ZETA = RouterWiring("shop.zeta.sse", "router", "zeta_router")
+API = Router("shop.api", "router", "api_router")
+CATALOG = Router("shop.Catalog.sse", "router", "catalog_sse_router")
+ZETA = Router("shop.zeta.sse", "router", "zeta_router")
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,13 @@
 """The emitter: one event per transaction, for a fixed time, as fast as it can or at a fixed
 rate, round-robin over the users; a process of its own beside the load generator.
 
-    python -m bench.fanout.emit URL (channel:<emit function>|notify:<channel>) --users N
+    python -m bench.fanout.emit URL (channel:<channel>|notify:<channel>) --users N
         --seconds S [--rate R] [--connections C] [--first-seq K]
 
 It prints `ready` once connected, starts on a line from stdin, and ends with a JSON line:
 {"emitted": {user: events}, "seconds": how long emitting took}. The generated app's events go
-through its channel's SQL function, the peers' through pg_notify (the server protocol).
+through the runtime's `fastapi_pg_sse.emit(channel, ...)`, the peers' through pg_notify (the
+server protocol).
 """
 
 import argparse
@@ -27,9 +28,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def statement_for(target: str) -> str:
+    """The emitter's statement: of $1 (the user) and $2 (the event's data) for a channel, of $1
+    (the notification) for a peer."""
     kind, _, name = target.partition(":")
     if kind == "channel":
-        return f"SELECT {name}($1, 'tick', $2::jsonb)"
+        return f"SELECT fastapi_pg_sse.emit('{name}', $1, 'tick', $2::jsonb)"
     if kind == "notify":
         return f"SELECT pg_notify('{name}', $1)"
     raise ValueError(f"unknown target {target!r}")
@@ -84,7 +87,7 @@ async def emit(arguments: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.fanout.emit", description=__doc__)
     parser.add_argument("url")
-    parser.add_argument("target", help="channel:<emit function> or notify:<channel>")
+    parser.add_argument("target", help="channel:<channel> or notify:<channel>")
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--rate", type=float, help="events per second (default: as fast as it can)")

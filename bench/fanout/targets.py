@@ -31,7 +31,8 @@ class Target:
     path: str
     """The stream's route."""
     emit: str
-    """What the emitter calls: `channel:<emit function>` or `notify:<channel>`."""
+    """What the emitter calls: `channel:<channel>` (`fastapi_pg_sse.emit`) or `notify:<channel>`
+    (`pg_notify`)."""
     python: bool
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -47,7 +48,7 @@ def generated(project_root: Path, database_url: str, secret: str, workers: int =
         command=(*SERVE, project.APP, f"--workers={workers}"),
         cwd=project_root,
         path=project.STREAM_PATH,
-        emit=f"channel:{project.EMIT_FUNCTION}",
+        emit=f"channel:{project.CHANNEL_NAME}",
         python=True,
         environment={
             "DATABASE_URL": database_url,

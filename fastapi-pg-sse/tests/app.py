@@ -1,9 +1,13 @@
 """The application the runtime's tests serve: three channels in one kernel (one declaring its
-event types), a JWT stream route for each, a route with an auth dependency of its own, metrics,
-and CORS for the origins of `REALTIME_CORS_ORIGINS`."""
+event types), a JWT stream route for each (declared with `stream_route`, but one written by hand
+with the documented constants), a route with an auth dependency of its own, metrics, and CORS for
+the origins of `REALTIME_CORS_ORIGINS`.
+
+Its channels need no migration of their own: every channel's events live in the runtime's schema,
+which the session's database gets from the pytest plugin."""
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
 from fastapi.security import APIKeyHeader
@@ -11,7 +15,6 @@ from fastapi.security import APIKeyHeader
 from fastapi_pg_sse import (
     JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
-    STREAM_RESPONSES,
     Channel,
     CurrentUser,
     EventStream,
@@ -20,16 +23,16 @@ from fastapi_pg_sse import (
     Streams,
     create_realtime_router,
     get_realtime,
-    jwt_stream_responses,
+    stream_route,
 )
 from tests.order_events import OrderEvent
 
-FEED = Channel("test_feed")
-"""Created by `migrations/0001_test_feed_sse_channel.sql`, as scaffold generates it."""
-NEWS = Channel("test_news")
-"""Created by `migrations/0002_test_news_sse_channel.sql`, as scaffold generates it."""
-ORDERS = Channel("test_orders", events=OrderEvent)
-"""Typed: created by `migrations/0003_test_orders_sse_channel.sql`."""
+FEED: Channel[Any] = Channel("test_feed")
+"""Untyped: any event type, any payload."""
+NEWS: Channel[Any] = Channel("test_news")
+"""Untyped, like FEED: a second channel of the same kernel."""
+ORDERS: Channel[OrderEvent] = Channel("test_orders", events=OrderEvent)
+"""Typed: mypy checks what is emitted on it."""
 
 STREAM = "/feed/stream"
 """The caller's FEED events, authenticated by JWT (`CurrentUser`)."""
@@ -61,25 +64,16 @@ jwt_router = APIRouter()
     openapi_extra=STREAM_OPENAPI,
 )
 async def stream_feed_events(user: CurrentUser, streams: Streams) -> EventStream:
+    """Written by hand, as before `stream_route`: documented as NEWS_STREAM is."""
     return streams.open(FEED, user)
 
 
-@jwt_router.get(
-    NEWS_STREAM,
-    response_class=EventStream,
-    responses=JWT_STREAM_RESPONSES,
-    openapi_extra=STREAM_OPENAPI,
-)
+@stream_route(jwt_router, NEWS, NEWS_STREAM)
 async def stream_news_events(user: CurrentUser, streams: Streams) -> EventStream:
     return streams.open(NEWS, user)
 
 
-@jwt_router.get(
-    ORDERS_STREAM,
-    response_class=EventStream,
-    responses=jwt_stream_responses(ORDERS),
-    openapi_extra=STREAM_OPENAPI,
-)
+@stream_route(jwt_router, ORDERS, ORDERS_STREAM)
 async def stream_order_events(user: CurrentUser, streams: Streams) -> EventStream:
     return streams.open(ORDERS, user)
 
@@ -88,12 +82,7 @@ own_auth_router = APIRouter()
 """Routes that need no JWT setting: `tests.own_auth_app` serves only these."""
 
 
-@own_auth_router.get(
-    OWN_AUTH_STREAM,
-    response_class=EventStream,
-    responses=STREAM_RESPONSES,
-    openapi_extra=STREAM_OPENAPI,
-)
+@stream_route(own_auth_router, FEED, OWN_AUTH_STREAM)
 async def stream_feed_events_of_the_header_user(
     user_id: Annotated[str, Depends(user_from_header)], streams: Streams
 ) -> EventStream:

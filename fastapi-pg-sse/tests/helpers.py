@@ -1,12 +1,14 @@
-"""What the runtime's tests share: connections, waiting for conditions, a kernel run in the test
-process, and a raw-socket SSE reader cheap enough to run a hundred at once."""
+"""What the runtime's tests share: emitting and learning the ids events committed with, waiting
+for conditions, databases of a test's own, a kernel run in the test process, and a raw-socket SSE
+reader cheap enough to run a hundred at once."""
 
 import asyncio
 import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,20 +20,104 @@ import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse
 from pydantic import SecretStr
 
-from fastapi_pg_sse import Realtime, RealtimeSettings
+from fastapi_pg_sse import Channel, Realtime, RealtimeSettings
 from fastapi_pg_sse.hub import Subscriber
-from fastapi_pg_sse.testing import TEST_JWT_SECRET, Server, next_event, serve, sign_token
+from fastapi_pg_sse.schema import apply_migrations
+from fastapi_pg_sse.testing import (
+    TEST_JWT_SECRET,
+    Server,
+    committed_event_ids,
+    connected,
+    next_event,
+    serve,
+    sign_token,
+)
 from tests.app import FEED, OWN_AUTH_STREAM, STREAM, USER_HEADER
 
 
+def new_channel(prefix: str = "test") -> Channel[Any]:
+    """A channel no other test emits on: a channel is only a name, its events need no table of
+    their own. For tests in the test process; the served app streams only its own channels."""
+    return Channel(f"{prefix}_{uuid.uuid4().hex[:12]}")
+
+
+def new_users(*names: str) -> list[str]:
+    """Users of the test's own: the session's database is shared by every test."""
+    suffix = uuid.uuid4().hex[:8]
+    return [f"{name}-{suffix}" for name in names]
+
+
 @asynccontextmanager
-async def connected(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of the test's own, closed when the block ends."""
-    connection: asyncpg.Connection = await asyncpg.connect(database_url)
+async def in_a_schema_of_its_own(
+    database_url: str, *also_searched: str
+) -> AsyncIterator[asyncpg.Connection]:
+    """A connection whose tables go to a new schema (searched before `also_searched`), dropped
+    with them when the block ends."""
+    schema = f"test_{uuid.uuid4().hex[:8]}"
+    search_path = ", ".join([schema, *also_searched])
+    async with connected(database_url) as connection:
+        await connection.execute(f"CREATE SCHEMA {schema}; SET search_path = {search_path}")
+        try:
+            yield connection
+        finally:
+            await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@asynccontextmanager
+async def committing(connection: asyncpg.Connection) -> AsyncIterator[list[int]]:
+    """A transaction on `connection`. The list it gives is empty until the transaction commits;
+    then it holds the ids its events committed with, in the order they were emitted (an event
+    gets its id as its transaction commits: emitting returns none)."""
+    ids: list[int] = []
+    async with connection.transaction():
+        xact_id = await connection.fetchval("SELECT pg_current_xact_id()")
+        yield ids
+    ids.extend(await committed_event_ids(connection, xact_id))
+
+
+async def emit(
+    connection: asyncpg.Connection,
+    channel: Channel[Any],
+    user_id: str,
+    event_type: str = "test_event",
+    payload: Mapping[str, object] | None = None,
+) -> int:
+    """Emit one event on `connection`, in a transaction of its own; return its committed id."""
+    async with committing(connection) as ids:
+        await channel.emit(
+            connection, target_user_id=user_id, event_type=event_type, payload=payload
+        )
+    [event_id] = ids
+    return event_id
+
+
+async def newest_id(connection: asyncpg.Connection) -> int:
+    """The newest id given out, on any channel: the greatest id committed or declared gone
+    (pruned, or given out by an earlier version), the id a `reset` carries."""
+    newest: int = await connection.fetchval(
+        "SELECT greatest((SELECT max(id) FROM fastapi_pg_sse.events),"
+        " (SELECT max(through_id) FROM fastapi_pg_sse.pruned), 0)"
+    )
+    return newest
+
+
+@asynccontextmanager
+async def new_database(postgres_url: str, *, schema: bool = True) -> AsyncIterator[str]:
+    """A database of the test's own on `postgres_url`, with the runtime's schema (unless
+    `schema` is false: an empty one), as a URL; dropped when the block ends. For a test that
+    breaks or inspects what the session's database must keep."""
+    name = f"realtime_test_{uuid.uuid4().hex[:12]}"
+    async with connected(postgres_url) as admin:
+        await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield connection
+        url = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
+        if schema:
+            async with connected(url) as connection:
+                await apply_migrations(connection)
+        yield url
     finally:
-        await connection.close()
+        async with connected(postgres_url) as admin:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 async def wait_until(
@@ -130,14 +216,18 @@ async def terminate_listener(connection: asyncpg.Connection, pid: int) -> None:
     await wait_until(terminated, f"the listener of process {pid} was terminated")
 
 
+async def blocking_pids(connection: asyncpg.Connection, backend_pid: int) -> list[int]:
+    """The backends that hold a lock the backend `backend_pid` waits for (none if it waits for
+    no lock)."""
+    pids: list[int] = await connection.fetchval("SELECT pg_blocking_pids($1)", backend_pid)
+    return pids
+
+
 async def wait_until_blocked(connection: asyncpg.Connection, backend_pid: int) -> None:
     """Wait until the backend `backend_pid` waits for a lock another backend holds."""
 
     async def blocked() -> bool:
-        blockers: int = await connection.fetchval(
-            "SELECT cardinality(pg_blocking_pids($1))", backend_pid
-        )
-        return blockers > 0
+        return bool(await blocking_pids(connection, backend_pid))
 
     await wait_until(blocked, f"backend {backend_pid} waits for a lock")
 
@@ -166,9 +256,12 @@ def kernel_settings(database_url: str, **overrides: Any) -> RealtimeSettings:
 
 
 @asynccontextmanager
-async def running_kernel(database_url: str, **overrides: Any) -> AsyncIterator[Realtime]:
-    """A kernel run in the test process, started and stopped as the app's lifespan would."""
-    realtime = Realtime(kernel_settings(database_url, **overrides), [FEED])
+async def running_kernel(
+    database_url: str, channels: Sequence[Channel[Any]] = (FEED,), **overrides: Any
+) -> AsyncIterator[Realtime]:
+    """A kernel of `channels` run in the test process, started and stopped as the app's
+    lifespan would."""
+    realtime = Realtime(kernel_settings(database_url, **overrides), channels)
     await realtime.start()
     try:
         yield realtime
@@ -176,10 +269,16 @@ async def running_kernel(database_url: str, **overrides: Any) -> AsyncIterator[R
         await realtime.stop()
 
 
-def subscribe(realtime: Realtime, user_id: str, max_queued_bytes: int = 1_000_000) -> Subscriber:
-    """A subscriber of `user_id`'s events on the test channel, as an open stream holds, joined
-    before the user's first event (the tests' users are new)."""
-    subscriber = Subscriber(FEED.name, user_id, max_queued_bytes)
+def subscribe(
+    realtime: Realtime,
+    user_id: str,
+    max_queued_bytes: int = 1_000_000,
+    *,
+    channel: Channel[Any] = FEED,
+) -> Subscriber:
+    """A subscriber of `user_id`'s events on `channel`, as an open stream holds, joined before
+    the user's first event (the tests' users are new)."""
+    subscriber = Subscriber(channel.name, user_id, max_queued_bytes)
     realtime.hub.add(subscriber, delivered_through=0)
     return subscriber
 

@@ -1,48 +1,52 @@
-"""Emitting many events in one statement (`Channel.emit_many`, `<channel>_emit_many` in SQL)
-keeps every promise of emitting one: ids in the order given, each user's events delivered in
-order on commit and never on rollback, replay from any of them, the same refusals; and bulk
-emitters for the same users do not deadlock, whatever order they give the users in."""
+"""Emitting many events in one statement (`Channel.emit_many`, `fastapi_pg_sse.emit_many` in
+SQL) keeps every promise of emitting one: ids in the order given, each user's events delivered
+in order on commit and never on rollback, replay from any of them, the same refusals; and bulk
+emitters for the same users never wait for each other, whatever order they give the users in."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import asyncpg
 import pytest
 
-from fastapi_pg_sse.testing import ServedApp, next_event, payload_of
+from fastapi_pg_sse.testing import ServedApp, connected, next_event, payload_of
 from tests.app import FEED, ORDERS, ORDERS_STREAM, STREAM
-from tests.helpers import connected, wait_until_blocked
+from tests.helpers import blocking_pids, committing, emit, new_users
 from tests.order_events import Order, OrderPlaced, OrderShipped
 from tests.test_typed_events import Refunded
 
 pytestmark = pytest.mark.anyio
 
-EMIT_MANY = f"SELECT * FROM {FEED.emit_many_function}($1::text[], $2::text[], $3::jsonb[])"
-
-
-def users(*names: str) -> list[str]:
-    """Users of the test's own: the session's database is shared by every test."""
-    suffix = uuid.uuid4().hex[:8]
-    return [f"{name}-{suffix}" for name in names]
+EMIT_MANY = "SELECT fastapi_pg_sse.emit_many($1, $2::text[], $3::text[], $4::jsonb[])"
+users = new_users
 
 
 async def emit_many_sql(
-    connection: asyncpg.Connection, events: list[tuple[str, str, str | None]]
-) -> list[int]:
-    """`<channel>_emit_many` called from SQL with (user, type, payload JSON) triples."""
+    connection: asyncpg.Connection, events: list[tuple[str | None, str | None, str | None]]
+) -> None:
+    """`fastapi_pg_sse.emit_many` on FEED, called from SQL with (user, type, payload JSON)
+    triples."""
     columns = ([event[column] for event in events] for column in range(3))
-    rows = await connection.fetch(EMIT_MANY, *columns)
-    return [row[0] for row in rows]
+    await connection.execute(EMIT_MANY, FEED.name, *columns)
+
+
+async def emit_many_committed(
+    connection: asyncpg.Connection, events: list[tuple[str | None, str | None, str | None]]
+) -> list[int]:
+    """`emit_many_sql` in a transaction of its own; the ids its events committed with."""
+    async with committing(connection) as ids:
+        await emit_many_sql(connection, events)
+    return ids
 
 
 @asynccontextmanager
 async def notifications(database_url: str) -> AsyncIterator[asyncio.Queue[str]]:
-    """The payloads NOTIFY sends on FEED's channel from now on."""
+    """The payloads NOTIFY sends on the runtime's NOTIFY channel from now on."""
     queue: asyncio.Queue[str] = asyncio.Queue()
     async with connected(database_url) as listener:
-        await listener.add_listener(FEED.name, lambda *args: queue.put_nowait(args[3]))
+        await listener.add_listener("fastapi_pg_sse", lambda *args: queue.put_nowait(args[3]))
         yield queue
 
 
@@ -64,10 +68,10 @@ async def test_ids_ascend_in_the_order_given_and_each_user_gets_their_events_in_
         served_app.stream(STREAM, bo) as bo_stream,
     ):
         async with connected(served_app.database_url) as connection:
-            ids = await emit_many_sql(
+            ids = await emit_many_committed(
                 connection, [(user, "note", f'{{"n": "{n}"}}') for user, n in given]
             )
-        assert ids == sorted(ids) and len(set(ids)) == len(given)
+        assert ids == list(range(ids[0], ids[0] + len(given)))
         received = {
             ada: [await next_event(ada_stream) for _ in range(3)],
             bo: [await next_event(bo_stream) for _ in range(2)],
@@ -77,19 +81,25 @@ async def test_ids_ascend_in_the_order_given_and_each_user_gets_their_events_in_
         assert [(event.id, payload_of(event)) for event in stream] == expected
 
 
-async def test_one_notify_per_user_announces_their_newest_event_on_commit(
+async def test_one_notify_per_channel_and_user_announces_their_newest_event_on_commit(
     served_app: ServedApp,
 ) -> None:
+    """On the one NOTIFY channel `fastapi_pg_sse`, as `<id> <channel> <user>`."""
     ada, bo = users("ada", "bo")
     async with notifications(served_app.database_url) as queue:
         async with connected(served_app.database_url) as connection:
-            async with connection.transaction():
-                ids = await emit_many_sql(
+            async with committing(connection) as ids:
+                await emit_many_sql(
                     connection, [(ada, "first", None), (bo, "second", None), (ada, "third", None)]
                 )
-            marker = await FEED.emit(connection, target_user_id=ada, event_type="marker")
+                await ORDERS.emit(
+                    connection, OrderShipped(order_id=1, carrier="post"), target_user_id=ada
+                )
+            marker = await emit(connection, FEED, ada, "marker")
         announced = await until_marker(queue, marker)
-    assert sorted(announced) == sorted([f"{ids[1]} second {bo}", f"{ids[2]} third {ada}"])
+    assert sorted(announced) == sorted(
+        [f"{ids[1]} test_feed {bo}", f"{ids[2]} test_feed {ada}", f"{ids[3]} test_orders {ada}"]
+    )
 
 
 async def test_a_rolled_back_bulk_emit_records_announces_and_delivers_nothing(
@@ -103,15 +113,15 @@ async def test_a_rolled_back_bulk_emit_records_announces_and_delivers_nothing(
         async with connected(served_app.database_url) as connection:
             transaction = connection.transaction()
             await transaction.start()
-            rolled_back = await emit_many_sql(connection, [(cy, "lost", None), (cy, "lost", None)])
+            await emit_many_sql(connection, [(cy, "lost", None), (cy, "lost", None)])
             await transaction.rollback()
-            marker = await FEED.emit(connection, target_user_id=cy, event_type="kept")
+            marker = await emit(connection, FEED, cy, "kept")
             recorded = await connection.fetchval(
-                f"SELECT count(*) FROM {FEED.events_table} WHERE id = ANY ($1)", rolled_back
+                "SELECT count(*) FROM fastapi_pg_sse.events WHERE target_user_id = $1", cy
             )
         assert await until_marker(queue, marker) == []
         first = await next_event(stream)
-    assert recorded == 0
+    assert recorded == 1, "the marker only"
     assert (first.id, first.event) == (str(marker), "kept")
 
 
@@ -120,7 +130,9 @@ async def test_a_client_resumes_with_last_event_id_from_inside_a_bulk_emit(
 ) -> None:
     (di,) = users("di")
     async with connected(served_app.database_url) as connection:
-        ids = await emit_many_sql(connection, [(di, "tick", f'{{"n": {n}}}') for n in range(5)])
+        ids = await emit_many_committed(
+            connection, [(di, "tick", f'{{"n": {n}}}') for n in range(5)]
+        )
     async with served_app.stream(STREAM, di, last_event_id=str(ids[1])) as stream:
         replayed = [await next_event(stream) for _ in ids[2:]]
     assert [(event.id, payload_of(event)) for event in replayed] == [
@@ -138,8 +150,10 @@ async def test_typed_events_go_to_one_user_or_each_to_its_own_under_their_event_
         served_app.stream(ORDERS_STREAM, flo) as flo_stream,
     ):
         async with connected(served_app.database_url) as connection:
-            to_ed = await ORDERS.emit_many(connection, [placed, shipped], target_user_id=ed)
-            to_each = await ORDERS.emit_many(connection, [(flo, shipped), (ed, placed)])
+            async with committing(connection) as to_ed:
+                await ORDERS.emit_many(connection, [placed, shipped], target_user_id=ed)
+            async with committing(connection) as to_each:
+                await ORDERS.emit_many(connection, [(flo, shipped), (ed, placed)])
         ed_events = [await next_event(ed_stream) for _ in range(3)]
         flo_event = await next_event(flo_stream)
     assert [(e.id, e.event) for e in ed_events] == [
@@ -162,13 +176,11 @@ async def test_typed_events_go_to_one_user_or_each_to_its_own_under_their_event_
 async def test_an_undeclared_event_class_refuses_the_whole_batch_before_any_sql(
     realtime_database_url: str, events: list[Order]
 ) -> None:
-    async with connected(realtime_database_url) as connection:
-        count = f"SELECT count(*) FROM {ORDERS.events_table}"
-        before = await connection.fetchval(count)
-        async with connection.transaction():
-            with pytest.raises(TypeError, match=f"not {type(events[1]).__name__}"):
-                await ORDERS.emit_many(connection, events, target_user_id="gus")
-            assert await connection.fetchval(count) == before  # the transaction is still usable
+    async with connected(realtime_database_url) as connection, committing(connection) as ids:
+        with pytest.raises(TypeError, match=f"not {type(events[1]).__name__}"):
+            await ORDERS.emit_many(connection, events, target_user_id="gus")  # type: ignore[arg-type]
+        await connection.execute("SELECT 1")  # the transaction is still usable
+    assert ids == []
 
 
 async def test_events_without_their_users_are_refused_with_what_emit_many_takes(
@@ -180,9 +192,16 @@ async def test_events_without_their_users_are_refused_with_what_emit_many_takes(
 
 
 async def test_nothing_to_emit_emits_nothing(realtime_database_url: str) -> None:
-    async with connected(realtime_database_url) as connection:
-        assert await ORDERS.emit_many(connection, [], target_user_id="hal") == []
-        assert await emit_many_sql(connection, []) == []
+    async with connected(realtime_database_url) as connection, committing(connection) as ids:
+        await ORDERS.emit_many(connection, [], target_user_id="hal")
+        await ORDERS.emit_many(connection, [])
+        await emit_many_sql(connection, [])
+        await connection.execute(EMIT_MANY, FEED.name, None, None, None)
+        staged = await connection.fetchval(
+            "SELECT count(*) FROM fastapi_pg_sse.pending_events"
+            " WHERE xact_id = pg_current_xact_id()"
+        )
+    assert (staged, ids) == (0, [])
 
 
 @pytest.mark.parametrize(
@@ -202,11 +221,11 @@ async def test_one_invalid_event_refuses_the_batch_as_emit_refuses_it(
     realtime_database_url: str, user_id: str, event_type: str
 ) -> None:
     async with connected(realtime_database_url) as connection:
-        count = f"SELECT count(*) FROM {FEED.events_table}"
+        count = "SELECT count(*) FROM fastapi_pg_sse.events WHERE target_user_id = 'ok'"
         before = await connection.fetchval(count)
         with pytest.raises(asyncpg.InvalidParameterValueError) as single:
             await connection.execute(
-                f"SELECT {FEED.emit_function}($1, $2, NULL)", user_id, event_type
+                "SELECT fastapi_pg_sse.emit($1, $2, $3, NULL)", FEED.name, user_id, event_type
             )
         with pytest.raises(asyncpg.InvalidParameterValueError) as bulk:
             await emit_many_sql(connection, [("ok", "fine", None), (user_id, event_type, None)])
@@ -219,35 +238,32 @@ async def test_arrays_of_different_lengths_are_refused(realtime_database_url: st
         with pytest.raises(
             asyncpg.InvalidParameterValueError, match="must be as long, got 2, 1 and 2"
         ):
-            await connection.fetch(EMIT_MANY, ["a", "b"], ["t"], [None, None])
+            await connection.execute(EMIT_MANY, FEED.name, ["a", "b"], ["t"], [None, None])
 
 
-async def test_bulk_emitters_giving_shared_users_in_opposite_orders_do_not_deadlock(
-    realtime_database_url: str,
+async def test_bulk_emitters_giving_shared_users_in_opposite_orders_never_wait_for_each_other(
+    served_app: ServedApp,
 ) -> None:
-    """Locking in the order given would deadlock here: the first emitter holds `a` and waits for
-    `m`, held by a third transaction; the second would take `z` and then wait for `a`, and once
-    `m` is free the first would wait for `z`. Locked in sorted order, the second waits for `a`
-    before it takes `z`, and both commit."""
+    """Emitting locks no user: the second bulk emit returns while the first emitter's
+    transaction is open, and neither waits for the other. The one that commits first gets the
+    smaller ids, though it emitted last, and a stream of a shared user receives each batch once,
+    in commit order."""
     a, m, z = users("a", "m", "z")
     async with (
-        connected(realtime_database_url) as holder,
-        connected(realtime_database_url) as first,
-        connected(realtime_database_url) as second,
+        connected(served_app.database_url) as observer,
+        connected(served_app.database_url) as first,
+        connected(served_app.database_url) as second,
+        served_app.stream(STREAM, a) as a_stream,
     ):
-        await emit_many_sql(holder, [(user, "known", None) for user in (a, m, z)])
-        async with holder.transaction():
-            await FEED.emit(holder, target_user_id=m, event_type="holds")
-
-            async def emit_in_transaction(
-                connection: asyncpg.Connection, to: list[str]
-            ) -> list[int]:
-                async with connection.transaction():
-                    return await emit_many_sql(connection, [(u, "bulk", None) for u in to])
-
-            first_emit = asyncio.create_task(emit_in_transaction(first, [a, m, z]))
-            await wait_until_blocked(holder, first.get_server_pid())
-            second_emit = asyncio.create_task(emit_in_transaction(second, [z, a]))
-            await wait_until_blocked(holder, second.get_server_pid())
-        first_ids, second_ids = await first_emit, await second_emit
-    assert max(first_ids) < min(second_ids)
+        async with committing(first) as first_ids:
+            await emit_many_sql(first, [(u, "first", None) for u in (a, m, z)])
+            async with committing(second) as second_ids:
+                with anyio.fail_after(30):
+                    await emit_many_sql(second, [(u, "second", None) for u in (z, a)])
+                for emitter in (first, second):
+                    assert await blocking_pids(observer, emitter.get_server_pid()) == []
+            on_second_commit = await next_event(a_stream)
+        on_first_commit = await next_event(a_stream)
+    assert max(second_ids) < min(first_ids)
+    assert (on_second_commit.id, on_second_commit.event) == (str(second_ids[1]), "second")
+    assert (on_first_commit.id, on_first_commit.event) == (str(first_ids[0]), "first")

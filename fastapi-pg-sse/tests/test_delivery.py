@@ -1,7 +1,6 @@
 """Live delivery through the served app: every committed event reaches exactly its user's open
 streams, once and in commit order, whatever happens to the listener's connection."""
 
-import asyncio
 import json
 import random
 from collections import defaultdict
@@ -15,6 +14,8 @@ from fastapi_pg_sse.testing import (
     ServedApp,
     Server,
     ServerFactory,
+    committed_event_ids,
+    connected,
     emit_event,
     next_event,
     open_stream,
@@ -23,13 +24,13 @@ from fastapi_pg_sse.testing import (
 )
 from tests.app import FEED, NEWS, NEWS_STREAM, STREAM
 from tests.helpers import (
-    connected,
+    committing,
+    emit,
     ids_of,
     server_metrics,
     serving,
     terminate_listener,
     wait_until,
-    wait_until_blocked,
 )
 from tests.proxy import blackhole_proxy
 
@@ -79,8 +80,8 @@ async def test_one_listen_connection_serves_the_streams_of_both_channels(
 async def test_a_users_stream_of_one_channel_never_gets_their_events_of_the_other(
     served_app: ServedApp,
 ) -> None:
-    """Each time, the other channel's event commits first (the ids of the two channels may be
-    equal: the event types tell them apart): had it crossed over, it would come first."""
+    """Each time, the other channel's event commits first, with a smaller id (the channels share
+    one sequence of ids): had it crossed over, it would come first."""
     async with (
         served_app.stream(STREAM, "nina") as feed,
         served_app.stream(NEWS_STREAM, "nina") as news,
@@ -148,73 +149,11 @@ async def test_the_listener_reconnects_without_losing_or_repeating_events(
             if round_number:
                 await terminate_listener(connection, realtime_server.process.pid)
             for _ in range(50):
-                emitted.append(
-                    await FEED.emit(
-                        connection,
-                        target_user_id="rita",
-                        event_type="tick",
-                        payload={"n": len(emitted)},
-                    )
-                )
+                emitted.append(await emit(connection, FEED, "rita", "tick", {"n": len(emitted)}))
         received = await ids_of(rita, len(emitted))
         marker = await emit_event(realtime_database_url, FEED, "rita", "marker")
         assert (await next_event(rita)).id == str(marker), "an event came twice"
     assert received == [str(event_id) for event_id in emitted]
-
-
-async def test_an_emitter_waits_for_an_earlier_one_of_the_same_user_so_their_ids_commit_in_order(
-    realtime_server: Server, realtime_database_url: str
-) -> None:
-    """A client that saw id N never misses one of its ids below N: the first transaction to emit
-    to a user holds the user's next emitter back until it commits, so that one commits a larger
-    id."""
-    url = realtime_server.url + STREAM
-    async with (
-        connected(realtime_database_url) as first,
-        connected(realtime_database_url) as second,
-        connected(realtime_database_url) as observer,
-    ):
-        first_transaction, second_transaction = first.transaction(), second.transaction()
-        await first_transaction.start()
-        await second_transaction.start()
-        second_id = await FEED.emit(second, target_user_id="olga", event_type="second")
-        first_emit = asyncio.create_task(
-            FEED.emit(first, target_user_id="olga", event_type="first")
-        )
-        await wait_until_blocked(observer, first.get_server_pid())
-        assert not first_emit.done()
-        async with open_stream(url, sign_token("olga")) as olga:
-            await second_transaction.commit()
-            seen = await next_event(olga)
-        first_id = await first_emit
-        await first_transaction.commit()
-        async with open_stream(url, sign_token("olga"), last_event_id=seen.id) as olga:
-            replayed = await next_event(olga)
-    assert seen.id == str(second_id)
-    assert first_id > second_id
-    assert (replayed.id, replayed.event) == (str(first_id), "first")
-
-
-async def test_emitters_for_different_users_never_wait_for_each_other(
-    realtime_server: Server, realtime_database_url: str
-) -> None:
-    """A transaction that emitted and is still open holds up no emitter of another user, and
-    takes no advisory lock, whose keys the application's own locks could share."""
-    async with (
-        connected(realtime_database_url) as holding,
-        connected(realtime_database_url) as other,
-        open_stream(realtime_server.url + STREAM, sign_token("petra")) as petra,
-        holding.transaction(),
-    ):
-        await FEED.emit(holding, target_user_id="hugo", event_type="held")
-        with anyio.fail_after(30):  # blocked until the holder commits, before the fix
-            other_id = await FEED.emit(other, target_user_id="petra", event_type="free")
-        delivered = await next_event(petra)
-        advisory_locks = await other.fetchval(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-        )
-    assert delivered.id == str(other_id)
-    assert advisory_locks == 0
 
 
 @pytest.mark.parametrize("size", [7998, 7999, 8000, 1_000_000])
@@ -233,26 +172,32 @@ async def test_payloads_around_and_far_beyond_the_notify_limit_arrive_whole(
 async def test_a_forged_notification_neither_reaches_a_client_nor_hides_the_real_event(
     realtime_server: Server, realtime_database_url: str
 ) -> None:
-    """Any role that can connect can NOTIFY: here, the id of the user's next event, announced
-    before that event commits, with a payload of its own; an id beyond `bigint`; and junk."""
+    """Any role that can connect can NOTIFY: here, the id the user's next event will commit
+    with, announced before that event commits, alone and with a payload of its own; an id beyond
+    `bigint`; and junk."""
     reconnects = (await server_metrics(realtime_server))["listener_reconnects"]
     async with (
         connected(realtime_database_url) as connection,
         connected(realtime_database_url) as forger,
         open_stream(realtime_server.url + STREAM, sign_token("ivan")) as ivan,
     ):
-        async with connection.transaction():
-            real = await FEED.emit(
+        async with committing(connection) as ids:
+            await FEED.emit(
                 connection, target_user_id="ivan", event_type="real", payload={"real": True}
             )
+            next_id = await forger.fetchval(
+                "SELECT last_value + is_called::int FROM fastapi_pg_sse.event_ids"
+            )
             for forged in (
-                f'{real} forged ivan\n{{"forged": true}}',
-                f"{2**63} beyond-bigint ivan",
+                f"{next_id} test_feed ivan",
+                f'{next_id} test_feed ivan\n{{"forged": true}}',
+                f"{2**63} test_feed ivan",
                 "not an event",
             ):
-                await forger.execute("SELECT pg_notify($1, $2)", FEED.name, forged)
+                await forger.execute("SELECT pg_notify('fastapi_pg_sse', $1)", forged)
         event = await next_event(ivan)
-    assert (event.id, event.event, payload_of(event)) == (str(real), "real", {"real": True})
+    assert ids == [next_id], "the forgeries announced the real event's id"
+    assert (event.id, event.event, payload_of(event)) == (str(next_id), "real", {"real": True})
     metrics = await server_metrics(realtime_server)
     assert metrics["listener_reconnects"] == reconnects, "a forged id broke the listener's query"
 
@@ -278,15 +223,14 @@ async def test_every_connection_receives_exactly_its_users_events_under_load(
         for start in range(0, len(targets), 200):
             # Every user gets an event in the last transaction, so each stream ends on one.
             last = users if start + 200 >= len(targets) else []
-            async with connection.transaction():
-                for user in targets[start : start + 200] + last:
-                    event_id = await FEED.emit(
-                        connection,
-                        target_user_id=user,
-                        event_type="load",
-                        payload={"user": user},
+            batch = targets[start : start + 200] + last
+            async with committing(connection) as ids:
+                for user in batch:
+                    await FEED.emit(
+                        connection, target_user_id=user, event_type="load", payload={"user": user}
                     )
-                    emitted[user].append(str(event_id))
+            for user, event_id in zip(batch, ids, strict=True):
+                emitted[user].append(str(event_id))
         for user, user_streams in streams.items():
             for events in user_streams:
                 received = await ids_of(events, len(emitted[user]))
@@ -296,10 +240,10 @@ async def test_every_connection_receives_exactly_its_users_events_under_load(
 async def test_concurrent_emitters_of_many_users_lose_nothing_through_listener_restarts(
     realtime_server: Server, realtime_database_url: str
 ) -> None:
-    """Eight connections emit at once, each transaction to one to three of twenty users (in
-    sorted order, as the README advises), a sixth of them rolled back, while the listener's
-    connection is killed three times: each user's stream receives exactly that user's committed
-    events, in id order, once."""
+    """Eight connections emit at once, each transaction to one to three of twenty users (in any
+    order: emitting locks no user), a sixth of them rolled back, while the listener's connection
+    is killed three times: each user's stream receives exactly that user's committed events, in
+    id order, once."""
     chance = random.Random(20261130)
     users = [f"crowd-{number}" for number in range(20)]
     committed: defaultdict[str, list[int]] = defaultdict(list)
@@ -307,18 +251,18 @@ async def test_concurrent_emitters_of_many_users_lose_nothing_through_listener_r
     async def emitter(number: int) -> None:
         async with connected(realtime_database_url) as connection:
             for _ in range(40):
-                targets = sorted(chance.sample(users, chance.randint(1, 3)))
+                targets = chance.sample(users, chance.randint(1, 3))
                 transaction = connection.transaction()
                 await transaction.start()
-                ids = [
-                    (user, await FEED.emit(connection, target_user_id=user, event_type="crowd"))
-                    for user in targets
-                ]
+                xact_id = await connection.fetchval("SELECT pg_current_xact_id()")
+                for user in targets:
+                    await FEED.emit(connection, target_user_id=user, event_type="crowd")
                 if chance.random() < 1 / 6:
                     await transaction.rollback()
                     continue
                 await transaction.commit()
-                for user, event_id in ids:
+                ids = await committed_event_ids(connection, xact_id)
+                for user, event_id in zip(targets, ids, strict=True):
                     committed[user].append(event_id)
 
     async with AsyncExitStack() as stack:

@@ -13,12 +13,16 @@ from fastapi_pg_sse import hub as hub_module
 from fastapi_pg_sse.channel import Event
 from fastapi_pg_sse.frames import event_frame
 from fastapi_pg_sse.hub import Hub, Subscriber
+from fastapi_pg_sse.testing import connected
 from tests.app import FEED
 from tests.helpers import (
     closed_to_new_connections,
-    connected,
+    committing,
+    emit,
     frame_ids,
     kernel_settings,
+    new_channel,
+    new_users,
     read_frames,
     running_kernel,
     subscribe,
@@ -38,7 +42,7 @@ async def test_a_started_kernel_already_listens_so_the_next_commit_reaches_its_s
     ):
         assert realtime.metrics().listener_connected
         stan = subscribe(realtime, "stan")
-        event_id = await FEED.emit(connection, target_user_id="stan", event_type="first")
+        event_id = await emit(connection, FEED, "stan", "first")
         frames = await read_frames(stan, 1)
     assert frame_ids(frames) == [event_id]
 
@@ -56,20 +60,18 @@ async def test_events_arrive_when_their_transaction_commits_and_never_if_it_roll
         await rolled_back.start()
         await FEED.emit(connection, target_user_id="tess", event_type="lost")
         await rolled_back.rollback()
-        committed = connection.transaction()
-        await committed.start()
-        ids = [
-            await FEED.emit(connection, target_user_id="tess", event_type="kept") for _ in range(3)
-        ]
-        # Notifications reach the listener in commit order: once it has handled one committed
-        # after the events were written, any notification of theirs would have come first.
-        await other.execute("SELECT pg_notify($1, 'sync')", FEED.name)
-        await wait_until(
-            lambda: _logged(caplog, "ignored a foreign notification"),
-            "the listener handled the notification committed after the events",
-        )
-        assert tess.take() == b"", "delivered before the commit"
-        await committed.commit()
+        async with committing(connection) as ids:
+            for _ in range(3):
+                await FEED.emit(connection, target_user_id="tess", event_type="kept")
+            # Notifications reach the listener in commit order: once it has handled one
+            # committed after the events were written, any notification of theirs would have
+            # come first. A malformed one is logged when handled.
+            await other.execute("SELECT pg_notify('fastapi_pg_sse', 'sync')")
+            await wait_until(
+                lambda: _logged(caplog, "ignored a foreign notification"),
+                "the listener handled the notification committed after the events",
+            )
+            assert tess.take() == b"", "delivered before the commit"
         frames = await read_frames(tess, len(ids))
     assert frame_ids(frames) == ids
     assert b"event: lost" not in frames
@@ -93,7 +95,7 @@ async def test_reconnects_are_counted_and_logged_with_the_gap_replayed(
                 return not realtime.listener.connected
 
             await wait_until(disconnected, "the listener saw its connection die")
-            missed = await FEED.emit(connection, target_user_id="yuri", event_type="gap")
+            missed = await emit(connection, FEED, "yuri", "gap")
         frames = await read_frames(yuri, 1)
 
         async def reconnected() -> bool:
@@ -116,9 +118,7 @@ async def test_a_slow_subscriber_is_dropped_and_counted_without_holding_back_oth
     ):
         slow = subscribe(realtime, "zoe", max_queued_bytes=200)
         fast = subscribe(realtime, "zoe", max_queued_bytes=10_000)
-        ids = [
-            await FEED.emit(connection, target_user_id="zoe", event_type="burst") for _ in range(10)
-        ]
+        ids = [await emit(connection, FEED, "zoe", "burst") for _ in range(10)]
         frames = await read_frames(fast, len(ids))
         metrics = realtime.metrics()
     assert frame_ids(frames) == ids
@@ -136,9 +136,7 @@ async def test_a_single_frame_larger_than_the_bound_still_reaches_an_idle_subscr
         running_kernel(realtime_database_url) as realtime,
     ):
         ada = subscribe(realtime, "ada", max_queued_bytes=100)
-        event_id = await FEED.emit(
-            connection, target_user_id="ada", event_type="big", payload={"blob": "x" * 1000}
-        )
+        event_id = await emit(connection, FEED, "ada", "big", {"blob": "x" * 1000})
         frames = await read_frames(ada, 1)
     assert frame_ids(frames) == [event_id]
     assert not ada.overflowed
@@ -177,3 +175,83 @@ async def test_the_kernel_dependency_says_what_to_include_when_the_router_is_mis
 
 async def _logged(caplog: pytest.LogCaptureFixture, message: str) -> bool:
     return message in caplog.text
+
+
+async def test_notifications_of_channels_this_process_does_not_serve_are_ignored_silently(
+    realtime_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every app on the database announces on the one NOTIFY channel: another app's events,
+    real or merely announced, even for a user of the same name, are none of this kernel's
+    business, and no reason to warn."""
+    caplog.set_level(logging.INFO)
+    other_app = new_channel("other_app")
+    (user,) = new_users("ula")
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        ula = subscribe(realtime, user)
+        elsewhere = await emit(connection, other_app, user, "elsewhere")
+        await connection.execute(
+            "SELECT pg_notify('fastapi_pg_sse', $1)", f"{elsewhere + 1} {other_app.name} {user}"
+        )
+        mine = await emit(connection, FEED, user, "mine")
+        frames = await read_frames(ula, 1)
+    assert frame_ids(frames) == [mine]
+    assert _listener_warnings(caplog) == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["sync", "", "12", "12 test_feed", "0 test_feed ula", "-3 test_feed ula", "x test_feed ula"],
+    ids=["a-word", "empty", "no-channel", "no-user", "id-0", "negative-id", "not-a-number"],
+)
+async def test_a_malformed_notification_is_warned_about_once_and_delivery_goes_on(
+    realtime_database_url: str, caplog: pytest.LogCaptureFixture, payload: str
+) -> None:
+    (user,) = new_users("ula")
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        ula = subscribe(realtime, user)
+        await connection.execute(
+            "SELECT pg_notify('fastapi_pg_sse', $1)", payload.replace("ula", user)
+        )
+        mine = await emit(connection, FEED, user, "mine")
+        frames = await read_frames(ula, 1)
+        reconnects = realtime.metrics().listener_reconnects
+    assert frame_ids(frames) == [mine]
+    assert _listener_warnings(caplog) == ["realtime listener ignored a foreign notification"]
+    assert reconnects == 0
+
+
+def _listener_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "fastapi_pg_sse.listener" and record.levelno >= logging.WARNING
+    ]
+
+
+async def test_a_kernel_given_no_channels_streams_whichever_channel_a_stream_opens(
+    realtime_database_url: str,
+) -> None:
+    """Its one LISTEN serves every channel; it reads the events of those with open streams."""
+    first, second = new_channel(), new_channel()
+    (user,) = new_users("vera")
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url, channels=()) as realtime,
+    ):
+        realtime.stream(first, user)  # no LookupError
+        on_first = subscribe(realtime, user, channel=first)
+        on_second = subscribe(realtime, user, channel=second)
+        second_id = await emit(connection, second, user, "on_second")
+        first_id = await emit(connection, first, user, "on_first")
+        first_frames, second_frames = (
+            await read_frames(on_first, 1),
+            await read_frames(on_second, 1),
+        )
+    assert frame_ids(first_frames) == [first_id]
+    assert frame_ids(second_frames) == [second_id]

@@ -11,9 +11,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from fastapi_pg_sse.testing import ServerFactory
-from tests.app import FEED
-from tests.helpers import RawStream, connected, server_metrics
+from fastapi_pg_sse.testing import ServerFactory, connected
+from tests.helpers import RawStream, server_metrics
 
 pytestmark = pytest.mark.anyio
 
@@ -45,14 +44,14 @@ async def test_a_client_that_stops_reading_is_dropped_while_100_others_get_every
             for start in range(1, EVENTS + 1, BATCH):
                 async with connection.transaction():
                     await connection.execute(
-                        f"SELECT {FEED.emit_function}('crowd', 'load', jsonb_build_object('n', n))"
-                        " FROM generate_series($1::int, $2::int) AS n",
+                        "SELECT fastapi_pg_sse.emit('test_feed', 'crowd', 'load',"
+                        " jsonb_build_object('n', n)) FROM generate_series($1::int, $2::int) AS n",
                         start,
                         start + BATCH - 1,
                     )
                     for _ in range(BATCH // 10):
                         await connection.execute(
-                            f"SELECT {FEED.emit_function}('laggard', 'load',"
+                            "SELECT fastapi_pg_sse.emit('test_feed', 'laggard', 'load',"
                             " jsonb_build_object('padding', repeat('x', $1)))",
                             SLOW_EVENT_BYTES,
                         )
@@ -62,7 +61,8 @@ async def test_a_client_that_stops_reading_is_dropped_while_100_others_get_every
                         peak = max(peak, resident_megabytes(pid))
                         await anyio.sleep(0.01)
         newest = await connection.fetchval(
-            f"SELECT max(id) FROM {FEED.events_table} WHERE target_user_id = 'crowd'"
+            "SELECT max(id) FROM fastapi_pg_sse.events"
+            " WHERE channel = 'test_feed' AND target_user_id = 'crowd'"
         )
     with anyio.fail_after(60):
         await slow.read()  # what reached it before it was dropped, until the server closes

@@ -1,12 +1,16 @@
 """The OpenAPI document of a stream route tells what the route really does: how to
 authenticate, what it answers, each event type it streams with its payload's schema, and where it
-reads the id to resume from."""
+reads the id to resume from; `stream_route` documents a route so, its 401 only if it depends on
+`CurrentUser`."""
 
 import json
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar
 
 import httpx
 import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from fastapi_pg_sse import (
@@ -14,11 +18,24 @@ from fastapi_pg_sse import (
     STREAM_RESPONSES,
     Channel,
     ChannelEvent,
+    CurrentUser,
+    EventStream,
+    Streams,
+    authenticated_user,
     jwt_stream_responses,
     stream_responses,
+    stream_route,
 )
 from fastapi_pg_sse.testing import Server
-from tests.app import NEWS_STREAM, ORDERS_STREAM, OWN_AUTH_STREAM, STREAM
+from tests.app import (
+    FEED,
+    NEWS_STREAM,
+    ORDERS,
+    ORDERS_STREAM,
+    OWN_AUTH_STREAM,
+    STREAM,
+    user_from_header,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -197,3 +214,98 @@ def test_a_recursive_payload_keeps_its_definitions_under_an_id_of_its_own() -> N
 def test_an_untyped_channels_responses_are_the_constants() -> None:
     assert stream_responses(Channel("untyped")) == STREAM_RESPONSES
     assert jwt_stream_responses(Channel("untyped")) == JWT_STREAM_RESPONSES
+
+
+async def test_a_stream_route_is_documented_as_a_route_written_by_hand_with_the_constants(
+    document: dict[str, Any],
+) -> None:
+    """NEWS_STREAM is declared with `stream_route`, STREAM by hand with `JWT_STREAM_RESPONSES`
+    and `STREAM_OPENAPI`: their channels declare no events, so they read the same."""
+    by_hand, declared = _operation(document, STREAM), _operation(document, NEWS_STREAM)
+    for part in ("responses", "parameters", "security"):
+        assert declared[part] == by_hand[part], part
+
+
+def _declared_app(*declarations: tuple[str, Callable[..., Any], dict[str, Any]]) -> FastAPI:
+    """An app whose routes, one per (path, endpoint, options), are declared with
+    `stream_route` on a router of their own, as a module of a project declares them."""
+    router = APIRouter()
+    for path, endpoint, options in declarations:
+        stream_route(router, FEED, path, **options)(endpoint)
+    app = FastAPI()
+    app.include_router(router)
+    return app
+
+
+async def _by_current_user(user: CurrentUser, streams: Streams) -> EventStream:
+    return streams.open(FEED, user)
+
+
+def _user_of_a_dependency(user: CurrentUser) -> str:
+    return user.id
+
+
+async def _by_a_dependency_on_current_user(
+    user_id: Annotated[str, Depends(_user_of_a_dependency)], streams: Streams
+) -> EventStream:
+    return streams.open(FEED, user_id)
+
+
+async def _by_an_api_key(
+    user_id: Annotated[str, Depends(user_from_header)], streams: Streams
+) -> EventStream:
+    return streams.open(FEED, user_id)
+
+
+async def _anonymous(streams: Streams) -> EventStream:
+    return streams.open(FEED, "anyone")
+
+
+def test_stream_route_documents_the_401_only_of_a_route_that_depends_on_current_user() -> None:
+    app = _declared_app(
+        ("/direct", _by_current_user, {}),
+        ("/nested", _by_a_dependency_on_current_user, {}),
+        ("/option", _anonymous, {"dependencies": [Depends(authenticated_user)]}),
+        ("/own-auth", _by_an_api_key, {}),
+        ("/anonymous", _anonymous, {}),
+    )
+    paths = app.openapi()["paths"]
+    documented = {path: set(paths[path]["get"]["responses"]) for path in paths}
+    assert documented == {
+        "/direct": {"200", "400", "401", "503"},
+        "/nested": {"200", "400", "401", "503"},
+        "/option": {"200", "400", "401", "503"},
+        "/own-auth": {"200", "400", "503"},
+        "/anonymous": {"200", "400", "503"},
+    }
+    challenge = paths["/direct"]["get"]["responses"]["401"]
+    assert set(challenge["headers"]) == {"WWW-Authenticate"}
+    assert challenge["content"] == ERROR_BODY
+
+
+def test_stream_route_declares_a_get_route_streaming_its_channels_documented_events() -> None:
+    router = APIRouter()
+    stream_route(router, ORDERS, "/orders", summary="Order events", tags=["orders"])(
+        _by_current_user
+    )
+    [route] = router.routes
+    assert isinstance(route, APIRoute)
+    assert (route.path, route.methods, route.response_class) == ("/orders", {"GET"}, EventStream)
+    app = FastAPI()
+    app.include_router(router)
+    operation = app.openapi()["paths"]["/orders"]["get"]
+    assert (operation["summary"], operation["tags"]) == ("Order events", ["orders"])
+    events = _events_by_type(_item_schema(operation["responses"]))
+    assert list(events) == ["order_placed", "order_shipped", "reset", "expired"]
+    assert [parameter["name"] for parameter in operation["parameters"]] == [
+        "Last-Event-ID",
+        "last_event_id",
+    ]
+
+
+def test_stream_route_returns_the_endpoint_unchanged_and_defaults_to_the_stream_path() -> None:
+    router = APIRouter(prefix="/feed")
+    assert stream_route(router, FEED)(_anonymous) is _anonymous
+    assert [route.path for route in router.routes if isinstance(route, APIRoute)] == [
+        "/feed/stream"
+    ]

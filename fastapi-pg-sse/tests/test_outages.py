@@ -1,21 +1,28 @@
-"""What an operator meets on a bad day: a database that is down, and a migration not applied.
-Each gets a clear answer and a line in the log that says why, never a traceback."""
+"""What an operator meets on a bad day: a database that is down, and a schema not migrated (or
+migrated by a newer runtime). Each gets a clear answer and a line in the log that says why and
+what to do."""
 
 import logging
 import os
 import re
 from collections.abc import AsyncIterator
-from contextlib import ExitStack
 
-import anyio
 import httpx
 import pytest
 
-from fastapi_pg_sse.testing import TEST_JWT_SECRET, migrated_database, open_stream, sign_token
+from fastapi_pg_sse.schema import FIX
+from fastapi_pg_sse.testing import (
+    TEST_JWT_SECRET,
+    connected,
+    next_event,
+    open_stream,
+    sign_token,
+)
 from tests.app import FEED, STREAM
 from tests.helpers import (
-    connected,
+    emit,
     failed_start_up,
+    new_database,
     running_kernel,
     serving,
     terminate_listener,
@@ -27,16 +34,19 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def private_database_url(
-    realtime_postgres_url: str, pytestconfig: pytest.Config
-) -> AsyncIterator[str]:
-    """A migrated database of this test's own, for a test that breaks its schema."""
-    migrations = pytestconfig.rootpath / "tests" / "migrations"
-    with ExitStack() as stack:
-        yield await anyio.to_thread.run_sync(
-            stack.enter_context, migrated_database(realtime_postgres_url, migrations)
+async def private_database_url(realtime_postgres_url: str) -> AsyncIterator[str]:
+    """A database with the runtime's schema, of this test's own, for a test that breaks it."""
+    async with new_database(realtime_postgres_url) as url:
+        yield url
+
+
+async def _record_version(database_url: str, version: str) -> None:
+    """Make the database's schema look migrated to `version`, and to nothing newer."""
+    async with connected(database_url) as connection:
+        await connection.execute(
+            "DELETE FROM fastapi_pg_sse.migrations;"
+            f" INSERT INTO fastapi_pg_sse.migrations (version) VALUES ('{version}')"
         )
-        await anyio.to_thread.run_sync(stack.close)
 
 
 async def test_a_stream_opened_while_the_database_is_down_gets_a_503_and_one_log_line(
@@ -75,34 +85,81 @@ async def test_a_stream_opened_while_the_database_network_is_silent_gets_a_503(
     assert response.headers["Retry-After"] == "3"
 
 
-async def test_start_up_fails_naming_the_migration_when_a_channel_has_no_table(
+def _start_up_refusal(output: str) -> str:
+    """What the one line of uvicorn's output that ends its traceback says: why the app did not
+    start."""
+    assert "Application startup failed" in output, output
+    prefix = "fastapi_pg_sse.schema.SchemaMismatch: "
+    [line] = [line for line in output.splitlines() if line.startswith(prefix)]
+    return line.removeprefix(prefix)
+
+
+async def test_start_up_is_refused_naming_the_fix_on_a_database_without_the_schema(
     realtime_postgres_url: str, pytestconfig: pytest.Config
 ) -> None:
+    async with new_database(realtime_postgres_url, schema=False) as empty:
+        output = failed_start_up(
+            "tests.app:app",
+            pytestconfig.rootpath,
+            {"DATABASE_URL": empty, "REALTIME_JWT_SECRET": TEST_JWT_SECRET},
+        )
+    assert _start_up_refusal(output) == (
+        "the database has no fastapi-pg-sse schema: apply the migrations"
+        " `scaffold sync` writes, or run `python -m fastapi_pg_sse schema --apply`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "refusal"),
+    [
+        ("0.9", f"the database's fastapi-pg-sse schema is 0.9, not 1.0: {FIX}"),
+        (
+            "2.0",
+            "the database's fastapi-pg-sse schema is 2.0, newer than 1.x: upgrade"
+            " fastapi-pg-sse to a version that supports it",
+        ),
+    ],
+    ids=["older", "newer-major"],
+)
+async def test_start_up_is_refused_on_a_schema_older_or_of_a_newer_major_version(
+    private_database_url: str, pytestconfig: pytest.Config, version: str, refusal: str
+) -> None:
+    await _record_version(private_database_url, version)
     output = failed_start_up(
         "tests.app:app",
         pytestconfig.rootpath,
-        {"DATABASE_URL": realtime_postgres_url, "REALTIME_JWT_SECRET": TEST_JWT_SECRET},
+        {"DATABASE_URL": private_database_url, "REALTIME_JWT_SECRET": TEST_JWT_SECRET},
     )
-    assert (
-        "the database lacks table test_feed_events (of channel test_feed),"
-        " function test_feed_emit() (of channel test_feed)"
-    ) in output
-    assert "_sse_channel.sql" in output
-    assert "Application startup failed" in output
+    assert _start_up_refusal(output) == refusal
 
 
-async def test_the_listener_backs_off_and_says_why_while_a_table_is_missing(
+async def test_a_schema_of_a_newer_minor_version_is_accepted_and_served(
+    private_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    """A minor version only adds to the schema: what this runtime uses is still there."""
+    await _record_version(private_database_url, "1.9")
+    environment = {"DATABASE_URL": private_database_url, "REALTIME_JWT_SECRET": TEST_JWT_SECRET}
+    async with (
+        serving("tests.app:app", pytestconfig.rootpath, environment) as server,
+        open_stream(server.url + STREAM, sign_token("mina")) as mina,
+        connected(private_database_url) as connection,
+    ):
+        event_id = await emit(connection, FEED, "mina", "on_1_9")
+        event = await next_event(mina)
+    assert (event.id, event.event) == (str(event_id), "on_1_9")
+
+
+async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
     private_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The connection succeeds each time, the LISTEN set-up does not: the delay between attempts
-    grows all the same, and each attempt logs what is missing."""
+    """The connection succeeds each time, the schema check does not: the delay between
+    attempts grows all the same, and each attempt logs what to do."""
     caplog.set_level(logging.INFO)
-    table = FEED.events_table
     async with (
         connected(private_database_url) as connection,
         running_kernel(private_database_url) as realtime,
     ):
-        await connection.execute(f"ALTER TABLE {table} RENAME TO {table}_away")
+        await _record_version(private_database_url, "0.9")
         try:
             await terminate_listener(connection, os.getpid())
 
@@ -112,7 +169,7 @@ async def test_the_listener_backs_off_and_says_why_while_a_table_is_missing(
             await wait_until(three_attempts_failed, "three attempts to listen failed")
             assert not realtime.listener.connected
         finally:
-            await connection.execute(f"ALTER TABLE {table}_away RENAME TO {table}")
+            await _record_version(private_database_url, "1.0")
 
         async def reconnected() -> bool:
             return realtime.listener.connected
@@ -126,7 +183,8 @@ async def test_the_listener_backs_off_and_says_why_while_a_table_is_missing(
 
 def _retry_delays(log: str) -> list[float]:
     pattern = (
-        r"realtime listener cannot listen: the database lacks table test_feed_events \(of"
-        r" channel test_feed\).*; retrying in ([0-9.]+) s"
+        r"realtime listener cannot listen: the database's fastapi-pg-sse schema is 0\.9, not"
+        r" 1\.0: apply the migrations `scaffold sync` writes, or run `python -m fastapi_pg_sse"
+        r" schema --apply`; retrying in ([0-9.]+) s"
     )
     return [float(delay) for delay in re.findall(pattern, log)]

@@ -1,28 +1,45 @@
 """`Last-Event-ID`: a reconnecting client first receives, in order, what it missed, on any server;
-an id the events table cannot vouch for gets a `reset` event, and a malformed one a 400."""
+an id the events table cannot vouch for (below the channel's pruned horizon, or above the newest
+id given out) gets a `reset` event, and a malformed one a 400."""
 
 import re
-from datetime import timedelta
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import cast
 
 import anyio
+import asyncpg
 import httpx
 import pytest
 from fastapi import HTTPException
 from starlette.requests import Request
 
+from fastapi_pg_sse.frames import reset_frame
 from fastapi_pg_sse.routing import last_event_id
 from fastapi_pg_sse.testing import (
+    ServedApp,
     Server,
     ServerFactory,
+    connected,
     emit_event,
     next_event,
     open_stream,
     payload_of,
     sign_token,
 )
-from tests.app import FEED, STREAM
-from tests.helpers import RawStream, connected, ids_of, server_metrics, wait_until
+from tests.app import FEED, NEWS, NEWS_STREAM, STREAM
+from tests.helpers import (
+    RawStream,
+    committing,
+    emit,
+    frame_ids,
+    ids_of,
+    new_users,
+    newest_id,
+    running_kernel,
+    server_metrics,
+    wait_until,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -126,22 +143,162 @@ async def test_an_unknown_last_event_id_gets_a_reset_event_then_live_ones(
     assert after.id == str(live)
 
 
-async def test_a_pruned_last_event_id_gets_a_reset_event(
-    realtime_server: Server, realtime_database_url: str
+async def test_a_last_event_id_below_the_pruned_horizon_gets_a_reset_with_the_newest_id(
+    served_app: ServedApp,
 ) -> None:
-    pruned = await emit_event(realtime_database_url, FEED, "quinn", "old")
-    kept = await emit_event(realtime_database_url, FEED, "quinn", "newest")
+    """Events of other users of the channel were pruned above it: the client may have missed
+    some. The reset carries the newest id given out, on any channel, and live events follow."""
+    quinn, other = new_users("quinn", "other")
+    async with connected(served_app.database_url) as connection:
+        before = await emit(connection, FEED, quinn, "before")
+        pruned = await emit(connection, FEED, other, "pruned")
+        await _backdate(connection, [before, pruned], days=30)
+        assert await FEED.prune(connection) == 2
+        await emit(connection, NEWS, other, "on_another_channel")
+        newest = await newest_id(connection)
+    async with served_app.stream(STREAM, quinn, last_event_id=before) as events:
+        reset = await next_event(events)
+        live = await served_app.emit(FEED, quinn, "after")
+        after = await next_event(events)
+    assert (reset.id, reset.event, payload_of(reset)) == (
+        str(newest),
+        "reset",
+        {"replayable": False},
+    )
+    assert (after.id, after.event) == (str(live), "after")
+
+
+async def test_a_last_event_id_at_or_above_the_pruned_horizon_replays_exactly_what_followed(
+    served_app: ServedApp,
+) -> None:
+    (rhea,) = new_users("rhea")
+    async with connected(served_app.database_url) as connection:
+        pruned = [await emit(connection, FEED, rhea, "pruned") for _ in range(2)]
+        await _backdate(connection, pruned, days=30)
+        assert await FEED.prune(connection) == 2
+        kept = [str(await emit(connection, FEED, rhea, "kept")) for _ in range(2)]
+    async with served_app.stream(STREAM, rhea, last_event_id=pruned[-1]) as events:
+        from_the_horizon = await ids_of(events, len(kept))
+        kept.append(str(await served_app.emit(FEED, rhea, "live")))
+        assert await ids_of(events, 1) == kept[-1:], "a reset, or an event twice"
+    async with served_app.stream(STREAM, rhea, last_event_id=kept[0]) as events:
+        from_above = await ids_of(events, len(kept) - 1)
+    assert from_the_horizon == kept[:2]
+    assert from_above == kept[1:]
+
+
+async def test_events_pruned_while_a_client_replays_end_its_replay_with_a_reset_not_a_gap(
+    realtime_database_url: str,
+) -> None:
+    """The replay reads a page at a time, the next once the client took the one before: a prune
+    in between is seen, in the same snapshot as the page it would have read."""
+    (sid,) = new_users("sid")
     async with connected(realtime_database_url) as connection:
-        assert await FEED.prune(connection, keep=timedelta(0)) > 0
-        oldest = await connection.fetchval(f"SELECT min(id) FROM {FEED.events_table}")
-    assert oldest == kept, "the newest event is always kept"
-    url = realtime_server.url + STREAM
-    async with open_stream(url, sign_token("quinn"), last_event_id=str(pruned - 1)) as quinn:
-        reset = await next_event(quinn)
-        live = await emit_event(realtime_database_url, FEED, "quinn", "after")
-        after = await next_event(quinn)
-    assert (reset.id, reset.event) == (str(kept), "reset")
-    assert after.id == str(live)
+        resume_from = await emit(connection, FEED, sid, "seen")
+        missed = [await emit(connection, FEED, sid, "missed") for _ in range(4)]
+        async with running_kernel(realtime_database_url, replay_page_size=2) as realtime:
+            stream = realtime.stream(FEED, sid, resume_from)
+            frames = cast(AsyncGenerator[bytes, None], stream.body_iterator)
+            first = await anext(frames)
+            await _backdate(connection, missed[2:], days=30)
+            assert await FEED.prune(connection) == 2
+            newest = await newest_id(connection)
+            second = await anext(frames)
+            await frames.aclose()
+    assert frame_ids(first) == missed[:2]
+    assert second == reset_frame(newest), "the pruned events were skipped"
+
+
+async def test_continue_after_makes_older_ids_get_a_reset_and_new_events_follow_it(
+    served_app: ServedApp,
+) -> None:
+    """`continue_after(channel, last_id)` is how ids given out elsewhere (a table of an earlier
+    version) join: a client resuming below `last_id` gets a reset to it, new events get larger
+    ids, and a client resuming from it replays them exactly."""
+    (sol,) = new_users("sol")
+    async with connected(served_app.database_url) as connection:
+        seen = await emit(connection, NEWS, sol, "seen")
+        last_id = await newest_id(connection) + 1000
+        await connection.execute("SELECT fastapi_pg_sse.continue_after($1, $2)", NEWS.name, last_id)
+        assert await newest_id(connection) == last_id
+    async with served_app.stream(NEWS_STREAM, sol, last_event_id=seen) as events:
+        reset = await next_event(events)
+    assert (reset.id, reset.event) == (str(last_id), "reset")
+    after = [await served_app.emit(NEWS, sol, "after") for _ in range(2)]
+    assert after[0] > last_id
+    async with served_app.stream(NEWS_STREAM, sol, last_event_id=last_id) as events:
+        assert await ids_of(events, 2) == [str(event_id) for event_id in after]
+
+
+async def test_continue_after_leaves_the_other_channels_clients_resuming_as_before(
+    served_app: ServedApp,
+) -> None:
+    (tam,) = new_users("tam")
+    async with connected(served_app.database_url) as connection:
+        seen = await emit(connection, FEED, tam, "seen")
+        missed = await emit(connection, FEED, tam, "missed")
+        last_id = await newest_id(connection) + 1000
+        await connection.execute("SELECT fastapi_pg_sse.continue_after($1, $2)", NEWS.name, last_id)
+    async with served_app.stream(STREAM, tam, last_event_id=seen) as events:
+        assert await ids_of(events, 1) == [str(missed)]
+        live = await served_app.emit(FEED, tam, "live")
+        assert await ids_of(events, 1) == [str(live)]
+    assert live > last_id, "ids are given in one sequence for every channel"
+
+
+async def test_continue_after_for_one_user_resets_that_users_clients_only(
+    served_app: ServedApp,
+) -> None:
+    """The ids of one user's events given out elsewhere: another user of the channel resuming
+    from the same place replays what followed, as before."""
+    ula, vic = new_users("ula", "vic")
+    async with connected(served_app.database_url) as connection:
+        seen = {user: await emit(connection, FEED, user, "seen") for user in (ula, vic)}
+        missed = {user: await emit(connection, FEED, user, "missed") for user in (ula, vic)}
+        last_id = await newest_id(connection) + 10
+        await connection.execute(
+            "SELECT fastapi_pg_sse.continue_after($1, $2, $3)", FEED.name, last_id, ula
+        )
+    async with served_app.stream(STREAM, ula, last_event_id=seen[ula]) as events:
+        reset = await next_event(events)
+    async with served_app.stream(STREAM, vic, last_event_id=seen[vic]) as events:
+        replayed = await next_event(events)
+    after = await served_app.emit(FEED, ula, "after")
+    async with served_app.stream(STREAM, ula, last_event_id=last_id) as events:
+        resumed = await next_event(events)
+    assert (reset.id, reset.event) == (str(last_id), "reset")
+    assert (replayed.id, replayed.event) == (str(missed[vic]), "missed")
+    assert after > last_id
+    assert (resumed.id, resumed.event) == (str(after), "after")
+
+
+async def test_continue_after_never_moves_the_horizon_or_the_ids_back(
+    realtime_database_url: str,
+) -> None:
+    async with connected(realtime_database_url) as connection:
+        high = await newest_id(connection) + 500
+        for last_id in (high, high - 400):
+            await connection.execute(
+                "SELECT fastapi_pg_sse.continue_after($1, $2)", NEWS.name, last_id
+            )
+        horizon = await connection.fetchval(
+            "SELECT through_id FROM fastapi_pg_sse.pruned"
+            " WHERE channel = $1 AND target_user_id = ''",
+            NEWS.name,
+        )
+        later = await emit(connection, FEED, "una", "later")
+    assert horizon == high
+    assert later == high + 1
+
+
+async def _backdate(connection: asyncpg.Connection, ids: list[int], days: int) -> None:
+    """Make the events `ids` look committed `days` ago, so that `prune` deletes them."""
+    await connection.execute(
+        "UPDATE fastapi_pg_sse.events SET created_at = created_at - make_interval(days => $2)"
+        " WHERE id = ANY ($1)",
+        ids,
+        days,
+    )
 
 
 @pytest.mark.parametrize(
@@ -200,11 +357,10 @@ async def test_replay_holds_no_more_than_the_queue_bound_in_memory_whatever_the_
     the 64 MiB missed (read, encoded and joined: three times that, before the bound)."""
     server = start_realtime_server()
     seen = await emit_event(realtime_database_url, FEED, "mona", "seen")
-    async with connected(realtime_database_url) as connection:
-        missed: list[int] = await connection.fetchval(
-            f"SELECT array_agg({FEED.emit_function}('mona', 'big',"
-            " jsonb_build_object('blob', repeat('x', 1048576))) ORDER BY 1)"
-            " FROM generate_series(1, 64)"
+    async with connected(realtime_database_url) as connection, committing(connection) as missed:
+        await connection.execute(
+            "SELECT fastapi_pg_sse.emit('test_feed', 'mona', 'big',"
+            " jsonb_build_object('blob', repeat('x', 1048576))) FROM generate_series(1, 64)"
         )
     peak_before = _peak_memory_bytes(server)
     async with open_stream(

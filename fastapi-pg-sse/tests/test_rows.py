@@ -1,14 +1,13 @@
 """`insert_row` builds a valid row of a real table from PostgreSQL's catalog, or says which file
 should insert it by hand."""
 
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from fastapi_pg_sse.testing import RowNotBuilt, insert_row
-from tests.helpers import connected
+from tests.helpers import in_a_schema_of_its_own
 
 pytestmark = pytest.mark.anyio
 
@@ -16,13 +15,8 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def database(realtime_database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection whose tables go to a schema of the test's own."""
-    schema = f"rows_{uuid.uuid4().hex[:8]}"
-    async with connected(realtime_database_url) as connection:
-        await connection.execute(f"CREATE SCHEMA {schema}; SET search_path = {schema}")
-        try:
-            yield connection
-        finally:
-            await connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    async with in_a_schema_of_its_own(realtime_database_url) as connection:
+        yield connection
 
 
 async def test_a_row_gets_a_valid_value_for_each_column_that_needs_one(
@@ -115,3 +109,14 @@ async def test_a_row_it_cannot_build_names_the_file_to_edit(
         await insert_row(database, table)
     assert str(refused.value).endswith(f"insert the row yourself in {__file__}")
     assert await database.fetchval(f"SELECT count(*) FROM {table}") == 0
+
+
+async def test_a_row_it_cannot_build_says_the_remedy_it_was_given(
+    database: asyncpg.Connection,
+) -> None:
+    await database.execute("CREATE TABLE places (at point NOT NULL)")
+    with pytest.raises(RowNotBuilt) as refused:
+        await insert_row(database, "places", remedy="see the row factory of conftest.py")
+    assert str(refused.value) == (
+        "cannot build a row of places: column at has type point; see the row factory of conftest.py"
+    )

@@ -10,6 +10,7 @@ import pytest
 from fastapi_pg_sse.hub import Hub, Subscriber
 from fastapi_pg_sse.testing import (
     ServerFactory,
+    connected,
     emit_event,
     listener_connections,
     next_event,
@@ -19,7 +20,6 @@ from fastapi_pg_sse.testing import (
 from tests.app import FEED, STREAM
 from tests.helpers import (
     RawStream,
-    connected,
     server_metrics,
     server_side_is_open,
     serving,

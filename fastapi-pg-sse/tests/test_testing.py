@@ -1,16 +1,33 @@
-"""The testing extra: its pytest plugin loads without it, and `serve` starts a test server with
-the test settings only, serves an app or its factory, and always stops it."""
+"""The testing extra: its pytest plugin loads without it, migrates the session's database (with
+the runtime's schema alone when the project has no migrations) and stops the tests saying why if
+the migrations leave the schema missing or behind; `serve` starts a test server with the test
+settings only, serves an app or its factory, and always stops it; `ServedApp` resumes streams
+from the newest id and inserts rows with the project's row factory."""
 
+import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from fastapi_pg_sse.pytest_plugin import TEST_ENVIRONMENT
-from fastapi_pg_sse.testing import ServedApp, Server, ServerFactory, next_event, serve
-from tests.app import FEED, OWN_AUTH_STREAM
+from fastapi_pg_sse.schema import FIX
+from fastapi_pg_sse.testing import (
+    RowFactory,
+    ServedApp,
+    Server,
+    ServerFactory,
+    connected,
+    insert_row_of_new_user,
+    next_event,
+    serve,
+)
+from tests.app import FEED, NEWS, NEWS_STREAM, OWN_AUTH_STREAM
+from tests.helpers import new_users, newest_id
+from tests.test_schema import alembic_project
 
 
 def test_the_pytest_plugin_loads_without_importing_the_testing_extra() -> None:
@@ -75,3 +92,153 @@ async def test_serve_runs_the_app_an_app_factory_returns_with_the_test_auth(
         emitted = await served_factory.emit(FEED, "lena")
         event = await next_event(lena)
     assert event.id == str(emitted)
+
+
+def test_the_plugins_row_factory_is_insert_row_and_the_served_app_uses_it(
+    realtime_row_factory: RowFactory, served_app: ServedApp
+) -> None:
+    assert realtime_row_factory is insert_row_of_new_user
+    assert served_app.row_factory is realtime_row_factory
+
+
+@pytest.mark.anyio
+async def test_a_stream_resuming_after_the_newest_event_id_gets_what_follows_without_a_reset(
+    served_app: ServedApp,
+) -> None:
+    """As a generated trigger test resumes, in a database whose migrations continued a
+    channel's ids after those of an earlier version's table (`continue_after`): the newest id
+    given out is then the channel's horizon, above every event in the table."""
+    (nia,) = new_users("nia")
+    async with connected(served_app.database_url) as connection:
+        horizon = await newest_id(connection) + 100
+        await connection.execute("SELECT fastapi_pg_sse.continue_after($1, $2)", NEWS.name, horizon)
+    newest = await served_app.newest_event_id()
+    async with served_app.stream(NEWS_STREAM, nia, last_event_id=newest) as events:
+        event_id = await served_app.emit(NEWS, nia, "after")
+        event = await next_event(events)
+    assert (event.id, event.event) == (str(event_id), "after")
+    assert newest == horizon
+
+
+def _run_pytest(project: Path, postgres_url: str) -> subprocess.CompletedProcess[str]:
+    """pytest run in `project` with the plugin, on the session's PostgreSQL server."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore"],
+        cwd=project,
+        env={**os.environ, "DATABASE_URL": postgres_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+TINY_TEST = """\
+import asyncio
+
+from fastapi_pg_sse.schema import check_schema
+from fastapi_pg_sse.testing import connected
+
+
+def test_the_runtimes_schema_is_there(realtime_database_url):
+    async def version():
+        async with connected(realtime_database_url) as connection:
+            return str(await check_schema(connection))
+
+    assert asyncio.run(version()) == "1.0"
+
+
+def test_again(realtime_database_url):
+    pass
+"""
+
+
+def _tiny_project(folder: Path, ini: str, migrations: dict[str, str]) -> Path:
+    """A project of one test module that needs the test database, and `migrations`."""
+    (folder / "pyproject.toml").write_text(f"[tool.pytest.ini_options]\n{ini}", encoding="utf-8")
+    (folder / "test_tiny.py").write_text(TINY_TEST, encoding="utf-8")
+    for name, text in migrations.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_a_project_without_migrations_gets_a_test_database_with_the_runtimes_schema(
+    tmp_path: Path, realtime_postgres_url: str
+) -> None:
+    ran = _run_pytest(_tiny_project(tmp_path, "", {}), realtime_postgres_url)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "2 passed" in ran.stdout
+
+
+def test_a_project_whose_sql_migrations_include_the_printed_schema_is_migrated_by_them(
+    tmp_path: Path, realtime_postgres_url: str
+) -> None:
+    """The file `python -m fastapi_pg_sse schema` prints, kept among the project's own."""
+    printed = subprocess.run(
+        [sys.executable, "-m", "fastapi_pg_sse", "schema"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    migrations = {
+        "migrations/0001_fastapi_pg_sse.sql": printed,
+        "migrations/0002_things.sql": "CREATE TABLE things (owner text NOT NULL);"
+        " SELECT fastapi_pg_sse.create_trigger('things', 'things', 'owner', 'thing');",
+    }
+    project = _tiny_project(tmp_path, 'realtime_migrations = "migrations"\n', migrations)
+    ran = _run_pytest(project, realtime_postgres_url)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
+MISSING = f"the database has no fastapi-pg-sse schema: {FIX}"
+FAKE_OLD_SCHEMA = (
+    "CREATE SCHEMA fastapi_pg_sse;"
+    " CREATE TABLE fastapi_pg_sse.migrations (version text PRIMARY KEY);"
+    " INSERT INTO fastapi_pg_sse.migrations VALUES ('0.9');"
+)
+
+
+@pytest.mark.parametrize(
+    ("migration", "problem"),
+    [
+        ("CREATE TABLE things (id int);", MISSING),
+        (FAKE_OLD_SCHEMA, f"the database's fastapi-pg-sse schema is 0.9, not 1.0: {FIX}"),
+    ],
+    ids=["no-schema", "older-schema"],
+)
+def test_sql_migrations_that_leave_the_schema_missing_or_behind_fail_the_tests_saying_why(
+    tmp_path: Path, realtime_postgres_url: str, migration: str, problem: str
+) -> None:
+    project = _tiny_project(
+        tmp_path, 'realtime_migrations = "migrations"\n', {"migrations/0001.sql": migration}
+    )
+    ran = _run_pytest(project, realtime_postgres_url)
+    said = (
+        f"UsageError: fastapi-pg-sse: the test database, migrated by the SQL files of"
+        f" {tmp_path / 'migrations'}: {problem}"
+    )
+    assert ran.returncode != 0
+    assert said in ran.stdout, ran.stdout + ran.stderr
+    assert "2 errors" in ran.stdout
+
+
+def test_alembic_migrations_that_leave_no_schema_fail_the_tests_naming_alembic(
+    tmp_path: Path, realtime_postgres_url: str
+) -> None:
+    config = alembic_project(tmp_path)
+    revision = next((tmp_path / "migrations" / "versions").glob("*.py"))
+    revision.write_text(
+        'revision = "0001_nothing"\ndown_revision = None\n\n\n'
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n",
+        encoding="utf-8",
+    )
+    project = _tiny_project(tmp_path, f'realtime_alembic_config = "{config.name}"\n', {})
+    ran = _run_pytest(project, realtime_postgres_url)
+    said = (
+        "UsageError: fastapi-pg-sse: the test database, migrated by alembic -c alembic.ini"
+        f" upgrade head: {MISSING}"
+    )
+    assert ran.returncode != 0
+    assert said in ran.stdout, ran.stdout + ran.stderr

@@ -6,7 +6,8 @@ It reads the plan `scaffold sync` would carry out, without writing anything.
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaffold.pipeline import app_package, low_requirements, router_wirings, sync_plan
+from scaffold.layout import migration_path
+from scaffold.pipeline import app_package, low_requirements, project_routers, sync_plan, up_to_date
 from scaffold.plan import Action, FileChange, Ownership
 from scaffold.project import Project, load_project
 
@@ -16,14 +17,23 @@ class Finding:
     path: str
     status: str
     """`missing`, `outdated` (written by an earlier scaffold: `sync` updates it), `modified`
-    (edited by hand: only `sync --force` overwrites it), `missing wiring`, or `too low` (a
-    requirement of pyproject.toml below what the generated code needs: `sync` raises it)."""
+    (edited by hand: only `sync --force` overwrites it), `missing wiring`, `too low` (a
+    requirement of pyproject.toml below what the generated code needs: `sync` raises it),
+    `new schema` (a migration to a version of the runtime's schema the project's migrations
+    lack: `sync` writes it), `upgrade` (one that upgrades a channel made before the runtime owned
+    its schema), `records` (scaffold's records in pyproject.toml, which `sync` updates), `old
+    wiring` (routers the app module includes that the registry includes now: `sync` removes
+    them), or `unused` (a file scaffold wrote once, unedited, that no channel uses any more:
+    `sync` deletes it)."""
     diff: str | None
     """What `scaffold sync` would change, as a unified diff; None for a missing file."""
     routers: tuple[str, ...] = ()
-    """For `missing wiring`: the routers whose import or include_router line is gone."""
+    """For `missing wiring`: the routers whose import or include_router line is gone; for `old
+    wiring`, those the app module should include no more."""
     requirements: tuple[str, ...] = ()
     """For `too low`: the requirements of pyproject.toml that allow too old a version."""
+    detail: str | None = None
+    """For `new schema` and `upgrade`: what the migration does."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,7 @@ class CheckReport:
                     "status": f.status,
                     "routers": list(f.routers),
                     "requirements": list(f.requirements),
+                    "detail": f.detail,
                     "diff": f.diff,
                 }
                 for f in self.findings
@@ -61,22 +72,54 @@ class CheckReport:
 
 
 def check(project_dir: Path) -> CheckReport:
-    project = load_project(project_dir)
-    plan = sync_plan(project)
-    findings = tuple(_finding(project, change) for change in plan.pending)
-    return CheckReport(project.root, len(plan.changes), findings)
+    recorded = load_project(project_dir)
+    project, _ = up_to_date(recorded)
+    plan = sync_plan(recorded, project)
+    new_migrations = _new_migrations(recorded, project)
+    findings = tuple(_finding(recorded, project, change, new_migrations) for change in plan.pending)
+    return CheckReport(recorded.root, len(plan.changes), findings)
 
 
-def _finding(project: Project, change: FileChange) -> Finding:
+def _new_migrations(recorded: Project, project: Project) -> dict[str, tuple[str, str]]:
+    """The migrations `sync` writes to bring `recorded` up to date with the runtime's schema
+    (`project`), by path: their status and what they do."""
+    new: dict[str, tuple[str, str]] = {}
+    for schema in project.schema[len(recorded.schema) :]:
+        path = migration_path(project, schema.migration)
+        new[path] = ("new schema", f"fastapi-pg-sse's schema {schema.version}")
+    for record in project.channels:
+        if record.upgrade is not None and record not in recorded.channels:
+            path = migration_path(project, record.upgrade)
+            made = "made before fastapi-pg-sse 0.5"
+            new[path] = ("upgrade", f"{record.name} in {record.module}, {made}")
+    return new
+
+
+def _finding(
+    recorded: Project,
+    project: Project,
+    change: FileChange,
+    new_migrations: dict[str, tuple[str, str]],
+) -> Finding:
+    if change.path in new_migrations:
+        status, detail = new_migrations[change.path]
+        return Finding(change.path, status, None, detail=detail)
     if change.action is Action.CREATE:
         return Finding(change.path, "missing", None)
     if change.action is Action.CONFLICT:
         return Finding(change.path, "modified", change.diff())
-    if change.path == project.pyproject.name:
-        low = tuple(str(requirement) for requirement in low_requirements(project))
-        return Finding(change.path, "too low", change.diff(), requirements=low)
+    if change.path == recorded.pyproject.name:
+        low = tuple(str(requirement) for requirement in low_requirements(recorded))
+        status = "too low" if low else "records"
+        return Finding(change.path, status, change.diff(), requirements=low)
     if change.ownership is Ownership.EDITED:
-        return Finding(change.path, "missing wiring", change.diff(), _unwired(project, change))
+        if unwired := _unwired(project, change):
+            return Finding(change.path, "missing wiring", change.diff(), unwired)
+        wanted = project_routers(project)
+        gone = tuple(r.alias for r in project_routers(recorded) if r not in wanted)
+        return Finding(change.path, "old wiring", change.diff(), gone)
+    if change.action is Action.DELETE and change.ownership is Ownership.CREATED_ONCE:
+        return Finding(change.path, "unused", change.diff())
     return Finding(change.path, "outdated", change.diff())
 
 
@@ -87,7 +130,7 @@ def _unwired(project: Project, change: FileChange) -> tuple[str, ...]:
     missing = missing_wirings(
         change.old or "",
         project.app_variable,
-        router_wirings(project),
+        project_routers(project),
         filename=change.path,
         package=app_package(project),
     )

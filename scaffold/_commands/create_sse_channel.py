@@ -6,10 +6,10 @@ from pathlib import Path
 
 from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
-from scaffold.layout import channel_layout, creation_migration, sql_migrations
+from scaffold.layout import channel_layout, sql_migrations, trigger_slug
 from scaffold.manifest import DependencyChange, dependency_changes
 from scaffold.names import channel_names, payload_columns, sql_identifier
-from scaffold.pipeline import plan_project
+from scaffold.pipeline import migrations_in_order, plan_project, up_to_date
 from scaffold.plan import Plan
 from scaffold.project import ChannelRecord, Project, Trigger, check_distinct, load_project
 
@@ -28,7 +28,9 @@ class ChannelRequest:
 class CreateResult:
     plan: Plan
     route: str
-    migration: str
+    migrations: tuple[str, ...]
+    """Every migration scaffold renders for the project, in the order they apply: what the plan
+    creates of them is what to apply next."""
     trigger: Trigger | None
     """The channel's trigger, as recorded: what its events carry is part of the plan."""
     dependencies: tuple[DependencyChange, ...]
@@ -42,40 +44,38 @@ def create_sse_channel(
 ) -> CreateResult:
     """Add the channel to the project; with `dry_run`, only say what would change."""
     recorded = load_project(project_dir)
-    record = _record(recorded, request)
-    unchecked = _check_table(recorded, record.trigger) if record not in recorded.channels else None
-    project = dataclasses.replace(
-        recorded, channels=(*[r for r in recorded.channels if r.names != record.names], record)
-    )
-    check_distinct(project.channels)
+    trigger = _trigger(request)
+    names = channel_names(request.channel, request.module)
+    existing = next((r for r in recorded.channels if r.names == names), None)
+    if existing is not None and trigger is not None and trigger != existing.trigger:
+        raise BadInput(
+            f"channel {existing.name} in {existing.module} already exists with"
+            f" {_describe(existing.trigger)}; a channel's trigger is made with it: remove the"
+            " channel and create it again to change it"
+        )
+    unchecked = _check_table(recorded, trigger) if existing is None else None
+    then = [trigger_slug(names)] if existing is None and trigger is not None else []
+    project, own = up_to_date(recorded, adding_channel=True, then=then)
+    if existing is None:
+        record = ChannelRecord(request.channel, request.module, trigger, next(iter(own), None))
+        project = dataclasses.replace(project, channels=(*project.channels, record))
+        check_distinct(project.channels)
+    else:
+        record = next(r for r in project.channels if r.names == names)
     plan = plan_project(project, recorded=recorded)
     if force:
         plan = plan.forced()
-    layout = channel_layout(project, record)
     dependencies = dependency_changes(project.pyproject.read_text(encoding="utf-8"))
     if not dry_run:
         apply_plan(plan, last="pyproject.toml")
     return CreateResult(
-        plan, layout.route, layout.migration_path, record.trigger, dependencies, unchecked
+        plan,
+        channel_layout(project, record).route,
+        tuple(migrations_in_order(project)),
+        record.trigger,
+        dependencies,
+        unchecked,
     )
-
-
-def _record(project: Project, request: ChannelRequest) -> ChannelRecord:
-    trigger = _trigger(request)
-    names = channel_names(request.channel, request.module, with_trigger=trigger is not None)
-    existing = next((r for r in project.channels if r.names == names), None)
-    if existing is None:
-        migration = creation_migration(project, names)
-        return ChannelRecord(
-            request.channel, request.module, migration.name, trigger, migration.down_revision
-        )
-    if trigger is not None and trigger != existing.trigger:
-        raise BadInput(
-            f"channel {existing.name} in {existing.module} already exists with"
-            f" {_describe(existing.trigger)}; its migration cannot change: write a new migration"
-            " for a different trigger"
-        )
-    return existing
 
 
 def _trigger(request: ChannelRequest) -> Trigger | None:
@@ -103,7 +103,7 @@ def _check_table(project: Project, trigger: Trigger | None) -> str | None:
     if project.alembic is not None:
         return (
             "scaffold does not read Alembic revisions: it cannot tell whether"
-            f" {trigger.target} exists"
+            f" {trigger.target} exists, but the migration refuses to apply if it does not"
         )
     from scaffold.schema import read_schema
 

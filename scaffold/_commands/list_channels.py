@@ -1,4 +1,4 @@
-"""`scaffold list`: the recorded channels, with their routes, PostgreSQL names and files."""
+"""`scaffold list`: the recorded channels, with their routes, names and files."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +12,8 @@ class ChannelSummary:
     name: str
     module: str
     route: str
-    pg_channel: str
-    events_table: str
+    channel_name: str
+    """Its name in the runtime: `Channel(...)`, and its events' `channel` in PostgreSQL."""
     trigger: Trigger | None
     """The trigger that emits the channel's events, if any."""
     files: tuple[str, ...]
@@ -24,8 +24,7 @@ class ChannelSummary:
             "name": self.name,
             "module": self.module,
             "route": self.route,
-            "pg_channel": self.pg_channel,
-            "events_table": self.events_table,
+            "channel_name": self.channel_name,
             "trigger": self.trigger.target if self.trigger else None,
             "columns": None if columns is None else list(columns),
             "files": list(self.files),
@@ -43,8 +42,7 @@ def _summary(project: Project, record: ChannelRecord) -> ChannelSummary:
         name=record.name,
         module=record.module,
         route=layout.route,
-        pg_channel=layout.names.pg_channel,
-        events_table=layout.names.events_table,
+        channel_name=layout.names.channel_name,
         trigger=record.trigger,
         files=layout.files,
     )

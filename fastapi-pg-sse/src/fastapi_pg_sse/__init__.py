@@ -1,20 +1,20 @@
 """PostgreSQL-backed Server-Sent Events for FastAPI.
 
-Events are rows of a per-channel table, written in the emitter's transaction and announced with
-NOTIFY on commit. Each process holds one LISTEN connection for every channel and hands each event,
-encoded once, to the open streams of its target user; a client that reconnects with
-`Last-Event-ID` (or `?last_event_id=`) replays what it missed from the table.
+Events are rows of the runtime's own table (schema `fastapi_pg_sse`, see `fastapi_pg_sse.schema`),
+written in the emitter's transaction and numbered and announced with NOTIFY as it commits. Each
+process holds one LISTEN connection for every channel and hands each event, encoded once, to the
+open streams of its target user; a client that reconnects with `Last-Event-ID` (or
+`?last_event_id=`) replays what it missed from the table.
 
     class StockUpdated(ChannelEvent):                      # an event type and its payload
         event_type: ClassVar[str] = "stock_updated"
         sku: str
         stock: int
 
-    INVENTORY_STOCK = Channel("inventory_stock", events=StockUpdated)  # declare a channel
+    INVENTORY_STOCK: Channel[StockUpdated] = Channel("inventory_stock", events=StockUpdated)
     app.include_router(create_realtime_router([INVENTORY_STOCK]))      # once per app
 
-    @router.get("/stream", response_class=EventStream, openapi_extra=STREAM_OPENAPI,
-                responses=jwt_stream_responses(INVENTORY_STOCK))
+    @stream_route(router, INVENTORY_STOCK)                 # GET /stream, documented
     async def stream_stock_events(user: CurrentUser, streams: Streams) -> EventStream:
         return streams.open(INVENTORY_STOCK, user)         # the caller's stream
 
@@ -34,10 +34,10 @@ from fastapi_pg_sse.openapi import (
     stream_responses,
 )
 from fastapi_pg_sse.realtime import EventStream, Realtime, RealtimeMetrics, get_realtime
-from fastapi_pg_sse.routing import Streams, create_realtime_router
+from fastapi_pg_sse.routing import Streams, create_realtime_router, stream_route
 from fastapi_pg_sse.settings import RealtimeSettings
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "JWT_STREAM_RESPONSES",
@@ -59,4 +59,5 @@ __all__ = [
     "get_realtime",
     "jwt_stream_responses",
     "stream_responses",
+    "stream_route",
 ]

@@ -1,9 +1,9 @@
-"""A channel: its PostgreSQL names, emitting on it, and reading its events table.
+"""A channel: emitting on it, and reading its events, in the runtime's schema.
 
-A channel `inventory_stock` is the NOTIFY channel of that name, the table
-`inventory_stock_events` and the SQL functions `inventory_stock_emit(target_user_id, type,
-payload)` and `inventory_stock_emit_many(target_user_ids, types, payloads)`, all created by the
-channel's migration.
+A channel is a name, such as `inventory_stock`, that its events carry in the table
+`fastapi_pg_sse.events` (see `fastapi_pg_sse.schema`). Emitting records an event in the caller's
+transaction with the SQL function `fastapi_pg_sse.emit`; the events of one user and channel are
+read back in id order, which is commit order.
 """
 
 import json
@@ -11,13 +11,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast, overload
+from types import UnionType
+from typing import Any, Generic, cast, overload
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 from fastapi.encoders import jsonable_encoder
+from typing_extensions import TypeVar
 
-from fastapi_pg_sse.events import ChannelEvent, EventDeclaration, declared_events
+from fastapi_pg_sse.events import ChannelEvent, declared_events
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection of your own or one acquired from a pool."""
@@ -25,45 +27,38 @@ Connection = asyncpg.Connection | PoolConnectionProxy
 DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 """What a lost, silent or unreachable database raises."""
 
-_NAME = re.compile(r"[a-z_][a-z0-9_]{0,55}")
-"""A lowercase SQL identifier short enough for its `_events` table to fit in 63 bytes."""
+NAME = re.compile(r"[a-z][a-z0-9_]{0,52}")
+"""A channel's name: a lowercase SQL identifier, short enough for the names of the triggers
+`fastapi_pg_sse.create_trigger` makes for it (`<name>_on_insert`) to fit in 63 bytes."""
+
+E = TypeVar("E", bound=ChannelEvent, default=ChannelEvent)
+"""The events a channel declares: any `ChannelEvent`, unless it is annotated with its own."""
 
 
 @dataclass(frozen=True)
-class Channel:
-    """A channel's name, from which its migration derives every PostgreSQL name, and the events
-    it declares (`events=StockUpdated | StockRemoved`), if any: their models document its stream
-    and type its emits."""
+class Channel(Generic[E]):
+    """A channel's name, and the events it declares (`events=StockUpdated | StockRemoved`), if
+    any: their models document its stream and type its emits.
+
+    mypy checks what is emitted on a channel of one event class; annotate one of a union with
+    it: `STOCK: Channel[StockEvent] = Channel("inventory_stock", events=StockEvent)`.
+    """
 
     name: str
-    events: EventDeclaration = None
+    events: type[E] | UnionType | None = None
     event_classes: Mapping[str, type[ChannelEvent]] = field(init=False, repr=False, compare=False)
     """The declared event classes, by event type."""
 
     def __post_init__(self) -> None:
-        if not _NAME.fullmatch(self.name):
+        if not NAME.fullmatch(self.name):
             raise ValueError(
-                f"channel name {self.name!r} must be a lowercase SQL identifier of at most 56"
+                f"channel name {self.name!r} must be a lowercase SQL identifier of at most 53"
                 " characters, such as inventory_stock"
             )
         object.__setattr__(self, "event_classes", declared_events(self.events))
 
-    @property
-    def events_table(self) -> str:
-        return f"{self.name}_events"
-
-    @property
-    def emit_function(self) -> str:
-        return f"{self.name}_emit"
-
-    @property
-    def emit_many_function(self) -> str:
-        return f"{self.name}_emit_many"
-
     @overload
-    async def emit(
-        self, connection: Connection, event: ChannelEvent, *, target_user_id: str
-    ) -> int: ...
+    async def emit(self, connection: Connection, event: E, *, target_user_id: str) -> None: ...
 
     @overload
     async def emit(
@@ -73,20 +68,21 @@ class Channel:
         target_user_id: str,
         event_type: str,
         payload: Mapping[str, Any] | None = None,
-    ) -> int: ...
+    ) -> None: ...
 
     async def emit(
         self,
         connection: Connection,
-        event: ChannelEvent | None = None,
+        event: E | None = None,
         *,
         target_user_id: str,
         event_type: str | None = None,
         payload: Mapping[str, Any] | None = None,
-    ) -> int:
-        """Record an event in the caller's transaction and return its id.
+    ) -> None:
+        """Record an event in the caller's transaction.
 
-        Subscribers receive it when that transaction commits, and never if it rolls back.
+        Subscribers receive it when that transaction commits, and never if it rolls back; its id
+        is given as it commits, after every event committed before it.
 
         Typed, `emit(connection, StockUpdated(...), target_user_id=...)`: the payload is the
         model's JSON, its fields named by their aliases as FastAPI names them in responses, and
@@ -94,8 +90,8 @@ class Channel:
         `emit(connection, target_user_id=..., event_type=..., payload=...)`: as untyped as SQL;
         the payload is encoded as FastAPI encodes a response (datetimes, decimals, models).
 
-        The emit function refuses (`asyncpg.InvalidParameterValueError`) an empty or multi-line
-        user id and an event type that is not a word such as `stock_updated`.
+        PostgreSQL refuses (`asyncpg.InvalidParameterValueError`) an empty, multi-line or longer
+        than 1024 bytes user id and an event type that is not a word such as `stock_updated`.
         """
         if event is None:
             if event_type is None:
@@ -106,47 +102,45 @@ class Channel:
                 raise TypeError("emit() takes an event, or an event_type and a payload, not both")
             event_type = self._declared_type(event)
             data = event.model_dump_json(by_alias=True)
-        event_id: int = await connection.fetchval(
-            f"SELECT {self.emit_function}($1, $2, $3::jsonb)", target_user_id, event_type, data
+        await connection.execute(
+            "SELECT fastapi_pg_sse.emit($1, $2, $3, $4::jsonb)",
+            self.name,
+            target_user_id,
+            event_type,
+            data,
         )
-        return event_id
 
     @overload
     async def emit_many(
-        self, connection: Connection, events: Iterable[ChannelEvent], *, target_user_id: str
-    ) -> list[int]: ...
+        self, connection: Connection, events: Iterable[E], *, target_user_id: str
+    ) -> None: ...
 
     @overload
-    async def emit_many(
-        self, connection: Connection, events: Iterable[tuple[str, ChannelEvent]]
-    ) -> list[int]: ...
+    async def emit_many(self, connection: Connection, events: Iterable[tuple[str, E]]) -> None: ...
 
     async def emit_many(
         self,
         connection: Connection,
-        events: Iterable[ChannelEvent] | Iterable[tuple[str, ChannelEvent]],
+        events: Iterable[E] | Iterable[tuple[str, E]],
         *,
         target_user_id: str | None = None,
-    ) -> list[int]:
-        """Record many events in one statement of the caller's transaction; return their ids,
-        which ascend in the order given.
+    ) -> None:
+        """Record many events in one statement of the caller's transaction, in the order given:
+        their ids ascend in it.
 
         `emit_many(connection, [event, ...], target_user_id=...)` sends them all to one user,
         `emit_many(connection, [(target_user_id, event), ...])` each to its own. Each promise of
         `emit` holds for each event (typed payloads, a class the channel does not declare refused
         before any SQL, the same errors from PostgreSQL, delivered in order on commit, never on
-        rollback). It waits only for emitters to the same users, whose rows it locks in sorted
-        order, so bulk emitters do not deadlock each other. Channels made before
-        fastapi-pg-sse 0.4 lack the SQL function it calls: see the README.
+        rollback).
         """
         emitted = [self._emitted(item, target_user_id) for item in events]
-        if not emitted:
-            return []
-        rows = await connection.fetch(
-            f"SELECT * FROM {self.emit_many_function}($1::text[], $2::text[], $3::jsonb[])",
-            *zip(*emitted, strict=True),
-        )
-        return [row[0] for row in rows]
+        if emitted:
+            await connection.execute(
+                "SELECT fastapi_pg_sse.emit_many($1, $2::text[], $3::text[], $4::jsonb[])",
+                self.name,
+                *zip(*emitted, strict=True),
+            )
 
     def _emitted(self, item: object, target_user_id: str | None) -> tuple[str, str, str]:
         """The target user, event type and payload of an event given to `emit_many`."""
@@ -172,26 +166,21 @@ class Channel:
         )
 
     async def prune(self, connection: Connection, *, keep: timedelta = timedelta(days=7)) -> int:
-        """Delete the events older than `keep` and return how many; run it from a scheduled job.
+        """Delete the channel's events committed longer than `keep` ago and return how many; run
+        it from a scheduled job (or `SELECT fastapi_pg_sse.prune(channel, keep)`).
 
-        It deletes every id up to the newest event older than `keep`, so that the ids kept are
-        never preceded by a pruned one (`created_at` is when an event's transaction began, not
-        in id order), and it always keeps the newest event: the oldest id kept then tells a
-        pruned `Last-Event-ID` (answered with a `reset` event) from an id that is merely old.
+        A client resuming from a pruned id gets a `reset` event: the schema records the highest
+        id pruned from each channel (`fastapi_pg_sse.pruned`).
         """
-        table = self.events_table
-        status: str = await connection.execute(
-            f"DELETE FROM {table}"
-            f" WHERE id <= (SELECT max(id) FROM {table} WHERE created_at < now() - $1::interval)"
-            f" AND id < (SELECT max(id) FROM {table})",
-            keep,
+        deleted: int = await connection.fetchval(
+            "SELECT fastapi_pg_sse.prune($1, $2::interval)", self.name, keep
         )
-        return int(status.split()[-1])
+        return deleted
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A committed row of a channel's events table."""
+    """A committed event of a channel."""
 
     id: int
     type: str
@@ -202,7 +191,7 @@ class Event:
 
 @dataclass(frozen=True)
 class EventPage:
-    """Events read from a channel's table, and whether more may follow them."""
+    """Events read from the events table, and whether more may follow them."""
 
     events: list[Event]
     more: bool
@@ -214,34 +203,34 @@ NEWEST = 2**63 - 1
 
 async def fetch_events_after(
     connection: Connection,
-    channel: Channel,
+    channel: str,
     ranges: Mapping[str, tuple[int, int]],
     *,
     limit: int,
     max_bytes: int,
     timeout: float | None = None,
 ) -> EventPage:
-    """The committed events of each user in `ranges`, after its first id and up to its second,
-    in id order.
+    """The committed events of the channel named `channel` for each user in `ranges`, after its
+    first id and up to its second, in id order.
 
     A page holds at most `limit` events and at most `max_bytes` of payload, or its first event
     alone if that is larger; a query that takes longer than `timeout` seconds raises
-    `TimeoutError`. A user's events commit in id order (the emit function locks the user's row
-    until its transaction ends), so reading on from the last id read never skips one of them.
+    `TimeoutError`. Ids are given in commit order, so reading on from the last id read never
+    skips an event that committed late.
     """
     rows = await connection.fetch(
-        f"""
+        """
         WITH page AS (
             SELECT event.id, event.type, event.target_user_id, event.payload::text AS data
-            FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+            FROM unnest($2::text[], $3::bigint[], $4::bigint[])
                 AS range (target_user_id, after_id, through_id)
             CROSS JOIN LATERAL (
-                SELECT id, type, target_user_id, payload FROM {channel.events_table}
-                WHERE target_user_id = range.target_user_id
+                SELECT id, type, target_user_id, payload FROM fastapi_pg_sse.events
+                WHERE channel = $1 AND target_user_id = range.target_user_id
                     AND id > range.after_id AND id <= range.through_id
-                ORDER BY id LIMIT $4
+                ORDER BY id LIMIT $5
             ) AS event
-            ORDER BY event.id LIMIT $4
+            ORDER BY event.id LIMIT $5
         )
         SELECT id, type, target_user_id, data, page_size
         FROM (
@@ -250,9 +239,10 @@ async def fetch_events_after(
                 count(*) OVER () AS page_size
             FROM page
         ) AS sized
-        WHERE before = 0 OR before + octet_length(data) <= $5
+        WHERE before = 0 OR before + octet_length(data) <= $6
         ORDER BY id
         """,
+        channel,
         list(ranges),
         [after for after, _ in ranges.values()],
         [through for _, through in ranges.values()],
@@ -266,39 +256,26 @@ async def fetch_events_after(
     return EventPage(events, more=page_size == limit or len(events) < page_size)
 
 
-async def user_event_range(
-    connection: Connection, channel: Channel, target_user_id: str, *, timeout: float | None = None
+async def resume_bounds(
+    connection: Connection,
+    channel: Channel[Any],
+    target_user_id: str,
+    *,
+    timeout: float | None = None,
 ) -> tuple[int, int]:
-    """The oldest id the channel keeps (1 while it has none) and the user's newest id (or 0)."""
+    """The ids a client of the user on the channel may resume after: from the highest id gone
+    before it (pruned, or given out by an earlier version; 0 if none) to the newest id given
+    out, on any channel (0 if none)."""
     row = await connection.fetchrow(
-        f"SELECT (SELECT coalesce(min(id), 1) FROM {channel.events_table}),"
-        f" (SELECT coalesce(max(id), 0) FROM {channel.events_table}"
-        "  WHERE target_user_id = $1)",
+        "SELECT (SELECT coalesce(max(through_id), 0) FROM fastapi_pg_sse.pruned"
+        "  WHERE channel = $1 AND target_user_id IN ('', $2)),"
+        " greatest((SELECT max(id) FROM fastapi_pg_sse.events),"
+        " (SELECT max(through_id) FROM fastapi_pg_sse.pruned), 0)",
+        channel.name,
         target_user_id,
         timeout=timeout,
     )
     assert row is not None, "a query without FROM returns one row"
-    oldest: int = row[0]
+    gone_through: int = row[0]
     newest: int = row[1]
-    return oldest, newest
-
-
-async def missing_objects(
-    connection: Connection, channel: Channel, *, timeout: float | None = None
-) -> list[str]:
-    """What of the channel's migration the database lacks: its table, its emit function."""
-    row = await connection.fetchrow(
-        "SELECT to_regclass($1) IS NOT NULL,"
-        " EXISTS (SELECT FROM pg_proc WHERE proname = $2 AND pg_function_is_visible(oid))",
-        channel.events_table,
-        channel.emit_function,
-        timeout=timeout,
-    )
-    assert row is not None, "a query without FROM returns one row"
-    has_table, has_function = row
-    missing = []
-    if not has_table:
-        missing.append(f"table {channel.events_table}")
-    if not has_function:
-        missing.append(f"function {channel.emit_function}()")
-    return missing
+    return gone_through, newest

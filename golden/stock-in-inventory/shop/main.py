@@ -7,9 +7,6 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
-from shop.modules.inventory.adapters.inbound.stock_sse_controller import (
-    router as inventory_stock_sse_router,
-)
 from shop.sse_channels import realtime_router
 
 
@@ -23,7 +20,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 app = FastAPI(title="Shop", lifespan=lifespan)
 app.include_router(realtime_router)
-app.include_router(inventory_stock_sse_router)
 
 
 @app.get("/health")

@@ -1,10 +1,7 @@
 # Written by scaffold once: yours to edit, scaffold never checks or rewrites it.
-"""Stock events of the inventory module: each event the channel sends, and its payload.
-
-The trigger on baskets sends stock_created, _updated and _deleted events: a row
-of the table, as `BasketsRow` declares it; keep it in step with the table's migrations. Declare the
-events you emit yourself here too, and add them to `StockEvent`.
-"""
+"""Stock events of the inventory module: the trigger on baskets sends stock_created,
+_updated and _deleted events, a row as `BasketsRow` declares it (keep it in step with the table);
+declare the events you emit yourself here too, and add them to `StockEvent`."""
 
 from typing import ClassVar
 

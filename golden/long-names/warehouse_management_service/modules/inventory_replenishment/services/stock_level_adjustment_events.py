@@ -1,10 +1,6 @@
 # Written by scaffold once: yours to edit, scaffold never checks or rewrites it.
-"""Stock level adjustment events of the inventory-replenishment module: each event the channel sends, and its payload.
-
-Declare each event as a `ChannelEvent` with its `event_type`, and list them all in
-`StockLevelAdjustmentEvent`: `emit_stock_level_adjustment_event` sends only those, and the stream's OpenAPI documents
-each of them. (SQL, and the channel's untyped emit, can send any event type.)
-"""
+"""Stock level adjustment events of the inventory-replenishment module: each a `ChannelEvent` with its `event_type`,
+all in `StockLevelAdjustmentEvent`, which types the channel's emits and documents its stream in OpenAPI."""
 
 from typing import ClassVar
 

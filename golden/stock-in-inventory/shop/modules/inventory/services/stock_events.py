@@ -1,10 +1,6 @@
 # Written by scaffold once: yours to edit, scaffold never checks or rewrites it.
-"""Stock events of the inventory module: each event the channel sends, and its payload.
-
-Declare each event as a `ChannelEvent` with its `event_type`, and list them all in
-`StockEvent`: `emit_stock_event` sends only those, and the stream's OpenAPI documents
-each of them. (SQL, and the channel's untyped emit, can send any event type.)
-"""
+"""Stock events of the inventory module: each a `ChannelEvent` with its `event_type`,
+all in `StockEvent`, which types the channel's emits and documents its stream in OpenAPI."""
 
 from typing import ClassVar
 

@@ -2,13 +2,7 @@
 """The SSE endpoint of stock level adjustment events: `GET /inventory-replenishment/events/stock-level-adjustment/stream`."""
 
 from fastapi import APIRouter
-from fastapi_pg_sse import (
-    STREAM_OPENAPI,
-    CurrentUser,
-    EventStream,
-    Streams,
-    jwt_stream_responses,
-)
+from fastapi_pg_sse import CurrentUser, EventStream, Streams, stream_route
 
 from warehouse_management_service.modules.inventory_replenishment.services.stock_level_adjustment_notify_service import (
     INVENTORY_REPLENISHMENT_STOCK_LEVEL_ADJUSTMENT_CHANNEL,
@@ -20,21 +14,10 @@ router = APIRouter(
 )
 
 
-@router.get(
-    "/stream",
-    summary="Stream the caller's stock level adjustment events",
-    response_class=EventStream,
-    responses=jwt_stream_responses(
-        INVENTORY_REPLENISHMENT_STOCK_LEVEL_ADJUSTMENT_CHANNEL
-    ),
-    openapi_extra=STREAM_OPENAPI,
-)
+@stream_route(router, INVENTORY_REPLENISHMENT_STOCK_LEVEL_ADJUSTMENT_CHANNEL)
 async def stream_stock_level_adjustment_events(
     user: CurrentUser, streams: Streams
 ) -> EventStream:
-    """The caller's stock level adjustment events as they commit.
-
-    A client that reconnects with `Last-Event-ID` first receives, in order, what it missed
-    (or a `reset` event if that id was pruned). The stream ends when the token expires.
-    """
+    """The caller's stock level adjustment events as they commit, after those missed since its `Last-Event-ID`
+    (or a `reset` event if they were pruned); the stream ends when the token expires."""
     return streams.open(INVENTORY_REPLENISHMENT_STOCK_LEVEL_ADJUSTMENT_CHANNEL, user)

@@ -2,30 +2,15 @@
 """The SSE endpoint of stock events: `GET /inventory/events/stock/stream`."""
 
 from fastapi import APIRouter
-from fastapi_pg_sse import (
-    STREAM_OPENAPI,
-    CurrentUser,
-    EventStream,
-    Streams,
-    jwt_stream_responses,
-)
+from fastapi_pg_sse import CurrentUser, EventStream, Streams, stream_route
 
 from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
 
 router = APIRouter(prefix="/inventory/events/stock", tags=["inventory"])
 
 
-@router.get(
-    "/stream",
-    summary="Stream the caller's stock events",
-    response_class=EventStream,
-    responses=jwt_stream_responses(INVENTORY_STOCK_CHANNEL),
-    openapi_extra=STREAM_OPENAPI,
-)
+@stream_route(router, INVENTORY_STOCK_CHANNEL)
 async def stream_stock_events(user: CurrentUser, streams: Streams) -> EventStream:
-    """The caller's stock events as they commit.
-
-    A client that reconnects with `Last-Event-ID` first receives, in order, what it missed
-    (or a `reset` event if that id was pruned). The stream ends when the token expires.
-    """
+    """The caller's stock events as they commit, after those missed since its `Last-Event-ID`
+    (or a `reset` event if they were pruned); the stream ends when the token expires."""
     return streams.open(INVENTORY_STOCK_CHANNEL, user)

@@ -4,7 +4,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi_pg_sse import STREAM_OPENAPI, EventStream, Streams, stream_responses
+from fastapi_pg_sse import EventStream, Streams, stream_route
 
 from shop.auth import current_user_id
 from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK_CHANNEL
@@ -12,19 +12,10 @@ from shop.modules.inventory.services.stock_notify_service import INVENTORY_STOCK
 router = APIRouter(prefix="/inventory/events/stock", tags=["inventory"])
 
 
-@router.get(
-    "/stream",
-    summary="Stream the caller's stock events",
-    response_class=EventStream,
-    responses=stream_responses(INVENTORY_STOCK_CHANNEL),
-    openapi_extra=STREAM_OPENAPI,
-)
+@stream_route(router, INVENTORY_STOCK_CHANNEL)
 async def stream_stock_events(
     user_id: Annotated[str, Depends(current_user_id)], streams: Streams
 ) -> EventStream:
-    """The caller's stock events as they commit.
-
-    A client that reconnects with `Last-Event-ID` first receives, in order, what it missed
-    (or a `reset` event if that id was pruned).
-    """
+    """The caller's stock events as they commit, after those missed since its `Last-Event-ID`
+    (or a `reset` event if they were pruned)."""
     return streams.open(INVENTORY_STOCK_CHANNEL, user_id)

@@ -2,13 +2,7 @@
 """The SSE endpoint of stock level events: `GET /warehouse-ops/events/stock-level/stream`."""
 
 from fastapi import APIRouter
-from fastapi_pg_sse import (
-    STREAM_OPENAPI,
-    CurrentUser,
-    EventStream,
-    Streams,
-    jwt_stream_responses,
-)
+from fastapi_pg_sse import CurrentUser, EventStream, Streams, stream_route
 
 from shop.modules.warehouse_ops.services.stock_level_notify_service import (
     WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL,
@@ -17,17 +11,8 @@ from shop.modules.warehouse_ops.services.stock_level_notify_service import (
 router = APIRouter(prefix="/warehouse-ops/events/stock-level", tags=["warehouse-ops"])
 
 
-@router.get(
-    "/stream",
-    summary="Stream the caller's stock level events",
-    response_class=EventStream,
-    responses=jwt_stream_responses(WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL),
-    openapi_extra=STREAM_OPENAPI,
-)
+@stream_route(router, WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL)
 async def stream_stock_level_events(user: CurrentUser, streams: Streams) -> EventStream:
-    """The caller's stock level events as they commit.
-
-    A client that reconnects with `Last-Event-ID` first receives, in order, what it missed
-    (or a `reset` event if that id was pruned). The stream ends when the token expires.
-    """
+    """The caller's stock level events as they commit, after those missed since its `Last-Event-ID`
+    (or a `reset` event if they were pruned); the stream ends when the token expires."""
     return streams.open(WAREHOUSE_OPS_STOCK_LEVEL_CHANNEL, user)

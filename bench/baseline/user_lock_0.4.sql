@@ -1,10 +1,17 @@
--- Written by scaffold. Migrations are history: scaffold never rewrites this one.
--- Feed events of the test module (/test/events/feed/stream).
+-- A channel's emit functions as scaffold 0.4.0 generated them, for the benchmarks' "before" of
+-- the commit-order emit (fastapi_pg_sse.emit): a table of events per channel, and a row per user
+-- in <channel>_event_locks that every emit locks until commit, so that a user's events commit in
+-- id order; a user's emitters wait for each other for the whole transaction. NOTIFY announces
+-- "<id> <type> <user>" on the channel's own name. From 0.4.0's pinned test migration
+-- (fastapi-pg-sse/tests/migrations/0001_test_feed_sse_channel.sql, since removed), the channel
+-- test_feed renamed bench_user_lock. <channel>_emit is also 0.3's, which 0.3's row trigger
+-- (row_trigger_0.3.sql) calls; <channel>_emit_many came with 0.4, and 0.4's statement-level
+-- trigger (statement_trigger_0.4.sql) calls it.
 
 -- Events are kept here, not only sent with NOTIFY, so that a client reconnecting with
 -- Last-Event-ID can replay what it missed, after a restart and on any worker. The table may
 -- already exist: a channel removed with its data kept and created again picks its events up.
-CREATE TABLE IF NOT EXISTS test_feed_events (
+CREATE TABLE IF NOT EXISTS bench_user_lock_events (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     target_user_id text NOT NULL,
     type text NOT NULL,
@@ -12,19 +19,19 @@ CREATE TABLE IF NOT EXISTS test_feed_events (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE INDEX IF NOT EXISTS test_feed_events_replay_idx
-    ON test_feed_events (target_user_id, id);
+CREATE INDEX IF NOT EXISTS bench_user_lock_events_replay_idx
+    ON bench_user_lock_events (target_user_id, id);
 
-CREATE INDEX IF NOT EXISTS test_feed_events_created_at_idx
-    ON test_feed_events (created_at);
+CREATE INDEX IF NOT EXISTS bench_user_lock_events_created_at_idx
+    ON bench_user_lock_events (created_at);
 
 -- One row per user the channel has sent events to, locked by the emit function until commit: a
 -- user's events commit in id order, which replay relies on, and other users' emitters never wait.
-CREATE TABLE IF NOT EXISTS test_feed_event_locks (target_user_id text PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS bench_user_lock_event_locks (target_user_id text PRIMARY KEY);
 
 -- Records an event in the caller's transaction; on commit, NOTIFY announces "<id> <type> <user>".
 -- Emit late and keep the transaction short: until it ends, it holds up the user's next emitter.
-CREATE FUNCTION test_feed_emit(target_user_id text, event_type text, payload jsonb)
+CREATE FUNCTION bench_user_lock_emit(target_user_id text, event_type text, payload jsonb)
 RETURNS bigint
 LANGUAGE plpgsql
 AS $$
@@ -40,15 +47,15 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     LOOP  -- lock the user's row, creating it for their first event
-        PERFORM FROM test_feed_event_locks AS locked
-            WHERE locked.target_user_id = test_feed_emit.target_user_id FOR UPDATE;
+        PERFORM FROM bench_user_lock_event_locks AS locked
+            WHERE locked.target_user_id = bench_user_lock_emit.target_user_id FOR UPDATE;
         EXIT WHEN FOUND;
-        INSERT INTO test_feed_event_locks VALUES (target_user_id) ON CONFLICT DO NOTHING;
+        INSERT INTO bench_user_lock_event_locks VALUES (target_user_id) ON CONFLICT DO NOTHING;
     END LOOP;
-    INSERT INTO test_feed_events (target_user_id, type, payload)
+    INSERT INTO bench_user_lock_events (target_user_id, type, payload)
         VALUES (target_user_id, event_type, coalesce(payload, 'null'::jsonb))
         RETURNING id INTO event_id;
-    PERFORM pg_notify('test_feed', event_id || ' ' || event_type || ' ' || target_user_id);
+    PERFORM pg_notify('bench_user_lock', event_id || ' ' || event_type || ' ' || target_user_id);
     RETURN event_id;
 END;
 $$;
@@ -57,7 +64,7 @@ $$;
 -- ascend in it. Each is checked as the emit function checks one. Each user's row is locked in
 -- sorted order, so bulk emitters do not deadlock each other; on commit, one NOTIFY per user
 -- announces their newest event.
-CREATE FUNCTION test_feed_emit_many(target_user_ids text[], event_types text[], payloads jsonb[])
+CREATE FUNCTION bench_user_lock_emit_many(target_user_ids text[], event_types text[], payloads jsonb[])
 RETURNS SETOF bigint
 LANGUAGE plpgsql
 AS $$
@@ -77,15 +84,15 @@ BEGIN
             OR given.event_type IS NULL OR given.event_type !~ '^[A-Za-z][A-Za-z0-9_.:-]*$'
         LIMIT 1;
     IF FOUND THEN  -- the emit function raises its error for the first invalid event
-        PERFORM test_feed_emit(invalid.target_user_id, invalid.event_type, NULL);
+        PERFORM bench_user_lock_emit(invalid.target_user_id, invalid.event_type, NULL);
     END IF;
-    INSERT INTO test_feed_event_locks
+    INSERT INTO bench_user_lock_event_locks
         SELECT DISTINCT given COLLATE "C" FROM unnest(target_user_ids) AS given ORDER BY 1
         ON CONFLICT DO NOTHING;
-    PERFORM FROM test_feed_event_locks AS locked WHERE locked.target_user_id = ANY (target_user_ids)
+    PERFORM FROM bench_user_lock_event_locks AS locked WHERE locked.target_user_id = ANY (target_user_ids)
         ORDER BY locked.target_user_id COLLATE "C" FOR UPDATE;
     WITH event AS (
-        INSERT INTO test_feed_events (target_user_id, type, payload)
+        INSERT INTO bench_user_lock_events (target_user_id, type, payload)
             SELECT given.target_user_id, given.event_type, coalesce(given.payload, 'null'::jsonb)
             FROM unnest(target_user_ids, event_types, payloads) WITH ORDINALITY
                 AS given (target_user_id, event_type, payload, position)
@@ -93,7 +100,7 @@ BEGIN
             RETURNING id
     )
     SELECT array_agg(id ORDER BY id) INTO event_ids FROM event;
-    PERFORM pg_notify('test_feed', event_ids[newest.position] || ' ' || newest.event_type || ' ' || newest.target_user_id)
+    PERFORM pg_notify('bench_user_lock', event_ids[newest.position] || ' ' || newest.event_type || ' ' || newest.target_user_id)
         FROM (
             SELECT DISTINCT ON (given.target_user_id) given.*
             FROM unnest(target_user_ids, event_types) WITH ORDINALITY AS given (target_user_id, event_type, position)

@@ -1,0 +1,178 @@
+"""The runtime's database schema, `fastapi_pg_sse`: its versioned migrations, applied and checked.
+
+Everything the runtime keeps in PostgreSQL lives in that schema, created and upgraded by the SQL
+migrations shipped beside this module (`migrations/<major>.<minor>.sql`). Each migration records
+its version in `fastapi_pg_sse.migrations`, however it is applied: `python -m fastapi_pg_sse
+schema --apply`, `apply_migrations`, `alembic_upgrade` in an Alembic revision, or a project's own
+SQL migrations (scaffold writes them from these files).
+
+A runtime needs the newest version it ships, and accepts a newer one of the same major version:
+a minor version only adds to the schema. Applied migrations are history and never change.
+"""
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from fastapi_pg_sse.channel import Connection
+
+SCHEMA = "fastapi_pg_sse"
+MIGRATIONS = Path(__file__).with_name("migrations")
+"""One `<major>.<minor>.sql` file per version, and its `<major>.<minor>.downgrade.sql`."""
+FIX = (
+    "apply the migrations `scaffold sync` writes, or run `python -m fastapi_pg_sse schema --apply`"
+)
+"""What brings a database up to date, as the start-up error says it."""
+
+_VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+_APPLY_LOCK = "SELECT pg_advisory_xact_lock(hashtext('fastapi_pg_sse.migrations'))"
+"""Taken by `apply_migrations`, so that processes applying the migrations at once take turns."""
+
+
+@dataclass(frozen=True, order=True)
+class SchemaVersion:
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> "SchemaVersion":
+        """`1.0` as a version; `ValueError` for anything else."""
+        match = _VERSION.fullmatch(text)
+        if match is None:
+            raise ValueError(f"{text!r} is not a schema version such as 1.0")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+class SchemaMismatch(RuntimeError):
+    """The database's schema is not one this runtime works with; the message says how to fix it."""
+
+
+@cache
+def shipped_versions() -> tuple[SchemaVersion, ...]:
+    """Every version this runtime ships a migration for, oldest first."""
+    versions = sorted(
+        SchemaVersion.parse(path.name.removesuffix(".sql"))
+        for path in MIGRATIONS.glob("*.sql")
+        if _VERSION.fullmatch(path.name.removesuffix(".sql"))
+    )
+    return tuple(versions)
+
+
+def required_version() -> SchemaVersion:
+    """The version this runtime needs: the newest it ships."""
+    return shipped_versions()[-1]
+
+
+def migration_sql(version: SchemaVersion) -> str:
+    """The SQL that upgrades the schema from the version before `version` to it."""
+    return _read(f"{version}.sql")
+
+
+def downgrade_sql(version: SchemaVersion) -> str:
+    """The SQL that undoes `migration_sql(version)`."""
+    return _read(f"{version}.downgrade.sql")
+
+
+def upgrade_sql(since: SchemaVersion | None = None) -> str:
+    """The SQL that brings a schema at `since` (None: none yet) to `required_version()`: each
+    newer version's migration, oldest first, as `python -m fastapi_pg_sse schema` prints it."""
+    return "\n".join(migration_sql(v) for v in shipped_versions() if since is None or v > since)
+
+
+def statements(sql: str) -> list[str]:
+    """The statements of one of the shipped migrations, each for a call of its own (an Alembic
+    `op.execute`; a prepared statement holds only one).
+
+    A statement ends with a line ending in `;` outside a `$$` body, as the migrations write them.
+    """
+    found: list[str] = []
+    lines: list[str] = []
+    in_body = False
+    for line in sql.splitlines():
+        lines.append(line)
+        in_body ^= line.count("$$") % 2 == 1
+        if line.endswith(";") and not in_body:
+            found.append("\n".join(lines).strip())
+            lines = []
+    if "\n".join(lines).strip():
+        raise ValueError(f"a statement does not end with ';': {lines[0]!r}")
+    return found
+
+
+def _read(name: str) -> str:
+    path = MIGRATIONS / name
+    if not path.is_file():
+        raise LookupError(f"fastapi-pg-sse ships no schema migration {name}")
+    return path.read_text(encoding="utf-8")
+
+
+async def applied_version(
+    connection: Connection, *, timeout: float | None = None
+) -> SchemaVersion | None:
+    """The newest version applied to the database; None when it has no schema of the runtime."""
+    exists: bool = await connection.fetchval(
+        "SELECT to_regclass('fastapi_pg_sse.migrations') IS NOT NULL", timeout=timeout
+    )
+    if not exists:
+        return None
+    applied: list[str] = await connection.fetchval(
+        "SELECT coalesce(array_agg(version), '{}') FROM fastapi_pg_sse.migrations", timeout=timeout
+    )
+    return max(map(SchemaVersion.parse, applied), default=None)
+
+
+def require(applied: SchemaVersion | None) -> None:
+    """Raise `SchemaMismatch`, with one line saying what to do, unless this runtime works with a
+    database whose schema is at `applied`."""
+    needed = required_version()
+    if applied is not None and applied.major == needed.major and applied >= needed:
+        return
+    if applied is None:
+        problem, fix = "the database has no fastapi-pg-sse schema", FIX
+    elif applied > needed:
+        problem = f"the database's fastapi-pg-sse schema is {applied}, newer than {needed.major}.x"
+        fix = "upgrade fastapi-pg-sse to a version that supports it"
+    else:
+        problem, fix = f"the database's fastapi-pg-sse schema is {applied}, not {needed}", FIX
+    raise SchemaMismatch(f"{problem}: {fix}")
+
+
+async def check_schema(connection: Connection, *, timeout: float | None = None) -> SchemaVersion:
+    """The database's schema version, if this runtime works with it; else `SchemaMismatch`."""
+    applied = await applied_version(connection, timeout=timeout)
+    require(applied)
+    assert applied is not None, "require() refuses a database without the schema"
+    return applied
+
+
+async def apply_migrations(connection: Connection) -> list[SchemaVersion]:
+    """Apply, in one transaction, the shipped migrations the database lacks; return them."""
+    async with connection.transaction():
+        await connection.execute(_APPLY_LOCK)
+        applied = await applied_version(connection)
+        pending = [v for v in shipped_versions() if applied is None or v > applied]
+        for version in pending:
+            await connection.execute(migration_sql(version))
+    return pending
+
+
+def alembic_upgrade(version: str) -> None:
+    """Apply schema `version` from the `upgrade()` of an Alembic revision:
+    `alembic_upgrade("1.0")`. The revision stays as it is when the runtime is upgraded; a newer
+    schema comes in a revision of its own."""
+    from alembic import op
+
+    for statement in statements(migration_sql(SchemaVersion.parse(version))):
+        op.execute(statement)
+
+
+def alembic_downgrade(version: str) -> None:
+    """Undo schema `version` from the `downgrade()` of the revision that applied it."""
+    from alembic import op
+
+    for statement in statements(downgrade_sql(SchemaVersion.parse(version))):
+        op.execute(statement)

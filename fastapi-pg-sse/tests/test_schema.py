@@ -1,0 +1,473 @@
+"""The runtime's schema, `fastapi_pg_sse`: printed, applied and checked by `python -m
+fastapi_pg_sse schema` (exit 0 done or up to date, 1 behind or ahead with `--check`, 2 bad
+arguments or no database), applied once however many processes apply it at once, split into
+statements that each run on their own, and applied and undone by an Alembic revision."""
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from textwrap import dedent
+
+import anyio
+import asyncpg
+import pytest
+from anyio.from_thread import start_blocking_portal
+
+from fastapi_pg_sse.__main__ import main
+from fastapi_pg_sse.schema import (
+    FIX,
+    MIGRATIONS,
+    SchemaMismatch,
+    SchemaVersion,
+    applied_version,
+    apply_migrations,
+    check_schema,
+    migration_sql,
+    require,
+    required_version,
+    shipped_versions,
+    statements,
+    upgrade_sql,
+)
+from fastapi_pg_sse.testing import connected
+from tests.helpers import emit, new_channel, new_database, wait_until_blocked
+
+UNREACHABLE = "postgresql://postgres@127.0.0.1:9/postgres"
+"""Nothing listens on the discard port."""
+ONE_ZERO = SchemaVersion(1, 0)
+
+
+@pytest.fixture
+def empty_database_url(realtime_postgres_url: str) -> Iterator[str]:
+    """A database of the test's own without the runtime's schema, for a test without an event
+    loop (the CLI runs one of its own)."""
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(new_database(realtime_postgres_url, schema=False)) as url,
+    ):
+        yield url
+
+
+def _run(url: str, statement: str, *args: object) -> object:
+    """The value `statement` returns on a connection of its own (for a test without a loop)."""
+
+    async def fetch() -> object:
+        async with connected(url) as connection:
+            return await connection.fetchval(statement, *args)
+
+    return anyio.run(fetch)
+
+
+def _record_version(url: str, version: str) -> None:
+    """Make the database's schema look migrated to `version`, and to nothing newer."""
+    _run(url, "DELETE FROM fastapi_pg_sse.migrations")
+    _run(url, "INSERT INTO fastapi_pg_sse.migrations (version) VALUES ($1)", version)
+
+
+def test_this_runtime_ships_and_needs_schema_1_0() -> None:
+    assert shipped_versions() == (ONE_ZERO,)
+    assert required_version() == ONE_ZERO
+    assert sorted(path.name for path in MIGRATIONS.glob("*.sql")) == [
+        "1.0.downgrade.sql",
+        "1.0.sql",
+    ]
+
+
+def test_the_cli_prints_the_sql_that_creates_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == upgrade_sql() == (MIGRATIONS / "1.0.sql").read_text(encoding="utf-8")
+    assert printed.startswith("-- fastapi-pg-sse schema 1.0")
+
+
+def test_the_cli_prints_nothing_to_upgrade_a_schema_already_at_the_newest_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["schema", "--from", "1.0"]) == 0
+    assert capsys.readouterr().out == "" == upgrade_sql(ONE_ZERO)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "complaint"),
+    [
+        (["schema", "--from", "0.9"], "no schema 0.9 was shipped (versions: 1.0)"),
+        (["schema", "--from", "one"], "'one' is not a schema version such as 1.0"),
+        (["schema", "--from", "1.0.0"], "is not a schema version such as 1.0"),
+        (["schema", "--apply", "--check"], "not allowed with argument"),
+        ([], "required: command"),
+        (["schema", "--apply"], "set DATABASE_URL, or pass --database-url"),
+        (["schema", "--from", "1.0", "--check"], "--from prints SQL: it goes with neither"),
+    ],
+    ids=[
+        "unshipped",
+        "not-a-version",
+        "three-parts",
+        "apply-and-check",
+        "no-command",
+        "no-url",
+        "from-and-check",
+    ],
+)
+def test_the_cli_refuses_bad_arguments_with_status_2(
+    arguments: list[str],
+    complaint: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REALTIME_DATABASE_URL", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+    assert exited.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_apply_creates_the_schema_once_and_a_second_run_applies_nothing(
+    empty_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    command = ["schema", "--apply", "--database-url", empty_database_url]
+    assert main(command) == 0
+    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.0.\n"
+    assert main(command) == 0
+    assert capsys.readouterr().out == "The fastapi-pg-sse schema is up to date (1.0 or newer).\n"
+    assert _run(empty_database_url, "SELECT array_agg(version) FROM fastapi_pg_sse.migrations") == [
+        "1.0"
+    ]
+
+
+def test_apply_leaves_a_newer_minor_version_alone(
+    empty_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["schema", "--apply", "--database-url", empty_database_url]) == 0
+    _run(empty_database_url, "SELECT fastapi_pg_sse.emit('kept', 'u', 'before', NULL)")
+    _record_version(empty_database_url, "1.9")
+    capsys.readouterr()
+    assert main(["schema", "--apply", "--database-url", empty_database_url]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert _run(empty_database_url, "SELECT count(*) FROM fastapi_pg_sse.events") == 1
+
+
+def test_the_database_is_realtime_database_url_before_database_url(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As for the app: `REALTIME_DATABASE_URL` wins over `DATABASE_URL`."""
+    monkeypatch.setenv("DATABASE_URL", UNREACHABLE)
+    monkeypatch.setenv("REALTIME_DATABASE_URL", empty_database_url)
+    assert main(["schema", "--apply"]) == 0
+    assert main(["schema", "--check"]) == 0
+    assert capsys.readouterr().out.endswith("The fastapi-pg-sse schema is 1.0: up to date.\n")
+
+
+def _check(database_url: str) -> subprocess.CompletedProcess[str]:
+    """`python -m fastapi_pg_sse schema --check`, run as an operator or a CI job runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "fastapi_pg_sse", "schema", "--check"],
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "status", "output"),
+    [
+        (None, 1, f"error: the database has no fastapi-pg-sse schema: {FIX}"),
+        ("0.9", 1, f"error: the database's fastapi-pg-sse schema is 0.9, not 1.0: {FIX}"),
+        ("1.0", 0, "The fastapi-pg-sse schema is 1.0: up to date."),
+        ("1.9", 0, "The fastapi-pg-sse schema is 1.9: up to date."),
+        (
+            "2.0",
+            1,
+            "error: the database's fastapi-pg-sse schema is 2.0, newer than 1.x: upgrade"
+            " fastapi-pg-sse to a version that supports it",
+        ),
+    ],
+    ids=["none", "older", "same", "newer-minor", "newer-major"],
+)
+def test_check_exits_0_only_for_a_schema_this_runtime_works_with(
+    empty_database_url: str, version: str | None, status: int, output: str
+) -> None:
+    if version is not None:
+        assert main(["schema", "--apply", "--database-url", empty_database_url]) == 0
+        _record_version(empty_database_url, version)
+    checked = _check(empty_database_url)
+    assert checked.returncode == status, checked.stderr
+    assert (checked.stdout + checked.stderr).strip() == output
+
+
+def test_check_and_apply_exit_2_when_the_database_cannot_be_reached() -> None:
+    checked = _check(UNREACHABLE)
+    assert checked.returncode == 2
+    assert checked.stderr.startswith("error: cannot reach the database: ")
+    assert "Traceback" not in checked.stderr
+    applied = subprocess.run(
+        [sys.executable, "-m", "fastapi_pg_sse", "schema", "--apply"],
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": UNREACHABLE},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert applied.returncode == 2
+    assert applied.stderr.startswith("error: cannot reach the database: ")
+
+
+def test_apply_says_what_postgresql_refused_and_exits_2(
+    empty_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database whose schema was made by hand, but not its record of versions."""
+    _run(empty_database_url, "CREATE SCHEMA fastapi_pg_sse")
+    assert main(["schema", "--apply", "--database-url", empty_database_url]) == 2
+    assert capsys.readouterr().err == (
+        'error: PostgreSQL refused it: schema "fastapi_pg_sse" already exists\n'
+    )
+
+
+def test_bad_arguments_exit_2_from_the_command_line() -> None:
+    refused = subprocess.run(
+        [sys.executable, "-m", "fastapi_pg_sse", "schema", "--from", "0.9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 2
+    assert "no schema 0.9 was shipped" in refused.stderr
+    assert refused.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("applied", "problem"),
+    [
+        (None, f"the database has no fastapi-pg-sse schema: {FIX}"),
+        ("0.9", f"the database's fastapi-pg-sse schema is 0.9, not 1.0: {FIX}"),
+        ("2.0", "schema is 2.0, newer than 1.x: upgrade fastapi-pg-sse"),
+        ("10.0", "schema is 10.0, newer than 1.x: upgrade fastapi-pg-sse"),
+    ],
+)
+def test_require_refuses_a_schema_missing_behind_or_of_a_newer_major_in_one_line(
+    applied: str | None, problem: str
+) -> None:
+    with pytest.raises(SchemaMismatch) as refused:
+        require(None if applied is None else SchemaVersion.parse(applied))
+    assert problem in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("applied", ["1.0", "1.1", "1.9", "1.10"])
+def test_require_accepts_the_needed_version_and_newer_minors(applied: str) -> None:
+    require(SchemaVersion.parse(applied))
+
+
+@pytest.mark.parametrize("text", ["1", "1.0.0", "v1.0", "01.0", "1.01", "1.x", " 1.0", ""])
+def test_a_schema_version_is_major_dot_minor_in_plain_numbers(text: str) -> None:
+    with pytest.raises(ValueError, match=r"is not a schema version such as 1\.0"):
+        SchemaVersion.parse(text)
+
+
+def test_versions_compare_as_numbers() -> None:
+    assert SchemaVersion.parse("1.10") > SchemaVersion.parse("1.9") > ONE_ZERO
+    assert str(SchemaVersion.parse("1.10")) == "1.10"
+
+
+@pytest.mark.anyio
+async def test_migrations_applied_from_two_connections_at_once_are_applied_once(
+    realtime_postgres_url: str,
+) -> None:
+    """Two processes starting their migrations together: one applies, the other waits for it
+    and then finds nothing to apply, instead of failing on a schema that already exists."""
+    lock = "SELECT pg_advisory_lock(hashtext('fastapi_pg_sse.migrations'))"
+    async with (
+        new_database(realtime_postgres_url, schema=False) as url,
+        connected(url) as holder,
+        connected(url) as first,
+        connected(url) as second,
+    ):
+        await holder.execute(lock)
+        applied: list[list[SchemaVersion]] = []
+
+        async def apply(connection: asyncpg.Connection) -> None:
+            applied.append(await apply_migrations(connection))
+
+        async with anyio.create_task_group() as tasks:
+            for connection in (first, second):
+                tasks.start_soon(apply, connection)
+                await wait_until_blocked(holder, connection.get_server_pid())
+            await holder.execute("SELECT pg_advisory_unlock_all()")
+        versions = await holder.fetchval("SELECT array_agg(version) FROM fastapi_pg_sse.migrations")
+        assert await check_schema(holder) == ONE_ZERO
+    assert sorted(applied) == [[], [ONE_ZERO]]
+    assert versions == ["1.0"]
+
+
+@pytest.mark.anyio
+async def test_apply_migrations_does_nothing_on_an_up_to_date_database(
+    realtime_database_url: str,
+) -> None:
+    async with connected(realtime_database_url) as connection:
+        assert await apply_migrations(connection) == []
+        assert await applied_version(connection) == ONE_ZERO
+
+
+_SCHEMA_OBJECTS = """
+    SELECT array_agg(object ORDER BY object) FROM (
+        SELECT format('%s %s %s', relkind, relpersistence, relname) FROM pg_class
+            WHERE relnamespace = 'fastapi_pg_sse'::regnamespace
+        UNION ALL SELECT format('function %s %s', oid::regprocedure, md5(prosrc)) FROM pg_proc
+            WHERE pronamespace = 'fastapi_pg_sse'::regnamespace
+        UNION ALL SELECT format('trigger %s on %s', tgname, tgrelid::regclass) FROM pg_trigger
+            WHERE tgrelid::regclass::text LIKE 'fastapi_pg_sse.%'
+        UNION ALL SELECT format('index %s', indexdef) FROM pg_indexes
+            WHERE schemaname = 'fastapi_pg_sse'
+        UNION ALL SELECT format('version %s', version) FROM fastapi_pg_sse.migrations
+    ) AS objects (object)
+"""
+
+
+@pytest.mark.anyio
+async def test_the_statements_of_a_migration_each_run_alone_and_together_make_the_schema(
+    realtime_postgres_url: str, realtime_database_url: str
+) -> None:
+    """Each runs as a prepared statement, which holds only one (as Alembic's `op.execute`
+    runs it); run in order, they make what the whole migration makes."""
+    found = statements(migration_sql(ONE_ZERO))
+    assert all(statement.endswith(";") for statement in found)
+    assert found[0].endswith("\nCREATE SCHEMA fastapi_pg_sse;"), "its comment, then itself"
+    async with new_database(realtime_postgres_url, schema=False) as url, connected(url) as split:
+        for statement in found:
+            await split.fetch(statement)
+        async with connected(realtime_database_url) as whole:
+            expected = await whole.fetchval(_SCHEMA_OBJECTS)
+        assert await split.fetchval(_SCHEMA_OBJECTS) == expected
+        assert await check_schema(split) == ONE_ZERO
+        event_id = await emit(split, new_channel(), "stan")
+    assert event_id == 1
+
+
+@pytest.mark.anyio
+async def test_the_whole_migration_is_more_than_one_statement(realtime_postgres_url: str) -> None:
+    """Why `statements` exists: a prepared statement refuses the migration whole."""
+    async with new_database(realtime_postgres_url, schema=False) as url, connected(url) as split:
+        with pytest.raises(asyncpg.PostgresSyntaxError, match="multiple commands"):
+            await split.fetch(migration_sql(ONE_ZERO))
+
+
+def test_statements_keep_a_function_body_whole_and_refuse_an_unfinished_statement() -> None:
+    sql = dedent(
+        """\
+        CREATE TABLE t (x int);
+        CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM 1;
+        END;
+        $$;
+        -- a comment of the next statement
+        SELECT 1;
+        """
+    )
+    assert statements(sql) == [
+        "CREATE TABLE t (x int);",
+        "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n    PERFORM 1;\nEND;\n$$;",
+        "-- a comment of the next statement\nSELECT 1;",
+    ]
+    with pytest.raises(ValueError, match="a statement does not end with ';': 'SELECT 2'"):
+        statements("SELECT 1;\nSELECT 2\n")
+
+
+ALEMBIC_ENV = """\
+import asyncio
+
+from alembic import context
+from sqlalchemy.ext.asyncio import create_async_engine
+
+
+def run(connection):
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def main():
+    engine = create_async_engine(context.config.get_main_option("sqlalchemy.url"))
+    async with engine.connect() as connection:
+        await connection.run_sync(run)
+    await engine.dispose()
+
+
+asyncio.run(main())
+"""
+
+ALEMBIC_REVISION = '''\
+"""The runtime's schema 1.0, as a project's revision applies it."""
+
+from fastapi_pg_sse.schema import alembic_downgrade, alembic_upgrade
+
+revision = "0001_fastapi_pg_sse_1_0"
+down_revision = None
+
+
+def upgrade() -> None:
+    alembic_upgrade("1.0")
+
+
+def downgrade() -> None:
+    alembic_downgrade("1.0")
+'''
+
+
+def alembic_project(folder: Path) -> Path:
+    """A throwaway Alembic environment on the asyncpg driver whose one revision applies the
+    runtime's schema; its `alembic.ini`."""
+    (folder / "migrations" / "versions").mkdir(parents=True)
+    (folder / "migrations" / "env.py").write_text(ALEMBIC_ENV, encoding="utf-8")
+    (folder / "migrations" / "versions" / "0001_fastapi_pg_sse_1_0.py").write_text(
+        ALEMBIC_REVISION, encoding="utf-8"
+    )
+    config = folder / "alembic.ini"
+    config.write_text(
+        "[alembic]\nscript_location = %(here)s/migrations\n"
+        "sqlalchemy.url = postgresql+asyncpg://configured-elsewhere/\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_an_alembic_revision_applies_the_schema_on_upgrade_and_drops_it_on_downgrade(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(alembic_project(tmp_path)))
+    url = empty_database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
+
+    async def use_the_schema() -> None:
+        async with connected(empty_database_url) as connection:
+            assert await check_schema(connection) == ONE_ZERO
+            await connection.execute(
+                "CREATE TABLE notes (owner text NOT NULL);"
+                " SELECT fastapi_pg_sse.create_trigger('notes', 'notes', 'owner', 'note')"
+            )
+            await connection.execute("INSERT INTO notes VALUES ('ola')")
+            assert await connection.fetchval("SELECT count(*) FROM fastapi_pg_sse.events") == 1
+
+    anyio.run(use_the_schema)
+    command.downgrade(config, "base")
+
+    async def what_is_left() -> asyncpg.Record | None:
+        async with connected(empty_database_url) as connection:
+            await connection.execute("INSERT INTO notes VALUES ('after')")
+            return await connection.fetchrow(
+                "SELECT to_regnamespace('fastapi_pg_sse'),"
+                " (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'notes'::regclass),"
+                " (SELECT count(*) FROM notes)"
+            )
+
+    left = anyio.run(what_is_left)
+    assert left is not None
+    assert tuple(left) == (None, 0, 2), "no schema, no trigger, the table's rows"
