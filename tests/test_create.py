@@ -340,4 +340,4 @@ def test_a_channel_whose_name_is_a_reserved_sql_key_word_is_created(shop: Path) 
     result = run_scaffold("create-sse-channel", "Date", "in", "current", *TRIGGERED, cwd=shop)
     assert result.exit_code == 0, result.stderr
     migration = (shop / "migrations/0003_current_date_sse_trigger.sql").read_text()
-    assert "    'current_date',\n" in migration
+    assert "create_trigger(\n    'current_date', 'baskets'," in migration
