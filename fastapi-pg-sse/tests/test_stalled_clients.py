@@ -90,6 +90,32 @@ async def test_a_client_that_stops_reading_live_events_is_dropped_before_its_que
     assert "queue full" not in log
 
 
+async def test_a_client_that_queues_its_stream_behind_a_response_it_never_reads_is_cut_off(
+    start_realtime_server: ServerFactory, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Two requests sent at once on one connection: the server starts the stream's response only
+    once the client has taken enough of the first, which it never does. That wait counts."""
+    server = start_realtime_server(**WRITE_TIMEOUT)
+    (piper,) = new_users("piper")
+    host, port = urlsplit(server.url).netloc.split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(
+        f"GET /padding?size={EVENTS * EVENT_BYTES} HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {sign_token(piper)}\r\n\r\n".encode()
+    )
+    stalled = RawStream(reader, writer, "big")
+    try:
+        await _wait_until_cut_off(server, stalled)
+    finally:
+        stalled.close()
+    assert "realtime stream dropped: client stopped reading" in capfd.readouterr().err
+
+
 async def _emit_large_events(database_url: str, user_id: str) -> list[int]:
     """Emit `EVENTS` events of `EVENT_BYTES` for `user_id` in one transaction; their ids."""
     async with connected(database_url) as connection:

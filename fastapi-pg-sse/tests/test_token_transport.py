@@ -21,7 +21,7 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from uvicorn.config import LOGGING_CONFIG
 
-from fastapi_pg_sse import CurrentUser, create_realtime_router
+from fastapi_pg_sse import CurrentUser, EventStream, Streams, create_realtime_router
 from fastapi_pg_sse.pytest_plugin import TEST_ENVIRONMENT
 from fastapi_pg_sse.testing import Server, serve, sign_token
 from tests.app import FEED, NEWS, ORDERS, STREAM, jwt_router
@@ -33,6 +33,8 @@ ACTION = "/feed/read-marker"
 """A state-changing route: what a cross-site form or `fetch` targets."""
 PROFILE = "/me"
 """A GET route that answers JSON, not a stream."""
+ANY_METHOD_STREAM = "/feed/any-method/stream"
+"""A stream route written by hand that also answers POST."""
 NO_TOKEN = 'Bearer realm="realtime"'
 """The challenge of a request that sent no token the route accepts."""
 
@@ -47,6 +49,11 @@ async def mark_read(user: CurrentUser) -> dict[str, str]:
 @actions.get(PROFILE)
 async def profile(user: CurrentUser) -> dict[str, str]:
     return {"user": user.id}
+
+
+@actions.api_route(ANY_METHOD_STREAM, methods=["GET", "POST"], response_class=EventStream)
+async def stream_by_any_method(user: CurrentUser, streams: Streams) -> EventStream:
+    return streams.open(FEED, user)
 
 
 app = FastAPI(title="fastapi-pg-sse tests, routes beside the streams")
@@ -142,6 +149,13 @@ async def test_a_cookie_alone_does_not_authenticate_a_get_route_that_does_not_st
 async def test_a_cookie_authenticates_a_stream_route(served: LoggedServer) -> None:
     cookies = {"access_token": sign_token("cody")}
     assert await _answer(served, "GET", STREAM, cookies=cookies) == (200, "")
+
+
+async def test_a_cookie_authenticates_a_stream_route_by_get_only(served: LoggedServer) -> None:
+    """A stream route that also answers POST is no way round: the POST needs the header."""
+    cookies = {"access_token": sign_token("cora")}
+    assert await _answer(served, "GET", ANY_METHOD_STREAM, cookies=cookies) == (200, "")
+    assert await _answer(served, "POST", ANY_METHOD_STREAM, cookies=cookies) == (401, NO_TOKEN)
 
 
 async def test_a_query_token_authenticates_only_stream_routes_and_only_when_enabled(

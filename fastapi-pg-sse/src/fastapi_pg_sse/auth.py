@@ -131,7 +131,7 @@ async def authenticated_user(
     otherwise. A cookie or query token sent to a route that does not accept it counts as no
     token."""
     token = bearer.credentials if bearer else None
-    if not token and _is_stream_route(request.scope.get("route")):
+    if not token and request.method == "GET" and _is_stream_route(request.scope.get("route")):
         token = cookie or (query if realtime.settings.query_token else None)
     if not token:
         raise _unauthorized('Bearer realm="realtime"')

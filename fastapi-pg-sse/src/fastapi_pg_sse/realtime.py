@@ -370,10 +370,12 @@ class EventStream(StreamingResponse):
         """
         subscriber = self._subscriber
         clock = asyncio.get_running_loop().time
+        # From the response's start: a server may wait to send it until the client has read
+        # what it answered before on the connection (a pipelined request).
+        subscriber.write_started_at = clock()
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        subscriber.write_started_at = clock()
         await send({"type": "http.response.body", "body": first, "more_body": True})
         subscriber.write_started_at = NOT_WRITING
         try:

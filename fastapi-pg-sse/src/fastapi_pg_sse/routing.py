@@ -57,8 +57,8 @@ def create_realtime_router(
         try:
             yield
         finally:
+            await realtime.stop()  # its streams' access log lines come as they end
             access_log.removeFilter(redaction)
-            await realtime.stop()
 
     return APIRouter(lifespan=lifespan)
 
