@@ -27,7 +27,8 @@ import asyncpg
 from _database import CHANNEL_LOCK, CURRENT, bench_database
 from fastapi_pg_sse.channel import Event
 from fastapi_pg_sse.hub import Hub, Subscriber
-from fastapi_pg_sse.listener import Listener, Notifications
+from fastapi_pg_sse.listener import Announcement, Listener, Notifications
+from pydantic import SecretStr
 
 USERS = 200
 BURST_EVENTS = 20_000
@@ -45,7 +46,9 @@ class TrustingListener(Listener):
 
         def on_notification(_: object, __: int, channel: str, payload: object) -> None:
             self._received += 1
-            queue.put_nowait((channel, str(payload)))
+            # Its id, its channel, and where ours has a user, 0.2's whole payload.
+            text = str(payload)
+            queue.put_nowait((int(text.partition(" ")[0]), channel, text))
 
         connection.add_termination_listener(lambda _: queue.put_nowait(None))
         for name in self._hub.channels():  # those with streams, before the listener starts
@@ -54,12 +57,12 @@ class TrustingListener(Listener):
         return queue
 
     async def _deliver_announced(
-        self, connection: asyncpg.Connection, notifications: list[tuple[str, str]]
+        self, connection: asyncpg.Connection, announcements: list[Announcement]
     ) -> None:
-        for name, payload in notifications:
+        for event_id, name, payload in announcements:
             header, _, data = payload.partition("\n")
-            raw_id, event_type, user = header.split(" ", 2)
-            self._hub.publish(name, Event(int(raw_id), event_type, user, data))
+            _, event_type, user = header.split(" ", 2)
+            self._hub.publish(name, Event(event_id, event_type, user, data))
 
 
 async def drain(subscriber: Subscriber) -> None:
@@ -88,7 +91,7 @@ async def measure(
         hub.add(subscriber, delivered_through=0)
     drains = [asyncio.create_task(drain(subscriber)) for subscriber in subscribers]
     listener = listener_class(
-        url, hub, keepalive_seconds=10, max_backoff_seconds=1,
+        SecretStr(url), hub, keepalive_seconds=10, max_backoff_seconds=1,
         page_size=1000, page_bytes=4 * 2**20,
     )  # fmt: skip
     await listener.start()

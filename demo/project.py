@@ -12,8 +12,12 @@ TSC = REPO / ".tools" / "node_modules" / ".bin" / "tsc"
 CHANNEL = ("Stock", "in", "inventory", "--table", "baskets", "--user-column", "user_id")
 TYPESCRIPT_FOLDER = "frontend/realtime"
 """Where scaffold writes the TypeScript client, beside the page that imports it."""
-APP = "shop.demo:app"
-"""The shop's app plus the demo's page and routes (examples/shop/shop/demo.py)."""
+APP = "demo.app:app"
+"""The demo's routes and page around the shop's app, which it mounts unchanged (demo/app.py):
+served from the project's folder, it imports `shop` from there and `demo` from this repository."""
+TOKEN_TYPE = "at+jwt"
+"""The `typ` of the tokens the demo's sign-in mints (RFC 9068's access tokens); the demo serves
+with `REALTIME_JWT_TYPE` set to it, so that a token minted for anything else is refused."""
 
 
 def prepare_project(destination: Path, *, echo: bool = False) -> Path:

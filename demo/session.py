@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 from fastapi_pg_sse.testing import embedded_postgres, migrated_database
 
-from demo.project import APP, prepare_project
+from demo.project import APP, REPO, TOKEN_TYPE, prepare_project
 from demo.server import AppServer
 
 
@@ -52,8 +52,10 @@ def running_demo(postgres_url: str, port: int, *, echo: bool = False) -> Iterato
         with migrated_database(postgres_url, project / "migrations") as database_url:
             origins = f"http://127.0.0.1:{port},http://localhost:{port}"
             environment = {
+                "PYTHONPATH": str(REPO),  # for `demo.app`; `shop` comes from the project's folder
                 "DATABASE_URL": database_url,
                 "REALTIME_JWT_SECRET": secrets.token_urlsafe(32),
+                "REALTIME_JWT_TYPE": TOKEN_TYPE,
                 "REALTIME_CORS_ORIGINS": origins,
             }
             server = AppServer(APP, project, port, environment)

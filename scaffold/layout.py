@@ -18,7 +18,7 @@ _SCHEMA_VERSION_APPLIED = {
     ".sql": re.compile(
         r"INSERT INTO fastapi_pg_sse\.migrations \(version\) VALUES \('([0-9.]+)'\)"
     ),
-    ".py": re.compile(r"alembic_upgrade\(\"([0-9.]+)\"\)"),
+    ".py": re.compile(r"alembic_(?:create|upgrade)\(\"([0-9.]+)\"\)"),
 }
 """What a migration that applies a version of the runtime's schema holds: the line with which
 each of the runtime's SQL migrations records its version, or the Alembic helper's call."""

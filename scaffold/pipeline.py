@@ -54,10 +54,11 @@ def up_to_date(
     """`recorded`, its records brought up to date with the runtime's database schema; and
     migrations called `then` (a command's own) allocated after those this needs.
 
-    A project with channels (or `adding_channel`) gets a migration for each version of the
-    runtime's schema its migrations lack, unless one of its migrations applies it already (the
-    output of `python -m fastapi_pg_sse schema`, say): that one is recorded. Its channels made
-    before the runtime owned its schema (scaffold 0.4) each get one that upgrades them to it.
+    A project with channels (or `adding_channel`) gets a migration that creates the runtime's
+    schema at its newest version, or, once it has one, a migration for each newer version,
+    unless one of its migrations applies it already (the output of `python -m fastapi_pg_sse
+    schema`, say): that one is recorded. Its channels made before the runtime owned its schema
+    (scaffold 0.4) each get one that upgrades them to it.
     """
     recorded_versions = [record.version for record in recorded.schema]
     unknown = sorted(set(recorded_versions) - set(runtime_schema.versions()))
@@ -68,9 +69,10 @@ def up_to_date(
             f" {', '.join(runtime_schema.versions())}): upgrade scaffold and fastapi-pg-sse"
         )
     pending: list[str] = []
+    on_disk: dict[str, Migration] = {}
     if recorded.channels or adding_channel:
-        pending = runtime_schema.versions_after(runtime_schema.newest(recorded_versions))
-    on_disk = schema_migrations_on_disk(recorded) if pending else {}
+        on_disk = schema_migrations_on_disk(recorded)
+        pending = _schema_versions_to_record(recorded_versions, on_disk)
     to_write = [version for version in pending if version not in on_disk]
     legacy = recorded.channels if recorded.legacy else ()
     slugs = [*map(schema_slug, to_write), *(upgrade_slug(r.names) for r in legacy), *then]
@@ -85,6 +87,18 @@ def up_to_date(
         for record in recorded.channels
     )
     return dataclasses.replace(recorded, schema=schema, channels=channels), list(migrations)
+
+
+def _schema_versions_to_record(recorded: list[str], on_disk: dict[str, Migration]) -> list[str]:
+    """The versions of the runtime's schema a project with channels lacks records of: those
+    after the newest it records; or, with none recorded, those its own migrations apply and
+    those after; or, with none there either, the newest, which its first migration creates."""
+    if recorded:
+        return runtime_schema.versions_after(runtime_schema.newest(recorded))
+    applied = [version for version in runtime_schema.versions() if version in on_disk]
+    if applied:
+        return applied + runtime_schema.versions_after(applied[-1])
+    return [runtime_schema.versions()[-1]]
 
 
 def generated_files(project: Project, layouts: Layouts | None = None) -> dict[str, str]:

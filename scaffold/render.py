@@ -231,19 +231,28 @@ def render_events(project: Project, layout: ChannelLayout) -> str:
 def render_schema_migration(project: Project, record: SchemaRecord) -> tuple[str, str]:
     """The path and text of the migration that applies version `record.version` of the
     runtime's schema: the runtime's own SQL, or an Alembic revision that has the runtime apply
-    it."""
+    it. The project's first creates the schema at that version; each later one upgrades it from
+    the version before."""
     path = migration_path(project, record.migration)
+    creates = record == project.schema[0]
     if project.alembic is None:
-        return path, _with_header(
-            path, MIGRATION_HEADER, runtime_schema.migration_sql(record.version)
+        sql = (runtime_schema.creation_sql if creates else runtime_schema.migration_sql)(
+            record.version
         )
+        return path, _with_header(path, MIGRATION_HEADER, sql)
     version = f'"{record.version}"'
+    upgrade, downgrade = (
+        (f"alembic_create({version})", "alembic_drop()")
+        if creates
+        else (f"alembic_upgrade({version})", f"alembic_downgrade({version})")
+    )
+    helpers = sorted(call.partition("(")[0] for call in (upgrade, downgrade))
     return path, _alembic_revision(
         f"fastapi-pg-sse's database schema {record.version}, which the runtime needs.",
         record.migration,
-        imports="from fastapi_pg_sse.schema import alembic_downgrade, alembic_upgrade",
-        upgrade=[Call(f"alembic_upgrade({version})")],
-        downgrade=[Call(f"alembic_downgrade({version})")],
+        imports=f"from fastapi_pg_sse.schema import {', '.join(helpers)}",
+        upgrade=[Call(upgrade)],
+        downgrade=[Call(downgrade)],
     )
 
 

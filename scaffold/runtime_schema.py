@@ -83,5 +83,15 @@ def newest(recorded: list[str]) -> str | None:
 
 
 def migration_sql(version: str) -> str:
-    """The runtime's migration to `version`, as `python -m fastapi_pg_sse schema` prints it."""
+    """The runtime's migration to `version` from the version before, as `python -m
+    fastapi_pg_sse schema --from <that version>` prints it."""
     return (_source()[0] / f"{version}.sql").read_text(encoding="utf-8")
+
+
+def creation_sql(version: str) -> str:
+    """The runtime's SQL that creates its schema at `version` in a database without it, as
+    `python -m fastapi_pg_sse schema` prints it (the first version's is its migration)."""
+    folder, shipped = _source()
+    if version == shipped[0]:
+        return migration_sql(version)
+    return (folder / f"{version}.create.sql").read_text(encoding="utf-8")

@@ -4,7 +4,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from fastapi_pg_sse.schema import SchemaVersion, migration_sql
+from fastapi_pg_sse.schema import SchemaVersion, creation_sql, migration_sql
 
 from scaffold.render import MIGRATION_HEADER
 from tests.helpers import REPO, copy_example, run_scaffold
@@ -94,16 +94,21 @@ SETUPS: dict[str, Callable[[Path], None]] = {
 
 def without_runtime_schema(files: dict[str, bytes]) -> dict[str, bytes]:
     """`files` (a snapshot) without the runtime's schema migrations, each checked to hold exactly
-    what the runtime ships, under scaffold's header."""
+    what the runtime ships, under scaffold's header: the first creates the schema, each later
+    one upgrades it."""
     kept = {}
-    for path, text in files.items():
+    schema_migrations = []
+    for path, text in sorted(files.items()):
         match = RUNTIME_SCHEMA_MIGRATION.fullmatch(path)
         if match is None:
             kept[path] = text
             continue
         version = SchemaVersion(int(match.group(1)), int(match.group(2)))
-        expected = f"-- {MIGRATION_HEADER}\n{migration_sql(version)}"
-        assert text.decode() == expected, f"{path} is not the runtime's schema {version}"
+        sql = migration_sql(version) if schema_migrations else creation_sql(version)
+        schema_migrations.append(path)
+        assert text.decode() == f"-- {MIGRATION_HEADER}\n{sql}", (
+            f"{path} is not the runtime's schema {version}"
+        )
     return kept
 
 

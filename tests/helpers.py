@@ -6,10 +6,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -42,9 +44,38 @@ def run_scaffold(*args: str, cwd: Path, command: tuple[str, ...] = SOURCE_CLI) -
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
 
-DEMO_ONLY = ("demo.py", "frontend")
-"""The live demo's routes and page in examples/shop (see demo/), which the generator's tests
-leave out: they start from the shop's own code."""
+def extract_release(commit: str, folder: Path) -> Path:
+    """The repository as it was at `commit` (a release: its scaffold, its runtime and its
+    example projects), extracted into `folder`."""
+    archived = subprocess.run(
+        ["git", "-C", REPO, "archive", "--format=tar", commit], capture_output=True, check=False
+    )
+    assert archived.returncode == 0, (
+        f"this test needs the repository's history, commit {commit}: {archived.stderr.decode()}"
+    )
+    with tarfile.open(fileobj=BytesIO(archived.stdout)) as archive:
+        archive.extractall(folder, filter="data")
+    return folder
+
+
+def run_released_scaffold(release: Path, project: Path, *arguments: str) -> None:
+    """Run the command line of the scaffold of `release` (see `extract_release`) on `project`,
+    beside the runtime of that release."""
+    path = os.pathsep.join([str(release), str(release / "fastapi-pg-sse" / "src")])
+    result = subprocess.run(
+        [sys.executable, "-m", "scaffold", *arguments],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": path, "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+DEMO_ONLY = ("frontend",)
+"""The live demo's page in examples/shop (its app and routes are demo/app.py, outside the
+shop), which the generator's tests leave out: they start from the shop's own code."""
 
 
 def copy_example(destination: Path) -> Path:

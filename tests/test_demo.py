@@ -5,7 +5,9 @@ runs). One demo serves the five proofs; each starts its own browser.
 
 import asyncio
 from collections.abc import Iterator
+from http.cookies import Morsel, SimpleCookie
 
+import httpx
 import pytest
 
 from demo import proofs
@@ -49,3 +51,34 @@ def test_a_page_on_another_origin_works_with_cors_and_is_refused_without(demo: D
 def test_a_screenshot_of_the_demo_is_kept_as_an_artifact(demo: Demo) -> None:
     prove(proofs.a_screenshot_shows_both_users_events, demo)
     assert proofs.SCREENSHOT.read_bytes().startswith(b"\x89PNG")
+
+
+STREAM = "/inventory/events/stock/stream"
+"""The stream route of the channel the demo generates (demo.project.CHANNEL)."""
+
+
+def signed_in_cookie(demo: Demo, headers: dict[str, str] | None = None) -> "Morsel[str]":
+    """The cookie the demo's sign-in sets for a token of 60 s."""
+    response = httpx.post(
+        f"{demo.server.url}/demo/sign-in",
+        params={"user": "gina", "lifetime": "60"},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    return SimpleCookie(response.headers["set-cookie"])["access_token"]
+
+
+def test_the_sign_in_cookie_goes_to_the_streams_only_and_expires_with_the_token(
+    demo: Demo,
+) -> None:
+    cookie = signed_in_cookie(demo)
+    assert cookie["path"] == STREAM
+    assert cookie["max-age"] == "60"
+    assert cookie["httponly"] is True
+    assert cookie["samesite"].lower() == "strict"
+    assert not cookie["secure"], "served over http on loopback"
+
+
+def test_the_sign_in_cookie_is_secure_when_the_demo_is_reached_over_https(demo: Demo) -> None:
+    # uvicorn trusts the proxy headers of 127.0.0.1: as a TLS-terminating proxy there would.
+    assert signed_in_cookie(demo, {"X-Forwarded-Proto": "https"})["secure"] is True

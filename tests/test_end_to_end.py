@@ -212,8 +212,9 @@ async def test_a_project_with_its_own_auth_dependency_guards_the_stream_with_it(
 async def _stream(
     client: httpx.AsyncClient, token: str
 ) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
-    """An open stream, authenticated the way a browser's EventSource can: in the query."""
-    async with aconnect_sse(client, "GET", STREAM, params={"access_token": token}) as source:
+    """An open stream, authenticated as every route accepts: the `Authorization` header."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aconnect_sse(client, "GET", STREAM, headers=headers) as source:
         source.response.raise_for_status()
         yield source.aiter_sse()
 

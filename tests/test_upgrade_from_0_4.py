@@ -10,15 +10,10 @@ tables are gone; their events tables stay, the user's to drop (the runtime READM
 """
 
 import asyncio
-import os
 import shutil
-import subprocess
-import sys
-import tarfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 
 import asyncpg
@@ -38,7 +33,14 @@ from fastapi_pg_sse.testing import (
 from httpx_sse import ServerSentEvent
 
 from tests.golden_cases import TRIGGERED
-from tests.helpers import DEMO_ONLY, REPO, channel_test_count, run_generated_tests, run_scaffold
+from tests.helpers import (
+    DEMO_ONLY,
+    channel_test_count,
+    extract_release,
+    run_generated_tests,
+    run_released_scaffold,
+    run_scaffold,
+)
 
 RELEASE_0_4 = "966a29404d7bdb70295c653634b9f4a692e6e87d"
 """The last commit of scaffold and fastapi-pg-sse 0.4.0."""
@@ -61,32 +63,7 @@ ROW_FACTORY = "tests/realtime/baskets_rows.py"
 @pytest.fixture(scope="module")
 def release_0_4(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository as it was at 0.4.0: its scaffold, its runtime, and its example projects."""
-    archived = subprocess.run(
-        ["git", "-C", REPO, "archive", "--format=tar", RELEASE_0_4],
-        capture_output=True,
-        check=False,
-    )
-    assert archived.returncode == 0, (
-        f"this test needs the repository's history, commit {RELEASE_0_4} (0.4.0):"
-        f" {archived.stderr.decode()}"
-    )
-    folder = tmp_path_factory.mktemp("release-0.4")
-    with tarfile.open(fileobj=BytesIO(archived.stdout)) as archive:
-        archive.extractall(folder, filter="data")
-    return folder
-
-
-def scaffold_0_4(release: Path, project: Path, *arguments: str) -> None:
-    """Run scaffold 0.4.0's command line on `project`."""
-    result = subprocess.run(
-        [sys.executable, "-m", "scaffold", *arguments],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(release), "NO_COLOR": "1"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    return extract_release(RELEASE_0_4, tmp_path_factory.mktemp("release-0.4"))
 
 
 @dataclass
@@ -163,8 +140,8 @@ def test_a_0_4_project_upgrades_with_sync_and_its_clients_resume_exactly(
             ignore=shutil.ignore_patterns(*DEMO_ONLY),
         )
     )
-    scaffold_0_4(release_0_4, project, "create-sse-channel", *STOCK)
-    scaffold_0_4(release_0_4, project, "create-sse-channel", *LEVEL, *TRIGGERED)
+    run_released_scaffold(release_0_4, project, "create-sse-channel", *STOCK)
+    run_released_scaffold(release_0_4, project, "create-sse-channel", *LEVEL, *TRIGGERED)
     assert (project / ROW_FACTORY).is_file()
     alice, bob = Client(STOCK_STREAM, "alice"), Client(STOCK_STREAM, "bob")
     carol = Client(LEVEL_STREAM, "carol")
@@ -181,7 +158,7 @@ def test_a_0_4_project_upgrades_with_sync_and_its_clients_resume_exactly(
 
         checked = run_scaffold("check", cwd=project)
         assert checked.exit_code == 1
-        assert "new schema  migrations/0004_fastapi_pg_sse_schema_1_0.sql" in checked.stdout
+        assert "new schema  migrations/0004_fastapi_pg_sse_schema_1_1.sql" in checked.stdout
         assert "upgrade  migrations/0005_upgrade_inventory_stock_sse_channel.sql" in checked.stdout
         assert checked.stdout.endswith("To fix: scaffold sync\n")
         before = set((project / "migrations").iterdir())
@@ -189,7 +166,7 @@ def test_a_0_4_project_upgrades_with_sync_and_its_clients_resume_exactly(
         assert synced.exit_code == 0, synced.stdout + synced.stderr
         written = new_migrations(project, "migrations", before)
         assert written == [
-            "0004_fastapi_pg_sse_schema_1_0.sql",
+            "0004_fastapi_pg_sse_schema_1_1.sql",
             "0005_upgrade_inventory_stock_sse_channel.sql",
             "0006_upgrade_warehouse_ops_stock_level_sse_channel.sql",
         ]
@@ -273,8 +250,8 @@ def test_a_0_4_alembic_project_upgrades_with_sync_and_alembic(
         shutil.copytree(release_0_4 / "tests" / "corpus" / "alembic_shop", tmp_path / "shop")
     )
     for arguments in (("init",), ("create-sse-channel", *STOCK)):
-        scaffold_0_4(release_0_4, project, *arguments)
-    scaffold_0_4(release_0_4, project, "create-sse-channel", *LEVEL, *TRIGGERED)
+        run_released_scaffold(release_0_4, project, *arguments)
+    run_released_scaffold(release_0_4, project, "create-sse-channel", *LEVEL, *TRIGGERED)
     versions = project / "alembic" / "versions"
     with alembic_migrated_database(postgres_url, project / "alembic.ini") as database_url:
         asyncio.run(emit_stock(database_url, "alice", 1, before_upgrade=True))
@@ -285,7 +262,7 @@ def test_a_0_4_alembic_project_upgrades_with_sync_and_alembic(
         assert synced.exit_code == 0, synced.stdout + synced.stderr
         written = new_migrations(project, "alembic/versions", before)
         assert sorted(name.partition("_")[2] for name in written) == [
-            "fastapi_pg_sse_schema_1_0.py",
+            "fastapi_pg_sse_schema_1_1.py",
             "upgrade_inventory_stock_sse_channel.py",
             "upgrade_warehouse_ops_stock_level_sse_channel.py",
         ]
@@ -322,7 +299,7 @@ def test_an_emitter_of_0_4_running_during_the_upgrade_loses_no_event(
             ignore=shutil.ignore_patterns(*DEMO_ONLY),
         )
     )
-    scaffold_0_4(release_0_4, project, "create-sse-channel", *STOCK)
+    run_released_scaffold(release_0_4, project, "create-sse-channel", *STOCK)
     with migrated_database(postgres_url, project / "migrations") as database_url:
         before = set((project / "migrations").iterdir())
         assert run_scaffold("sync", cwd=project).exit_code == 0

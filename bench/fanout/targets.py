@@ -53,6 +53,9 @@ def generated(project_root: Path, database_url: str, secret: str, workers: int =
         environment={
             "DATABASE_URL": database_url,
             "REALTIME_JWT_SECRET": secret,
+            # The load generator opens many streams per user, as many as it likes in all.
+            "REALTIME_MAX_STREAMS_PER_USER": "1000000",
+            "REALTIME_MAX_STREAMS": "1000000",
             "PYTHONPATH": str(REPO),
         },
     )

@@ -1,7 +1,7 @@
 """The application the runtime's tests serve: three channels in one kernel (one declaring its
 event types), a JWT stream route for each (declared with `stream_route`, but one written by hand
-with the documented constants), a route with an auth dependency of its own, metrics, and CORS for
-the origins of `REALTIME_CORS_ORIGINS`.
+with the documented constants), a route with an auth dependency of its own, metrics, a route
+of padding bytes, and CORS for the origins of `REALTIME_CORS_ORIGINS`.
 
 Its channels need no migration of their own: every channel's events live in the runtime's schema,
 which the session's database gets from the pytest plugin."""
@@ -9,7 +9,7 @@ which the session's database gets from the pytest plugin."""
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response, status
 from fastapi.security import APIKeyHeader
 
 from fastapi_pg_sse import (
@@ -94,8 +94,19 @@ async def metrics(realtime: Annotated[Realtime, Depends(get_realtime)]) -> dict[
     return asdict(realtime.metrics())
 
 
+padding_router = APIRouter()
+"""A route of no stream, for tests of a connection's other responses."""
+
+
+@padding_router.get("/padding")
+async def padding(size: int) -> Response:
+    """`size` bytes in one write: a response a client may leave unread before its stream."""
+    return Response(b"x" * size, media_type="application/octet-stream")
+
+
 app = FastAPI(title="fastapi-pg-sse tests")
 app.include_router(create_realtime_router([FEED, NEWS, ORDERS]))
 app.include_router(jwt_router)
 app.include_router(own_auth_router)
+app.include_router(padding_router)
 app.add_middleware(RealtimeCORSMiddleware)

@@ -315,11 +315,12 @@ class RawStream:
 
     @classmethod
     async def open(cls, server: Server, user_id: str, event_type: str = "load") -> "RawStream":
-        """Open `user_id`'s stream, with the token in the query string, and read the head."""
+        """Open `user_id`'s stream, with the token in the `Authorization` header, and read the
+        head."""
         host, port = urlsplit(server.url).netloc.split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
-        path = f"{STREAM}?access_token={sign_token(user_id, expires_in=3600)}"
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        authorization = f"Authorization: Bearer {sign_token(user_id, expires_in=3600)}"
+        writer.write(f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\n{authorization}\r\n\r\n".encode())
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200"), head

@@ -109,7 +109,7 @@ async def test_idle_streams_get_heartbeats_after_a_retry_hint(realtime_server: S
     received, headers = await _text_until_heartbeat(realtime_server)
     assert received.startswith("retry: 3000\n\n")
     assert headers["content-type"].startswith("text/event-stream")
-    assert headers["cache-control"] == "no-cache"
+    assert headers["cache-control"] == "no-store, private", "a user's events are theirs alone"
     assert headers["x-accel-buffering"] == "no"
 
 

@@ -104,12 +104,12 @@ async def _body_until_first_frame(reader: asyncio.StreamReader, chunked: bool) -
 async def _open_with_last_event_id(server: Server, value: bytes) -> None:
     """Open a stream with `value` as `Last-Event-ID`; check the response and hang up."""
     host, port = urlsplit(server.url).netloc.split(":")
-    path = f"{STREAM}?access_token={sign_token('last-event-id-prober', expires_in=3600)}"
+    authorization = f"Authorization: Bearer {sign_token('last-event-id-prober', expires_in=3600)}"
     with anyio.fail_after(30):  # only to report a hang: each request takes milliseconds
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
             writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {host}\r\n".encode()
+                f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\n{authorization}\r\n".encode()
                 + b"Last-Event-ID: "
                 + value
                 + b"\r\nConnection: close\r\n\r\n"

@@ -32,7 +32,7 @@ def resident_megabytes(pid: int) -> float:
 async def test_a_client_that_stops_reading_is_dropped_while_100_others_get_everything(
     start_realtime_server: ServerFactory, realtime_database_url: str
 ) -> None:
-    server = start_realtime_server()
+    server = start_realtime_server(REALTIME_MAX_STREAMS_PER_USER=str(READERS))
     pid = server.process.pid
     readers = [await RawStream.open(server, "crowd") for _ in range(READERS)]
     slow = await RawStream.open(server, "laggard")

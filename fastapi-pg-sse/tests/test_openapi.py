@@ -85,6 +85,20 @@ async def test_a_jwt_stream_route_lists_the_three_ways_to_send_a_token(
         assert schemes[scheme]["name"] == "access_token"
 
 
+async def test_the_token_schemes_say_which_routes_accept_them_and_that_the_query_is_off(
+    document: dict[str, Any],
+) -> None:
+    """The document is built before the settings are read: it lists the three schemes, and
+    says that the cookie and the query parameter are read by stream routes only, the query
+    parameter only when the server enables it."""
+    schemes = document["components"]["securitySchemes"]
+    assert "accepted by every route" in schemes["bearerToken"]["description"]
+    assert "accepted by stream routes only" in schemes["tokenCookie"]["description"]
+    query = schemes["tokenQuery"]["description"]
+    assert "accepted by stream routes only" in query
+    assert "only when the server sets REALTIME_QUERY_TOKEN=true (off by default" in query
+
+
 def _item_schema(responses: dict[str, Any]) -> dict[str, Any]:
     """The schema of an event of the stream; 200 is the event stream, and only that: no
     `application/json` body."""
@@ -105,16 +119,17 @@ def _assert_streams_its_events(responses: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("path", [STREAM, NEWS_STREAM, ORDERS_STREAM])
-async def test_a_jwt_stream_route_documents_its_200_400_401_and_503_and_no_other(
+async def test_a_jwt_stream_route_documents_its_200_400_401_429_and_503_and_no_other(
     document: dict[str, Any], path: str
 ) -> None:
     responses = _operation(document, path)["responses"]
-    assert set(responses) == {"200", "400", "401", "503"}
+    assert set(responses) == {"200", "400", "401", "429", "503"}
     if path != ORDERS_STREAM:
         _assert_streams_its_events(responses)
-    for status in ("400", "401", "503"):
+    for status in ("400", "401", "429", "503"):
         assert responses[status]["content"] == ERROR_BODY
     assert set(responses["401"]["headers"]) == {"WWW-Authenticate"}
+    assert set(responses["429"]["headers"]) == {"Retry-After"}
     assert set(responses["503"]["headers"]) == {"Retry-After"}
 
 
@@ -123,7 +138,9 @@ async def test_a_route_with_its_own_auth_documents_no_401_and_no_bearer_scheme_o
 ) -> None:
     operation = _operation(document, OWN_AUTH_STREAM)
     responses = operation["responses"]
-    assert set(responses) == {"200", "400", "503"}, "the app documents its own auth's answers"
+    assert set(responses) == {"200", "400", "429", "503"}, (
+        "the app documents its own auth's answers"
+    )
     _assert_streams_its_events(responses)
     assert responses["400"]["content"] == ERROR_BODY
     assert operation["security"] == [{"userHeader": []}], "only the app's own scheme"
@@ -272,11 +289,11 @@ def test_stream_route_documents_the_401_only_of_a_route_that_depends_on_current_
     paths = app.openapi()["paths"]
     documented = {path: set(paths[path]["get"]["responses"]) for path in paths}
     assert documented == {
-        "/direct": {"200", "400", "401", "503"},
-        "/nested": {"200", "400", "401", "503"},
-        "/option": {"200", "400", "401", "503"},
-        "/own-auth": {"200", "400", "503"},
-        "/anonymous": {"200", "400", "503"},
+        "/direct": {"200", "400", "401", "429", "503"},
+        "/nested": {"200", "400", "401", "429", "503"},
+        "/option": {"200", "400", "401", "429", "503"},
+        "/own-auth": {"200", "400", "429", "503"},
+        "/anonymous": {"200", "400", "429", "503"},
     }
     challenge = paths["/direct"]["get"]["responses"]["401"]
     assert set(challenge["headers"]) == {"WWW-Authenticate"}

@@ -62,6 +62,7 @@ async def test_a_stream_opened_while_the_database_is_down_gets_a_503_and_one_log
     log = capfd.readouterr().err
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "3"
+    assert response.headers["Cache-Control"] == "no-store"
     assert response.json() == {"detail": "The event store is unavailable; retry later."}
     assert log.count("realtime stream refused: database unavailable") == 1
     assert "Traceback" not in log
@@ -112,7 +113,7 @@ async def test_start_up_is_refused_naming_the_fix_on_a_database_without_the_sche
 @pytest.mark.parametrize(
     ("version", "refusal"),
     [
-        ("0.9", f"the database's fastapi-pg-sse schema is 0.9, not 1.0: {FIX}"),
+        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.1: {FIX}"),
         (
             "2.0",
             "the database's fastapi-pg-sse schema is 2.0, newer than 1.x: upgrade"
@@ -159,7 +160,7 @@ async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
         connected(private_database_url) as connection,
         running_kernel(private_database_url) as realtime,
     ):
-        await _record_version(private_database_url, "0.9")
+        await _record_version(private_database_url, "1.0")
         try:
             await terminate_listener(connection, os.getpid())
 
@@ -169,7 +170,7 @@ async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
             await wait_until(three_attempts_failed, "three attempts to listen failed")
             assert not realtime.listener.connected
         finally:
-            await _record_version(private_database_url, "1.0")
+            await _record_version(private_database_url, "1.1")
 
         async def reconnected() -> bool:
             return realtime.listener.connected
@@ -183,8 +184,8 @@ async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
 
 def _retry_delays(log: str) -> list[float]:
     pattern = (
-        r"realtime listener cannot listen: the database's fastapi-pg-sse schema is 0\.9, not"
-        r" 1\.0: apply the migrations `scaffold sync` writes, or run `python -m fastapi_pg_sse"
+        r"realtime listener cannot listen: the database's fastapi-pg-sse schema is 1\.0, not"
+        r" 1\.1: apply the migrations `scaffold sync` writes, or run `python -m fastapi_pg_sse"
         r" schema --apply`; retrying in ([0-9.]+) s"
     )
     return [float(delay) for delay in re.findall(pattern, log)]

@@ -23,6 +23,7 @@ from fastapi_pg_sse.schema import (
     applied_version,
     apply_migrations,
     check_schema,
+    creation_sql,
     migration_sql,
     require,
     required_version,
@@ -36,6 +37,7 @@ from tests.helpers import emit, new_channel, new_database, wait_until_blocked
 UNREACHABLE = "postgresql://postgres@127.0.0.1:9/postgres"
 """Nothing listens on the discard port."""
 ONE_ZERO = SchemaVersion(1, 0)
+ONE_ONE = SchemaVersion(1, 1)
 
 
 @pytest.fixture
@@ -59,39 +61,56 @@ def _run(url: str, statement: str, *args: object) -> object:
     return anyio.run(fetch)
 
 
+def _execute(url: str, script: str) -> None:
+    """Run a script of statements on a connection of its own (for a test without a loop)."""
+
+    async def execute() -> None:
+        async with connected(url) as connection:
+            await connection.execute(script)
+
+    anyio.run(execute)
+
+
 def _record_version(url: str, version: str) -> None:
     """Make the database's schema look migrated to `version`, and to nothing newer."""
     _run(url, "DELETE FROM fastapi_pg_sse.migrations")
     _run(url, "INSERT INTO fastapi_pg_sse.migrations (version) VALUES ($1)", version)
 
 
-def test_this_runtime_ships_and_needs_schema_1_0() -> None:
-    assert shipped_versions() == (ONE_ZERO,)
-    assert required_version() == ONE_ZERO
+def test_this_runtime_ships_and_needs_schema_1_1() -> None:
+    assert shipped_versions() == (ONE_ZERO, ONE_ONE)
+    assert required_version() == ONE_ONE
     assert sorted(path.name for path in MIGRATIONS.glob("*.sql")) == [
         "1.0.downgrade.sql",
         "1.0.sql",
+        "1.1.create.sql",
+        "1.1.downgrade.sql",
+        "1.1.sql",
     ]
 
 
-def test_the_cli_prints_the_sql_that_creates_the_schema(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_prints_the_sql_that_creates_the_schema_at_the_newest_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["schema"]) == 0
     printed = capsys.readouterr().out
-    assert printed == upgrade_sql() == (MIGRATIONS / "1.0.sql").read_text(encoding="utf-8")
-    assert printed.startswith("-- fastapi-pg-sse schema 1.0")
+    assert printed == upgrade_sql() == (MIGRATIONS / "1.1.create.sql").read_text(encoding="utf-8")
+    assert printed.startswith("-- fastapi-pg-sse schema 1.1")
 
 
-def test_the_cli_prints_nothing_to_upgrade_a_schema_already_at_the_newest_version(
+def test_the_cli_prints_the_migrations_after_the_version_given(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["schema", "--from", "1.0"]) == 0
-    assert capsys.readouterr().out == "" == upgrade_sql(ONE_ZERO)
+    assert capsys.readouterr().out == (MIGRATIONS / "1.1.sql").read_text(encoding="utf-8")
+    assert main(["schema", "--from", "1.1"]) == 0
+    assert capsys.readouterr().out == "" == upgrade_sql(ONE_ONE)
 
 
 @pytest.mark.parametrize(
     ("arguments", "complaint"),
     [
-        (["schema", "--from", "0.9"], "no schema 0.9 was shipped (versions: 1.0)"),
+        (["schema", "--from", "0.9"], "no schema 0.9 was shipped (versions: 1.0, 1.1)"),
         (["schema", "--from", "one"], "'one' is not a schema version such as 1.0"),
         (["schema", "--from", "1.0.0"], "is not a schema version such as 1.0"),
         (["schema", "--apply", "--check"], "not allowed with argument"),
@@ -128,11 +147,31 @@ def test_apply_creates_the_schema_once_and_a_second_run_applies_nothing(
 ) -> None:
     command = ["schema", "--apply", "--database-url", empty_database_url]
     assert main(command) == 0
-    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.0.\n"
+    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.1.\n"
     assert main(command) == 0
-    assert capsys.readouterr().out == "The fastapi-pg-sse schema is up to date (1.0 or newer).\n"
+    assert capsys.readouterr().out == "The fastapi-pg-sse schema is up to date (1.1 or newer).\n"
     assert _run(empty_database_url, "SELECT array_agg(version) FROM fastapi_pg_sse.migrations") == [
-        "1.0"
+        "1.1"
+    ]
+
+
+def test_apply_upgrades_a_schema_at_1_0_keeping_its_events_and_triggers(
+    empty_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _execute(empty_database_url, migration_sql(ONE_ZERO))
+    _execute(
+        empty_database_url,
+        "CREATE TABLE notes (owner text NOT NULL);"
+        " SELECT fastapi_pg_sse.create_trigger('notes', 'notes', 'owner', 'note');"
+        " INSERT INTO notes VALUES ('ola')",
+    )
+    assert main(["schema", "--apply", "--database-url", empty_database_url]) == 0
+    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.1.\n"
+    _run(empty_database_url, "INSERT INTO notes VALUES ('ola')")
+    events = "SELECT array_agg(format('%s %s %s', id, target_user_id, type) ORDER BY id)"
+    assert _run(empty_database_url, f"{events} FROM fastapi_pg_sse.events") == [
+        "1 ola note_created",
+        "2 ola note_created",
     ]
 
 
@@ -156,7 +195,7 @@ def test_the_database_is_realtime_database_url_before_database_url(
     monkeypatch.setenv("REALTIME_DATABASE_URL", empty_database_url)
     assert main(["schema", "--apply"]) == 0
     assert main(["schema", "--check"]) == 0
-    assert capsys.readouterr().out.endswith("The fastapi-pg-sse schema is 1.0: up to date.\n")
+    assert capsys.readouterr().out.endswith("The fastapi-pg-sse schema is 1.1: up to date.\n")
 
 
 def _check(database_url: str) -> subprocess.CompletedProcess[str]:
@@ -175,8 +214,8 @@ def _check(database_url: str) -> subprocess.CompletedProcess[str]:
     ("version", "status", "output"),
     [
         (None, 1, f"error: the database has no fastapi-pg-sse schema: {FIX}"),
-        ("0.9", 1, f"error: the database's fastapi-pg-sse schema is 0.9, not 1.0: {FIX}"),
-        ("1.0", 0, "The fastapi-pg-sse schema is 1.0: up to date."),
+        ("1.0", 1, f"error: the database's fastapi-pg-sse schema is 1.0, not 1.1: {FIX}"),
+        ("1.1", 0, "The fastapi-pg-sse schema is 1.1: up to date."),
         ("1.9", 0, "The fastapi-pg-sse schema is 1.9: up to date."),
         (
             "2.0",
@@ -243,7 +282,7 @@ def test_bad_arguments_exit_2_from_the_command_line() -> None:
     ("applied", "problem"),
     [
         (None, f"the database has no fastapi-pg-sse schema: {FIX}"),
-        ("0.9", f"the database's fastapi-pg-sse schema is 0.9, not 1.0: {FIX}"),
+        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.1: {FIX}"),
         ("2.0", "schema is 2.0, newer than 1.x: upgrade fastapi-pg-sse"),
         ("10.0", "schema is 10.0, newer than 1.x: upgrade fastapi-pg-sse"),
     ],
@@ -257,7 +296,7 @@ def test_require_refuses_a_schema_missing_behind_or_of_a_newer_major_in_one_line
     assert "\n" not in str(refused.value)
 
 
-@pytest.mark.parametrize("applied", ["1.0", "1.1", "1.9", "1.10"])
+@pytest.mark.parametrize("applied", ["1.1", "1.9", "1.10"])
 def test_require_accepts_the_needed_version_and_newer_minors(applied: str) -> None:
     require(SchemaVersion.parse(applied))
 
@@ -298,9 +337,9 @@ async def test_migrations_applied_from_two_connections_at_once_are_applied_once(
                 await wait_until_blocked(holder, connection.get_server_pid())
             await holder.execute("SELECT pg_advisory_unlock_all()")
         versions = await holder.fetchval("SELECT array_agg(version) FROM fastapi_pg_sse.migrations")
-        assert await check_schema(holder) == ONE_ZERO
-    assert sorted(applied) == [[], [ONE_ZERO]]
-    assert versions == ["1.0"]
+        assert await check_schema(holder) == ONE_ONE
+    assert sorted(applied) == [[], [ONE_ONE]]
+    assert versions == ["1.1"]
 
 
 @pytest.mark.anyio
@@ -309,40 +348,60 @@ async def test_apply_migrations_does_nothing_on_an_up_to_date_database(
 ) -> None:
     async with connected(realtime_database_url) as connection:
         assert await apply_migrations(connection) == []
-        assert await applied_version(connection) == ONE_ZERO
+        assert await applied_version(connection) == ONE_ONE
 
 
-_SCHEMA_OBJECTS = """
+_SCHEMA = """
     SELECT array_agg(object ORDER BY object) FROM (
-        SELECT format('%s %s %s', relkind, relpersistence, relname) FROM pg_class
+        SELECT format('%s %s %s %s', relkind, relpersistence, relname, relacl) FROM pg_class
             WHERE relnamespace = 'fastapi_pg_sse'::regnamespace
-        UNION ALL SELECT format('function %s %s', oid::regprocedure, md5(prosrc)) FROM pg_proc
-            WHERE pronamespace = 'fastapi_pg_sse'::regnamespace
-        UNION ALL SELECT format('trigger %s on %s', tgname, tgrelid::regclass) FROM pg_trigger
+        UNION ALL SELECT format('column %s.%s %s %s %s %s', attrelid::regclass, attname,
+                format_type(atttypid, atttypmod), attnotnull, attidentity,
+                pg_get_expr(adbin, adrelid))
+            FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
+            WHERE attrelid::regclass::text LIKE 'fastapi_pg_sse.%' AND attnum > 0
+        UNION ALL SELECT format('constraint %s %s %s', conrelid::regclass, conname,
+                -- a CHECK an upgrade adds to a table that has rows is NOT VALID, as it should be
+                replace(pg_get_constraintdef(oid), ' NOT VALID', ''))
+            FROM pg_constraint WHERE connamespace = 'fastapi_pg_sse'::regnamespace
+        UNION ALL SELECT format('function %s %s %s', oid::regprocedure, proacl,
+                md5(pg_get_functiondef(oid)))
+            FROM pg_proc WHERE pronamespace = 'fastapi_pg_sse'::regnamespace
+        UNION ALL SELECT pg_get_triggerdef(oid) FROM pg_trigger
             WHERE tgrelid::regclass::text LIKE 'fastapi_pg_sse.%'
-        UNION ALL SELECT format('index %s', indexdef) FROM pg_indexes
-            WHERE schemaname = 'fastapi_pg_sse'
-        UNION ALL SELECT format('version %s', version) FROM fastapi_pg_sse.migrations
+        UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'fastapi_pg_sse'
+        UNION ALL SELECT pg_get_viewdef('fastapi_pg_sse.triggers'::regclass)
+        UNION ALL SELECT format('schema %s', nspacl) FROM pg_namespace
+            WHERE nspname = 'fastapi_pg_sse'
     ) AS objects (object)
 """
+"""Everything the schema is made of, down to its functions' text and who may use what."""
 
 
 @pytest.mark.anyio
-async def test_the_statements_of_a_migration_each_run_alone_and_together_make_the_schema(
-    realtime_postgres_url: str, realtime_database_url: str
+@pytest.mark.parametrize(
+    ("way", "sql"),
+    [
+        ("created", [creation_sql(ONE_ONE)]),
+        ("upgraded", [migration_sql(ONE_ZERO), migration_sql(ONE_ONE)]),
+    ],
+)
+async def test_created_or_upgraded_one_statement_at_a_time_the_schema_is_the_same(
+    realtime_postgres_url: str, realtime_database_url: str, way: str, sql: list[str]
 ) -> None:
-    """Each runs as a prepared statement, which holds only one (as Alembic's `op.execute`
-    runs it); run in order, they make what the whole migration makes."""
-    found = statements(migration_sql(ONE_ZERO))
+    """Each statement runs as a prepared statement, which holds only one (as Alembic's
+    `op.execute` runs it). In order, those that create the schema at 1.1 and those that upgrade
+    it from 1.0 make the same schema as `apply_migrations` on a new database."""
+    found = [statement for migration in sql for statement in statements(migration)]
     assert all(statement.endswith(";") for statement in found)
     assert found[0].endswith("\nCREATE SCHEMA fastapi_pg_sse;"), "its comment, then itself"
     async with new_database(realtime_postgres_url, schema=False) as url, connected(url) as split:
         for statement in found:
             await split.fetch(statement)
         async with connected(realtime_database_url) as whole:
-            expected = await whole.fetchval(_SCHEMA_OBJECTS)
-        assert await split.fetchval(_SCHEMA_OBJECTS) == expected
-        assert await check_schema(split) == ONE_ZERO
+            expected = await whole.fetchval(_SCHEMA)
+        assert await split.fetchval(_SCHEMA) == expected
+        assert await check_schema(split) == ONE_ONE
         event_id = await emit(split, new_channel(), "stan")
     assert event_id == 1
 
@@ -400,32 +459,47 @@ async def main():
 asyncio.run(main())
 """
 
-ALEMBIC_REVISION = '''\
-"""The runtime's schema 1.0, as a project's revision applies it."""
 
-from fastapi_pg_sse.schema import alembic_downgrade, alembic_upgrade
+def alembic_revision(name: str, down: str | None, upgrade: str, downgrade: str) -> str:
+    """A project's revision that has the runtime apply its schema."""
+    helpers = sorted(call.partition("(")[0] for call in (upgrade, downgrade))
+    return dedent(
+        f"""\
+        from fastapi_pg_sse.schema import {", ".join(helpers)}
 
-revision = "0001_fastapi_pg_sse_1_0"
-down_revision = None
-
-
-def upgrade() -> None:
-    alembic_upgrade("1.0")
-
-
-def downgrade() -> None:
-    alembic_downgrade("1.0")
-'''
+        revision = "{name}"
+        down_revision = {down and repr(down)}
 
 
-def alembic_project(folder: Path) -> Path:
-    """A throwaway Alembic environment on the asyncpg driver whose one revision applies the
+        def upgrade() -> None:
+            {upgrade}
+
+
+        def downgrade() -> None:
+            {downgrade}
+        """
+    )
+
+
+ALEMBIC_PROJECTS = {
+    "new": [alembic_revision("0001", None, 'alembic_create("1.1")', "alembic_drop()")],
+    "made-at-1.0": [
+        alembic_revision("0001", None, 'alembic_upgrade("1.0")', 'alembic_downgrade("1.0")'),
+        alembic_revision("0002", "0001", 'alembic_upgrade("1.1")', 'alembic_downgrade("1.1")'),
+    ],
+}
+"""The revisions of a project made with schema 1.1, and of one made with 1.0 then upgraded."""
+
+
+def alembic_project(folder: Path, revisions: list[str]) -> Path:
+    """A throwaway Alembic environment on the asyncpg driver whose revisions apply the
     runtime's schema; its `alembic.ini`."""
     (folder / "migrations" / "versions").mkdir(parents=True)
     (folder / "migrations" / "env.py").write_text(ALEMBIC_ENV, encoding="utf-8")
-    (folder / "migrations" / "versions" / "0001_fastapi_pg_sse_1_0.py").write_text(
-        ALEMBIC_REVISION, encoding="utf-8"
-    )
+    for number, revision in enumerate(revisions, start=1):
+        (folder / "migrations" / "versions" / f"{number:04}_fastapi_pg_sse.py").write_text(
+            revision, encoding="utf-8"
+        )
     config = folder / "alembic.ini"
     config.write_text(
         "[alembic]\nscript_location = %(here)s/migrations\n"
@@ -435,20 +509,21 @@ def alembic_project(folder: Path) -> Path:
     return config
 
 
-def test_an_alembic_revision_applies_the_schema_on_upgrade_and_drops_it_on_downgrade(
-    empty_database_url: str, tmp_path: Path
+@pytest.mark.parametrize("project", ALEMBIC_PROJECTS)
+def test_alembic_revisions_apply_the_schema_on_upgrade_and_drop_it_on_downgrade(
+    empty_database_url: str, tmp_path: Path, project: str
 ) -> None:
     from alembic import command
     from alembic.config import Config
 
-    config = Config(str(alembic_project(tmp_path)))
+    config = Config(str(alembic_project(tmp_path, ALEMBIC_PROJECTS[project])))
     url = empty_database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "head")
 
     async def use_the_schema() -> None:
         async with connected(empty_database_url) as connection:
-            assert await check_schema(connection) == ONE_ZERO
+            assert await check_schema(connection) == ONE_ONE
             await connection.execute(
                 "CREATE TABLE notes (owner text NOT NULL);"
                 " SELECT fastapi_pg_sse.create_trigger('notes', 'notes', 'owner', 'note')"

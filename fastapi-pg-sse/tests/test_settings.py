@@ -13,7 +13,8 @@ from tests.helpers import failed_start_up
 
 DATABASE_PASSWORD = "database-password-7f3a"
 DATABASE_URL = f"postgresql://realtime:{DATABASE_PASSWORD}@db.example:5432/shop"
-JWT_SECRET = "jwt-secret-of-the-settings-tests-9c1e"
+JWT_SECRET = "jwt-secret-of-the-settings-tests-9c1e-long-enough-to-verify-hs512-tokens"
+"""64 bytes or more: long enough for every HMAC algorithm."""
 
 Settings = Callable[..., RealtimeSettings]
 """Settings read from exactly the given environment variables."""
@@ -47,9 +48,15 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
         "jwt_algorithms": ("REALTIME_JWT_ALGORITHMS", "HS384", ("HS384",)),
         "jwt_audience": ("REALTIME_JWT_AUDIENCE", "shop", "shop"),
         "jwt_issuer": ("REALTIME_JWT_ISSUER", "https://auth.example", "https://auth.example"),
+        "jwt_type": ("REALTIME_JWT_TYPE", "at+jwt", "at+jwt"),
+        "jwt_max_lifetime_seconds": ("REALTIME_JWT_MAX_LIFETIME_SECONDS", "600", 600),
+        "query_token": ("REALTIME_QUERY_TOKEN", "true", True),
         "heartbeat_seconds": ("REALTIME_HEARTBEAT_SECONDS", "5.5", 5.5),
         "retry_milliseconds": ("REALTIME_RETRY_MILLISECONDS", "1500", 1500),
         "max_queued_bytes": ("REALTIME_MAX_QUEUED_BYTES", "65536", 65536),
+        "write_timeout_seconds": ("REALTIME_WRITE_TIMEOUT_SECONDS", "12.5", 12.5),
+        "max_streams": ("REALTIME_MAX_STREAMS", "500", 500),
+        "max_streams_per_user": ("REALTIME_MAX_STREAMS_PER_USER", "3", 3),
         "stalled_client_grace_seconds": ("REALTIME_STALLED_CLIENT_GRACE_SECONDS", "2.5", 2.5),
         "replay_page_size": ("REALTIME_REPLAY_PAGE_SIZE", "50", 50),
         "keepalive_seconds": ("REALTIME_KEEPALIVE_SECONDS", "7", 7.0),
@@ -253,7 +260,68 @@ def test_public_key_algorithms_verify_with_the_public_key(settings_from: Setting
     assert settings.jwt_key.get_secret_value() == "the-pem"
 
 
+def test_by_default_query_tokens_are_off_and_tokens_live_a_day_at_most_of_any_type(
+    settings_from: Settings,
+) -> None:
+    settings = settings_from(**_required())
+    assert settings.query_token is False
+    assert settings.jwt_max_lifetime_seconds == 24 * 3600
+    assert (settings.jwt_type, settings.jwt_audience) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("algorithms", "secret", "minimum"),
+    [
+        ("HS256", "abc", 32),
+        ("HS256", "k" * 31, 32),
+        ("HS256", "é" * 15, 32),
+        ("HS384", "k" * 47, 48),
+        ("HS256,HS512", "k" * 63, 64),
+    ],
+    ids=["three-bytes", "hs256", "bytes-not-characters", "hs384", "the-longest-hash-of-the-list"],
+)
+def test_an_hmac_secret_shorter_than_its_hash_is_refused_without_showing_it(
+    settings_from: Settings, algorithms: str, secret: str, minimum: int
+) -> None:
+    """One token signed with a short secret is enough to find the secret offline, and then to
+    sign tokens for anyone (RFC 7518 §3.2: the key is at least as long as the hash)."""
+    with pytest.raises(ValidationError) as refused:
+        settings_from(**_required(REALTIME_JWT_ALGORITHMS=algorithms, REALTIME_JWT_SECRET=secret))
+    assert f"REALTIME_JWT_SECRET must be at least {minimum} bytes (UTF-8)" in str(refused.value)
+    for shown in (repr(refused.value), str(refused.value)):
+        assert secret not in shown
+
+
+@pytest.mark.parametrize(
+    ("algorithms", "secret"),
+    [("HS256", "é" * 16), ("HS384", "k" * 48), ("HS256,HS512", "k" * 64)],
+    ids=["hs256", "hs384", "hs512"],
+)
+def test_an_hmac_secret_as_long_as_its_hash_is_accepted(
+    settings_from: Settings, algorithms: str, secret: str
+) -> None:
+    settings = settings_from(
+        **_required(REALTIME_JWT_ALGORITHMS=algorithms, REALTIME_JWT_SECRET=secret)
+    )
+    assert settings.jwt_key is not None
+    assert settings.jwt_key.get_secret_value() == secret
+
+
+def test_the_secret_is_not_checked_when_public_key_algorithms_ignore_it(
+    settings_from: Settings,
+) -> None:
+    settings = settings_from(
+        DATABASE_URL=DATABASE_URL,
+        REALTIME_JWT_ALGORITHMS="RS256",
+        REALTIME_JWT_PUBLIC_KEY="the-pem",
+        REALTIME_JWT_SECRET="abc",
+    )
+    assert settings.jwt_key is not None
+    assert settings.jwt_key.get_secret_value() == "the-pem"
+
+
 POSITIVE_TUNABLES = [
+    "REALTIME_JWT_MAX_LIFETIME_SECONDS",
     "REALTIME_HEARTBEAT_SECONDS",
     "REALTIME_RETRY_MILLISECONDS",
     "REALTIME_MAX_QUEUED_BYTES",
@@ -317,6 +385,20 @@ def test_an_app_with_a_current_user_route_refuses_to_start_without_its_key_namin
     assert f"RuntimeError: {variable} must be set to verify" in output
     assert "routes of this app authenticate with CurrentUser" in output
     assert "Application startup failed" in output
+
+
+def test_an_app_with_a_short_jwt_secret_refuses_to_start_naming_the_variable_not_the_secret(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    secret = "a-signing-key-of-31-bytes-k9x2q"
+    output = failed_start_up(
+        "tests.app:app",
+        pytestconfig.rootpath,
+        {"DATABASE_URL": realtime_database_url, "REALTIME_JWT_SECRET": secret},
+    )
+    assert "REALTIME_JWT_SECRET must be at least 32 bytes (UTF-8) to verify HS256 tokens" in output
+    assert "Application startup failed" in output
+    assert secret not in output
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from fastapi_pg_sse.testing import (
 )
 from tests.app import FEED, NEWS, NEWS_STREAM, OWN_AUTH_STREAM
 from tests.helpers import new_users, newest_id
-from tests.test_schema import alembic_project
+from tests.test_schema import ALEMBIC_PROJECTS, alembic_project
 
 
 def test_the_pytest_plugin_loads_without_importing_the_testing_extra() -> None:
@@ -145,7 +145,7 @@ def test_the_runtimes_schema_is_there(realtime_database_url):
         async with connected(realtime_database_url) as connection:
             return str(await check_schema(connection))
 
-    assert asyncio.run(version()) == "1.0"
+    assert asyncio.run(version()) == "1.1"
 
 
 def test_again(realtime_database_url):
@@ -204,7 +204,7 @@ FAKE_OLD_SCHEMA = (
     ("migration", "problem"),
     [
         ("CREATE TABLE things (id int);", MISSING),
-        (FAKE_OLD_SCHEMA, f"the database's fastapi-pg-sse schema is 0.9, not 1.0: {FIX}"),
+        (FAKE_OLD_SCHEMA, f"the database's fastapi-pg-sse schema is 0.9, not 1.1: {FIX}"),
     ],
     ids=["no-schema", "older-schema"],
 )
@@ -227,7 +227,7 @@ def test_sql_migrations_that_leave_the_schema_missing_or_behind_fail_the_tests_s
 def test_alembic_migrations_that_leave_no_schema_fail_the_tests_naming_alembic(
     tmp_path: Path, realtime_postgres_url: str
 ) -> None:
-    config = alembic_project(tmp_path)
+    config = alembic_project(tmp_path, ALEMBIC_PROJECTS["new"])
     revision = next((tmp_path / "migrations" / "versions").glob("*.py"))
     revision.write_text(
         'revision = "0001_nothing"\ndown_revision = None\n\n\n'

@@ -3,8 +3,10 @@
  * top; the list holds them in order of arrival), and add to the user's basket. The query says
  * who and how:
  *   user      the user name (default alice)
- *   auth      "cookie" (an EventSource with the cookie, the default) or "header" (the token in
- *             an Authorization header, the client's fetch-based stream)
+ *   auth      how the stream is opened: "cookie" (an EventSource with the cookie, the default)
+ *             or "header" (the token in an Authorization header, the client's fetch-based
+ *             stream); the basket button always sends the token in the header, since the
+ *             cookie authenticates stream routes only
  *   api       the origin that serves the stream, if not this page's (CORS must allow this page)
  *   lifetime  the token's lifetime in seconds: the stream ends with it, the client asks for a
  *             new token (the sign-in below) and resumes where it was
@@ -78,7 +80,7 @@ const stream = openStream(inventoryStock, {
 addEventListener("pagehide", () => stream.close());
 
 add.addEventListener("click", async () => {
-  const headers: Record<string, string> = auth === "header" ? { Authorization: `Bearer ${token}` } : {};
+  const headers = { Authorization: `Bearer ${token}` };
   const response = await fetch("/demo/basket", { method: "POST", headers });
   if (!response.ok) console.error(`the basket route answered ${response.status}`);
 });

@@ -1,38 +1,53 @@
 """Who is asking: the user id carried by a JWT, read through `fastapi.security`.
 
-A browser's `EventSource` cannot send headers, so besides `Authorization: Bearer <token>` the
-token is also read from the `access_token` cookie or the `access_token` query parameter; all
-three are security schemes of the OpenAPI document. Query strings end up in access logs: prefer
-the cookie where you can, and keep tokens short-lived.
+Every route that uses `CurrentUser` reads the token from `Authorization: Bearer`. A browser's
+`EventSource` cannot send headers, so stream routes (GET routes whose response class is
+`EventStream`) also read it from the `access_token` cookie, and, when `REALTIME_QUERY_TOKEN` is
+true, from the `access_token` query parameter. Other routes never read those two: a browser
+sends cookies with a cross-site request, and query strings end up in logs.
+
+A token is accepted if its signature, `exp` and `sub` are valid, and its audience, issuer and
+type (`typ` header) are those of the settings that set them; it must also not be valid for longer
+than `jwt_max_lifetime_seconds`.
 """
 
+import logging
+import time
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import unquote_plus
 
 import jwt
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
-from fastapi_pg_sse.realtime import Realtime, get_realtime
+from fastapi_pg_sse.realtime import Realtime, get_realtime, is_event_stream
 from fastapi_pg_sse.settings import RealtimeSettings
 
 TOKEN_NAME = "access_token"
-"""The cookie and the query parameter that may carry the token."""
+"""The cookie and the query parameter that may carry the token to a stream route."""
+_REDACTED = "[redacted]"
+"""What uvicorn's access log shows instead of a token sent in the query string."""
 
 _bearer = HTTPBearer(
-    scheme_name="bearerToken", auto_error=False, description="A JWT whose `sub` is the user id."
+    scheme_name="bearerToken",
+    auto_error=False,
+    description="A JWT whose `sub` is the user id: accepted by every route that needs one.",
 )
 _cookie = APIKeyCookie(
     name=TOKEN_NAME,
     scheme_name="tokenCookie",
     auto_error=False,
-    description="The JWT, for a browser's EventSource.",
+    description="The JWT, for a browser's EventSource: accepted by stream routes only (set it"
+    " HttpOnly, Secure, SameSite=Strict or Lax).",
 )
 _query = APIKeyQuery(
     name=TOKEN_NAME,
     scheme_name="tokenQuery",
     auto_error=False,
-    description="The JWT, where a cookie cannot be used (query strings are logged).",
+    description="The JWT, where a cookie cannot be used: accepted by stream routes only, and only"
+    " when the server sets REALTIME_QUERY_TOKEN=true (off by default: query strings are logged).",
 )
 
 
@@ -49,31 +64,91 @@ def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
     """The token's user; raise `jwt.PyJWTError` if the token must not be trusted."""
     if settings.jwt_key is None:
         raise RuntimeError(settings.missing_jwt_key())
-    claims = jwt.decode(
+    decoded = jwt.decode_complete(
         token,
         settings.jwt_key.get_secret_value(),
         algorithms=list(settings.jwt_algorithms),
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
-        options={"require": ["exp", "sub"]},
+        options={"require": ["exp", "sub"], "enforce_minimum_key_length": True},
     )
+    claims: dict[str, Any] = decoded["payload"]
+    if settings.jwt_type is not None:
+        _check_type(decoded["header"].get("typ"), settings.jwt_type)
+    _check_lifetime(claims, settings.jwt_max_lifetime_seconds)
     return AuthenticatedUser(id=str(claims["sub"]), expires_at=float(claims["exp"]))
 
 
+def _check_type(typ: object, expected: str) -> None:
+    """Refuse a token whose `typ` header is not `expected`: one minted for another purpose."""
+    if not isinstance(typ, str) or _media_type(typ) != _media_type(expected):
+        raise jwt.InvalidTokenError(f"the token's type (typ) is not {expected}")
+
+
+def _media_type(typ: str) -> str:
+    """`typ` as RFC 7515 §4.1.9 compares it: case-insensitive, `application/` implied."""
+    lowered = typ.lower()
+    return lowered if "/" in lowered else f"application/{lowered}"
+
+
+def _check_lifetime(claims: dict[str, Any], max_lifetime_seconds: int) -> None:
+    """Refuse a token valid for longer than `max_lifetime_seconds` from its `iat` (from now
+    without one): a leaked long-lived token would stay usable that long."""
+    issued_at = float(claims.get("iat", time.time()))
+    if float(claims["exp"]) - issued_at > max_lifetime_seconds:
+        raise jwt.InvalidTokenError(f"the token is valid for longer than {max_lifetime_seconds} s")
+
+
+def jwt_key_problem(settings: RealtimeSettings) -> str | None:
+    """Why the settings' key cannot verify tokens of each of their algorithms (it is missing,
+    the algorithm is unknown, PyJWT cannot load the key for it, or the key is shorter than it
+    requires, such as an RSA key below 2048 bits), or None when it can."""
+    if settings.jwt_key is None:
+        return settings.missing_jwt_key()
+    key = settings.jwt_key.get_secret_value()
+    variable = "REALTIME_JWT_PUBLIC_KEY" if settings.uses_public_key else "REALTIME_JWT_SECRET"
+    for name in settings.jwt_algorithms:
+        try:
+            algorithm = jwt.PyJWS().get_algorithm_by_name(name)
+            problem = algorithm.check_key_length(algorithm.prepare_key(key))
+        except NotImplementedError:
+            problem = "PyJWT does not implement this algorithm"
+        except (jwt.InvalidKeyError, ValueError, TypeError):
+            problem = "PyJWT cannot load it as a key of this algorithm"
+        if problem:
+            return f"{variable} cannot verify {name} tokens: {problem}"
+    return None
+
+
 async def authenticated_user(
+    request: Request,
     realtime: Annotated[Realtime, Depends(get_realtime)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
     query: Annotated[str | None, Depends(_query)],
 ) -> AuthenticatedUser:
-    """The caller, from the first token found; 401 with `WWW-Authenticate` otherwise."""
-    token = (bearer.credentials if bearer else None) or cookie or query
+    """The caller, from the first token this route accepts; 401 with `WWW-Authenticate`
+    otherwise. A cookie or query token sent to a route that does not accept it counts as no
+    token."""
+    token = bearer.credentials if bearer else None
+    if not token and request.method == "GET" and _is_stream_route(request.scope.get("route")):
+        token = cookie or (query if realtime.settings.query_token else None)
     if not token:
         raise _unauthorized('Bearer realm="realtime"')
     try:
         return verify_token(token, realtime.settings)
     except jwt.PyJWTError as error:
         raise _unauthorized('Bearer realm="realtime", error="invalid_token"') from error
+
+
+def _is_stream_route(route: object) -> bool:
+    """Whether `route` (a request's `scope["route"]`) is a stream route: a GET route whose
+    response class is `EventStream`, as `stream_route` declares it."""
+    return (
+        isinstance(route, APIRoute)
+        and "GET" in (route.methods or ())
+        and is_event_stream(route.response_class)
+    )
 
 
 def _unauthorized(challenge: str) -> HTTPException:
@@ -84,5 +159,34 @@ def _unauthorized(challenge: str) -> HTTPException:
     )
 
 
+class AccessLogTokenFilter(logging.Filter):
+    """Replaces the value of the `access_token` query parameter with `[redacted]` in the
+    request lines of uvicorn's access log (logger `uvicorn.access`, whose records carry the
+    path and query as their third argument), whether or not the server accepts it: a token
+    sent in the query is a credential either way."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], _redacted_query_token(args[2]), *args[3:])
+        return True
+
+
+def _redacted_query_token(path: str) -> str:
+    """`path` (with its query string) with the value of each `access_token` parameter
+    replaced, however its name is percent-encoded (Starlette decodes it)."""
+    route, question_mark, query = path.partition("?")
+    if not question_mark:
+        return path
+    fields = [_redacted_field(field) for field in query.split("&")]
+    return f"{route}?{'&'.join(fields)}"
+
+
+def _redacted_field(field: str) -> str:
+    name, equals, _ = field.partition("=")
+    return f"{name}={_REDACTED}" if equals and unquote_plus(name) == TOKEN_NAME else field
+
+
 CurrentUser = Annotated[AuthenticatedUser, Depends(authenticated_user)]
-"""The caller of a stream route, authenticated by a JWT."""
+"""The caller, authenticated by a JWT: from the `Authorization` header, or on a stream route
+also from the `access_token` cookie (and query parameter, when enabled)."""

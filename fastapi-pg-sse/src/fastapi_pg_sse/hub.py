@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -9,6 +10,9 @@ from fastapi_pg_sse.channel import Event
 from fastapi_pg_sse.frames import event_frame
 
 logger = logging.getLogger(__name__)
+
+NOT_WRITING = math.inf
+"""`Subscriber.write_started_at` while no write to the client is pending."""
 
 
 class Subscriber:
@@ -20,7 +24,9 @@ class Subscriber:
 
     It is on the path of every frame, so it allocates no object the garbage collector tracks per
     frame (ids and frames wait in two lists of ints and bytes) and arms no timer per wait: the
-    hub's `beat` asks idle streams for a heartbeat, and the stream's owner closes it on expiry.
+    hub's `beat` asks idle streams for a heartbeat, and drops those whose client stopped reading
+    (a write pending for too long, as `write_started_at` tells); the stream's owner closes it on
+    expiry.
     """
 
     __slots__ = (
@@ -39,6 +45,7 @@ class Subscriber:
         "overflowed",
         "replayed_through",
         "user_id",
+        "write_started_at",
     )
 
     def __init__(self, channel: str, user_id: str, max_queued_bytes: int) -> None:
@@ -50,6 +57,9 @@ class Subscriber:
         self.expired = False
         self.on_close: Callable[[], object] | None = None
         """Called once when the subscriber closes, whoever closes it."""
+        self.write_started_at = NOT_WRITING
+        """When (the event loop's time) the write to the client pending now began, set by the
+        stream's owner around each write; `NOT_WRITING` between writes."""
         self._ids: list[int] = []
         self._frames: list[bytes] = []
         self._queued_bytes = 0
@@ -221,22 +231,38 @@ class Hub:
         ]
         self.counters.events_delivered += len(audience.subscribers) - len(overflowed)
         for subscriber in overflowed:
-            self.remove(subscriber)
-            self.counters.clients_dropped += 1
-            logger.warning(
-                "realtime stream dropped: queue full",
-                extra={"channel": channel, "user_id": event.target_user_id},
-            )
+            self._drop(subscriber, "queue full")
 
-    def beat(self) -> None:
-        """Ask every stream that sent nothing since the previous beat for a heartbeat.
+    def beat(self, *, writes_stalled_before: float) -> None:
+        """Ask every stream that sent nothing since the previous beat for a heartbeat, and drop
+        every stream whose client has not accepted a write begun before `writes_stalled_before`
+        (an event loop time): that client stopped reading.
 
-        Run every half heartbeat period, it keeps every stream's silences under one period with
-        one timer for the process instead of one per stream.
+        Run every half heartbeat period, it keeps every stream's silences under one period, and
+        notices a stalled write within half a period after its timeout, with one timer for the
+        process instead of one per stream or per write.
         """
+        stalled: list[Subscriber] = []
         for audience in self._audiences.values():
             for subscriber in audience.subscribers:
-                subscriber.beat()
+                if subscriber.write_started_at < writes_stalled_before:
+                    stalled.append(subscriber)
+                else:
+                    subscriber.beat()
+        for subscriber in stalled:
+            self._drop(subscriber, "client stopped reading")
+
+    def _drop(self, subscriber: Subscriber, reason: str) -> None:
+        """Close a stream whose client cannot keep up, counted and logged; it recovers by
+        replay when it reconnects."""
+        subscriber.close()
+        self.remove(subscriber)
+        self.counters.clients_dropped += 1
+        logger.warning(
+            "realtime stream dropped: %s",
+            reason,
+            extra={"channel": subscriber.channel, "user_id": subscriber.user_id},
+        )
 
     def close_all(self) -> None:
         """End every open stream, and any opened from now on, for shutdown."""

@@ -11,15 +11,22 @@ user has something new: any role that can connect can NOTIFY, so what reaches a 
 read from the events table, after the last event its user received. Ids are given in commit
 order (see `fastapi_pg_sse.schema`), so reading on from there never skips one, whatever a
 notification claims.
+
+Nor can a flood of notifications exhaust the process: foreign ones are counted, and warned about
+at most once a minute; the queue of announcements is bounded, and when it is full the listener
+drops them and then reads on from the table for every user with open streams.
 """
 
 import asyncio
 import logging
+import math
 import os
 import random
+import time
 from collections import defaultdict
 
 import asyncpg
+from pydantic import SecretStr
 
 from fastapi_pg_sse.channel import DATABASE_ERRORS, NEWEST, fetch_events_after
 from fastapi_pg_sse.hub import Hub
@@ -27,10 +34,17 @@ from fastapi_pg_sse.schema import SCHEMA, SchemaMismatch, check_schema
 
 logger = logging.getLogger(__name__)
 
-PING = ("", "")
+Announcement = tuple[int, str, str]
+"""What a notification announces: an event id, its channel and its user."""
+PING: Announcement = (0, "", "")
 """Queued when no notification came for a keep-alive period: the pump checks the connection."""
-Notifications = asyncio.Queue[tuple[str, str] | None]
-"""(channel, payload) of each notification, or PING; None when the connection is lost."""
+Notifications = asyncio.Queue[Announcement | None]
+"""What each notification announces for a user with open streams here, or PING; None when the
+connection is lost."""
+QUEUED_PAGES = 10
+"""The queue holds at most this many pages (`page_size`) of announcements."""
+FOREIGN_WARNING_INTERVAL_SECONDS = 60.0
+"""The least time between two warnings about foreign notifications."""
 
 
 class Listener:
@@ -38,7 +52,7 @@ class Listener:
 
     def __init__(
         self,
-        database_url: str,
+        database_url: SecretStr,
         hub: Hub,
         *,
         keepalive_seconds: float,
@@ -47,16 +61,25 @@ class Listener:
         page_bytes: int,
     ) -> None:
         self._database_url = database_url
+        """A secret until the moment of connecting: no repr or traceback of the listener shows
+        its password."""
         self._hub = hub
         self._keepalive_seconds = keepalive_seconds
         self._max_backoff_seconds = max_backoff_seconds
         self._page_size = page_size
         self._page_bytes = page_bytes
+        self._max_queued = QUEUED_PAGES * page_size
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.reconnects = 0
+        self.foreign_notifications = 0
+        self.notifications_dropped = 0
         self._received = 0
         """Notifications received, for the keep-alive to tell an idle connection."""
+        self._behind = False
+        """Announcements were dropped since the last catch-up: the pump must catch up."""
+        self._foreign_warned_at = -math.inf
+        self._foreign_when_warned = 0
 
     @property
     def connected(self) -> bool:
@@ -123,7 +146,7 @@ class Listener:
 
     async def _connect(self) -> asyncpg.Connection:
         connection: asyncpg.Connection = await asyncpg.connect(
-            self._database_url,
+            self._database_url.get_secret_value(),
             server_settings={"application_name": f"realtime-listener:{os.getpid()}"},
         )
         return connection
@@ -133,15 +156,51 @@ class Listener:
         await check_schema(connection, timeout=self._keepalive_seconds)
         queue: Notifications = asyncio.Queue()
 
-        def on_notification(_: object, __: int, channel: str, payload: object) -> None:
+        def on_notification(_: object, __: int, ___: str, payload: object) -> None:
             self._received += 1
-            queue.put_nowait((channel, str(payload)))
+            self._queue_announcement(queue, str(payload))
 
         connection.add_termination_listener(lambda _: queue.put_nowait(None))
         await connection.add_listener(SCHEMA, on_notification)
+        self._behind = False  # what was dropped before is read by this catch-up
         await self._catch_up(connection)
         self._connected.set()
         return queue
+
+    def _queue_announcement(self, queue: Notifications, payload: str) -> None:
+        """Queue what a notification announces, if it is for a user with open streams here.
+
+        A full queue drops it, and marks the listener behind: the pump then catches up every
+        user from the table. PING and the end of the connection are queued all the same.
+        """
+        announcement = _announcement(payload)
+        if announcement is None:
+            self._ignore_foreign()
+            return
+        _, channel, user_id = announcement
+        if self._hub.delivered_through(channel, user_id) is None:
+            return  # another app's channel, or nobody here to deliver to
+        if queue.qsize() >= self._max_queued:
+            self.notifications_dropped += 1
+            self._behind = True
+            return
+        queue.put_nowait(announcement)
+
+    def _ignore_foreign(self) -> None:
+        """Count a notification that is not one of ours; warn, saying how many came since the
+        last warning, at most once every `FOREIGN_WARNING_INTERVAL_SECONDS`."""
+        self.foreign_notifications += 1
+        now = time.monotonic()
+        if now - self._foreign_warned_at < FOREIGN_WARNING_INTERVAL_SECONDS:
+            return
+        logger.warning(
+            "realtime listener ignored %d foreign notification(s) since its last such warning"
+            " (it warns at most once every %d s)",
+            self.foreign_notifications - self._foreign_when_warned,
+            FOREIGN_WARNING_INTERVAL_SECONDS,
+        )
+        self._foreign_warned_at = now
+        self._foreign_when_warned = self.foreign_notifications
 
     async def _pump(self, connection: asyncpg.Connection, queue: Notifications) -> None:
         """Deliver what notifications announce, a batch at a time, until the connection is lost.
@@ -161,6 +220,9 @@ class Listener:
                 await self._deliver_announced(
                     connection, [item for item in batch if item is not None and item is not PING]
                 )
+                if self._behind:
+                    self._behind = False
+                    await self._catch_up(connection)
                 if batch[-1] is None:
                     raise ConnectionError("listener connection terminated")
         finally:
@@ -179,7 +241,8 @@ class Listener:
                 queue.put_nowait(PING)
 
     async def _catch_up(self, connection: asyncpg.Connection) -> None:
-        """Deliver what was committed while we were not listening (nothing on first start)."""
+        """Deliver what was committed while we were not listening (nothing on first start), or
+        whose announcements were dropped."""
         for name in self._hub.channels():
             ranges = {user: (after, NEWEST) for user, after in self._hub.positions(name).items()}
             delivered = await self._deliver(connection, name, ranges)
@@ -192,23 +255,15 @@ class Listener:
                 )
 
     async def _deliver_announced(
-        self, connection: asyncpg.Connection, notifications: list[tuple[str, str]]
+        self, connection: asyncpg.Connection, announcements: list[Announcement]
     ) -> None:
         """Read and deliver, for each announced user with open streams here, their events after
         the last one they received, up to the newest announced."""
         ranges: defaultdict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
-        for _, payload in notifications:
-            try:
-                raw_id, name, target_user_id = payload.split(" ", 2)
-                event_id = int(raw_id)
-            except ValueError:
-                event_id = 0
-            if not 0 < event_id <= NEWEST:
-                logger.warning("realtime listener ignored a foreign notification")
-                continue
+        for event_id, name, target_user_id in announcements:
             delivered_through = self._hub.delivered_through(name, target_user_id)
             if delivered_through is None or event_id <= delivered_through:
-                continue  # another app's channel, nobody here to deliver to, or delivered already
+                continue  # nobody here to deliver to any more, or delivered already
             _, announced = ranges[name].get(target_user_id, (0, 0))
             ranges[name][target_user_id] = (delivered_through, max(announced, event_id))
         for name, users in ranges.items():
@@ -238,3 +293,13 @@ class Listener:
             if not page.more:
                 break
         return delivered
+
+
+def _announcement(payload: str) -> Announcement | None:
+    """What a notification of ours (`<id> <channel> <user>`) announces; None for another's."""
+    try:
+        raw_id, channel, user_id = payload.split(" ", 2)
+        event_id = int(raw_id)
+    except ValueError:
+        return None
+    return (event_id, channel, user_id) if 0 < event_id <= NEWEST else None

@@ -55,6 +55,13 @@ _ERROR_BODY: dict[str, Any] = {
     }
 }
 
+_RETRY_AFTER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before reconnecting.",
+        "schema": {"type": "integer"},
+    }
+}
+
 
 def _responses(item_schema: Schema) -> Responses:
     return {
@@ -66,14 +73,14 @@ def _responses(item_schema: Schema) -> Responses:
             "description": "`Last-Event-ID` or `last_event_id` is not an event id.",
             "content": _ERROR_BODY,
         },
+        429: {
+            "description": "The caller, or this server, has as many open streams as allowed.",
+            "headers": _RETRY_AFTER,
+            "content": _ERROR_BODY,
+        },
         503: {
             "description": "The database is unreachable.",
-            "headers": {
-                "Retry-After": {
-                    "description": "Seconds to wait before reconnecting.",
-                    "schema": {"type": "integer"},
-                }
-            },
+            "headers": _RETRY_AFTER,
             "content": _ERROR_BODY,
         },
     }

@@ -14,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 import asyncpg
+from fastapi.datastructures import DefaultPlaceholder
 from starlette import status
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -33,13 +34,16 @@ from fastapi_pg_sse.frames import (
     reset_frame,
     retry_frame,
 )
-from fastapi_pg_sse.hub import Hub, Subscriber
+from fastapi_pg_sse.hub import NOT_WRITING, Hub, Subscriber
 from fastapi_pg_sse.listener import Listener
 from fastapi_pg_sse.settings import RealtimeSettings
 
 logger = logging.getLogger(__name__)
 
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+STREAM_HEADERS = {"Cache-Control": "no-store, private", "X-Accel-Buffering": "no"}
+"""A user's events are for that user alone: no cache, shared or the browser's, keeps them."""
+REFUSAL_HEADERS = {"Cache-Control": "no-store"}
+"""Of a 429 or a 503: a refusal holds only at the moment it is given."""
 POOL_CLOSE_SECONDS = 2.0
 """How long the stream pool's connections may take to close politely at shutdown."""
 
@@ -53,6 +57,46 @@ class RealtimeMetrics:
     open_streams: int
     events_delivered: int
     clients_dropped: int
+    foreign_notifications: int
+    """Notifications on the NOTIFY channel that are not the runtime's (`<id> <channel> <user>`):
+    ignored, and warned about at most once a minute."""
+    notifications_dropped: int
+    """Notifications the listener had no room to queue: the users with open streams were then
+    caught up from the table, so no event was lost."""
+
+
+class StreamSlots:
+    """The streams a process serves at once, in all and per user id (over every channel).
+
+    A stream takes its slot as its response starts, before it does anything that waits: however
+    many open at once, no more than the caps pass.
+    """
+
+    def __init__(self, max_streams: int, max_streams_per_user: int) -> None:
+        self._max_streams = max_streams
+        self._max_streams_per_user = max_streams_per_user
+        self._taken = 0
+        self._taken_by_user: dict[str, int] = {}
+
+    def refusal(self, user_id: str) -> str | None:
+        """Why a further stream of `user_id` must be refused now; None if it may open."""
+        if self._taken_by_user.get(user_id, 0) >= self._max_streams_per_user:
+            return "Too many open streams for this user; close one, or retry later."
+        if self._taken >= self._max_streams:
+            return "This server serves too many streams; retry later."
+        return None
+
+    def take(self, user_id: str) -> None:
+        self._taken += 1
+        self._taken_by_user[user_id] = self._taken_by_user.get(user_id, 0) + 1
+
+    def give_back(self, user_id: str) -> None:
+        self._taken -= 1
+        left = self._taken_by_user[user_id] - 1
+        if left:
+            self._taken_by_user[user_id] = left
+        else:
+            del self._taken_by_user[user_id]
 
 
 class Realtime:
@@ -66,8 +110,9 @@ class Realtime:
         self.settings = settings
         self.channels = tuple(channels)
         self.hub = Hub()
+        self.slots = StreamSlots(settings.max_streams, settings.max_streams_per_user)
         self.listener = Listener(
-            settings.database_url.get_secret_value(),
+            settings.database_url,
             self.hub,
             keepalive_seconds=settings.keepalive_seconds,
             max_backoff_seconds=settings.reconnect_max_backoff_seconds,
@@ -108,10 +153,12 @@ class Realtime:
                 await asyncio.wait_for(self._pool.close(), POOL_CLOSE_SECONDS)
 
     async def _beat(self) -> None:
-        """Keep every idle stream's silences under `heartbeat_seconds` (see `Hub.beat`)."""
+        """Keep every idle stream's silences under `heartbeat_seconds`, and drop the streams
+        whose client stopped reading `write_timeout_seconds` ago (see `Hub.beat`)."""
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds / 2)
-            self.hub.beat()
+            self.hub.beat(writes_stalled_before=loop.time() - self.settings.write_timeout_seconds)
 
     def metrics(self) -> RealtimeMetrics:
         counters = self.hub.counters
@@ -121,6 +168,8 @@ class Realtime:
             open_streams=counters.open_streams,
             events_delivered=counters.events_delivered,
             clients_dropped=counters.clients_dropped,
+            foreign_notifications=self.listener.foreign_notifications,
+            notifications_dropped=self.listener.notifications_dropped,
         )
 
     def stream(
@@ -142,6 +191,7 @@ class Realtime:
         return EventStream(
             self._catch_up(channel, subscriber, last_event_id),
             hub=self.hub,
+            slots=self.slots,
             subscriber=subscriber,
             settings=self.settings,
             expires_at=expires_at,
@@ -236,14 +286,17 @@ class EventStream(StreamingResponse):
     `fastapi.sse.EventSourceResponse`: FastAPI takes a route of that class for one that `yield`s
     items, and would encode each item again for every recipient.
 
-    It reads where the stream resumes before it answers: with the database unreachable, the
-    answer is a 503 with `Retry-After`. Once streaming, a lost database ends the stream, and
-    the client resumes with `Last-Event-ID`. A stream that reaches `expires_at` (a Unix time)
-    ends with an `expired` event.
+    A stream beyond `max_streams_per_user` or `max_streams` is answered 429 with `Retry-After`,
+    before any database work. It reads where the stream resumes before it answers: with the
+    database unreachable, the answer is a 503 with `Retry-After`. Once streaming, a lost
+    database ends the stream, and the client resumes with `Last-Event-ID`. A stream that reaches
+    `expires_at` (a Unix time) ends with an `expired` event.
 
     When the server ends a stream (shutdown, or a client too far behind), a client that is
     reading receives the end of the response. One that stopped reading would keep the response
-    waiting to write, and with it the server's shutdown: after a grace period it is cut off.
+    waiting to write, and with it the server's shutdown: after a grace period it is cut off. So
+    is one that took longer than `write_timeout_seconds` to accept a write (a page of replay, a
+    chunk of live events, a heartbeat).
     """
 
     media_type = "text/event-stream"
@@ -254,6 +307,7 @@ class EventStream(StreamingResponse):
         status_code: int = 200,  # FastAPI's OpenAPI reads the default status from here
         *,
         hub: Hub,
+        slots: StreamSlots,
         subscriber: Subscriber,
         settings: RealtimeSettings,
         expires_at: float | None = None,
@@ -261,13 +315,17 @@ class EventStream(StreamingResponse):
         super().__init__(catch_up, status_code, STREAM_HEADERS)
         self._catch_up = catch_up
         self._hub = hub
+        self._slots = slots
         self._subscriber = subscriber
         self._settings = settings
         self._expires_at = expires_at
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        loop = asyncio.get_running_loop()
         subscriber = self._subscriber
+        if (refusal := self._slots.refusal(subscriber.user_id)) is not None:
+            await _too_many_streams(self._settings, refusal)(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
         timers: list[asyncio.TimerHandle] = []
         if self._expires_at is not None:
             delay = self._expires_at - time.time()
@@ -277,6 +335,9 @@ class EventStream(StreamingResponse):
             loop.call_later(grace, _abort_connection, receive)
         )
         streaming = watching = None
+        # Taken with no wait since the check: however many streams open at once, none passes
+        # the check before the ones before it are counted.
+        self._slots.take(subscriber.user_id)
         try:
             try:
                 first = await anext(self._catch_up)
@@ -292,6 +353,7 @@ class EventStream(StreamingResponse):
         finally:
             subscriber.close()
             self._hub.remove(subscriber)
+            self._slots.give_back(subscriber.user_id)
             for task in (streaming, watching):
                 if task is not None:
                     task.cancel()
@@ -301,17 +363,28 @@ class EventStream(StreamingResponse):
                 await self._catch_up.aclose()
 
     async def _stream(self, first: bytes, send: Send) -> None:
-        """Send the response: the catch-up, then each chunk of live frames, until it ends."""
+        """Send the response: the catch-up, then each chunk of live frames, until it ends.
+
+        Each write of the body is stamped with when it began (`write_started_at`), for the hub's
+        beat to drop the stream if it does not complete in time: a stamp per write, not a timer.
+        """
         subscriber = self._subscriber
+        clock = asyncio.get_running_loop().time
+        # From the response's start: a server may wait to send it until the client has read
+        # what it answered before on the connection (a pipelined request).
+        subscriber.write_started_at = clock()
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         await send({"type": "http.response.body", "body": first, "more_body": True})
+        subscriber.write_started_at = NOT_WRITING
         try:
             async for page in self._catch_up:
                 if subscriber.closed:
                     break
+                subscriber.write_started_at = clock()
                 await send({"type": "http.response.body", "body": page, "more_body": True})
+                subscriber.write_started_at = NOT_WRITING
         except DATABASE_ERRORS as error:
             # The client reconnects, and resumes with its Last-Event-ID.
             logger.warning("realtime stream ended: database unavailable (%r)", error)
@@ -319,9 +392,11 @@ class EventStream(StreamingResponse):
         finally:
             await self._catch_up.aclose()
         while (chunk := await subscriber.next_chunk()) is not None:
+            subscriber.write_started_at = clock()
             await send(
                 {"type": "http.response.body", "body": chunk or HEARTBEAT, "more_body": True}
             )
+            subscriber.write_started_at = NOT_WRITING
         # Shut down, dropped too far behind, disconnected or expired: the client reconnects.
         final = expired_frame() if subscriber.expired else b""
         await send({"type": "http.response.body", "body": final, "more_body": False})
@@ -333,12 +408,33 @@ class EventStream(StreamingResponse):
         self._subscriber.close()
 
 
+def is_event_stream(response_class: object) -> bool:
+    """Whether a route answering with `response_class` (a route's, perhaps FastAPI's default
+    placeholder) is a stream route: `EventStream`, or a subclass."""
+    if isinstance(response_class, DefaultPlaceholder):
+        response_class = response_class.value
+    return isinstance(response_class, type) and issubclass(response_class, EventStream)
+
+
 def _unavailable(settings: RealtimeSettings) -> JSONResponse:
     """503, telling the client to come back after the browser's reconnection delay."""
+    detail = "The event store is unavailable; retry later."
+    return _refused(settings, status.HTTP_503_SERVICE_UNAVAILABLE, detail)
+
+
+def _too_many_streams(settings: RealtimeSettings, detail: str) -> JSONResponse:
+    """429, telling the client to come back after the browser's reconnection delay."""
+    return _refused(settings, status.HTTP_429_TOO_MANY_REQUESTS, detail)
+
+
+def _refused(settings: RealtimeSettings, status_code: int, detail: str) -> JSONResponse:
     return JSONResponse(
-        {"detail": "The event store is unavailable; retry later."},
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": str(math.ceil(settings.retry_milliseconds / 1000))},
+        {"detail": detail},
+        status_code,
+        headers={
+            "Retry-After": str(math.ceil(settings.retry_milliseconds / 1000)),
+            **REFUSAL_HEADERS,
+        },
     )
 
 

@@ -3,6 +3,7 @@
 caller resumes from).
 """
 
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -13,13 +14,20 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from fastapi_pg_sse.auth import AuthenticatedUser, authenticated_user
+from fastapi_pg_sse.auth import (
+    AccessLogTokenFilter,
+    AuthenticatedUser,
+    authenticated_user,
+    jwt_key_problem,
+)
 from fastapi_pg_sse.channel import Channel
 from fastapi_pg_sse.openapi import STREAM_OPENAPI, stream_responses, with_401
 from fastapi_pg_sse.realtime import EventStream, Realtime, get_realtime
 from fastapi_pg_sse.settings import RealtimeSettings
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+logger = logging.getLogger(__name__)
 
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
 """An id of a `bigint` identity column, in ASCII digits (`str.isdigit` also takes '²')."""
@@ -29,7 +37,8 @@ def create_realtime_router(
     channels: Sequence[Channel[Any]] = (), *, settings: RealtimeSettings | None = None
 ) -> APIRouter:
     """The router to include once in the app, with the app's stream routes: its lifespan runs
-    the kernel, one LISTEN connection for every channel.
+    the kernel, one LISTEN connection for every channel, and keeps tokens sent in query
+    strings out of uvicorn's access log.
 
     `channels`, if given, are the only ones its streams may open. Settings are read from the
     environment when the app starts, unless given.
@@ -38,18 +47,33 @@ def create_realtime_router(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings_in_force = settings or RealtimeSettings()  # type: ignore[call-arg]
-        missing = settings_in_force.missing_jwt_key()
-        if missing and _depends_on(app, authenticated_user):
-            raise RuntimeError(f"{missing}: routes of this app authenticate with CurrentUser")
+        if _depends_on(app, authenticated_user):
+            _check_token_settings(settings_in_force)
         realtime = Realtime(settings_in_force, channels)
         await realtime.start()
         app.state.realtime = realtime
+        access_log, redaction = logging.getLogger("uvicorn.access"), AccessLogTokenFilter()
+        access_log.addFilter(redaction)
         try:
             yield
         finally:
-            await realtime.stop()
+            await realtime.stop()  # its streams' access log lines come as they end
+            access_log.removeFilter(redaction)
 
     return APIRouter(lifespan=lifespan)
+
+
+def _check_token_settings(settings: RealtimeSettings) -> None:
+    """Refuse to start without a key that verifies the tokens; warn, once, when any token the
+    key signs is accepted, whatever it was minted for."""
+    if problem := jwt_key_problem(settings):
+        raise RuntimeError(f"{problem}: routes of this app authenticate with CurrentUser")
+    if settings.jwt_audience is None and settings.jwt_type is None:
+        logger.warning(
+            "realtime tokens are checked for neither audience nor type: a token the same key"
+            " signs for another purpose (a refresh token, a password-reset link) is accepted;"
+            " set REALTIME_JWT_AUDIENCE or REALTIME_JWT_TYPE to refuse them"
+        )
 
 
 def stream_route(

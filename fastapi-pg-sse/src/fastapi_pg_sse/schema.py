@@ -1,10 +1,13 @@
 """The runtime's database schema, `fastapi_pg_sse`: its versioned migrations, applied and checked.
 
-Everything the runtime keeps in PostgreSQL lives in that schema, created and upgraded by the SQL
-migrations shipped beside this module (`migrations/<major>.<minor>.sql`). Each migration records
-its version in `fastapi_pg_sse.migrations`, however it is applied: `python -m fastapi_pg_sse
-schema --apply`, `apply_migrations`, `alembic_upgrade` in an Alembic revision, or a project's own
-SQL migrations (scaffold writes them from these files).
+Everything the runtime keeps in PostgreSQL lives in that schema, upgraded by the SQL migrations
+shipped beside this module (`migrations/<major>.<minor>.sql`, each from the version before), and
+created in a database without it at the newest version in one step
+(`migrations/<major>.<minor>.create.sql`: what the migrations up to that version make), as
+Procrastinate ships its `schema.sql` beside its migrations. Each records its version in
+`fastapi_pg_sse.migrations`, however it is applied: `python -m fastapi_pg_sse schema --apply`,
+`apply_migrations`, `alembic_create` and `alembic_upgrade` in Alembic revisions, or a project's
+own SQL migrations (scaffold writes them from these files).
 
 A runtime needs the newest version it ships, and accepts a newer one of the same major version:
 a minor version only adds to the schema. Applied migrations are history and never change.
@@ -19,7 +22,8 @@ from fastapi_pg_sse.channel import Connection
 
 SCHEMA = "fastapi_pg_sse"
 MIGRATIONS = Path(__file__).with_name("migrations")
-"""One `<major>.<minor>.sql` file per version, and its `<major>.<minor>.downgrade.sql`."""
+"""One `<major>.<minor>.sql` file per version, its `<major>.<minor>.downgrade.sql`, and for a
+version after the first its `<major>.<minor>.create.sql`."""
 FIX = (
     "apply the migrations `scaffold sync` writes, or run `python -m fastapi_pg_sse schema --apply`"
 )
@@ -72,15 +76,25 @@ def migration_sql(version: SchemaVersion) -> str:
     return _read(f"{version}.sql")
 
 
+def creation_sql(version: SchemaVersion) -> str:
+    """The SQL that creates the schema at `version` in a database without it."""
+    if version == shipped_versions()[0]:
+        return migration_sql(version)
+    return _read(f"{version}.create.sql")
+
+
 def downgrade_sql(version: SchemaVersion) -> str:
     """The SQL that undoes `migration_sql(version)`."""
     return _read(f"{version}.downgrade.sql")
 
 
 def upgrade_sql(since: SchemaVersion | None = None) -> str:
-    """The SQL that brings a schema at `since` (None: none yet) to `required_version()`: each
-    newer version's migration, oldest first, as `python -m fastapi_pg_sse schema` prints it."""
-    return "\n".join(migration_sql(v) for v in shipped_versions() if since is None or v > since)
+    """The SQL that brings a schema at `since` to `required_version()`, each newer version's
+    migration, oldest first; or that creates it, when `since` is None. As `python -m
+    fastapi_pg_sse schema` prints it."""
+    if since is None:
+        return creation_sql(required_version())
+    return "\n".join(migration_sql(v) for v in shipped_versions() if v > since)
 
 
 def statements(sql: str) -> list[str]:
@@ -150,29 +164,46 @@ async def check_schema(connection: Connection, *, timeout: float | None = None) 
 
 
 async def apply_migrations(connection: Connection) -> list[SchemaVersion]:
-    """Apply, in one transaction, the shipped migrations the database lacks; return them."""
+    """Bring the database's schema to `required_version()` in one transaction: create it, or
+    apply the migrations it lacks. Return the versions it reached (the one created, or each
+    one applied)."""
     async with connection.transaction():
         await connection.execute(_APPLY_LOCK)
         applied = await applied_version(connection)
-        pending = [v for v in shipped_versions() if applied is None or v > applied]
+        if applied is None:
+            await connection.execute(creation_sql(required_version()))
+            return [required_version()]
+        pending = [v for v in shipped_versions() if v > applied]
         for version in pending:
             await connection.execute(migration_sql(version))
     return pending
 
 
-def alembic_upgrade(version: str) -> None:
-    """Apply schema `version` from the `upgrade()` of an Alembic revision:
-    `alembic_upgrade("1.0")`. The revision stays as it is when the runtime is upgraded; a newer
-    schema comes in a revision of its own."""
-    from alembic import op
+def alembic_create(version: str) -> None:
+    """Create the schema at `version` from the `upgrade()` of an Alembic revision:
+    `alembic_create("1.1")`. The revision stays as it is when the runtime is upgraded; a newer
+    schema comes in a revision of its own, which calls `alembic_upgrade`."""
+    _alembic_execute(creation_sql(SchemaVersion.parse(version)))
 
-    for statement in statements(migration_sql(SchemaVersion.parse(version))):
-        op.execute(statement)
+
+def alembic_drop() -> None:
+    """Drop the schema, and every event, from the `downgrade()` of the revision that created it."""
+    _alembic_execute(downgrade_sql(shipped_versions()[0]))
+
+
+def alembic_upgrade(version: str) -> None:
+    """Upgrade the schema to `version` from the version before it, from the `upgrade()` of an
+    Alembic revision: `alembic_upgrade("1.1")`."""
+    _alembic_execute(migration_sql(SchemaVersion.parse(version)))
 
 
 def alembic_downgrade(version: str) -> None:
     """Undo schema `version` from the `downgrade()` of the revision that applied it."""
+    _alembic_execute(downgrade_sql(SchemaVersion.parse(version)))
+
+
+def _alembic_execute(sql: str) -> None:
     from alembic import op
 
-    for statement in statements(downgrade_sql(SchemaVersion.parse(version))):
+    for statement in statements(sql):
         op.execute(statement)

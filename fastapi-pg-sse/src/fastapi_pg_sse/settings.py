@@ -6,7 +6,7 @@ but the database, which is the `DATABASE_URL` every service already has. Secrets
 """
 
 import re
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import (
     AliasChoices,
@@ -19,6 +19,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _PUBLIC_KEY_PREFIXES = ("RS", "PS", "ES", "Ed")
+_HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+"""The shortest secret each HMAC algorithm may use: its hash's size (RFC 7518 §3.2)."""
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#*\s]+")
 """What a browser sends as `Origin`: a scheme and a host, perhaps a port."""
 
@@ -42,7 +44,8 @@ class RealtimeSettings(BaseSettings):
     LISTEN needs a session: point it past a transaction-pooling PgBouncer."""
 
     jwt_secret: SecretStr | None = None
-    """Key of HMAC algorithms (HS256, HS384, HS512)."""
+    """Key of HMAC algorithms (HS256, HS384, HS512): at least as many bytes (UTF-8) as their hash
+    (32, 48, 64), or the settings are refused."""
     jwt_public_key: SecretStr | None = None
     """PEM key of public-key algorithms (RS*, PS*, ES*, EdDSA)."""
     jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = ("HS256",)
@@ -51,6 +54,14 @@ class RealtimeSettings(BaseSettings):
     """When set, tokens must carry this `aud`."""
     jwt_issuer: str | None = None
     """When set, tokens must carry this `iss`."""
+    jwt_type: str | None = None
+    """When set, tokens must carry this `typ` header (such as `at+jwt`, RFC 9068's access
+    tokens), so that tokens minted for something else (refresh, password reset) are refused."""
+    jwt_max_lifetime_seconds: int = Field(24 * 3600, gt=0)
+    """Tokens valid for longer than this (from `iat`, or from now without one) are refused."""
+    query_token: bool = False
+    """Also read the token from the `access_token` query parameter of stream routes (query
+    strings end up in logs: the kernel redacts that parameter from uvicorn's access log)."""
 
     heartbeat_seconds: float = Field(15.0, gt=0)
     """No stream stays silent longer: a `: keep-alive` comment goes to one idle this long (keep it
@@ -61,6 +72,14 @@ class RealtimeSettings(BaseSettings):
     """Per stream: a client further behind than this is disconnected and recovers by replay.
 
     Also the most payload a page of replay, or a read of the listener, holds."""
+    write_timeout_seconds: float = Field(30.0, gt=0)
+    """A client that takes longer than this to accept one write (a page of replay, the live
+    events queued for it, a heartbeat) has stopped reading: its stream is cut off."""
+    max_streams: int = Field(10_000, gt=0)
+    """Streams this process serves at once; the next one gets 429 with `Retry-After`."""
+    max_streams_per_user: int = Field(10, gt=0)
+    """Streams one user may hold open in this process, over every channel; the next one gets
+    429 with `Retry-After`."""
     stalled_client_grace_seconds: float = Field(1.0, gt=0)
     """How long a stream the server ended may take to flush before its connection is cut."""
     replay_page_size: int = Field(1000, gt=0)
@@ -117,6 +136,21 @@ class RealtimeSettings(BaseSettings):
         if len({name.startswith(_PUBLIC_KEY_PREFIXES) for name in algorithms}) > 1:
             raise ValueError("must not mix HMAC and public-key algorithms")
         return algorithms
+
+    @model_validator(mode="after")
+    def _a_long_enough_secret(self) -> Self:
+        """A short HMAC secret can be brute-forced from one token, which then forges any."""
+        if self.uses_public_key or self.jwt_key is None:
+            return self
+        minimum, name = max(
+            (_HMAC_KEY_BYTES.get(algorithm, 32), algorithm) for algorithm in self.jwt_algorithms
+        )
+        if len(self.jwt_key.get_secret_value().encode()) < minimum:
+            raise ValueError(
+                f"REALTIME_JWT_SECRET must be at least {minimum} bytes (UTF-8) to verify {name}"
+                " tokens (RFC 7518 §3.2); generate one with secrets.token_urlsafe(64)"
+            )
+        return self
 
     @field_validator("cors_origins")
     @classmethod

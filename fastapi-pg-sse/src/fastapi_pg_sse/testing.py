@@ -251,11 +251,14 @@ def sign_token(
     *,
     expires_in: float = 300,
     key: str = TEST_JWT_SECRET,
+    token_type: str | None = None,
     **claims: object,
 ) -> str:
-    """A HS256 JWT for `user_id`, valid for `expires_in` seconds."""
+    """A HS256 JWT for `user_id`, valid for `expires_in` seconds, of `token_type` (its `typ`
+    header, for a server that sets `REALTIME_JWT_TYPE`) if given."""
     payload = {"sub": user_id, "exp": int(time.time() + expires_in), **claims}
-    return jwt.encode(payload, key, algorithm="HS256")
+    headers = None if token_type is None else {"typ": token_type}
+    return jwt.encode(payload, key, algorithm="HS256", headers=headers)
 
 
 @asynccontextmanager

@@ -1,0 +1,27 @@
+-- Undoes fastapi-pg-sse schema 1.1: back to 1.0's functions, run as their caller, by anyone.
+ALTER TABLE fastapi_pg_sse.events DROP CONSTRAINT events_type_check;
+
+CREATE OR REPLACE FUNCTION fastapi_pg_sse.event_problem(channel text, target_user_id text, event_type text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+RETURN CASE
+    WHEN channel IS NULL OR channel !~ '^[a-z][a-z0-9_]*$' OR octet_length(channel) > 53 THEN
+        'channel must be a lowercase SQL identifier of at most 53 bytes, got ' || quote_nullable(channel)
+    WHEN target_user_id IS NULL OR target_user_id = '' OR target_user_id ~ '[\r\n]' THEN
+        'target_user_id must be a non-empty single line, got ' || quote_nullable(target_user_id)
+    WHEN octet_length(target_user_id) > 1024 THEN
+        'target_user_id must be at most 1024 bytes, got ' || octet_length(target_user_id)
+    WHEN event_type IS NULL OR event_type !~ '^[A-Za-z][A-Za-z0-9_.:-]*$' THEN
+        'event_type must be a word such as stock_updated, got ' || quote_nullable(event_type)
+END;
+
+ALTER FUNCTION fastapi_pg_sse.emit(text, text, text, jsonb) SECURITY INVOKER;
+ALTER FUNCTION fastapi_pg_sse.emit_many(text, text[], text[], jsonb[]) SECURITY INVOKER;
+ALTER FUNCTION fastapi_pg_sse.commit_events() SECURITY INVOKER;
+ALTER FUNCTION fastapi_pg_sse.emit_changes() SECURITY INVOKER;
+ALTER FUNCTION fastapi_pg_sse.prune(text, interval) SECURITY INVOKER;
+
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA fastapi_pg_sse TO PUBLIC;
+
+DELETE FROM fastapi_pg_sse.migrations WHERE version = '1.1';
