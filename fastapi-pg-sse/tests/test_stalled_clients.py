@@ -97,12 +97,7 @@ async def test_a_client_that_queues_its_stream_behind_a_response_it_never_reads_
     once the client has taken enough of the first, which it never does. That wait counts."""
     server = start_realtime_server(**WRITE_TIMEOUT)
     (piper,) = new_users("piper")
-    host, port = urlsplit(server.url).netloc.split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-    reader, writer = await asyncio.open_connection(sock=sock)
+    host, reader, writer = await _connection_that_reads_little(server)
     writer.write(
         f"GET /padding?size={EVENTS * EVENT_BYTES} HTTP/1.1\r\nHost: {host}\r\n\r\n"
         f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\n"
@@ -139,16 +134,8 @@ async def _emit_large_events(database_url: str, user_id: str) -> list[int]:
 async def _stalled_stream(
     server: Server, user_id: str, *, last_event_id: str | None = None
 ) -> RawStream:
-    """`user_id`'s stream, whose client reads the response's head and then nothing more.
-
-    Its receive buffer is set small, as the kernel would otherwise grow it to tens of MiB.
-    """
-    host, port = urlsplit(server.url).netloc.split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-    reader, writer = await asyncio.open_connection(sock=sock)
+    """`user_id`'s stream, whose client reads the response's head and then nothing more."""
+    host, reader, writer = await _connection_that_reads_little(server)
     resume = "" if last_event_id is None else f"Last-Event-ID: {last_event_id}\r\n"
     writer.write(
         f"GET {STREAM} HTTP/1.1\r\nHost: {host}\r\n"
@@ -157,6 +144,20 @@ async def _stalled_stream(
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
     return RawStream(reader, writer, "big")
+
+
+async def _connection_that_reads_little(
+    server: Server,
+) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to `server` (its host, reader and writer) whose receive buffer is set small,
+    as the kernel would otherwise grow it to tens of MiB."""
+    host, port = urlsplit(server.url).netloc.split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    return host, reader, writer
 
 
 async def _wait_until_cut_off(server: Server, stalled: RawStream) -> None:

@@ -323,7 +323,8 @@ class EventStream(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         subscriber = self._subscriber
         if (refusal := self._slots.refusal(subscriber.user_id)) is not None:
-            await _too_many_streams(self._settings, refusal)(scope, receive, send)
+            too_many = _refused(self._settings, status.HTTP_429_TOO_MANY_REQUESTS, refusal)
+            await too_many(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
         timers: list[asyncio.TimerHandle] = []
@@ -376,15 +377,12 @@ class EventStream(StreamingResponse):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        await send({"type": "http.response.body", "body": first, "more_body": True})
-        subscriber.write_started_at = NOT_WRITING
+        await self._write(send, first, clock)
         try:
             async for page in self._catch_up:
                 if subscriber.closed:
                     break
-                subscriber.write_started_at = clock()
-                await send({"type": "http.response.body", "body": page, "more_body": True})
-                subscriber.write_started_at = NOT_WRITING
+                await self._write(send, page, clock)
         except DATABASE_ERRORS as error:
             # The client reconnects, and resumes with its Last-Event-ID.
             logger.warning("realtime stream ended: database unavailable (%r)", error)
@@ -392,14 +390,17 @@ class EventStream(StreamingResponse):
         finally:
             await self._catch_up.aclose()
         while (chunk := await subscriber.next_chunk()) is not None:
-            subscriber.write_started_at = clock()
-            await send(
-                {"type": "http.response.body", "body": chunk or HEARTBEAT, "more_body": True}
-            )
-            subscriber.write_started_at = NOT_WRITING
+            await self._write(send, chunk or HEARTBEAT, clock)
         # Shut down, dropped too far behind, disconnected or expired: the client reconnects.
         final = expired_frame() if subscriber.expired else b""
         await send({"type": "http.response.body", "body": final, "more_body": False})
+
+    async def _write(self, send: Send, body: bytes, clock: Callable[[], float]) -> None:
+        """Send a part of the body, stamped with when it began for the hub's beat, which drops
+        the stream if the client has not accepted it `write_timeout_seconds` later."""
+        self._subscriber.write_started_at = clock()
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+        self._subscriber.write_started_at = NOT_WRITING
 
     async def _close_on_disconnect(self, receive: Receive) -> None:
         """Close the subscriber, and so end the stream, when the client goes away."""
@@ -422,12 +423,8 @@ def _unavailable(settings: RealtimeSettings) -> JSONResponse:
     return _refused(settings, status.HTTP_503_SERVICE_UNAVAILABLE, detail)
 
 
-def _too_many_streams(settings: RealtimeSettings, detail: str) -> JSONResponse:
-    """429, telling the client to come back after the browser's reconnection delay."""
-    return _refused(settings, status.HTTP_429_TOO_MANY_REQUESTS, detail)
-
-
 def _refused(settings: RealtimeSettings, status_code: int, detail: str) -> JSONResponse:
+    """A refusal telling the client to come back after the browser's reconnection delay."""
     return JSONResponse(
         {"detail": detail},
         status_code,
