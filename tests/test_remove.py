@@ -64,6 +64,30 @@ def test_removal_keeps_the_dependencies_that_create_added(shop: Path) -> None:
     assert "fastapi-pg-sse>=0.6,<1" in kept
 
 
+BASKET = ("Basket", "in", "shop")
+
+
+@pytest.mark.parametrize("first", [STOCK, BASKET], ids=["plain-first", "trigger-first"])
+def test_removing_two_channels_in_either_order_leaves_the_project_as_it_was(
+    shop: Path, first: tuple[str, ...]
+) -> None:
+    """A tests folder that is a package, a channel with a trigger and one without: whichever
+    goes first, nothing of either stays but the migrations (history) and the dependencies."""
+    (shop / "tests" / "__init__.py").write_text("")
+    before = without_migrations(snapshot(shop))
+    assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
+    assert run_scaffold("create-sse-channel", *BASKET, *TRIGGERED, cwd=shop).exit_code == 0
+    second = BASKET if first == STOCK else STOCK
+    for channel in (first, second):
+        result = run_scaffold("remove-sse-channel", *channel, cwd=shop)
+        assert result.exit_code == 0, result.stderr
+    after = without_migrations(snapshot(shop))
+    changed = sorted(
+        path for path in after.keys() | before.keys() if after.get(path) != before.get(path)
+    )
+    assert changed == ["pyproject.toml"]
+
+
 def test_removing_the_second_channel_leaves_the_project_as_if_only_the_first_was_made(
     tmp_path: Path,
 ) -> None:
