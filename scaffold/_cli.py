@@ -258,12 +258,22 @@ def sync(
 
 
 @app.command("init")
-def init(project: ProjectOption = None, dry_run: DryRunOption = False) -> None:
+def init(
+    project: ProjectOption = None,
+    prefix: Annotated[
+        str,
+        typer.Option(
+            help="The path before every stream route, where the app serves its API: /api/v1.",
+            show_default=False,
+        ),
+    ] = "",
+    dry_run: DryRunOption = False,
+) -> None:
     """Add a [tool.scaffold] table to an existing FastAPI project's pyproject.toml."""
     from scaffold._commands.init import init as run
 
     with _reported():
-        result = run(project or Path.cwd(), dry_run=dry_run)
+        result = run(project or Path.cwd(), prefix=prefix, dry_run=dry_run)
     if not result.settings:
         typer.echo("pyproject.toml already has a [tool.scaffold] table: nothing to do.")
     elif _show(result.plan, json_output=False, diff=True, dry_run=dry_run):

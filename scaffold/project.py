@@ -2,6 +2,7 @@
 
 import json
 import keyword
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ SETTINGS_HELP = {
     "migrations": "folder of plain SQL migrations, applied in file-name order",
     "alembic": "Alembic's configuration: migrations are revisions in its script_location",
     "tests": "folder of the project's tests",
+    "prefix": "path before every stream route, as the app serves its API: /api/v1",
 }
 
 
@@ -151,6 +153,8 @@ class Project:
     """The folder, relative to the root, of the generated TypeScript client; None: no client."""
     schema: tuple[SchemaRecord, ...] = ()
     """The versions of the runtime's schema the project's migrations apply, oldest first."""
+    prefix: str = ""
+    """The path before every stream route (`/api/v1`), or none."""
 
     @property
     def pyproject(self) -> Path:
@@ -222,7 +226,22 @@ def load_project(start: Path) -> Project:
         alembic=alembic,
         typescript=typescript,
         schema=schema,
+        prefix=checked_prefix(table.get("prefix", ""), f"[tool.scaffold] prefix in {pyproject}"),
     )
+
+
+_ROUTE_PREFIX = re.compile(r"(/[A-Za-z0-9._-]+)*")
+"""A route prefix scaffold writes into routes as it is: no path parameters, nothing to escape."""
+
+
+def checked_prefix(value: object, where: str) -> str:
+    """`value`, the path before every stream route, if scaffold can write it into routes."""
+    if not isinstance(value, str) or not _ROUTE_PREFIX.fullmatch(value):
+        raise BadInput(
+            f'{where} must be a path such as "/api/v1": a slash before each segment, none at the'
+            f" end, and only letters, digits, '-', '_' and '.'; not {value!r}"
+        )
+    return value
 
 
 def read_pyproject(pyproject: Path) -> dict[str, Any]:

@@ -33,6 +33,21 @@ def test_sync_restores_deleted_files_and_wiring(generated: Path) -> None:
     assert snapshot(generated) == in_sync
 
 
+def test_a_prefix_set_by_hand_moves_every_stream_route_at_sync(generated: Path) -> None:
+    pyproject = generated / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("[tool.scaffold]\n", '[tool.scaffold]\nprefix = "/api/v1"\n')
+    )
+    assert run_scaffold("check", cwd=generated).exit_code == 1
+    result = run_scaffold("sync", cwd=generated)
+    assert result.exit_code == 0, result.stderr
+    controller = generated / "shop/modules/inventory/adapters/inbound/stock_sse_controller.py"
+    assert 'prefix="/api/v1/inventory/events/stock"' in controller.read_text()
+    test = generated / "tests/realtime/test_inventory_stock_sse_channel.py"
+    assert 'STREAM = "/api/v1/inventory/events/stock/stream"' in test.read_text()
+    assert run_scaffold("check", cwd=generated).exit_code == 0
+
+
 def test_sync_refuses_a_hand_edit_and_writes_nothing(generated: Path) -> None:
     service = generated / SERVICE
     service.write_text(service.read_text() + "# a hand edit\n")
