@@ -93,7 +93,13 @@ def create_sse_channel(
     ] = None,
     user_column: Annotated[
         str | None,
-        typer.Option(help="The --table column holding the target user id.", show_default=False),
+        typer.Option(
+            help=(
+                "The --table column holding the target user id, or FK_COLUMN.USER_COLUMN: the"
+                " user column of the row that a foreign key of the changed row references."
+            ),
+            show_default=False,
+        ),
     ] = None,
     columns: Annotated[
         list[str] | None,

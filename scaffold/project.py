@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import BadInput
-from scaffold.names import ChannelNames, channel_names, payload_columns, sql_identifier
+from scaffold.names import (
+    ChannelNames,
+    channel_names,
+    payload_columns,
+    sql_identifier,
+    user_column_path,
+)
 
 SETTINGS_HELP = {
     "package": "the Python package that holds the application",
@@ -41,8 +47,24 @@ class Trigger:
 
     table: str
     user_column: str
+    """The column of the changed row that holds its user, or the way to it through a foreign key
+    of the row: `article_id.author_id` is `author_id` of the row `article_id` references."""
     columns: tuple[str, ...] | None = None
     """The columns each event carries (`--columns`); None: every column of the row."""
+
+    @property
+    def foreign_key(self) -> str | None:
+        """The column whose foreign key leads to the user column, if the user is not in the row."""
+        foreign_key, dot, _ = self.user_column.rpartition(".")
+        return foreign_key if dot else None
+
+    @property
+    def recipient(self) -> str:
+        """To whom each event goes, in words."""
+        foreign_key, _, column = self.user_column.rpartition(".")
+        if not foreign_key:
+            return f"each changed row's {column}"
+        return f"the {column} of the row that each changed row's {foreign_key} references"
 
     @property
     def target(self) -> str:
@@ -374,7 +396,7 @@ def _trigger(entry: dict[str, Any]) -> Trigger | None:
         raise BadInput('columns must be a list of column names, like ["id", "status"]')
     return Trigger(
         sql_identifier(str(entry.get("table", "")), "table"),
-        sql_identifier(str(entry.get("user_column", "")), "user_column"),
+        user_column_path(str(entry.get("user_column", "")), "user_column"),
         None if columns is None else payload_columns(columns, "columns"),
     )
 
