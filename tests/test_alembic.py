@@ -122,6 +122,34 @@ async def test_the_revisions_go_up_down_and_up_again_on_postgresql(
         assert await state(database) == removed
 
 
+@pytest.mark.anyio
+async def test_a_misspelt_user_column_fails_the_upgrade_and_leaves_the_table_writable(
+    alembic_shop: Path, postgres_url: str
+) -> None:
+    """scaffold cannot read Alembic revisions, so it only says it cannot tell; the runtime's
+    `create_trigger` refuses the column, the upgrade fails and rolls back, and the table keeps
+    taking rows (no trigger that fails every INSERT)."""
+    misspelt = ("--table", "baskets", "--user-column", "usr_id")
+    created = run_scaffold("create-sse-channel", *STOCK, *misspelt, cwd=alembic_shop)
+    assert created.exit_code == 0, created.stderr
+    assert "cannot tell whether baskets.usr_id exists" in created.stdout
+    async with new_database(postgres_url) as database:
+        name = await database.fetchval("SELECT current_database()")
+        use_database(alembic_shop, postgres_url, name)
+        alembic(alembic_shop, "upgrade", FIRST_REVISION)  # the developer's database, baskets made
+        upgrade = subprocess.run(
+            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            cwd=alembic_shop,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert upgrade.returncode != 0
+        assert "has no column usr_id" in upgrade.stderr
+        await database.execute("INSERT INTO baskets (user_id, stock) VALUES ('ann', 1)")
+        assert await state(database) == (None, set(), 0)
+
+
 def test_revisions_are_the_same_on_every_run(tmp_path: Path) -> None:
     written = []
     for run in ("first", "second"):
