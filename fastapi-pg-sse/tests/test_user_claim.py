@@ -2,7 +2,8 @@
 after a scheme word of its own (`REALTIME_AUTH_SCHEME`): here tokens like `{"sub": "access",
 "user_id": "ada"}` sent as `Authorization: Token <JWT>`. Each user gets their own stream,
 whatever `sub` says; the claim is required and must hold a user id; the challenge, the cookie,
-the query parameter and the OpenAPI document follow the same settings."""
+the query parameter and the OpenAPI document follow the same settings, and so do the test
+helpers, which read them from the environment."""
 
 import time
 from collections.abc import Iterator
@@ -15,7 +16,18 @@ from httpx_sse import aconnect_sse
 
 from fastapi_pg_sse.auth import verify_token
 from fastapi_pg_sse.pytest_plugin import TEST_ENVIRONMENT
-from fastapi_pg_sse.testing import TEST_JWT_SECRET, Server, emit_event, next_event, serve
+from fastapi_pg_sse.testing import (
+    SHARED_SUBJECT,
+    TEST_JWT_SECRET,
+    ServedApp,
+    Server,
+    ServerFactory,
+    authorization,
+    emit_event,
+    next_event,
+    serve,
+    sign_token,
+)
 from tests.app import FEED, STREAM
 from tests.helpers import failed_start_up, kernel_settings, new_users
 
@@ -247,3 +259,54 @@ def test_an_invalid_claim_or_scheme_stops_the_app_at_start_up_naming_the_variabl
     )
     assert message in output
     assert "Application startup failed" in output
+
+
+@pytest.fixture
+def token_environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`TOKEN_SETTINGS`, set in the test process's environment, where the helpers read them."""
+    for name, value in TOKEN_SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    return TOKEN_SETTINGS
+
+
+def _claims(token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(token, TEST_JWT_SECRET, algorithms=["HS256"])
+    return claims
+
+
+def test_by_default_the_helpers_sign_the_user_as_sub_and_send_it_as_bearer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in TOKEN_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    claims = _claims(sign_token("ada"))
+    assert set(claims) == {"sub", "exp"}
+    assert claims["sub"] == "ada"
+    assert authorization("the-token") == "Bearer the-token"
+
+
+def test_the_helpers_sign_the_user_in_the_claim_of_the_environment_and_send_its_word(
+    token_environment: dict[str, str],
+) -> None:
+    claims = _claims(sign_token("ada"))
+    assert (claims["sub"], claims["user_id"]) == (SHARED_SUBJECT, "ada")
+    assert authorization("the-token") == "Token the-token"
+
+
+async def test_a_served_apps_streams_follow_the_settings_of_the_environment(
+    token_environment: dict[str, str],
+    start_realtime_server: ServerFactory,
+    realtime_database_url: str,
+) -> None:
+    """`ServedApp.stream` signs in with `sign_token` and opens the stream with `open_stream`:
+    each user still gets their own events, though every token says `sub: access`."""
+    served = ServedApp(start_realtime_server(**token_environment), realtime_database_url)
+    ada, bob = new_users("ada", "bob")
+    async with served.stream(STREAM, ada) as ada_stream, served.stream(STREAM, bob) as bob_stream:
+        for_bob = await served.emit(FEED, bob)
+        for_ada = await served.emit(FEED, ada)
+        to_ada, to_bob = await next_event(ada_stream), await next_event(bob_stream)
+    assert (to_ada.id, to_bob.id) == (str(for_ada), str(for_bob))
+    refused = await served.get(STREAM, {"Authorization": f"Bearer {sign_token(ada)}"})
+    assert refused.status_code == 401
+    assert refused.headers["WWW-Authenticate"].startswith("Token")
