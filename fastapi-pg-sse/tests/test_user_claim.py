@@ -293,14 +293,15 @@ def test_the_helpers_sign_the_user_in_the_claim_of_the_environment_and_send_its_
     assert authorization("the-token") == "Token the-token"
 
 
-async def test_a_served_apps_streams_follow_the_settings_of_the_environment(
-    token_environment: dict[str, str],
-    start_realtime_server: ServerFactory,
-    realtime_database_url: str,
+@pytest.mark.usefixtures("token_environment")
+async def test_a_test_server_and_the_helpers_follow_the_token_format_of_the_environment(
+    start_realtime_server: ServerFactory, realtime_database_url: str
 ) -> None:
-    """`ServedApp.stream` signs in with `sign_token` and opens the stream with `open_stream`:
-    each user still gets their own events, though every token says `sub: access`."""
-    served = ServedApp(start_realtime_server(**token_environment), realtime_database_url)
+    """Set where the helpers read them, the two settings reach the test servers too, unlike the
+    developer's other `REALTIME_*` variables: `ServedApp.stream` signs in with `sign_token` and
+    opens the stream with `open_stream`, and each user still gets their own events, though
+    every token says `sub: access`."""
+    served = ServedApp(start_realtime_server(), realtime_database_url)
     ada, bob = new_users("ada", "bob")
     async with served.stream(STREAM, ada) as ada_stream, served.stream(STREAM, bob) as bob_stream:
         for_bob = await served.emit(FEED, bob)

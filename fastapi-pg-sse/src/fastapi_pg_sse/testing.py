@@ -47,6 +47,9 @@ there have it."""
 _PREFIX = "REALTIME_"
 _TEST_APP = "FASTAPI_PG_SSE_TEST_APP"
 _TEST_AUTH = "FASTAPI_PG_SSE_TEST_AUTH"
+_TOKEN_FORMAT_VARIABLES = frozenset(f"{_PREFIX}{name.upper()}" for name in TokenFormat.model_fields)
+"""`REALTIME_JWT_USER_CLAIM` and `REALTIME_AUTH_SCHEME`: read by `sign_token` and `open_stream`
+from the environment, and so passed on to the test servers."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,9 @@ def serve(
     `app` is `module:variable`, a FastAPI application, or `module:function`, a factory, sync or
     async, that returns one when called without arguments.
 
-    The server verifies tokens signed by `sign_token`. `auth_override` (`module:function`) names
+    The server gets none of the developer's `REALTIME_*` variables but the two that
+    `sign_token` and `open_stream` follow, `REALTIME_JWT_USER_CLAIM` and `REALTIME_AUTH_SCHEME`:
+    it verifies tokens signed by `sign_token`. `auth_override` (`module:function`) names
     the project's own auth dependency, replaced by the JWT check so that tests can sign in as
     any user.
     """
@@ -194,8 +199,11 @@ def serve(
         port = probe.getsockname()[1]
     factory = f"{__name__}:create_test_app"
     command = [sys.executable, "-m", "uvicorn", "--factory", factory, f"--port={port}"]
-    # The developer's own REALTIME_* settings (another database, other JWT rules) stay out.
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith(_PREFIX)}
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_PREFIX) or name in _TOKEN_FORMAT_VARIABLES
+    }
     env = {
         **inherited,
         "REALTIME_JWT_SECRET": TEST_JWT_SECRET,
