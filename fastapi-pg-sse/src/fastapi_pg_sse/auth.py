@@ -1,11 +1,11 @@
 """Who is asking: the user id carried by a JWT, read through `fastapi.security`.
 
 Every route that uses `CurrentUser` reads the token from `Authorization: Bearer` (the scheme
-word is `REALTIME_AUTH_SCHEME`'s). A browser's
-`EventSource` cannot send headers, so stream routes (GET routes whose response class is
-`EventStream`) also read it from the `access_token` cookie, and, when `REALTIME_QUERY_TOKEN` is
-true, from the `access_token` query parameter. Other routes never read those two: a browser
-sends cookies with a cross-site request, and query strings end up in logs.
+word is `REALTIME_AUTH_SCHEME`'s). A browser's `EventSource` cannot send headers, so stream
+routes (GET routes whose response class is `EventStream`) also read it from the `access_token`
+cookie, and, when `REALTIME_QUERY_TOKEN` is true, from the `access_token` query parameter.
+Other routes never read those two: a browser sends cookies with a cross-site request, and query
+strings end up in logs.
 
 A token is accepted if its signature and `exp` are valid, its user claim (`sub`, or
 `REALTIME_JWT_USER_CLAIM`) holds a user id, and its audience, issuer and type (`typ` header) are
