@@ -36,12 +36,20 @@ from fastapi_pg_sse.channel import Channel
 from fastapi_pg_sse.rows import RowNotBuilt as RowNotBuilt
 from fastapi_pg_sse.rows import insert_row as insert_row
 from fastapi_pg_sse.schema import apply_migrations
+from fastapi_pg_sse.settings import TokenFormat
 
 TEST_JWT_SECRET = "realtime-tests-signing-key-of-at-least-32-bytes"
 """The key servers started by `serve` verify tokens with, and `sign_token` signs with."""
+SHARED_SUBJECT = "access"
+"""The `sub` of every token `sign_token` signs when another claim names the user
+(`REALTIME_JWT_USER_CLAIM`): the same for every user, as services that put the token's purpose
+there have it."""
 _PREFIX = "REALTIME_"
 _TEST_APP = "FASTAPI_PG_SSE_TEST_APP"
 _TEST_AUTH = "FASTAPI_PG_SSE_TEST_AUTH"
+_TOKEN_FORMAT_VARIABLES = frozenset(f"{_PREFIX}{name.upper()}" for name in TokenFormat.model_fields)
+"""`REALTIME_JWT_USER_CLAIM` and `REALTIME_AUTH_SCHEME`: read by `sign_token` and `open_stream`
+from the environment, and so passed on to the test servers."""
 
 
 @dataclass(frozen=True)
@@ -180,7 +188,9 @@ def serve(
     `app` is `module:variable`, a FastAPI application, or `module:function`, a factory, sync or
     async, that returns one when called without arguments.
 
-    The server verifies tokens signed by `sign_token`. `auth_override` (`module:function`) names
+    The server gets none of the developer's `REALTIME_*` variables but the two that
+    `sign_token` and `open_stream` follow, `REALTIME_JWT_USER_CLAIM` and `REALTIME_AUTH_SCHEME`:
+    it verifies tokens signed by `sign_token`. `auth_override` (`module:function`) names
     the project's own auth dependency, replaced by the JWT check so that tests can sign in as
     any user.
     """
@@ -189,8 +199,11 @@ def serve(
         port = probe.getsockname()[1]
     factory = f"{__name__}:create_test_app"
     command = [sys.executable, "-m", "uvicorn", "--factory", factory, f"--port={port}"]
-    # The developer's own REALTIME_* settings (another database, other JWT rules) stay out.
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith(_PREFIX)}
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_PREFIX) or name in _TOKEN_FORMAT_VARIABLES
+    }
     env = {
         **inherited,
         "REALTIME_JWT_SECRET": TEST_JWT_SECRET,
@@ -255,8 +268,13 @@ def sign_token(
     **claims: object,
 ) -> str:
     """A HS256 JWT for `user_id`, valid for `expires_in` seconds, of `token_type` (its `typ`
-    header, for a server that sets `REALTIME_JWT_TYPE`) if given."""
-    payload = {"sub": user_id, "exp": int(time.time() + expires_in), **claims}
+    header, for a server that sets `REALTIME_JWT_TYPE`) if given.
+
+    `user_id` is in the claim that `REALTIME_JWT_USER_CLAIM` names in the environment, as the
+    test servers read it: `sub` by default; with another claim, `sub` is `SHARED_SUBJECT`."""
+    user_claim = TokenFormat().jwt_user_claim
+    subject = {} if user_claim == "sub" else {"sub": SHARED_SUBJECT}
+    payload = {**subject, user_claim: user_id, "exp": int(time.time() + expires_in), **claims}
     headers = None if token_type is None else {"typ": token_type}
     return jwt.encode(payload, key, algorithm="HS256", headers=headers)
 
@@ -270,10 +288,11 @@ async def open_stream(
 ) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
     """Open an SSE stream at `url` (the server's URL plus the stream path).
 
-    Once this has returned, the server has subscribed the stream: every event committed from
-    now on is delivered to it.
+    `token` goes in the `Authorization` header, after the scheme word of the environment (see
+    `authorization`). Once this has returned, the server has subscribed the stream: every event
+    committed from now on is delivered to it.
     """
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": authorization(token)}
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
     async with (
@@ -282,6 +301,13 @@ async def open_stream(
     ):
         source.response.raise_for_status()
         yield source.aiter_sse()
+
+
+def authorization(token: str) -> str:
+    """The `Authorization` header that sends `token`: after the scheme word that
+    `REALTIME_AUTH_SCHEME` names in the environment, as the test servers read it (`Bearer` by
+    default)."""
+    return f"{TokenFormat().auth_scheme} {token}"
 
 
 async def next_event(
