@@ -437,10 +437,14 @@ class ServedApp:
         """Emit one event in a transaction of its own; return its id."""
         return await emit_event(self.database_url, channel, user_id, event_type, payload)
 
-    async def get(self, path: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
-        """A plain request, e.g. to see a stream refused."""
+    async def get(
+        self, path: str, headers: Mapping[str, str] | None = None, *, token: str | None = None
+    ) -> httpx.Response:
+        """A plain request, e.g. to see a stream refused; with `token` in `Authorization` (see
+        `authorization`)."""
+        sent = {**(headers or {}), **({"Authorization": authorization(token)} if token else {})}
         async with httpx.AsyncClient(base_url=self.server.url, timeout=30) as client:
-            return await client.get(path, headers=headers)
+            return await client.get(path, headers=sent)
 
     async def listener_connections(self) -> int:
         """How many LISTEN connections the server process holds."""
