@@ -166,3 +166,9 @@ def test_an_env_py_that_uses_the_url_it_is_given_migrates_the_test_database(
 
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "2 passed" in ran.stdout
+
+
+def test_the_readme_shows_the_env_py_the_refusal_asks_for() -> None:
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## Testing", 1)[1].split("\n## ", 1)[0]
+    assert ENV_PY_URL in section
