@@ -118,6 +118,19 @@ def alembic_migrated_database(postgres_url: str, alembic_config: Path) -> Iterat
         yield url
 
 
+ALEMBIC_VERSION_TABLE = "alembic_version"
+ENV_PY_URL = """\
+    url = config.get_main_option("sqlalchemy.url")  # the tests set it to their database
+    if not url:
+        url = os.environ["DATABASE_URL"]  # or where your env.py found its URL so far"""
+"""Where an Alembic env.py finds its database, so that the tests migrate theirs."""
+
+
+class MigratedElsewhere(RuntimeError):
+    """`alembic upgrade head` exited 0 without migrating the database it was given: the
+    project's env.py connected to another one. The message says what env.py needs."""
+
+
 def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
     """Run `alembic -c <alembic_config> upgrade head` on `database_url`.
 
@@ -147,19 +160,6 @@ def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
     tables = asyncio.run(_tables(database_url))
     if tables == tables_before and ALEMBIC_VERSION_TABLE not in {name for _, name in tables}:
         raise MigratedElsewhere(_migrated_elsewhere(database_url, alembic_config))
-
-
-ALEMBIC_VERSION_TABLE = "alembic_version"
-ENV_PY_URL = """\
-    url = config.get_main_option("sqlalchemy.url")  # the tests set it to their database
-    if not url:
-        url = os.environ["DATABASE_URL"]  # or where your env.py found its URL so far"""
-"""Where an Alembic env.py finds its database, so that the tests migrate theirs."""
-
-
-class MigratedElsewhere(RuntimeError):
-    """`alembic upgrade head` exited 0 without migrating the database it was given: the
-    project's env.py connected to another one. The message says what env.py needs."""
 
 
 def _migrated_elsewhere(database_url: str, alembic_config: Path) -> str:
