@@ -105,8 +105,9 @@ async def test_start_up_is_refused_naming_the_fix_on_a_database_without_the_sche
             {"DATABASE_URL": empty, "REALTIME_JWT_SECRET": TEST_JWT_SECRET},
         )
     assert _start_up_refusal(output) == (
-        "the database has no fastapi-pg-sse schema: apply the migrations"
-        " `scaffold sync` writes, or run `python -m fastapi_pg_sse schema --apply`"
+        "the database has no fastapi-pg-sse schema: apply the migrations `scaffold sync` writes"
+        " (`alembic upgrade head` in an Alembic project, else your SQL migrations), or, in a"
+        " project that keeps no migrations, run `python -m fastapi_pg_sse schema --apply`"
     )
 
 
@@ -185,7 +186,8 @@ async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
 def _retry_delays(log: str) -> list[float]:
     pattern = (
         r"realtime listener cannot listen: the database's fastapi-pg-sse schema is 1\.0, not"
-        r" 1\.1: apply the migrations `scaffold sync` writes, or run `python -m fastapi_pg_sse"
-        r" schema --apply`; retrying in ([0-9.]+) s"
+        r" 1\.1: apply the migrations `scaffold sync` writes \(`alembic upgrade head` in an"
+        r" Alembic project, else your SQL migrations\), or, in a project that keeps no"
+        r" migrations, run `python -m fastapi_pg_sse schema --apply`; retrying in ([0-9.]+) s"
     )
     return [float(delay) for delay in re.findall(pattern, log)]

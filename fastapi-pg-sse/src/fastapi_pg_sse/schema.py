@@ -25,9 +25,12 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 """One `<major>.<minor>.sql` file per version, its `<major>.<minor>.downgrade.sql`, and for a
 version after the first its `<major>.<minor>.create.sql`."""
 FIX = (
-    "apply the migrations `scaffold sync` writes, or run `python -m fastapi_pg_sse schema --apply`"
+    "apply the migrations `scaffold sync` writes (`alembic upgrade head` in an Alembic project,"
+    " else your SQL migrations), or, in a project that keeps no migrations, run"
+    " `python -m fastapi_pg_sse schema --apply`"
 )
-"""What brings a database up to date, as the start-up error says it."""
+"""What brings a database up to date, as the start-up error says it: the project's own tool
+first, since a migration fails on a database that `--apply` gave its version already."""
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 _APPLY_LOCK = "SELECT pg_advisory_xact_lock(hashtext('fastapi_pg_sse.migrations'))"

