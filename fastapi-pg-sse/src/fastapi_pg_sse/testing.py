@@ -149,10 +149,14 @@ def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
     (`postgresql+asyncpg` if it names none), or the `DATABASE_URL` environment variable, set to
     `database_url` as the app gets it.
 
-    An env.py that looks at neither, building its URL from settings of its own, migrates another
-    database and exits 0: `MigratedElsewhere` is raised then, the upgrade having left no
-    `alembic_version` table, nor any other, in `database_url`.
+    An env.py that looks at neither, building its URL from settings of its own, would migrate
+    another database: its connection there is refused before it opens (`_alembic_upgrade`), and
+    `MigratedElsewhere` says what env.py needs. It is raised too when the upgrade exits 0 having
+    left no `alembic_version` table, nor any other, in `database_url` (a driver that does not
+    say which database it connects to).
     """
+    from fastapi_pg_sse._alembic_upgrade import OTHER_DATABASE
+
     tables_before = asyncio.run(_tables(database_url))
     command = [sys.executable, "-m", "fastapi_pg_sse._alembic_upgrade", alembic_config.name]
     migrated = subprocess.run(
@@ -163,23 +167,32 @@ def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
         text=True,
         check=False,
     )
+    upgrade_head = f"`alembic -c {alembic_config.name} upgrade head`"
+    test_database = _password_hidden(database_url)
+    if migrated.returncode == OTHER_DATABASE:
+        other = migrated.stderr.strip().splitlines()[-1]
+        raise MigratedElsewhere(
+            f"{upgrade_head} did not migrate the test database {test_database}: your env.py"
+            f" connected to database {other!r} instead, the one its own settings name, and the"
+            f" tests refused that connection before anything ran there. {_ENV_PY_NEEDS}"
+        )
     if migrated.returncode != 0:
         raise RuntimeError(f"alembic upgrade head failed:\n{migrated.stderr}")
     tables = asyncio.run(_tables(database_url))
     if tables == tables_before and ALEMBIC_VERSION_TABLE not in {name for _, name in tables}:
-        raise MigratedElsewhere(_migrated_elsewhere(database_url, alembic_config))
+        raise MigratedElsewhere(
+            f"{upgrade_head} exited 0 but did not migrate the test database {test_database}: it"
+            f" has no {ALEMBIC_VERSION_TABLE} table. Your env.py connected to another database,"
+            f" the one its own settings name, and migrated that one. {_ENV_PY_NEEDS}"
+        )
 
 
-def _migrated_elsewhere(database_url: str, alembic_config: Path) -> str:
-    return (
-        f"`alembic -c {alembic_config.name} upgrade head` exited 0 but did not migrate the test"
-        f" database {_password_hidden(database_url)}: it has no {ALEMBIC_VERSION_TABLE} table."
-        " Your env.py connected to another database, the one its own settings name, and migrated"
-        " that one. env.py must connect to the URL it is given: config.get_main_option("
-        '"sqlalchemy.url") when it is set (the tests set it to their database, with the driver'
-        ' alembic.ini\'s URL names, postgresql+asyncpg if none), else os.environ["DATABASE_URL"]'
-        f" (set to it too). Where env.py builds its URL:\n\n{ENV_PY_URL}\n"
-    )
+_ENV_PY_NEEDS = (
+    'env.py must connect to the URL it is given: config.get_main_option("sqlalchemy.url")'
+    " when it is set (the tests set it to their database, with the driver alembic.ini's URL"
+    ' names, postgresql+asyncpg if none), else os.environ["DATABASE_URL"] (set to it too).'
+    f" Where env.py builds its URL:\n\n{ENV_PY_URL}\n"
+)
 
 
 def _password_hidden(url: str) -> str:
