@@ -1,8 +1,10 @@
 """`fastapi_pg_sse.create_trigger(channel, table, user_column, event_prefix, columns)`: a table
 emits a channel's events, one bulk emit per statement, to the user of each row it inserts,
-updates or deletes (`<prefix>_created`, `_updated`, `_deleted`); it refuses a column the table
-lacks; `fastapi_pg_sse.triggers` lists what it made, and `drop_trigger` undoes it. The served
-app's test helpers find the watched table through that view."""
+updates or deletes (`<prefix>_created`, `_updated`, `_deleted`), in a column of the row or,
+through a foreign key, `<fk_column>.<user_column>`, in the row it references; it refuses a column
+the table lacks and a path that leads to no user; `fastapi_pg_sse.triggers` lists what it made,
+and `drop_trigger` undoes it. The served app's test helpers find the watched table through that
+view."""
 
 import json
 import uuid
@@ -284,6 +286,251 @@ async def test_the_longest_channel_names_triggers_keep_their_whole_names(
         await database.execute("DROP TABLE notes")
 
 
+BLOG = """
+    CREATE TABLE articles (id int PRIMARY KEY, author_id text);
+    CREATE TABLE comments (
+        id int PRIMARY KEY,
+        article_id int REFERENCES articles ON DELETE CASCADE DEFERRABLE,
+        body text
+    );
+"""
+"""Comments whose article's author hears of them: `article_id.author_id`."""
+A_PATH = (
+    "such as article_id.author_id (a column that is the single column of a foreign key, a dot,"
+    " and a column of the table it references)"
+)
+
+
+async def test_a_path_through_a_foreign_key_emits_each_change_to_the_referenced_rows_user(
+    database: asyncpg.Connection,
+) -> None:
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, 'ada'), (2, 'bo')")
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment")
+    async with committing(database) as inserted:
+        await database.execute(
+            "INSERT INTO comments VALUES (10, 1, 'a'), (11, 2, 'b'), (12, 1, 'c'), (13, 2, 'd')"
+        )
+    async with committing(database) as deleted:
+        await database.execute("DELETE FROM comments WHERE id IN (10, 11)")
+    async with committing(database) as updated:
+        await database.execute("UPDATE comments SET body = upper(body) WHERE id = 12")
+    async with committing(database) as moved:
+        await database.execute("UPDATE comments SET article_id = 1 WHERE id = 13")
+    assert await _events(database, channel, inserted) == [
+        ("ada", "comment_created", {"id": 10, "article_id": 1, "body": "a"}),
+        ("bo", "comment_created", {"id": 11, "article_id": 2, "body": "b"}),
+        ("ada", "comment_created", {"id": 12, "article_id": 1, "body": "c"}),
+        ("bo", "comment_created", {"id": 13, "article_id": 2, "body": "d"}),
+    ]
+    assert await _events(database, channel, deleted) == [
+        ("ada", "comment_deleted", {"id": 10, "article_id": 1, "body": "a"}),
+        ("bo", "comment_deleted", {"id": 11, "article_id": 2, "body": "b"}),
+    ]
+    assert await _events(database, channel, updated) == [
+        ("ada", "comment_updated", {"id": 12, "article_id": 1, "body": "C"}),
+    ]
+    assert await _events(database, channel, moved) == [
+        ("ada", "comment_updated", {"id": 13, "article_id": 1, "body": "d"}),
+    ], "an update tells the user of the row it references now"
+
+
+async def test_a_path_carries_the_chosen_columns_of_the_changed_row(
+    database: asyncpg.Connection,
+) -> None:
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, 'ada')")
+    await _create_trigger(
+        database, channel, "comments", "article_id.author_id", "comment", ["id", "body"]
+    )
+    async with committing(database) as ids:
+        await database.execute("INSERT INTO comments VALUES (10, 1, 'a')")
+    assert await _events(database, channel, ids) == [
+        ("ada", "comment_created", {"id": 10, "body": "a"})
+    ]
+
+
+async def test_a_row_whose_referenced_row_has_no_user_or_is_gone_emits_nothing(
+    database: asyncpg.Connection,
+) -> None:
+    """No article, an article without an author, or one deleted by the statement whose
+    cascade deletes the comment: the rows are written, and tell nobody."""
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, NULL), (2, ''), (3, 'cy')")
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment")
+    async with committing(database) as inserted:
+        await database.execute("SET CONSTRAINTS ALL DEFERRED")
+        await database.execute(
+            "INSERT INTO comments VALUES (10, 1, 'a'), (11, 2, 'b'), (12, NULL, 'c'),"
+            " (13, 4, 'not yet'), (14, 3, 'd')"
+        )
+        await database.execute("INSERT INTO articles VALUES (4, 'dee')")
+    async with committing(database) as cascaded:
+        await database.execute("DELETE FROM articles WHERE id = 3")
+    assert await _events(database, channel, inserted) == [
+        ("cy", "comment_created", {"id": 14, "article_id": 3, "body": "d"})
+    ]
+    assert cascaded == []
+    assert await database.fetchval("SELECT array_agg(id ORDER BY id) FROM comments") == [
+        10,
+        11,
+        12,
+        13,
+    ]
+
+
+async def test_a_trigger_through_a_foreign_key_follows_its_table_and_key_renamed(
+    database: asyncpg.Connection,
+) -> None:
+    """The foreign key is looked up as each statement runs: the trigger reads the table and key
+    it references now."""
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, 'ada')")
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment")
+    await database.execute(
+        "ALTER TABLE articles RENAME TO posts; ALTER TABLE posts RENAME id TO post_id"
+    )
+    async with committing(database) as ids:
+        await database.execute("INSERT INTO comments VALUES (10, 1, 'a')")
+    [(user, event_type, _)] = await _events(database, channel, ids)
+    assert (user, event_type) == ("ada", "comment_created")
+
+
+async def test_a_trigger_whose_foreign_key_was_dropped_fails_the_write_saying_why(
+    database: asyncpg.Connection,
+) -> None:
+    """As a user column dropped from under its trigger does: the write fails rather than its
+    events being lost without a word. Drop the trigger first."""
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, 'ada')")
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment")
+    await database.execute("ALTER TABLE comments DROP CONSTRAINT comments_article_id_fkey")
+    schema = await database.fetchval("SELECT current_schema()")
+    with pytest.raises(asyncpg.InvalidForeignKeyError) as refused:
+        await database.execute("INSERT INTO comments VALUES (10, 1, 'a')")
+    assert str(refused.value) == (
+        f"cannot emit {channel.name} from {schema}.comments: article_id.author_id needs a"
+        f" foreign key whose single column is article_id, and {schema}.comments has none"
+    )
+
+
+async def test_a_column_named_with_a_dot_is_that_column_not_a_path(
+    database: asyncpg.Connection,
+) -> None:
+    channel = new_channel("dotted")
+    await database.execute('CREATE TABLE dotted ("owner.id" text, owner int)')
+    await _create_trigger(database, channel, "dotted", "owner.id", "dotted")
+    async with committing(database) as ids:
+        await database.execute("INSERT INTO dotted VALUES ('ada', 1)")
+    assert await _events(database, channel, ids) == [
+        ("ada", "dotted_created", {"owner.id": "ada", "owner": 1})
+    ]
+
+
+async def test_the_triggers_view_lists_a_path_as_it_was_given(
+    database: asyncpg.Connection,
+) -> None:
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment", ["id"])
+    assert await _triggers(database, channel) == [
+        ("comments", "article_id.author_id", "comment", ["id"])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setup", "user_column", "columns", "refusal", "why"),
+    [
+        (
+            "",
+            "artcle_id.author_id",
+            ["body", "sise"],
+            asyncpg.UndefinedColumnError,
+            "it has no column artcle_id, sise",
+        ),
+        (
+            "",
+            "body.author_id",
+            None,
+            asyncpg.InvalidForeignKeyError,
+            "body.author_id needs a foreign key whose single column is body, and {comments}"
+            " has none",
+        ),
+        (
+            "CREATE TABLE editions (article_id int, number int, editor_id text,"
+            " PRIMARY KEY (article_id, number));"
+            " ALTER TABLE comments ADD edition int,"
+            " ADD FOREIGN KEY (article_id, edition) REFERENCES editions",
+            "edition.editor_id",
+            None,
+            asyncpg.InvalidForeignKeyError,
+            "edition.editor_id needs a foreign key whose single column is edition, and"
+            " {comments} has none",
+        ),
+        (
+            "",
+            "article_id.authr_id",
+            None,
+            asyncpg.UndefinedColumnError,
+            "{schema}.articles, which article_id references, has no column authr_id",
+        ),
+        (
+            "CREATE TABLE drafts (id int PRIMARY KEY, author_id text);"
+            " ALTER TABLE comments ADD FOREIGN KEY (article_id) REFERENCES drafts",
+            "article_id.author_id",
+            None,
+            asyncpg.AmbiguousColumnError,
+            "article_id.author_id is ambiguous: foreign keys of article_id reference"
+            " {schema}.articles (id) and {schema}.drafts (id)",
+        ),
+        (
+            "",
+            "article_id.",
+            None,
+            asyncpg.InvalidParameterValueError,
+            f"'article_id.' is neither a column of it nor a path {A_PATH}",
+        ),
+        (
+            "",
+            ".author_id",
+            None,
+            asyncpg.InvalidParameterValueError,
+            f"'.author_id' is neither a column of it nor a path {A_PATH}",
+        ),
+    ],
+    ids=[
+        "no-fk-column",
+        "no-foreign-key",
+        "two-column-key",
+        "no-user-column",
+        "two-foreign-keys",
+        "no-user-part",
+        "no-fk-part",
+    ],
+)
+async def test_a_path_that_leads_to_no_user_is_refused_naming_what_is_wrong(
+    database: asyncpg.Connection,
+    setup: str,
+    user_column: str,
+    columns: list[str] | None,
+    refusal: type[asyncpg.PostgresError],
+    why: str,
+) -> None:
+    channel = new_channel("comments")
+    await database.execute(BLOG + setup)
+    schema = await database.fetchval("SELECT current_schema()")
+    with pytest.raises(refusal) as refused:
+        await _create_trigger(database, channel, "comments", user_column, "comment", columns)
+    expected = why.format(schema=schema, comments=f"{schema}.comments")
+    assert str(refused.value) == f"cannot emit {channel.name} from {schema}.comments: {expected}"
+    assert await _triggers(database, channel) == []
+
+
 @pytest.fixture
 async def watched_feed(served_app: ServedApp) -> AsyncIterator[str]:
     """A table whose trigger emits FEED's events, as a project's trigger migration makes it,
@@ -316,6 +563,41 @@ async def test_a_served_app_streams_the_events_of_a_row_inserted_and_deleted_by_
     assert payload_of(deleted) == payload_of(created)
     assert set(payload_of(created)) == {"id", "label"}
     assert int(deleted.id) == await served_app.newest_event_id()
+
+
+async def test_a_served_app_streams_the_events_of_a_row_whose_user_is_through_a_foreign_key(
+    served_app: ServedApp,
+) -> None:
+    """As a generated channel's test runs it: the row references a new row of the user, who
+    receives its creation and deletion; the referenced row stays."""
+    suffix = uuid.uuid4().hex[:8]
+    articles, comments = f"articles_{suffix}", f"comments_{suffix}"
+    async with connected(served_app.database_url) as connection:
+        await connection.execute(
+            f"CREATE TABLE {articles} (id serial PRIMARY KEY, author_id bigint NOT NULL,"
+            f" title text NOT NULL);"
+            f" CREATE TABLE {comments} (id serial PRIMARY KEY,"
+            f" article_id int REFERENCES {articles}, body text NOT NULL)"
+        )
+        await _create_trigger(connection, FEED, comments, "article_id.author_id", "comment")
+        try:
+            newest = await served_app.newest_event_id()
+            row = await served_app.insert_watched_row(FEED)
+            async with served_app.stream(STREAM, row.user_id, last_event_id=newest) as events:
+                created = await next_event(events)
+                await served_app.delete_watched_row(row)
+                deleted = await next_event(events)
+            author = await connection.fetchval(f"SELECT author_id::text FROM {articles}")
+            left = await connection.fetchval(
+                f"SELECT format('%s %s', (SELECT count(*) FROM {comments}),"
+                f" (SELECT count(*) FROM {articles}))"
+            )
+        finally:
+            await connection.execute(f"DROP TABLE {comments}, {articles}")
+    assert row.table == comments and row.user_id == author
+    assert (created.event, deleted.event) == ("comment_created", "comment_deleted")
+    assert payload_of(created)["article_id"] == payload_of(deleted)["article_id"]
+    assert left == "0 1", "the changed rows are deleted, the referenced row stays"
 
 
 async def test_a_served_app_inserts_its_watched_rows_with_the_row_factory_it_was_given(
