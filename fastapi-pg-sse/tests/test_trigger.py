@@ -7,8 +7,10 @@ and `drop_trigger` undoes it. The served app's test helpers find the watched tab
 view."""
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -440,6 +442,27 @@ async def test_the_triggers_view_lists_a_path_as_it_was_given(
     await _create_trigger(database, channel, "comments", "article_id.author_id", "comment", ["id"])
     assert await _triggers(database, channel) == [
         ("comments", "article_id.author_id", "comment", ["id"])
+    ]
+
+
+async def test_the_readmes_example_of_a_path_tells_each_article_author_of_its_comments(
+    database: asyncpg.Connection,
+) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Recipients through a foreign key", 1)[1]
+    example = re.search(r"```sql\n(.*?)```", section, re.DOTALL)
+    assert example is not None, "the section gives its example in a sql block"
+    await database.execute(example.group(1))
+    await database.execute("INSERT INTO articles VALUES (1, 42, 'On tea'), (2, 7, 'On coffee')")
+    async with committing(database) as ids:
+        await database.execute(
+            "INSERT INTO comments (article_id, body) VALUES (1, 'Yes'), (2, 'No'), (1, 'Maybe')"
+        )
+    events = await _events(database, Channel("blog_comment"), ids)
+    assert [(user, event_type, payload["body"]) for user, event_type, payload in events] == [
+        ("42", "comment_created", "Yes"),
+        ("7", "comment_created", "No"),
+        ("42", "comment_created", "Maybe"),
     ]
 
 
