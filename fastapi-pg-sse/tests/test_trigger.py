@@ -81,6 +81,22 @@ async def _triggers(connection: asyncpg.Connection, channel: Channel[Any]) -> li
     return [tuple(row) for row in rows]
 
 
+BLOG = """
+    CREATE TABLE articles (id int PRIMARY KEY, author_id text);
+    CREATE TABLE comments (
+        id int PRIMARY KEY,
+        article_id int REFERENCES articles ON DELETE CASCADE DEFERRABLE,
+        body text
+    );
+"""
+"""Comments whose article's author hears of them: `article_id.author_id`."""
+A_PATH = (
+    "such as article_id.author_id (a column that is the single column of a foreign key, a dot,"
+    " and a column of the table it references)"
+)
+"""What create_trigger's refusal of a path with an empty part says a path is."""
+
+
 async def test_a_watched_tables_inserts_updates_and_deletes_emit_to_each_rows_user_in_order(
     database: asyncpg.Connection,
 ) -> None:
@@ -227,6 +243,46 @@ async def test_a_column_the_table_lacks_is_refused_and_nothing_is_created(
     assert await _triggers(database, channel) == []
 
 
+@pytest.mark.parametrize(
+    ("table", "user_column", "refusal", "named"),
+    [
+        ("comments", "authr_id", asyncpg.UndefinedColumnError, "it has no column authr_id"),
+        (
+            "comments",
+            "article_id.authr_id",
+            asyncpg.UndefinedColumnError,
+            "which article_id references, has no column authr_id",
+        ),
+        ("commnts", "author_id", asyncpg.UndefinedTableError, 'relation "commnts" does not exist'),
+    ],
+    ids=["user-column", "user-column-through-a-foreign-key", "table"],
+)
+async def test_a_migration_whose_trigger_names_what_does_not_exist_fails_and_writes_go_on(
+    database: asyncpg.Connection,
+    table: str,
+    user_column: str,
+    refusal: type[asyncpg.PostgresError],
+    named: str,
+) -> None:
+    """A misspelt name fails the migration that names it, as one transaction, never the
+    table's writes from then on (issue 19: `column changed.authr_id does not exist` on every
+    INSERT)."""
+    await database.execute(BLOG + "INSERT INTO articles VALUES (1, 'ada')")
+    migration = (
+        "CREATE INDEX comments_body_idx ON comments (body);"
+        f" SELECT fastapi_pg_sse.create_trigger('comments', '{table}', '{user_column}', 'comment')"
+    )
+    with pytest.raises(refusal) as refused:
+        await database.execute(migration)
+    assert named in str(refused.value)
+    await database.execute("INSERT INTO comments VALUES (10, 1, 'written')")
+    assert await database.fetchval("SELECT to_regclass('comments_body_idx')") is None
+    triggers = await database.fetchval(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'comments'::regclass AND NOT tgisinternal"
+    )
+    assert triggers == 0
+
+
 async def test_a_dropped_column_is_refused(database: asyncpg.Connection) -> None:
     channel = new_channel("notes")
     await database.execute("CREATE TABLE notes (owner text NOT NULL, gone int)")
@@ -286,21 +342,6 @@ async def test_the_longest_channel_names_triggers_keep_their_whole_names(
         await database.execute("SELECT fastapi_pg_sse.drop_trigger($1, 'notes')", channel.name)
     finally:
         await database.execute("DROP TABLE notes")
-
-
-BLOG = """
-    CREATE TABLE articles (id int PRIMARY KEY, author_id text);
-    CREATE TABLE comments (
-        id int PRIMARY KEY,
-        article_id int REFERENCES articles ON DELETE CASCADE DEFERRABLE,
-        body text
-    );
-"""
-"""Comments whose article's author hears of them: `article_id.author_id`."""
-A_PATH = (
-    "such as article_id.author_id (a column that is the single column of a foreign key, a dot,"
-    " and a column of the table it references)"
-)
 
 
 async def test_a_path_through_a_foreign_key_emits_each_change_to_the_referenced_rows_user(
