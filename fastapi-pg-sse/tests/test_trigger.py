@@ -475,6 +475,20 @@ async def test_a_column_named_with_a_dot_is_that_column_not_a_path(
     ]
 
 
+async def test_a_path_of_odd_names_reaches_its_user(database: asyncpg.Connection) -> None:
+    """Names as written, quoted where SQL needs it, the referenced key not named `id`."""
+    channel = new_channel("odd")
+    await database.execute(
+        'CREATE TABLE "Odd Articles" ("Key" int PRIMARY KEY, "Author Id" text);'
+        ' CREATE TABLE "Odd Comments" ("Article Id" int REFERENCES "Odd Articles");'
+        """ INSERT INTO "Odd Articles" VALUES (1, 'ada')"""
+    )
+    await _create_trigger(database, channel, '"Odd Comments"', "Article Id.Author Id", "odd")
+    async with committing(database) as ids:
+        await database.execute('INSERT INTO "Odd Comments" VALUES (1)')
+    assert await _events(database, channel, ids) == [("ada", "odd_created", {"Article Id": 1})]
+
+
 async def test_the_triggers_view_lists_a_path_as_it_was_given(
     database: asyncpg.Connection,
 ) -> None:
