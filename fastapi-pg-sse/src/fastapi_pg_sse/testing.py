@@ -455,14 +455,16 @@ def _wait_until_serving(server: Server) -> None:
 
 RowFactory = Callable[[asyncpg.Connection, str, str], Awaitable[asyncpg.Record]]
 """Inserts a valid row into a table with a new user in one of its columns, `(connection, table,
-user_column)`, and returns it: a trigger test's row. `insert_row` builds it by default; when
-your table needs more, override the `realtime_row_factory` fixture in a conftest.py of yours."""
+user_column)`, and returns it: a trigger test's row. `user_column` is the trigger's, so it may be
+a path through a foreign key (`article_id.author_id`): then the row references a new row whose
+column holds the new user. `insert_row` builds it by default; when your table needs more,
+override the `realtime_row_factory` fixture in a conftest.py of yours."""
 
 
 async def insert_row_of_new_user(
     connection: asyncpg.Connection, table: str, user_column: str
 ) -> asyncpg.Record:
-    """The default `RowFactory`: `insert_row` with `user_column` filled."""
+    """The default `RowFactory`: `insert_row` with `user_column` (or path) filled."""
     remedy = "insert it yourself in a `realtime_row_factory` fixture of yours (see RowFactory)"
     return await insert_row(connection, table, fill=[user_column], remedy=remedy)
 
@@ -474,7 +476,8 @@ class WatchedRow:
     table: str
     """The table, as SQL names it."""
     user_column: str
-    """Its user column, as SQL names it."""
+    """Its user column, as SQL names it; for a trigger through a foreign key, the SQL expression
+    the trigger reads the referenced row's user with, in a row of the table named `changed`."""
     user_id: str
     """The row's user, to whom the trigger emits."""
 
@@ -548,11 +551,41 @@ class ServedApp:
                 )
             [(table, user_column, quoted_column)] = triggers
             row = await self.row_factory(connection, table, user_column)
-        return WatchedRow(table, quoted_column, str(row[user_column]))
+            if user_column in row:
+                return WatchedRow(table, quoted_column, str(row[user_column]))
+            return await _watched_through_foreign_key(connection, channel, table, user_column, row)
 
     async def delete_watched_row(self, row: WatchedRow) -> None:
-        """Delete the rows of `row`'s user from its table."""
+        """Delete the rows of `row`'s user from its table (for a trigger through a foreign key,
+        those that reference a row of that user)."""
         async with connected(self.database_url) as connection:
             await connection.execute(
-                f"DELETE FROM {row.table} WHERE {row.user_column}::text = $1", row.user_id
+                f"DELETE FROM {row.table} AS changed WHERE {row.user_column}::text = $1",
+                row.user_id,
             )
+
+
+async def _watched_through_foreign_key(
+    connection: asyncpg.Connection,
+    channel: Channel[Any],
+    table: str,
+    path: str,
+    row: asyncpg.Record,
+) -> WatchedRow:
+    """`row`, of a table whose trigger finds its user through a foreign key (schema 1.2's
+    `<fk_column>.<user_column>`), with the user of the row it references, read as the trigger
+    reads it."""
+    found = await connection.fetchrow(
+        "SELECT fastapi_pg_sse.recipient($1, $2::regclass, $3), fk_column, quote_ident(fk_column)"
+        " FROM (SELECT (fastapi_pg_sse.user_path($2::regclass, $3))[1]) AS path (fk_column)",
+        channel.name,
+        table,
+        path,
+    )
+    assert found is not None, "a SELECT without FROM ... WHERE returns one row"
+    recipient, fk_column, quoted_fk_column = found
+    user_id = await connection.fetchval(
+        f"SELECT {recipient} FROM {table} AS changed WHERE changed.{quoted_fk_column} = $1 LIMIT 1",
+        row[fk_column],
+    )
+    return WatchedRow(table, recipient, user_id)
