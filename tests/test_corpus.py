@@ -97,7 +97,7 @@ def test_two_channels_live_and_go_on_a_real_project(
     written = len(list((project / shape.migrations).glob(suffix))) - len(before)
     assert written == 3, "the runtime's schema, the trigger and the trigger's removal"
     with shape.migrated(project, postgres_url) as database_url:
-        assert asyncio.run(_schema_and_triggers(database_url)) == ("1.1", 0)
+        assert asyncio.run(_schema_and_triggers(database_url)) == ("1.2", 0)
 
 
 def _scaffold(project: Path, *arguments: str) -> str:
