@@ -111,6 +111,31 @@ async def test_a_path_fills_a_column_of_the_new_row_its_foreign_key_references(
     assert comment["body"] is None
 
 
+async def test_a_path_whose_user_references_users_gets_a_new_user_behind_a_new_article(
+    database: asyncpg.Connection,
+) -> None:
+    """Two levels of new rows in one statement: the comment's article, and that article's author
+    in users (FastAPI's full-stack template has `article.author_id REFERENCES "user"`)."""
+    await database.execute(
+        """
+        CREATE TABLE users (id uuid PRIMARY KEY, email text NOT NULL UNIQUE);
+        CREATE TABLE articles (
+            id serial PRIMARY KEY, author_id uuid NOT NULL REFERENCES users, title text NOT NULL
+        );
+        CREATE TABLE comments (
+            id serial PRIMARY KEY, article_id int NOT NULL REFERENCES articles, body text NOT NULL
+        );
+        """
+    )
+    comment = await insert_row(database, "comments", fill=["article_id.author_id"])
+    author = await database.fetchval(
+        "SELECT users.id FROM articles JOIN users ON users.id = articles.author_id"
+        " WHERE articles.id = $1",
+        comment["article_id"],
+    )
+    assert author is not None
+
+
 @pytest.mark.parametrize(
     ("fill", "why"),
     [

@@ -117,9 +117,9 @@ class _Builder:
         for column in chosen:
             if column.name in references:
                 parent, key = references[column.name]
-                cte = f"parent_{len(self.parents) + 1}"
                 parent_fill = (key, *through.get(column.name, ()))
                 parent_insert = await self.insert(parent, parent_fill, tables=(*tables, oid))
+                cte = f"parent_{len(self.parents) + 1}"  # after the parent's own parents
                 self.parents.append(f"{cte} AS ({parent_insert} RETURNING {_quote(key)})")
                 expressions.append(f"(SELECT {_quote(key)} FROM {cte})")
                 continue
