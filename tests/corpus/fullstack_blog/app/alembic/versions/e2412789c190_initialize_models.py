@@ -21,21 +21,31 @@ def upgrade():
             id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
             email varchar(255) NOT NULL UNIQUE,
             full_name varchar(255)
-        );
+        )
+        """
+    )
+    op.execute(
+        """
         CREATE TABLE article (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             author_id uuid NOT NULL REFERENCES "user" ON DELETE CASCADE,
             title varchar(255) NOT NULL
-        );
+        )
+        """
+    )
+    op.execute(
+        """
         CREATE TABLE comment (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
             article_id bigint NOT NULL REFERENCES article ON DELETE CASCADE,
             body text NOT NULL,
             created_at timestamptz NOT NULL DEFAULT now()
-        );
+        )
         """
     )
 
 
 def downgrade():
-    op.execute("DROP TABLE comment; DROP TABLE article; DROP TABLE \"user\";")
+    op.execute("DROP TABLE comment")
+    op.execute("DROP TABLE article")
+    op.execute('DROP TABLE "user"')
