@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scaffold import runtime_schema
-from scaffold.dependencies import LowRequirement, too_low
+from scaffold.dependencies.changes import Raise, too_low
 from scaffold.errors import BadInput
 from scaffold.layout import (
     ChannelLayout,
@@ -157,7 +157,7 @@ def sync_plan(recorded: Project, project: Project) -> Plan:
     return make_plan(project.root, desired)
 
 
-def low_requirements(project: Project) -> list[LowRequirement]:
+def low_requirements(project: Project) -> list[Raise]:
     """The requirements `pyproject.toml` lists below what the generated code needs, read with
     the standard library: tomlkit, which edits them, is loaded only when there are some."""
     return too_low(tomllib.loads(project.pyproject.read_text(encoding="utf-8")))

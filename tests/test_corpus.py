@@ -64,6 +64,13 @@ SHAPES = {
         "alembic/versions",
         alembic=True,
     ),
+    "poetry_blog": Shape(
+        "a Poetry 1 project (no [project] table: [tool.poetry.dependencies] with python ^3.10, an"
+        " old-but-allowable fastapi >=0.100,<1, an inline-table uvicorn, and a dev group) whose"
+        " posts table has its author as user column",
+        ("--table", "posts", "--user-column", "author_id"),
+        "migrations",
+    ),
 }
 NOTICE = ("Notice", "in", "accounts")
 ORDER = ("Order", "in", "sales")
