@@ -144,8 +144,8 @@ def sync_plan(recorded: Project, project: Project) -> Plan:
     scaffold wrote (it is outdated), and a conflict otherwise (it was edited by hand); the
     migrations its records now name, and the records themselves. Package `__init__.py` files are
     the user's, and so are the dependencies in `pyproject.toml`, but for a requirement of the
-    runtime or of the tests that allows older versions than the generated code needs: its
-    minimum is raised.
+    runtime, of the tests or of Python that allows older versions than the generated code needs:
+    its minimum is raised.
     """
     layouts = layouts_of(project)
     recorded_layouts = layouts if project == recorded else layouts_of(recorded)

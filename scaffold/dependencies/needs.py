@@ -7,6 +7,7 @@ data, never imported.
 """
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -104,7 +105,7 @@ def generated_tests_packages() -> tuple[Package, ...]:
 
 
 @cache
-def needs() -> dict[str, Need]:
+def needs() -> Mapping[str, Need]:
     """Every need, by name: what scaffold lists, raised where too low; the runtime's Python,
     raised too (uv and Poetry lock no project that allows an older one); and every other
     package the runtime or its testing extra requires, which the project must only allow."""
@@ -118,11 +119,16 @@ def needs() -> dict[str, Need]:
 
 @cache
 def _runtime_requirements() -> dict[str, str]:
-    """The runtime's dependencies and its testing extra's: each specifiers, by name."""
+    """The runtime's dependencies and its testing extra's that name a minimum (any version of
+    the others will do): each specifiers, by name."""
     project = _runtime_project()
     listed = [*project["dependencies"], *project["optional-dependencies"]["testing"]]
-    requirements = map(Requirement, listed)
-    return {canonicalize_name(r.name): str(r.specifier) for r in requirements}
+    requirements = [Requirement(text) for text in listed]
+    return {
+        canonicalize_name(r.name): str(r.specifier)
+        for r in requirements
+        if any(specifier.operator == ">=" for specifier in r.specifier)
+    }
 
 
 @cache
