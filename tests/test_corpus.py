@@ -92,6 +92,13 @@ SHAPES = {
         environment=(("REALTIME_JWT_USER_CLAIM", "user_id"), ("REALTIME_AUTH_SCHEME", "Token")),
         own_url_env_py=True,
     ),
+    "poetry_blog": Shape(
+        "a Poetry 1 project (no [project] table: [tool.poetry.dependencies] with python ^3.10, an"
+        " old-but-allowable fastapi >=0.100,<1, an inline-table uvicorn, and a dev group) whose"
+        " posts table has its author as user column",
+        ("--table", "posts", "--user-column", "author_id"),
+        "migrations",
+    ),
 }
 ENV_PY_OWN_URL = """\
 def get_url() -> str:

@@ -12,13 +12,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from scaffold import __version__
-from scaffold.dependencies import RUNTIME_REQUIREMENTS, TEST_REQUIREMENTS
+from scaffold.dependencies.needs import generated_code_packages, generated_tests_packages
 from scaffold.errors import BadInput
-from scaffold.manifest import (
-    DependencyChange,
-    dependency_changes,
-    edit_pyproject,
-)
+from scaffold.manifest import add_scaffold_table, dependency_changes, edit_pyproject
 from scaffold.project import ChannelRecord, Migration, Project, SchemaRecord, Trigger
 from tests.golden_cases import GOLDEN
 from tests.helpers import EXAMPLE
@@ -316,17 +312,33 @@ def test_the_changes_say_what_the_edit_does_to_the_dependencies() -> None:
         "replaces": "fastapi>=0.110",
         "in": "project.dependencies",
     }
-    assert changes[2] == DependencyChange(
-        "fastapi-pg-sse[testing]>=0.6,<1", ("dependency-groups", "dev")
-    )
+    assert changes[2].as_json() == {
+        "action": "add",
+        "requirement": "fastapi-pg-sse[testing]>=0.6,<1",
+        "replaces": None,
+        "in": "dependency-groups.dev",
+    }
     assert dependency_changes(edit(text, STOCK)) == ()
+
+
+def test_the_scaffold_table_is_set_apart_from_a_table_that_follows_it() -> None:
+    """Poetry writes `[build-system]` last: `[tool.scaffold]` goes before it."""
+    text = '[tool.poetry]\nname = "blog"\n\n[build-system]\nrequires = ["poetry-core"]\n'
+    added = add_scaffold_table(text, {"package": "blog"})
+    assert added == (
+        '[tool.poetry]\nname = "blog"\n\n'
+        '[tool.scaffold]\npackage = "blog" # the Python package that holds the application\n\n'
+        '[build-system]\nrequires = ["poetry-core"]\n'
+    )
 
 
 def test_the_requirements_name_every_distribution_the_generated_code_imports() -> None:
     """And the typing stubs of those that ship no types, for mypy --strict."""
     required = {
         canonicalize_name(Requirement(requirement).name)
-        for requirement in (*RUNTIME_REQUIREMENTS, *TEST_REQUIREMENTS)
+        for requirement in (
+            p.requirement for p in (*generated_code_packages(), *generated_tests_packages())
+        )
     }
     modules = _generated_imports()
     assert {_distribution(module) for module in modules} - required == set()

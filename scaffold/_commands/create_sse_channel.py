@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaffold.apply import apply_plan
+from scaffold.dependencies.changes import DependencyChange
 from scaffold.errors import BadInput
 from scaffold.layout import channel_layout, sql_migrations, trigger_slug
-from scaffold.manifest import DependencyChange, dependency_changes
+from scaffold.manifest import dependency_changes
 from scaffold.names import channel_names, payload_columns, sql_identifier, user_column_path
 from scaffold.pipeline import migrations_in_order, plan_project, up_to_date
 from scaffold.plan import Plan
