@@ -61,7 +61,7 @@ def test_removal_keeps_the_dependencies_that_create_added(shop: Path) -> None:
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
     kept = tomllib.loads((shop / "pyproject.toml").read_text())["project"]["dependencies"]
     assert kept == added
-    assert "fastapi-pg-sse>=0.6,<1" in kept
+    assert "fastapi-pg-sse>=0.7,<1" in kept
 
 
 BASKET = ("Basket", "in", "shop")
