@@ -21,7 +21,7 @@ from fastapi_pg_sse.schema import SchemaVersion, shipped_versions
 from fastapi_pg_sse.testing import Server, connected, migrated_database, payload_of, serve
 from httpx_sse import ServerSentEvent
 
-from scaffold.dependencies import RUNTIME_RANGE
+from scaffold.dependencies.needs import RUNTIME_RANGE
 from tests.golden_cases import TRIGGERED
 from tests.helpers import (
     DEMO_ONLY,
