@@ -81,7 +81,7 @@ SHAPES = {
     "fullstack_blog": Shape(
         "FastAPI's full-stack template as its backend comes (pydantic-settings read from"
         " POSTGRES_*, a DATABASE_URL validated as PostgresDsn, its API under /api/v1, an"
-        " HTTPException handler of its own, requires-python >=3.10, pytest <8 in a dev group),"
+        " HTTPException handler of its own, requires-python >=3.10, pytest >=7.4.3 in a dev group),"
         " with an Alembic env.py that builds its URL from those settings, tokens that carry the"
         " user id in a user_id claim under a Token scheme, and a comment table whose events go"
         " to the author of the commented article",
