@@ -19,9 +19,11 @@ from scaffold.project import Project, scaffold_table
 
 
 def edit_pyproject(text: str, project: Project, *, add_packages: bool) -> str:
-    """`text` with exactly the records of `project` (its channels, its schema's versions) and
-    every requirement of the generated code listed too low raised; with `add_packages`, those it
-    does not list added (`create-sse-channel`; `scaffold sync` adds none)."""
+    """`text` with exactly the records of `project` (its channels, its schema's versions) and,
+    while it has channels, every requirement of the generated code listed too low raised; with
+    `add_packages`, those it does not list added (`create-sse-channel`; `scaffold sync` adds
+    none). Without channels, its dependencies are the user's alone: removing the last channel
+    neither adds a package back nor refuses a pin that excludes what channels needed."""
     document = tomlkit.parse(text)
     table = document["tool"]["scaffold"]
     schema = [record.as_toml() for record in project.schema]
@@ -29,7 +31,8 @@ def edit_pyproject(text: str, project: Project, *, add_packages: bool) -> str:
         table.pop("channels", None)  # written again after the schema's, as a new project has them
     _record(table, "schema", schema)
     _record(table, "channels", [record.as_toml() for record in project.channels])
-    require_packages(document, add_missing=add_packages)
+    if project.channels:
+        require_packages(document, add_missing=add_packages)
     return _dumps(document, text)
 
 

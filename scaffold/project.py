@@ -54,17 +54,25 @@ class Trigger:
 
     @property
     def foreign_key(self) -> str | None:
-        """The column whose foreign key leads to the user column, if the user is not in the row."""
+        """The column whose foreign key leads to the user's row, if the user is not in the row."""
         foreign_key, dot, _ = self.user_column.rpartition(".")
         return foreign_key if dot else None
 
     @property
+    def recipient_column(self) -> str:
+        """The column that holds the user: of the changed row, or of the row `foreign_key`
+        references."""
+        return self.user_column.rpartition(".")[2]
+
+    @property
     def recipient(self) -> str:
         """To whom each event goes, in words."""
-        foreign_key, _, column = self.user_column.rpartition(".")
-        if not foreign_key:
-            return f"each changed row's {column}"
-        return f"the {column} of the row that each changed row's {foreign_key} references"
+        if self.foreign_key is None:
+            return f"each changed row's {self.recipient_column}"
+        return (
+            f"the {self.recipient_column} of the row that each changed row's {self.foreign_key}"
+            " references"
+        )
 
     @property
     def target(self) -> str:

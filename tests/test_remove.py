@@ -64,6 +64,26 @@ def test_removal_keeps_the_dependencies_that_create_added(shop: Path) -> None:
     assert "fastapi-pg-sse>=0.7,<1" in kept
 
 
+def test_removing_the_last_channel_leaves_the_dependencies_as_the_user_has_them(
+    shop: Path,
+) -> None:
+    """Going back: the user dropped the runtime and pinned an older FastAPI before removing the
+    last channel. Neither is undone, nor refused: the packages were the channels' need."""
+    assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
+    pyproject = shop / "pyproject.toml"
+    text = pyproject.read_text()
+    runtime = ('    "fastapi-pg-sse>=0.7,<1",\n', '    "fastapi-pg-sse[testing]>=0.7,<1",\n')
+    for requirement in runtime:
+        assert requirement in text
+        text = text.replace(requirement, "")
+    assert '"fastapi>=0.137.2"' in text
+    pyproject.write_text(text.replace('"fastapi>=0.137.2"', '"fastapi<0.80"'))
+    dependencies = tomllib.loads(pyproject.read_text())["project"]
+    result = run_scaffold("remove-sse-channel", *STOCK, cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert tomllib.loads(pyproject.read_text())["project"] == dependencies
+
+
 BASKET = ("Basket", "in", "shop")
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from fastapi_pg_sse import _loopback_postgres
 from fastapi_pg_sse._loopback_postgres import LoopbackPostgres
-from fastapi_pg_sse.testing import connected
+from fastapi_pg_sse.testing import connected, free_port
 
 SESSION_TEST = """\
 import asyncio
@@ -71,13 +71,12 @@ def test_a_server_whose_port_is_taken_before_it_binds_it_starts_on_another(
     taken_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process may take the free port chosen before PostgreSQL binds it."""
-    free_port = _loopback_postgres._free_port
     chosen = [taken_port]
 
     def the_taken_one_first() -> int:
         return chosen.pop() if chosen else free_port()
 
-    monkeypatch.setattr(_loopback_postgres, "_free_port", the_taken_one_first)
+    monkeypatch.setattr(_loopback_postgres, "free_port", the_taken_one_first)
     with tempfile.TemporaryDirectory(prefix="realtime-postgres-") as folder:
         server = LoopbackPostgres(Path(folder) / "data")
         try:

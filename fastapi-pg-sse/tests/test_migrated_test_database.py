@@ -107,6 +107,40 @@ def test_an_env_py_that_connects_to_another_database_is_refused_both_untouched(
     assert anyio.run(tables, developers_database) == [], "the developer's database was migrated"
 
 
+ENV_OF_NO_DATABASE = env_py(
+    "    own = 'postgresql+asyncpg://{POSTGRES_USER}@{POSTGRES_SERVER}:{POSTGRES_PORT}'\n"
+    "    engine = create_async_engine(own.format_map(os.environ))\n"
+)
+"""A URL that names no database: asyncpg then connects to the one named after the user."""
+
+
+def test_an_env_py_whose_url_names_no_database_is_refused_before_it_connects(
+    tmp_path: Path,
+    realtime_postgres_url: str,
+    empty_databases: Callable[[], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    test_database = empty_databases()
+    config = alembic_project(tmp_path, ALEMBIC_PROJECTS["new"])
+    (tmp_path / "migrations" / "env.py").write_text(ENV_OF_NO_DATABASE, encoding="utf-8")
+    own_settings_naming(realtime_postgres_url, monkeypatch)
+
+    with pytest.raises(MigratedElsewhere) as refused:
+        alembic_upgrade(test_database, config)
+
+    assert "your env.py connected to a database its URL does not name instead" in str(refused.value)
+
+    async def has_alembic_version(url: str) -> bool:
+        async with connected(url) as connection:
+            return bool(
+                await connection.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
+            )
+
+    user = urlsplit(realtime_postgres_url).username or ""
+    users_database = urlsplit(realtime_postgres_url)._replace(path=f"/{user}").geturl()
+    assert not anyio.run(has_alembic_version, users_database)
+
+
 def _with_password(database_url: str, password: str) -> str:
     url = urlsplit(database_url)
     host = url.netloc.rpartition("@")[2]

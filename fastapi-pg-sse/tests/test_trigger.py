@@ -631,7 +631,7 @@ async def test_a_served_app_streams_the_events_of_a_row_inserted_and_deleted_by_
 ) -> None:
     newest = await served_app.newest_event_id()
     row = await served_app.insert_watched_row(FEED)
-    assert (row.table, row.user_column) == (watched_feed, "owner_id")
+    assert (row.table, row.recipient) == (watched_feed, "owner_id")
     async with served_app.stream(STREAM, row.user_id, last_event_id=newest) as events:
         created = await next_event(events)
         await served_app.delete_watched_row(row)

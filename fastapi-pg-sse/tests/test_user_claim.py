@@ -236,11 +236,12 @@ async def test_the_openapi_document_describes_the_header_with_its_scheme_word(
     [
         ({"REALTIME_JWT_USER_CLAIM": ""}, "REALTIME_JWT_USER_CLAIM must name the claim"),
         ({"REALTIME_JWT_USER_CLAIM": " user_id"}, "REALTIME_JWT_USER_CLAIM must name the claim"),
+        ({"REALTIME_JWT_USER_CLAIM": "aud"}, "REALTIME_JWT_USER_CLAIM is aud, a claim that every"),
         ({"REALTIME_AUTH_SCHEME": "Bearer Token"}, "REALTIME_AUTH_SCHEME must be the one word"),
         ({"REALTIME_AUTH_SCHEME": ""}, "REALTIME_AUTH_SCHEME must be the one word"),
         ({"REALTIME_AUTH_SCHEME": "Token:"}, "REALTIME_AUTH_SCHEME must be the one word"),
     ],
-    ids=["empty-claim", "spaced-claim", "two-words", "empty-scheme", "separator"],
+    ids=["empty-claim", "spaced-claim", "shared-claim", "two-words", "empty-scheme", "separator"],
 )
 def test_an_invalid_claim_or_scheme_stops_the_app_at_start_up_naming_the_variable(
     realtime_database_url: str,

@@ -109,7 +109,7 @@ def _check_table(project: Project, trigger: Trigger | None) -> str | None:
     from scaffold.schema import read_schema
 
     schema = read_schema(sql_migrations(project))
-    foreign_key, _, user_column = trigger.user_column.rpartition(".")
+    foreign_key, user_column = trigger.foreign_key, trigger.recipient_column
     wanted = [foreign_key or user_column, *(trigger.columns or ())]
     missing, unchecked = schema.table_problem(trigger.table, wanted)
     if foreign_key and not (missing or unchecked):

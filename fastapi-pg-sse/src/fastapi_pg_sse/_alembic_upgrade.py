@@ -44,14 +44,16 @@ def _refuse_other_databases(database: str) -> None:
     """Make every SQLAlchemy connection to a database not named `database` fail before it opens.
 
     The test databases' names are new and random: another database of that name is none a
-    developer keeps. A driver that names no database in its parameters is let through (the
-    caller then sees what the upgrade left)."""
+    developer keeps, and a connection that names none (its driver then picks one, such as the
+    user's name) is not to the test database either. An engine made with a `creator` function
+    of its own connects without SQLAlchemy knowing where: the caller sees what the upgrade
+    left."""
 
     @event.listens_for(Engine, "do_connect")
     def refuse(_dialect: Any, _record: Any, _args: Any, parameters: dict[str, Any]) -> None:
         named = parameters.get("database", parameters.get("dbname"))
-        if named is not None and named != database:
-            raise OtherDatabase(str(named))
+        if named != database:
+            raise OtherDatabase(str(named or ""))
 
 
 def _config(name: str) -> Config:

