@@ -93,7 +93,13 @@ def create_sse_channel(
     ] = None,
     user_column: Annotated[
         str | None,
-        typer.Option(help="The --table column holding the target user id.", show_default=False),
+        typer.Option(
+            help=(
+                "The --table column holding the target user id, or FK_COLUMN.USER_COLUMN: the"
+                " user column of the row that a foreign key of the changed row references."
+            ),
+            show_default=False,
+        ),
     ] = None,
     columns: Annotated[
         list[str] | None,
@@ -258,12 +264,22 @@ def sync(
 
 
 @app.command("init")
-def init(project: ProjectOption = None, dry_run: DryRunOption = False) -> None:
+def init(
+    project: ProjectOption = None,
+    prefix: Annotated[
+        str,
+        typer.Option(
+            help="The path before every stream route, where the app serves its API: /api/v1.",
+            show_default=False,
+        ),
+    ] = "",
+    dry_run: DryRunOption = False,
+) -> None:
     """Add a [tool.scaffold] table to an existing FastAPI project's pyproject.toml."""
     from scaffold._commands.init import init as run
 
     with _reported():
-        result = run(project or Path.cwd(), dry_run=dry_run)
+        result = run(project or Path.cwd(), prefix=prefix, dry_run=dry_run)
     if not result.settings:
         typer.echo("pyproject.toml already has a [tool.scaffold] table: nothing to do.")
     elif _show(result.plan, json_output=False, diff=True, dry_run=dry_run):

@@ -76,6 +76,11 @@ def routers(project: Project, layouts: Sequence["ChannelLayout"]) -> list[Router
     return [registry, *channels]
 
 
+def route_prefix(project: Project, names: ChannelNames) -> str:
+    """The path of a channel's router: the project's prefix, then the channel's own."""
+    return f"{project.prefix}{names.route_prefix}"
+
+
 def realtime_tests_dir(project: Project) -> str:
     return f"{project.tests.rstrip('/')}/realtime"
 
@@ -104,10 +109,13 @@ class ChannelLayout:
     events_alias: str
     """The name, in the events file, of the union of the channel's events: `StockEvent`."""
 
+    route_prefix: str
+    """The path of the channel's router (`route_prefix`)."""
+
     @property
     def route(self) -> str:
         """The path of the channel's SSE endpoint."""
-        return f"{self.names.route_prefix}/stream"
+        return f"{self.route_prefix}/stream"
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -150,6 +158,7 @@ def channel_layout(project: Project, record: ChannelRecord) -> ChannelLayout:
         test_path=f"{realtime_tests_dir(project)}/test_{names.channel_name}_sse_channel.py",
         package_inits=tuple(inits),
         events_alias=f"{names.channel_class}Event",
+        route_prefix=route_prefix(project, names),
     )
 
 

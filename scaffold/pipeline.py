@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scaffold import runtime_schema
-from scaffold.dependencies import LowRequirement, too_low
+from scaffold.dependencies.changes import Raise, too_low
 from scaffold.errors import BadInput
 from scaffold.layout import (
     ChannelLayout,
@@ -144,8 +144,8 @@ def sync_plan(recorded: Project, project: Project) -> Plan:
     scaffold wrote (it is outdated), and a conflict otherwise (it was edited by hand); the
     migrations its records now name, and the records themselves. Package `__init__.py` files are
     the user's, and so are the dependencies in `pyproject.toml`, but for a requirement of the
-    runtime or of the tests that allows older versions than the generated code needs: its
-    minimum is raised.
+    runtime, of the tests or of Python that allows older versions than the generated code needs:
+    its minimum is raised.
     """
     layouts = layouts_of(project)
     recorded_layouts = layouts if project == recorded else layouts_of(recorded)
@@ -157,7 +157,7 @@ def sync_plan(recorded: Project, project: Project) -> Plan:
     return make_plan(project.root, desired)
 
 
-def low_requirements(project: Project) -> list[LowRequirement]:
+def low_requirements(project: Project) -> list[Raise]:
     """The requirements `pyproject.toml` lists below what the generated code needs, read with
     the standard library: tomlkit, which edits them, is loaded only when there are some."""
     return too_low(tomllib.loads(project.pyproject.read_text(encoding="utf-8")))

@@ -2,6 +2,7 @@
 
 import json
 import keyword
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from scaffold.errors import BadInput
-from scaffold.names import ChannelNames, channel_names, payload_columns, sql_identifier
+from scaffold.names import (
+    ChannelNames,
+    channel_names,
+    payload_columns,
+    sql_identifier,
+    user_column_path,
+)
 
 SETTINGS_HELP = {
     "package": "the Python package that holds the application",
@@ -17,6 +24,7 @@ SETTINGS_HELP = {
     "migrations": "folder of plain SQL migrations, applied in file-name order",
     "alembic": "Alembic's configuration: migrations are revisions in its script_location",
     "tests": "folder of the project's tests",
+    "prefix": "path before every stream route, as the app serves its API: /api/v1",
 }
 
 
@@ -39,8 +47,32 @@ class Trigger:
 
     table: str
     user_column: str
+    """The column of the changed row that holds its user, or the way to it through a foreign key
+    of the row: `article_id.author_id` is `author_id` of the row `article_id` references."""
     columns: tuple[str, ...] | None = None
     """The columns each event carries (`--columns`); None: every column of the row."""
+
+    @property
+    def foreign_key(self) -> str | None:
+        """The column whose foreign key leads to the user's row, if the user is not in the row."""
+        foreign_key, dot, _ = self.user_column.rpartition(".")
+        return foreign_key if dot else None
+
+    @property
+    def recipient_column(self) -> str:
+        """The column that holds the user: of the changed row, or of the row `foreign_key`
+        references."""
+        return self.user_column.rpartition(".")[2]
+
+    @property
+    def recipient(self) -> str:
+        """To whom each event goes, in words."""
+        if self.foreign_key is None:
+            return f"each changed row's {self.recipient_column}"
+        return (
+            f"the {self.recipient_column} of the row that each changed row's {self.foreign_key}"
+            " references"
+        )
 
     @property
     def target(self) -> str:
@@ -151,6 +183,8 @@ class Project:
     """The folder, relative to the root, of the generated TypeScript client; None: no client."""
     schema: tuple[SchemaRecord, ...] = ()
     """The versions of the runtime's schema the project's migrations apply, oldest first."""
+    prefix: str = ""
+    """The path before every stream route (`/api/v1`), or none."""
 
     @property
     def pyproject(self) -> Path:
@@ -222,7 +256,22 @@ def load_project(start: Path) -> Project:
         alembic=alembic,
         typescript=typescript,
         schema=schema,
+        prefix=checked_prefix(table.get("prefix", ""), f"[tool.scaffold] prefix in {pyproject}"),
     )
+
+
+_ROUTE_PREFIX = re.compile(r"(/[A-Za-z0-9._-]+)*")
+"""A route prefix scaffold writes into routes as it is: no path parameters, nothing to escape."""
+
+
+def checked_prefix(value: object, where: str) -> str:
+    """`value`, the path before every stream route, if scaffold can write it into routes."""
+    if not isinstance(value, str) or not _ROUTE_PREFIX.fullmatch(value):
+        raise BadInput(
+            f'{where} must be a path such as "/api/v1": a slash before each segment, none at the'
+            f" end, and only letters, digits, '-', '_' and '.'; not {value!r}"
+        )
+    return value
 
 
 def read_pyproject(pyproject: Path) -> dict[str, Any]:
@@ -355,7 +404,7 @@ def _trigger(entry: dict[str, Any]) -> Trigger | None:
         raise BadInput('columns must be a list of column names, like ["id", "status"]')
     return Trigger(
         sql_identifier(str(entry.get("table", "")), "table"),
-        sql_identifier(str(entry.get("user_column", "")), "user_column"),
+        user_column_path(str(entry.get("user_column", "")), "user_column"),
         None if columns is None else payload_columns(columns, "columns"),
     )
 

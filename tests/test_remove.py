@@ -25,7 +25,7 @@ LEVEL = ("StockLevel", "in", "warehouse-ops")
 SERVICE = "shop/modules/inventory/services/stock_notify_service.py"
 
 
-SCHEMA_MIGRATION = "migrations/0002_fastapi_pg_sse_schema_1_1.sql"
+SCHEMA_MIGRATION = "migrations/0002_fastapi_pg_sse_schema_1_2.sql"
 LEVEL_NAME = "warehouse_ops_stock_level"
 
 
@@ -50,7 +50,7 @@ def test_create_then_remove_leaves_the_project_as_before_but_its_schema_migratio
     pyproject = tomllib.loads(after["pyproject.toml"].decode())
     assert "channels" not in pyproject["tool"]["scaffold"]
     assert pyproject["tool"]["scaffold"]["schema"] == [
-        {"version": "1.1", "migration": SCHEMA_MIGRATION.removeprefix("migrations/")}
+        {"version": "1.2", "migration": SCHEMA_MIGRATION.removeprefix("migrations/")}
     ], "the database keeps the runtime's schema: its record stays, with its migration"
     assert not (shop / "shop" / "modules").exists()
 
@@ -61,7 +61,51 @@ def test_removal_keeps_the_dependencies_that_create_added(shop: Path) -> None:
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
     kept = tomllib.loads((shop / "pyproject.toml").read_text())["project"]["dependencies"]
     assert kept == added
-    assert "fastapi-pg-sse>=0.6,<1" in kept
+    assert "fastapi-pg-sse>=0.7,<1" in kept
+
+
+def test_removing_the_last_channel_leaves_the_dependencies_as_the_user_has_them(
+    shop: Path,
+) -> None:
+    """Going back: the user dropped the runtime and pinned an older FastAPI before removing the
+    last channel. Neither is undone, nor refused: the packages were the channels' need."""
+    assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
+    pyproject = shop / "pyproject.toml"
+    text = pyproject.read_text()
+    runtime = ('    "fastapi-pg-sse>=0.7,<1",\n', '    "fastapi-pg-sse[testing]>=0.7,<1",\n')
+    for requirement in runtime:
+        assert requirement in text
+        text = text.replace(requirement, "")
+    assert '"fastapi>=0.137.2"' in text
+    pyproject.write_text(text.replace('"fastapi>=0.137.2"', '"fastapi<0.80"'))
+    dependencies = tomllib.loads(pyproject.read_text())["project"]
+    result = run_scaffold("remove-sse-channel", *STOCK, cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert tomllib.loads(pyproject.read_text())["project"] == dependencies
+
+
+BASKET = ("Basket", "in", "shop")
+
+
+@pytest.mark.parametrize("first", [STOCK, BASKET], ids=["plain-first", "trigger-first"])
+def test_removing_two_channels_in_either_order_leaves_the_project_as_it_was(
+    shop: Path, first: tuple[str, ...]
+) -> None:
+    """A tests folder that is a package, a channel with a trigger and one without: whichever
+    goes first, nothing of either stays but the migrations (history) and the dependencies."""
+    (shop / "tests" / "__init__.py").write_text("")
+    before = without_migrations(snapshot(shop))
+    assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
+    assert run_scaffold("create-sse-channel", *BASKET, *TRIGGERED, cwd=shop).exit_code == 0
+    second = BASKET if first == STOCK else STOCK
+    for channel in (first, second):
+        result = run_scaffold("remove-sse-channel", *channel, cwd=shop)
+        assert result.exit_code == 0, result.stderr
+    after = without_migrations(snapshot(shop))
+    changed = sorted(
+        path for path in after.keys() | before.keys() if after.get(path) != before.get(path)
+    )
+    assert changed == ["pyproject.toml"]
 
 
 def test_removing_the_second_channel_leaves_the_project_as_if_only_the_first_was_made(
@@ -112,7 +156,7 @@ def test_a_channel_removed_with_its_data_kept_streams_it_again_when_made_again_o
         assert result.exit_code == 0, result.stderr
     made_again = _migrations(shop)
     assert [path.name.partition("_")[2] for path in made_again] == [
-        "fastapi_pg_sse_schema_1_1.sql",
+        "fastapi_pg_sse_schema_1_2.sql",
         f"{LEVEL_NAME}_sse_trigger.sql",
         f"remove_{LEVEL_NAME}_sse_channel.sql",
         f"{LEVEL_NAME}_sse_trigger.sql",

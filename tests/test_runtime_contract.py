@@ -20,11 +20,11 @@ from scaffold.errors import BadInput
 from scaffold.lock import LOCK_PATH
 from scaffold.names import CHANNEL_NAME_MAX_BYTES, channel_names
 from scaffold.render import MIGRATION_HEADER
-from tests.golden_cases import TRIGGERED
+from tests.golden_cases import RUNTIME_SCHEMA_MIGRATION, TRIGGERED
 from tests.helpers import REPO, copy_example, printed_schema, run_scaffold, snapshot
 
 RUNTIME = REPO / "fastapi-pg-sse"
-FIRST_CHANNEL_BUDGET = 500  # the runtime's schema migration included
+FIRST_CHANNEL_BUDGET = 200
 FURTHER_CHANNEL_BUDGET = 100
 FURTHER_CHANNEL_WITH_TRIGGER_BUDGET = 150
 
@@ -46,7 +46,7 @@ def test_the_schema_migration_the_generator_writes_is_what_the_runtime_prints(
     assert (
         run_scaffold("create-sse-channel", "Stock", "in", "inventory", cwd=project).exit_code == 0
     )
-    written = (project / "migrations" / "0002_fastapi_pg_sse_schema_1_1.sql").read_text()
+    written = (project / "migrations" / "0002_fastapi_pg_sse_schema_1_2.sql").read_text()
     printed = printed_schema()
     assert (
         written == f"-- {MIGRATION_HEADER}\n{printed}" == f"-- {MIGRATION_HEADER}\n{upgrade_sql()}"
@@ -72,14 +72,16 @@ def added_lines(project: Path, *arguments: str) -> int:
     """Lines `scaffold create-sse-channel <arguments>` adds to `project`: new files whole, and
     the lines added to edited ones.
 
-    scaffold's lock is not counted: it is the tool's bookkeeping, not code anyone reads.
+    scaffold's lock is not counted: it is the tool's bookkeeping, not code anyone reads; nor is
+    the runtime's schema migration, which is the runtime's own SQL as `python -m fastapi_pg_sse
+    schema` prints it (see the test above), whatever the channel.
     """
     before = snapshot(project)
     result = run_scaffold("create-sse-channel", *arguments, cwd=project)
     assert result.exit_code == 0, result.stderr
     added = 0
     for path, text in snapshot(project).items():
-        if path == LOCK_PATH:
+        if path == LOCK_PATH or RUNTIME_SCHEMA_MIGRATION.fullmatch(path):
             continue
         old = before.get(path, b"").decode().splitlines()
         new = text.decode().splitlines()
@@ -91,7 +93,7 @@ def added_lines(project: Path, *arguments: str) -> int:
     return added
 
 
-def test_a_first_channel_with_its_trigger_and_the_runtimes_schema_stays_within_the_budget(
+def test_a_first_channel_with_its_trigger_stays_within_the_budget(
     tmp_path: Path,
 ) -> None:
     project = copy_example(tmp_path / "shop")

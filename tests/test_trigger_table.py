@@ -50,6 +50,48 @@ def test_a_table_or_column_the_migrations_do_not_have_is_refused(
     assert message in result.stderr
 
 
+ARTICLES_AND_COMMENTS = """\
+CREATE TABLE writers (id bigint PRIMARY KEY);
+CREATE TABLE articles (id bigint PRIMARY KEY, writer_id bigint NOT NULL REFERENCES writers);
+CREATE TABLE comments (id bigint PRIMARY KEY, body text, post_id bigint, editor_id bigint);
+ALTER TABLE comments ADD CONSTRAINT comments_post FOREIGN KEY (post_id) REFERENCES articles (id);
+ALTER TABLE articles RENAME TO posts;
+ALTER TABLE posts RENAME COLUMN writer_id TO author_id;
+"""
+
+
+@pytest.mark.parametrize(
+    ("user_column", "message"),
+    [
+        ("body.author_id", "comments.body is not a single-column foreign key in the migrations"),
+        ("editor_id.author_id", "comments.editor_id is not a single-column foreign key"),
+        ("post_id.writer_id", "table posts has no column writer_id in the migrations"),
+        ("article_id.author_id", "table comments has no column article_id in the migrations"),
+        ("post_id.author_id.id", "follows more than one foreign key"),
+    ],
+)
+def test_a_recipient_through_a_foreign_key_the_migrations_do_not_show_is_refused(
+    shop: Path, user_column: str, message: str
+) -> None:
+    (shop / "migrations" / "0002_posts.sql").write_text(ARTICLES_AND_COMMENTS)
+    before = snapshot(shop)
+    trigger = ("--table", "comments", "--user-column", user_column)
+    result = run_scaffold("create-sse-channel", "Comment", "in", "blog", *trigger, cwd=shop)
+    assert (result.exit_code, snapshot(shop)) == (2, before)
+    assert message in result.stderr
+
+
+def test_a_recipient_through_a_foreign_key_is_followed_through_renames(shop: Path) -> None:
+    (shop / "migrations" / "0002_posts.sql").write_text(ARTICLES_AND_COMMENTS)
+    trigger = ("--table", "comments", "--user-column", "post_id.author_id")
+    result = run_scaffold("create-sse-channel", "Comment", "in", "blog", *trigger, cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert "cannot tell" not in result.stdout
+    migration = (shop / "migrations" / "0004_blog_comment_sse_trigger.sql").read_text()
+    assert "user_column => 'post_id.author_id'" in migration
+    assert "to the author_id of the row that each changed row's post_id references" in migration
+
+
 def test_the_migrations_are_followed_through_renames_and_later_columns(shop: Path) -> None:
     (shop / "migrations" / "0002_rename_baskets.sql").write_text(
         "ALTER TABLE baskets RENAME TO carts;\n"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from fastapi_pg_sse.schema import applied_version, newest_version
 from fastapi_pg_sse.testing import (
     Server,
     alembic_migrated_database,
@@ -58,6 +59,14 @@ LEGACY_FUNCTIONS = (
 LEGACY_TABLES = ("inventory_stock_event_locks", "warehouse_ops_stock_level_event_locks")
 KEPT_TABLES = ("inventory_stock_events", "warehouse_ops_stock_level_events")
 ROW_FACTORY = "tests/realtime/baskets_rows.py"
+NEWEST = str(newest_version())
+"""The newest version of the runtime's schema, which sync creates in a project of 0.4."""
+
+
+def schema_migration(version: str) -> str:
+    """The name, without its number and suffix, of the migration to `version` of the runtime's
+    schema that scaffold writes."""
+    return f"fastapi_pg_sse_schema_{version.replace('.', '_')}"
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +167,7 @@ def test_a_0_4_project_upgrades_with_sync_and_its_clients_resume_exactly(
 
         checked = run_scaffold("check", cwd=project)
         assert checked.exit_code == 1
-        assert "new schema  migrations/0004_fastapi_pg_sse_schema_1_1.sql" in checked.stdout
+        assert f"new schema  migrations/0004_{schema_migration(NEWEST)}.sql" in checked.stdout
         assert "upgrade  migrations/0005_upgrade_inventory_stock_sse_channel.sql" in checked.stdout
         assert checked.stdout.endswith("To fix: scaffold sync\n")
         before = set((project / "migrations").iterdir())
@@ -166,7 +175,7 @@ def test_a_0_4_project_upgrades_with_sync_and_its_clients_resume_exactly(
         assert synced.exit_code == 0, synced.stdout + synced.stderr
         written = new_migrations(project, "migrations", before)
         assert written == [
-            "0004_fastapi_pg_sse_schema_1_1.sql",
+            f"0004_{schema_migration(NEWEST)}.sql",
             "0005_upgrade_inventory_stock_sse_channel.sql",
             "0006_upgrade_warehouse_ops_stock_level_sse_channel.sql",
         ]
@@ -175,6 +184,7 @@ def test_a_0_4_project_upgrades_with_sync_and_its_clients_resume_exactly(
         assert not (project / ROW_FACTORY).exists(), "the unused, unedited row factory stayed"
         assert run_scaffold("check", cwd=project).exit_code == 0
         asyncio.run(apply(database_url, [project / "migrations" / name for name in written]))
+        assert asyncio.run(schema_version(database_url)) == NEWEST
         left = asyncio.run(legacy_objects(database_url))
         assert left == {"functions": [], "tables": list(KEPT_TABLES)}
 
@@ -243,6 +253,12 @@ async def apply(database_url: str, migrations: list[Path]) -> None:
             await connection.execute(migration.read_text())
 
 
+async def schema_version(database_url: str) -> str:
+    """The newest version of the runtime's schema the database records as applied."""
+    async with connected(database_url) as connection:
+        return str(await applied_version(connection))
+
+
 def test_a_0_4_alembic_project_upgrades_with_sync_and_alembic(
     release_0_4: Path, tmp_path: Path, postgres_url: str
 ) -> None:
@@ -262,12 +278,13 @@ def test_a_0_4_alembic_project_upgrades_with_sync_and_alembic(
         assert synced.exit_code == 0, synced.stdout + synced.stderr
         written = new_migrations(project, "alembic/versions", before)
         assert sorted(name.partition("_")[2] for name in written) == [
-            "fastapi_pg_sse_schema_1_1.py",
+            f"{schema_migration(NEWEST)}.py",
             "upgrade_inventory_stock_sse_channel.py",
             "upgrade_warehouse_ops_stock_level_sse_channel.py",
         ]
         assert "Run `alembic upgrade head`" in synced.stdout
         alembic_upgrade(database_url, project / "alembic.ini")
+        assert asyncio.run(schema_version(database_url)) == NEWEST
         left = asyncio.run(legacy_objects(database_url))
         assert left == {"functions": [], "tables": list(KEPT_TABLES)}
         asyncio.run(set_basket(database_url, "carol", 2))

@@ -87,7 +87,7 @@ class BlackholeProxy:
 
 async def upstream_of(database_url: str) -> Callable[[], Awaitable[Streams]]:
     """How to open a connection to the server of `database_url`: its TCP address, or its unix
-    socket (the embedded server listens on one only)."""
+    socket (a `DATABASE_URL` may name one)."""
     url = urlsplit(database_url)
     socket_folder = parse_qs(url.query).get("host", [url.hostname or ""])[0]
     if not socket_folder.startswith("/"):

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 import asyncpg
 import pytest
 
+from fastapi_pg_sse.schema import apply_migrations
 from fastapi_pg_sse.testing import connected, next_event, open_stream, sign_token
 from tests.app import FEED, STREAM
 from tests.helpers import new_database, new_users, serving
@@ -213,3 +214,52 @@ async def test_not_even_the_owner_can_store_an_event_of_a_reserved_type(
                 "INSERT INTO fastapi_pg_sse.events VALUES"
                 " (-1, 'notes', 'victim', 'reset', '{}', now(), pg_current_xact_id())"
             )
+
+
+async def test_a_trigger_through_a_table_the_owner_may_not_read_is_refused_with_the_grant(
+    realtime_postgres_url: str,
+) -> None:
+    """A trigger through a foreign key reads the referenced row's user as the schema's owner:
+    when another role owns that table, `create_trigger` refuses, saying which grant it needs,
+    rather than every write to the table failing later. Once granted, it emits."""
+    owner = f"tables_owner_{uuid.uuid4().hex[:8]}"
+    async with connected(realtime_postgres_url) as admin:
+        await admin.execute(f"CREATE ROLE {owner} LOGIN PASSWORD '{PASSWORD}'")
+    try:
+        async with (
+            new_database(realtime_postgres_url, schema=False) as url,
+            connected(url) as admin,
+        ):
+            database = await admin.fetchval("SELECT current_database()")
+            await admin.execute(
+                f'GRANT CREATE ON DATABASE "{database}" TO {owner};'
+                f" GRANT CREATE ON SCHEMA public TO {owner};"
+                " CREATE TABLE articles (id int PRIMARY KEY, author_id text);"
+                " INSERT INTO articles VALUES (1, 'ada');"
+                f" GRANT REFERENCES (id) ON articles TO {owner}"
+            )
+            async with connected(as_role(url, owner)) as connection:
+                await apply_migrations(connection)
+                await connection.execute(
+                    "CREATE TABLE comments (id int PRIMARY KEY, article_id int REFERENCES articles)"
+                )
+                create = (
+                    "SELECT fastapi_pg_sse.create_trigger('blog_comment', 'comments',"
+                    " 'article_id.author_id', 'comment')"
+                )
+                with pytest.raises(asyncpg.InsufficientPrivilegeError) as refused:
+                    await connection.execute(create)
+                assert refused.value.message == (
+                    f"cannot emit blog_comment from public.comments: {owner}, who runs its"
+                    " triggers, may not read id, author_id of public.articles"
+                )
+                assert refused.value.hint == (
+                    f"GRANT SELECT (id, author_id) ON public.articles TO {owner}"
+                )
+                await admin.execute(refused.value.hint)
+                await connection.execute(create)
+                await connection.execute("INSERT INTO comments VALUES (10, 1)")
+                assert await events_of(connection, "blog_comment") == ["ada comment_created"]
+    finally:
+        async with connected(realtime_postgres_url) as admin:
+            await admin.execute(f"DROP ROLE IF EXISTS {owner}")

@@ -91,6 +91,69 @@ async def test_a_user_column_that_references_users_gets_a_new_user(
     assert await database.fetchval("SELECT id FROM users") == basket["user_id"]
 
 
+async def test_a_path_fills_a_column_of_the_new_row_its_foreign_key_references(
+    database: asyncpg.Connection,
+) -> None:
+    """A trigger's user column through a foreign key, `article_id.author_id`: the comment
+    references a new article whose author is a new user."""
+    await database.execute(
+        """
+        CREATE TABLE articles (id serial PRIMARY KEY, author_id uuid, title text NOT NULL);
+        CREATE TABLE comments (
+            id serial PRIMARY KEY, article_id int REFERENCES articles, body text
+        );
+        """
+    )
+    comment = await insert_row(database, "comments", fill=["article_id.author_id"])
+    article = await database.fetchrow("SELECT * FROM articles")
+    assert article is not None and comment["article_id"] == article["id"]
+    assert article["author_id"] is not None and article["title"]
+    assert comment["body"] is None
+
+
+async def test_a_path_whose_user_references_users_gets_a_new_user_behind_a_new_article(
+    database: asyncpg.Connection,
+) -> None:
+    """Two levels of new rows in one statement: the comment's article, and that article's author
+    in users (FastAPI's full-stack template has `article.author_id REFERENCES "user"`)."""
+    await database.execute(
+        """
+        CREATE TABLE users (id uuid PRIMARY KEY, email text NOT NULL UNIQUE);
+        CREATE TABLE articles (
+            id serial PRIMARY KEY, author_id uuid NOT NULL REFERENCES users, title text NOT NULL
+        );
+        CREATE TABLE comments (
+            id serial PRIMARY KEY, article_id int NOT NULL REFERENCES articles, body text NOT NULL
+        );
+        """
+    )
+    comment = await insert_row(database, "comments", fill=["article_id.author_id"])
+    author = await database.fetchval(
+        "SELECT users.id FROM articles JOIN users ON users.id = articles.author_id"
+        " WHERE articles.id = $1",
+        comment["article_id"],
+    )
+    assert author is not None
+
+
+@pytest.mark.parametrize(
+    ("fill", "why"),
+    [
+        ("body.author_id", "column body is not the single column of a foreign key"),
+        ("artcle_id.author_id", "it has no column artcle_id"),
+    ],
+)
+async def test_a_path_whose_first_column_is_no_foreign_key_is_refused(
+    database: asyncpg.Connection, fill: str, why: str
+) -> None:
+    await database.execute("CREATE TABLE comments (id serial PRIMARY KEY, body text)")
+    with pytest.raises(RowNotBuilt) as refused:
+        await insert_row(database, "comments", fill=[fill])
+    assert str(refused.value) == (
+        f"cannot build a row of comments: {why}; insert the row yourself in {__file__}"
+    )
+
+
 @pytest.mark.parametrize(
     ("schema", "why"),
     [

@@ -24,7 +24,9 @@ from fastapi_pg_sse.schema import (
     apply_migrations,
     check_schema,
     creation_sql,
+    downgrade_sql,
     migration_sql,
+    newest_version,
     require,
     required_version,
     shipped_versions,
@@ -38,6 +40,7 @@ UNREACHABLE = "postgresql://postgres@127.0.0.1:9/postgres"
 """Nothing listens on the discard port."""
 ONE_ZERO = SchemaVersion(1, 0)
 ONE_ONE = SchemaVersion(1, 1)
+ONE_TWO = SchemaVersion(1, 2)
 
 
 @pytest.fixture
@@ -77,8 +80,10 @@ def _record_version(url: str, version: str) -> None:
     _run(url, "INSERT INTO fastapi_pg_sse.migrations (version) VALUES ($1)", version)
 
 
-def test_this_runtime_ships_and_needs_schema_1_1() -> None:
-    assert shipped_versions() == (ONE_ZERO, ONE_ONE)
+def test_this_runtime_ships_schema_1_2_and_works_from_1_1_on() -> None:
+    """1.2 only adds what SQL of a project's own may call: a database at 1.1 keeps working."""
+    assert shipped_versions() == (ONE_ZERO, ONE_ONE, ONE_TWO)
+    assert newest_version() == ONE_TWO
     assert required_version() == ONE_ONE
     assert sorted(path.name for path in MIGRATIONS.glob("*.sql")) == [
         "1.0.downgrade.sql",
@@ -86,6 +91,9 @@ def test_this_runtime_ships_and_needs_schema_1_1() -> None:
         "1.1.create.sql",
         "1.1.downgrade.sql",
         "1.1.sql",
+        "1.2.create.sql",
+        "1.2.downgrade.sql",
+        "1.2.sql",
     ]
 
 
@@ -94,23 +102,27 @@ def test_the_cli_prints_the_sql_that_creates_the_schema_at_the_newest_version(
 ) -> None:
     assert main(["schema"]) == 0
     printed = capsys.readouterr().out
-    assert printed == upgrade_sql() == (MIGRATIONS / "1.1.create.sql").read_text(encoding="utf-8")
-    assert printed.startswith("-- fastapi-pg-sse schema 1.1")
+    assert printed == upgrade_sql() == (MIGRATIONS / "1.2.create.sql").read_text(encoding="utf-8")
+    assert printed.startswith("-- fastapi-pg-sse schema 1.2")
 
 
 def test_the_cli_prints_the_migrations_after_the_version_given(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["schema", "--from", "1.0"]) == 0
-    assert capsys.readouterr().out == (MIGRATIONS / "1.1.sql").read_text(encoding="utf-8")
+    assert capsys.readouterr().out == "\n".join(
+        (MIGRATIONS / name).read_text(encoding="utf-8") for name in ("1.1.sql", "1.2.sql")
+    )
     assert main(["schema", "--from", "1.1"]) == 0
-    assert capsys.readouterr().out == "" == upgrade_sql(ONE_ONE)
+    assert capsys.readouterr().out == (MIGRATIONS / "1.2.sql").read_text(encoding="utf-8")
+    assert main(["schema", "--from", "1.2"]) == 0
+    assert capsys.readouterr().out == "" == upgrade_sql(ONE_TWO)
 
 
 @pytest.mark.parametrize(
     ("arguments", "complaint"),
     [
-        (["schema", "--from", "0.9"], "no schema 0.9 was shipped (versions: 1.0, 1.1)"),
+        (["schema", "--from", "0.9"], "no schema 0.9 was shipped (versions: 1.0, 1.1, 1.2)"),
         (["schema", "--from", "one"], "'one' is not a schema version such as 1.0"),
         (["schema", "--from", "1.0.0"], "is not a schema version such as 1.0"),
         (["schema", "--apply", "--check"], "not allowed with argument"),
@@ -147,31 +159,40 @@ def test_apply_creates_the_schema_once_and_a_second_run_applies_nothing(
 ) -> None:
     command = ["schema", "--apply", "--database-url", empty_database_url]
     assert main(command) == 0
-    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.1.\n"
+    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.2.\n"
     assert main(command) == 0
-    assert capsys.readouterr().out == "The fastapi-pg-sse schema is up to date (1.1 or newer).\n"
+    assert capsys.readouterr().out == "The fastapi-pg-sse schema is up to date (1.2 or newer).\n"
     assert _run(empty_database_url, "SELECT array_agg(version) FROM fastapi_pg_sse.migrations") == [
-        "1.1"
+        "1.2"
     ]
 
 
-def test_apply_upgrades_a_schema_at_1_0_keeping_its_events_and_triggers(
-    empty_database_url: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("since", "applied"), [(ONE_ZERO, "1.1, 1.2"), (ONE_ONE, "1.2")], ids=["1.0", "1.1"]
+)
+def test_apply_upgrades_an_older_schema_keeping_its_events_and_triggers(
+    empty_database_url: str, capsys: pytest.CaptureFixture[str], since: SchemaVersion, applied: str
 ) -> None:
-    _execute(empty_database_url, migration_sql(ONE_ZERO))
+    _execute(empty_database_url, creation_sql(since))
     _execute(
         empty_database_url,
-        "CREATE TABLE notes (owner text NOT NULL);"
+        "CREATE TABLE notes (id int, owner text NOT NULL);"
         " SELECT fastapi_pg_sse.create_trigger('notes', 'notes', 'owner', 'note');"
-        " INSERT INTO notes VALUES ('ola')",
+        " SELECT fastapi_pg_sse.create_trigger('ids', 'notes', 'owner', 'note', '{id}');"
+        " INSERT INTO notes VALUES (1, 'ola')",
     )
     assert main(["schema", "--apply", "--database-url", empty_database_url]) == 0
-    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.1.\n"
-    _run(empty_database_url, "INSERT INTO notes VALUES ('ola')")
-    events = "SELECT array_agg(format('%s %s %s', id, target_user_id, type) ORDER BY id)"
+    assert capsys.readouterr().out == f"Applied fastapi-pg-sse schema {applied}.\n"
+    _run(empty_database_url, "INSERT INTO notes VALUES (2, 'ola')")
+    events = (
+        "SELECT array_agg(format('%s %s %s %s %s', id, channel, target_user_id, type, payload)"
+        " ORDER BY id)"
+    )
     assert _run(empty_database_url, f"{events} FROM fastapi_pg_sse.events") == [
-        "1 ola note_created",
-        "2 ola note_created",
+        '1 ids ola note_created {"id": 1}',  # triggers fire in the order of their names
+        '2 notes ola note_created {"id": 1, "owner": "ola"}',
+        '3 ids ola note_created {"id": 2}',
+        '4 notes ola note_created {"id": 2, "owner": "ola"}',
     ]
 
 
@@ -195,7 +216,7 @@ def test_the_database_is_realtime_database_url_before_database_url(
     monkeypatch.setenv("REALTIME_DATABASE_URL", empty_database_url)
     assert main(["schema", "--apply"]) == 0
     assert main(["schema", "--check"]) == 0
-    assert capsys.readouterr().out.endswith("The fastapi-pg-sse schema is 1.1: up to date.\n")
+    assert capsys.readouterr().out.endswith("The fastapi-pg-sse schema is 1.2: up to date.\n")
 
 
 def _check(database_url: str) -> subprocess.CompletedProcess[str]:
@@ -215,7 +236,13 @@ def _check(database_url: str) -> subprocess.CompletedProcess[str]:
     [
         (None, 1, f"error: the database has no fastapi-pg-sse schema: {FIX}"),
         ("1.0", 1, f"error: the database's fastapi-pg-sse schema is 1.0, not 1.1: {FIX}"),
-        ("1.1", 0, "The fastapi-pg-sse schema is 1.1: up to date."),
+        (
+            "1.1",
+            0,
+            "The fastapi-pg-sse schema is 1.1: this runtime works with it; --apply upgrades it"
+            " to 1.2.",
+        ),
+        ("1.2", 0, "The fastapi-pg-sse schema is 1.2: up to date."),
         ("1.9", 0, "The fastapi-pg-sse schema is 1.9: up to date."),
         (
             "2.0",
@@ -224,7 +251,7 @@ def _check(database_url: str) -> subprocess.CompletedProcess[str]:
             " fastapi-pg-sse to a version that supports it",
         ),
     ],
-    ids=["none", "older", "same", "newer-minor", "newer-major"],
+    ids=["none", "older", "required", "newest", "newer-minor", "newer-major"],
 )
 def test_check_exits_0_only_for_a_schema_this_runtime_works_with(
     empty_database_url: str, version: str | None, status: int, output: str
@@ -337,9 +364,9 @@ async def test_migrations_applied_from_two_connections_at_once_are_applied_once(
                 await wait_until_blocked(holder, connection.get_server_pid())
             await holder.execute("SELECT pg_advisory_unlock_all()")
         versions = await holder.fetchval("SELECT array_agg(version) FROM fastapi_pg_sse.migrations")
-        assert await check_schema(holder) == ONE_ONE
-    assert sorted(applied) == [[], [ONE_ONE]]
-    assert versions == ["1.1"]
+        assert await check_schema(holder) == ONE_TWO
+    assert sorted(applied) == [[], [ONE_TWO]]
+    assert versions == ["1.2"]
 
 
 @pytest.mark.anyio
@@ -348,7 +375,7 @@ async def test_apply_migrations_does_nothing_on_an_up_to_date_database(
 ) -> None:
     async with connected(realtime_database_url) as connection:
         assert await apply_migrations(connection) == []
-        assert await applied_version(connection) == ONE_ONE
+        assert await applied_version(connection) == ONE_TWO
 
 
 _SCHEMA = """
@@ -364,7 +391,10 @@ _SCHEMA = """
                 -- a CHECK an upgrade adds to a table that has rows is NOT VALID, as it should be
                 replace(pg_get_constraintdef(oid), ' NOT VALID', ''))
             FROM pg_constraint WHERE connamespace = 'fastapi_pg_sse'::regnamespace
-        UNION ALL SELECT format('function %s %s %s', oid::regprocedure, proacl,
+        -- who may execute it, the default (NULL) spelt out, as a GRANT back to PUBLIC spells it
+        UNION ALL SELECT format('function %s %s %s', oid::regprocedure,
+                (SELECT array_agg(item::text ORDER BY item::text)
+                    FROM unnest(coalesce(proacl, acldefault('f', proowner))) AS item),
                 md5(pg_get_functiondef(oid)))
             FROM pg_proc WHERE pronamespace = 'fastapi_pg_sse'::regnamespace
         UNION ALL SELECT pg_get_triggerdef(oid) FROM pg_trigger
@@ -379,19 +409,14 @@ _SCHEMA = """
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("way", "sql"),
-    [
-        ("created", [creation_sql(ONE_ONE)]),
-        ("upgraded", [migration_sql(ONE_ZERO), migration_sql(ONE_ONE)]),
-    ],
-)
+@pytest.mark.parametrize("since", shipped_versions(), ids=str)
 async def test_created_or_upgraded_one_statement_at_a_time_the_schema_is_the_same(
-    realtime_postgres_url: str, realtime_database_url: str, way: str, sql: list[str]
+    realtime_postgres_url: str, realtime_database_url: str, since: SchemaVersion
 ) -> None:
     """Each statement runs as a prepared statement, which holds only one (as Alembic's
-    `op.execute` runs it). In order, those that create the schema at 1.1 and those that upgrade
-    it from 1.0 make the same schema as `apply_migrations` on a new database."""
+    `op.execute` runs it). In order, those that create the schema at any version, then upgrade
+    it through each newer one, make the same schema as `apply_migrations` on a new database."""
+    sql = [creation_sql(since), *(migration_sql(v) for v in shipped_versions() if v > since)]
     found = [statement for migration in sql for statement in statements(migration)]
     assert all(statement.endswith(";") for statement in found)
     assert found[0].endswith("\nCREATE SCHEMA fastapi_pg_sse;"), "its comment, then itself"
@@ -401,9 +426,77 @@ async def test_created_or_upgraded_one_statement_at_a_time_the_schema_is_the_sam
         async with connected(realtime_database_url) as whole:
             expected = await whole.fetchval(_SCHEMA)
         assert await split.fetchval(_SCHEMA) == expected
-        assert await check_schema(split) == ONE_ONE
+        assert await check_schema(split) == newest_version()
         event_id = await emit(split, new_channel(), "stan")
     assert event_id == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("version", shipped_versions()[1:], ids=str)
+async def test_a_downgrade_one_statement_at_a_time_gives_back_the_schema_of_the_version_before(
+    realtime_postgres_url: str, version: SchemaVersion
+) -> None:
+    """As the downgrade of the Alembic revision that applied `version` runs it."""
+    before = max(v for v in shipped_versions() if v < version)
+    sql = [creation_sql(before), migration_sql(version), downgrade_sql(version)]
+    async with (
+        new_database(realtime_postgres_url, schema=False) as downgraded_url,
+        new_database(realtime_postgres_url, schema=False) as before_url,
+        connected(downgraded_url) as downgraded,
+        connected(before_url) as created_before,
+    ):
+        for statement in [statement for migration in sql for statement in statements(migration)]:
+            await downgraded.fetch(statement)
+        await created_before.execute(creation_sql(before))
+        assert await downgraded.fetchval(_SCHEMA) == await created_before.fetchval(_SCHEMA)
+        assert await applied_version(downgraded) == before
+
+
+COMMENTS = """
+    CREATE TABLE notes (owner text NOT NULL);
+    CREATE TABLE articles (id int PRIMARY KEY, author_id text);
+    CREATE TABLE comments (id int PRIMARY KEY, article_id int REFERENCES articles);
+    INSERT INTO articles VALUES (1, 'ada');
+    SELECT fastapi_pg_sse.create_trigger('notes', 'notes', 'owner', 'note');
+    SELECT fastapi_pg_sse.create_trigger('blog_comment', 'comments', 'article_id.author_id',
+        'comment');
+"""
+"""A trigger that finds its user in a column of the row, and one through a foreign key (1.2)."""
+
+
+@pytest.mark.anyio
+async def test_undoing_1_2_is_refused_while_a_trigger_goes_through_a_foreign_key(
+    realtime_postgres_url: str,
+) -> None:
+    """1.1's triggers read a column of the row only: such a trigger would fail every write to
+    its table. Once it is dropped, the downgrade goes through, and the other triggers emit."""
+    async with (
+        new_database(realtime_postgres_url, schema=False) as url,
+        connected(url) as connection,
+    ):
+        await connection.execute(creation_sql(ONE_ONE) + migration_sql(ONE_TWO) + COMMENTS)
+        with pytest.raises(asyncpg.DependentObjectsStillExistError) as refused:
+            await connection.execute(downgrade_sql(ONE_TWO))
+        assert refused.value.message == (
+            "cannot undo fastapi-pg-sse schema 1.2: these triggers find their users through a"
+            " foreign key, which 1.1 cannot: blog_comment on comments (article_id.author_id)"
+        )
+        assert refused.value.hint == (
+            "drop them first, with fastapi_pg_sse.drop_trigger(channel, on_table)"
+        )
+        assert await applied_version(connection) == ONE_TWO
+        await connection.execute(
+            "INSERT INTO comments VALUES (1, 1);"
+            " SELECT fastapi_pg_sse.drop_trigger('blog_comment', 'comments');"
+            + downgrade_sql(ONE_TWO)
+            + " INSERT INTO notes VALUES ('bo'); INSERT INTO comments VALUES (2, 1)"
+        )
+        assert await applied_version(connection) == ONE_ONE
+        events = await connection.fetchval(
+            "SELECT array_agg(format('%s %s %s', channel, target_user_id, type) ORDER BY id)"
+            " FROM fastapi_pg_sse.events"
+        )
+    assert events == ["blog_comment ada comment_created", "notes bo note_created"]
 
 
 @pytest.mark.anyio
@@ -482,13 +575,19 @@ def alembic_revision(name: str, down: str | None, upgrade: str, downgrade: str) 
 
 
 ALEMBIC_PROJECTS = {
-    "new": [alembic_revision("0001", None, 'alembic_create("1.1")', "alembic_drop()")],
+    "new": [alembic_revision("0001", None, 'alembic_create("1.2")', "alembic_drop()")],
     "made-at-1.0": [
         alembic_revision("0001", None, 'alembic_upgrade("1.0")', 'alembic_downgrade("1.0")'),
         alembic_revision("0002", "0001", 'alembic_upgrade("1.1")', 'alembic_downgrade("1.1")'),
+        alembic_revision("0003", "0002", 'alembic_upgrade("1.2")', 'alembic_downgrade("1.2")'),
+    ],
+    "made-at-1.1": [
+        alembic_revision("0001", None, 'alembic_create("1.1")', "alembic_drop()"),
+        alembic_revision("0002", "0001", 'alembic_upgrade("1.2")', 'alembic_downgrade("1.2")'),
     ],
 }
-"""The revisions of a project made with schema 1.1, and of one made with 1.0 then upgraded."""
+"""The revisions of a project made with schema 1.2, and of ones made with 1.0 or 1.1 then
+upgraded."""
 
 
 def alembic_project(folder: Path, revisions: list[str]) -> Path:
@@ -523,7 +622,7 @@ def test_alembic_revisions_apply_the_schema_on_upgrade_and_drop_it_on_downgrade(
 
     async def use_the_schema() -> None:
         async with connected(empty_database_url) as connection:
-            assert await check_schema(connection) == ONE_ONE
+            assert await check_schema(connection) == ONE_TWO
             await connection.execute(
                 "CREATE TABLE notes (owner text NOT NULL);"
                 " SELECT fastapi_pg_sse.create_trigger('notes', 'notes', 'owner', 'note')"

@@ -50,6 +50,8 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
         "jwt_issuer": ("REALTIME_JWT_ISSUER", "https://auth.example", "https://auth.example"),
         "jwt_type": ("REALTIME_JWT_TYPE", "at+jwt", "at+jwt"),
         "jwt_max_lifetime_seconds": ("REALTIME_JWT_MAX_LIFETIME_SECONDS", "600", 600),
+        "jwt_user_claim": ("REALTIME_JWT_USER_CLAIM", "user_id", "user_id"),
+        "auth_scheme": ("REALTIME_AUTH_SCHEME", "Token", "Token"),
         "query_token": ("REALTIME_QUERY_TOKEN", "true", True),
         "heartbeat_seconds": ("REALTIME_HEARTBEAT_SECONDS", "5.5", 5.5),
         "retry_milliseconds": ("REALTIME_RETRY_MILLISECONDS", "1500", 1500),

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fastapi_pg_sse.pytest_plugin import TEST_ENVIRONMENT
-from fastapi_pg_sse.schema import FIX
+from fastapi_pg_sse.schema import required_version
 from fastapi_pg_sse.testing import (
     RowFactory,
     ServedApp,
@@ -145,7 +145,7 @@ def test_the_runtimes_schema_is_there(realtime_database_url):
         async with connected(realtime_database_url) as connection:
             return str(await check_schema(connection))
 
-    assert asyncio.run(version()) == "1.1"
+    assert asyncio.run(version()) == "1.2"
 
 
 def test_again(realtime_database_url):
@@ -192,53 +192,76 @@ def test_a_project_whose_sql_migrations_include_the_printed_schema_is_migrated_b
     assert ran.returncode == 0, ran.stdout + ran.stderr
 
 
-MISSING = f"the database has no fastapi-pg-sse schema: {FIX}"
 FAKE_OLD_SCHEMA = (
     "CREATE SCHEMA fastapi_pg_sse;"
     " CREATE TABLE fastapi_pg_sse.migrations (version text PRIMARY KEY);"
     " INSERT INTO fastapi_pg_sse.migrations VALUES ('0.9');"
 )
+NEEDED = required_version()
 
 
 @pytest.mark.parametrize(
-    ("migration", "problem"),
+    ("migration", "state", "lacked"),
     [
-        ("CREATE TABLE things (id int);", MISSING),
-        (FAKE_OLD_SCHEMA, f"the database's fastapi-pg-sse schema is 0.9, not 1.1: {FIX}"),
+        ("CREATE TABLE things (id int);", "has no fastapi-pg-sse schema", "migration"),
+        (
+            FAKE_OLD_SCHEMA,
+            f"has fastapi-pg-sse schema 0.9, not {NEEDED}",
+            f"upgrade to {NEEDED}",
+        ),
     ],
     ids=["no-schema", "older-schema"],
 )
 def test_sql_migrations_that_leave_the_schema_missing_or_behind_fail_the_tests_saying_why(
-    tmp_path: Path, realtime_postgres_url: str, migration: str, problem: str
+    tmp_path: Path, realtime_postgres_url: str, migration: str, state: str, lacked: str
 ) -> None:
     project = _tiny_project(
         tmp_path, 'realtime_migrations = "migrations"\n', {"migrations/0001.sql": migration}
     )
     ran = _run_pytest(project, realtime_postgres_url)
+    folder = tmp_path / "migrations"
     said = (
-        f"UsageError: fastapi-pg-sse: the test database, migrated by the SQL files of"
-        f" {tmp_path / 'migrations'}: {problem}"
+        f"fastapi-pg-sse: the test database, migrated by the SQL files of {folder},"
+        f" {state}: those files lack the runtime's schema {lacked}; `scaffold sync` writes it as"
+        f" a file in {folder} (by hand: what `python -m fastapi_pg_sse schema` prints)"
     )
     assert ran.returncode != 0
     assert said in ran.stdout, ran.stdout + ran.stderr
     assert "2 errors" in ran.stdout
 
 
-def test_alembic_migrations_that_leave_no_schema_fail_the_tests_naming_alembic(
-    tmp_path: Path, realtime_postgres_url: str
+NO_REVISION_OF_THE_SCHEMA = (
+    'revision = "0001_nothing"\ndown_revision = None\n\n\n'
+    "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("revisions", "state", "lacked"),
+    [
+        ([NO_REVISION_OF_THE_SCHEMA], "has no fastapi-pg-sse schema", "migration"),
+        (
+            ALEMBIC_PROJECTS["made-at-1.0"][:1],
+            f"has fastapi-pg-sse schema 1.0, not {NEEDED}",
+            f"upgrade to {NEEDED}",
+        ),
+    ],
+    ids=["no-schema", "older-schema"],
+)
+def test_alembic_migrations_that_leave_the_schema_missing_or_behind_fail_the_tests_in_its_words(
+    tmp_path: Path, realtime_postgres_url: str, revisions: list[str], state: str, lacked: str
 ) -> None:
-    config = alembic_project(tmp_path, ALEMBIC_PROJECTS["new"])
-    revision = next((tmp_path / "migrations" / "versions").glob("*.py"))
-    revision.write_text(
-        'revision = "0001_nothing"\ndown_revision = None\n\n\n'
-        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n",
-        encoding="utf-8",
-    )
+    """Naming a revision, never a SQL file, which an Alembic project does not have."""
+    config = alembic_project(tmp_path, revisions)
     project = _tiny_project(tmp_path, f'realtime_alembic_config = "{config.name}"\n', {})
     ran = _run_pytest(project, realtime_postgres_url)
     said = (
-        "UsageError: fastapi-pg-sse: the test database, migrated by alembic -c alembic.ini"
-        f" upgrade head: {MISSING}"
+        "fastapi-pg-sse: the test database, migrated by `alembic -c alembic.ini"
+        f" upgrade head`, {state}: the project's Alembic revisions lack the runtime's schema"
+        f" {lacked}; `scaffold sync` writes it as a revision (by hand: one whose upgrade() calls"
+        " fastapi_pg_sse.schema's alembic_create, or alembic_upgrade)"
     )
     assert ran.returncode != 0
     assert said in ran.stdout, ran.stdout + ran.stderr
+    refusals = [line for line in ran.stdout.splitlines() if "fastapi-pg-sse:" in line]
+    assert [line for line in refusals if "sql" in line.lower()] == []

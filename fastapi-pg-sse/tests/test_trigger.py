@@ -1,12 +1,16 @@
 """`fastapi_pg_sse.create_trigger(channel, table, user_column, event_prefix, columns)`: a table
 emits a channel's events, one bulk emit per statement, to the user of each row it inserts,
-updates or deletes (`<prefix>_created`, `_updated`, `_deleted`); it refuses a column the table
-lacks; `fastapi_pg_sse.triggers` lists what it made, and `drop_trigger` undoes it. The served
-app's test helpers find the watched table through that view."""
+updates or deletes (`<prefix>_created`, `_updated`, `_deleted`), in a column of the row or,
+through a foreign key, `<fk_column>.<user_column>`, in the row it references; it refuses a column
+the table lacks and a path that leads to no user; `fastapi_pg_sse.triggers` lists what it made,
+and `drop_trigger` undoes it. The served app's test helpers find the watched table through that
+view."""
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -75,6 +79,22 @@ async def _triggers(connection: asyncpg.Connection, channel: Channel[Any]) -> li
         channel.name,
     )
     return [tuple(row) for row in rows]
+
+
+BLOG = """
+    CREATE TABLE articles (id int PRIMARY KEY, author_id text);
+    CREATE TABLE comments (
+        id int PRIMARY KEY,
+        article_id int REFERENCES articles ON DELETE CASCADE DEFERRABLE,
+        body text
+    );
+"""
+"""Comments whose article's author hears of them: `article_id.author_id`."""
+A_PATH = (
+    "such as article_id.author_id (a column that is the single column of a foreign key, a dot,"
+    " and a column of the table it references)"
+)
+"""What create_trigger's refusal of a path with an empty part says a path is."""
 
 
 async def test_a_watched_tables_inserts_updates_and_deletes_emit_to_each_rows_user_in_order(
@@ -223,6 +243,46 @@ async def test_a_column_the_table_lacks_is_refused_and_nothing_is_created(
     assert await _triggers(database, channel) == []
 
 
+@pytest.mark.parametrize(
+    ("table", "user_column", "refusal", "named"),
+    [
+        ("comments", "authr_id", asyncpg.UndefinedColumnError, "it has no column authr_id"),
+        (
+            "comments",
+            "article_id.authr_id",
+            asyncpg.UndefinedColumnError,
+            "which article_id references, has no column authr_id",
+        ),
+        ("commnts", "author_id", asyncpg.UndefinedTableError, 'relation "commnts" does not exist'),
+    ],
+    ids=["user-column", "user-column-through-a-foreign-key", "table"],
+)
+async def test_a_migration_whose_trigger_names_what_does_not_exist_fails_and_writes_go_on(
+    database: asyncpg.Connection,
+    table: str,
+    user_column: str,
+    refusal: type[asyncpg.PostgresError],
+    named: str,
+) -> None:
+    """A misspelt name fails the migration that names it, as one transaction, never the
+    table's writes from then on (issue 19: `column changed.authr_id does not exist` on every
+    INSERT)."""
+    await database.execute(BLOG + "INSERT INTO articles VALUES (1, 'ada')")
+    migration = (
+        "CREATE INDEX comments_body_idx ON comments (body);"
+        f" SELECT fastapi_pg_sse.create_trigger('comments', '{table}', '{user_column}', 'comment')"
+    )
+    with pytest.raises(refusal) as refused:
+        await database.execute(migration)
+    assert named in str(refused.value)
+    await database.execute("INSERT INTO comments VALUES (10, 1, 'written')")
+    assert await database.fetchval("SELECT to_regclass('comments_body_idx')") is None
+    triggers = await database.fetchval(
+        "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'comments'::regclass AND NOT tgisinternal"
+    )
+    assert triggers == 0
+
+
 async def test_a_dropped_column_is_refused(database: asyncpg.Connection) -> None:
     channel = new_channel("notes")
     await database.execute("CREATE TABLE notes (owner text NOT NULL, gone int)")
@@ -284,6 +344,271 @@ async def test_the_longest_channel_names_triggers_keep_their_whole_names(
         await database.execute("DROP TABLE notes")
 
 
+async def test_a_path_through_a_foreign_key_emits_each_change_to_the_referenced_rows_user(
+    database: asyncpg.Connection,
+) -> None:
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, 'ada'), (2, 'bo')")
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment")
+    async with committing(database) as inserted:
+        await database.execute(
+            "INSERT INTO comments VALUES (10, 1, 'a'), (11, 2, 'b'), (12, 1, 'c'), (13, 2, 'd')"
+        )
+    async with committing(database) as deleted:
+        await database.execute("DELETE FROM comments WHERE id IN (10, 11)")
+    async with committing(database) as updated:
+        await database.execute("UPDATE comments SET body = upper(body) WHERE id = 12")
+    async with committing(database) as moved:
+        await database.execute("UPDATE comments SET article_id = 1 WHERE id = 13")
+    assert await _events(database, channel, inserted) == [
+        ("ada", "comment_created", {"id": 10, "article_id": 1, "body": "a"}),
+        ("bo", "comment_created", {"id": 11, "article_id": 2, "body": "b"}),
+        ("ada", "comment_created", {"id": 12, "article_id": 1, "body": "c"}),
+        ("bo", "comment_created", {"id": 13, "article_id": 2, "body": "d"}),
+    ]
+    assert await _events(database, channel, deleted) == [
+        ("ada", "comment_deleted", {"id": 10, "article_id": 1, "body": "a"}),
+        ("bo", "comment_deleted", {"id": 11, "article_id": 2, "body": "b"}),
+    ]
+    assert await _events(database, channel, updated) == [
+        ("ada", "comment_updated", {"id": 12, "article_id": 1, "body": "C"}),
+    ]
+    assert await _events(database, channel, moved) == [
+        ("ada", "comment_updated", {"id": 13, "article_id": 1, "body": "d"}),
+    ], "an update tells the user of the row it references now"
+
+
+async def test_a_path_carries_the_chosen_columns_of_the_changed_row(
+    database: asyncpg.Connection,
+) -> None:
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, 'ada')")
+    await _create_trigger(
+        database, channel, "comments", "article_id.author_id", "comment", ["id", "body"]
+    )
+    async with committing(database) as ids:
+        await database.execute("INSERT INTO comments VALUES (10, 1, 'a')")
+    assert await _events(database, channel, ids) == [
+        ("ada", "comment_created", {"id": 10, "body": "a"})
+    ]
+
+
+async def test_a_row_whose_referenced_row_has_no_user_or_is_gone_emits_nothing(
+    database: asyncpg.Connection,
+) -> None:
+    """No article, an article without an author, or one deleted by the statement whose
+    cascade deletes the comment: the rows are written, and tell nobody."""
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, NULL), (2, ''), (3, 'cy')")
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment")
+    async with committing(database) as inserted:
+        await database.execute("SET CONSTRAINTS ALL DEFERRED")
+        await database.execute(
+            "INSERT INTO comments VALUES (10, 1, 'a'), (11, 2, 'b'), (12, NULL, 'c'),"
+            " (13, 4, 'not yet'), (14, 3, 'd')"
+        )
+        await database.execute("INSERT INTO articles VALUES (4, 'dee')")
+    async with committing(database) as cascaded:
+        await database.execute("DELETE FROM articles WHERE id = 3")
+    assert await _events(database, channel, inserted) == [
+        ("cy", "comment_created", {"id": 14, "article_id": 3, "body": "d"})
+    ]
+    assert cascaded == []
+    assert await database.fetchval("SELECT array_agg(id ORDER BY id) FROM comments") == [
+        10,
+        11,
+        12,
+        13,
+    ]
+
+
+async def test_a_trigger_through_a_foreign_key_follows_its_table_and_key_renamed(
+    database: asyncpg.Connection,
+) -> None:
+    """The foreign key is looked up as each statement runs: the trigger reads the table and key
+    it references now."""
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, 'ada')")
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment")
+    await database.execute(
+        "ALTER TABLE articles RENAME TO posts; ALTER TABLE posts RENAME id TO post_id"
+    )
+    async with committing(database) as ids:
+        await database.execute("INSERT INTO comments VALUES (10, 1, 'a')")
+    [(user, event_type, _)] = await _events(database, channel, ids)
+    assert (user, event_type) == ("ada", "comment_created")
+
+
+async def test_a_trigger_whose_foreign_key_was_dropped_fails_the_write_saying_why(
+    database: asyncpg.Connection,
+) -> None:
+    """As a user column dropped from under its trigger does: the write fails rather than its
+    events being lost without a word. Drop the trigger first."""
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await database.execute("INSERT INTO articles VALUES (1, 'ada')")
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment")
+    await database.execute("ALTER TABLE comments DROP CONSTRAINT comments_article_id_fkey")
+    schema = await database.fetchval("SELECT current_schema()")
+    with pytest.raises(asyncpg.InvalidForeignKeyError) as refused:
+        await database.execute("INSERT INTO comments VALUES (10, 1, 'a')")
+    assert str(refused.value) == (
+        f"cannot emit {channel.name} from {schema}.comments: article_id.author_id needs a"
+        f" foreign key whose single column is article_id, and {schema}.comments has none"
+    )
+
+
+async def test_a_column_named_with_a_dot_is_that_column_not_a_path(
+    database: asyncpg.Connection,
+) -> None:
+    channel = new_channel("dotted")
+    await database.execute('CREATE TABLE dotted ("owner.id" text, owner int)')
+    await _create_trigger(database, channel, "dotted", "owner.id", "dotted")
+    async with committing(database) as ids:
+        await database.execute("INSERT INTO dotted VALUES ('ada', 1)")
+    assert await _events(database, channel, ids) == [
+        ("ada", "dotted_created", {"owner.id": "ada", "owner": 1})
+    ]
+
+
+async def test_a_path_of_odd_names_reaches_its_user(database: asyncpg.Connection) -> None:
+    """Names as written, quoted where SQL needs it, the referenced key not named `id`."""
+    channel = new_channel("odd")
+    await database.execute(
+        'CREATE TABLE "Odd Articles" ("Key" int PRIMARY KEY, "Author Id" text);'
+        ' CREATE TABLE "Odd Comments" ("Article Id" int REFERENCES "Odd Articles");'
+        """ INSERT INTO "Odd Articles" VALUES (1, 'ada')"""
+    )
+    await _create_trigger(database, channel, '"Odd Comments"', "Article Id.Author Id", "odd")
+    async with committing(database) as ids:
+        await database.execute('INSERT INTO "Odd Comments" VALUES (1)')
+    assert await _events(database, channel, ids) == [("ada", "odd_created", {"Article Id": 1})]
+
+
+async def test_the_triggers_view_lists_a_path_as_it_was_given(
+    database: asyncpg.Connection,
+) -> None:
+    channel = new_channel("comments")
+    await database.execute(BLOG)
+    await _create_trigger(database, channel, "comments", "article_id.author_id", "comment", ["id"])
+    assert await _triggers(database, channel) == [
+        ("comments", "article_id.author_id", "comment", ["id"])
+    ]
+
+
+async def test_the_readmes_example_of_a_path_tells_each_article_author_of_its_comments(
+    database: asyncpg.Connection,
+) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Recipients through a foreign key", 1)[1]
+    example = re.search(r"```sql\n(.*?)```", section, re.DOTALL)
+    assert example is not None, "the section gives its example in a sql block"
+    await database.execute(example.group(1))
+    await database.execute("INSERT INTO articles VALUES (1, 42, 'On tea'), (2, 7, 'On coffee')")
+    async with committing(database) as ids:
+        await database.execute(
+            "INSERT INTO comments (article_id, body) VALUES (1, 'Yes'), (2, 'No'), (1, 'Maybe')"
+        )
+    events = await _events(database, Channel("blog_comment"), ids)
+    assert [(user, event_type, payload["body"]) for user, event_type, payload in events] == [
+        ("42", "comment_created", "Yes"),
+        ("7", "comment_created", "No"),
+        ("42", "comment_created", "Maybe"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setup", "user_column", "columns", "refusal", "why"),
+    [
+        (
+            "",
+            "artcle_id.author_id",
+            ["body", "sise"],
+            asyncpg.UndefinedColumnError,
+            "it has no column artcle_id, sise",
+        ),
+        (
+            "",
+            "body.author_id",
+            None,
+            asyncpg.InvalidForeignKeyError,
+            "body.author_id needs a foreign key whose single column is body, and {comments}"
+            " has none",
+        ),
+        (
+            "CREATE TABLE editions (article_id int, number int, editor_id text,"
+            " PRIMARY KEY (article_id, number));"
+            " ALTER TABLE comments ADD edition int,"
+            " ADD FOREIGN KEY (article_id, edition) REFERENCES editions",
+            "edition.editor_id",
+            None,
+            asyncpg.InvalidForeignKeyError,
+            "edition.editor_id needs a foreign key whose single column is edition, and"
+            " {comments} has none",
+        ),
+        (
+            "",
+            "article_id.authr_id",
+            None,
+            asyncpg.UndefinedColumnError,
+            "{schema}.articles, which article_id references, has no column authr_id",
+        ),
+        (
+            "CREATE TABLE drafts (id int PRIMARY KEY, author_id text);"
+            " ALTER TABLE comments ADD FOREIGN KEY (article_id) REFERENCES drafts",
+            "article_id.author_id",
+            None,
+            asyncpg.AmbiguousColumnError,
+            "article_id.author_id is ambiguous: foreign keys of article_id reference"
+            " {schema}.articles (id) and {schema}.drafts (id)",
+        ),
+        (
+            "",
+            "article_id.",
+            None,
+            asyncpg.InvalidParameterValueError,
+            f"'article_id.' is neither a column of it nor a path {A_PATH}",
+        ),
+        (
+            "",
+            ".author_id",
+            None,
+            asyncpg.InvalidParameterValueError,
+            f"'.author_id' is neither a column of it nor a path {A_PATH}",
+        ),
+    ],
+    ids=[
+        "no-fk-column",
+        "no-foreign-key",
+        "two-column-key",
+        "no-user-column",
+        "two-foreign-keys",
+        "no-user-part",
+        "no-fk-part",
+    ],
+)
+async def test_a_path_that_leads_to_no_user_is_refused_naming_what_is_wrong(
+    database: asyncpg.Connection,
+    setup: str,
+    user_column: str,
+    columns: list[str] | None,
+    refusal: type[asyncpg.PostgresError],
+    why: str,
+) -> None:
+    channel = new_channel("comments")
+    await database.execute(BLOG + setup)
+    schema = await database.fetchval("SELECT current_schema()")
+    with pytest.raises(refusal) as refused:
+        await _create_trigger(database, channel, "comments", user_column, "comment", columns)
+    expected = why.format(schema=schema, comments=f"{schema}.comments")
+    assert str(refused.value) == f"cannot emit {channel.name} from {schema}.comments: {expected}"
+    assert await _triggers(database, channel) == []
+
+
 @pytest.fixture
 async def watched_feed(served_app: ServedApp) -> AsyncIterator[str]:
     """A table whose trigger emits FEED's events, as a project's trigger migration makes it,
@@ -306,7 +631,7 @@ async def test_a_served_app_streams_the_events_of_a_row_inserted_and_deleted_by_
 ) -> None:
     newest = await served_app.newest_event_id()
     row = await served_app.insert_watched_row(FEED)
-    assert (row.table, row.user_column) == (watched_feed, "owner_id")
+    assert (row.table, row.recipient) == (watched_feed, "owner_id")
     async with served_app.stream(STREAM, row.user_id, last_event_id=newest) as events:
         created = await next_event(events)
         await served_app.delete_watched_row(row)
@@ -316,6 +641,41 @@ async def test_a_served_app_streams_the_events_of_a_row_inserted_and_deleted_by_
     assert payload_of(deleted) == payload_of(created)
     assert set(payload_of(created)) == {"id", "label"}
     assert int(deleted.id) == await served_app.newest_event_id()
+
+
+async def test_a_served_app_streams_the_events_of_a_row_whose_user_is_through_a_foreign_key(
+    served_app: ServedApp,
+) -> None:
+    """As a generated channel's test runs it: the row references a new row of the user, who
+    receives its creation and deletion; the referenced row stays."""
+    suffix = uuid.uuid4().hex[:8]
+    articles, comments = f"articles_{suffix}", f"comments_{suffix}"
+    async with connected(served_app.database_url) as connection:
+        await connection.execute(
+            f"CREATE TABLE {articles} (id serial PRIMARY KEY, author_id bigint NOT NULL,"
+            f" title text NOT NULL);"
+            f" CREATE TABLE {comments} (id serial PRIMARY KEY,"
+            f" article_id int REFERENCES {articles}, body text NOT NULL)"
+        )
+        await _create_trigger(connection, FEED, comments, "article_id.author_id", "comment")
+        try:
+            newest = await served_app.newest_event_id()
+            row = await served_app.insert_watched_row(FEED)
+            async with served_app.stream(STREAM, row.user_id, last_event_id=newest) as events:
+                created = await next_event(events)
+                await served_app.delete_watched_row(row)
+                deleted = await next_event(events)
+            author = await connection.fetchval(f"SELECT author_id::text FROM {articles}")
+            left = await connection.fetchval(
+                f"SELECT format('%s %s', (SELECT count(*) FROM {comments}),"
+                f" (SELECT count(*) FROM {articles}))"
+            )
+        finally:
+            await connection.execute(f"DROP TABLE {comments}, {articles}")
+    assert row.table == comments and row.user_id == author
+    assert (created.event, deleted.event) == ("comment_created", "comment_deleted")
+    assert payload_of(created)["article_id"] == payload_of(deleted)["article_id"]
+    assert left == "0 1", "the changed rows are deleted, the referenced row stays"
 
 
 async def test_a_served_app_inserts_its_watched_rows_with_the_row_factory_it_was_given(

@@ -109,7 +109,7 @@ def _finding(
     if change.action is Action.CONFLICT:
         return Finding(change.path, "modified", change.diff())
     if change.path == recorded.pyproject.name:
-        low = tuple(str(requirement) for requirement in low_requirements(recorded))
+        low = tuple(requirement.shortfall for requirement in low_requirements(recorded))
         status = "too low" if low else "records"
         return Finding(change.path, status, change.diff(), requirements=low)
     if change.ownership is Ownership.EDITED:

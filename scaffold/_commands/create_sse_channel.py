@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaffold.apply import apply_plan
+from scaffold.dependencies.changes import DependencyChange
 from scaffold.errors import BadInput
 from scaffold.layout import channel_layout, sql_migrations, trigger_slug
-from scaffold.manifest import DependencyChange, dependency_changes
-from scaffold.names import channel_names, payload_columns, sql_identifier
+from scaffold.manifest import dependency_changes
+from scaffold.names import channel_names, payload_columns, sql_identifier, user_column_path
 from scaffold.pipeline import migrations_in_order, plan_project, up_to_date
 from scaffold.plan import Plan
 from scaffold.project import ChannelRecord, Project, Trigger, check_distinct, load_project
@@ -90,7 +91,7 @@ def _trigger(request: ChannelRequest) -> Trigger | None:
         return None
     return Trigger(
         sql_identifier(request.table, "--table"),
-        sql_identifier(request.user_column, "--user-column"),
+        user_column_path(request.user_column, "--user-column"),
         None if request.columns is None else payload_columns(request.columns, "--columns"),
     )
 
@@ -107,8 +108,12 @@ def _check_table(project: Project, trigger: Trigger | None) -> str | None:
         )
     from scaffold.schema import read_schema
 
-    wanted = [trigger.user_column, *(trigger.columns or ())]
-    missing, unchecked = read_schema(sql_migrations(project)).table_problem(trigger.table, wanted)
+    schema = read_schema(sql_migrations(project))
+    foreign_key, user_column = trigger.foreign_key, trigger.recipient_column
+    wanted = [foreign_key or user_column, *(trigger.columns or ())]
+    missing, unchecked = schema.table_problem(trigger.table, wanted)
+    if foreign_key and not (missing or unchecked):
+        missing, unchecked = schema.referenced_problem(trigger.table, foreign_key, user_column)
     if missing:
         raise BadInput(
             f"--table {trigger.table} --user-column {trigger.user_column}: {missing}; check the"

