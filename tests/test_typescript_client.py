@@ -143,13 +143,13 @@ def compiled_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def run_node(script: str, client: Path, stdin: str = "") -> Any:
+def run_node(script: str, client: Path, stdin: str = "", *arguments: str) -> Any:
     """What the fixture script prints, as JSON."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js is missing: the client's behaviour is tested with it")
     result = subprocess.run(
-        [node, str(FIXTURES / script), str(client)],
+        [node, str(FIXTURES / script), str(client), *arguments],
         input=stdin,
         capture_output=True,
         text=True,
@@ -158,6 +158,12 @@ def run_node(script: str, client: Path, stdin: str = "") -> Any:
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def test_header_auth_sends_the_scheme_word_the_server_names(compiled_client: Path) -> None:
+    """A server with REALTIME_AUTH_SCHEME=Token reads `Authorization: Token <jwt>`."""
+    record = run_node("client_scenario.mjs", compiled_client, "", "Token")
+    assert {request["authorization"].split()[0] for request in record["requests"]} == {"Token"}
 
 
 def test_client_resumes_renews_and_never_delivers_an_event_twice(compiled_client: Path) -> None:

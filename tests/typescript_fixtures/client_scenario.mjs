@@ -79,7 +79,8 @@ const stream = openStream(
   { path: "/inventory/events/stock/stream", events: ["stock_updated"] },
   {
     baseUrl: `http://127.0.0.1:${server.address().port}`,
-    auth: { kind: "header", token: () => token },
+    // The scheme word, if the test names one (argv[3]); else the client's default, Bearer.
+    auth: { kind: "header", token: () => token, scheme: process.argv[3] },
     refreshToken: async () => {
       record.refreshes += 1;
       token = `t${record.refreshes + 1}`;

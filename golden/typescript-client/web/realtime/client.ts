@@ -17,7 +17,8 @@
  * once: a server that accepts and drops a stream straight away is retried ever more slowly.
  *
  * Cookie auth uses the browser's EventSource, with credentials; header auth reads the stream
- * with fetch, sending `Authorization: Bearer <token>`. No dependencies: ES2022 and the DOM.
+ * with fetch, sending `Authorization: Bearer <token>` (or the scheme word the server's
+ * REALTIME_AUTH_SCHEME names). No dependencies: ES2022 and the DOM.
  */
 
 /** A channel: its stream's path and its event types; `E` maps each event type to its payload. */
@@ -36,7 +37,12 @@ export type Status = "connecting" | "open" | "expired" | "error" | "closed";
 
 export type Auth =
   | { readonly kind: "cookie" }
-  | { readonly kind: "header"; readonly token: () => string | Promise<string> };
+  | {
+      readonly kind: "header";
+      readonly token: () => string | Promise<string>;
+      /** The scheme word before the token, as the server's REALTIME_AUTH_SCHEME says; "Bearer". */
+      readonly scheme?: string;
+    };
 
 /** A handler per event type, each given that event's payload. */
 export type Handlers<E> = {
@@ -117,7 +123,7 @@ class ChannelStream<E> implements Stream {
     this.#status("connecting");
     const auth = this.options.auth;
     if (auth.kind === "cookie") this.#openEventSource();
-    else void this.#openFetch(auth.token);
+    else void this.#openFetch(auth);
   }
 
   #url(): string {
@@ -147,12 +153,15 @@ class ChannelStream<E> implements Stream {
     }
   }
 
-  async #openFetch(token: () => string | Promise<string>): Promise<void> {
+  async #openFetch(auth: Extract<Auth, { kind: "header" }>): Promise<void> {
     const aborter = new AbortController();
     this.#stop = () => aborter.abort();
     try {
       const response = await fetch(this.#url(), {
-        headers: { Accept: "text/event-stream", Authorization: `Bearer ${await token()}` },
+        headers: {
+          Accept: "text/event-stream",
+          Authorization: `${auth.scheme ?? "Bearer"} ${await auth.token()}`,
+        },
         cache: "no-store",
         signal: aborter.signal,
       });
