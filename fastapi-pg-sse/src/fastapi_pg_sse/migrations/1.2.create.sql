@@ -1,6 +1,4 @@
--- fastapi-pg-sse schema 1.2, as 1.0.sql, 1.1.sql then 1.2.sql make it: one events table for every
--- channel, ids in commit order; functions that write events run as the owner, for the roles
--- granted them; a trigger finds each row's user in a column or through a foreign key.
+-- fastapi-pg-sse schema 1.2, as 1.0.sql, 1.1.sql then 1.2.sql make it (their comments say why).
 CREATE SCHEMA fastapi_pg_sse;
 
 -- The versions applied to this database, each recorded by its own migration.
@@ -9,10 +7,7 @@ CREATE TABLE fastapi_pg_sse.migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 
--- Every committed event of every channel, kept so that a client that reconnects with
--- Last-Event-ID replays what it missed. Ids are given as the emitting transaction commits, in
--- commit order (see commit_events): a reader that sees an id already sees every smaller one,
--- whatever users or channels it reads, so reading on "after the last id" never skips one.
+-- Every committed event, for replay; ids follow commit order (see commit_events).
 CREATE TABLE fastapi_pg_sse.events (
     id bigint PRIMARY KEY,
     channel text NOT NULL,
@@ -22,23 +17,17 @@ CREATE TABLE fastapi_pg_sse.events (
     created_at timestamptz NOT NULL,
     xact_id xid8 NOT NULL
 );
-
 CREATE INDEX events_replay_idx ON fastapi_pg_sse.events (channel, target_user_id, id);
-
 CREATE INDEX events_prune_idx ON fastapi_pg_sse.events (channel, created_at);
-
 CREATE SEQUENCE fastapi_pg_sse.event_ids AS bigint OWNED BY fastapi_pg_sse.events.id;
 
--- How far back a client of a channel may resume: from an older id, it may have missed events
--- that are gone (pruned, or in a table of an earlier version), and gets a reset instead. A row
--- holds for every user of the channel (target_user_id '') or for one.
+-- How far back a client of a channel (target_user_id '') or of one user may resume without a reset.
 CREATE TABLE fastapi_pg_sse.pruned (
     channel text NOT NULL,
     target_user_id text NOT NULL DEFAULT '',
     through_id bigint NOT NULL,
     PRIMARY KEY (channel, target_user_id)
 );
-
 CREATE INDEX pruned_through_idx ON fastapi_pg_sse.pruned (through_id);
 
 -- Events emitted by transactions still running. Unlogged: what a crash loses never committed.
@@ -50,7 +39,6 @@ CREATE UNLOGGED TABLE fastapi_pg_sse.pending_events (
     type text NOT NULL,
     payload jsonb NOT NULL
 );
-
 CREATE INDEX pending_events_xact_idx ON fastapi_pg_sse.pending_events (xact_id);
 
 -- One row per transaction with pending events, whose deferred trigger commits them.
@@ -61,9 +49,7 @@ CREATE TABLE fastapi_pg_sse.commit_order ();
 
 -- Why an event cannot be emitted, or NULL if it can.
 CREATE FUNCTION fastapi_pg_sse.event_problem(channel text, target_user_id text, event_type text)
-RETURNS text
-LANGUAGE sql
-IMMUTABLE
+RETURNS text LANGUAGE sql IMMUTABLE
 RETURN CASE
     WHEN channel IS NULL OR channel !~ '^[a-z][a-z0-9_]*$' OR octet_length(channel) > 53 THEN
         'channel must be a lowercase SQL identifier of at most 53 bytes, got ' || quote_nullable(channel)
@@ -77,14 +63,9 @@ RETURN CASE
         'event_type ' || event_type || ' is reserved: streams send it themselves'
 END;
 
--- Records an event in the caller's transaction, delivered once it commits and never if it rolls
--- back. It waits for no other emitter: only committing takes a turn (see commit_events).
+-- Records an event in the caller's transaction, delivered once it commits; waits for no emitter.
 CREATE FUNCTION fastapi_pg_sse.emit(channel text, target_user_id text, event_type text, payload jsonb)
-RETURNS void
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text := fastapi_pg_sse.event_problem(channel, target_user_id, event_type);
 BEGIN
@@ -99,11 +80,7 @@ $$;
 
 -- Records many events in one statement, in the order given, each checked as emit checks one.
 CREATE FUNCTION fastapi_pg_sse.emit_many(channel text, target_user_ids text[], event_types text[], payloads jsonb[])
-RETURNS void
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text;
 BEGIN
@@ -132,16 +109,9 @@ BEGIN
 END;
 $$;
 
--- Runs as the emitting transaction commits: numbers its events after every id committed before,
--- holding commit_order until the commit is visible, and announces "<id> <channel> <user>" with
--- NOTIFY, once per channel and user, with their newest id. Only commits take turns: PostgreSQL
--- already serialises committing transactions that NOTIFY.
+-- At commit: numbers the transaction's events after every id committed before, and NOTIFYs.
 CREATE FUNCTION fastapi_pg_sse.commit_events()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
+RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     announced bigint;
     committed_at timestamptz;
@@ -166,18 +136,13 @@ BEGIN
     RETURN NULL;
 END;
 $$;
-
 CREATE CONSTRAINT TRIGGER commit_events AFTER INSERT ON fastapi_pg_sse.pending_commits
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION fastapi_pg_sse.commit_events();
 
 -- Deletes the channel's events committed longer than `keep` ago; returns how many.
 CREATE FUNCTION fastapi_pg_sse.prune(channel text, keep interval)
-RETURNS bigint
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     deleted bigint;
     through_id bigint;
@@ -195,14 +160,9 @@ BEGIN
 END;
 $$;
 
--- Makes the clients of the channel (or of one user on it) resume from `last_id` on, for ids given
--- out elsewhere (a pruned event, a table of an earlier version): older ones get a reset, and
--- new events larger ids.
+-- Makes the channel's (or one user's) clients resume from `last_id` on: older ids get a reset.
 CREATE FUNCTION fastapi_pg_sse.continue_after(channel text, last_id bigint, target_user_id text DEFAULT '')
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     LOCK TABLE fastapi_pg_sse.commit_order IN EXCLUSIVE MODE;
     INSERT INTO fastapi_pg_sse.pruned AS horizon VALUES (channel, target_user_id, last_id)
@@ -214,14 +174,9 @@ BEGIN
 END;
 $$;
 
--- What create_trigger's `user_column` names: a column of `on_table`, alone; or, when the table
--- has no column of that name and it holds a dot, a path `<fk_column>.<user_column>`, split at
--- its first dot: the column whose foreign key leads to the user, and the user's column in the
--- row it references.
+-- create_trigger's `user_column`: a column, or `<fk_column>.<user_column>` through a foreign key.
 CREATE FUNCTION fastapi_pg_sse.user_path(on_table regclass, user_column text)
-RETURNS text[]
-LANGUAGE sql
-STABLE
+RETURNS text[] LANGUAGE sql STABLE
 RETURN CASE
     WHEN strpos(user_column, '.') = 0 OR EXISTS (
         SELECT FROM pg_catalog.pg_attribute AS attribute
@@ -231,18 +186,9 @@ RETURN CASE
     ELSE ARRAY[split_part(user_column, '.', 1), substr(user_column, strpos(user_column, '.') + 1)]
 END;
 
--- The SQL expression, read in a row `changed` of `on_table`, of the user it emits to, as
--- create_trigger's `user_column` names it (see user_path): its column, or through a foreign key
--- whose single column is `fk_column`, `user_column` of the row it references, read by key (NULL
--- when that row is gone). Refuses a path that leads to no column the owner of emit_changes may
--- read: create_trigger calls it to refuse such a trigger, and emit_changes for each statement
--- (so that a trigger follows the referenced table and key when they are renamed).
+-- The SQL that reads the user of a row `changed` (see user_path); refuses a path that leads nowhere.
 CREATE FUNCTION fastapi_pg_sse.recipient(channel text, on_table regclass, user_column text)
-RETURNS text
-LANGUAGE plpgsql
-STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
+RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     path text[] := fastapi_pg_sse.user_path(on_table, user_column);
     found bigint;
@@ -300,17 +246,9 @@ BEGIN
 END;
 $$;
 
--- The statement-level triggers of create_trigger: one bulk emit per statement, in row order, to
--- each changed row's user (see recipient; a row without one, NULL or empty, emits nothing).
--- Arguments: the channel, the user column, the event types' prefix (INSERT sends
--- <prefix>_created, UPDATE <prefix>_updated, DELETE <prefix>_deleted), then the columns each
--- event carries, or none for every column of the row.
+-- The triggers of create_trigger: one bulk emit per statement, to each changed row's user.
 CREATE FUNCTION fastapi_pg_sse.emit_changes()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
+RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     payload text := 'to_jsonb(changed)';
 BEGIN
@@ -333,15 +271,9 @@ BEGIN
 END;
 $$;
 
--- Emits the channel's events from a table, to the user `user_column` names in each row a
--- statement inserts, updates or deletes (see recipient): three triggers named
--- <channel>_on_insert, _on_update and _on_delete. Refuses a column the table lacks, and a path
--- that leads to no user column, so that a misspelt name fails the migration.
+-- Emits the channel's events from a table's changes (three triggers); refuses a missing column.
 CREATE FUNCTION fastapi_pg_sse.create_trigger(channel text, on_table regclass, user_column text, event_prefix text, columns text[] DEFAULT NULL)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text := fastapi_pg_sse.event_problem(channel, user_column, event_prefix);
     path text[] := fastapi_pg_sse.user_path(on_table, user_column);
@@ -386,10 +318,7 @@ $$;
 
 -- Drops the triggers create_trigger made.
 CREATE FUNCTION fastapi_pg_sse.drop_trigger(channel text, on_table regclass)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     operation text;
 BEGIN
@@ -399,8 +328,7 @@ BEGIN
 END;
 $$;
 
--- The triggers create_trigger made, as it was called: which table emits on which channel (one
--- row per table and channel, that of its INSERT trigger).
+-- The triggers create_trigger made, as it was called (one row per table and channel).
 CREATE VIEW fastapi_pg_sse.triggers AS
     SELECT argument[1] AS channel, trigger.tgrelid::regclass AS on_table, argument[2] AS user_column,
         argument[3] AS event_prefix, nullif(argument[4:cardinality(argument) - 1], '{}') AS columns
@@ -411,6 +339,5 @@ CREATE VIEW fastapi_pg_sse.triggers AS
             WITH ORDINALITY AS parts (part, number)
     ) AS arguments (argument)
     WHERE trigger.tgfoid = 'fastapi_pg_sse.emit_changes'::regproc AND trigger.tgtype & 4 <> 0;
-
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA fastapi_pg_sse FROM PUBLIC;
 INSERT INTO fastapi_pg_sse.migrations (version) VALUES ('1.2');
