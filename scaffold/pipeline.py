@@ -71,8 +71,7 @@ def up_to_date(
     pending: list[str] = []
     on_disk: dict[str, Migration] = {}
     if recorded.channels or adding_channel:
-        on_disk = schema_migrations_on_disk(recorded)
-        pending = _schema_versions_to_record(recorded_versions, on_disk)
+        pending, on_disk = _schema_versions_to_record(recorded, recorded_versions)
     to_write = [version for version in pending if version not in on_disk]
     legacy = recorded.channels if recorded.legacy else ()
     slugs = [*map(schema_slug, to_write), *(upgrade_slug(r.names) for r in legacy), *then]
@@ -89,16 +88,22 @@ def up_to_date(
     return dataclasses.replace(recorded, schema=schema, channels=channels), list(migrations)
 
 
-def _schema_versions_to_record(recorded: list[str], on_disk: dict[str, Migration]) -> list[str]:
+def _schema_versions_to_record(
+    project: Project, recorded: list[str]
+) -> tuple[list[str], dict[str, Migration]]:
     """The versions of the runtime's schema a project with channels lacks records of: those
     after the newest it records; or, with none recorded, those its own migrations apply and
-    those after; or, with none there either, the newest, which its first migration creates."""
+    those after; or, with none there either, the newest, which its first migration creates.
+    And the project's migrations that apply a version, by version: read only when a version
+    may be missing, so that `check` of a project in sync reads none of them."""
     if recorded:
-        return runtime_schema.versions_after(runtime_schema.newest(recorded))
+        pending = runtime_schema.versions_after(runtime_schema.newest(recorded))
+        return pending, schema_migrations_on_disk(project) if pending else {}
+    on_disk = schema_migrations_on_disk(project)
     applied = [version for version in runtime_schema.versions() if version in on_disk]
     if applied:
-        return applied + runtime_schema.versions_after(applied[-1])
-    return [runtime_schema.versions()[-1]]
+        return applied + runtime_schema.versions_after(applied[-1]), on_disk
+    return [runtime_schema.versions()[-1]], on_disk
 
 
 def generated_files(project: Project, layouts: Layouts | None = None) -> dict[str, str]:
