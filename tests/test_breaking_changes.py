@@ -10,13 +10,14 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
 from scaffold._cli import app
 from scaffold.breaking import Break, event_breaks
 from scaffold.typescript import read_channel_events
-from tests.helpers import run_scaffold
+from tests.helpers import REPO, run_scaffold
 from tests.test_check import generated_copy
 
 HEADER = """from typing import Annotated, Any, ClassVar, Literal, Optional
@@ -282,6 +283,7 @@ def test_a_renamed_field_fails_naming_the_field_and_its_file_and_line(project: P
         f"      breaking  {STOCK}:15: field 'id' of event 'stock_updated' of channel"
         " inventory_stock renamed to 'stock_id'"
     ) in result.stdout
+    assert readme_block("      breaking  ").splitlines()[0] in result.stdout.splitlines()
     assert "scaffold check --against HEAD --accept" in result.stdout
     assert result.stdout.startswith("In sync: ")  # the normal check ran too
 
@@ -338,22 +340,49 @@ def test_a_removed_channel_breaks(project: Path) -> None:
     assert lines[41] == "[[tool.scaffold.channels]]"
 
 
+def test_a_channel_without_an_events_file_at_the_ref_has_nothing_to_break(
+    project: Path,
+) -> None:
+    kept = (project / STOCK).read_text()
+    git(project, "rm", "--quiet", STOCK)
+    git(project, "commit", "--quiet", "-m", "a channel made before events were typed")
+    (project / STOCK).write_text(kept.replace("    id: int\n", "    stock_id: int\n"))
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 0, result.output
+    assert "No breaking change to the events of 2 channels since HEAD" in result.stdout
+
+
+def test_a_missing_events_file_is_compared_as_scaffold_writes_it(project: Path) -> None:
+    (project / STOCK).write_text((project / STOCK).read_text().replace("    id: int\n", ""))
+    git(project, "commit", "--quiet", "--all", "-m", "an event without fields")
+    (project / STOCK).unlink()  # scaffold writes it again, with its example field
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 1, result.output
+    assert f"{STOCK}:15: field 'id' of event 'stock_updated'" in result.stdout
+    assert "added without a default" in result.stdout
+
+
 def test_a_break_accepted_on_purpose_passes_until_it_lands(project: Path) -> None:
     edit(project, STOCK, "    id: int\n", "    stock_id: int\n")
     accepted = scaffold("check", "--against", "HEAD", "--accept", project=project)
     assert accepted.exit_code == 0, accepted.output
     assert "Accepted in pyproject.toml" in accepted.stdout
     table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["scaffold"]
-    assert table["accepted_breaks"] == [
-        {
-            "channel": "inventory_stock",
-            "change": "field renamed",
-            "event": "stock_updated",
-            "field": "id",
-            "old": "id",
-            "new": "stock_id",
-        }
-    ]
+    documented = tomllib.loads(readme_block("[[tool.scaffold.accepted_breaks]]"))
+    assert (
+        table["accepted_breaks"]
+        == documented["tool"]["scaffold"]["accepted_breaks"]
+        == [
+            {
+                "channel": "inventory_stock",
+                "change": "field renamed",
+                "event": "stock_updated",
+                "field": "id",
+                "old": "id",
+                "new": "stock_id",
+            }
+        ]
+    )
 
     again = scaffold("check", "--against", "HEAD", project=project)
     assert again.exit_code == 0, again.output
@@ -423,3 +452,47 @@ def test_an_events_file_at_the_ref_that_does_not_parse_exits_2(project: Path) ->
     assert f"as HEAD has them, so nothing can be compared with them: HEAD:{STOCK}:15" in (
         result.stderr
     )
+
+
+# The README's section, "Breaking changes to events".
+
+
+def readme_block(start: str) -> str:
+    """The example of the README's section that starts with `start`, unindented."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### Breaking changes to events\n") :]
+    section = section[: section.index("\n### ")]
+    blocks = [block for block in section.split("\n\n") if block.startswith("    ")]
+    (block,) = [b for b in blocks if b[4:].startswith(start)]
+    return "\n".join(line[4:] for line in block.splitlines()) + "\n"
+
+
+def test_the_readmes_pre_commit_hook_runs_the_check_against_head() -> None:
+    config = yaml.safe_load(readme_block("repos:"))
+    (hook,) = config["repos"][0]["hooks"]
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    entries = {declared["id"]: declared["entry"] for declared in hooks}
+    assert entries[hook["id"]] == "scaffold check --against HEAD"
+
+
+def test_the_readmes_ci_job_checks_a_pull_request_against_its_target_branch(
+    project: Path, tmp_path: Path
+) -> None:
+    workflow = yaml.safe_load(readme_block("name: events"))
+    (job,) = workflow["jobs"].values()
+    assert job["steps"][0] == {"uses": "actions/checkout@v4", "with": {"fetch-depth": 0}}
+    command = job["steps"][-1]["run"]
+    assert command == "scaffold check --against origin/${{ github.base_ref }}"
+
+    target = git(project, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", str(project.parent.parent), str(clone))
+    git(clone, "switch", "--quiet", "--create", "rename-the-id")
+    checked_out = clone / "services" / "shop"
+    edit(checked_out, STOCK, "    id: int\n", "    stock_id: int\n")
+    git(clone, "commit", "--quiet", "--all", "-m", "rename the id")
+    arguments = command.replace("${{ github.base_ref }}", target).split()[1:]
+    result = run_scaffold(*arguments, cwd=checked_out)
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert f"breaking  {STOCK}:15: field 'id'" in result.stdout
+    assert f"since origin/{target} (" in result.stdout
