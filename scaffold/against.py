@@ -60,19 +60,31 @@ def compare_with(project: Project, ref: str, *, accept: bool = False) -> Compari
     """The breaks of `project`'s events since `ref`; with `accept`, all of them recorded as
     accepted in pyproject.toml (and only them)."""
     commit = revision(project.root, ref)
+    channels, breaks = _breaks_since(project, commit)
+    entries = _accepted_entries(project)
+    found = [b.entry for b in breaks]
+    stale = tuple(entry for entry in entries if entry not in found)
+    if accept:
+        unique = [entry for index, entry in enumerate(found) if entry not in found[:index]]
+        written = _record_accepted(project, entries, unique)
+        return Comparison(commit, channels, (), tuple(breaks), stale, written)
+    open_breaks = tuple(b for b in breaks if b.entry not in entries)
+    accepted = tuple(b for b in breaks if b.entry in entries)
+    return Comparison(commit, channels, open_breaks, accepted, stale)
+
+
+def _breaks_since(project: Project, commit: Revision) -> tuple[int, list[Break]]:
+    """How many channels `commit` records, and the breaks of their events since."""
     before, pyproject_at_ref = _project_at(project, commit)
-    now = {
-        record.names.channel_name: channel_layout(project, record) for record in project.channels
-    }
+    now = {r.names.channel_name: channel_layout(project, r) for r in project.channels}
     breaks: list[Break] = []
     for index, record in enumerate(before.channels):
         name = record.names.channel_name
         old = channel_layout(before, record)
         if name not in now:
             line = _entry_line(pyproject_at_ref, index)
-            breaks.append(
-                Break(name, "channel removed", path="pyproject.toml", line=line, at_ref=True)
-            )
+            removed = Break(name, "channel removed", path="pyproject.toml", line=line, at_ref=True)
+            breaks.append(removed)
             continue
         source = commit.read(old.events_path)
         if source is None:  # a channel made before events were typed: nothing to keep
@@ -81,19 +93,10 @@ def compare_with(project: Project, ref: str, *, accept: bool = False) -> Compari
         new = now[name]
         new_events = read_channel_events(_source(project, new), new.events_path, new.events_alias)
         breaks += event_breaks(name, old_events, old.events_path, new_events, new.events_path)
-    entries = accepted_entries(project)
-    found = [b.entry for b in breaks]
-    stale = tuple(entry for entry in entries if entry not in found)
-    if accept:
-        unique = [entry for index, entry in enumerate(found) if entry not in found[:index]]
-        written = _record_accepted(project, entries, unique)
-        return Comparison(commit, len(before.channels), (), tuple(breaks), stale, written)
-    open_breaks = tuple(b for b in breaks if b.entry not in entries)
-    accepted = tuple(b for b in breaks if b.entry in entries)
-    return Comparison(commit, len(before.channels), open_breaks, accepted, stale)
+    return len(before.channels), breaks
 
 
-def accepted_entries(project: Project) -> list[dict[str, str]]:
+def _accepted_entries(project: Project) -> list[dict[str, str]]:
     """The breaks `[[tool.scaffold.accepted_breaks]]` accepts."""
     table = read_pyproject(project.pyproject).get("tool", {}).get("scaffold", {})
     entries = table.get(ACCEPTED, [])

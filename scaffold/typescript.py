@@ -15,6 +15,11 @@ The channel dumps an event by alias, so a property is named as the field's wire 
 `serialization_alias`, else its `alias`, else what the model's `alias_generator` makes of the
 field's name (only pydantic's `to_camel`, `to_pascal` and `to_snake` can be followed from the
 file), else the field's name.
+
+Each property and interface also tells what `scaffold check --against` compares between two
+versions of the file (`scaffold.breaking`), none of it part of the TypeScript shape: the line
+that declares it, whether the field has a default, and every property of a model, inherited
+ones included.
 """
 
 import ast
@@ -261,6 +266,7 @@ class _Field:
     owner: str
     """The class that declares it."""
     line: int
+    """The line of its declaration."""
     has_default: bool
     """Whether the event can be constructed without it: it has a default, or is computed."""
     alias: str | None = None

@@ -436,6 +436,16 @@ def test_bad_input_exits_2(project: Path, arguments: tuple[str, ...], message: s
     assert message in result.stderr
 
 
+def test_an_accepted_breaks_list_of_another_shape_exits_2(project: Path) -> None:
+    edit(
+        project, "pyproject.toml", "[tool.scaffold]\n", '[tool.scaffold]\naccepted_breaks = "all"\n'
+    )
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 2, result.output
+    assert "[tool.scaffold] accepted_breaks in" in result.stderr
+    assert "must be [[tool.scaffold.accepted_breaks]] tables of strings" in result.stderr
+
+
 def test_outside_a_git_repository_exits_2(tmp_path: Path) -> None:
     project = generated_copy("stock-in-inventory", tmp_path / "shop")
     result = scaffold("check", "--against", "HEAD", project=project)
