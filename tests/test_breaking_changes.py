@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from scaffold._cli import app
 from scaffold.breaking import Break, event_breaks
 from scaffold.typescript import read_channel_events
-from tests.helpers import REPO, run_scaffold
+from tests.helpers import REPO, heavy_modules_loaded, run_scaffold
 from tests.test_check import generated_copy
 
 HEADER = """from typing import Annotated, Any, ClassVar, Literal, Optional
@@ -421,6 +421,11 @@ def test_the_command_line_reads_against_without_typer(project: Path) -> None:
     result = run_scaffold("check", "--against", "HEAD", "--json", cwd=project)
     assert result.exit_code == 1, result.stderr
     assert json.loads(result.stdout)["against"]["breaks"][0]["field"] == "id"
+
+
+def test_the_check_against_a_commit_loads_no_heavy_module(project: Path) -> None:
+    """What the pre-commit hook runs on every commit stays as fast as the check alone."""
+    assert heavy_modules_loaded(project, "check", "--against", "HEAD") == []
 
 
 @pytest.mark.parametrize(
