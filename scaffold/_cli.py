@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scaffold.errors import ConflictError, ScaffoldError
+from scaffold.errors import BadInput, ConflictError, ScaffoldError
 
 if TYPE_CHECKING:
     from scaffold._commands.check import Finding
+    from scaffold.against import Comparison
     from scaffold.plan import Plan
     from scaffold.project import Trigger
 
@@ -204,17 +205,55 @@ def remove_sse_channel(
             typer.echo(f"{_apply_step([result.migration])}.")
 
 
-@app.command("check", epilog="Exit status: 0 in sync, 1 out of sync, 2 bad configuration.")
-def check(project: ProjectOption = None, json_output: JsonOption = False) -> None:
+@app.command(
+    "check",
+    epilog=(
+        "Exit status: 0 in sync, 1 out of sync or a breaking change to the events, 2 bad"
+        " configuration or an unknown REF."
+    ),
+)
+def check(
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            metavar="REF",
+            help=(
+                "Also compare every channel's events with those at this git commit (HEAD,"
+                " origin/main): a field or event type gone, a type clients cannot read, a"
+                " field made required fails."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    accept: Annotated[
+        bool,
+        typer.Option(
+            "--accept",
+            help=(
+                "With --against: accept the breaking changes found, on purpose, by listing them in"
+                " [[tool.scaffold.accepted_breaks]] of pyproject.toml (and only them)."
+            ),
+        ),
+    ] = False,
+) -> None:
     """Compare every recorded channel's generated files and wiring with the disk."""
-    _check(project, json_output)
+    _check(project, json_output, against, accept)
 
 
-def _check(project: Path | None, json_output: bool) -> None:
+def _check(
+    project: Path | None, json_output: bool, against: str | None = None, accept: bool = False
+) -> None:
     from scaffold._commands.check import check as run
 
     with _reported():
-        report = run(project or Path.cwd())
+        if accept and against is None:
+            raise BadInput(
+                "--accept records the breaking changes that --against REF finds: give the commit"
+                " to compare with, such as `scaffold check --against origin/main --accept`"
+            )
+        report = run(project or Path.cwd(), against=against, accept=accept)
     fix = None if report.in_sync else _sync_command(force=report.needs_force, project=project)
     if json_output:
         typer.echo(json.dumps({**report.as_json(), "fix": fix}, indent=2))
@@ -223,7 +262,9 @@ def _check(project: Path | None, json_output: bool) -> None:
     else:
         _print_findings(report.findings)
         typer.echo(f"\nOut of sync. To fix: {fix}")
-    if fix is not None:
+    if report.against is not None and not json_output:
+        _print_breaks(report.against, project)
+    if fix is not None or report.breaking:
         raise typer.Exit(1)
 
 
@@ -240,6 +281,42 @@ def _print_findings(findings: "Sequence[Finding]") -> None:
             "\nOutdated files hold what scaffold last wrote, not edited since, and their source"
             " changed\n(a newer scaffold, or an events file the TypeScript client is read from):\n"
             "`scaffold sync` updates them; `scaffold sync --dry-run --diff` shows how."
+        )
+
+
+def _print_breaks(comparison: "Comparison", project: Path | None) -> None:
+    """The breaking changes of the events since the commit compared against, those accepted,
+    and the accepted entries that match none any more."""
+    ref = comparison.revision.ref
+    for title, breaks in (("Accepted", comparison.accepted), ("Breaking", comparison.breaks)):
+        for found in breaks:
+            status = typer.style(f"{title.lower():>14}", fg="red" if title == "Breaking" else None)
+            typer.echo(f"{status}  {found.location(ref)}: {found.describe()}")
+    for entry in comparison.stale:
+        action = "dropped" if comparison.written else "matches nothing"
+        listed = ", ".join(f"{key} = {json.dumps(value)}" for key, value in entry.items())
+        typer.echo(f"{action:>14}  [[tool.scaffold.accepted_breaks]] {listed}")
+    channels = f"{comparison.channels} channel{'' if comparison.channels == 1 else 's'}"
+    since = f"{ref} ({comparison.revision.commit[:12]})"
+    if comparison.written:
+        typer.echo(
+            f"\nAccepted in pyproject.toml: the breaking changes to the events since {since}."
+        )
+    elif comparison.breaks:
+        words = ["scaffold", "check", "--against", ref, "--accept"]
+        words += ["--project", str(project)] if project is not None else []
+        typer.echo(
+            f"\nBreaking changes to the events of {channels} since {since}: clients built"
+            " before them cannot read what the app sends now. Undo them, or accept them on"
+            f" purpose: {shlex.join(words)}"
+        )
+    else:
+        but = ", but those accepted" if comparison.accepted else ""
+        typer.echo(f"No breaking change to the events of {channels} since {since}{but}.")
+    if comparison.stale and not comparison.written:
+        typer.echo(
+            "Accepted breaks that match nothing have landed on the commit compared against:"
+            " delete them from pyproject.toml, or run the check again with --accept."
         )
 
 
@@ -434,21 +511,27 @@ def main() -> None:
     app(prog_name="scaffold")
 
 
-def _check_options(args: Sequence[str]) -> tuple[Path | None, bool] | None:
-    """The project and `--json` of `scaffold check [--json] [--project DIR]`, read as typer reads
-    them (the word after `--project` is its value); None for any other command line, which typer
-    parses (and explains)."""
+def _check_options(args: Sequence[str]) -> tuple[Path | None, bool, str | None, bool] | None:
+    """The project, `--json`, `--against REF` and `--accept` of `scaffold check`, read as typer
+    reads them (the word after `--project` or `--against` is its value); None for any other
+    command line, which typer parses (and explains)."""
     if args[:1] != ["check"]:
         return None
-    project, json_output, rest = None, False, args[1:]
+    project, json_output, against, accept, rest = None, False, None, False, args[1:]
     while rest:
-        if rest[0] == "--json":
-            json_output, rest = True, rest[1:]
+        if rest[0] in ("--json", "--accept"):
+            json_output, accept = (
+                json_output or rest[0] == "--json",
+                accept or rest[0] == "--accept",
+            )
+            rest = rest[1:]
         elif rest[0] == "--project" and len(rest) > 1:
             project, rest = Path(rest[1]), rest[2:]
+        elif rest[0] == "--against" and len(rest) > 1:
+            against, rest = rest[1], rest[2:]
         else:
             return None
-    return project, json_output
+    return project, json_output, against, accept
 
 
 if __name__ == "__main__":

@@ -36,6 +36,14 @@ def edit_pyproject(text: str, project: Project, *, add_packages: bool) -> str:
     return _dumps(document, text)
 
 
+def record_accepted_breaks(text: str, entries: list[dict[str, str]]) -> str:
+    """`text` with `[[tool.scaffold.accepted_breaks]]` holding exactly `entries` (none: no such
+    key): the breaking changes of the channels' events accepted on purpose."""
+    document = tomlkit.parse(text)
+    _record(document["tool"]["scaffold"], "accepted_breaks", entries)
+    return _dumps(document, text)
+
+
 def dependency_changes(text: str) -> tuple[DependencyChange, ...]:
     """What `edit_pyproject` changes in the dependencies of `text`, to show with the plan."""
     return tuple(require_packages(tomlkit.parse(text), add_missing=True))

@@ -233,8 +233,7 @@ def load_project(start: Path) -> Project:
     if not _is_dotted_name(settings["package"]):
         raise BadInput(f"[tool.scaffold] package in {pyproject} must be a package name like 'shop'")
     kind = ".py" if alembic is not None else ".sql"
-    channels = tuple(_channel(entry, pyproject, kind) for entry in _entries(table, "channels"))
-    check_distinct(channels)
+    channels = recorded_channels(table, str(pyproject))
     schema = tuple(_schema(entry, pyproject, kind) for entry in _entries(table, "schema"))
     typescript = table.get("typescript")
     if typescript is not None and (
@@ -258,6 +257,15 @@ def load_project(start: Path) -> Project:
         schema=schema,
         prefix=checked_prefix(table.get("prefix", ""), f"[tool.scaffold] prefix in {pyproject}"),
     )
+
+
+def recorded_channels(table: dict[str, Any], pyproject: str) -> tuple[ChannelRecord, ...]:
+    """The channels a `[tool.scaffold]` table records, validated; `pyproject` names its file in
+    errors."""
+    kind = ".py" if "alembic" in table else ".sql"
+    channels = tuple(_channel(entry, pyproject, kind) for entry in _entries(table, "channels"))
+    check_distinct(channels)
+    return channels
 
 
 _ROUTE_PREFIX = re.compile(r"(/[A-Za-z0-9._-]+)*")
@@ -345,7 +353,7 @@ def _entries(table: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return entries
 
 
-def _channel(entry: dict[str, Any], pyproject: Path, kind: str) -> ChannelRecord:
+def _channel(entry: dict[str, Any], pyproject: str, kind: str) -> ChannelRecord:
     if not all(isinstance(entry.get(key), str) for key in ("name", "module")):
         raise BadInput(f"each [[tool.scaffold.channels]] in {pyproject} needs a name and module")
     try:

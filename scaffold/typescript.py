@@ -15,9 +15,15 @@ The channel dumps an event by alias, so a property is named as the field's wire 
 `serialization_alias`, else its `alias`, else what the model's `alias_generator` makes of the
 field's name (only pydantic's `to_camel`, `to_pascal` and `to_snake` can be followed from the
 file), else the field's name.
+
+Each property and interface also tells what `scaffold check --against` compares between two
+versions of the file (`scaffold.breaking`), none of it part of the TypeScript shape: the line
+that declares it, whether the field has a default, and every property of a model, inherited
+ones included.
 """
 
 import ast
+import dataclasses
 import inspect
 import json
 import re
@@ -68,6 +74,11 @@ class Property:
     name: str
     type: str
     doc: str | None = None
+    optional: bool = dataclasses.field(default=False, compare=False)
+    """Whether the field has a default, so that whoever constructs the event may leave it out
+    (its JSON holds it all the same). Not part of the TypeScript shape: not compared."""
+    line: int = dataclasses.field(default=0, compare=False)
+    """The line of the file that declares the field (in a base, for an inherited one)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,10 @@ class Interface:
     extends: str | None = None
     """The interface of its one base in the file, when it keeps all of that base's properties
     as they are (a trigger's events and their row); None: every property is listed."""
+    wire: tuple[Property, ...] = dataclasses.field(default=(), compare=False)
+    """Every property of its JSON, inherited ones included, whatever `extends` says."""
+    line: int = dataclasses.field(default=0, compare=False)
+    """The line of its `class` statement."""
 
 
 @dataclass(frozen=True)
@@ -250,6 +265,10 @@ class _Field:
     """The keywords of its `Field(...)` (or `computed_field(...)`), the last given winning."""
     owner: str
     """The class that declares it."""
+    line: int
+    """The line of its declaration."""
+    has_default: bool
+    """Whether the event can be constructed without it: it has a default, or is computed."""
     alias: str | None = None
     """Its name on the wire, if not its own."""
     generated: bool = True
@@ -279,6 +298,7 @@ class _ModelReader:
 
     def interface(self, name: str) -> Interface:
         properties, extra_allowed = self._properties(name), self._extra_allowed(name)
+        wire = tuple(properties.values())
         bases, extends = self._file_bases(name), None
         if len(bases) == 1 and extra_allowed == self._extra_allowed(bases[0]):
             inherited = self._properties(bases[0])
@@ -295,6 +315,8 @@ class _ModelReader:
             doc=ast.get_docstring(self._classes[name]),
             outside_bases=self._outside.get(name, ()),
             extends=extends,
+            wire=wire,
+            line=self._classes[name].lineno,
         )
 
     def _file_bases(self, name: str) -> list[str]:
@@ -303,7 +325,13 @@ class _ModelReader:
     def _properties(self, name: str) -> dict[str, Property]:
         """The model's properties by field name, named as the channel sends them."""
         return {
-            key: Property(field.alias or field.name, self.ts_type(field.annotation), field.doc)
+            key: Property(
+                field.alias or field.name,
+                self.ts_type(field.annotation),
+                field.doc,
+                optional=field.has_default,
+                line=field.line,
+            )
             for key, field in self._fields(name).items()
         }
 
@@ -471,13 +499,38 @@ def _own_fields(node: ast.ClassDef) -> Iterator[_Field]:
             following = body[index + 1] if index + 1 < len(body) else None
             calls = [*_annotated_metadata(statement.annotation), statement.value]
             options = _keywords(calls, "Field")
-            yield _Field(name, statement.annotation, _docstring(following), options, node.name)
+            default = _has_default(statement.value, calls)
+            doc = _docstring(following)
+            yield _Field(
+                name, statement.annotation, doc, options, node.name, statement.lineno, default
+            )
         elif isinstance(statement, ast.FunctionDef) and statement.returns is not None:
             decorators = statement.decorator_list
             if any(_name_of(_called(decorator)) == "computed_field" for decorator in decorators):
                 doc = ast.get_docstring(statement)
                 options = _keywords(decorators, "computed_field")
-                yield _Field(statement.name, statement.returns, doc, options, node.name)
+                returns = statement.returns
+                yield _Field(
+                    statement.name, returns, doc, options, node.name, statement.lineno, True
+                )
+
+
+def _has_default(value: ast.expr | None, calls: Sequence[ast.expr | None]) -> bool:
+    """Whether a field declared `= value` (with `Annotated` metadata among `calls`) has a default:
+    a value other than `Field(...)`, or a `Field` with a default or a default factory."""
+    if value is not None and not (isinstance(value, ast.Call) and _name_of(value.func) == "Field"):
+        return True
+    for call in calls:
+        if not (isinstance(call, ast.Call) and _name_of(call.func) == "Field"):
+            continue
+        if call.args and not _is_ellipsis(call.args[0]):
+            return True
+        options = {keyword.arg: keyword.value for keyword in call.keywords}
+        if "default_factory" in options or (
+            "default" in options and not _is_ellipsis(options["default"])
+        ):
+            return True
+    return False
 
 
 def _annotated_metadata(annotation: ast.expr) -> list[ast.expr]:

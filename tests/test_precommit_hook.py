@@ -36,7 +36,9 @@ def repository(tmp_path: Path) -> Path:
     return project
 
 
-def try_hook(repository: Path, pre_commit_home: Path) -> subprocess.CompletedProcess[str]:
+def try_hook(
+    repository: Path, pre_commit_home: Path, hook: str = "scaffold-check"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -44,7 +46,7 @@ def try_hook(repository: Path, pre_commit_home: Path) -> subprocess.CompletedPro
             "pre_commit",
             "try-repo",
             str(REPO),
-            "scaffold-check",
+            hook,
             "--all-files",
         ],
         cwd=repository,
@@ -85,3 +87,18 @@ def test_the_hook_fails_after_the_include_router_line_is_deleted(
     result = try_hook(repository, pre_commit_home)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "missing wiring  shop/main.py (realtime_router)" in result.stdout
+
+
+def test_the_events_hook_fails_on_a_renamed_field_of_an_event(
+    repository: Path, pre_commit_home: Path
+) -> None:
+    events = repository / "shop/modules/inventory/services/stock_events.py"
+    assert try_hook(repository, pre_commit_home, "scaffold-check-events").returncode == 0
+    events.write_text(events.read_text().replace("    id: int\n", "    stock_id: int\n"))
+    result = try_hook(repository, pre_commit_home, "scaffold-check-events")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "scaffold check --against HEAD" in result.stdout
+    assert (
+        "breaking  shop/modules/inventory/services/stock_events.py:15: field 'id' of event"
+        " 'stock_updated' of channel inventory_stock renamed to 'stock_id'"
+    ) in result.stdout

@@ -1,15 +1,21 @@
 """`scaffold check`: is every generated file and wiring of the recorded channels as rendered?
 
-It reads the plan `scaffold sync` would carry out, without writing anything.
+It reads the plan `scaffold sync` would carry out, without writing anything. With `--against
+REF`, it compares the channels' events with those at a git commit too (`scaffold.against`); only
+`--accept` writes, the breaks it accepts.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scaffold.layout import migration_path
 from scaffold.pipeline import app_package, low_requirements, project_routers, sync_plan, up_to_date
 from scaffold.plan import Action, FileChange, Ownership
 from scaffold.project import Project, load_project
+
+if TYPE_CHECKING:
+    from scaffold.against import Comparison
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,13 @@ class CheckReport:
     checked: int
     """How many files were compared."""
     findings: tuple[Finding, ...]
+    against: "Comparison | None" = None
+    """With `--against`: the breaking changes of the channels' events since that commit."""
+
+    @property
+    def breaking(self) -> bool:
+        """Whether the channels' events changed in a way no accepted break lets through."""
+        return self.against is not None and bool(self.against.breaks)
 
     @property
     def in_sync(self) -> bool:
@@ -53,6 +66,7 @@ class CheckReport:
         return any(finding.status == "modified" for finding in self.findings)
 
     def as_json(self) -> dict[str, object]:
+        against = {} if self.against is None else {"against": self.against.as_json()}
         return {
             "project": str(self.root),
             "in_sync": self.in_sync,
@@ -68,16 +82,24 @@ class CheckReport:
                 }
                 for f in self.findings
             ],
+            **against,
         }
 
 
-def check(project_dir: Path) -> CheckReport:
+def check(project_dir: Path, *, against: str | None = None, accept: bool = False) -> CheckReport:
+    """The drift of the project; with `against`, a git ref, the breaking changes of its
+    channels' events since then too, all recorded as accepted with `accept`."""
     recorded = load_project(project_dir)
     project, _ = up_to_date(recorded)
     plan = sync_plan(recorded, project)
     new_migrations = _new_migrations(recorded, project)
     findings = tuple(_finding(recorded, project, change, new_migrations) for change in plan.pending)
-    return CheckReport(recorded.root, len(plan.changes), findings)
+    comparison = None
+    if against is not None:
+        from scaffold.against import compare_with
+
+        comparison = compare_with(recorded, against, accept=accept)
+    return CheckReport(recorded.root, len(plan.changes), findings, comparison)
 
 
 def _new_migrations(recorded: Project, project: Project) -> dict[str, tuple[str, str]]:

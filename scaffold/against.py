@@ -1,0 +1,185 @@
+"""`scaffold check --against REF`: every channel's events compared with those at a git commit.
+
+The channels recorded at REF (its pyproject.toml) are compared with those recorded now, each
+events file at REF with the one on disk, both read with `ast` as the TypeScript generator reads
+them (`scaffold.typescript`), never imported. Breaks the project accepts on purpose are listed in
+`[[tool.scaffold.accepted_breaks]]`, each naming one break exactly (channel, change, event,
+field, old and new): it lets that break pass, and no other. `--accept` writes the list as the
+breaks found now, which drops the entries that match no break any more (the change has landed
+on the commit compared against).
+"""
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass
+from typing import Any
+
+from scaffold.breaking import Break, event_breaks
+from scaffold.errors import BadInput
+from scaffold.git import Revision, revision
+from scaffold.layout import ChannelLayout, channel_layout
+from scaffold.project import Project, read_pyproject, recorded_channels
+from scaffold.typescript import ChannelEvents, read_channel_events
+
+ACCEPTED = "accepted_breaks"
+"""The key of `[[tool.scaffold.accepted_breaks]]`."""
+_CHANNELS_HEADER = re.compile(r"^\s*\[\[\s*tool\.scaffold\.channels\s*\]\]")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The breaking changes of the project's events since a commit."""
+
+    revision: Revision
+    channels: int
+    """How many channels the commit records, each compared."""
+    breaks: tuple[Break, ...]
+    """Those not accepted: they fail the check."""
+    accepted: tuple[Break, ...]
+    """Those `[[tool.scaffold.accepted_breaks]]` lists."""
+    stale: tuple[dict[str, str], ...]
+    """The accepted entries that match no break: to remove (`--accept` drops them)."""
+    written: bool = False
+    """Whether `--accept` wrote the list of accepted breaks into pyproject.toml."""
+
+    def as_json(self) -> dict[str, object]:
+        ref = self.revision.ref
+        return {
+            "ref": ref,
+            "commit": self.revision.commit,
+            "channels": self.channels,
+            "breaks": [b.as_json(ref) for b in self.breaks],
+            "accepted": [b.as_json(ref) for b in self.accepted],
+            "stale_accepted": list(self.stale),
+            "written": self.written,
+        }
+
+
+def compare_with(project: Project, ref: str, *, accept: bool = False) -> Comparison:
+    """The breaks of `project`'s events since `ref`; with `accept`, all of them recorded as
+    accepted in pyproject.toml (and only them)."""
+    commit = revision(project.root, ref)
+    channels, breaks = _breaks_since(project, commit)
+    entries = _accepted_entries(project)
+    found = [b.entry for b in breaks]
+    stale = tuple(entry for entry in entries if entry not in found)
+    if accept:
+        unique = [entry for index, entry in enumerate(found) if entry not in found[:index]]
+        written = _record_accepted(project, entries, unique)
+        return Comparison(commit, channels, (), tuple(breaks), stale, written)
+    open_breaks = tuple(b for b in breaks if b.entry not in entries)
+    accepted = tuple(b for b in breaks if b.entry in entries)
+    return Comparison(commit, channels, open_breaks, accepted, stale)
+
+
+def _breaks_since(project: Project, commit: Revision) -> tuple[int, list[Break]]:
+    """How many channels `commit` records, and the breaks of their events since."""
+    before, pyproject_at_ref = _project_at(project, commit)
+    now = {r.names.channel_name: channel_layout(project, r) for r in project.channels}
+    breaks: list[Break] = []
+    for index, record in enumerate(before.channels):
+        name = record.names.channel_name
+        old = channel_layout(before, record)
+        if name not in now:
+            line = _entry_line(pyproject_at_ref, index)
+            removed = Break(name, "channel removed", path="pyproject.toml", line=line, at_ref=True)
+            breaks.append(removed)
+            continue
+        source = commit.read(old.events_path)
+        if source is None:  # a channel made before events were typed: nothing to keep
+            continue
+        old_events = _events_at(commit, old, source)
+        new = now[name]
+        new_events = read_channel_events(_source(project, new), new.events_path, new.events_alias)
+        breaks += event_breaks(name, old_events, old.events_path, new_events, new.events_path)
+    return len(before.channels), breaks
+
+
+def _accepted_entries(project: Project) -> list[dict[str, str]]:
+    """The breaks `[[tool.scaffold.accepted_breaks]]` accepts."""
+    table = read_pyproject(project.pyproject).get("tool", {}).get("scaffold", {})
+    entries = table.get(ACCEPTED, [])
+    if not isinstance(entries, list) or not all(
+        isinstance(entry, dict) and all(isinstance(v, str) for v in entry.values())
+        for entry in entries
+    ):
+        raise BadInput(
+            f"[tool.scaffold] {ACCEPTED} in {project.pyproject} must be [[tool.scaffold."
+            f"{ACCEPTED}]] tables of strings, as `scaffold check --against REF --accept` writes"
+            " them"
+        )
+    return entries
+
+
+def _project_at(project: Project, commit: Revision) -> tuple[Project, str]:
+    """The project as `commit` records it (its channels and package; the rest as now), and the
+    text of its pyproject.toml there (empty when it has none)."""
+    text = commit.read("pyproject.toml")
+    if text is None:
+        return dataclasses.replace(project, channels=()), ""
+    where = f"{commit.ref}:pyproject.toml"
+    try:
+        table: Any = tomllib.loads(text).get("tool", {}).get("scaffold")
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(f"{where} is not valid TOML: {error}") from error
+    if not isinstance(table, dict):
+        return dataclasses.replace(project, channels=()), text
+    package = table.get("package")
+    if not isinstance(package, str):
+        raise BadInput(f"{where}: [tool.scaffold] has no package, which says where channels are")
+    channels = recorded_channels(table, where)
+    return dataclasses.replace(project, package=package, channels=channels), text
+
+
+def _entry_line(pyproject: str, index: int) -> int | None:
+    """The line of the `index`th `[[tool.scaffold.channels]]` header of `pyproject`."""
+    headers = [
+        number
+        for number, line in enumerate(pyproject.splitlines(), start=1)
+        if _CHANNELS_HEADER.match(line)
+    ]
+    return headers[index] if index < len(headers) else None
+
+
+def _events_at(commit: Revision, layout: ChannelLayout, source: str) -> ChannelEvents:
+    where = f"{commit.ref}:{layout.events_path}"
+    try:
+        return read_channel_events(source, where, layout.events_alias)
+    except BadInput as error:
+        raise BadInput(
+            f"the events of channel {layout.record.name} in {layout.record.module} cannot be read"
+            f" as {commit.ref} has them, so nothing can be compared with them: {error}. Compare"
+            " against a commit where they can be read"
+        ) from error
+
+
+def _source(project: Project, layout: ChannelLayout) -> str:
+    """The events file as the disk holds it, or as scaffold writes it when it is missing."""
+    path = project.root / layout.events_path
+    if not path.is_file():
+        from scaffold.render import render_events
+
+        return render_events(project, layout)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise BadInput(f"{layout.events_path} is not UTF-8 text: {error}") from error
+
+
+def _record_accepted(
+    project: Project, entries: list[dict[str, str]], wanted: list[dict[str, str]]
+) -> bool:
+    """Write `wanted` as the accepted breaks, unless they are those listed; whether it wrote."""
+    if wanted == entries:
+        return False
+    from scaffold.apply import apply_plan
+    from scaffold.manifest import record_accepted_breaks
+    from scaffold.plan import Desired, Ownership, make_plan
+
+    text = project.pyproject.read_text(encoding="utf-8")
+    new_text = record_accepted_breaks(text, wanted)
+    apply_plan(
+        make_plan(project.root, {project.pyproject.name: Desired(new_text, Ownership.EDITED)})
+    )
+    return True
