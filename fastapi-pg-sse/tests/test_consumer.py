@@ -5,6 +5,7 @@ delivered once, in order, whatever happens in between."""
 
 import asyncio
 import sys
+import time
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -180,6 +181,44 @@ async def test_a_restarted_server_is_resumed_without_loss_or_duplicate(
             emitted.append(await emit_order(database, quentin, placed(4)))
             await until(lambda: len(seen.items) >= 4, "the missed and new events arrived")
     assert seen.items == placed_in_order(emitted)
+
+
+async def test_a_token_that_expired_while_the_server_was_down_is_renewed_on_its_401(
+    served_app: ServedApp, pytestconfig: pytest.Config
+) -> None:
+    """The token the stream opened with expires while the server is down: the server refuses
+    it (401) when it is back, the consumer asks for a new one and resumes."""
+    (rhys,) = new_users("rhys")
+    database = served_app.database_url
+    port = free_port()
+    environment = {"DATABASE_URL": database, **TEST_ENVIRONMENT, **FAST_RETRY}
+    url = f"http://127.0.0.1:{port}{ORDERS_STREAM}"
+    tokens: list[str] = []
+    expires_at = time.time() + 3
+
+    def token() -> str:
+        tokens.append(sign_token(rhys, expires_in=expires_at - time.time() if not tokens else 300))
+        return tokens[-1]
+
+    backoff = Backoff(max=0.2)
+    async with AsyncExitStack() as server:
+        await server.enter_async_context(
+            serving(APP, pytestconfig.rootpath, environment, port=port)
+        )
+        start = await newest(database)
+        async with consuming(url, token=token, last_event_id=start, backoff=backoff) as seen:
+            emitted = [await emit_order(database, rhys, placed(1))]
+            await until(lambda: seen.ids == emitted, "the first event arrived")
+            await server.aclose()
+            emitted.append(await emit_order(database, rhys, placed(2)))
+            await until(lambda: time.time() > expires_at + 1, "the first token expired")
+            await server.enter_async_context(
+                serving(APP, pytestconfig.rootpath, environment, port=port)
+            )
+            await until(lambda: len(seen.items) >= 2, "the missed event arrived")
+    assert seen.items == placed_in_order(emitted)
+    assert len(tokens) == 2
+    assert "HTTP 401" in [reconnect.cause for reconnect in seen.reconnects]
 
 
 async def test_an_expired_token_is_renewed_and_the_stream_resumes_without_loss(
@@ -449,6 +488,26 @@ async def test_cancelling_a_consumer_closes_its_connection_and_leaves_no_task(
     await wait_until(open_streams_are(served_app, open_before), "the server saw it close")
     assert asyncio.all_tasks() == tasks_before
     assert received == []
+
+
+async def test_leaving_the_block_mid_iteration_closes_the_connection_of_a_clients_own(
+    served_app: ServedApp,
+) -> None:
+    """The stream is left suspended after an item, on an httpx client the caller keeps open:
+    the end of the block closes the connection, not the garbage collector."""
+    (yusuf,) = new_users("yusuf")
+    database = served_app.database_url
+    open_before = (await server_metrics(served_app.server))["open_streams"]
+    url = served_app.server.url + ORDERS_STREAM
+    options: dict[str, Any] = {"token": tokens_of(yusuf), "last_event_id": await newest(database)}
+    async with httpx.AsyncClient() as client:
+        async with consume(ORDERS, url, client=client, **options) as stream:
+            emitted = await emit_order(database, yusuf, placed(1))
+            item = await anext(stream)
+            await wait_until(open_streams_are(served_app, open_before + 1), "the stream is open")
+        await wait_until(open_streams_are(served_app, open_before), "the server saw it close")
+    assert item == Received(emitted, placed(1))
+    assert stream.last_event_id == emitted
 
 
 def test_a_channel_that_declares_no_events_is_refused() -> None:
