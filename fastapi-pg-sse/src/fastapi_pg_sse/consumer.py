@@ -29,7 +29,7 @@ import random
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
@@ -142,13 +142,8 @@ class _Connection:
 
     opened_at: float | None = None
     delivered: bool = False
-
-
-class _Expired:
-    """What `ChannelStream._take` returns for an `expired` event."""
-
-
-_EXPIRED = _Expired()
+    expired: bool = False
+    """The server said the token expired, and ended the stream."""
 
 
 @dataclass(eq=False)
@@ -194,7 +189,6 @@ class ChannelStream(Generic[E]):
         timeout = httpx.Timeout(_CONNECT_SECONDS, read=self.idle_timeout)
         while True:
             connection = _Connection()
-            expired = False
             try:
                 async with self.client.stream(
                     "GET", self.url, headers=await self._request_headers(), timeout=timeout
@@ -202,20 +196,10 @@ class ChannelStream(Generic[E]):
                     if response.status_code != httpx.codes.OK or not _is_event_stream(response):
                         delay, cause = await self._refused(response)
                     else:
-                        connection.opened_at = time.monotonic()
-                        self._token_is_fresh = False
-                        parser = SseParser()
-                        async for chunk in response.aiter_bytes():
-                            for found in parser.feed(chunk):
-                                item = self._take(found, connection)
-                                if isinstance(item, _Expired):
-                                    expired = True
-                                    break
-                                if item is not None:
-                                    yield item
-                            if expired:
-                                break
-                        if expired:
+                        async with aclosing(self._read(response, connection)) as items:
+                            async for item in items:
+                                yield item
+                        if connection.expired:
                             delay, cause = self._expired(connection), "expired"
                         else:
                             delay, cause = self._failed(connection), "the stream ended"
@@ -224,6 +208,21 @@ class ChannelStream(Generic[E]):
             self._report(Reconnecting(cause, delay))
             if delay:
                 await asyncio.sleep(delay)
+
+    async def _read(
+        self, response: httpx.Response, connection: _Connection
+    ) -> AsyncGenerator[Received[E] | Reset, None]:
+        """The items of an open stream, until it ends or says the token expired."""
+        connection.opened_at = time.monotonic()
+        self._token_is_fresh = False
+        parser = SseParser()
+        async for chunk in response.aiter_bytes():
+            for found in parser.feed(chunk):
+                item = self._take(found, connection)
+                if connection.expired:
+                    return
+                if item is not None:
+                    yield item
 
     async def _request_headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store", **self.headers}
@@ -237,7 +236,7 @@ class ChannelStream(Generic[E]):
             headers["Last-Event-ID"] = str(self.last_event_id)
         return headers
 
-    def _take(self, found: Found, connection: _Connection) -> Received[E] | Reset | _Expired | None:
+    def _take(self, found: Found, connection: _Connection) -> Received[E] | Reset | None:
         """The item a parsed line makes, if any."""
         if isinstance(found, Comment):
             connection.delivered = True  # a heartbeat
@@ -247,11 +246,10 @@ class ChannelStream(Generic[E]):
             return None
         return self._event(found, connection)
 
-    def _event(
-        self, found: Dispatched, connection: _Connection
-    ) -> Received[E] | Reset | _Expired | None:
+    def _event(self, found: Dispatched, connection: _Connection) -> Received[E] | Reset | None:
         if found.type == EXPIRED:
-            return _EXPIRED
+            connection.expired = True
+            return None
         connection.delivered = True
         if found.id is None or not _EVENT_ID.fullmatch(found.id):
             return None  # not a channel event
