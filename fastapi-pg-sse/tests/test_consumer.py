@@ -154,6 +154,26 @@ async def test_a_payload_its_model_refuses_ends_the_stream_naming_the_event(
     assert f"event {bad} (order_placed) does not match OrderPlaced" in str(seen.error)
 
 
+@pytest.mark.parametrize("credentials", ["cookie", "headers"])
+async def test_without_a_token_the_clients_cookies_or_the_headers_given_authenticate(
+    served_app: ServedApp, credentials: str
+) -> None:
+    (nils,) = new_users("nils")
+    database = served_app.database_url
+    token = sign_token(nils)
+    cookies = {"access_token": token} if credentials == "cookie" else {}
+    headers = {"Authorization": f"Bearer {token}"} if credentials == "headers" else {}
+    url = served_app.server.url + ORDERS_STREAM
+    start = await newest(database)
+    async with (
+        httpx.AsyncClient(cookies=cookies) as client,
+        consuming(url, client=client, headers=headers, last_event_id=start) as seen,
+    ):
+        emitted = [await emit_order(database, nils, placed(1))]
+        await until(lambda: seen.ids == emitted, "the event arrived")
+    assert seen.items == placed_in_order(emitted)
+
+
 async def test_a_restarted_server_is_resumed_without_loss_or_duplicate(
     served_app: ServedApp, pytestconfig: pytest.Config
 ) -> None:
