@@ -166,13 +166,14 @@ async def open_own_auth_stream(
 
 @asynccontextmanager
 async def serving(
-    app: str, project_root: Path, environment: dict[str, str]
+    app: str, project_root: Path, environment: dict[str, str], *, port: int | None = None
 ) -> AsyncIterator[Server]:
-    """`serve`, started and stopped in a worker thread, so that the test's event loop (and what
-    runs on it, such as a proxy the server connects through) goes on meanwhile."""
+    """`serve` (on `port`, if given), started and stopped in a worker thread, so that the test's
+    event loop (and what runs on it, such as a proxy the server connects through, or a client
+    reading the server) goes on meanwhile."""
     with ExitStack() as stack:
         server = await anyio.to_thread.run_sync(
-            stack.enter_context, serve(app, project_root, environment)
+            stack.enter_context, serve(app, project_root, environment, port=port)
         )
         try:
             yield server

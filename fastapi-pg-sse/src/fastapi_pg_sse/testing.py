@@ -261,8 +261,9 @@ def serve(
     environment: Mapping[str, str],
     *,
     auth_override: str | None = None,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """Run `app` under a real uvicorn process on a free loopback port.
+    """Run `app` under a real uvicorn process on a loopback port: `port`, or a free one.
 
     `app` is `module:variable`, a FastAPI application, or `module:function`, a factory, sync or
     async, that returns one when called without arguments.
@@ -273,7 +274,7 @@ def serve(
     the project's own auth dependency, replaced by the JWT check so that tests can sign in as
     any user.
     """
-    port = free_port()
+    port = port or free_port()
     factory = f"{__name__}:create_test_app"
     command = [sys.executable, "-m", "uvicorn", "--factory", factory, f"--port={port}"]
     inherited = {
