@@ -5,6 +5,8 @@ clear error, and nothing is written."""
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.golden_cases import CASES, GOLDEN, generate
-from tests.helpers import asyncapi_errors, copy_example, run_scaffold
+from tests.helpers import REPO, asyncapi_errors, copy_example, run_scaffold
 
 
 def _list_routes(project: Path) -> dict[str, str]:
@@ -163,3 +165,35 @@ def test_an_interpreter_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
         " interpreter with --python\n"
     )
     assert not (project / "x.json").exists()
+
+
+def _contains(whole: Any, part: Any) -> bool:
+    """Whether `whole` has every key of `part`, each with a value that contains the part's
+    (lists and other values: equal)."""
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(
+            key in whole and _contains(whole[key], value) for key, value in part.items()
+        )
+    return bool(whole == part)
+
+
+def test_the_readme_example_writes_the_document_the_readme_shows(tmp_path: Path) -> None:
+    """The README's "AsyncAPI document" section: its console block's commands, run in the example
+    shop, print what it shows, and the document holds the excerpt of its json block."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = re.split(r"\n#{2,3} ", readme.split("\n### AsyncAPI document\n", 1)[1], maxsplit=1)[0]
+    console, shown = (
+        re.search(rf"```{language}\n(.*?)```", section, re.DOTALL)
+        for language in ("console", "json")
+    )
+    assert console is not None and shown is not None, "the section has a console and a json block"
+    *commands, printed = re.split(r"^\$ (.*)\n", console.group(1), flags=re.MULTILINE)[1:]
+    project = copy_example(tmp_path / "shop")
+    for command in commands[::2]:
+        program, *arguments = shlex.split(command)
+        assert program == "scaffold"
+        result = run_scaffold(*arguments, cwd=project)
+        assert result.exit_code == 0, result.stderr
+    assert result.stdout == printed
+    document = json.loads((project / "asyncapi.json").read_text(encoding="utf-8"))
+    assert _contains(document, json.loads(shown.group(1)))

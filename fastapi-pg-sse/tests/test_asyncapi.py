@@ -5,6 +5,7 @@ validates with the AsyncAPI project's own parser, and the app serves it."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -340,3 +341,34 @@ def test_an_app_that_cannot_be_loaded_is_an_error_and_nothing_is_written(
     assert finished.stderr.startswith(f"error: {message}"), finished.stderr
     assert output.read_text(encoding="utf-8") == "the previous document"
     assert list(tmp_path.iterdir()) == [output]
+
+
+def _contains(whole: Any, part: Any) -> bool:
+    """Whether `whole` has every key of `part`, each with a value that contains the part's
+    (lists and other values: equal)."""
+    if isinstance(part, dict):
+        return isinstance(whole, dict) and all(
+            key in whole and _contains(whole[key], value) for key, value in part.items()
+        )
+    return bool(whole == part)
+
+
+def test_the_readme_example_gives_the_document_the_readme_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's "AsyncAPI" section: its python block run as a module of its own, its
+    document holds the excerpt of its json block, and validates."""
+    for variable in ("REALTIME_QUERY_TOKEN", "REALTIME_AUTH_SCHEME", "REALTIME_JWT_USER_CLAIM"):
+        monkeypatch.delenv(variable, raising=False)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## AsyncAPI\n", 1)[1].split("\n## ", 1)[0]
+    code, shown = (
+        re.search(rf"```{language}\n(.*?)```", section, re.DOTALL)
+        for language in ("python", "json")
+    )
+    assert code is not None and shown is not None, "the section has a python and a json block"
+    namespace: dict[str, Any] = {"__name__": "readme_asyncapi"}
+    exec(code.group(1), namespace)
+    document = namespace["document"]
+    assert _contains(document, json.loads(shown.group(1)))
+    assert asyncapi_errors(_written(document, tmp_path)) == ""

@@ -147,8 +147,8 @@ STREAM_OPENAPI: dict[str, Any] = {
             "name": "last_event_id",
             "in": "query",
             "required": False,
-            "description": "The same, for a new EventSource, which cannot send the header;"
-            " used only when the header is absent.",
+            "description": "The last event id received, for a new EventSource, which cannot"
+            " send the `Last-Event-ID` header; used only when the header is absent.",
             "schema": {"type": "string", "pattern": _EVENT_ID_PATTERN},
         },
     ]
