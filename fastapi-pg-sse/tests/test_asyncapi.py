@@ -279,6 +279,27 @@ def test_a_recursive_payload_validates_its_references_pointing_into_the_document
     assert asyncapi_errors(_written(document, tmp_path)) == ""
 
 
+def test_the_apps_servers_that_name_a_host_are_its_servers(tmp_path: Path) -> None:
+    served = _nested_app()
+    served.servers = [
+        {"url": "https://api.example.com:8443/shop/", "description": "Production"},
+        {"url": "/behind-a-proxy"},
+        {"url": "http://localhost:8000"},
+    ]
+    document = asyncapi_document(served, TokenSources())
+    assert document["servers"] == {
+        "api_example_com": {
+            "host": "api.example.com:8443",
+            "protocol": "https",
+            "pathname": "/shop",
+            "description": "Production",
+        },
+        "localhost": {"host": "localhost:8000", "protocol": "http"},
+    }
+    assert asyncapi_errors(_written(document, tmp_path)) == ""
+    assert "servers" not in asyncapi_document(_nested_app(), TokenSources())
+
+
 def _anonymous_app(**options: Any) -> FastAPI:
     router = APIRouter()
     stream_route(router, CATEGORIES, "/{room_id}/stream")(_anonymous)

@@ -69,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     asyncapi = commands.add_parser("asyncapi", help="write an app's AsyncAPI document")
     asyncapi.add_argument("app", help="the app, module:variable, or its factory, module:function")
-    asyncapi.add_argument("--output", type=Path, help="the file to write (default: stdout)")
+    asyncapi.add_argument(
+        "--output", type=Path, metavar="FILE", help="the file to write (default: stdout)"
+    )
     options = parser.parse_args(argv)
     if options.command == "asyncapi":
         return _asyncapi(options.app, options.output)

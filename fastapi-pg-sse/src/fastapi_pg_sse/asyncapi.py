@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -66,6 +67,7 @@ def asyncapi_document(app: FastAPI, sources: TokenSources | None = None) -> Sche
     declared_schemes: dict[str, Schema] = openapi.get("components", {}).get("securitySchemes", {})
     scheme_keys = dict(zip(declared_schemes, _unique_keys(declared_schemes), strict=True))
     scopes: dict[str, list[str]] = {}
+    """Each scheme an operation accepts, with the scopes the operations need of it."""
     channels, operations = {}, {}
     for stream, key, operation_key in zip(streams, channel_keys, operation_keys, strict=True):
         messages = _messages(stream.channel, key)
@@ -87,6 +89,7 @@ def asyncapi_document(app: FastAPI, sources: TokenSources | None = None) -> Sche
     document = {
         "asyncapi": ASYNCAPI_VERSION,
         "info": _info(openapi["info"]),
+        **({"servers": servers} if (servers := _servers(openapi)) else {}),
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
@@ -148,6 +151,23 @@ def _unique_keys(names: Iterable[str]) -> list[str]:
 def _info(info: Schema) -> Schema:
     """The title, version and description of the app's OpenAPI document."""
     return {key: info[key] for key in ("title", "version", "description") if info.get(key)}
+
+
+def _servers(openapi: Schema) -> Schema:
+    """The servers of the OpenAPI document (`FastAPI(servers=[...])`) whose URL names a host,
+    keyed by it: an AsyncAPI server has one."""
+    named = [(urlsplit(server.get("url", "")), server) for server in openapi.get("servers", [])]
+    absolute = [(url, server) for url, server in named if url.scheme and url.hostname]
+    keys = _unique_keys(str(url.hostname) for url, _ in absolute)
+    return {
+        key: {
+            "host": url.netloc,
+            "protocol": url.scheme,
+            **({"pathname": url.path.rstrip("/")} if url.path.rstrip("/") else {}),
+            **_described(server),
+        }
+        for key, (url, server) in zip(keys, absolute, strict=True)
+    }
 
 
 def _messages(channel: Channel[Any], channel_key: str) -> dict[str, Schema]:
