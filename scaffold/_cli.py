@@ -389,6 +389,38 @@ def list_channels(project: ProjectOption = None, json_output: JsonOption = False
         typer.echo("  files               " + "\n                      ".join(summary.files))
 
 
+@app.command("asyncapi", epilog="Example: scaffold asyncapi --output asyncapi.json")
+def asyncapi(
+    project: ProjectOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="The file to write (default: stdout).", show_default=False),
+    ] = None,
+    python: Annotated[
+        Path | None,
+        typer.Option(
+            "--python",
+            help=(
+                "The project's Python interpreter, with fastapi-pg-sse installed (default: its"
+                " .venv's, else scaffold's)."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write the AsyncAPI 3.0 document of the project's channels, as its app serves it at
+    /asyncapi.json."""
+    from scaffold._commands.asyncapi import asyncapi as run
+
+    with _reported():
+        document = run(project or Path.cwd(), output=output, python=python)
+    if output is None:
+        typer.echo(document.text, nl=False)
+    else:
+        channels = f"{document.channels} channel{'' if document.channels == 1 else 's'}"
+        typer.echo(f"Wrote the AsyncAPI document of {channels} to {output}.")
+
+
 def _apply_step(migrations: Sequence[str]) -> str:
     """How the user applies migrations scaffold wrote: Alembic revisions, or SQL files."""
     listed = ", ".join(migrations)

@@ -33,6 +33,12 @@ def module_path(project: Project, module: str) -> str:
     return relative
 
 
+def source_root(project: Project) -> Path:
+    """The folder the project's modules are imported from: its root, or its `src/` folder."""
+    app_path = module_path(project, project.app_module)
+    return project.root / "src" if app_path.startswith("src/") else project.root
+
+
 def registry_module(project: Project) -> str:
     """The dotted name of the channel registry, e.g. `shop.sse_channels`."""
     return f"{project.package}.{REGISTRY_MODULE}"

@@ -12,6 +12,11 @@ fi
 if [ ! -x .tools/node_modules/.bin/tsc ]; then
     npm install --silent --no-audit --no-fund --prefix .tools typescript@5
 fi
+# The AsyncAPI project's own parser, which the tests validate AsyncAPI documents with
+# (scripts/validate_asyncapi.cjs): fetched the same way, major version pinned.
+if [ ! -f .tools/node_modules/@asyncapi/parser/package.json ]; then
+    npm install --silent --no-audit --no-fund --prefix .tools @asyncapi/parser@3
+fi
 # Chromium, for the demo and its browser proofs: Debian's package, driven by Playwright with
 # that executable (Playwright downloads no browser here). Installed only when missing.
 # Without root, only a warning: the live demo needs no browser, its proofs and the tests do.

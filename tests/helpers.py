@@ -207,3 +207,18 @@ def channel_test_count(project: Path) -> int:
 def _environment_of_a_new_session() -> dict[str, str]:
     """This environment without the options meant for this pytest session."""
     return {name: value for name, value in os.environ.items() if name != "PYTEST_ADDOPTS"}
+
+
+VALIDATE_ASYNCAPI = REPO / "scripts" / "validate_asyncapi.cjs"
+"""The script that validates AsyncAPI documents with the AsyncAPI project's `@asyncapi/parser`."""
+
+
+def asyncapi_errors(document: Path) -> str:
+    """The errors `@asyncapi/parser` finds in the document at `document`, one a line: empty when
+    it is valid. Without Node.js or the parser (`scripts/_environment.sh` installs it in .tools/),
+    the test fails, saying so."""
+    finished = subprocess.run(
+        ["node", str(VALIDATE_ASYNCAPI), str(document)], capture_output=True, text=True, check=False
+    )
+    assert finished.returncode in (0, 1), finished.stderr
+    return finished.stdout

@@ -1,4 +1,5 @@
-"""`python -m fastapi_pg_sse schema`: print, apply or check the runtime's database schema.
+"""`python -m fastapi_pg_sse schema`: print, apply or check the runtime's database schema;
+`python -m fastapi_pg_sse asyncapi`: write an app's AsyncAPI document.
 
     python -m fastapi_pg_sse schema                 # the SQL that creates it, to stdout
     python -m fastapi_pg_sse schema --from 1.0      # the SQL that upgrades it from 1.0
@@ -9,16 +10,30 @@ The database is `REALTIME_DATABASE_URL`, else `DATABASE_URL`, as for the app, un
 `--database-url` names one. Exit status: 0 done or up to date, 1 behind (or ahead) with
 `--check`, 2 bad arguments, an unreachable database, or SQL PostgreSQL refused (PostgreSQL 14
 or later is needed).
+
+    python -m fastapi_pg_sse asyncapi shop.main:app                # to stdout
+    python -m fastapi_pg_sse asyncapi shop.main:create_app --output asyncapi.json
+
+The app is imported from the current directory and `PYTHONPATH`; a factory (a function, sync or
+async) is called. Exit status: 0 written, 2 an app that cannot be imported or documented, or a
+file that cannot be written (then nothing is written).
 """
 
 import argparse
 import asyncio
+import importlib
+import inspect
+import json
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import asyncpg
+from fastapi import FastAPI
 
+from fastapi_pg_sse.asyncapi import asyncapi_document
 from fastapi_pg_sse.channel import DATABASE_ERRORS
 from fastapi_pg_sse.schema import (
     SchemaMismatch,
@@ -52,7 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     schema.add_argument(
         "--database-url", help="the database (default: REALTIME_DATABASE_URL, else DATABASE_URL)"
     )
+    asyncapi = commands.add_parser("asyncapi", help="write an app's AsyncAPI document")
+    asyncapi.add_argument("app", help="the app, module:variable, or its factory, module:function")
+    asyncapi.add_argument(
+        "--output", type=Path, metavar="FILE", help="the file to write (default: stdout)"
+    )
     options = parser.parse_args(argv)
+    if options.command == "asyncapi":
+        return _asyncapi(options.app, options.output)
     if not (options.apply or options.check):
         sys.stdout.write(upgrade_sql(options.since))
         return 0
@@ -117,6 +139,81 @@ def _shipped_version(text: str) -> SchemaVersion:
         shipped = ", ".join(map(str, shipped_versions()))
         raise argparse.ArgumentTypeError(f"no schema {version} was shipped (versions: {shipped})")
     return version
+
+
+def _asyncapi(reference: str, output: Path | None) -> int:
+    """Write the AsyncAPI document of the app `reference` names to `output`, atomically, or to
+    stdout."""
+    try:
+        document = asyncapi_document(_app(reference))
+    except _NoApp as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        print(
+            f"error: cannot document {reference}: {type(error).__name__}: {error}", file=sys.stderr
+        )
+        return 2
+    text = json.dumps(document, indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        _write_atomically(output, text)
+    except OSError as error:
+        print(f"error: cannot write {output}: {error.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+class _NoApp(Exception):
+    """The reference names no app that can be documented."""
+
+
+def _app(reference: str) -> FastAPI:
+    """The app `module:name` names: the FastAPI application, or the one its factory returns."""
+    module_name, _, name = reference.partition(":")
+    if not (module_name and name.isidentifier()):
+        raise _NoApp(f"{reference!r} is not module:name, such as shop.main:app")
+    try:
+        module = importlib.import_module(module_name)
+        if not hasattr(module, name):
+            raise _NoApp(f"{module_name} has no {name}")
+        target = getattr(module, name)
+        app = target if isinstance(target, FastAPI) else _built(target)
+    except _NoApp:
+        raise
+    except Exception as error:
+        raise _NoApp(
+            f"cannot load the app {reference}: {type(error).__name__}: {error} (modules are"
+            " imported from the current directory and PYTHONPATH)"
+        ) from error
+    if not isinstance(app, FastAPI):
+        raise _NoApp(f"{reference} is neither a FastAPI app nor a function that returns one")
+    return app
+
+
+def _built(factory: object) -> object:
+    """What calling `factory` returns, awaited if it is a coroutine; None if it is no function."""
+    if not callable(factory):
+        return None
+    built = factory()
+    return asyncio.run(built) if inspect.iscoroutine(built) else built
+
+
+def _write_atomically(output: Path, text: str) -> None:
+    """Write `text` to `output` through a temporary file beside it and a rename, keeping the
+    mode of the file it replaces."""
+    mode = output.stat().st_mode & 0o777 if output.exists() else 0o644
+    descriptor, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from fastapi_pg_sse.settings import RealtimeSettings, TokenFormat
 
 TOKEN_NAME = "access_token"
 """The cookie and the query parameter that may carry the token to a stream route."""
+QUERY_TOKEN_SCHEME = "tokenQuery"
+"""The name of the security scheme of the `access_token` query parameter, in the documents."""
 _REDACTED = "[redacted]"
 """What uvicorn's access log shows instead of a token sent in the query string."""
 
@@ -83,7 +85,7 @@ _cookie = APIKeyCookie(
 )
 _query = APIKeyQuery(
     name=TOKEN_NAME,
-    scheme_name="tokenQuery",
+    scheme_name=QUERY_TOKEN_SCHEME,
     auto_error=False,
     description="The JWT, where a cookie cannot be used: accepted by stream routes only, and only"
     " when the server sets REALTIME_QUERY_TOKEN=true (off by default: query strings are logged).",

@@ -7,7 +7,7 @@ its payload's schema, and where it reads the id to resume from.
                 responses=jwt_stream_responses(INVENTORY_STOCK))
 """
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi_pg_sse.channel import Channel
 from fastapi_pg_sse.events import ChannelEvent
@@ -17,13 +17,13 @@ Schema = dict[str, Any]
 Responses = dict[int | str, dict[str, Any]]
 
 _EVENT_ID_PATTERN = "^[0-9]{1,18}$"
-_ID: Schema = {"type": "string", "description": "The event's id, to resume after it."}
+EVENT_ID: Schema = {"type": "string", "description": "The event's id, to resume after it."}
 
 _EVENT_SCHEMA: Schema = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "id": _ID,
+        "id": EVENT_ID,
         "event": {
             "type": "string",
             "description": "The event type; `reset` after a gap, `expired` (without an id) when"
@@ -34,16 +34,38 @@ _EVENT_SCHEMA: Schema = {
 }
 """An event of a channel that declares no event types."""
 
-_RESET_DATA: Schema = {
-    "type": "object",
-    "required": ["replayable"],
-    "properties": {"replayable": {"const": False}},
+
+class RuntimeEvent(NamedTuple):
+    """An event the runtime itself sends on every stream."""
+
+    data: Schema
+    """The schema of its JSON data."""
+    description: str
+    has_id: bool
+    """Whether it carries an id to resume after."""
+
+
+RUNTIME_EVENTS: dict[str, RuntimeEvent] = {
+    RESET: RuntimeEvent(
+        {
+            "type": "object",
+            "required": ["replayable"],
+            "properties": {"replayable": {"const": False}},
+        },
+        "The resume id cannot be replayed: reload your state.",
+        has_id=True,
+    ),
+    EXPIRED: RuntimeEvent(
+        {
+            "type": "object",
+            "required": ["reason"],
+            "properties": {"reason": {"const": "token_expired"}},
+        },
+        "The token expired: reconnect with a new one.",
+        has_id=False,
+    ),
 }
-_EXPIRED_DATA: Schema = {
-    "type": "object",
-    "required": ["reason"],
-    "properties": {"reason": {"const": "token_expired"}},
-}
+"""`reset` and `expired`, after the events a channel declares."""
 
 _ERROR_BODY: dict[str, Any] = {
     "application/json": {
@@ -125,8 +147,8 @@ STREAM_OPENAPI: dict[str, Any] = {
             "name": "last_event_id",
             "in": "query",
             "required": False,
-            "description": "The same, for a new EventSource, which cannot send the header;"
-            " used only when the header is absent.",
+            "description": "The last event id received, for a new EventSource, which cannot"
+            " send the `Last-Event-ID` header; used only when the header is absent.",
             "schema": {"type": "string", "pattern": _EVENT_ID_PATTERN},
         },
     ]
@@ -150,16 +172,11 @@ def jwt_stream_responses(channel: Channel[Any]) -> Responses:
 def _typed_event_schema(channel: Channel[Any]) -> Schema:
     """One entry per event the stream may carry: the declared ones, `reset` and `expired`."""
     declared = [
-        _event(event_type, _payload_schema(channel, event_type, event_class))
+        _event(event_type, payload_schema(channel, event_type, event_class))
         for event_type, event_class in channel.event_classes.items()
     ]
-    return {
-        "oneOf": [
-            *declared,
-            _event(RESET, _RESET_DATA, "The resume id cannot be replayed: reload your state."),
-            _event(EXPIRED, _EXPIRED_DATA, "The token expired: reconnect with a new one.", False),
-        ]
-    }
+    runtime = [_event(event_type, *event) for event_type, event in RUNTIME_EVENTS.items()]
+    return {"oneOf": [*declared, *runtime]}
 
 
 def _event(event_type: str, data: Schema, description: str = "", has_id: bool = True) -> Schema:
@@ -167,7 +184,7 @@ def _event(event_type: str, data: Schema, description: str = "", has_id: bool = 
         "type": "object",
         "required": ["id", "event", "data"] if has_id else ["event", "data"],
         "properties": {
-            **({"id": _ID} if has_id else {}),
+            **({"id": EVENT_ID} if has_id else {}),
             "event": {"const": event_type},
             "data": {
                 "type": "string",
@@ -181,10 +198,11 @@ def _event(event_type: str, data: Schema, description: str = "", has_id: bool = 
     return schema
 
 
-def _payload_schema(
+def payload_schema(
     channel: Channel[Any], event_type: str, event_class: type[ChannelEvent]
 ) -> Schema:
-    """The model's JSON schema, self-contained: its definitions inlined where they are used.
+    """The model's JSON schema, self-contained: its definitions inlined where they are used; the
+    schema of the event's data in the OpenAPI and AsyncAPI documents alike.
 
     A recursive model cannot be inlined: it keeps its `$defs`, and an `$id` of its own so that
     its `#/$defs/...` references resolve within it rather than in the OpenAPI document.

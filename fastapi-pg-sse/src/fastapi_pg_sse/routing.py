@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from fastapi_pg_sse.asyncapi import record_stream_route, serve_asyncapi_document
 from fastapi_pg_sse.auth import (
     AccessLogTokenFilter,
     AuthenticatedUser,
@@ -34,14 +35,18 @@ _EVENT_ID = re.compile(r"[0-9]{1,18}")
 
 
 def create_realtime_router(
-    channels: Sequence[Channel[Any]] = (), *, settings: RealtimeSettings | None = None
+    channels: Sequence[Channel[Any]] = (),
+    *,
+    settings: RealtimeSettings | None = None,
+    asyncapi_url: str | None = "/asyncapi.json",
 ) -> APIRouter:
     """The router to include once in the app, with the app's stream routes: its lifespan runs
     the kernel, one LISTEN connection for every channel, and keeps tokens sent in query
     strings out of uvicorn's access log.
 
     `channels`, if given, are the only ones its streams may open. Settings are read from the
-    environment when the app starts, unless given.
+    environment when the app starts, unless given. The app's AsyncAPI document is served at
+    `asyncapi_url` (None: not served), unless the app hides its OpenAPI document.
     """
 
     @asynccontextmanager
@@ -60,7 +65,12 @@ def create_realtime_router(
             await realtime.stop()  # its streams' access log lines come as they end
             access_log.removeFilter(redaction)
 
-    return APIRouter(lifespan=lifespan)
+    router = APIRouter(lifespan=lifespan)
+    if asyncapi_url is not None:
+        router.add_api_route(
+            asyncapi_url, serve_asyncapi_document, methods=["GET"], include_in_schema=False
+        )
+    return router
 
 
 def _check_token_settings(settings: RealtimeSettings) -> None:
@@ -104,6 +114,7 @@ def stream_route(
         )
         route = router.routes[-1]
         assert isinstance(route, APIRoute), "add_api_route adds an APIRoute"
+        record_stream_route(route, channel)
         if _uses(route.dependant, authenticated_user):
             route.responses = with_401(route.responses)
         return endpoint

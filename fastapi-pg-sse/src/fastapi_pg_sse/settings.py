@@ -85,7 +85,17 @@ class TokenFormat(BaseSettings):
         return self.auth_scheme.lower() == "bearer"
 
 
-class RealtimeSettings(TokenFormat):
+class TokenSources(TokenFormat):
+    """Where stream routes read a token: the token format, and whether the query string may
+    carry it; read on its own by what documents the routes (`fastapi_pg_sse.asyncapi`), which
+    needs no database."""
+
+    query_token: bool = False
+    """Also read the token from the `access_token` query parameter of stream routes (query
+    strings end up in logs: the kernel redacts that parameter from uvicorn's access log)."""
+
+
+class RealtimeSettings(TokenSources):
     """What a process needs to serve real-time streams; see the README for the table."""
 
     database_url: SecretStr = Field(
@@ -111,9 +121,6 @@ class RealtimeSettings(TokenFormat):
     tokens), so that tokens minted for something else (refresh, password reset) are refused."""
     jwt_max_lifetime_seconds: int = Field(24 * 3600, gt=0)
     """Tokens valid for longer than this (from `iat`, or from now without one) are refused."""
-    query_token: bool = False
-    """Also read the token from the `access_token` query parameter of stream routes (query
-    strings end up in logs: the kernel redacts that parameter from uvicorn's access log)."""
 
     heartbeat_seconds: float = Field(15.0, gt=0)
     """No stream stays silent longer: a `: keep-alive` comment goes to one idle this long (keep it
