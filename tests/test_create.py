@@ -133,8 +133,8 @@ def test_pyproject_keeps_every_line_of_the_user_and_records_the_channel(shop: Pa
         'migration = "0002_fastapi_pg_sse_schema_1_2.sql"\n'
         '\n[[tool.scaffold.channels]]\nname = "Stock"\nmodule = "inventory"\n'
     ) in edited
-    assert '"fastapi-pg-sse>=0.7,<1"' in edited
-    assert '"fastapi-pg-sse[testing]>=0.7,<1"' in edited
+    assert '"fastapi-pg-sse>=0.8,<1"' in edited
+    assert '"fastapi-pg-sse[testing]>=0.8,<1"' in edited
 
 
 def test_the_first_channel_writes_the_runtimes_schema_migration_before_its_trigger(
@@ -247,8 +247,8 @@ def test_the_plan_says_what_it_does_to_the_dependencies(shop: Path) -> None:
     assert (
         "pyproject.toml: raises fastapi>=0.135 to fastapi>=0.137.2 in [project] dependencies"
         " (the generated code needs it)\n"
-        "pyproject.toml: adds fastapi-pg-sse>=0.7,<1 to [project] dependencies\n"
-        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.7,<1 to the test extra\n"
+        "pyproject.toml: adds fastapi-pg-sse>=0.8,<1 to [project] dependencies\n"
+        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.8,<1 to the test extra\n"
         "pyproject.toml: adds asyncpg-stubs>=0.29 to the test extra\n"
     ) in result.stdout
     assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
@@ -268,7 +268,7 @@ def test_json_output_lists_the_dependency_changes(shop: Path) -> None:
         },
         {
             "action": "add",
-            "requirement": "fastapi-pg-sse>=0.7,<1",
+            "requirement": "fastapi-pg-sse>=0.8,<1",
             "replaces": None,
             "in": "project.dependencies",
         },
@@ -303,7 +303,7 @@ def test_test_dependencies_join_the_projects_dev_dependency_group(shop: Path) ->
     create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
     assert (
         '[dependency-groups]\ndev = [\n    "pytest>=8",\n'
-        '    "fastapi-pg-sse[testing]>=0.7,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
+        '    "fastapi-pg-sse[testing]>=0.8,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
     ) in pyproject.read_text()
     assert "optional-dependencies" not in pyproject.read_text()
 

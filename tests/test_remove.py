@@ -61,7 +61,7 @@ def test_removal_keeps_the_dependencies_that_create_added(shop: Path) -> None:
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
     kept = tomllib.loads((shop / "pyproject.toml").read_text())["project"]["dependencies"]
     assert kept == added
-    assert "fastapi-pg-sse>=0.7,<1" in kept
+    assert "fastapi-pg-sse>=0.8,<1" in kept
 
 
 def test_removing_the_last_channel_leaves_the_dependencies_as_the_user_has_them(
@@ -72,7 +72,7 @@ def test_removing_the_last_channel_leaves_the_dependencies_as_the_user_has_them(
     assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
     pyproject = shop / "pyproject.toml"
     text = pyproject.read_text()
-    runtime = ('    "fastapi-pg-sse>=0.7,<1",\n', '    "fastapi-pg-sse[testing]>=0.7,<1",\n')
+    runtime = ('    "fastapi-pg-sse>=0.8,<1",\n', '    "fastapi-pg-sse[testing]>=0.8,<1",\n')
     for requirement in runtime:
         assert requirement in text
         text = text.replace(requirement, "")
