@@ -221,8 +221,8 @@ def check(
             metavar="REF",
             help=(
                 "Also compare every channel's events with those at this git commit (HEAD,"
-                " origin/main): a field or event type gone, a type clients cannot read, a"
-                " field made required fails."
+                " origin/main): a field or event type gone, a type old readers or replayed"
+                " events cannot read, a field made required fails."
             ),
             show_default=False,
         ),
@@ -306,8 +306,8 @@ def _print_breaks(comparison: "Comparison", project: Path | None) -> None:
         words = ["scaffold", "check", "--against", ref, "--accept"]
         words += ["--project", str(project)] if project is not None else []
         typer.echo(
-            f"\nBreaking changes to the events of {channels} since {since}: clients built"
-            " before them cannot read what the app sends now. Undo them, or accept them on"
+            f"\nBreaking changes to the events of {channels} since {since}: readers on one side"
+            " of the deploy cannot read the events of the other. Undo them, or accept them on"
             f" purpose: {shlex.join(words)}"
         )
     else:

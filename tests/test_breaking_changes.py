@@ -15,7 +15,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from scaffold._cli import app
-from scaffold.breaking import Break, event_breaks
+from scaffold.breaking import BOTH, Break, event_breaks
 from scaffold.typescript import read_channel_events
 from tests.helpers import REPO, heavy_modules_loaded, run_scaffold
 from tests.test_check import generated_copy
@@ -78,7 +78,8 @@ def test_a_renamed_field_breaks_at_its_new_line() -> None:
 
 def test_a_removed_field_breaks_at_its_line_at_the_ref() -> None:
     (found,) = breaks(updated("id: int", "name: str"), updated("id: int"))
-    assert (found.change, found.field, found.old) == ("field removed", "name", "string")
+    assert (found.change, found.field, found.old) == ("field removed", "name", "str")
+    assert found.readers == ("old readers",)
     assert found.location("HEAD") == "old.py:10 (at HEAD)"
 
 
@@ -91,10 +92,10 @@ def test_an_added_field_with_a_default_and_a_new_event_pass() -> None:
 @pytest.mark.parametrize(
     ("field", "type"),
     [
-        ("note: str", "string"),
-        ("note: str = Field()", "string"),
-        ("note: str = Field(...)", "string"),
-        ("note: str | None", "string | null"),
+        ("note: str", "str"),
+        ("note: str = Field()", "str"),
+        ("note: str = Field(...)", "str"),
+        ("note: str | None", "str | None"),
     ],
 )
 def test_an_added_field_without_a_default_breaks(field: str, type: str) -> None:
@@ -131,46 +132,73 @@ def test_the_wire_name_is_what_counts_aliases_followed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("old", "new"),
+    ("old", "new", "readers"),
     [
-        ("int", "str"),
-        ("int", "int | None"),
-        ("int", "Optional[int]"),
-        ("str", "int"),
-        ("Literal['a', 'b']", "Literal['a', 'c']"),
-        ("Literal['a']", "str"),
-        ("list[int]", "list[str]"),
-        ("list[int]", "int"),
-        ("dict[str, int]", "dict[str, str]"),
-        ("tuple[int, int]", "tuple[int, str]"),
-        ("bool", "int"),
+        ("int", "str", BOTH),
+        ("str", "int", BOTH),
+        ("bool", "int", BOTH),
+        ("list[int]", "list[str]", BOTH),
+        ("list[int]", "int", BOTH),
+        ("dict[str, int]", "dict[str, str]", BOTH),
+        ("tuple[int, int]", "tuple[int, str]", BOTH),
+        ("Literal['a', 'b']", "Literal['a', 'c']", BOTH),
+        # Wider: an old reader refuses what is new (pydantic's int refuses 1.5, or "x").
+        ("int", "int | None", ("old readers",)),
+        ("int", "Optional[int]", ("old readers",)),
+        ("int", "float", ("old readers",)),
+        ("list[int]", "list[float]", ("old readers",)),
+        ("datetime", "str", ("old readers",)),
+        ("date", "str", ("old readers",)),
+        ("Literal['a']", "str", ("old readers",)),
+        ("Literal['a']", "Literal['a', 'b']", ("old readers",)),
+        ("Annotated[int, Field(ge=0)]", "int", ("old readers",)),
+        ("int", "Any", ("old readers",)),
+        # Narrower: a new reader refuses events stored before, replayed to it.
+        ("int | None", "int", ("stored events",)),
+        ("float", "int", ("stored events",)),
+        ("str", "Literal['a', 'b']", ("stored events",)),
+        ("Literal['a', 'b']", "Literal['a']", ("stored events",)),
+        ("Any", "dict[str, int]", ("stored events",)),
+        ("str", "datetime", ("stored events",)),
+        ("int", "Annotated[int, Field(ge=0)]", ("stored events",)),
+        ("list[int | None]", "list[int]", ("stored events",)),
+        # A constraint changed: scaffold does not weigh one against another.
+        ("int = Field(ge=0)", "int = Field(ge=1)", BOTH),
+        ("Annotated[str, Field(max_length=3)]", "str = Field(max_length=4)", BOTH),
     ],
 )
-def test_a_type_whose_values_old_clients_cannot_read_breaks(old: str, new: str) -> None:
+def test_a_type_change_breaks_the_readers_on_either_side_of_it(
+    old: str, new: str, readers: tuple[str, ...]
+) -> None:
     (found,) = breaks(updated(f"value: {old}"), updated(f"value: {new}"))
-    assert (found.change, found.field) == ("type changed", "value")
+    assert (found.change, found.field, found.readers) == ("type changed", "value", readers)
     assert found.location("HEAD") == "new.py:9"
 
 
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        ("int | None", "int"),
-        ("int", "float"),
-        ("str", "Literal['a', 'b']"),
-        ("Literal['a', 'b']", "Literal['a']"),
-        ("Any", "dict[str, int]"),
-        ("JsonValue", "list[str]"),
-        ("object", "int | None"),
-        ("list[Any]", "tuple[int, str]"),
-        ("list[int | None]", "list[int]"),
-        ("dict[str, Any]", "dict[str, int]"),
-        ("bool", "Literal[True]"),
-        ("str", "datetime"),
+        ("int", "int"),
+        ("Optional[int]", "int | None"),
+        ("None | int", "int | None"),
+        ("List[int]", "list[int]"),
+        ("Any", "JsonValue"),
+        ("Literal['a', 'b']", "Literal['b', 'a']"),
+        ("Annotated[int, Field(ge=0, description='old')]", "int = Field(0, ge=0)"),
+        ("Money", "Money"),
     ],
 )
-def test_a_type_whose_values_old_clients_read_passes(old: str, new: str) -> None:
+def test_a_type_written_another_way_passes(old: str, new: str) -> None:
     assert breaks(updated(f"value: {old}"), updated(f"value: {new}")) == []
+
+
+def test_a_type_the_file_does_not_show_is_compared_by_its_annotation() -> None:
+    assert changes(updated("value: Money"), updated("value: str")) == [
+        ("type changed", "value", "Money", "str")
+    ]
+    assert changes(updated("value: Money"), updated("value: money.Money")) == [
+        ("type changed", "value", "Money", "money.Money")
+    ]
 
 
 def test_a_removed_event_breaks_at_its_class_at_the_ref() -> None:
@@ -208,10 +236,10 @@ def nested(item: str, *fields: str) -> str:
 def test_nested_models_are_compared_field_by_field_whatever_their_class() -> None:
     assert breaks(nested("Item", "qty: int"), nested("Line", "qty: int", "note: str = ''")) == []
     assert changes(nested("Item", "qty: int"), nested("Line", "qty: str")) == [
-        ("type changed", "item.qty", "number", "string"),
-        ("type changed", "items[].qty", "number", "string"),
-        ("type changed", "maybe.qty", "number", "string"),
-        ("type changed", "children[].qty", "number", "string"),
+        ("type changed", "item.qty", "int", "str"),
+        ("type changed", "items[].qty", "int", "str"),
+        ("type changed", "maybe.qty", "int", "str"),
+        ("type changed", "children[].qty", "int", "str"),
     ]
 
 
@@ -222,7 +250,7 @@ def test_a_model_that_holds_itself_is_compared_once() -> None:
     )
     old = events(tree.format(field="name: str"), "Node")
     new = events(tree.format(field="name: int"), "Node")
-    assert changes(old, new) == [("type changed", "name", "string", "number")]
+    assert changes(old, new) == [("type changed", "name", "str", "int")]
     assert breaks(old, old) == []
 
 
@@ -307,9 +335,10 @@ def test_the_json_report_lists_the_breaks(project: Path) -> None:
     assert [
         (b["event"], b["field"], b["old"], b["new"], b["location"]) for b in against["breaks"]
     ] == [
-        (event, "stock", "number", "number | null", f"{STOCK_LEVEL}:16")
+        (event, "stock", "int", "int | None", f"{STOCK_LEVEL}:16")
         for event in ("stock_level_created", "stock_level_updated", "stock_level_deleted")
     ]
+    assert {tuple(b["readers"]) for b in against["breaks"]} == {("old readers",)}
 
 
 def test_a_removed_event_is_named_at_its_line_at_the_ref(project: Path) -> None:
