@@ -117,7 +117,7 @@ def read_channel_events(
     except SyntaxError as error:
         raise BadInput(
             f"{filename}:{error.lineno}: {error.msg}; scaffold reads the channel's events from"
-            " this file to write its TypeScript types: fix it, then run the command again"
+            " this file: fix it, then run the command again"
         ) from error
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     members = _alias_members(tree, alias, filename)

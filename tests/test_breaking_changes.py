@@ -397,21 +397,16 @@ def test_a_break_accepted_on_purpose_passes_until_it_lands(project: Path) -> Non
     assert accepted.exit_code == 0, accepted.output
     assert "Accepted in pyproject.toml" in accepted.stdout
     table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["scaffold"]
-    documented = tomllib.loads(readme_block("[[tool.scaffold.accepted_breaks]]"))
-    assert (
-        table["accepted_breaks"]
-        == documented["tool"]["scaffold"]["accepted_breaks"]
-        == [
-            {
-                "channel": "inventory_stock",
-                "change": "field renamed",
-                "event": "stock_updated",
-                "field": "id",
-                "old": "id",
-                "new": "stock_id",
-            }
-        ]
-    )
+    assert table["accepted_breaks"] == [
+        {
+            "channel": "inventory_stock",
+            "change": "field renamed",
+            "event": "stock_updated",
+            "field": "id",
+            "old": "id",
+            "new": "stock_id",
+        }
+    ]
 
     again = scaffold("check", "--against", "HEAD", project=project)
     assert again.exit_code == 0, again.output
@@ -419,17 +414,50 @@ def test_a_break_accepted_on_purpose_passes_until_it_lands(project: Path) -> Non
     assert scaffold("check", project=project).exit_code == 0  # the record is no drift
 
     git(project, "commit", "--quiet", "--all", "-m", "rename the stock's id")
-    landed = scaffold("check", "--against", "HEAD", project=project)
-    assert landed.exit_code == 0, landed.output
+    committed = scaffold("check", "--against", "HEAD", project=project)
+    assert committed.exit_code == 0, committed.output
     assert (
-        'matches nothing  [[tool.scaffold.accepted_breaks]] channel = "inventory_stock",'
+        '   not matched  [[tool.scaffold.accepted_breaks]] channel = "inventory_stock",'
         ' change = "field renamed", event = "stock_updated", field = "id", old = "id",'
         ' new = "stock_id"\n'
-    ) in landed.stdout
-    dropped = scaffold("check", "--against", "HEAD", "--accept", project=project)
-    assert dropped.exit_code == 0, dropped.output
-    assert "dropped  [[tool.scaffold.accepted_breaks]]" in dropped.stdout
-    assert "accepted_breaks" not in (project / "pyproject.toml").read_text()
+    ) in committed.stdout
+    assert "match no break against HEAD" in committed.stdout
+    assert "--accept" not in committed.stdout  # which would not drop it anyway
+    before = (project / "pyproject.toml").read_text()
+    again = scaffold("check", "--against", "HEAD", "--accept", project=project)
+    assert again.exit_code == 0, again.output
+    assert (project / "pyproject.toml").read_text() == before  # still needed against main
+
+
+def test_the_accepted_entry_the_hook_committed_still_passes_ci_against_the_target_branch(
+    project: Path,
+) -> None:
+    target = git(project, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(project, "switch", "--quiet", "--create", "rename")
+    edit(project, STOCK, "    id: int\n", "    stock_id: int\n")
+    assert scaffold("check", "--against", "HEAD", "--accept", project=project).exit_code == 0
+    git(project, "commit", "--quiet", "--all", "-m", "rename the stock's id, on purpose")
+    assert scaffold("check", "--against", "HEAD", "--accept", project=project).exit_code == 0
+    ci = scaffold("check", "--against", target, project=project)
+    assert ci.exit_code == 0, ci.output
+    assert f"      accepted  {STOCK}:15: field 'id'" in ci.stdout
+
+
+def test_an_accepted_entry_keeps_its_reason_and_still_matches(project: Path) -> None:
+    edit(project, STOCK, "    id: int\n", "    stock_id: int\n")
+    assert scaffold("check", "--against", "HEAD", "--accept", project=project).exit_code == 0
+    reason = 'reason = "every client is redeployed with the change"\n'
+    edit(project, "pyproject.toml", 'new = "stock_id"\n', f'new = "stock_id"\n{reason}')
+    edit(project, STOCK, "    stock_id: int\n", "    stock_id: int\n    note: str\n")
+    result = scaffold("check", "--against", "HEAD", "--accept", project=project)
+    assert result.exit_code == 0, result.output
+    assert "not matched" not in result.stdout
+    table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["scaffold"]
+    renamed, added = table["accepted_breaks"]
+    assert renamed["reason"] == "every client is redeployed with the change"
+    assert (renamed["change"], added["change"]) == ("field renamed", "required field added")
+    documented = tomllib.loads(readme_block("[[tool.scaffold.accepted_breaks]]"))
+    assert documented["tool"]["scaffold"]["accepted_breaks"] == [renamed]
 
 
 def test_an_accepted_break_lets_no_other_through(project: Path) -> None:
@@ -442,7 +470,7 @@ def test_an_accepted_break_lets_no_other_through(project: Path) -> None:
         f"      breaking  {STOCK}:15 (at HEAD): field 'id' of event 'stock_updated' of channel"
         " inventory_stock removed"
     ) in result.stdout
-    assert "matches nothing" in result.stdout
+    assert "not matched" in result.stdout
 
 
 def test_the_command_line_reads_against_without_typer(project: Path) -> None:
@@ -484,7 +512,8 @@ def test_outside_a_git_repository_exits_2(tmp_path: Path) -> None:
     project = generated_copy("stock-in-inventory", tmp_path / "shop")
     result = scaffold("check", "--against", "HEAD", project=project)
     assert result.exit_code == 2, result.output
-    assert "is not in a git repository" in result.stderr
+    assert "git cannot read the repository of" in result.stderr
+    assert "not a git repository" in result.stderr  # what git said
 
 
 def test_an_events_file_at_the_ref_that_does_not_parse_exits_2(project: Path) -> None:
@@ -496,6 +525,81 @@ def test_an_events_file_at_the_ref_that_does_not_parse_exits_2(project: Path) ->
     assert f"as HEAD has them, so nothing can be compared with them: HEAD:{STOCK}:15" in (
         result.stderr
     )
+    assert "TypeScript" not in result.stderr and "fix it" not in result.stderr
+
+
+def test_a_project_moved_into_src_since_the_ref_is_read_where_it_was(project: Path) -> None:
+    (project / "src").mkdir()
+    git(project, "mv", "shop", "src/shop")
+    edit(project, f"src/{STOCK}", "    id: int\n", "    stock_id: int\n")
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 1, result.output
+    assert f"src/{STOCK}:15: field 'id' of event 'stock_updated'" in result.stdout
+    edit(project, f"src/{STOCK}", "    stock_id: int\n", "    id: int\n")
+    git(project, "rm", "--quiet", "-r", "--cached", "src")
+    git(project, "commit", "--quiet", "-m", "the channels' files gone, still recorded")
+    missing = scaffold("check", "--against", "HEAD", project=project)
+    assert missing.exit_code == 2, missing.output
+    assert f"HEAD has neither its events file ({STOCK} or src/{STOCK}) nor" in missing.stderr
+
+
+def test_the_first_commit_of_a_repository_has_nothing_to_compare_with(tmp_path: Path) -> None:
+    project = generated_copy("stock-in-inventory", tmp_path / "shop")
+    git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 0, result.output
+    assert "HEAD has no commit yet (this is the first one): no events to compare with." in (
+        result.stdout
+    )
+    report = json.loads(scaffold("check", "--against", "HEAD", "--json", project=project).stdout)
+    assert (report["against"]["commit"], report["against"]["breaks"]) == (None, [])
+
+
+def test_what_git_says_is_in_the_message_not_a_missing_file(project: Path) -> None:
+    blob = git(project, "rev-parse", f"HEAD:./{STOCK}").strip()
+    objects = Path(git(project, "rev-parse", "--git-common-dir").strip())
+    if not objects.is_absolute():
+        objects = project / objects
+    (objects / "objects" / blob[:2] / blob[2:]).unlink()  # a corrupt repository
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 2, result.output
+    assert f"git cannot read HEAD:{STOCK}: fatal: " in result.stderr
+
+
+def test_a_shallow_clone_is_named_as_such(project: Path, tmp_path: Path) -> None:
+    edit(project, STOCK, "    id: int\n", "    id: int\n    note: str = ''\n")
+    git(project, "commit", "--quiet", "--all", "-m", "a note")
+    repository = project.parent.parent
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", "--depth", "1", repository.as_uri(), str(clone))
+    result = scaffold("check", "--against", "HEAD~1", project=clone / "services" / "shop")
+    assert result.exit_code == 2, result.output
+    assert "This clone is shallow" in result.stderr and "git fetch --unshallow" in result.stderr
+
+
+def test_the_json_report_names_every_key_of_a_break(project: Path) -> None:
+    edit(
+        project,
+        STOCK_LEVEL,
+        "StockLevelEvent = StockLevelCreated | StockLevelUpdated | StockLevelDeleted",
+        "StockLevelEvent = StockLevelCreated | StockLevelUpdated",
+    )
+    result = scaffold("check", "--against", "HEAD", "--json", project=project)
+    (removed,) = json.loads(result.stdout)["against"]["breaks"]
+    assert (removed["change"], removed["field"], removed["old"], removed["new"]) == (
+        "event removed", None, None, None,
+    )  # fmt: skip
+
+
+def test_the_pre_commit_hook_checks_a_project_in_a_folder_with_its_args(project: Path) -> None:
+    assert "args: [--project, <folder>]" in (REPO / "README.md").read_text()
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    (entry,) = [hook["entry"] for hook in hooks if hook["id"] == "scaffold-check-events"]
+    arguments = [*entry.split()[1:], "--project", "services/shop"]
+    result = run_scaffold(*arguments, cwd=project.parent.parent)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "No breaking change to the events of 2 channels since HEAD" in result.stdout
 
 
 # The README's section, "Breaking changes to events".
