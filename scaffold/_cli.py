@@ -295,6 +295,8 @@ def _print_breaks(comparison: "Comparison", project: Path | None) -> None:
         for found in breaks:
             status = typer.style(f"{title.lower():>14}", fg="red" if title == "Breaking" else None)
             typer.echo(f"{status}  {found.location(ref)}: {found.describe()}")
+    for hidden in comparison.not_compared:
+        typer.echo(f"{'not compared':>14}  {hidden.path}:{hidden.line}: {hidden.describe()}")
     for entry in comparison.stale:
         listed = ", ".join(f"{key} = {json.dumps(value)}" for key, value in entry.items())
         typer.echo(f"{'not matched':>14}  [[tool.scaffold.accepted_breaks]] {listed}")

@@ -21,7 +21,7 @@ import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from scaffold.breaking import Break, event_breaks
+from scaffold.breaking import Break, Unseen, event_breaks, unseen
 from scaffold.errors import BadInput
 from scaffold.git import Revision, revision
 from scaffold.layout import ChannelLayout, channel_layout
@@ -50,6 +50,8 @@ class Comparison:
     """The accepted entries that match no break against this commit (kept: see the module)."""
     written: bool = False
     """Whether `--accept` added entries to the accepted breaks of pyproject.toml."""
+    not_compared: tuple[Unseen, ...] = ()
+    """The events whose inherited fields the events files do not show."""
 
     def as_json(self) -> dict[str, object]:
         ref = self.revision.ref
@@ -61,6 +63,7 @@ class Comparison:
             "accepted": [b.as_json(ref) for b in self.accepted],
             "stale_accepted": list(self.stale),
             "written": self.written,
+            "not_compared": [u.as_json() for u in self.not_compared],
         }
 
 
@@ -68,7 +71,7 @@ def compare_with(project: Project, ref: str, *, accept: bool = False) -> Compari
     """The breaks of `project`'s events since `ref`; with `accept`, those no entry accepts yet
     added to the accepted breaks of pyproject.toml."""
     commit = revision(project.root, ref)
-    channels, breaks = _breaks_since(project, commit)
+    channels, breaks, not_compared = _breaks_since(project, commit)
     entries = _accepted_entries(project)
     stale = tuple(entry for entry in entries if not any(_matches(entry, b) for b in breaks))
     accepted = tuple(b for b in breaks if any(_matches(entry, b) for entry in entries))
@@ -77,8 +80,8 @@ def compare_with(project: Project, ref: str, *, accept: bool = False) -> Compari
         new = [b.entry for b in open_breaks]
         added = [entry for index, entry in enumerate(new) if entry not in new[:index]]
         written = bool(added) and _record_accepted(project, [*entries, *added])
-        return Comparison(commit, channels, (), tuple(breaks), stale, written)
-    return Comparison(commit, channels, open_breaks, accepted, stale)
+        return Comparison(commit, channels, (), tuple(breaks), stale, written, not_compared)
+    return Comparison(commit, channels, open_breaks, accepted, stale, False, not_compared)
 
 
 def _matches(entry: dict[str, str], found: Break) -> bool:
@@ -86,11 +89,15 @@ def _matches(entry: dict[str, str], found: Break) -> bool:
     return {key: value for key, value in entry.items() if key in NAMING} == found.entry
 
 
-def _breaks_since(project: Project, commit: Revision) -> tuple[int, list[Break]]:
-    """How many channels `commit` records, and the breaks of their events since."""
+def _breaks_since(
+    project: Project, commit: Revision
+) -> tuple[int, list[Break], tuple[Unseen, ...]]:
+    """How many channels `commit` records, the breaks of their events since, and the events
+    whose inherited fields neither version shows."""
     before, pyproject_at_ref = _project_at(project, commit)
     now = {r.names.channel_name: channel_layout(project, r) for r in project.channels}
     breaks: list[Break] = []
+    hidden: list[Unseen] = []
     for index, record in enumerate(before.channels):
         name = record.names.channel_name
         if name not in now:
@@ -110,7 +117,8 @@ def _breaks_since(project: Project, commit: Revision) -> tuple[int, list[Break]]
         new = now[name]
         new_events = read_channel_events(_source(project, new), new.events_path, new.events_alias)
         breaks += event_breaks(name, old_events, old_path, new_events, new.events_path)
-    return len(before.channels), breaks
+        hidden += unseen(name, old_events, new_events, new.events_path)
+    return len(before.channels), breaks, tuple(hidden)
 
 
 def _module_at(commit: Revision, module: str) -> tuple[str, str] | None:

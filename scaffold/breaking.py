@@ -128,6 +128,46 @@ class Break:
         }
 
 
+@dataclass(frozen=True)
+class Unseen:
+    """An event some of whose fields the events file does not show, so that they are not
+    compared: those it inherits from a base imported from another module."""
+
+    channel: str
+    event: str
+    bases: tuple[str, ...]
+    """The bases outside the file, as the events file names them now."""
+    path: str
+    line: int
+
+    def describe(self) -> str:
+        bases = ", ".join(self.bases)
+        return (
+            f"event {self.event!r} of channel {self.channel}: the fields it inherits from {bases}"
+            " (not in the events file) are not compared"
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "channel": self.channel,
+            "event": self.event,
+            "bases": list(self.bases),
+            "path": self.path,
+            "line": self.line,
+            "message": self.describe(),
+        }
+
+
+def unseen(channel: str, old: ChannelEvents, new: ChannelEvents, new_path: str) -> list[Unseen]:
+    """The events of both versions whose bases outside the file hide fields from the check."""
+    old_bases = {event.event_type: event.outside_bases for event in old.events}
+    return [
+        Unseen(channel, str(event.event_type), event.outside_bases, new_path, event.line)
+        for event in new.events
+        if event.event_type in old_bases and (event.outside_bases or old_bases[event.event_type])
+    ]
+
+
 def event_breaks(
     channel: str, old: ChannelEvents, old_path: str, new: ChannelEvents, new_path: str
 ) -> list[Break]:

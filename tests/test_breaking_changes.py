@@ -243,6 +243,17 @@ def test_nested_models_are_compared_field_by_field_whatever_their_class() -> Non
     ]
 
 
+def test_a_union_of_models_is_shown_as_the_json_objects_the_wire_carries() -> None:
+    item = "class Item(ChannelEvent):\n    qty: {qty}\n\n\n"
+    models = item + "class Note(ChannelEvent):\n    text: str\n\n\n"
+    field = "entry: Item | Note"
+    old = events(models.format(qty="int") + event_class(field))
+    new = events(models.format(qty="str") + event_class(field))
+    assert changes(old, new) == [
+        ("type changed", "entry", "{qty: int} | {text: str}", "{qty: str} | {text: str}")
+    ]
+
+
 def test_a_model_that_holds_itself_is_compared_once() -> None:
     tree = (
         'class Node(ChannelEvent):\n    event_type: ClassVar[str] = "node"\n'
@@ -576,6 +587,28 @@ def test_a_shallow_clone_is_named_as_such(project: Path, tmp_path: Path) -> None
     result = scaffold("check", "--against", "HEAD~1", project=clone / "services" / "shop")
     assert result.exit_code == 2, result.output
     assert "This clone is shallow" in result.stderr and "git fetch --unshallow" in result.stderr
+
+
+def test_fields_inherited_from_a_base_in_another_module_are_listed_as_not_compared(
+    project: Path,
+) -> None:
+    edit(project, STOCK, "class StockUpdated(ChannelEvent):", "class StockUpdated(Audited):")
+    edit(
+        project,
+        STOCK,
+        "from fastapi_pg_sse import",
+        "from shop.audit import Audited\nfrom fastapi_pg_sse import",
+    )
+    git(project, "commit", "--quiet", "--all", "-m", "an audited event")
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"  not compared  {STOCK}:11: event 'stock_updated' of channel inventory_stock: the"
+        " fields it inherits from Audited (not in the events file) are not compared"
+    ) in result.stdout
+    report = json.loads(scaffold("check", "--against", "HEAD", "--json", project=project).stdout)
+    (hidden,) = report["against"]["not_compared"]
+    assert (hidden["event"], hidden["bases"]) == ("stock_updated", ["Audited"])
 
 
 def test_the_json_report_names_every_key_of_a_break(project: Path) -> None:
