@@ -14,8 +14,10 @@ import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
+from scaffold import git as scaffold_git
 from scaffold._cli import app
 from scaffold.breaking import BOTH, Break, event_breaks
+from scaffold.errors import BadInput
 from scaffold.typescript import read_channel_events
 from tests.helpers import REPO, heavy_modules_loaded, run_scaffold
 from tests.test_check import generated_copy
@@ -576,6 +578,14 @@ def test_what_git_says_is_in_the_message_not_a_missing_file(project: Path) -> No
     result = scaffold("check", "--against", "HEAD", project=project)
     assert result.exit_code == 2, result.output
     assert f"git cannot read HEAD:{STOCK}: fatal: " in result.stderr
+
+
+def test_a_git_that_does_not_answer_in_time_is_a_clear_error(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scaffold_git, "_TIMEOUT", 1e-6)
+    with pytest.raises(BadInput, match=r"took more than 1e-06 seconds in "):
+        scaffold_git.revision(project, "HEAD")
 
 
 def test_a_shallow_clone_is_named_as_such(project: Path, tmp_path: Path) -> None:
