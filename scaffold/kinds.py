@@ -104,11 +104,13 @@ class Reading:
             return any(self.accepts(member, value, assumed) for member in reader.args)
         if reader.constraints and reader.constraints != value.constraints:
             return False
-        return self._accepts_unconstrained(reader, value, assumed)
+        return self._accepts_shape(reader, value, assumed)
 
-    def _accepts_unconstrained(
+    def _accepts_shape(
         self, reader: Kind, value: Kind, assumed: frozenset[tuple[str, str]]
     ) -> bool:
+        """`accepts`, once unions are taken apart and the reader's constraints, if any, are
+        those of `value`."""
         match reader.shape:
             case "literal":
                 return value.shape == "literal" and set(value.values) <= set(reader.values)
