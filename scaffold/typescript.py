@@ -501,8 +501,8 @@ class _ModelReader:
             return ANY
         if name in _ARRAYS or name in _TUPLES:
             return Kind("list", args=(ANY,))
-        if name in _MAPPINGS:
-            return Kind("dict", args=(ANY, ANY))
+        if name in _MAPPINGS:  # JSON's keys are strings
+            return Kind("dict", args=(Kind("scalar", "str"), ANY))
         return _opaque(node)  # a type imported from elsewhere: compared by its annotation
 
     def _generic_kind(self, node: ast.Subscript) -> Kind:

@@ -184,6 +184,7 @@ def test_a_type_change_breaks_the_readers_on_either_side_of_it(
         ("Optional[int]", "int | None"),
         ("None | int", "int | None"),
         ("List[int]", "list[int]"),
+        ("dict", "dict[str, Any]"),
         ("Any", "JsonValue"),
         ("Literal['a', 'b']", "Literal['b', 'a']"),
         ("Annotated[int, Field(ge=0, description='old')]", "int = Field(0, ge=0)"),
