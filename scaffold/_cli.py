@@ -221,8 +221,8 @@ def check(
             metavar="REF",
             help=(
                 "Also compare every channel's events with those at this git commit (HEAD,"
-                " origin/main): a field or event type gone, a type clients cannot read, a"
-                " field made required fails."
+                " origin/main): a field or event type gone, a type old readers or replayed"
+                " events cannot read, a field made required fails."
             ),
             show_default=False,
         ),
@@ -232,8 +232,8 @@ def check(
         typer.Option(
             "--accept",
             help=(
-                "With --against: accept the breaking changes found, on purpose, by listing them in"
-                " [[tool.scaffold.accepted_breaks]] of pyproject.toml (and only them)."
+                "With --against: accept the breaking changes found, on purpose, by adding them to"
+                " [[tool.scaffold.accepted_breaks]] of pyproject.toml (it removes none)."
             ),
         ),
     ] = False,
@@ -286,16 +286,20 @@ def _print_findings(findings: "Sequence[Finding]") -> None:
 
 def _print_breaks(comparison: "Comparison", project: Path | None) -> None:
     """The breaking changes of the events since the commit compared against, those accepted,
-    and the accepted entries that match none any more."""
+    and the accepted entries that match none against it."""
     ref = comparison.revision.ref
+    if comparison.revision.commit is None:
+        typer.echo(f"{ref} has no commit yet (this is the first one): no events to compare with.")
+        return
     for title, breaks in (("Accepted", comparison.accepted), ("Breaking", comparison.breaks)):
         for found in breaks:
             status = typer.style(f"{title.lower():>14}", fg="red" if title == "Breaking" else None)
             typer.echo(f"{status}  {found.location(ref)}: {found.describe()}")
+    for hidden in comparison.not_compared:
+        typer.echo(f"{'not compared':>14}  {hidden.path}:{hidden.line}: {hidden.describe()}")
     for entry in comparison.stale:
-        action = "dropped" if comparison.written else "matches nothing"
         listed = ", ".join(f"{key} = {json.dumps(value)}" for key, value in entry.items())
-        typer.echo(f"{action:>14}  [[tool.scaffold.accepted_breaks]] {listed}")
+        typer.echo(f"{'not matched':>14}  [[tool.scaffold.accepted_breaks]] {listed}")
     channels = f"{comparison.channels} channel{'' if comparison.channels == 1 else 's'}"
     since = f"{ref} ({comparison.revision.commit[:12]})"
     if comparison.written:
@@ -306,17 +310,18 @@ def _print_breaks(comparison: "Comparison", project: Path | None) -> None:
         words = ["scaffold", "check", "--against", ref, "--accept"]
         words += ["--project", str(project)] if project is not None else []
         typer.echo(
-            f"\nBreaking changes to the events of {channels} since {since}: clients built"
-            " before them cannot read what the app sends now. Undo them, or accept them on"
+            f"\nBreaking changes to the events of {channels} since {since}: readers on one side"
+            " of the deploy cannot read the events of the other. Undo them, or accept them on"
             f" purpose: {shlex.join(words)}"
         )
     else:
         but = ", but those accepted" if comparison.accepted else ""
         typer.echo(f"No breaking change to the events of {channels} since {since}{but}.")
-    if comparison.stale and not comparison.written:
+    if comparison.stale:
         typer.echo(
-            "Accepted breaks that match nothing have landed on the commit compared against:"
-            " delete them from pyproject.toml, or run the check again with --accept."
+            f"Accepted breaks marked `not matched` match no break against {ref}, which may"
+            " already have the change. Keep them while a commit you check against (the target"
+            " branch in CI) lacks it; delete them by hand once it has it."
         )
 
 

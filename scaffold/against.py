@@ -4,18 +4,24 @@ The channels recorded at REF (its pyproject.toml) are compared with those record
 events file at REF with the one on disk, both read with `ast` as the TypeScript generator reads
 them (`scaffold.typescript`), never imported. Breaks the project accepts on purpose are listed in
 `[[tool.scaffold.accepted_breaks]]`, each naming one break exactly (channel, change, event,
-field, old and new): it lets that break pass, and no other. `--accept` writes the list as the
-breaks found now, which drops the entries that match no break any more (the change has landed
-on the commit compared against).
+field, old and new; any other key, such as `reason`, is the user's and kept): it lets that break
+pass, and no other. `--accept` adds the breaks found now that no entry accepts yet, and never
+removes one: an entry that matches no break against this REF (HEAD, once the change is
+committed) may still be needed against another (the target branch, in CI). The user deletes it
+once every commit compared against has the change.
+
+A channel's files are found where they are at REF, not where they are now: the project may have
+moved its package into `src/` since.
 """
 
+import ast
 import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
 from typing import Any
 
-from scaffold.breaking import Break, event_breaks
+from scaffold.breaking import Break, Unseen, event_breaks, unseen
 from scaffold.errors import BadInput
 from scaffold.git import Revision, revision
 from scaffold.layout import ChannelLayout, channel_layout
@@ -24,6 +30,8 @@ from scaffold.typescript import ChannelEvents, read_channel_events
 
 ACCEPTED = "accepted_breaks"
 """The key of `[[tool.scaffold.accepted_breaks]]`."""
+NAMING = ("channel", "change", "event", "field", "old", "new")
+"""The keys of an accepted entry that name its break; the others (`reason`) are notes."""
 _CHANNELS_HEADER = re.compile(r"^\s*\[\[\s*tool\.scaffold\.channels\s*\]\]")
 
 
@@ -39,9 +47,11 @@ class Comparison:
     accepted: tuple[Break, ...]
     """Those `[[tool.scaffold.accepted_breaks]]` lists."""
     stale: tuple[dict[str, str], ...]
-    """The accepted entries that match no break: to remove (`--accept` drops them)."""
+    """The accepted entries that match no break against this commit (kept: see the module)."""
     written: bool = False
-    """Whether `--accept` wrote the list of accepted breaks into pyproject.toml."""
+    """Whether `--accept` added entries to the accepted breaks of pyproject.toml."""
+    not_compared: tuple[Unseen, ...] = ()
+    """The events whose inherited fields the events files do not show."""
 
     def as_json(self) -> dict[str, object]:
         ref = self.revision.ref
@@ -53,47 +63,85 @@ class Comparison:
             "accepted": [b.as_json(ref) for b in self.accepted],
             "stale_accepted": list(self.stale),
             "written": self.written,
+            "not_compared": [u.as_json() for u in self.not_compared],
         }
 
 
 def compare_with(project: Project, ref: str, *, accept: bool = False) -> Comparison:
-    """The breaks of `project`'s events since `ref`; with `accept`, all of them recorded as
-    accepted in pyproject.toml (and only them)."""
+    """The breaks of `project`'s events since `ref`; with `accept`, those no entry accepts yet
+    added to the accepted breaks of pyproject.toml."""
     commit = revision(project.root, ref)
-    channels, breaks = _breaks_since(project, commit)
+    channels, breaks, not_compared = _breaks_since(project, commit)
     entries = _accepted_entries(project)
-    found = [b.entry for b in breaks]
-    stale = tuple(entry for entry in entries if entry not in found)
+    stale = tuple(entry for entry in entries if not any(_matches(entry, b) for b in breaks))
+    accepted = tuple(b for b in breaks if any(_matches(entry, b) for entry in entries))
+    open_breaks = tuple(b for b in breaks if b not in accepted)
     if accept:
-        unique = [entry for index, entry in enumerate(found) if entry not in found[:index]]
-        written = _record_accepted(project, entries, unique)
-        return Comparison(commit, channels, (), tuple(breaks), stale, written)
-    open_breaks = tuple(b for b in breaks if b.entry not in entries)
-    accepted = tuple(b for b in breaks if b.entry in entries)
-    return Comparison(commit, channels, open_breaks, accepted, stale)
+        new = [b.entry for b in open_breaks]
+        added = [entry for index, entry in enumerate(new) if entry not in new[:index]]
+        written = bool(added) and _record_accepted(project, [*entries, *added])
+        return Comparison(commit, channels, (), tuple(breaks), stale, written, not_compared)
+    return Comparison(commit, channels, open_breaks, accepted, stale, False, not_compared)
 
 
-def _breaks_since(project: Project, commit: Revision) -> tuple[int, list[Break]]:
-    """How many channels `commit` records, and the breaks of their events since."""
+def _matches(entry: dict[str, str], found: Break) -> bool:
+    """Whether an accepted entry names `found`: by its naming keys, whatever notes it has."""
+    return {key: value for key, value in entry.items() if key in NAMING} == found.entry
+
+
+def _breaks_since(
+    project: Project, commit: Revision
+) -> tuple[int, list[Break], tuple[Unseen, ...]]:
+    """How many channels `commit` records, the breaks of their events since, and the events
+    whose inherited fields neither version shows."""
     before, pyproject_at_ref = _project_at(project, commit)
     now = {r.names.channel_name: channel_layout(project, r) for r in project.channels}
     breaks: list[Break] = []
+    hidden: list[Unseen] = []
     for index, record in enumerate(before.channels):
         name = record.names.channel_name
-        old = channel_layout(before, record)
         if name not in now:
             line = _entry_line(pyproject_at_ref, index)
             removed = Break(name, "channel removed", path="pyproject.toml", line=line, at_ref=True)
+            removed = dataclasses.replace(removed, readers=("old readers",))
             breaks.append(removed)
             continue
-        source = commit.read(old.events_path)
-        if source is None:  # a channel made before events were typed: nothing to keep
-            continue
-        old_events = _events_at(commit, old, source)
+        old = channel_layout(before, record)
+        found = _module_at(commit, old.events_module)
+        if found is None:
+            if _module_at(commit, old.service_module) is None:
+                raise BadInput(_no_channel_files(commit, old))
+            continue  # a channel made before events were typed: nothing to keep
+        old_path, source = found
+        old_events = _events_at(commit, old, old_path, source)
         new = now[name]
         new_events = read_channel_events(_source(project, new), new.events_path, new.events_alias)
-        breaks += event_breaks(name, old_events, old.events_path, new_events, new.events_path)
-    return len(before.channels), breaks
+        breaks += event_breaks(name, old_events, old_path, new_events, new.events_path)
+        hidden += unseen(name, old_events, new_events, new.events_path)
+    return len(before.channels), breaks, tuple(hidden)
+
+
+def _module_at(commit: Revision, module: str) -> tuple[str, str] | None:
+    """The path and text of a dotted module at `commit`, in the project's folder or its `src/`
+    folder, as the project was laid out then; None when it has neither."""
+    relative = "/".join(module.split(".")) + ".py"
+    for path in (relative, f"src/{relative}"):
+        text = commit.read(path)
+        if text is not None:
+            return path, text
+    return None
+
+
+def _no_channel_files(commit: Revision, layout: ChannelLayout) -> str:
+    tried = " or ".join(
+        f"{folder}{'/'.join(layout.events_module.split('.'))}.py" for folder in ("", "src/")
+    )
+    return (
+        f"channel {layout.record.name} in {layout.record.module} is recorded in pyproject.toml at"
+        f" {commit.ref}, but {commit.ref} has neither its events file ({tried}) nor its notify"
+        " service, so its events cannot be compared. Is [tool.scaffold] package at"
+        f" {commit.ref} the package the channels were in? Compare against another commit"
+    )
 
 
 def _accepted_entries(project: Project) -> list[dict[str, str]]:
@@ -142,14 +190,17 @@ def _entry_line(pyproject: str, index: int) -> int | None:
     return headers[index] if index < len(headers) else None
 
 
-def _events_at(commit: Revision, layout: ChannelLayout, source: str) -> ChannelEvents:
-    where = f"{commit.ref}:{layout.events_path}"
+def _events_at(commit: Revision, layout: ChannelLayout, path: str, source: str) -> ChannelEvents:
+    """The events of the file at `path` as `commit` has it: it cannot be fixed there."""
+    where = f"{commit.ref}:{path}"
     try:
+        ast.parse(source, where)
         return read_channel_events(source, where, layout.events_alias)
-    except BadInput as error:
+    except (SyntaxError, BadInput) as error:
+        said = f"{where}:{error.lineno}: {error.msg}" if isinstance(error, SyntaxError) else error
         raise BadInput(
             f"the events of channel {layout.record.name} in {layout.record.module} cannot be read"
-            f" as {commit.ref} has them, so nothing can be compared with them: {error}. Compare"
+            f" as {commit.ref} has them, so nothing can be compared with them: {said}. Compare"
             " against a commit where they can be read"
         ) from error
 
@@ -167,12 +218,8 @@ def _source(project: Project, layout: ChannelLayout) -> str:
         raise BadInput(f"{layout.events_path} is not UTF-8 text: {error}") from error
 
 
-def _record_accepted(
-    project: Project, entries: list[dict[str, str]], wanted: list[dict[str, str]]
-) -> bool:
-    """Write `wanted` as the accepted breaks, unless they are those listed; whether it wrote."""
-    if wanted == entries:
-        return False
+def _record_accepted(project: Project, wanted: list[dict[str, str]]) -> bool:
+    """Write `wanted` as the accepted breaks; True."""
     from scaffold.apply import apply_plan
     from scaffold.manifest import record_accepted_breaks
     from scaffold.plan import Desired, Ownership, make_plan

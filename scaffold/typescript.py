@@ -31,26 +31,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from scaffold.errors import BadInput
+from scaffold.kinds import ANY, CONSTRAINTS, FLOATS, INTEGERS, NONE, STRINGS, Kind, union
 from scaffold.pydantic_aliases import ALIAS_GENERATORS
 
 _MODEL_ROOTS = frozenset({"BaseModel", "ChannelEvent"})
 _ENUM_ROOTS = frozenset({"Enum", "StrEnum", "IntEnum"})
-_STRINGS = frozenset(
-    {
-        "str", "StrictStr", "bytes", "UUID", "UUID1", "UUID3", "UUID4", "UUID5", "datetime",
-        "date", "time", "timedelta", "AwareDatetime", "NaiveDatetime", "PastDate", "FutureDate",
-        "PastDatetime", "FutureDatetime", "Decimal", "EmailStr", "NameEmail", "AnyUrl",
-        "AnyHttpUrl", "HttpUrl", "IPv4Address", "IPv6Address", "IPvAnyAddress", "Path",
-        "SecretStr",
-    }
-)  # fmt: skip
-_NUMBERS = frozenset(
-    {
-        "int", "float", "StrictInt", "StrictFloat", "PositiveInt", "NegativeInt",
-        "NonNegativeInt", "NonPositiveInt", "PositiveFloat", "NegativeFloat", "NonNegativeFloat",
-        "NonPositiveFloat", "FiniteFloat",
-    }
-)  # fmt: skip
+_NUMBERS = INTEGERS | FLOATS
 _BOOLEANS = frozenset({"bool", "StrictBool"})
 _UNKNOWN = frozenset({"Any", "JsonValue", "object"})
 _ARRAYS = frozenset(
@@ -79,6 +65,8 @@ class Property:
     (its JSON holds it all the same). Not part of the TypeScript shape: not compared."""
     line: int = dataclasses.field(default=0, compare=False)
     """The line of the file that declares the field (in a base, for an inherited one)."""
+    kind: Kind = dataclasses.field(default=ANY, compare=False)
+    """The values pydantic accepts for it (`scaffold.kinds`), which `check --against` compares."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +117,7 @@ def read_channel_events(
     except SyntaxError as error:
         raise BadInput(
             f"{filename}:{error.lineno}: {error.msg}; scaffold reads the channel's events from"
-            " this file to write its TypeScript types: fix it, then run the command again"
+            " this file: fix it, then run the command again"
         ) from error
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
     members = _alias_members(tree, alias, filename)
@@ -331,6 +319,7 @@ class _ModelReader:
                 field.doc,
                 optional=field.has_default,
                 line=field.line,
+                kind=self.kind(field.annotation).constrained(_constraints(field.options)),
             )
             for key, field in self._fields(name).items()
         }
@@ -449,7 +438,7 @@ class _ModelReader:
             return (self._renames.get(name, name),)
         if name in self._enums:
             return self._enums[name]
-        if name in _STRINGS:
+        if name in STRINGS:
             return ("string",)
         if name in _NUMBERS:
             return ("number",)
@@ -480,6 +469,65 @@ class _ModelReader:
         if name in _MAPPINGS:
             return (f"Record<string, {self.ts_type(arguments[-1])}>",)
         return ("unknown",)
+
+    def kind(self, node: ast.expr) -> Kind:
+        """The value kind of an annotation: what pydantic accepts, as `scaffold.kinds` says."""
+        if isinstance(node, ast.Constant):
+            if node.value is None:
+                return NONE
+            if isinstance(node.value, str):  # a forward reference: "Item"
+                try:
+                    return self.kind(ast.parse(node.value, mode="eval").body)
+                except SyntaxError:
+                    return Kind("opaque", node.value)
+            return _opaque(node)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return union([self.kind(node.left), self.kind(node.right)])
+        if isinstance(node, ast.Subscript):
+            return self._generic_kind(node)
+        name = _name_of(node)
+        if name is None:
+            return _opaque(node)
+        if name in self._models:
+            return Kind("model", self._renames.get(name, name))
+        if name in self._enums:
+            values = self._enums[name]
+            return (
+                Kind("opaque", name) if values == ("unknown",) else Kind("literal", values=values)
+            )
+        if name in STRINGS or name in _NUMBERS or name in _BOOLEANS:
+            return Kind("scalar", name)
+        if name in _UNKNOWN:
+            return ANY
+        if name in _ARRAYS or name in _TUPLES:
+            return Kind("list", args=(ANY,))
+        if name in _MAPPINGS:  # JSON's keys are strings
+            return Kind("dict", args=(Kind("scalar", "str"), ANY))
+        return _opaque(node)  # a type imported from elsewhere: compared by its annotation
+
+    def _generic_kind(self, node: ast.Subscript) -> Kind:
+        name = _name_of(node.value)
+        arguments = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if name == "Annotated":
+            return self.kind(arguments[0]).constrained(_metadata_constraints(arguments[1:]))
+        if name == "Literal":
+            values = [_literal(argument) for argument in arguments]
+            known = [value for value in values if value is not None]
+            if len(known) < len(values):
+                return _opaque(node)
+            return Kind("literal", values=tuple(dict.fromkeys(known)))
+        if name in _UNIONS:
+            members = [self.kind(argument) for argument in arguments]
+            return union([*members, NONE] if name == "Optional" else members)
+        if name in _ARRAYS or (
+            name in _TUPLES and len(arguments) == 2 and _is_ellipsis(arguments[1])
+        ):
+            return Kind("list", args=(self.kind(arguments[0]),))
+        if name in _TUPLES:
+            return Kind("tuple", args=tuple(self.kind(argument) for argument in arguments))
+        if name in _MAPPINGS and len(arguments) == 2:
+            return Kind("dict", args=(self.kind(arguments[0]), self.kind(arguments[1])))
+        return _opaque(node)
 
     def _array(self, element: ast.expr) -> str:
         members = self._members(element)
@@ -513,6 +561,29 @@ def _own_fields(node: ast.ClassDef) -> Iterator[_Field]:
                 yield _Field(
                     statement.name, returns, doc, options, node.name, statement.lineno, True
                 )
+
+
+def _opaque(node: ast.expr) -> Kind:
+    """A type the file does not show (imported, or a call such as `conint(ge=0)`): compared by
+    its annotation's text."""
+    return Kind("opaque", ast.unparse(node))
+
+
+def _constraints(options: Mapping[str, ast.expr]) -> tuple[str, ...]:
+    """The keywords of a `Field(...)` that narrow its values: `("ge=0",)`."""
+    return tuple(f"{key}={ast.unparse(options[key])}" for key in sorted(CONSTRAINTS & set(options)))
+
+
+def _metadata_constraints(metadata: Sequence[ast.expr]) -> tuple[str, ...]:
+    """What `Annotated` metadata narrows: a `Field`'s constraints, any other metadata (a
+    validator, `annotated_types.Ge(0)`) as its text."""
+    found: list[str] = []
+    for node in metadata:
+        if isinstance(node, ast.Call) and _name_of(node.func) == "Field":
+            found += _constraints({k.arg: k.value for k in node.keywords if k.arg is not None})
+        else:
+            found.append(ast.unparse(node))
+    return tuple(found)
 
 
 def _has_default(value: ast.expr | None, calls: Sequence[ast.expr | None]) -> bool:

@@ -14,8 +14,10 @@ import yaml
 from click.testing import Result
 from typer.testing import CliRunner
 
+from scaffold import git as scaffold_git
 from scaffold._cli import app
-from scaffold.breaking import Break, event_breaks
+from scaffold.breaking import BOTH, Break, event_breaks
+from scaffold.errors import BadInput
 from scaffold.typescript import read_channel_events
 from tests.helpers import REPO, heavy_modules_loaded, run_scaffold
 from tests.test_check import generated_copy
@@ -78,7 +80,8 @@ def test_a_renamed_field_breaks_at_its_new_line() -> None:
 
 def test_a_removed_field_breaks_at_its_line_at_the_ref() -> None:
     (found,) = breaks(updated("id: int", "name: str"), updated("id: int"))
-    assert (found.change, found.field, found.old) == ("field removed", "name", "string")
+    assert (found.change, found.field, found.old) == ("field removed", "name", "str")
+    assert found.readers == ("old readers",)
     assert found.location("HEAD") == "old.py:10 (at HEAD)"
 
 
@@ -91,10 +94,10 @@ def test_an_added_field_with_a_default_and_a_new_event_pass() -> None:
 @pytest.mark.parametrize(
     ("field", "type"),
     [
-        ("note: str", "string"),
-        ("note: str = Field()", "string"),
-        ("note: str = Field(...)", "string"),
-        ("note: str | None", "string | null"),
+        ("note: str", "str"),
+        ("note: str = Field()", "str"),
+        ("note: str = Field(...)", "str"),
+        ("note: str | None", "str | None"),
     ],
 )
 def test_an_added_field_without_a_default_breaks(field: str, type: str) -> None:
@@ -131,46 +134,74 @@ def test_the_wire_name_is_what_counts_aliases_followed() -> None:
 
 
 @pytest.mark.parametrize(
-    ("old", "new"),
+    ("old", "new", "readers"),
     [
-        ("int", "str"),
-        ("int", "int | None"),
-        ("int", "Optional[int]"),
-        ("str", "int"),
-        ("Literal['a', 'b']", "Literal['a', 'c']"),
-        ("Literal['a']", "str"),
-        ("list[int]", "list[str]"),
-        ("list[int]", "int"),
-        ("dict[str, int]", "dict[str, str]"),
-        ("tuple[int, int]", "tuple[int, str]"),
-        ("bool", "int"),
+        ("int", "str", BOTH),
+        ("str", "int", BOTH),
+        ("bool", "int", BOTH),
+        ("list[int]", "list[str]", BOTH),
+        ("list[int]", "int", BOTH),
+        ("dict[str, int]", "dict[str, str]", BOTH),
+        ("tuple[int, int]", "tuple[int, str]", BOTH),
+        ("Literal['a', 'b']", "Literal['a', 'c']", BOTH),
+        # Wider: an old reader refuses what is new (pydantic's int refuses 1.5, or "x").
+        ("int", "int | None", ("old readers",)),
+        ("int", "Optional[int]", ("old readers",)),
+        ("int", "float", ("old readers",)),
+        ("list[int]", "list[float]", ("old readers",)),
+        ("datetime", "str", ("old readers",)),
+        ("date", "str", ("old readers",)),
+        ("Literal['a']", "str", ("old readers",)),
+        ("Literal['a']", "Literal['a', 'b']", ("old readers",)),
+        ("Annotated[int, Field(ge=0)]", "int", ("old readers",)),
+        ("int", "Any", ("old readers",)),
+        # Narrower: a new reader refuses events stored before, replayed to it.
+        ("int | None", "int", ("stored events",)),
+        ("float", "int", ("stored events",)),
+        ("str", "Literal['a', 'b']", ("stored events",)),
+        ("Literal['a', 'b']", "Literal['a']", ("stored events",)),
+        ("Any", "dict[str, int]", ("stored events",)),
+        ("str", "datetime", ("stored events",)),
+        ("int", "Annotated[int, Field(ge=0)]", ("stored events",)),
+        ("list[int | None]", "list[int]", ("stored events",)),
+        # A constraint changed: scaffold does not weigh one against another.
+        ("int = Field(ge=0)", "int = Field(ge=1)", BOTH),
+        ("Annotated[str, Field(max_length=3)]", "str = Field(max_length=4)", BOTH),
     ],
 )
-def test_a_type_whose_values_old_clients_cannot_read_breaks(old: str, new: str) -> None:
+def test_a_type_change_breaks_the_readers_on_either_side_of_it(
+    old: str, new: str, readers: tuple[str, ...]
+) -> None:
     (found,) = breaks(updated(f"value: {old}"), updated(f"value: {new}"))
-    assert (found.change, found.field) == ("type changed", "value")
+    assert (found.change, found.field, found.readers) == ("type changed", "value", readers)
     assert found.location("HEAD") == "new.py:9"
 
 
 @pytest.mark.parametrize(
     ("old", "new"),
     [
-        ("int | None", "int"),
-        ("int", "float"),
-        ("str", "Literal['a', 'b']"),
-        ("Literal['a', 'b']", "Literal['a']"),
-        ("Any", "dict[str, int]"),
-        ("JsonValue", "list[str]"),
-        ("object", "int | None"),
-        ("list[Any]", "tuple[int, str]"),
-        ("list[int | None]", "list[int]"),
-        ("dict[str, Any]", "dict[str, int]"),
-        ("bool", "Literal[True]"),
-        ("str", "datetime"),
+        ("int", "int"),
+        ("Optional[int]", "int | None"),
+        ("None | int", "int | None"),
+        ("List[int]", "list[int]"),
+        ("dict", "dict[str, Any]"),
+        ("Any", "JsonValue"),
+        ("Literal['a', 'b']", "Literal['b', 'a']"),
+        ("Annotated[int, Field(ge=0, description='old')]", "int = Field(0, ge=0)"),
+        ("Money", "Money"),
     ],
 )
-def test_a_type_whose_values_old_clients_read_passes(old: str, new: str) -> None:
+def test_a_type_written_another_way_passes(old: str, new: str) -> None:
     assert breaks(updated(f"value: {old}"), updated(f"value: {new}")) == []
+
+
+def test_a_type_the_file_does_not_show_is_compared_by_its_annotation() -> None:
+    assert changes(updated("value: Money"), updated("value: str")) == [
+        ("type changed", "value", "Money", "str")
+    ]
+    assert changes(updated("value: Money"), updated("value: money.Money")) == [
+        ("type changed", "value", "Money", "money.Money")
+    ]
 
 
 def test_a_removed_event_breaks_at_its_class_at_the_ref() -> None:
@@ -208,10 +239,21 @@ def nested(item: str, *fields: str) -> str:
 def test_nested_models_are_compared_field_by_field_whatever_their_class() -> None:
     assert breaks(nested("Item", "qty: int"), nested("Line", "qty: int", "note: str = ''")) == []
     assert changes(nested("Item", "qty: int"), nested("Line", "qty: str")) == [
-        ("type changed", "item.qty", "number", "string"),
-        ("type changed", "items[].qty", "number", "string"),
-        ("type changed", "maybe.qty", "number", "string"),
-        ("type changed", "children[].qty", "number", "string"),
+        ("type changed", "item.qty", "int", "str"),
+        ("type changed", "items[].qty", "int", "str"),
+        ("type changed", "maybe.qty", "int", "str"),
+        ("type changed", "children[].qty", "int", "str"),
+    ]
+
+
+def test_a_union_of_models_is_shown_as_the_json_objects_the_wire_carries() -> None:
+    item = "class Item(ChannelEvent):\n    qty: {qty}\n\n\n"
+    models = item + "class Note(ChannelEvent):\n    text: str\n\n\n"
+    field = "entry: Item | Note"
+    old = events(models.format(qty="int") + event_class(field))
+    new = events(models.format(qty="str") + event_class(field))
+    assert changes(old, new) == [
+        ("type changed", "entry", "{qty: int} | {text: str}", "{qty: str} | {text: str}")
     ]
 
 
@@ -222,7 +264,7 @@ def test_a_model_that_holds_itself_is_compared_once() -> None:
     )
     old = events(tree.format(field="name: str"), "Node")
     new = events(tree.format(field="name: int"), "Node")
-    assert changes(old, new) == [("type changed", "name", "string", "number")]
+    assert changes(old, new) == [("type changed", "name", "str", "int")]
     assert breaks(old, old) == []
 
 
@@ -307,9 +349,10 @@ def test_the_json_report_lists_the_breaks(project: Path) -> None:
     assert [
         (b["event"], b["field"], b["old"], b["new"], b["location"]) for b in against["breaks"]
     ] == [
-        (event, "stock", "number", "number | null", f"{STOCK_LEVEL}:16")
+        (event, "stock", "int", "int | None", f"{STOCK_LEVEL}:16")
         for event in ("stock_level_created", "stock_level_updated", "stock_level_deleted")
     ]
+    assert {tuple(b["readers"]) for b in against["breaks"]} == {("old readers",)}
 
 
 def test_a_removed_event_is_named_at_its_line_at_the_ref(project: Path) -> None:
@@ -368,21 +411,16 @@ def test_a_break_accepted_on_purpose_passes_until_it_lands(project: Path) -> Non
     assert accepted.exit_code == 0, accepted.output
     assert "Accepted in pyproject.toml" in accepted.stdout
     table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["scaffold"]
-    documented = tomllib.loads(readme_block("[[tool.scaffold.accepted_breaks]]"))
-    assert (
-        table["accepted_breaks"]
-        == documented["tool"]["scaffold"]["accepted_breaks"]
-        == [
-            {
-                "channel": "inventory_stock",
-                "change": "field renamed",
-                "event": "stock_updated",
-                "field": "id",
-                "old": "id",
-                "new": "stock_id",
-            }
-        ]
-    )
+    assert table["accepted_breaks"] == [
+        {
+            "channel": "inventory_stock",
+            "change": "field renamed",
+            "event": "stock_updated",
+            "field": "id",
+            "old": "id",
+            "new": "stock_id",
+        }
+    ]
 
     again = scaffold("check", "--against", "HEAD", project=project)
     assert again.exit_code == 0, again.output
@@ -390,17 +428,50 @@ def test_a_break_accepted_on_purpose_passes_until_it_lands(project: Path) -> Non
     assert scaffold("check", project=project).exit_code == 0  # the record is no drift
 
     git(project, "commit", "--quiet", "--all", "-m", "rename the stock's id")
-    landed = scaffold("check", "--against", "HEAD", project=project)
-    assert landed.exit_code == 0, landed.output
+    committed = scaffold("check", "--against", "HEAD", project=project)
+    assert committed.exit_code == 0, committed.output
     assert (
-        'matches nothing  [[tool.scaffold.accepted_breaks]] channel = "inventory_stock",'
+        '   not matched  [[tool.scaffold.accepted_breaks]] channel = "inventory_stock",'
         ' change = "field renamed", event = "stock_updated", field = "id", old = "id",'
         ' new = "stock_id"\n'
-    ) in landed.stdout
-    dropped = scaffold("check", "--against", "HEAD", "--accept", project=project)
-    assert dropped.exit_code == 0, dropped.output
-    assert "dropped  [[tool.scaffold.accepted_breaks]]" in dropped.stdout
-    assert "accepted_breaks" not in (project / "pyproject.toml").read_text()
+    ) in committed.stdout
+    assert "match no break against HEAD" in committed.stdout
+    assert "--accept" not in committed.stdout  # which would not drop it anyway
+    before = (project / "pyproject.toml").read_text()
+    again = scaffold("check", "--against", "HEAD", "--accept", project=project)
+    assert again.exit_code == 0, again.output
+    assert (project / "pyproject.toml").read_text() == before  # still needed against main
+
+
+def test_the_accepted_entry_the_hook_committed_still_passes_ci_against_the_target_branch(
+    project: Path,
+) -> None:
+    target = git(project, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    git(project, "switch", "--quiet", "--create", "rename")
+    edit(project, STOCK, "    id: int\n", "    stock_id: int\n")
+    assert scaffold("check", "--against", "HEAD", "--accept", project=project).exit_code == 0
+    git(project, "commit", "--quiet", "--all", "-m", "rename the stock's id, on purpose")
+    assert scaffold("check", "--against", "HEAD", "--accept", project=project).exit_code == 0
+    ci = scaffold("check", "--against", target, project=project)
+    assert ci.exit_code == 0, ci.output
+    assert f"      accepted  {STOCK}:15: field 'id'" in ci.stdout
+
+
+def test_an_accepted_entry_keeps_its_reason_and_still_matches(project: Path) -> None:
+    edit(project, STOCK, "    id: int\n", "    stock_id: int\n")
+    assert scaffold("check", "--against", "HEAD", "--accept", project=project).exit_code == 0
+    reason = 'reason = "every client is redeployed with the change"\n'
+    edit(project, "pyproject.toml", 'new = "stock_id"\n', f'new = "stock_id"\n{reason}')
+    edit(project, STOCK, "    stock_id: int\n", "    stock_id: int\n    note: str\n")
+    result = scaffold("check", "--against", "HEAD", "--accept", project=project)
+    assert result.exit_code == 0, result.output
+    assert "not matched" not in result.stdout
+    table = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["scaffold"]
+    renamed, added = table["accepted_breaks"]
+    assert renamed["reason"] == "every client is redeployed with the change"
+    assert (renamed["change"], added["change"]) == ("field renamed", "required field added")
+    documented = tomllib.loads(readme_block("[[tool.scaffold.accepted_breaks]]"))
+    assert documented["tool"]["scaffold"]["accepted_breaks"] == [renamed]
 
 
 def test_an_accepted_break_lets_no_other_through(project: Path) -> None:
@@ -413,7 +484,7 @@ def test_an_accepted_break_lets_no_other_through(project: Path) -> None:
         f"      breaking  {STOCK}:15 (at HEAD): field 'id' of event 'stock_updated' of channel"
         " inventory_stock removed"
     ) in result.stdout
-    assert "matches nothing" in result.stdout
+    assert "not matched" in result.stdout
 
 
 def test_the_command_line_reads_against_without_typer(project: Path) -> None:
@@ -455,7 +526,8 @@ def test_outside_a_git_repository_exits_2(tmp_path: Path) -> None:
     project = generated_copy("stock-in-inventory", tmp_path / "shop")
     result = scaffold("check", "--against", "HEAD", project=project)
     assert result.exit_code == 2, result.output
-    assert "is not in a git repository" in result.stderr
+    assert "git cannot read the repository of" in result.stderr
+    assert "not a git repository" in result.stderr  # what git said
 
 
 def test_an_events_file_at_the_ref_that_does_not_parse_exits_2(project: Path) -> None:
@@ -467,6 +539,111 @@ def test_an_events_file_at_the_ref_that_does_not_parse_exits_2(project: Path) ->
     assert f"as HEAD has them, so nothing can be compared with them: HEAD:{STOCK}:15" in (
         result.stderr
     )
+    assert "TypeScript" not in result.stderr and "fix it" not in result.stderr
+
+
+def test_a_project_moved_into_src_since_the_ref_is_read_where_it_was(project: Path) -> None:
+    (project / "src").mkdir()
+    git(project, "mv", "shop", "src/shop")
+    edit(project, f"src/{STOCK}", "    id: int\n", "    stock_id: int\n")
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 1, result.output
+    assert f"src/{STOCK}:15: field 'id' of event 'stock_updated'" in result.stdout
+    edit(project, f"src/{STOCK}", "    stock_id: int\n", "    id: int\n")
+    git(project, "rm", "--quiet", "-r", "--cached", "src")
+    git(project, "commit", "--quiet", "-m", "the channels' files gone, still recorded")
+    missing = scaffold("check", "--against", "HEAD", project=project)
+    assert missing.exit_code == 2, missing.output
+    assert f"HEAD has neither its events file ({STOCK} or src/{STOCK}) nor" in missing.stderr
+
+
+def test_the_first_commit_of_a_repository_has_nothing_to_compare_with(tmp_path: Path) -> None:
+    project = generated_copy("stock-in-inventory", tmp_path / "shop")
+    git(project, "init", "--quiet")
+    git(project, "add", "--all")
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 0, result.output
+    assert "HEAD has no commit yet (this is the first one): no events to compare with." in (
+        result.stdout
+    )
+    report = json.loads(scaffold("check", "--against", "HEAD", "--json", project=project).stdout)
+    assert (report["against"]["commit"], report["against"]["breaks"]) == (None, [])
+
+
+def test_what_git_says_is_in_the_message_not_a_missing_file(project: Path) -> None:
+    blob = git(project, "rev-parse", f"HEAD:./{STOCK}").strip()
+    objects = Path(git(project, "rev-parse", "--git-common-dir").strip())
+    if not objects.is_absolute():
+        objects = project / objects
+    (objects / "objects" / blob[:2] / blob[2:]).unlink()  # a corrupt repository
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 2, result.output
+    assert f"git cannot read HEAD:{STOCK}: fatal: " in result.stderr
+
+
+def test_a_git_that_does_not_answer_in_time_is_a_clear_error(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(scaffold_git, "_TIMEOUT", 1e-6)
+    with pytest.raises(BadInput, match=r"took more than 1e-06 seconds in "):
+        scaffold_git.revision(project, "HEAD")
+
+
+def test_a_shallow_clone_is_named_as_such(project: Path, tmp_path: Path) -> None:
+    edit(project, STOCK, "    id: int\n", "    id: int\n    note: str = ''\n")
+    git(project, "commit", "--quiet", "--all", "-m", "a note")
+    repository = project.parent.parent
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "--quiet", "--depth", "1", repository.as_uri(), str(clone))
+    result = scaffold("check", "--against", "HEAD~1", project=clone / "services" / "shop")
+    assert result.exit_code == 2, result.output
+    assert "This clone is shallow" in result.stderr and "git fetch --unshallow" in result.stderr
+
+
+def test_fields_inherited_from_a_base_in_another_module_are_listed_as_not_compared(
+    project: Path,
+) -> None:
+    edit(project, STOCK, "class StockUpdated(ChannelEvent):", "class StockUpdated(Audited):")
+    edit(
+        project,
+        STOCK,
+        "from fastapi_pg_sse import",
+        "from shop.audit import Audited\nfrom fastapi_pg_sse import",
+    )
+    git(project, "commit", "--quiet", "--all", "-m", "an audited event")
+    result = scaffold("check", "--against", "HEAD", project=project)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"  not compared  {STOCK}:11: event 'stock_updated' of channel inventory_stock: the"
+        " fields it inherits from Audited (not in the events file) are not compared"
+    ) in result.stdout
+    report = json.loads(scaffold("check", "--against", "HEAD", "--json", project=project).stdout)
+    (hidden,) = report["against"]["not_compared"]
+    assert (hidden["event"], hidden["bases"]) == ("stock_updated", ["Audited"])
+
+
+def test_the_json_report_names_every_key_of_a_break(project: Path) -> None:
+    edit(
+        project,
+        STOCK_LEVEL,
+        "StockLevelEvent = StockLevelCreated | StockLevelUpdated | StockLevelDeleted",
+        "StockLevelEvent = StockLevelCreated | StockLevelUpdated",
+    )
+    result = scaffold("check", "--against", "HEAD", "--json", project=project)
+    (removed,) = json.loads(result.stdout)["against"]["breaks"]
+    assert (removed["change"], removed["field"], removed["old"], removed["new"]) == (
+        "event removed", None, None, None,
+    )  # fmt: skip
+
+
+def test_the_pre_commit_hook_checks_a_project_in_a_folder_with_its_args(project: Path) -> None:
+    assert "args: [--project, <folder>]" in (REPO / "README.md").read_text()
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    (entry,) = [hook["entry"] for hook in hooks if hook["id"] == "scaffold-check-events"]
+    arguments = [*entry.split()[1:], "--project", "services/shop"]
+    result = run_scaffold(*arguments, cwd=project.parent.parent)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "No breaking change to the events of 2 channels since HEAD" in result.stdout
 
 
 # The README's section, "Breaking changes to events".

@@ -102,3 +102,14 @@ def test_the_events_hook_fails_on_a_renamed_field_of_an_event(
         "breaking  shop/modules/inventory/services/stock_events.py:15: field 'id' of event"
         " 'stock_updated' of channel inventory_stock renamed to 'stock_id'"
     ) in result.stdout
+
+
+def test_the_events_hook_lets_the_first_commit_of_a_repository_through(
+    tmp_path: Path, pre_commit_home: Path
+) -> None:
+    project = generated_copy("stock-in-inventory", tmp_path / "shop")
+    for command in (["init", "--quiet"], ["add", "--all"]):
+        subprocess.run(["git", *command], cwd=project, env=_environment(), check=True)
+    result = try_hook(project, pre_commit_home, "scaffold-check-events")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "scaffold check --against HEAD....." in result.stdout  # it ran, and passed
