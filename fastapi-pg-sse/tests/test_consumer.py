@@ -12,12 +12,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import httpx
 import pytest
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
+from fastapi_pg_sse import Channel, ChannelEvent
 from fastapi_pg_sse.consumer import (
     Backoff,
     ConsumerError,
@@ -152,6 +155,47 @@ async def test_a_payload_its_model_refuses_ends_the_stream_naming_the_event(
     assert isinstance(seen.error, InvalidEventPayload)
     assert (seen.error.event_id, seen.error.event_type) == (bad, "order_placed")
     assert f"event {bad} (order_placed) does not match OrderPlaced" in str(seen.error)
+
+
+class Shelf(BaseModel):
+    model_config = ConfigDict(alias_generator=AliasGenerator(serialization_alias=to_camel))
+
+    shelf_code: str
+
+
+class Restocked(ChannelEvent):
+    """An event whose fields go by other names on the wire, each in its own way."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+    event_type: ClassVar[str] = "restocked"
+
+    stock_id: int = Field(serialization_alias="id")
+    note_text: str = Field(alias="note")
+    units_left: int
+    shelves: list[Shelf]
+
+
+async def test_fields_are_read_by_the_names_the_server_writes_them_under(
+    served_app: ServedApp,
+) -> None:
+    """`Channel.emit` writes each field by its serialization alias (`serialization_alias=`,
+    `alias=`, an `alias_generator` or an `AliasGenerator`'s `serialization_alias`, also in a
+    nested model): the consumer reads the payload by those names."""
+    (alma,) = new_users("alma")
+    database = served_app.database_url
+    stock: Channel[Restocked] = Channel(ORDERS.name, events=Restocked)
+    event = Restocked.model_validate(
+        {"stockId": 4, "note": "back", "unitsLeft": 12, "shelves": [{"shelf_code": "B2"}]}
+    )
+    url = served_app.server.url + ORDERS_STREAM
+    async with (
+        consume(stock, url, token=tokens_of(alma), last_event_id=await newest(database)) as stream,
+        connected(database) as connection,
+    ):
+        async with committing(connection) as ids:
+            await stock.emit(connection, event, target_user_id=alma)
+        item = await anext(stream)
+    assert item == Received(ids[0], event)
 
 
 @pytest.mark.parametrize("credentials", ["cookie", "headers"])

@@ -39,6 +39,7 @@ from fastapi_pg_sse.channel import Channel
 from fastapi_pg_sse.events import ChannelEvent
 from fastapi_pg_sse.frames import EXPIRED, RESET
 from fastapi_pg_sse.sse_parser import Comment, Dispatched, Found, RetryHint, SseParser
+from fastapi_pg_sse.wire_validation import wire_validator
 
 try:
     import httpx
@@ -267,7 +268,9 @@ class ChannelStream(Generic[E]):
             self.last_event_id = event_id
             return None
         try:
-            event = event_class.model_validate_json(found.data)
+            event = wire_validator(event_class).validate_json(
+                found.data, by_alias=True, by_name=False
+            )
         except ValidationError as error:
             raise InvalidEventPayload(event_id, found.type, error) from error
         self.last_event_id = event_id
