@@ -5,7 +5,6 @@ delivered once, in order, whatever happens in between."""
 
 import asyncio
 import sys
-import time
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -33,11 +32,12 @@ from fastapi_pg_sse.consumer import (
 )
 from fastapi_pg_sse.frames import HEARTBEAT
 from fastapi_pg_sse.pytest_plugin import TEST_ENVIRONMENT
-from fastapi_pg_sse.testing import ServedApp, connected, free_port, sign_token
+from fastapi_pg_sse.testing import TEST_JWT_SECRET, ServedApp, connected, free_port, sign_token
 from tests.app import ORDERS, ORDERS_STREAM
 from tests.helpers import committing, new_users, newest_id, server_metrics, serving, wait_until
 from tests.order_events import OrderEvent, OrderLine, OrderPlaced, OrderShipped
 from tests.proxy import BlackholeProxy
+from tests.scripted_http import Answer, scripted_server
 from tests.test_replay import _backdate
 
 pytestmark = pytest.mark.anyio
@@ -45,6 +45,12 @@ pytestmark = pytest.mark.anyio
 APP = "tests.app:app"
 FAST_RETRY = {"REALTIME_RETRY_MILLISECONDS": "40"}
 """The `retry:` hint of the servers the tests restart: 40 ms, the consumer's first delay."""
+ANOTHER_KEY = "another-key-of-at-least-thirty-two-bytes"
+
+
+def with_another_key(environment: dict[str, str]) -> dict[str, str]:
+    """`environment` for a server that accepts only the tokens signed with `ANOTHER_KEY`."""
+    return {**environment, "REALTIME_JWT_SECRET": ANOTHER_KEY}
 
 
 @dataclass
@@ -247,24 +253,24 @@ async def test_a_restarted_server_is_resumed_without_loss_or_duplicate(
     assert seen.items == placed_in_order(emitted)
 
 
-async def test_a_token_that_expired_while_the_server_was_down_is_renewed_on_its_401(
+async def test_a_token_the_restarted_server_refuses_is_renewed_on_its_401(
     served_app: ServedApp, pytestconfig: pytest.Config
 ) -> None:
-    """The token the stream opened with expires while the server is down: the server refuses
-    it (401) when it is back, the consumer asks for a new one and resumes."""
+    """The server restarts with another signing key, as when the token the stream opened with
+    expired while it was down: it refuses that token (401), the consumer asks for a new one and
+    resumes."""
     (rhys,) = new_users("rhys")
     database = served_app.database_url
     port = free_port()
     environment = {"DATABASE_URL": database, **TEST_ENVIRONMENT, **FAST_RETRY}
     url = f"http://127.0.0.1:{port}{ORDERS_STREAM}"
     tokens: list[str] = []
-    expires_at = time.time() + 3
 
     def token() -> str:
-        tokens.append(sign_token(rhys, expires_in=expires_at - time.time() if not tokens else 300))
+        tokens.append(sign_token(rhys, key=TEST_JWT_SECRET if not tokens else ANOTHER_KEY))
         return tokens[-1]
 
-    backoff = Backoff(max=0.2)
+    backoff = Backoff(initial=0.05, max=0.2)
     async with AsyncExitStack() as server:
         await server.enter_async_context(
             serving(APP, pytestconfig.rootpath, environment, port=port)
@@ -275,14 +281,42 @@ async def test_a_token_that_expired_while_the_server_was_down_is_renewed_on_its_
             await until(lambda: seen.ids == emitted, "the first event arrived")
             await server.aclose()
             emitted.append(await emit_order(database, rhys, placed(2)))
-            await until(lambda: time.time() > expires_at + 1, "the first token expired")
             await server.enter_async_context(
-                serving(APP, pytestconfig.rootpath, environment, port=port)
+                serving(APP, pytestconfig.rootpath, with_another_key(environment), port=port)
             )
             await until(lambda: len(seen.items) >= 2, "the missed event arrived")
     assert seen.items == placed_in_order(emitted)
     assert len(tokens) == 2
     assert "HTTP 401" in [reconnect.cause for reconnect in seen.reconnects]
+
+
+async def test_a_consumer_started_before_the_server_renews_the_token_it_held_meanwhile(
+    served_app: ServedApp, pytestconfig: pytest.Config
+) -> None:
+    """A worker starts before the API: its first token is refused once the server is up, after
+    connections that failed meanwhile. That token was given for the first request, not for the
+    one refused: the source is asked again, and the stream opens."""
+    (rene,) = new_users("rene")
+    database = served_app.database_url
+    port = free_port()
+    environment = with_another_key({"DATABASE_URL": database, **TEST_ENVIRONMENT, **FAST_RETRY})
+    url = f"http://127.0.0.1:{port}{ORDERS_STREAM}"
+    tokens: list[str] = []
+
+    def token() -> str:
+        tokens.append(sign_token(rene, key=TEST_JWT_SECRET if not tokens else ANOTHER_KEY))
+        return tokens[-1]
+
+    start = await newest(database)
+    backoff = Backoff(initial=0.05, max=0.2)
+    async with consuming(url, token=token, last_event_id=start, backoff=backoff) as seen:
+        await until(lambda: len(seen.reconnects) >= 2, "two connections were refused")
+        async with serving(APP, pytestconfig.rootpath, environment, port=port):
+            emitted = [await emit_order(database, rene, placed(1))]
+            await until(lambda: bool(seen.items) or seen.error is not None, "the event arrived")
+    assert seen.error is None
+    assert seen.items == placed_in_order(emitted)
+    assert len(tokens) == 2
 
 
 async def test_an_expired_token_is_renewed_and_the_stream_resumes_without_loss(
@@ -498,7 +532,7 @@ async def test_a_token_refused_as_soon_as_it_is_given_ends_the_stream(
     calls: list[str] = []
 
     def token() -> str:
-        calls.append(sign_token(wim, key="another-key-of-at-least-thirty-two-bytes"))
+        calls.append(sign_token(wim, key=ANOTHER_KEY))
         return calls[-1]
 
     async with consuming(served_app.server.url + ORDERS_STREAM, token=token) as seen:
@@ -519,7 +553,7 @@ async def test_a_renewal_that_gives_a_refused_token_ends_the_stream_after_the_ex
     calls: list[str] = []
 
     def token() -> str:
-        key = {} if not calls else {"key": "another-key-of-at-least-thirty-two-bytes"}
+        key = {} if not calls else {"key": ANOTHER_KEY}
         calls.append(sign_token(xena, expires_in=2, **key))
         return calls[-1]
 
@@ -627,3 +661,49 @@ async def test_the_readmes_example_follows_a_users_orders(
     finally:
         follow.cancel()
     assert printed == [f"order 5 placed (event {first})", "order 5 shipped by post"]
+
+
+def stream_of(*events: tuple[int, str, str]) -> Answer:
+    """An event stream that sends `events` (id, type, data) and stays open."""
+    body = "".join(f"id: {id}\nevent: {type}\ndata: {data}\n\n" for id, type, data in events)
+    return Answer(200, {"Content-Type": "text/event-stream"}, body.encode())
+
+
+PLACED_1 = (1, "order_placed", placed(1).model_dump_json())
+NO_JITTER = Backoff(initial=0.05, max=0.3, jitter=lambda: 0.0)
+
+
+async def test_a_token_source_that_raises_is_asked_again_after_a_delay() -> None:
+    """As the TypeScript client retries a `refreshToken` that failed: an identity provider
+    down for a moment does not end the stream."""
+    calls: list[int] = []
+
+    async def token() -> str:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("the identity provider is down")
+        return "the-token"
+
+    async with (
+        scripted_server(lambda n, headers: stream_of(PLACED_1)) as server,
+        consuming(server.url, token=token, backoff=NO_JITTER) as seen,
+    ):
+        await until(lambda: bool(seen.items), "the event arrived")
+    assert seen.reconnects == [
+        Reconnecting("the token source raised RuntimeError('the identity provider is down')", 0.0)
+    ]
+    assert [request["authorization"] for request in server.requests] == ["Bearer the-token"]
+
+
+async def test_a_string_token_refused_ends_the_stream_saying_to_give_a_callable() -> None:
+    def script(n: int, headers: dict[str, str]) -> Answer:
+        return Answer(401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b"expired")
+
+    async with (
+        scripted_server(script) as server,
+        consuming(server.url, token="a-token", backoff=NO_JITTER) as seen,
+    ):
+        await until(lambda: seen.error is not None, "the stream ended")
+    assert isinstance(seen.error, StreamUnauthorized)
+    assert "a callable that returns a new token" in str(seen.error)
+    assert len(server.requests) == 1

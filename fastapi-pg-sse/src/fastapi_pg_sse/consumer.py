@@ -106,8 +106,8 @@ class ConsumerError(Exception):
 
 
 class StreamUnauthorized(ConsumerError):
-    """The server refused (401) a token the token source had just given, or the stream has no
-    token source to ask again."""
+    """The server refused (401) a token the token source had just given for that request, or
+    the stream has no token source to ask again (no token, or a string)."""
 
     def __init__(self, url: str, challenge: str | None, detail: str, remedy: str) -> None:
         self.challenge = challenge
@@ -137,6 +137,20 @@ class InvalidEventPayload(ConsumerError):
         super().__init__(f"event {event_id} ({event_type}) does not match {error.title}: {error}")
 
 
+class _TokenSourceFailed(Exception):
+    """The token source raised (its error is the cause): retried after a delay, as the
+    TypeScript client retries a failed `refreshToken`."""
+
+
+async def _given_token(source: TokenSource) -> str:
+    try:
+        given = source()
+        return await given if inspect.isawaitable(given) else given
+    except Exception as error:
+        logger.warning("the token source raised; retrying after a delay", exc_info=True)
+        raise _TokenSourceFailed from error
+
+
 @dataclass
 class _Connection:
     """What the consumer learns of one connection, for the "worked" rule."""
@@ -156,7 +170,7 @@ class ChannelStream(Generic[E]):
     channel: Channel[E]
     url: str
     client: httpx.AsyncClient
-    token: TokenSource | None
+    token: str | TokenSource | None
     scheme: str
     headers: Mapping[str, str]
     last_event_id: int | None
@@ -168,7 +182,8 @@ class ChannelStream(Generic[E]):
     _failures: int = field(init=False, default=0)
     _token: str | None = field(init=False, default=None, repr=False)
     _token_is_fresh: bool = field(init=False, default=False)
-    """Whether the token was given by the source since the last connection that opened."""
+    """Whether the source gave the token for the request that was sent last: a 401 of a token
+    held for earlier requests (a server down, or answering 503, meanwhile) asks it again."""
     _skipped_types: set[str] = field(init=False, default_factory=set)
     _items: AsyncGenerator["Received[E] | Reset", None] = field(init=False, repr=False)
 
@@ -206,7 +221,9 @@ class ChannelStream(Generic[E]):
                             delay, cause = self._failed(connection), "the stream ended"
             except httpx.TransportError as error:  # network errors, timeouts, a cut response
                 delay, cause = self._failed(connection), f"{type(error).__name__}: {error}"
-            self._report(Reconnecting(cause, delay))
+            except _TokenSourceFailed as failed:
+                delay, cause = self._next_delay(), f"the token source raised {failed.__cause__!r}"
+            await self._report(Reconnecting(cause, delay))
             if delay:
                 await asyncio.sleep(delay)
 
@@ -215,7 +232,6 @@ class ChannelStream(Generic[E]):
     ) -> AsyncGenerator[Received[E] | Reset, None]:
         """The items of an open stream, until it ends or says the token expired."""
         connection.opened_at = time.monotonic()
-        self._token_is_fresh = False
         parser = SseParser()
         async for chunk in response.aiter_bytes():
             for found in parser.feed(chunk):
@@ -227,10 +243,12 @@ class ChannelStream(Generic[E]):
 
     async def _request_headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store", **self.headers}
-        if self.token is not None:
+        self._token_is_fresh = False
+        if isinstance(self.token, str):
+            headers["Authorization"] = f"{self.scheme} {self.token}"
+        elif self.token is not None:
             if self._token is None:
-                given = self.token()
-                self._token = await given if inspect.isawaitable(given) else given
+                self._token = await _given_token(self.token)
                 self._token_is_fresh = True
             headers["Authorization"] = f"{self.scheme} {self._token}"
         if self.last_event_id is not None:
@@ -294,7 +312,7 @@ class ChannelStream(Generic[E]):
         status = response.status_code
         detail = await _detail(response)
         if status == httpx.codes.UNAUTHORIZED:
-            if self.token is None or self._token_is_fresh:
+            if self.token is None or isinstance(self.token, str) or self._token_is_fresh:
                 raise StreamUnauthorized(
                     self.url, response.headers.get("WWW-Authenticate"), detail, self._remedy()
                 )
@@ -315,6 +333,11 @@ class ChannelStream(Generic[E]):
         """What to do about a 401 that asking the token source again would not mend."""
         if self.token is None:
             return "The stream sends no token: give consume() a token, or your own headers."
+        if isinstance(self.token, str):
+            return (
+                "The token is a string, which cannot be renewed once it expired: give consume()"
+                " a callable that returns a new token (sync or async)."
+            )
         return (
             "The token source had just given that token, so asking it again would not help:"
             " check that it gives tokens this server accepts (its key, audience and type) after"
@@ -348,7 +371,7 @@ class ChannelStream(Generic[E]):
         self._failures += 1
         return self.backoff.jitter() * ceiling
 
-    def _report(self, reconnecting: Reconnecting) -> None:
+    async def _report(self, reconnecting: Reconnecting) -> None:
         logger.info(
             "stream of channel %r reconnects in %.2f s (%s)",
             self.channel.name,
@@ -400,7 +423,7 @@ async def consume(
             channel=channel,
             url=url,
             client=client,
-            token=(lambda: token) if isinstance(token, str) else token,
+            token=token,
             scheme=scheme,
             headers=headers or {},
             last_event_id=last_event_id,
