@@ -4,11 +4,15 @@ a server restart, a token expiry, a connection gone silent, a reset, refusals. E
 delivered once, in order, whatever happens in between."""
 
 import asyncio
+import email.utils
+import math
 import sys
+import time
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +31,7 @@ from fastapi_pg_sse.consumer import (
     Received,
     Reconnecting,
     Reset,
+    StreamRefused,
     StreamUnauthorized,
     consume,
 )
@@ -322,23 +327,24 @@ async def test_a_consumer_started_before_the_server_renews_the_token_it_held_mea
 async def test_an_expired_token_is_renewed_and_the_stream_resumes_without_loss(
     served_app: ServedApp,
 ) -> None:
-    """The first token lives two seconds: the server ends the stream with `expired`; the
-    consumer asks for a new token (an event is emitted meanwhile) and reconnects at once."""
+    """The first token lives three seconds: the server ends the stream with `expired`; the
+    consumer asks for a new token (an event is emitted meanwhile) and reconnects at once, the
+    stream having delivered the first event, which it replays as it opens."""
     (rosa,) = new_users("rosa")
     database = served_app.database_url
-    emitted: list[int] = []
+    start = await newest(database)
+    emitted = [await emit_order(database, rosa, placed(1))]
 
     async def token() -> str:
-        tokens.append(sign_token(rosa, expires_in=2 if not tokens else 300))
+        tokens.append(sign_token(rosa, expires_in=3 if not tokens else 300))
         if len(tokens) == 2:  # the stream expired: no stream is open
             emitted.append(await emit_order(database, rosa, placed(2)))
         return tokens[-1]
 
     tokens: list[str] = []
     url = served_app.server.url + ORDERS_STREAM
-    async with consuming(url, token=token, last_event_id=await newest(database)) as seen:
-        emitted.append(await emit_order(database, rosa, placed(1)))
-        await until(lambda: len(tokens) == 2, "the token expired and was renewed")
+    async with consuming(url, token=token, last_event_id=start) as seen:
+        await until(lambda: len(emitted) == 2, "the token expired and was renewed")
         emitted.append(await emit_order(database, rosa, placed(3)))
         await until(lambda: len(seen.items) >= 3, "every event arrived")
     assert seen.items == placed_in_order(emitted)
@@ -398,14 +404,14 @@ async def test_delays_grow_while_the_server_refuses_and_start_again_after_a_conn
     served_app: ServedApp, pytestconfig: pytest.Config
 ) -> None:
     """Each delay is half its ceiling (`jitter`), which starts at the server's `retry:` hint
-    (40 ms, not the 5 s given) and doubles with each refused connection up to `max`; a
+    (40 ms, not the 0.32 s given) and doubles with each refused connection up to `max`; a
     connection that delivered an event starts it again from the hint."""
     (uma,) = new_users("uma")
     database = served_app.database_url
     port = free_port()
     environment = {"DATABASE_URL": database, **TEST_ENVIRONMENT, **FAST_RETRY}
     url = f"http://127.0.0.1:{port}{ORDERS_STREAM}"
-    backoff = Backoff(initial=5.0, max=0.32, jitter=lambda: 0.5)
+    backoff = Backoff(initial=0.32, max=0.32, jitter=lambda: 0.5)
     async with AsyncExitStack() as server:
         await server.enter_async_context(
             serving(APP, pytestconfig.rootpath, environment, port=port)
@@ -466,12 +472,13 @@ async def test_a_connection_that_delivered_only_a_heartbeat_starts_the_delays_ag
 ) -> None:
     """Connections are refused until the server starts; its stream delivers no event, only a
     heartbeat, before the server stops: that connection worked, the next delay is the
-    shortest again."""
+    shortest again. (It did not work by staying open `backoff.max` seconds: a minute, twice
+    as long as any wait of the test.)"""
     (ines,) = new_users("ines")
     port = free_port()
     environment = {"DATABASE_URL": served_app.database_url, **TEST_ENVIRONMENT, **FAST_RETRY}
     watch = HeartbeatWatch()
-    backoff = Backoff(initial=0.04, max=5.0, jitter=lambda: 0.5)
+    backoff = Backoff(initial=0.04, max=60.0, jitter=lambda: 0.5)
     url = f"http://127.0.0.1:{port}{ORDERS_STREAM}"
     async with (
         httpx.AsyncClient(transport=watch) as client,
@@ -673,6 +680,74 @@ PLACED_1 = (1, "order_placed", placed(1).model_dump_json())
 NO_JITTER = Backoff(initial=0.05, max=0.3, jitter=lambda: 0.0)
 
 
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        "86400",
+        email.utils.format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True),
+    ],
+    ids=["seconds", "http-date"],
+)
+async def test_a_503_waits_its_retry_after_at_most_backoff_max(retry_after: str) -> None:
+    """A `Retry-After` a day away, in seconds or as an HTTP date, waits `backoff.max`."""
+
+    def script(n: int, headers: dict[str, str]) -> Answer:
+        return Answer(503, {"Retry-After": retry_after}) if n == 0 else stream_of(PLACED_1)
+
+    async with scripted_server(script) as server, consuming(server.url, backoff=NO_JITTER) as seen:
+        await until(lambda: bool(seen.items), "the event arrived")
+    assert seen.reconnects == [Reconnecting("HTTP 503", 0.3)]
+    assert seen.items == [Received(1, placed(1))]
+
+
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [
+        (Answer(403, {"Content-Type": "application/json"}, b'{"detail":"not yours"}'), "not yours"),
+        (Answer(404, {}, b"no such page"), "no such page"),
+        (Answer(200, {"Content-Type": "text/html"}, b"<p>a login page"), "not an event stream"),
+    ],
+    ids=["403", "404", "200-html"],
+)
+async def test_an_answer_that_would_be_the_same_again_ends_the_stream(
+    answer: Answer, detail: str
+) -> None:
+    async with (
+        scripted_server(lambda n, headers: answer) as server,
+        consuming(server.url, backoff=NO_JITTER) as seen,
+    ):
+        await until(lambda: seen.error is not None, "the stream ended")
+    assert isinstance(seen.error, StreamRefused)
+    assert seen.error.status_code == answer.status
+    assert detail in str(seen.error)
+    assert (len(server.requests), seen.reconnects) == (1, [])
+
+
+@pytest.mark.parametrize(("stays_open", "next_delay"), [(True, 0.125), (False, 1.0)])
+async def test_a_silent_connection_worked_once_it_stayed_open_backoff_max_seconds(
+    stays_open: bool, next_delay: float
+) -> None:
+    """Three 503s grow the delays (0.125, 0.25, 0.5 s: half of each ceiling); then a stream
+    opens and sends nothing. Ended after `backoff.max` (2 s), it worked: the next delay is the
+    shortest again; ended at once, it did not: the ceiling doubles on (1 s)."""
+    silent = Answer(200, {"Content-Type": "text/event-stream"})
+    backoff = Backoff(initial=0.25, max=2.0, jitter=lambda: 0.5)
+
+    def script(n: int, headers: dict[str, str]) -> Answer:
+        return silent if n == 3 else Answer(503)
+
+    async with scripted_server(script) as server, consuming(server.url, backoff=backoff) as seen:
+        await until(lambda: server.open_streams == 1, "the silent stream opened")
+        opened = time.monotonic()
+        if stays_open:
+            await until(lambda: time.monotonic() - opened >= backoff.max, "max seconds passed")
+        silent.release.set()
+        await until(lambda: len(seen.reconnects) == 4, "the consumer tried again")
+    delays = [reconnect.delay for reconnect in seen.reconnects]
+    assert delays == pytest.approx([0.125, 0.25, 0.5, next_delay])
+    assert seen.reconnects[3].cause == "the stream ended"
+
+
 async def test_a_token_source_that_raises_is_asked_again_after_a_delay() -> None:
     """As the TypeScript client retries a `refreshToken` that failed: an identity provider
     down for a moment does not end the stream."""
@@ -695,6 +770,34 @@ async def test_a_token_source_that_raises_is_asked_again_after_a_delay() -> None
     assert [request["authorization"] for request in server.requests] == ["Bearer the-token"]
 
 
+@pytest.mark.parametrize("kind", ["raises", "async"])
+async def test_on_reconnect_may_be_async_and_what_it_raises_does_not_end_the_stream(
+    kind: str,
+) -> None:
+    told: list[Reconnecting] = []
+
+    def raises(reconnecting: Reconnecting) -> None:
+        told.append(reconnecting)
+        raise RuntimeError("a bug in the callback")
+
+    async def tells(reconnecting: Reconnecting) -> None:
+        await asyncio.sleep(0)
+        told.append(reconnecting)
+
+    def script(n: int, headers: dict[str, str]) -> Answer:
+        return Answer(503) if n == 0 else stream_of(PLACED_1)
+
+    received: list[Received[OrderEvent] | Reset] = []
+    callback = raises if kind == "raises" else tells
+    async with (
+        scripted_server(script) as server,
+        consume(ORDERS, server.url, backoff=NO_JITTER, on_reconnect=callback) as stream,
+    ):
+        received.append(await anext(stream))
+    assert told == [Reconnecting("HTTP 503", 0.0)]
+    assert received == [Received(1, placed(1))]
+
+
 async def test_a_string_token_refused_ends_the_stream_saying_to_give_a_callable() -> None:
     def script(n: int, headers: dict[str, str]) -> Answer:
         return Answer(401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b"expired")
@@ -707,3 +810,13 @@ async def test_a_string_token_refused_ends_the_stream_saying_to_give_a_callable(
     assert isinstance(seen.error, StreamUnauthorized)
     assert "a callable that returns a new token" in str(seen.error)
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("initial", "maximum"), [(0, 30), (1, 0), (-1, 30), (5, 1), (1, math.inf), (math.nan, 1)]
+)
+def test_a_backoff_that_could_not_grow_or_would_pass_its_max_is_refused(
+    initial: float, maximum: float
+) -> None:
+    with pytest.raises(ValueError, match=r"0 < initial <= max"):
+        Backoff(initial=initial, max=maximum)

@@ -25,6 +25,7 @@ import asyncio
 import email.utils
 import inspect
 import logging
+import math
 import random
 import re
 import time
@@ -89,16 +90,24 @@ class Backoff:
     jitter: Callable[[], float] = random.random
     """A number in [0, 1): the fraction of the ceiling to wait."""
 
+    def __post_init__(self) -> None:
+        if not (0 < self.initial <= self.max < math.inf):
+            raise ValueError(
+                f"Backoff(initial={self.initial!r}, max={self.max!r}): give seconds with"
+                " 0 < initial <= max (a ceiling of 0 would never grow, nor one above max)"
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class Reconnecting:
     """What `on_reconnect` is told before the consumer waits to reconnect."""
 
     cause: str
-    """Why: `expired`, `HTTP 503`, `the stream ended`, or the network error."""
+    """Why: `expired`, `HTTP 503`, `the stream ended`, the network error, or `the token source
+    raised ...`."""
     delay: float
-    """How long it waits, in seconds: a `Retry-After` the server sent, plus the backoff delay;
-    0 after a connection that worked and then expired."""
+    """How long it waits, in seconds: a `Retry-After` the server sent (at most `backoff.max`),
+    plus the backoff delay; 0 after a connection that worked and then expired."""
 
 
 class ConsumerError(Exception):
@@ -326,7 +335,7 @@ class ChannelStream(Generic[E]):
             raise StreamRefused(self.url, status, f"not an event stream ({content_type})")
         else:
             raise StreamRefused(self.url, status, detail)
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = min(_retry_after(response.headers.get("Retry-After")), self.backoff.max)
         return retry_after + self._next_delay(), f"HTTP {status}"
 
     def _remedy(self) -> str:
@@ -378,8 +387,14 @@ class ChannelStream(Generic[E]):
             reconnecting.delay,
             reconnecting.cause,
         )
-        if self.on_reconnect is not None:
-            self.on_reconnect(reconnecting)
+        if self.on_reconnect is None:
+            return
+        try:  # as the TypeScript client's callbacks: what it raises is logged, the stream goes on
+            told = self.on_reconnect(reconnecting)
+            if inspect.isawaitable(told):
+                await told
+        except Exception:
+            logger.exception("on_reconnect raised; the stream of %r goes on", self.channel.name)
 
 
 @asynccontextmanager
@@ -402,14 +417,16 @@ async def consume(
     `token` (a string, or a sync or async callable giving one) goes in the `Authorization`
     header after `scheme`, the word of the server's `REALTIME_AUTH_SCHEME`; the callable is asked
     again after the token expired or was refused, and a 401 of a token it has just given ends the
-    stream with `StreamUnauthorized`. Without a token, authenticate with `headers` (sent with
-    every request) or with the cookies of your own `client` (not closed here). A stream silent
-    for `idle_timeout` seconds (the server sends a heartbeat every `REALTIME_HEARTBEAT_SECONDS`,
-    15 by default) is taken for dead and reconnected. `on_reconnect` is told each reconnection
-    before its delay.
+    stream with `StreamUnauthorized` (as does a 401 of a string token); what it raises is logged
+    and retried after a delay. Without a token, authenticate with `headers` (sent with every
+    request) or with the cookies of your own `client` (not closed here). A stream silent for
+    `idle_timeout` seconds (the server sends a heartbeat every `REALTIME_HEARTBEAT_SECONDS`, 15
+    by default) is taken for dead and reconnected. `on_reconnect` (sync or async) is told each
+    reconnection before its delay; what it raises is logged, and the stream goes on.
 
     Event types the channel does not declare (added on the server since) are skipped; a payload
-    its model refuses raises `InvalidEventPayload`.
+    its model refuses raises `InvalidEventPayload`: consume again with `last_event_id` set to its
+    `event_id` to go on past it.
     """
     if not channel.event_classes:
         raise TypeError(
