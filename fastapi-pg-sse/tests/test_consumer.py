@@ -629,11 +629,35 @@ def test_a_channel_that_declares_no_events_is_refused() -> None:
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def readme_example() -> str:
-    """The python block of the README's "A Python consumer" section."""
+def readme_example(number: int) -> str:
+    """The `number`-th python block (from 0) of the README's "A Python consumer" section."""
     section = README.read_text(encoding="utf-8").split("## A Python consumer", 1)[1]
-    block = section.split("```python\n", 1)[1].split("```", 1)[0]
-    return block
+    section = section.split("\n## ", 1)[0]
+    return section.split("```python\n")[number + 1].split("```", 1)[0]
+
+
+def run_readme_example(
+    number: int, user_id: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """What the README's `number`-th example defines, its imports of the project's modules
+    answered by the test app's, its token signed for `user_id`."""
+    modules: dict[str, dict[str, Any]] = {
+        "shop": {},
+        "shop.auth": {"service_token": tokens_of(user_id)},
+        "shop.orders": {
+            "ORDERS": ORDERS,
+            "OrderEvent": OrderEvent,
+            "OrderPlaced": OrderPlaced,
+            "OrderShipped": OrderShipped,
+        },
+    }
+    for name, attributes in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+    namespace: dict[str, Any] = {"__name__": "readme_consumer"}
+    exec(readme_example(number), namespace)
+    return namespace
 
 
 async def test_the_readmes_example_follows_a_users_orders(
@@ -641,17 +665,7 @@ async def test_the_readmes_example_follows_a_users_orders(
 ) -> None:
     """The README's code, its imports of the project's modules answered by the test app's."""
     (zoe,) = new_users("zoe")
-    modules: dict[str, dict[str, Any]] = {
-        "shop": {},
-        "shop.auth": {"service_token": tokens_of(zoe)},
-        "shop.orders": {"ORDERS": ORDERS, "OrderPlaced": OrderPlaced, "OrderShipped": OrderShipped},
-    }
-    for name, attributes in modules.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attributes)
-        monkeypatch.setitem(sys.modules, name, module)
-    namespace: dict[str, Any] = {"__name__": "readme_consumer"}
-    exec(readme_example(), namespace)
+    namespace = run_readme_example(0, zoe, monkeypatch)
     open_before = (await server_metrics(served_app.server))["open_streams"]
     follow = asyncio.create_task(namespace["follow_orders"](served_app.server.url))
     try:
@@ -820,3 +834,30 @@ def test_a_backoff_that_could_not_grow_or_would_pass_its_max_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=r"0 < initial <= max"):
         Backoff(initial=initial, max=maximum)
+
+
+async def test_the_readmes_example_goes_on_past_a_refused_event_from_its_id(
+    served_app: ServedApp, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused payload ends a stream before it, every time it is consumed from before it; the
+    README's loop consumes again from `error.event_id`, and goes on with the events after it."""
+    (pete,) = new_users("pete")
+    database = served_app.database_url
+    start = await newest(database)
+    bad = await served_app.emit(ORDERS, pete, "order_placed", {"order_id": "seven"})
+    after = [await emit_order(database, pete, placed(1))]
+    follow = run_readme_example(1, pete, monkeypatch)["follow_orders_past_refused_events"]
+    received: list[Received[OrderEvent] | Reset] = []
+    task = asyncio.create_task(follow(served_app.server.url, received.append, start))
+    try:
+        await until(lambda: bool(received), "the event after the refused one arrived")
+        after.append(await emit_order(database, pete, placed(2)))
+        await until(lambda: len(received) >= 2, "the next event arrived")
+    finally:
+        task.cancel()
+    assert received == placed_in_order(after)
+    assert [
+        record.getMessage().split(":")[0]
+        for record in caplog.records
+        if record.levelname == "ERROR"
+    ] == [f"skipping event {bad}"]

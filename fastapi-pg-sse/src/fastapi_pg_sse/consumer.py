@@ -138,7 +138,8 @@ class StreamRefused(ConsumerError):
 
 class InvalidEventPayload(ConsumerError):
     """An event's payload is not what its model declares: the server emits events of another
-    version of the channel's events. The stream's `last_event_id` stays before it."""
+    version of the channel's events. The stream's `last_event_id` stays before it: to go on past
+    it, consume again with `last_event_id=error.event_id`."""
 
     def __init__(self, event_id: int, event_type: str, error: ValidationError) -> None:
         self.event_id = event_id
