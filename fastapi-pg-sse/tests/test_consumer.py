@@ -4,20 +4,26 @@ a server restart, a token expiry, a connection gone silent, a reset, refusals. E
 delivered once, in order, whatever happens in between."""
 
 import asyncio
+import email.utils
+import math
 import sys
 import time
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 import httpx
 import pytest
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
+from fastapi_pg_sse import Channel, ChannelEvent
 from fastapi_pg_sse.consumer import (
     Backoff,
     ConsumerError,
@@ -25,16 +31,18 @@ from fastapi_pg_sse.consumer import (
     Received,
     Reconnecting,
     Reset,
+    StreamRefused,
     StreamUnauthorized,
     consume,
 )
 from fastapi_pg_sse.frames import HEARTBEAT
 from fastapi_pg_sse.pytest_plugin import TEST_ENVIRONMENT
-from fastapi_pg_sse.testing import ServedApp, connected, free_port, sign_token
+from fastapi_pg_sse.testing import TEST_JWT_SECRET, ServedApp, connected, free_port, sign_token
 from tests.app import ORDERS, ORDERS_STREAM
 from tests.helpers import committing, new_users, newest_id, server_metrics, serving, wait_until
 from tests.order_events import OrderEvent, OrderLine, OrderPlaced, OrderShipped
 from tests.proxy import BlackholeProxy
+from tests.scripted_http import Answer, scripted_server
 from tests.test_replay import _backdate
 
 pytestmark = pytest.mark.anyio
@@ -42,6 +50,12 @@ pytestmark = pytest.mark.anyio
 APP = "tests.app:app"
 FAST_RETRY = {"REALTIME_RETRY_MILLISECONDS": "40"}
 """The `retry:` hint of the servers the tests restart: 40 ms, the consumer's first delay."""
+ANOTHER_KEY = "another-key-of-at-least-thirty-two-bytes"
+
+
+def with_another_key(environment: dict[str, str]) -> dict[str, str]:
+    """`environment` for a server that accepts only the tokens signed with `ANOTHER_KEY`."""
+    return {**environment, "REALTIME_JWT_SECRET": ANOTHER_KEY}
 
 
 @dataclass
@@ -154,6 +168,47 @@ async def test_a_payload_its_model_refuses_ends_the_stream_naming_the_event(
     assert f"event {bad} (order_placed) does not match OrderPlaced" in str(seen.error)
 
 
+class Shelf(BaseModel):
+    model_config = ConfigDict(alias_generator=AliasGenerator(serialization_alias=to_camel))
+
+    shelf_code: str
+
+
+class Restocked(ChannelEvent):
+    """An event whose fields go by other names on the wire, each in its own way."""
+
+    model_config = ConfigDict(alias_generator=to_camel)
+    event_type: ClassVar[str] = "restocked"
+
+    stock_id: int = Field(serialization_alias="id")
+    note_text: str = Field(alias="note")
+    units_left: int
+    shelves: list[Shelf]
+
+
+async def test_fields_are_read_by_the_names_the_server_writes_them_under(
+    served_app: ServedApp,
+) -> None:
+    """`Channel.emit` writes each field by its serialization alias (`serialization_alias=`,
+    `alias=`, an `alias_generator` or an `AliasGenerator`'s `serialization_alias`, also in a
+    nested model): the consumer reads the payload by those names."""
+    (alma,) = new_users("alma")
+    database = served_app.database_url
+    stock: Channel[Restocked] = Channel(ORDERS.name, events=Restocked)
+    event = Restocked.model_validate(
+        {"stockId": 4, "note": "back", "unitsLeft": 12, "shelves": [{"shelf_code": "B2"}]}
+    )
+    url = served_app.server.url + ORDERS_STREAM
+    async with (
+        consume(stock, url, token=tokens_of(alma), last_event_id=await newest(database)) as stream,
+        connected(database) as connection,
+    ):
+        async with committing(connection) as ids:
+            await stock.emit(connection, event, target_user_id=alma)
+        item = await anext(stream)
+    assert item == Received(ids[0], event)
+
+
 @pytest.mark.parametrize("credentials", ["cookie", "headers"])
 async def test_without_a_token_the_clients_cookies_or_the_headers_given_authenticate(
     served_app: ServedApp, credentials: str
@@ -203,24 +258,24 @@ async def test_a_restarted_server_is_resumed_without_loss_or_duplicate(
     assert seen.items == placed_in_order(emitted)
 
 
-async def test_a_token_that_expired_while_the_server_was_down_is_renewed_on_its_401(
+async def test_a_token_the_restarted_server_refuses_is_renewed_on_its_401(
     served_app: ServedApp, pytestconfig: pytest.Config
 ) -> None:
-    """The token the stream opened with expires while the server is down: the server refuses
-    it (401) when it is back, the consumer asks for a new one and resumes."""
+    """The server restarts with another signing key, as when the token the stream opened with
+    expired while it was down: it refuses that token (401), the consumer asks for a new one and
+    resumes."""
     (rhys,) = new_users("rhys")
     database = served_app.database_url
     port = free_port()
     environment = {"DATABASE_URL": database, **TEST_ENVIRONMENT, **FAST_RETRY}
     url = f"http://127.0.0.1:{port}{ORDERS_STREAM}"
     tokens: list[str] = []
-    expires_at = time.time() + 3
 
     def token() -> str:
-        tokens.append(sign_token(rhys, expires_in=expires_at - time.time() if not tokens else 300))
+        tokens.append(sign_token(rhys, key=TEST_JWT_SECRET if not tokens else ANOTHER_KEY))
         return tokens[-1]
 
-    backoff = Backoff(max=0.2)
+    backoff = Backoff(initial=0.05, max=0.2)
     async with AsyncExitStack() as server:
         await server.enter_async_context(
             serving(APP, pytestconfig.rootpath, environment, port=port)
@@ -231,9 +286,8 @@ async def test_a_token_that_expired_while_the_server_was_down_is_renewed_on_its_
             await until(lambda: seen.ids == emitted, "the first event arrived")
             await server.aclose()
             emitted.append(await emit_order(database, rhys, placed(2)))
-            await until(lambda: time.time() > expires_at + 1, "the first token expired")
             await server.enter_async_context(
-                serving(APP, pytestconfig.rootpath, environment, port=port)
+                serving(APP, pytestconfig.rootpath, with_another_key(environment), port=port)
             )
             await until(lambda: len(seen.items) >= 2, "the missed event arrived")
     assert seen.items == placed_in_order(emitted)
@@ -241,26 +295,56 @@ async def test_a_token_that_expired_while_the_server_was_down_is_renewed_on_its_
     assert "HTTP 401" in [reconnect.cause for reconnect in seen.reconnects]
 
 
+async def test_a_consumer_started_before_the_server_renews_the_token_it_held_meanwhile(
+    served_app: ServedApp, pytestconfig: pytest.Config
+) -> None:
+    """A worker starts before the API: its first token is refused once the server is up, after
+    connections that failed meanwhile. That token was given for the first request, not for the
+    one refused: the source is asked again, and the stream opens."""
+    (rene,) = new_users("rene")
+    database = served_app.database_url
+    port = free_port()
+    environment = with_another_key({"DATABASE_URL": database, **TEST_ENVIRONMENT, **FAST_RETRY})
+    url = f"http://127.0.0.1:{port}{ORDERS_STREAM}"
+    tokens: list[str] = []
+
+    def token() -> str:
+        tokens.append(sign_token(rene, key=TEST_JWT_SECRET if not tokens else ANOTHER_KEY))
+        return tokens[-1]
+
+    start = await newest(database)
+    backoff = Backoff(initial=0.05, max=0.2)
+    async with consuming(url, token=token, last_event_id=start, backoff=backoff) as seen:
+        await until(lambda: len(seen.reconnects) >= 2, "two connections were refused")
+        async with serving(APP, pytestconfig.rootpath, environment, port=port):
+            emitted = [await emit_order(database, rene, placed(1))]
+            await until(lambda: bool(seen.items) or seen.error is not None, "the event arrived")
+    assert seen.error is None
+    assert seen.items == placed_in_order(emitted)
+    assert len(tokens) == 2
+
+
 async def test_an_expired_token_is_renewed_and_the_stream_resumes_without_loss(
     served_app: ServedApp,
 ) -> None:
-    """The first token lives two seconds: the server ends the stream with `expired`; the
-    consumer asks for a new token (an event is emitted meanwhile) and reconnects at once."""
+    """The first token lives three seconds: the server ends the stream with `expired`; the
+    consumer asks for a new token (an event is emitted meanwhile) and reconnects at once, the
+    stream having delivered the first event, which it replays as it opens."""
     (rosa,) = new_users("rosa")
     database = served_app.database_url
-    emitted: list[int] = []
+    start = await newest(database)
+    emitted = [await emit_order(database, rosa, placed(1))]
 
     async def token() -> str:
-        tokens.append(sign_token(rosa, expires_in=2 if not tokens else 300))
+        tokens.append(sign_token(rosa, expires_in=3 if not tokens else 300))
         if len(tokens) == 2:  # the stream expired: no stream is open
             emitted.append(await emit_order(database, rosa, placed(2)))
         return tokens[-1]
 
     tokens: list[str] = []
     url = served_app.server.url + ORDERS_STREAM
-    async with consuming(url, token=token, last_event_id=await newest(database)) as seen:
-        emitted.append(await emit_order(database, rosa, placed(1)))
-        await until(lambda: len(tokens) == 2, "the token expired and was renewed")
+    async with consuming(url, token=token, last_event_id=start) as seen:
+        await until(lambda: len(emitted) == 2, "the token expired and was renewed")
         emitted.append(await emit_order(database, rosa, placed(3)))
         await until(lambda: len(seen.items) >= 3, "every event arrived")
     assert seen.items == placed_in_order(emitted)
@@ -320,14 +404,14 @@ async def test_delays_grow_while_the_server_refuses_and_start_again_after_a_conn
     served_app: ServedApp, pytestconfig: pytest.Config
 ) -> None:
     """Each delay is half its ceiling (`jitter`), which starts at the server's `retry:` hint
-    (40 ms, not the 5 s given) and doubles with each refused connection up to `max`; a
+    (40 ms, not the 0.32 s given) and doubles with each refused connection up to `max`; a
     connection that delivered an event starts it again from the hint."""
     (uma,) = new_users("uma")
     database = served_app.database_url
     port = free_port()
     environment = {"DATABASE_URL": database, **TEST_ENVIRONMENT, **FAST_RETRY}
     url = f"http://127.0.0.1:{port}{ORDERS_STREAM}"
-    backoff = Backoff(initial=5.0, max=0.32, jitter=lambda: 0.5)
+    backoff = Backoff(initial=0.32, max=0.32, jitter=lambda: 0.5)
     async with AsyncExitStack() as server:
         await server.enter_async_context(
             serving(APP, pytestconfig.rootpath, environment, port=port)
@@ -388,12 +472,13 @@ async def test_a_connection_that_delivered_only_a_heartbeat_starts_the_delays_ag
 ) -> None:
     """Connections are refused until the server starts; its stream delivers no event, only a
     heartbeat, before the server stops: that connection worked, the next delay is the
-    shortest again."""
+    shortest again. (It did not work by staying open `backoff.max` seconds: a minute, twice
+    as long as any wait of the test.)"""
     (ines,) = new_users("ines")
     port = free_port()
     environment = {"DATABASE_URL": served_app.database_url, **TEST_ENVIRONMENT, **FAST_RETRY}
     watch = HeartbeatWatch()
-    backoff = Backoff(initial=0.04, max=5.0, jitter=lambda: 0.5)
+    backoff = Backoff(initial=0.04, max=60.0, jitter=lambda: 0.5)
     url = f"http://127.0.0.1:{port}{ORDERS_STREAM}"
     async with (
         httpx.AsyncClient(transport=watch) as client,
@@ -454,7 +539,7 @@ async def test_a_token_refused_as_soon_as_it_is_given_ends_the_stream(
     calls: list[str] = []
 
     def token() -> str:
-        calls.append(sign_token(wim, key="another-key-of-at-least-thirty-two-bytes"))
+        calls.append(sign_token(wim, key=ANOTHER_KEY))
         return calls[-1]
 
     async with consuming(served_app.server.url + ORDERS_STREAM, token=token) as seen:
@@ -475,7 +560,7 @@ async def test_a_renewal_that_gives_a_refused_token_ends_the_stream_after_the_ex
     calls: list[str] = []
 
     def token() -> str:
-        key = {} if not calls else {"key": "another-key-of-at-least-thirty-two-bytes"}
+        key = {} if not calls else {"key": ANOTHER_KEY}
         calls.append(sign_token(xena, expires_in=2, **key))
         return calls[-1]
 
@@ -544,11 +629,35 @@ def test_a_channel_that_declares_no_events_is_refused() -> None:
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def readme_example() -> str:
-    """The python block of the README's "A Python consumer" section."""
+def readme_example(number: int) -> str:
+    """The `number`-th python block (from 0) of the README's "A Python consumer" section."""
     section = README.read_text(encoding="utf-8").split("## A Python consumer", 1)[1]
-    block = section.split("```python\n", 1)[1].split("```", 1)[0]
-    return block
+    section = section.split("\n## ", 1)[0]
+    return section.split("```python\n")[number + 1].split("```", 1)[0]
+
+
+def run_readme_example(
+    number: int, user_id: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """What the README's `number`-th example defines, its imports of the project's modules
+    answered by the test app's, its token signed for `user_id`."""
+    modules: dict[str, dict[str, Any]] = {
+        "shop": {},
+        "shop.auth": {"service_token": tokens_of(user_id)},
+        "shop.orders": {
+            "ORDERS": ORDERS,
+            "OrderEvent": OrderEvent,
+            "OrderPlaced": OrderPlaced,
+            "OrderShipped": OrderShipped,
+        },
+    }
+    for name, attributes in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+    namespace: dict[str, Any] = {"__name__": "readme_consumer"}
+    exec(readme_example(number), namespace)
+    return namespace
 
 
 async def test_the_readmes_example_follows_a_users_orders(
@@ -556,17 +665,7 @@ async def test_the_readmes_example_follows_a_users_orders(
 ) -> None:
     """The README's code, its imports of the project's modules answered by the test app's."""
     (zoe,) = new_users("zoe")
-    modules: dict[str, dict[str, Any]] = {
-        "shop": {},
-        "shop.auth": {"service_token": tokens_of(zoe)},
-        "shop.orders": {"ORDERS": ORDERS, "OrderPlaced": OrderPlaced, "OrderShipped": OrderShipped},
-    }
-    for name, attributes in modules.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attributes)
-        monkeypatch.setitem(sys.modules, name, module)
-    namespace: dict[str, Any] = {"__name__": "readme_consumer"}
-    exec(readme_example(), namespace)
+    namespace = run_readme_example(0, zoe, monkeypatch)
     open_before = (await server_metrics(served_app.server))["open_streams"]
     follow = asyncio.create_task(namespace["follow_orders"](served_app.server.url))
     try:
@@ -583,3 +682,182 @@ async def test_the_readmes_example_follows_a_users_orders(
     finally:
         follow.cancel()
     assert printed == [f"order 5 placed (event {first})", "order 5 shipped by post"]
+
+
+def stream_of(*events: tuple[int, str, str]) -> Answer:
+    """An event stream that sends `events` (id, type, data) and stays open."""
+    body = "".join(f"id: {id}\nevent: {type}\ndata: {data}\n\n" for id, type, data in events)
+    return Answer(200, {"Content-Type": "text/event-stream"}, body.encode())
+
+
+PLACED_1 = (1, "order_placed", placed(1).model_dump_json())
+NO_JITTER = Backoff(initial=0.05, max=0.3, jitter=lambda: 0.0)
+
+
+@pytest.mark.parametrize(
+    "retry_after",
+    [
+        "86400",
+        email.utils.format_datetime(datetime.now(UTC) + timedelta(days=1), usegmt=True),
+    ],
+    ids=["seconds", "http-date"],
+)
+async def test_a_503_waits_its_retry_after_at_most_backoff_max(retry_after: str) -> None:
+    """A `Retry-After` a day away, in seconds or as an HTTP date, waits `backoff.max`."""
+
+    def script(n: int, headers: dict[str, str]) -> Answer:
+        return Answer(503, {"Retry-After": retry_after}) if n == 0 else stream_of(PLACED_1)
+
+    async with scripted_server(script) as server, consuming(server.url, backoff=NO_JITTER) as seen:
+        await until(lambda: bool(seen.items), "the event arrived")
+    assert seen.reconnects == [Reconnecting("HTTP 503", 0.3)]
+    assert seen.items == [Received(1, placed(1))]
+
+
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [
+        (Answer(403, {"Content-Type": "application/json"}, b'{"detail":"not yours"}'), "not yours"),
+        (Answer(404, {}, b"no such page"), "no such page"),
+        (Answer(200, {"Content-Type": "text/html"}, b"<p>a login page"), "not an event stream"),
+    ],
+    ids=["403", "404", "200-html"],
+)
+async def test_an_answer_that_would_be_the_same_again_ends_the_stream(
+    answer: Answer, detail: str
+) -> None:
+    async with (
+        scripted_server(lambda n, headers: answer) as server,
+        consuming(server.url, backoff=NO_JITTER) as seen,
+    ):
+        await until(lambda: seen.error is not None, "the stream ended")
+    assert isinstance(seen.error, StreamRefused)
+    assert seen.error.status_code == answer.status
+    assert detail in str(seen.error)
+    assert (len(server.requests), seen.reconnects) == (1, [])
+
+
+@pytest.mark.parametrize(("stays_open", "next_delay"), [(True, 0.125), (False, 1.0)])
+async def test_a_silent_connection_worked_once_it_stayed_open_backoff_max_seconds(
+    stays_open: bool, next_delay: float
+) -> None:
+    """Three 503s grow the delays (0.125, 0.25, 0.5 s: half of each ceiling); then a stream
+    opens and sends nothing. Ended after `backoff.max` (2 s), it worked: the next delay is the
+    shortest again; ended at once, it did not: the ceiling doubles on (1 s)."""
+    silent = Answer(200, {"Content-Type": "text/event-stream"})
+    backoff = Backoff(initial=0.25, max=2.0, jitter=lambda: 0.5)
+
+    def script(n: int, headers: dict[str, str]) -> Answer:
+        return silent if n == 3 else Answer(503)
+
+    async with scripted_server(script) as server, consuming(server.url, backoff=backoff) as seen:
+        await until(lambda: server.open_streams == 1, "the silent stream opened")
+        opened = time.monotonic()
+        if stays_open:
+            await until(lambda: time.monotonic() - opened >= backoff.max, "max seconds passed")
+        silent.release.set()
+        await until(lambda: len(seen.reconnects) == 4, "the consumer tried again")
+    delays = [reconnect.delay for reconnect in seen.reconnects]
+    assert delays == pytest.approx([0.125, 0.25, 0.5, next_delay])
+    assert seen.reconnects[3].cause == "the stream ended"
+
+
+async def test_a_token_source_that_raises_is_asked_again_after_a_delay() -> None:
+    """As the TypeScript client retries a `refreshToken` that failed: an identity provider
+    down for a moment does not end the stream."""
+    calls: list[int] = []
+
+    async def token() -> str:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("the identity provider is down")
+        return "the-token"
+
+    async with (
+        scripted_server(lambda n, headers: stream_of(PLACED_1)) as server,
+        consuming(server.url, token=token, backoff=NO_JITTER) as seen,
+    ):
+        await until(lambda: bool(seen.items), "the event arrived")
+    assert seen.reconnects == [
+        Reconnecting("the token source raised RuntimeError('the identity provider is down')", 0.0)
+    ]
+    assert [request["authorization"] for request in server.requests] == ["Bearer the-token"]
+
+
+@pytest.mark.parametrize("kind", ["raises", "async"])
+async def test_on_reconnect_may_be_async_and_what_it_raises_does_not_end_the_stream(
+    kind: str,
+) -> None:
+    told: list[Reconnecting] = []
+
+    def raises(reconnecting: Reconnecting) -> None:
+        told.append(reconnecting)
+        raise RuntimeError("a bug in the callback")
+
+    async def tells(reconnecting: Reconnecting) -> None:
+        await asyncio.sleep(0)
+        told.append(reconnecting)
+
+    def script(n: int, headers: dict[str, str]) -> Answer:
+        return Answer(503) if n == 0 else stream_of(PLACED_1)
+
+    received: list[Received[OrderEvent] | Reset] = []
+    callback = raises if kind == "raises" else tells
+    async with (
+        scripted_server(script) as server,
+        consume(ORDERS, server.url, backoff=NO_JITTER, on_reconnect=callback) as stream,
+    ):
+        received.append(await anext(stream))
+    assert told == [Reconnecting("HTTP 503", 0.0)]
+    assert received == [Received(1, placed(1))]
+
+
+async def test_a_string_token_refused_ends_the_stream_saying_to_give_a_callable() -> None:
+    def script(n: int, headers: dict[str, str]) -> Answer:
+        return Answer(401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b"expired")
+
+    async with (
+        scripted_server(script) as server,
+        consuming(server.url, token="a-token", backoff=NO_JITTER) as seen,
+    ):
+        await until(lambda: seen.error is not None, "the stream ended")
+    assert isinstance(seen.error, StreamUnauthorized)
+    assert "a callable that returns a new token" in str(seen.error)
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("initial", "maximum"), [(0, 30), (1, 0), (-1, 30), (5, 1), (1, math.inf), (math.nan, 1)]
+)
+def test_a_backoff_that_could_not_grow_or_would_pass_its_max_is_refused(
+    initial: float, maximum: float
+) -> None:
+    with pytest.raises(ValueError, match=r"0 < initial <= max"):
+        Backoff(initial=initial, max=maximum)
+
+
+async def test_the_readmes_example_goes_on_past_a_refused_event_from_its_id(
+    served_app: ServedApp, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused payload ends a stream before it, every time it is consumed from before it; the
+    README's loop consumes again from `error.event_id`, and goes on with the events after it."""
+    (pete,) = new_users("pete")
+    database = served_app.database_url
+    start = await newest(database)
+    bad = await served_app.emit(ORDERS, pete, "order_placed", {"order_id": "seven"})
+    after = [await emit_order(database, pete, placed(1))]
+    follow = run_readme_example(1, pete, monkeypatch)["follow_orders_past_refused_events"]
+    received: list[Received[OrderEvent] | Reset] = []
+    task = asyncio.create_task(follow(served_app.server.url, received.append, start))
+    try:
+        await until(lambda: bool(received), "the event after the refused one arrived")
+        after.append(await emit_order(database, pete, placed(2)))
+        await until(lambda: len(received) >= 2, "the next event arrived")
+    finally:
+        task.cancel()
+    assert received == placed_in_order(after)
+    assert [
+        record.getMessage().split(":")[0]
+        for record in caplog.records
+        if record.levelname == "ERROR"
+    ] == [f"skipping event {bad}"]

@@ -25,6 +25,7 @@ import asyncio
 import email.utils
 import inspect
 import logging
+import math
 import random
 import re
 import time
@@ -39,6 +40,7 @@ from fastapi_pg_sse.channel import Channel
 from fastapi_pg_sse.events import ChannelEvent
 from fastapi_pg_sse.frames import EXPIRED, RESET
 from fastapi_pg_sse.sse_parser import Comment, Dispatched, Found, RetryHint, SseParser
+from fastapi_pg_sse.wire_validation import wire_validator
 
 try:
     import httpx
@@ -88,16 +90,24 @@ class Backoff:
     jitter: Callable[[], float] = random.random
     """A number in [0, 1): the fraction of the ceiling to wait."""
 
+    def __post_init__(self) -> None:
+        if not (0 < self.initial <= self.max < math.inf):
+            raise ValueError(
+                f"Backoff(initial={self.initial!r}, max={self.max!r}): give seconds with"
+                " 0 < initial <= max (a ceiling of 0 would never grow, nor one above max)"
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class Reconnecting:
     """What `on_reconnect` is told before the consumer waits to reconnect."""
 
     cause: str
-    """Why: `expired`, `HTTP 503`, `the stream ended`, or the network error."""
+    """Why: `expired`, `HTTP 503`, `the stream ended`, the network error, or `the token source
+    raised ...`."""
     delay: float
-    """How long it waits, in seconds: a `Retry-After` the server sent, plus the backoff delay;
-    0 after a connection that worked and then expired."""
+    """How long it waits, in seconds: a `Retry-After` the server sent (at most `backoff.max`),
+    plus the backoff delay; 0 after a connection that worked and then expired."""
 
 
 class ConsumerError(Exception):
@@ -105,8 +115,8 @@ class ConsumerError(Exception):
 
 
 class StreamUnauthorized(ConsumerError):
-    """The server refused (401) a token the token source had just given, or the stream has no
-    token source to ask again."""
+    """The server refused (401) a token the token source had just given for that request, or
+    the stream has no token source to ask again (no token, or a string)."""
 
     def __init__(self, url: str, challenge: str | None, detail: str, remedy: str) -> None:
         self.challenge = challenge
@@ -128,12 +138,27 @@ class StreamRefused(ConsumerError):
 
 class InvalidEventPayload(ConsumerError):
     """An event's payload is not what its model declares: the server emits events of another
-    version of the channel's events. The stream's `last_event_id` stays before it."""
+    version of the channel's events. The stream's `last_event_id` stays before it: to go on past
+    it, consume again with `last_event_id=error.event_id`."""
 
     def __init__(self, event_id: int, event_type: str, error: ValidationError) -> None:
         self.event_id = event_id
         self.event_type = event_type
         super().__init__(f"event {event_id} ({event_type}) does not match {error.title}: {error}")
+
+
+class _TokenSourceFailed(Exception):
+    """The token source raised (its error is the cause): retried after a delay, as the
+    TypeScript client retries a failed `refreshToken`."""
+
+
+async def _given_token(source: TokenSource) -> str:
+    try:
+        given = source()
+        return await given if inspect.isawaitable(given) else given
+    except Exception as error:
+        logger.warning("the token source raised; retrying after a delay", exc_info=True)
+        raise _TokenSourceFailed from error
 
 
 @dataclass
@@ -155,7 +180,7 @@ class ChannelStream(Generic[E]):
     channel: Channel[E]
     url: str
     client: httpx.AsyncClient
-    token: TokenSource | None
+    token: str | TokenSource | None
     scheme: str
     headers: Mapping[str, str]
     last_event_id: int | None
@@ -167,7 +192,8 @@ class ChannelStream(Generic[E]):
     _failures: int = field(init=False, default=0)
     _token: str | None = field(init=False, default=None, repr=False)
     _token_is_fresh: bool = field(init=False, default=False)
-    """Whether the token was given by the source since the last connection that opened."""
+    """Whether the source gave the token for the request that was sent last: a 401 of a token
+    held for earlier requests (a server down, or answering 503, meanwhile) asks it again."""
     _skipped_types: set[str] = field(init=False, default_factory=set)
     _items: AsyncGenerator["Received[E] | Reset", None] = field(init=False, repr=False)
 
@@ -205,7 +231,9 @@ class ChannelStream(Generic[E]):
                             delay, cause = self._failed(connection), "the stream ended"
             except httpx.TransportError as error:  # network errors, timeouts, a cut response
                 delay, cause = self._failed(connection), f"{type(error).__name__}: {error}"
-            self._report(Reconnecting(cause, delay))
+            except _TokenSourceFailed as failed:
+                delay, cause = self._next_delay(), f"the token source raised {failed.__cause__!r}"
+            await self._report(Reconnecting(cause, delay))
             if delay:
                 await asyncio.sleep(delay)
 
@@ -214,7 +242,6 @@ class ChannelStream(Generic[E]):
     ) -> AsyncGenerator[Received[E] | Reset, None]:
         """The items of an open stream, until it ends or says the token expired."""
         connection.opened_at = time.monotonic()
-        self._token_is_fresh = False
         parser = SseParser()
         async for chunk in response.aiter_bytes():
             for found in parser.feed(chunk):
@@ -226,10 +253,12 @@ class ChannelStream(Generic[E]):
 
     async def _request_headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store", **self.headers}
-        if self.token is not None:
+        self._token_is_fresh = False
+        if isinstance(self.token, str):
+            headers["Authorization"] = f"{self.scheme} {self.token}"
+        elif self.token is not None:
             if self._token is None:
-                given = self.token()
-                self._token = await given if inspect.isawaitable(given) else given
+                self._token = await _given_token(self.token)
                 self._token_is_fresh = True
             headers["Authorization"] = f"{self.scheme} {self._token}"
         if self.last_event_id is not None:
@@ -267,7 +296,9 @@ class ChannelStream(Generic[E]):
             self.last_event_id = event_id
             return None
         try:
-            event = event_class.model_validate_json(found.data)
+            event = wire_validator(event_class).validate_json(
+                found.data, by_alias=True, by_name=False
+            )
         except ValidationError as error:
             raise InvalidEventPayload(event_id, found.type, error) from error
         self.last_event_id = event_id
@@ -291,7 +322,7 @@ class ChannelStream(Generic[E]):
         status = response.status_code
         detail = await _detail(response)
         if status == httpx.codes.UNAUTHORIZED:
-            if self.token is None or self._token_is_fresh:
+            if self.token is None or isinstance(self.token, str) or self._token_is_fresh:
                 raise StreamUnauthorized(
                     self.url, response.headers.get("WWW-Authenticate"), detail, self._remedy()
                 )
@@ -305,13 +336,18 @@ class ChannelStream(Generic[E]):
             raise StreamRefused(self.url, status, f"not an event stream ({content_type})")
         else:
             raise StreamRefused(self.url, status, detail)
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = min(_retry_after(response.headers.get("Retry-After")), self.backoff.max)
         return retry_after + self._next_delay(), f"HTTP {status}"
 
     def _remedy(self) -> str:
         """What to do about a 401 that asking the token source again would not mend."""
         if self.token is None:
             return "The stream sends no token: give consume() a token, or your own headers."
+        if isinstance(self.token, str):
+            return (
+                "The token is a string, which cannot be renewed once it expired: give consume()"
+                " a callable that returns a new token (sync or async)."
+            )
         return (
             "The token source had just given that token, so asking it again would not help:"
             " check that it gives tokens this server accepts (its key, audience and type) after"
@@ -345,15 +381,21 @@ class ChannelStream(Generic[E]):
         self._failures += 1
         return self.backoff.jitter() * ceiling
 
-    def _report(self, reconnecting: Reconnecting) -> None:
+    async def _report(self, reconnecting: Reconnecting) -> None:
         logger.info(
             "stream of channel %r reconnects in %.2f s (%s)",
             self.channel.name,
             reconnecting.delay,
             reconnecting.cause,
         )
-        if self.on_reconnect is not None:
-            self.on_reconnect(reconnecting)
+        if self.on_reconnect is None:
+            return
+        try:  # as the TypeScript client's callbacks: what it raises is logged, the stream goes on
+            told = self.on_reconnect(reconnecting)
+            if inspect.isawaitable(told):
+                await told
+        except Exception:
+            logger.exception("on_reconnect raised; the stream of %r goes on", self.channel.name)
 
 
 @asynccontextmanager
@@ -376,14 +418,16 @@ async def consume(
     `token` (a string, or a sync or async callable giving one) goes in the `Authorization`
     header after `scheme`, the word of the server's `REALTIME_AUTH_SCHEME`; the callable is asked
     again after the token expired or was refused, and a 401 of a token it has just given ends the
-    stream with `StreamUnauthorized`. Without a token, authenticate with `headers` (sent with
-    every request) or with the cookies of your own `client` (not closed here). A stream silent
-    for `idle_timeout` seconds (the server sends a heartbeat every `REALTIME_HEARTBEAT_SECONDS`,
-    15 by default) is taken for dead and reconnected. `on_reconnect` is told each reconnection
-    before its delay.
+    stream with `StreamUnauthorized` (as does a 401 of a string token); what it raises is logged
+    and retried after a delay. Without a token, authenticate with `headers` (sent with every
+    request) or with the cookies of your own `client` (not closed here). A stream silent for
+    `idle_timeout` seconds (the server sends a heartbeat every `REALTIME_HEARTBEAT_SECONDS`, 15
+    by default) is taken for dead and reconnected. `on_reconnect` (sync or async) is told each
+    reconnection before its delay; what it raises is logged, and the stream goes on.
 
     Event types the channel does not declare (added on the server since) are skipped; a payload
-    its model refuses raises `InvalidEventPayload`.
+    its model refuses raises `InvalidEventPayload`: consume again with `last_event_id` set to its
+    `event_id` to go on past it.
     """
     if not channel.event_classes:
         raise TypeError(
@@ -397,7 +441,7 @@ async def consume(
             channel=channel,
             url=url,
             client=client,
-            token=(lambda: token) if isinstance(token, str) else token,
+            token=token,
             scheme=scheme,
             headers=headers or {},
             last_event_id=last_event_id,
