@@ -44,13 +44,13 @@ def _written(document: dict[str, Any], folder: Path) -> Path:
     return path
 
 
-def _command(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """`python -m fastapi_pg_sse asyncapi ...` in the runtime's folder, as a user runs it, without
-    the developer's `REALTIME_*` variables."""
+def _command(*arguments: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m fastapi_pg_sse asyncapi ...` in `cwd` (the runtime's folder), as a user runs it,
+    without the developer's `REALTIME_*` variables."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_")}
     return subprocess.run(
         [sys.executable, "-m", "fastapi_pg_sse", "asyncapi", *arguments],
-        cwd=ROOT,
+        cwd=cwd,
         env=environment,
         capture_output=True,
         text=True,
@@ -362,6 +362,100 @@ def test_an_app_that_cannot_be_loaded_is_an_error_and_nothing_is_written(
     assert finished.stderr.startswith(f"error: {message}"), finished.stderr
     assert output.read_text(encoding="utf-8") == "the previous document"
     assert list(tmp_path.iterdir()) == [output]
+
+
+def _app_module(folder: Path, source: str) -> Path:
+    """`folder`, holding the module `shop_app` of `source`, and the file to write a document to,
+    holding a previous document."""
+    (folder / "shop_app.py").write_text(source, encoding="utf-8")
+    (folder / "asyncapi.json").write_text("the previous document", encoding="utf-8")
+    return folder
+
+
+_ONE_CHANNEL_APP = """
+from fastapi import APIRouter, FastAPI
+from fastapi_pg_sse import Channel, EventStream, Streams, create_realtime_router, stream_route
+
+ROOMS = Channel("rooms")
+router = APIRouter()
+
+@stream_route(router, ROOMS, "/rooms/{room_id}/stream")
+async def stream_rooms(room_id: str, streams: Streams) -> EventStream:
+    return streams.open(ROOMS, room_id)
+
+realtime_router = create_realtime_router()
+realtime_router.include_router(router)
+app = FastAPI(title="Shop")
+app.include_router(realtime_router)
+"""
+
+
+def test_an_app_module_that_exits_as_it_is_imported_is_an_error_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    folder = _app_module(tmp_path, _ONE_CHANNEL_APP + "raise SystemExit(0)\n")
+    finished = _command("shop_app:app", "--output", "asyncapi.json", cwd=folder)
+    assert (finished.returncode, finished.stderr) == (
+        2,
+        "error: cannot load the app shop_app:app: it exited (SystemExit: 0) as it was imported"
+        " or built: is something it needs (a setting, a file) missing?\n",
+    )
+    assert (folder / "asyncapi.json").read_text(encoding="utf-8") == "the previous document"
+
+
+def test_the_fastapi_app_an_asgi_middleware_wraps_is_documented(tmp_path: Path) -> None:
+    """`CORSMiddleware(app)`, twice: the app of its `app` attribute, as far down as they go."""
+    wrapped = _ONE_CHANNEL_APP + (
+        "from starlette.middleware.cors import CORSMiddleware\n"
+        "wrapped = CORSMiddleware(CORSMiddleware(app, allow_origins=['*']), allow_origins=['*'])\n"
+    )
+    finished = _command("shop_app:wrapped", cwd=_app_module(tmp_path, wrapped))
+    assert finished.returncode == 0, finished.stderr
+    document = json.loads(finished.stdout)
+    assert [c["address"] for c in document["channels"].values()] == ["/rooms/{room_id}/stream"]
+
+
+def test_an_asgi_app_that_wraps_no_fastapi_app_is_an_error_saying_what_is_wanted(
+    tmp_path: Path,
+) -> None:
+    source = (
+        "from starlette.applications import Starlette\n"
+        "from starlette.middleware.cors import CORSMiddleware\n"
+        "app = CORSMiddleware(Starlette(), allow_origins=['*'])\n"
+    )
+    finished = _command("shop_app:app", cwd=_app_module(tmp_path, source))
+    assert (finished.returncode, finished.stdout, finished.stderr) == (
+        2,
+        "",
+        "error: shop_app:app is an ASGI app (CORSMiddleware) that neither is a FastAPI app nor"
+        " wraps one (as its `app` attribute, or that of the app it wraps): name the FastAPI app,"
+        " or a function that returns it\n",
+    )
+
+
+def test_what_the_app_prints_as_it_is_imported_goes_to_stderr_not_into_the_document(
+    tmp_path: Path,
+) -> None:
+    """By `print`, or below Python, as a C library or a child process would."""
+    chatty = _ONE_CHANNEL_APP + (
+        "import os\n"
+        "print('connecting to the shop database')\n"
+        "os.write(1, b'a C library says hello\\n')\n"
+    )
+    finished = _command("shop_app:app", cwd=_app_module(tmp_path, chatty))
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["info"]["title"] == "Shop"
+    assert finished.stderr == "connecting to the shop database\na C library says hello\n"
+
+
+def test_the_written_document_ends_its_lines_with_line_feeds(tmp_path: Path) -> None:
+    """On every platform: the file is written with `newline=""` (only Windows would translate)."""
+    folder = _app_module(tmp_path, _ONE_CHANNEL_APP)
+    finished = _command("shop_app:app", "--output", "asyncapi.json", cwd=folder)
+    assert (finished.returncode, finished.stderr) == (0, "")
+    written = (folder / "asyncapi.json").read_bytes()
+    assert b"\r" not in written
+    assert written.endswith(b"}\n")
 
 
 def _contains(whole: Any, part: Any) -> bool:
