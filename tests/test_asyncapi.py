@@ -135,6 +135,52 @@ def test_an_app_that_fails_to_import_is_an_error_and_nothing_is_written(tmp_path
     assert not [path for path in project.iterdir() if path.name.startswith(".asyncapi.json")]
 
 
+def test_an_app_module_that_exits_as_it_is_imported_is_an_error_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    project = copy_example(tmp_path / "shop")
+    main = project / "shop" / "main.py"
+    main.write_text(main.read_text() + "\nraise SystemExit(0)\n")
+    output = project / "asyncapi.json"
+    output.write_text("the previous document")
+    written = run_scaffold("asyncapi", "--output", "asyncapi.json", cwd=project)
+    assert (written.exit_code, written.stderr) == (
+        2,
+        f"error: no AsyncAPI document of shop.main:app (run with {sys.executable}): cannot load"
+        " the app shop.main:app: it exited (SystemExit: 0) as it was imported or built: is"
+        " something it needs (a setting, a file) missing?\n",
+    )
+    assert output.read_text() == "the previous document"
+
+
+def test_a_runtime_that_exits_without_writing_the_document_is_an_error(tmp_path: Path) -> None:
+    """Whatever its exit status: here 0, as an older runtime's when the app module exits."""
+    project = copy_example(tmp_path / "shop")
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexit 0\n")
+    silent.chmod(0o755)
+    output = project / "asyncapi.json"
+    output.write_text("the previous document")
+    written = run_scaffold(
+        "asyncapi", "--python", str(silent), "--output", str(output), cwd=project
+    )
+    assert (written.exit_code, written.stderr) == (
+        2,
+        f"error: no AsyncAPI document of shop.main:app (run with {silent}): the runtime exited"
+        " without writing it; does the app's module exit (sys.exit) as it is imported?\n",
+    )
+    assert output.read_text() == "the previous document"
+
+
+def test_an_output_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
+    project = copy_example(tmp_path / "shop")
+    written = run_scaffold("asyncapi", "--output", "missing/asyncapi.json", cwd=project)
+    assert (written.exit_code, written.stderr) == (
+        2,
+        "error: cannot write missing/asyncapi.json: No such file or directory\n",
+    )
+
+
 def test_the_projects_virtualenv_runs_it_unless_another_interpreter_is_named(
     tmp_path: Path,
 ) -> None:
