@@ -300,6 +300,44 @@ def test_the_apps_servers_that_name_a_host_are_its_servers(tmp_path: Path) -> No
     assert "servers" not in asyncapi_document(_nested_app(), TokenSources())
 
 
+def test_without_a_server_that_names_a_host_the_root_path_prefixes_the_addresses(
+    tmp_path: Path,
+) -> None:
+    """An AsyncAPI server has a host: the path the app is served under, which FastAPI lists as a
+    relative server, goes in the addresses instead."""
+    document = asyncapi_document(_nested_app(), TokenSources(), root_path="/shop/")
+    assert "servers" not in document
+    [channel] = document["channels"].values()
+    assert channel["address"] == "/shop/api/v1/events/rooms/{room_id}/stream"
+    assert channel["parameters"] == {"room_id": {}}
+    assert asyncapi_errors(_written(document, tmp_path)) == ""
+
+
+async def test_served_behind_a_root_path_it_is_the_pathname_of_a_server_at_the_requests_host(
+    tmp_path: Path,
+) -> None:
+    """Relative servers are resolved against the document's URL, as OpenAPI's are."""
+    served = _nested_app()
+    served.servers = [{"url": "/behind-a-proxy", "description": "The proxy"}]
+    transport = httpx.ASGITransport(app=served, root_path="/shop")
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.example") as client:
+        response = await client.get("/shop/api/v1/asyncapi.json")
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert document["servers"] == {
+        "shop_example": {"host": "shop.example", "protocol": "http", "pathname": "/shop"},
+        "shop_example_2": {
+            "host": "shop.example",
+            "protocol": "http",
+            "pathname": "/behind-a-proxy",
+            "description": "The proxy",
+        },
+    }
+    [channel] = document["channels"].values()
+    assert channel["address"] == "/api/v1/events/rooms/{room_id}/stream"
+    assert asyncapi_errors(_written(document, tmp_path)) == ""
+
+
 def _anonymous_app(**options: Any) -> FastAPI:
     router = APIRouter()
     stream_route(router, CATEGORIES, "/{room_id}/stream")(_anonymous)
