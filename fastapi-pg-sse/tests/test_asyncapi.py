@@ -29,7 +29,7 @@ from fastapi_pg_sse.asyncapi import asyncapi_document
 from fastapi_pg_sse.settings import TokenSources
 from fastapi_pg_sse.testing import Server, ServerFactory
 from tests.app import FEED, NEWS_STREAM, ORDERS, ORDERS_STREAM, OWN_AUTH_STREAM, app
-from tests.helpers import asyncapi_errors
+from tests.asyncapi_checks import asyncapi_errors, contains
 
 pytestmark = pytest.mark.anyio
 
@@ -496,16 +496,6 @@ def test_the_written_document_ends_its_lines_with_line_feeds(tmp_path: Path) -> 
     assert written.endswith(b"}\n")
 
 
-def _contains(whole: Any, part: Any) -> bool:
-    """Whether `whole` has every key of `part`, each with a value that contains the part's
-    (lists and other values: equal)."""
-    if isinstance(part, dict):
-        return isinstance(whole, dict) and all(
-            key in whole and _contains(whole[key], value) for key, value in part.items()
-        )
-    return bool(whole == part)
-
-
 def test_the_readme_example_gives_the_document_the_readme_shows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -523,5 +513,5 @@ def test_the_readme_example_gives_the_document_the_readme_shows(
     namespace: dict[str, Any] = {"__name__": "readme_asyncapi"}
     exec(code.group(1), namespace)
     document = namespace["document"]
-    assert _contains(document, json.loads(shown.group(1)))
+    assert contains(document, json.loads(shown.group(1)))
     assert asyncapi_errors(_written(document, tmp_path)) == ""
