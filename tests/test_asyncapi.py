@@ -105,38 +105,30 @@ def test_a_src_layout_and_an_app_factory_are_documented(tmp_path: Path) -> None:
     ]
 
 
-def test_an_app_that_fails_to_import_is_an_error_and_nothing_is_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("last_line", "reason"),
+    [
+        ('raise RuntimeError("SHOP_CONFIG is not set")', "RuntimeError: SHOP_CONFIG is not set"),
+        ("raise SystemExit(0)", "it exited (SystemExit: 0) as it was imported or built"),
+    ],
+    ids=["raises", "exits"],
+)
+def test_an_app_that_fails_to_import_is_an_error_and_nothing_is_written(
+    tmp_path: Path, last_line: str, reason: str
+) -> None:
     project = copy_example(tmp_path / "shop")
     main = project / "shop" / "main.py"
-    main.write_text(main.read_text() + '\nraise RuntimeError("SHOP_CONFIG is not set")\n')
+    main.write_text(f"{main.read_text()}\n{last_line}\n")
     output = project / "asyncapi.json"
     output.write_text("the previous document")
     written = run_scaffold("asyncapi", "--output", "asyncapi.json", cwd=project)
     assert written.exit_code == 2
     assert written.stderr.startswith(
         f"error: no AsyncAPI document of shop.main:app (run with {sys.executable}): cannot load"
-        " the app shop.main:app: RuntimeError: SHOP_CONFIG is not set"
+        f" the app shop.main:app: {reason}"
     ), written.stderr
     assert output.read_text() == "the previous document"
     assert not [path for path in project.iterdir() if path.name.startswith(".asyncapi.json")]
-
-
-def test_an_app_module_that_exits_as_it_is_imported_is_an_error_and_nothing_is_written(
-    tmp_path: Path,
-) -> None:
-    project = copy_example(tmp_path / "shop")
-    main = project / "shop" / "main.py"
-    main.write_text(main.read_text() + "\nraise SystemExit(0)\n")
-    output = project / "asyncapi.json"
-    output.write_text("the previous document")
-    written = run_scaffold("asyncapi", "--output", "asyncapi.json", cwd=project)
-    assert (written.exit_code, written.stderr) == (
-        2,
-        f"error: no AsyncAPI document of shop.main:app (run with {sys.executable}): cannot load"
-        " the app shop.main:app: it exited (SystemExit: 0) as it was imported or built: is"
-        " something it needs (a setting, a file) missing?\n",
-    )
-    assert output.read_text() == "the previous document"
 
 
 def test_a_runtime_that_exits_without_writing_the_document_is_an_error(tmp_path: Path) -> None:
