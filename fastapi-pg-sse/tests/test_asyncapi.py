@@ -9,11 +9,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Security
+from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 
 from fastapi_pg_sse import (
@@ -338,6 +339,46 @@ async def test_served_behind_a_root_path_it_is_the_pathname_of_a_server_at_the_r
     assert asyncapi_errors(_written(document, tmp_path)) == ""
 
 
+_SCOPES = {"rooms:read": "Read rooms", "feed:read": "Read the feed", "admin": "All"}
+_OAUTH2 = OAuth2PasswordBearer("token", scopes=_SCOPES)
+
+
+async def _rooms_by_scope(
+    user: Annotated[str, Security(_OAUTH2, scopes=["rooms:read"])], streams: Streams
+) -> EventStream:
+    return streams.open(CATEGORIES, user)
+
+
+async def _feed_by_scope(
+    user: Annotated[str, Security(_OAUTH2, scopes=["feed:read"])], streams: Streams
+) -> EventStream:
+    return streams.open(FEED, user)
+
+
+def test_the_scopes_each_operation_needs_are_merged_on_the_scheme_they_share(
+    tmp_path: Path,
+) -> None:
+    """AsyncAPI 3.0 lists the scopes a scheme requires on the scheme, which operations refer to,
+    not on each operation: those of every operation that accepts it (a documented limit). Its
+    relative token URL, as FastAPI's are, is resolved against where the app is served."""
+    router = APIRouter()
+    stream_route(router, CATEGORIES, "/rooms/stream")(_rooms_by_scope)
+    stream_route(router, FEED, "/feed/stream")(_feed_by_scope)
+    realtime_router = create_realtime_router()
+    realtime_router.include_router(router)
+    scoped = FastAPI()
+    scoped.include_router(realtime_router)
+    document = asyncapi_document(scoped, TokenSources(), base_url="https://shop.example/api/")
+    [scheme] = document["components"]["securitySchemes"].values()
+    assert scheme["scopes"] == ["rooms:read", "feed:read"]
+    assert scheme["flows"] == {
+        "password": {"tokenUrl": "https://shop.example/api/token", "availableScopes": _SCOPES}
+    }
+    references = [operation["security"] for operation in document["operations"].values()]
+    assert references == [[{"$ref": "#/components/securitySchemes/OAuth2PasswordBearer"}]] * 2
+    assert asyncapi_errors(_written(document, tmp_path)) == ""
+
+
 def _anonymous_app(**options: Any) -> FastAPI:
     router = APIRouter()
     stream_route(router, CATEGORIES, "/{room_id}/stream")(_anonymous)
@@ -411,7 +452,8 @@ def _app_module(folder: Path, source: str) -> Path:
 
 
 _ONE_CHANNEL_APP = """
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Security
+from fastapi.security import OAuth2PasswordBearer
 from fastapi_pg_sse import Channel, EventStream, Streams, create_realtime_router, stream_route
 
 ROOMS = Channel("rooms")

@@ -57,19 +57,21 @@ def asyncapi_document(
     sources: TokenSources | None = None,
     *,
     root_path: str | None = None,
-    url: str | None = None,
+    base_url: str | None = None,
 ) -> Schema:
     """The AsyncAPI 3.0.0 document of the stream routes of `app` that `stream_route` declared and
     its OpenAPI document shows, with the token sources of `sources` (the settings in force, else
     the environment's): the query parameter only when `REALTIME_QUERY_TOKEN` enables it.
 
     `root_path` is the path the app is served under (default: `FastAPI(root_path=...)`), a server
-    of its own as in `/openapi.json`; `url`, where the document is served, against which relative
-    servers are resolved: a server without a host (no `url`) is none in AsyncAPI, and the first
-    one's path, if no server has a host, prefixes the channels' addresses instead."""
+    of its own as in `/openapi.json`; `base_url`, the URL of the app's root where it is served,
+    against which relative URLs are resolved: a server without a host (no `base_url`) is none in
+    AsyncAPI, and the first one's path, if no server has a host, prefixes the channels' addresses
+    instead; a relative OAuth2 or OpenID Connect URL is resolved against the first server."""
     openapi = app.openapi()
-    servers, address_prefix = _servers(
-        _openapi_servers(app, openapi, app.root_path if root_path is None else root_path), url
+    root_path = app.root_path if root_path is None else root_path
+    servers, address_prefix, server_url = _servers(
+        _openapi_servers(app, openapi, root_path), base_url
     )
     query_token = (sources or TokenSources()).query_token
     streams = list(_stream_routes(app, openapi))
@@ -97,7 +99,7 @@ def asyncapi_document(
         security = [scheme_keys[name] for name in required]
         operations[operation_key] = _operation(stream, key, messages, security)
     schemes = {
-        scheme_keys[name]: _security_scheme(declared_schemes[name], needed)
+        scheme_keys[name]: _security_scheme(declared_schemes[name], needed, server_url)
         for name, needed in scopes.items()
     }
     document = {
@@ -127,7 +129,9 @@ async def serve_asyncapi_document(request: Request) -> JSONResponse:
     realtime = getattr(app.state, "realtime", None)
     sources = realtime.settings if realtime else None
     root_path = request.scope.get("root_path", "")
-    return JSONResponse(asyncapi_document(app, sources, root_path=root_path, url=str(request.url)))
+    return JSONResponse(
+        asyncapi_document(app, sources, root_path=root_path, base_url=str(request.base_url))
+    )
 
 
 @dataclass(frozen=True)
@@ -179,12 +183,13 @@ def _openapi_servers(app: FastAPI, openapi: Schema, root_path: str) -> list[Sche
     return servers
 
 
-def _servers(servers: list[Schema], url: str | None) -> tuple[Schema, str]:
-    """The AsyncAPI servers of OpenAPI's `servers`, their URLs resolved against `url` (where the
-    document is served), keyed by host, and the prefix of the channels' addresses: an AsyncAPI
-    server has a host, so when none has one, the path of the first server (`root_path`) goes
-    in the addresses instead."""
-    resolved = [(urlsplit(urljoin(url or "", s.get("url", ""))), s) for s in servers]
+def _servers(servers: list[Schema], base_url: str | None) -> tuple[Schema, str, str | None]:
+    """The AsyncAPI servers of OpenAPI's `servers`, their URLs resolved against `base_url`,
+    keyed by host; the prefix of the channels' addresses: an AsyncAPI server has a host, so when
+    none has one, the path of the first server (`root_path`) goes in the addresses instead; and
+    the URL relative ones resolve against, as OpenAPI's do: the first server's with a host, else
+    `base_url`."""
+    resolved = [(urlsplit(urljoin(base_url or "", s.get("url", ""))), s) for s in servers]
     absolute = [(url, server) for url, server in resolved if url.scheme and url.hostname]
     keys = _unique_keys(str(url.hostname) for url, _ in absolute)
     described = {
@@ -197,7 +202,8 @@ def _servers(servers: list[Schema], url: str | None) -> tuple[Schema, str]:
         for key, (url, server) in zip(keys, absolute, strict=True)
     }
     address_prefix = "" if absolute or not resolved else resolved[0][0].path.rstrip("/")
-    return described, address_prefix
+    first = absolute[0][0].geturl().rstrip("/") + "/" if absolute else base_url
+    return described, address_prefix, first
 
 
 def _messages(channel: Channel[Any], channel_key: str) -> dict[str, Schema]:
@@ -351,8 +357,9 @@ def _http_binding(documented: Schema) -> Schema:
     return binding
 
 
-def _security_scheme(scheme: Schema, scopes: list[str]) -> Schema:
-    """An OpenAPI security scheme as AsyncAPI 3.0 writes it, with the `scopes` routes need."""
+def _security_scheme(scheme: Schema, scopes: list[str], server_url: str | None) -> Schema:
+    """An OpenAPI security scheme as AsyncAPI 3.0 writes it, with the `scopes` routes need; its
+    URLs (AsyncAPI's are absolute) resolved against `server_url`, if known."""
     kind = scheme["type"]
     if kind == "apiKey":
         return {
@@ -367,7 +374,7 @@ def _security_scheme(scheme: Schema, scopes: list[str]) -> Schema:
     if kind == "oauth2":
         flows = {
             name: {
-                **{k: v for k, v in flow.items() if k != "scopes"},
+                **{k: _resolved(v, server_url) for k, v in flow.items() if k != "scopes"},
                 "availableScopes": flow.get("scopes", {}),
             }
             for name, flow in scheme.get("flows", {}).items()
@@ -376,11 +383,15 @@ def _security_scheme(scheme: Schema, scopes: list[str]) -> Schema:
     if kind == "openIdConnect":
         return {
             "type": "openIdConnect",
-            "openIdConnectUrl": scheme["openIdConnectUrl"],
+            "openIdConnectUrl": _resolved(scheme["openIdConnectUrl"], server_url),
             "scopes": scopes,
             **_described(scheme),
         }
     return {"type": "X509", **_described(scheme)}  # OpenAPI's mutualTLS
+
+
+def _resolved(url: str, server_url: str | None) -> str:
+    return urljoin(server_url, url) if server_url else url
 
 
 def _described(item: Schema) -> Schema:
