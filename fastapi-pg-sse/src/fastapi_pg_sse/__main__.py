@@ -15,8 +15,10 @@ or later is needed).
     python -m fastapi_pg_sse asyncapi shop.main:create_app --output asyncapi.json
 
 The app is imported from the current directory and `PYTHONPATH`; a factory (a function, sync or
-async) is called. Exit status: 0 written, 2 an app that cannot be imported or documented, or a
-file that cannot be written (then nothing is written).
+async) is called, an ASGI middleware around the app (`CORSMiddleware(app)`) unwrapped, and what
+the app prints as it is imported goes to stderr. Exit status: 0 written, 2 an app that cannot
+be imported (or whose module exits) or documented, or a file that cannot be written (then
+nothing is written).
 """
 
 import argparse
@@ -194,7 +196,8 @@ class _NoApp(Exception):
 
 
 def _app(reference: str) -> "FastAPI":
-    """The app `module:name` names: the FastAPI application, or the one its factory returns."""
+    """The app `module:name` names: the FastAPI application, the one its factory returns, or the
+    one a middleware wraps; an error saying why if there is none, or if its module exits."""
     module_name, _, name = reference.partition(":")
     if not (module_name and name.isidentifier()):
         raise _NoApp(f"{reference!r} is not module:name, such as shop.main:app")
