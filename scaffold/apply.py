@@ -37,11 +37,11 @@ def apply_plan(plan: Plan, *, last: str | None = None) -> None:
                 continue
             created_folders += _make_parents(target)
             original = _exact_text(target) if change.old is not None else None
-            _write_atomically(target, change.new.replace("\n", change.newline))
+            write_atomically(target, change.new.replace("\n", change.newline))
             if original is None:
                 undo.append(partial(target.unlink, missing_ok=True))
             else:
-                undo.append(partial(_write_atomically, target, original))
+                undo.append(partial(write_atomically, target, original))
     except BaseException as failure:
         folders = [partial(_remove_if_empty, folder) for folder in reversed(created_folders)]
         _undo([*reversed(undo), *folders], failure)
@@ -90,7 +90,7 @@ def _exact_text(target: Path) -> str:
     return target.read_bytes().decode("utf-8")
 
 
-def _write_atomically(target: Path, text: str) -> None:
+def write_atomically(target: Path, text: str) -> None:
     """Write `text` as it is (no line-ending translation) through a temp file and a rename."""
     mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")

@@ -1,6 +1,8 @@
 """Helpers of the tool's tests: the example project, the real CLI, and disk snapshots."""
 
 import ast
+import importlib.util
+import json
 import os
 import re
 import shutil
@@ -13,6 +15,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -209,16 +213,39 @@ def _environment_of_a_new_session() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name != "PYTEST_ADDOPTS"}
 
 
-VALIDATE_ASYNCAPI = REPO / "scripts" / "validate_asyncapi.cjs"
-"""The script that validates AsyncAPI documents with the AsyncAPI project's `@asyncapi/parser`."""
-
-
-def asyncapi_errors(document: Path) -> str:
-    """The errors `@asyncapi/parser` finds in the document at `document`, one a line: empty when
-    it is valid. Without Node.js or the parser (`scripts/_environment.sh` installs it in .tools/),
-    the test fails, saying so."""
-    finished = subprocess.run(
-        ["node", str(VALIDATE_ASYNCAPI), str(document)], capture_output=True, text=True, check=False
+def app_openapi(project: Path) -> dict[str, Any]:
+    """The OpenAPI document of the project's app (`shop.main:app`), imported in a process of its
+    own."""
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from shop.main import app; print(json.dumps(app.openapi()))",
+        ],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert finished.returncode in (0, 1), finished.stderr
-    return finished.stdout
+    assert printed.returncode == 0, printed.stderr
+    document: dict[str, Any] = json.loads(printed.stdout)
+    return document
+
+
+def _runtime_test_module(name: str) -> ModuleType:
+    """A module of the runtime's tests, loaded from its file: their folder is a package named
+    `tests` too."""
+    path = REPO / "fastapi-pg-sse" / "tests" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"fastapi_pg_sse_tests_{name}", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_asyncapi_checks = _runtime_test_module("asyncapi_checks")
+asyncapi_errors = _asyncapi_checks.asyncapi_errors
+"""The errors `@asyncapi/parser` finds in an AsyncAPI document: empty when it is valid."""
+contains = _asyncapi_checks.contains
+"""Whether a JSON value holds every key of an excerpt, with the excerpt's values."""

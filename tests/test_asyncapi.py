@@ -4,18 +4,23 @@ case validates with the AsyncAPI project's own parser; an app that cannot be doc
 clear error, and nothing is written."""
 
 import json
-import os
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.golden_cases import CASES, GOLDEN, generate
-from tests.helpers import REPO, asyncapi_errors, copy_example, run_scaffold
+from tests.helpers import (
+    REPO,
+    app_openapi,
+    asyncapi_errors,
+    contains,
+    copy_example,
+    run_scaffold,
+)
 
 
 def _list_routes(project: Path) -> dict[str, str]:
@@ -42,32 +47,13 @@ def test_the_asyncapi_document_of_every_golden_case_validates(tmp_path: Path, ca
     assert addresses == _list_routes(project)
 
 
-def _openapi(project: Path) -> dict[str, Any]:
-    """The OpenAPI document of the project's app, imported in a process of its own."""
-    printed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import json; from shop.main import app; print(json.dumps(app.openapi()))",
-        ],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert printed.returncode == 0, printed.stderr
-    document: dict[str, Any] = json.loads(printed.stdout)
-    return document
-
-
 def test_a_message_payload_is_the_openapi_content_schema_of_its_event() -> None:
     """Printed to stdout without --output; the golden project is only read."""
     project = GOLDEN / "second-channel"
     printed = run_scaffold("asyncapi", "--project", str(project), cwd=project)
     assert printed.exit_code == 0, printed.stderr
     document = json.loads(printed.stdout)
-    openapi = _openapi(project)
+    openapi = app_openapi(project)
     for channel in document["channels"].values():
         operation = openapi["paths"][channel["address"]]["get"]
         stream = operation["responses"]["200"]["content"]["text/event-stream"]["itemSchema"]
@@ -119,20 +105,58 @@ def test_a_src_layout_and_an_app_factory_are_documented(tmp_path: Path) -> None:
     ]
 
 
-def test_an_app_that_fails_to_import_is_an_error_and_nothing_is_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("last_line", "reason"),
+    [
+        ('raise RuntimeError("SHOP_CONFIG is not set")', "RuntimeError: SHOP_CONFIG is not set"),
+        ("raise SystemExit(0)", "it exited (SystemExit: 0) as it was imported or built"),
+    ],
+    ids=["raises", "exits"],
+)
+def test_an_app_that_fails_to_import_is_an_error_and_nothing_is_written(
+    tmp_path: Path, last_line: str, reason: str
+) -> None:
     project = copy_example(tmp_path / "shop")
     main = project / "shop" / "main.py"
-    main.write_text(main.read_text() + '\nraise RuntimeError("SHOP_CONFIG is not set")\n')
+    main.write_text(f"{main.read_text()}\n{last_line}\n")
     output = project / "asyncapi.json"
     output.write_text("the previous document")
     written = run_scaffold("asyncapi", "--output", "asyncapi.json", cwd=project)
     assert written.exit_code == 2
     assert written.stderr.startswith(
         f"error: no AsyncAPI document of shop.main:app (run with {sys.executable}): cannot load"
-        " the app shop.main:app: RuntimeError: SHOP_CONFIG is not set"
+        f" the app shop.main:app: {reason}"
     ), written.stderr
     assert output.read_text() == "the previous document"
     assert not [path for path in project.iterdir() if path.name.startswith(".asyncapi.json")]
+
+
+def test_a_runtime_that_exits_without_writing_the_document_is_an_error(tmp_path: Path) -> None:
+    """Whatever its exit status: here 0, as an older runtime's when the app module exits."""
+    project = copy_example(tmp_path / "shop")
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexit 0\n")
+    silent.chmod(0o755)
+    output = project / "asyncapi.json"
+    output.write_text("the previous document")
+    written = run_scaffold(
+        "asyncapi", "--python", str(silent), "--output", str(output), cwd=project
+    )
+    assert (written.exit_code, written.stderr) == (
+        2,
+        f"error: no AsyncAPI document of shop.main:app (run with {silent}): the runtime exited"
+        " without writing it; does the app's module exit (sys.exit) as it is imported?\n",
+    )
+    assert output.read_text() == "the previous document"
+
+
+def test_an_output_that_cannot_be_written_is_an_error(tmp_path: Path) -> None:
+    project = copy_example(tmp_path / "shop")
+    written = run_scaffold("asyncapi", "--output", "missing/asyncapi.json", cwd=project)
+    assert (written.exit_code, written.stderr) == (
+        2,
+        "error: cannot write missing/asyncapi.json: No such file or directory\n",
+    )
 
 
 def test_the_projects_virtualenv_runs_it_unless_another_interpreter_is_named(
@@ -167,16 +191,6 @@ def test_an_interpreter_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
     assert not (project / "x.json").exists()
 
 
-def _contains(whole: Any, part: Any) -> bool:
-    """Whether `whole` has every key of `part`, each with a value that contains the part's
-    (lists and other values: equal)."""
-    if isinstance(part, dict):
-        return isinstance(whole, dict) and all(
-            key in whole and _contains(whole[key], value) for key, value in part.items()
-        )
-    return bool(whole == part)
-
-
 def test_the_readme_example_writes_the_document_the_readme_shows(tmp_path: Path) -> None:
     """The README's "AsyncAPI document" section: its console block's commands, run in the example
     shop, print what it shows, and the document holds the excerpt of its json block."""
@@ -196,4 +210,4 @@ def test_the_readme_example_writes_the_document_the_readme_shows(tmp_path: Path)
         assert result.exit_code == 0, result.stderr
     assert result.stdout == printed
     document = json.loads((project / "asyncapi.json").read_text(encoding="utf-8"))
-    assert _contains(document, json.loads(shown.group(1)))
+    assert contains(document, json.loads(shown.group(1)))

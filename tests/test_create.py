@@ -224,7 +224,7 @@ def test_a_failure_while_writing_leaves_the_project_as_it_was(
     shop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     before = snapshot(shop)
-    write = apply._write_atomically
+    write = apply.write_atomically
     calls = 0
 
     def failing_write(target: Path, text: str) -> None:
@@ -234,7 +234,7 @@ def test_a_failure_while_writing_leaves_the_project_as_it_was(
             raise OSError("disk full")
         write(target, text)
 
-    monkeypatch.setattr(apply, "_write_atomically", failing_write)
+    monkeypatch.setattr(apply, "write_atomically", failing_write)
     with pytest.raises(OSError, match="disk full"):
         create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
     assert snapshot(shop) == before

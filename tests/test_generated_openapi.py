@@ -2,39 +2,14 @@
 event type with its payload's schema, how to authenticate, where to resume, and the responses
 the route really gives."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
-
 from tests.golden_cases import GOLDEN
+from tests.helpers import app_openapi
 
 TRIGGERED_EVENTS = ["stock_level_created", "stock_level_updated", "stock_level_deleted"]
 
 
-def _openapi(project: Path) -> dict[str, Any]:
-    """The document of the project's app, imported in a process of its own."""
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import json; from shop.main import app; print(json.dumps(app.openapi()))",
-        ],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    document: dict[str, Any] = json.loads(completed.stdout)
-    return document
-
-
 def test_each_stream_route_documents_its_events_auth_resume_and_real_responses() -> None:
-    document = _openapi(GOLDEN / "second-channel")
+    document = app_openapi(GOLDEN / "second-channel")
     declared = {
         "/inventory/events/stock/stream": ["stock_updated"],
         "/warehouse-ops/events/stock-level/stream": TRIGGERED_EVENTS,
@@ -66,7 +41,7 @@ def test_each_stream_route_documents_its_events_auth_resume_and_real_responses()
 
 
 def test_a_trigger_events_payload_schema_is_the_tables_row() -> None:
-    document = _openapi(GOLDEN / "second-channel")
+    document = app_openapi(GOLDEN / "second-channel")
     operation = document["paths"]["/warehouse-ops/events/stock-level/stream"]["get"]
     entries = operation["responses"]["200"]["content"]["text/event-stream"]["itemSchema"]["oneOf"]
     for entry in entries[:3]:

@@ -85,14 +85,14 @@ def test_a_failure_while_writing_restores_crlf_files_byte_for_byte(
     for name in EDITED:
         to_crlf(shop / name)
     before = snapshot(shop)
-    write = apply._write_atomically
+    write = apply.write_atomically
 
     def failing_write(target: Path, text: str) -> None:
         if target.name == "pyproject.toml":  # written last: the app module is written by then
             raise OSError("disk full")
         write(target, text)
 
-    monkeypatch.setattr(apply, "_write_atomically", failing_write)
+    monkeypatch.setattr(apply, "write_atomically", failing_write)
     with pytest.raises(OSError, match="disk full"):
         create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
     assert snapshot(shop) == before

@@ -249,14 +249,14 @@ def test_a_failure_while_removing_restores_every_file(
 ) -> None:
     assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
     before = snapshot(shop)
-    write = apply._write_atomically
+    write = apply.write_atomically
 
     def failing_write(target: Path, text: str) -> None:
         if target.name == "pyproject.toml":  # the last step, after every deletion
             raise OSError("disk full")
         write(target, text)
 
-    monkeypatch.setattr(apply, "_write_atomically", failing_write)
+    monkeypatch.setattr(apply, "write_atomically", failing_write)
     with pytest.raises(OSError, match="disk full"):
         remove_sse_channel(shop, "Stock", "inventory")
     assert snapshot(shop) == before

@@ -200,14 +200,14 @@ def test_a_failure_while_syncing_restores_the_project(
     main = generated / "shop/main.py"
     main.write_text(main.read_text().replace(INCLUDE, ""))
     before = snapshot(generated)
-    write = apply._write_atomically
+    write = apply.write_atomically
 
     def failing_write(target: Path, text: str) -> None:
         if target.name == "conftest.py":
             raise OSError("disk full")
         write(target, text)
 
-    monkeypatch.setattr(apply, "_write_atomically", failing_write)
+    monkeypatch.setattr(apply, "write_atomically", failing_write)
     with pytest.raises(OSError, match="disk full"):
         sync(generated)
     assert snapshot(generated) == before

@@ -372,21 +372,3 @@ def server_side_is_open(server: Server, stream: RawStream) -> bool:
     states = [line.split()[3] for line in table if " ".join(line.split()[1:3]) == wanted]
     closing = {"04", "05", "06", "07", "09", "0B"}  # FIN_WAIT*, TIME_WAIT, CLOSE, LAST_ACK, CLOSING
     return any(state not in closing for state in states)
-
-
-VALIDATE_ASYNCAPI = Path(__file__).resolve().parents[2] / "scripts" / "validate_asyncapi.cjs"
-"""The repository's script that validates AsyncAPI documents with `@asyncapi/parser`."""
-
-
-def asyncapi_errors(document: Path) -> str:
-    """The errors the AsyncAPI project's own parser finds in the document at `document`, one a
-    line: empty when it is valid. Without Node.js or the parser (`scripts/_environment.sh`
-    installs it), the test fails, saying so."""
-    finished = subprocess.run(
-        ["node", str(VALIDATE_ASYNCAPI), str(document)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert finished.returncode in (0, 1), finished.stderr
-    return finished.stdout

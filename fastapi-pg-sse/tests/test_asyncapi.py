@@ -9,11 +9,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Security
+from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 
 from fastapi_pg_sse import (
@@ -29,7 +30,7 @@ from fastapi_pg_sse.asyncapi import asyncapi_document
 from fastapi_pg_sse.settings import TokenSources
 from fastapi_pg_sse.testing import Server, ServerFactory
 from tests.app import FEED, NEWS_STREAM, ORDERS, ORDERS_STREAM, OWN_AUTH_STREAM, app
-from tests.helpers import asyncapi_errors
+from tests.asyncapi_checks import asyncapi_errors, contains
 
 pytestmark = pytest.mark.anyio
 
@@ -44,13 +45,13 @@ def _written(document: dict[str, Any], folder: Path) -> Path:
     return path
 
 
-def _command(*arguments: str) -> subprocess.CompletedProcess[str]:
-    """`python -m fastapi_pg_sse asyncapi ...` in the runtime's folder, as a user runs it, without
-    the developer's `REALTIME_*` variables."""
+def _command(*arguments: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m fastapi_pg_sse asyncapi ...` in `cwd` (the runtime's folder), as a user runs it,
+    without the developer's `REALTIME_*` variables."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("REALTIME_")}
     return subprocess.run(
         [sys.executable, "-m", "fastapi_pg_sse", "asyncapi", *arguments],
-        cwd=ROOT,
+        cwd=cwd,
         env=environment,
         capture_output=True,
         text=True,
@@ -300,6 +301,84 @@ def test_the_apps_servers_that_name_a_host_are_its_servers(tmp_path: Path) -> No
     assert "servers" not in asyncapi_document(_nested_app(), TokenSources())
 
 
+def test_without_a_server_that_names_a_host_the_root_path_prefixes_the_addresses(
+    tmp_path: Path,
+) -> None:
+    """An AsyncAPI server has a host: the path the app is served under, which FastAPI lists as a
+    relative server, goes in the addresses instead."""
+    document = asyncapi_document(_nested_app(), TokenSources(), root_path="/shop/")
+    assert "servers" not in document
+    [channel] = document["channels"].values()
+    assert channel["address"] == "/shop/api/v1/events/rooms/{room_id}/stream"
+    assert channel["parameters"] == {"room_id": {}}
+    assert asyncapi_errors(_written(document, tmp_path)) == ""
+
+
+async def test_served_behind_a_root_path_it_is_the_pathname_of_a_server_at_the_requests_host(
+    tmp_path: Path,
+) -> None:
+    """Relative servers are resolved against the document's URL, as OpenAPI's are."""
+    served = _nested_app()
+    served.servers = [{"url": "/behind-a-proxy", "description": "The proxy"}]
+    transport = httpx.ASGITransport(app=served, root_path="/shop")
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.example") as client:
+        response = await client.get("/shop/api/v1/asyncapi.json")
+    assert response.status_code == 200, response.text
+    document = response.json()
+    assert document["servers"] == {
+        "shop_example": {"host": "shop.example", "protocol": "http", "pathname": "/shop"},
+        "shop_example_2": {
+            "host": "shop.example",
+            "protocol": "http",
+            "pathname": "/behind-a-proxy",
+            "description": "The proxy",
+        },
+    }
+    [channel] = document["channels"].values()
+    assert channel["address"] == "/api/v1/events/rooms/{room_id}/stream"
+    assert asyncapi_errors(_written(document, tmp_path)) == ""
+
+
+_SCOPES = {"rooms:read": "Read rooms", "feed:read": "Read the feed", "admin": "All"}
+_OAUTH2 = OAuth2PasswordBearer("token", scopes=_SCOPES)
+
+
+async def _rooms_by_scope(
+    user: Annotated[str, Security(_OAUTH2, scopes=["rooms:read"])], streams: Streams
+) -> EventStream:
+    return streams.open(CATEGORIES, user)
+
+
+async def _feed_by_scope(
+    user: Annotated[str, Security(_OAUTH2, scopes=["feed:read"])], streams: Streams
+) -> EventStream:
+    return streams.open(FEED, user)
+
+
+def test_the_scopes_each_operation_needs_are_merged_on_the_scheme_they_share(
+    tmp_path: Path,
+) -> None:
+    """AsyncAPI 3.0 lists the scopes a scheme requires on the scheme, which operations refer to,
+    not on each operation: those of every operation that accepts it (a documented limit). Its
+    relative token URL, as FastAPI's are, is resolved against where the app is served."""
+    router = APIRouter()
+    stream_route(router, CATEGORIES, "/rooms/stream")(_rooms_by_scope)
+    stream_route(router, FEED, "/feed/stream")(_feed_by_scope)
+    realtime_router = create_realtime_router()
+    realtime_router.include_router(router)
+    scoped = FastAPI()
+    scoped.include_router(realtime_router)
+    document = asyncapi_document(scoped, TokenSources(), base_url="https://shop.example/api/")
+    [scheme] = document["components"]["securitySchemes"].values()
+    assert scheme["scopes"] == ["rooms:read", "feed:read"]
+    assert scheme["flows"] == {
+        "password": {"tokenUrl": "https://shop.example/api/token", "availableScopes": _SCOPES}
+    }
+    references = [operation["security"] for operation in document["operations"].values()]
+    assert references == [[{"$ref": "#/components/securitySchemes/OAuth2PasswordBearer"}]] * 2
+    assert asyncapi_errors(_written(document, tmp_path)) == ""
+
+
 def _anonymous_app(**options: Any) -> FastAPI:
     router = APIRouter()
     stream_route(router, CATEGORIES, "/{room_id}/stream")(_anonymous)
@@ -364,14 +443,99 @@ def test_an_app_that_cannot_be_loaded_is_an_error_and_nothing_is_written(
     assert list(tmp_path.iterdir()) == [output]
 
 
-def _contains(whole: Any, part: Any) -> bool:
-    """Whether `whole` has every key of `part`, each with a value that contains the part's
-    (lists and other values: equal)."""
-    if isinstance(part, dict):
-        return isinstance(whole, dict) and all(
-            key in whole and _contains(whole[key], value) for key, value in part.items()
-        )
-    return bool(whole == part)
+def _app_module(folder: Path, source: str) -> Path:
+    """`folder`, holding the module `shop_app` of `source`, and the file to write a document to,
+    holding a previous document."""
+    (folder / "shop_app.py").write_text(source, encoding="utf-8")
+    (folder / "asyncapi.json").write_text("the previous document", encoding="utf-8")
+    return folder
+
+
+_ONE_CHANNEL_APP = """
+from fastapi import APIRouter, FastAPI, Security
+from fastapi.security import OAuth2PasswordBearer
+from fastapi_pg_sse import Channel, EventStream, Streams, create_realtime_router, stream_route
+
+ROOMS = Channel("rooms")
+router = APIRouter()
+
+@stream_route(router, ROOMS, "/rooms/{room_id}/stream")
+async def stream_rooms(room_id: str, streams: Streams) -> EventStream:
+    return streams.open(ROOMS, room_id)
+
+realtime_router = create_realtime_router()
+realtime_router.include_router(router)
+app = FastAPI(title="Shop")
+app.include_router(realtime_router)
+"""
+
+
+def test_an_app_module_that_exits_as_it_is_imported_is_an_error_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    folder = _app_module(tmp_path, _ONE_CHANNEL_APP + "raise SystemExit(0)\n")
+    finished = _command("shop_app:app", "--output", "asyncapi.json", cwd=folder)
+    assert (finished.returncode, finished.stderr) == (
+        2,
+        "error: cannot load the app shop_app:app: it exited (SystemExit: 0) as it was imported"
+        " or built: is something it needs (a setting, a file) missing?\n",
+    )
+    assert (folder / "asyncapi.json").read_text(encoding="utf-8") == "the previous document"
+
+
+def test_the_fastapi_app_an_asgi_middleware_wraps_is_documented(tmp_path: Path) -> None:
+    """`CORSMiddleware(app)`, twice: the app of its `app` attribute, as far down as they go."""
+    wrapped = _ONE_CHANNEL_APP + (
+        "from starlette.middleware.cors import CORSMiddleware\n"
+        "wrapped = CORSMiddleware(CORSMiddleware(app, allow_origins=['*']), allow_origins=['*'])\n"
+    )
+    finished = _command("shop_app:wrapped", cwd=_app_module(tmp_path, wrapped))
+    assert finished.returncode == 0, finished.stderr
+    document = json.loads(finished.stdout)
+    assert [c["address"] for c in document["channels"].values()] == ["/rooms/{room_id}/stream"]
+
+
+def test_an_asgi_app_that_wraps_no_fastapi_app_is_an_error_saying_what_is_wanted(
+    tmp_path: Path,
+) -> None:
+    source = (
+        "from starlette.applications import Starlette\n"
+        "from starlette.middleware.cors import CORSMiddleware\n"
+        "app = CORSMiddleware(Starlette(), allow_origins=['*'])\n"
+    )
+    finished = _command("shop_app:app", cwd=_app_module(tmp_path, source))
+    assert (finished.returncode, finished.stdout, finished.stderr) == (
+        2,
+        "",
+        "error: shop_app:app is an ASGI app (CORSMiddleware) that neither is a FastAPI app nor"
+        " wraps one (as its `app` attribute, or that of the app it wraps): name the FastAPI app,"
+        " or a function that returns it\n",
+    )
+
+
+def test_what_the_app_prints_as_it_is_imported_goes_to_stderr_not_into_the_document(
+    tmp_path: Path,
+) -> None:
+    """By `print`, or below Python, as a C library or a child process would."""
+    chatty = _ONE_CHANNEL_APP + (
+        "import os\n"
+        "print('connecting to the shop database')\n"
+        "os.write(1, b'a C library says hello\\n')\n"
+    )
+    finished = _command("shop_app:app", cwd=_app_module(tmp_path, chatty))
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["info"]["title"] == "Shop"
+    assert finished.stderr == "connecting to the shop database\na C library says hello\n"
+
+
+def test_the_written_document_ends_its_lines_with_line_feeds(tmp_path: Path) -> None:
+    """On every platform: the file is written with `newline=""` (only Windows would translate)."""
+    folder = _app_module(tmp_path, _ONE_CHANNEL_APP)
+    finished = _command("shop_app:app", "--output", "asyncapi.json", cwd=folder)
+    assert (finished.returncode, finished.stderr) == (0, "")
+    written = (folder / "asyncapi.json").read_bytes()
+    assert b"\r" not in written
+    assert written.endswith(b"}\n")
 
 
 def test_the_readme_example_gives_the_document_the_readme_shows(
@@ -391,5 +555,5 @@ def test_the_readme_example_gives_the_document_the_readme_shows(
     namespace: dict[str, Any] = {"__name__": "readme_asyncapi"}
     exec(code.group(1), namespace)
     document = namespace["document"]
-    assert _contains(document, json.loads(shown.group(1)))
+    assert contains(document, json.loads(shown.group(1)))
     assert asyncapi_errors(_written(document, tmp_path)) == ""

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from scaffold.apply import write_atomically
 from scaffold.errors import BadInput
 from scaffold.layout import source_root
 from scaffold.project import Project, load_project
@@ -32,16 +33,22 @@ class AsyncApiDocument:
 def asyncapi(
     project_dir: Path, *, output: Path | None = None, python: Path | None = None
 ) -> AsyncApiDocument:
-    """The project's AsyncAPI document, written to `output` if given (by the runtime, through a
-    temporary file and a rename: a failure leaves the file as it was); `python` runs it, by
-    default the project's `.venv` interpreter if it has one, else scaffold's own."""
+    """The project's AsyncAPI document, written to `output` if given (through a temporary file
+    and a rename: a failure leaves the file as it was); `python` runs the runtime that makes it,
+    by default the project's `.venv` interpreter if it has one, else scaffold's own."""
     project = load_project(project_dir)
     interpreter = python or project_interpreter(project)
     with tempfile.TemporaryDirectory(prefix="scaffold-asyncapi-") as folder:
-        target = output.absolute() if output is not None else Path(folder) / "asyncapi.json"
-        _write_with_runtime(project, interpreter, target)
-        text = target.read_text(encoding="utf-8")
-    return AsyncApiDocument(text, len(json.loads(text)["channels"]))
+        written = Path(folder) / "asyncapi.json"
+        _write_with_runtime(project, interpreter, written)
+        text = written.read_text(encoding="utf-8")
+    document = AsyncApiDocument(text, len(json.loads(text)["channels"]))
+    if output is not None:
+        try:
+            write_atomically(output, text)
+        except OSError as error:
+            raise BadInput(f"cannot write {output}: {error.strerror}") from error
+    return document
 
 
 def project_interpreter(project: Project) -> Path:
@@ -53,7 +60,8 @@ def project_interpreter(project: Project) -> Path:
 
 
 def _write_with_runtime(project: Project, interpreter: Path, output: Path) -> None:
-    """Have `python -m fastapi_pg_sse asyncapi` write the document of the project's app."""
+    """Have `python -m fastapi_pg_sse asyncapi` write the document of the project's app to
+    `output`: an error unless it did, whatever its exit status."""
     app = f"{project.app_module}:{project.app_variable}"
     path = os.pathsep.join(filter(None, [str(source_root(project)), os.environ.get("PYTHONPATH")]))
     command = [str(interpreter), "-m", "fastapi_pg_sse", "asyncapi", app, "--output", str(output)]
@@ -79,6 +87,11 @@ def _write_with_runtime(project: Project, interpreter: Path, output: Path) -> No
         ) from timeout
     if finished.returncode != 0:
         raise BadInput(_failure(app, interpreter, finished.stderr))
+    if not output.is_file():
+        raise BadInput(
+            f"no AsyncAPI document of {app} (run with {interpreter}): the runtime exited without"
+            " writing it; does the app's module exit (sys.exit) as it is imported?"
+        )
 
 
 def _failure(app: str, interpreter: Path, stderr: str) -> str:

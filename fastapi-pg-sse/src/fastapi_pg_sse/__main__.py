@@ -15,25 +15,27 @@ or later is needed).
     python -m fastapi_pg_sse asyncapi shop.main:create_app --output asyncapi.json
 
 The app is imported from the current directory and `PYTHONPATH`; a factory (a function, sync or
-async) is called. Exit status: 0 written, 2 an app that cannot be imported or documented, or a
-file that cannot be written (then nothing is written).
+async) is called, an ASGI middleware around the app (`CORSMiddleware(app)`) unwrapped, and what
+the app prints as it is imported goes to stderr. Exit status: 0 written, 2 an app that cannot
+be imported (or whose module exits) or documented, or a file that cannot be written (then
+nothing is written).
 """
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import inspect
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
-from fastapi import FastAPI
 
-from fastapi_pg_sse.asyncapi import asyncapi_document
 from fastapi_pg_sse.channel import DATABASE_ERRORS
 from fastapi_pg_sse.schema import (
     SchemaMismatch,
@@ -44,6 +46,9 @@ from fastapi_pg_sse.schema import (
     shipped_versions,
     upgrade_sql,
 )
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,9 +148,12 @@ def _shipped_version(text: str) -> SchemaVersion:
 
 def _asyncapi(reference: str, output: Path | None) -> int:
     """Write the AsyncAPI document of the app `reference` names to `output`, atomically, or to
-    stdout."""
+    stdout: only the document, whatever the app prints as it is imported."""
+    from fastapi_pg_sse.asyncapi import asyncapi_document
+
     try:
-        document = asyncapi_document(_app(reference))
+        with _stdout_kept_for_the_document():
+            document = asyncapi_document(_app(reference))
     except _NoApp as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -166,12 +174,30 @@ def _asyncapi(reference: str, output: Path | None) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stdout_kept_for_the_document() -> Iterator[None]:
+    """While the block runs, what is written to standard output, by `print` or below Python (a
+    C library, a child process), goes to standard error instead."""
+    sys.stdout.flush()
+    kept = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(kept, 1)
+        os.close(kept)
+
+
 class _NoApp(Exception):
     """The reference names no app that can be documented."""
 
 
-def _app(reference: str) -> FastAPI:
-    """The app `module:name` names: the FastAPI application, or the one its factory returns."""
+def _app(reference: str) -> "FastAPI":
+    """The app `module:name` names: the FastAPI application, the one its factory returns, or the
+    one a middleware wraps; an error saying why if there is none, or if its module exits."""
     module_name, _, name = reference.partition(":")
     if not (module_name and name.isidentifier()):
         raise _NoApp(f"{reference!r} is not module:name, such as shop.main:app")
@@ -179,35 +205,53 @@ def _app(reference: str) -> FastAPI:
         module = importlib.import_module(module_name)
         if not hasattr(module, name):
             raise _NoApp(f"{module_name} has no {name}")
-        target = getattr(module, name)
-        app = target if isinstance(target, FastAPI) else _built(target)
+        return _fastapi_app(reference, getattr(module, name))
     except _NoApp:
         raise
+    except SystemExit as exited:
+        raise _NoApp(
+            f"cannot load the app {reference}: it exited (SystemExit: {exited.code}) as it was"
+            " imported or built: is something it needs (a setting, a file) missing?"
+        ) from exited
     except Exception as error:
         raise _NoApp(
             f"cannot load the app {reference}: {type(error).__name__}: {error} (modules are"
             " imported from the current directory and PYTHONPATH)"
         ) from error
-    if not isinstance(app, FastAPI):
-        raise _NoApp(f"{reference} is neither a FastAPI app nor a function that returns one")
-    return app
 
 
-def _built(factory: object) -> object:
-    """What calling `factory` returns, awaited if it is a coroutine; None if it is no function."""
-    if not callable(factory):
-        return None
-    built = factory()
-    return asyncio.run(built) if inspect.iscoroutine(built) else built
+def _fastapi_app(reference: str, target: object) -> "FastAPI":
+    """The FastAPI app `target` is, or its factory (a function, sync or async) returns; or the
+    one it wraps, if it is an ASGI middleware (such as `CORSMiddleware(app)`): the app of its
+    `app` attribute, as far down as they go."""
+    from fastapi import FastAPI
+
+    built = target() if inspect.isfunction(target) else target
+    if inspect.iscoroutine(built):
+        built = asyncio.run(built)
+    app, unwrapped = built, set()
+    while not isinstance(app, FastAPI) and hasattr(app, "app") and id(app) not in unwrapped:
+        unwrapped.add(id(app))
+        app = app.app
+    if isinstance(app, FastAPI):
+        return app
+    is_or_returns = "returns" if inspect.isfunction(target) else "is"
+    if callable(built):
+        raise _NoApp(
+            f"{reference} {is_or_returns} an ASGI app ({type(built).__name__}) that neither is a"
+            " FastAPI app nor wraps one (as its `app` attribute, or that of the app it wraps):"
+            " name the FastAPI app, or a function that returns it"
+        )
+    raise _NoApp(f"{reference} is neither a FastAPI app nor a function that returns one")
 
 
 def _write_atomically(output: Path, text: str) -> None:
-    """Write `text` to `output` through a temporary file beside it and a rename, keeping the
-    mode of the file it replaces."""
+    """Write `text` as it is (`\\n` line endings, on every platform) to `output`, through a
+    temporary file beside it and a rename, keeping the mode of the file it replaces."""
     mode = output.stat().st_mode & 0o777 if output.exists() else 0o644
     descriptor, temporary = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
         os.chmod(temporary, mode)
         os.replace(temporary, output)

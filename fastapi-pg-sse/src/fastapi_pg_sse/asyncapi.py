@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -52,11 +52,27 @@ def _streamed_channel(route: BaseRoute) -> Channel[Any] | None:
     return channel if isinstance(channel, Channel) else None
 
 
-def asyncapi_document(app: FastAPI, sources: TokenSources | None = None) -> Schema:
+def asyncapi_document(
+    app: FastAPI,
+    sources: TokenSources | None = None,
+    *,
+    root_path: str | None = None,
+    base_url: str | None = None,
+) -> Schema:
     """The AsyncAPI 3.0.0 document of the stream routes of `app` that `stream_route` declared and
     its OpenAPI document shows, with the token sources of `sources` (the settings in force, else
-    the environment's): the query parameter only when `REALTIME_QUERY_TOKEN` enables it."""
+    the environment's): the query parameter only when `REALTIME_QUERY_TOKEN` enables it.
+
+    `root_path` is the path the app is served under (default: `FastAPI(root_path=...)`), a server
+    of its own as in `/openapi.json`; `base_url`, the URL of the app's root where it is served,
+    against which relative URLs are resolved: a server without a host (no `base_url`) is none in
+    AsyncAPI, and the first one's path, if no server has a host, prefixes the channels' addresses
+    instead; a relative OAuth2 or OpenID Connect URL is resolved against the first server."""
     openapi = app.openapi()
+    root_path = app.root_path if root_path is None else root_path
+    servers, address_prefix, server_url = _servers(
+        _openapi_servers(app, openapi, root_path), base_url
+    )
     query_token = (sources or TokenSources()).query_token
     streams = list(_stream_routes(app, openapi))
     channel_keys = _unique_keys(stream.channel.name for stream in streams)
@@ -71,7 +87,7 @@ def asyncapi_document(app: FastAPI, sources: TokenSources | None = None) -> Sche
     channels, operations = {}, {}
     for stream, key, operation_key in zip(streams, channel_keys, operation_keys, strict=True):
         messages = _messages(stream.channel, key)
-        channels[key] = _channel(stream, messages)
+        channels[key] = _channel(stream, address_prefix, messages)
         required = {
             name: needed
             for requirement in stream.operation.get("security", [])
@@ -83,13 +99,13 @@ def asyncapi_document(app: FastAPI, sources: TokenSources | None = None) -> Sche
         security = [scheme_keys[name] for name in required]
         operations[operation_key] = _operation(stream, key, messages, security)
     schemes = {
-        scheme_keys[name]: _security_scheme(declared_schemes[name], needed)
+        scheme_keys[name]: _security_scheme(declared_schemes[name], needed, server_url)
         for name, needed in scopes.items()
     }
     document = {
         "asyncapi": ASYNCAPI_VERSION,
         "info": _info(openapi["info"]),
-        **({"servers": servers} if (servers := _servers(openapi)) else {}),
+        **({"servers": servers} if servers else {}),
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
@@ -111,7 +127,11 @@ async def serve_asyncapi_document(request: Request) -> JSONResponse:
     if app.openapi_url is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
     realtime = getattr(app.state, "realtime", None)
-    return JSONResponse(asyncapi_document(app, realtime.settings if realtime else None))
+    sources = realtime.settings if realtime else None
+    root_path = request.scope.get("root_path", "")
+    return JSONResponse(
+        asyncapi_document(app, sources, root_path=root_path, base_url=str(request.base_url))
+    )
 
 
 @dataclass(frozen=True)
@@ -153,13 +173,26 @@ def _info(info: Schema) -> Schema:
     return {key: info[key] for key in ("title", "version", "description") if info.get(key)}
 
 
-def _servers(openapi: Schema) -> Schema:
-    """The servers of the OpenAPI document (`FastAPI(servers=[...])`) whose URL names a host,
-    keyed by it: an AsyncAPI server has one."""
-    named = [(urlsplit(server.get("url", "")), server) for server in openapi.get("servers", [])]
-    absolute = [(url, server) for url, server in named if url.scheme and url.hostname]
+def _openapi_servers(app: FastAPI, openapi: Schema, root_path: str) -> list[Schema]:
+    """The servers `/openapi.json` lists: the app's (`FastAPI(servers=[...])`), after its root
+    path, which FastAPI adds unless `root_path_in_servers` is false or a server has its URL."""
+    servers: list[Schema] = openapi.get("servers", [])
+    root_path = root_path.rstrip("/")
+    if root_path and app.root_path_in_servers and root_path not in {s.get("url") for s in servers}:
+        return [{"url": root_path}, *servers]
+    return servers
+
+
+def _servers(servers: list[Schema], base_url: str | None) -> tuple[Schema, str, str | None]:
+    """The AsyncAPI servers of OpenAPI's `servers`, their URLs resolved against `base_url`,
+    keyed by host; the prefix of the channels' addresses: an AsyncAPI server has a host, so when
+    none has one, the path of the first server (`root_path`) goes in the addresses instead; and
+    the URL relative ones resolve against, as OpenAPI's do: the first server's with a host, else
+    `base_url`."""
+    resolved = [(urlsplit(urljoin(base_url or "", s.get("url", ""))), s) for s in servers]
+    absolute = [(url, server) for url, server in resolved if url.scheme and url.hostname]
     keys = _unique_keys(str(url.hostname) for url, _ in absolute)
-    return {
+    described = {
         key: {
             "host": url.netloc,
             "protocol": url.scheme,
@@ -168,6 +201,9 @@ def _servers(openapi: Schema) -> Schema:
         }
         for key, (url, server) in zip(keys, absolute, strict=True)
     }
+    address_prefix = "" if absolute or not resolved else resolved[0][0].path.rstrip("/")
+    first = absolute[0][0].geturl().rstrip("/") + "/" if absolute else base_url
+    return described, address_prefix, first
 
 
 def _messages(channel: Channel[Any], channel_key: str) -> dict[str, Schema]:
@@ -257,9 +293,9 @@ _ANY_EVENT: Schema = {
 """The message of a channel that declares no event types."""
 
 
-def _channel(stream: _StreamRoute, messages: dict[str, Schema]) -> Schema:
+def _channel(stream: _StreamRoute, address_prefix: str, messages: dict[str, Schema]) -> Schema:
     channel: Schema = {
-        "address": stream.path,
+        "address": address_prefix + stream.path,
         "title": stream.channel.name,
         "description": f"The caller's {stream.channel.name} events as they commit, after those it"
         " missed since the event whose id it sends as the `Last-Event-ID` header (or the"
@@ -321,8 +357,9 @@ def _http_binding(documented: Schema) -> Schema:
     return binding
 
 
-def _security_scheme(scheme: Schema, scopes: list[str]) -> Schema:
-    """An OpenAPI security scheme as AsyncAPI 3.0 writes it, with the `scopes` routes need."""
+def _security_scheme(scheme: Schema, scopes: list[str], server_url: str | None) -> Schema:
+    """An OpenAPI security scheme as AsyncAPI 3.0 writes it, with the `scopes` routes need; its
+    URLs (AsyncAPI's are absolute) resolved against `server_url`, if known."""
     kind = scheme["type"]
     if kind == "apiKey":
         return {
@@ -337,7 +374,7 @@ def _security_scheme(scheme: Schema, scopes: list[str]) -> Schema:
     if kind == "oauth2":
         flows = {
             name: {
-                **{k: v for k, v in flow.items() if k != "scopes"},
+                **{k: _resolved(v, server_url) for k, v in flow.items() if k != "scopes"},
                 "availableScopes": flow.get("scopes", {}),
             }
             for name, flow in scheme.get("flows", {}).items()
@@ -346,11 +383,15 @@ def _security_scheme(scheme: Schema, scopes: list[str]) -> Schema:
     if kind == "openIdConnect":
         return {
             "type": "openIdConnect",
-            "openIdConnectUrl": scheme["openIdConnectUrl"],
+            "openIdConnectUrl": _resolved(scheme["openIdConnectUrl"], server_url),
             "scopes": scopes,
             **_described(scheme),
         }
     return {"type": "X509", **_described(scheme)}  # OpenAPI's mutualTLS
+
+
+def _resolved(url: str, server_url: str | None) -> str:
+    return urljoin(server_url, url) if server_url else url
 
 
 def _described(item: Schema) -> Schema:
