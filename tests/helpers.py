@@ -222,3 +222,21 @@ def asyncapi_errors(document: Path) -> str:
     )
     assert finished.returncode in (0, 1), finished.stderr
     return finished.stdout
+
+
+VALIDATE_OPENAPI = REPO / "scripts" / "validate_openapi.py"
+"""The script that validates OpenAPI documents with `openapi-spec-validator` and `@redocly/cli`."""
+
+
+def openapi_errors(document: Path) -> str:
+    """The errors `openapi-spec-validator` and `@redocly/cli lint` (its minimal ruleset) find in
+    the document at `document`, one a line: empty when it is valid. Without either tool
+    (`scripts/_environment.sh` installs them), the test fails, saying so."""
+    finished = subprocess.run(
+        [sys.executable, str(VALIDATE_OPENAPI), str(document)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode in (0, 1), finished.stderr
+    return finished.stdout

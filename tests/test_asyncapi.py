@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi_pg_sse.openapi import ITEM_SCHEMA
 
 from tests.golden_cases import CASES, GOLDEN, generate
 from tests.helpers import REPO, asyncapi_errors, copy_example, run_scaffold
@@ -70,7 +71,7 @@ def test_a_message_payload_is_the_openapi_content_schema_of_its_event() -> None:
     openapi = _openapi(project)
     for channel in document["channels"].values():
         operation = openapi["paths"][channel["address"]]["get"]
-        stream = operation["responses"]["200"]["content"]["text/event-stream"]["itemSchema"]
+        stream = operation["responses"]["200"]["content"]["text/event-stream"][ITEM_SCHEMA]
         payloads = {
             event["properties"]["event"]["const"]: event["properties"]["data"]["contentSchema"]
             for event in stream["oneOf"]

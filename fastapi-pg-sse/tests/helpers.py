@@ -390,3 +390,23 @@ def asyncapi_errors(document: Path) -> str:
     )
     assert finished.returncode in (0, 1), finished.stderr
     return finished.stdout
+
+
+VALIDATE_OPENAPI = Path(__file__).resolve().parents[2] / "scripts" / "validate_openapi.py"
+"""The repository's script that validates OpenAPI documents with `openapi-spec-validator` and
+`@redocly/cli lint`."""
+
+
+def openapi_errors(document: Path, *, command: tuple[str, ...] = ()) -> str:
+    """The errors `openapi-spec-validator` and `@redocly/cli lint` (its minimal ruleset) find in
+    the document at `document`, one a line: empty when it is valid; `command` runs the script
+    (`unshare ...`). Without either tool (`scripts/_environment.sh` installs them), the test
+    fails, saying so."""
+    finished = subprocess.run(
+        [*command, sys.executable, str(VALIDATE_OPENAPI), str(document)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode in (0, 1), finished.stderr
+    return finished.stdout
