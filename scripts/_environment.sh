@@ -17,6 +17,15 @@ fi
 if [ ! -f .tools/node_modules/@asyncapi/parser/package.json ]; then
     npm install --silent --no-audit --no-fund --prefix .tools @asyncapi/parser@3
 fi
+# Redocly's linter, which the tests validate OpenAPI documents with (scripts/validate_openapi.py,
+# which turns its usage data and update check off), and Swagger UI's files, which FastAPI's /docs
+# loads from a CDN and the tests serve from here: fetched the same way, major versions pinned.
+if [ ! -x .tools/node_modules/.bin/redocly ]; then
+    npm install --silent --no-audit --no-fund --prefix .tools @redocly/cli@2
+fi
+if [ ! -f .tools/node_modules/swagger-ui-dist/package.json ]; then
+    npm install --silent --no-audit --no-fund --prefix .tools swagger-ui-dist@5
+fi
 # Chromium, for the demo and its browser proofs: Debian's package, driven by Playwright with
 # that executable (Playwright downloads no browser here). Installed only when missing.
 # Without root, only a warning: the live demo needs no browser, its proofs and the tests do.

@@ -21,6 +21,9 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from scaffold.layout import source_root
+from scaffold.project import load_project
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "shop"
 
@@ -214,16 +217,13 @@ def _environment_of_a_new_session() -> dict[str, str]:
 
 
 def app_openapi(project: Path) -> dict[str, Any]:
-    """The OpenAPI document of the project's app (`shop.main:app`), imported in a process of its
-    own."""
+    """The OpenAPI document of the project's app, imported in a process of its own."""
+    loaded = load_project(project)
+    app = f"from {loaded.app_module} import {loaded.app_variable} as app"
     printed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import json; from shop.main import app; print(json.dumps(app.openapi()))",
-        ],
+        [sys.executable, "-c", f"import json; {app}; print(json.dumps(app.openapi()))"],
         cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project)},
+        env={**os.environ, "PYTHONPATH": str(source_root(loaded))},
         capture_output=True,
         text=True,
         check=False,
@@ -249,3 +249,21 @@ asyncapi_errors = _asyncapi_checks.asyncapi_errors
 """The errors `@asyncapi/parser` finds in an AsyncAPI document: empty when it is valid."""
 contains = _asyncapi_checks.contains
 """Whether a JSON value holds every key of an excerpt, with the excerpt's values."""
+
+
+VALIDATE_OPENAPI = REPO / "scripts" / "validate_openapi.py"
+"""The script that validates OpenAPI documents with `openapi-spec-validator` and `@redocly/cli`."""
+
+
+def openapi_errors(document: Path) -> str:
+    """The errors `openapi-spec-validator` and `@redocly/cli lint` (its minimal ruleset) find in
+    the document at `document`, one a line: empty when it is valid. Without either tool
+    (`scripts/_environment.sh` installs them), the test fails, saying so."""
+    finished = subprocess.run(
+        [sys.executable, str(VALIDATE_OPENAPI), str(document)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode in (0, 1), finished.stderr
+    return finished.stdout

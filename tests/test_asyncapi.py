@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi_pg_sse.openapi import ITEM_SCHEMA
 
 from tests.golden_cases import CASES, GOLDEN, generate
 from tests.helpers import (
@@ -56,7 +57,7 @@ def test_a_message_payload_is_the_openapi_content_schema_of_its_event() -> None:
     openapi = app_openapi(project)
     for channel in document["channels"].values():
         operation = openapi["paths"][channel["address"]]["get"]
-        stream = operation["responses"]["200"]["content"]["text/event-stream"]["itemSchema"]
+        stream = operation["responses"]["200"]["content"]["text/event-stream"][ITEM_SCHEMA]
         payloads = {
             event["properties"]["event"]["const"]: event["properties"]["data"]["contentSchema"]
             for event in stream["oneOf"]

@@ -372,3 +372,23 @@ def server_side_is_open(server: Server, stream: RawStream) -> bool:
     states = [line.split()[3] for line in table if " ".join(line.split()[1:3]) == wanted]
     closing = {"04", "05", "06", "07", "09", "0B"}  # FIN_WAIT*, TIME_WAIT, CLOSE, LAST_ACK, CLOSING
     return any(state not in closing for state in states)
+
+
+VALIDATE_OPENAPI = Path(__file__).resolve().parents[2] / "scripts" / "validate_openapi.py"
+"""The repository's script that validates OpenAPI documents with `openapi-spec-validator` and
+`@redocly/cli lint`."""
+
+
+def openapi_errors(document: Path, *, command: tuple[str, ...] = ()) -> str:
+    """The errors `openapi-spec-validator` and `@redocly/cli lint` (its minimal ruleset) find in
+    the document at `document`, one a line: empty when it is valid; `command` runs the script
+    (`unshare ...`). Without either tool (`scripts/_environment.sh` installs them), the test
+    fails, saying so."""
+    finished = subprocess.run(
+        [*command, sys.executable, str(VALIDATE_OPENAPI), str(document)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode in (0, 1), finished.stderr
+    return finished.stdout

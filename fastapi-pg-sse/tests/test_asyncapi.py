@@ -27,6 +27,7 @@ from fastapi_pg_sse import (
     stream_route,
 )
 from fastapi_pg_sse.asyncapi import asyncapi_document
+from fastapi_pg_sse.openapi import ITEM_SCHEMA
 from fastapi_pg_sse.settings import TokenSources
 from fastapi_pg_sse.testing import Server, ServerFactory
 from tests.app import FEED, NEWS_STREAM, ORDERS, ORDERS_STREAM, OWN_AUTH_STREAM, app
@@ -129,7 +130,7 @@ def test_a_message_per_declared_event_type_then_reset_and_expired() -> None:
 def test_a_messages_payload_is_the_openapi_content_schema_of_its_event() -> None:
     document = asyncapi_document(app, TokenSources())
     operation = app.openapi()["paths"][ORDERS_STREAM]["get"]
-    stream = operation["responses"]["200"]["content"]["text/event-stream"]["itemSchema"]
+    stream = operation["responses"]["200"]["content"]["text/event-stream"][ITEM_SCHEMA]
     documented = {
         event["properties"]["event"]["const"]: event["properties"]["data"]["contentSchema"]
         for event in stream["oneOf"]

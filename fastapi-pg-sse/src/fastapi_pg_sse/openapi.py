@@ -1,6 +1,12 @@
 """The OpenAPI description of a stream route: its responses, each event type of its stream with
 its payload's schema, and where it reads the id to resume from.
 
+The document is OpenAPI 3.1 (FastAPI's), which has no schema for the items of a stream: the 200's
+`text/event-stream` is a string, and the schema of each of its events is the media type's
+`x-oai-itemSchema`, the extension the OpenAPI Initiative registers to carry OpenAPI 3.2's
+`itemSchema` in earlier versions (what OpenAPI.NET writes for 3.1 too): validators accept it, and
+a document moved to 3.2 renames it.
+
 `stream_route` documents a route with them; by hand:
 
     @router.get("/stream", response_class=EventStream, openapi_extra=STREAM_OPENAPI,
@@ -85,11 +91,20 @@ _RETRY_AFTER: dict[str, Any] = {
 }
 
 
+ITEM_SCHEMA = "x-oai-itemSchema"
+"""The key of a stream's `text/event-stream` media type that holds the schema of each event."""
+
+_STREAM: Schema = {
+    "type": "string",
+    "description": f"Server-sent events, each as `{ITEM_SCHEMA}` describes it.",
+}
+
+
 def _responses(item_schema: Schema) -> Responses:
     return {
         200: {
             "description": "The caller's events as they commit, after those it missed.",
-            "content": {"text/event-stream": {"itemSchema": item_schema}},
+            "content": {"text/event-stream": {"schema": _STREAM, ITEM_SCHEMA: item_schema}},
         },
         400: {
             "description": "`Last-Event-ID` or `last_event_id` is not an event id.",
