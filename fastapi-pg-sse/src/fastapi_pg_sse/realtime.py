@@ -139,8 +139,16 @@ class Realtime:
             raise
         self._heartbeats = asyncio.create_task(self._beat(), name="realtime-heartbeats")
         self._restore_signal_handlers = _on_shutdown_signal(self.hub.close_all)
+        if self.settings.prometheus:
+            from fastapi_pg_sse import prometheus  # the prometheus extra, checked by the settings
+
+            prometheus.export(self)
 
     async def stop(self) -> None:
+        if self.settings.prometheus:
+            from fastapi_pg_sse import prometheus
+
+            prometheus.withdraw(self)
         self._restore_signal_handlers()
         self.hub.close_all()
         if self._heartbeats is not None:
@@ -274,6 +282,8 @@ class Realtime:
                 yield reset_frame(newest)
                 return
             if page.events:
+                if self.hub.stats is not None:
+                    self.hub.stats.of(channel.name).events_replayed += len(page.events)
                 subscriber.replayed_through = page.events[-1].id
                 yield b"".join(event_frame(e.id, e.type, e.data) for e in page.events)
             more = page.more
