@@ -1,4 +1,4 @@
-"""An application observed as the README's "Metrics" section says: the test
+"""An application observed as the README's "Metrics" and "Health checks" sections say: the test
 app's channels and stream routes, then the python block of each section, run in turn as modules
 of their own whose import of the project's app (`shop.main`) is answered by this one."""
 
@@ -31,6 +31,6 @@ shop = types.ModuleType("shop.main")
 shop.app = app  # type: ignore[attr-defined]
 sys.modules.setdefault("shop", types.ModuleType("shop"))
 sys.modules["shop.main"] = shop
-for section in ("Metrics",):
+for section in ("Metrics", "Health checks"):
     namespace: dict[str, Any] = {"__name__": f"readme_{section.lower().replace(' ', '_')}"}
     exec(readme_block(section), namespace)

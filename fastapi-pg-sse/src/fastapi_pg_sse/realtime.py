@@ -180,6 +180,17 @@ class Realtime:
             notifications_dropped=self.listener.notifications_dropped,
         )
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The stream pool: connections for opening streams and reading their replay."""
+        assert self._pool is not None, "Realtime.start() was not called"
+        return self._pool
+
+    def stopped_tasks(self) -> list[str]:
+        """The kernel's background tasks that have ended (none while it runs as it should)."""
+        tasks = {"listener": self.listener.task, "heartbeats": self._heartbeats}
+        return [name for name, task in tasks.items() if task is None or task.done()]
+
     def stream(
         self,
         channel: Channel[Any],
