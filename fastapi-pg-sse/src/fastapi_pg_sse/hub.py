@@ -239,10 +239,11 @@ class Hub:
             for subscriber in audience.subscribers
             if not subscriber.offer(event.id, frame)
         ]
-        self.counters.events_delivered += len(audience.subscribers) - len(overflowed)
-        if self.stats is not None:
+        delivered = len(audience.subscribers) - len(overflowed)
+        self.counters.events_delivered += delivered
+        if self.stats is not None and delivered:
             counts = self.stats.of(channel)
-            counts.events_delivered += len(audience.subscribers) - len(overflowed)
+            counts.events_delivered += delivered
             counts.observe_delay(event.committed_seconds_ago)
         for subscriber in overflowed:
             self._drop(subscriber, "queue full")
