@@ -6,7 +6,7 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    -e ".[test]" -e "./fastapi-pg-sse[testing]"
+    -e ".[test]" -e "./fastapi-pg-sse[testing,prometheus]"
 # TypeScript, to compile the generated client in the tests: a project-local copy, fetched from
 # npm only when missing (major version pinned: the client targets it).
 if [ ! -x .tools/node_modules/.bin/tsc ]; then

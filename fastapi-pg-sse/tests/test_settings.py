@@ -69,6 +69,7 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
         "gc_freeze_at_start": ("REALTIME_GC_FREEZE_AT_START", "false", False),
         "gc_threshold": ("REALTIME_GC_THRESHOLD", "2000", 2000),
         "cors_origins": ("REALTIME_CORS_ORIGINS", "https://a.example", ("https://a.example",)),
+        "prometheus": ("REALTIME_PROMETHEUS", "true", True),
     }
     assert set(expected) == set(RealtimeSettings.model_fields), "a setting is not tested"
     settings = settings_from(**{variable: value for variable, value, _ in expected.values()})

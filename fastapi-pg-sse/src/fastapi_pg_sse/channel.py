@@ -187,6 +187,9 @@ class Event:
     target_user_id: str
     data: str
     """The payload as JSON text."""
+    committed_seconds_ago: float = 0.0
+    """How long before it was read the event committed (its `created_at`, stamped as its
+    transaction commits), by PostgreSQL's clock: no clock skew between hosts counts."""
 
 
 @dataclass(frozen=True)
@@ -221,18 +224,20 @@ async def fetch_events_after(
     rows = await connection.fetch(
         """
         WITH page AS (
-            SELECT event.id, event.type, event.target_user_id, event.payload::text AS data
+            SELECT event.id, event.type, event.target_user_id, event.payload::text AS data,
+                greatest(extract(epoch FROM clock_timestamp() - event.created_at), 0)::float8
+                    AS age
             FROM unnest($2::text[], $3::bigint[], $4::bigint[])
                 AS range (target_user_id, after_id, through_id)
             CROSS JOIN LATERAL (
-                SELECT id, type, target_user_id, payload FROM fastapi_pg_sse.events
+                SELECT id, type, target_user_id, payload, created_at FROM fastapi_pg_sse.events
                 WHERE channel = $1 AND target_user_id = range.target_user_id
                     AND id > range.after_id AND id <= range.through_id
                 ORDER BY id LIMIT $5
             ) AS event
             ORDER BY event.id LIMIT $5
         )
-        SELECT id, type, target_user_id, data, page_size
+        SELECT id, type, target_user_id, data, age, page_size
         FROM (
             SELECT *,
                 sum(octet_length(data)) OVER (ORDER BY id) - octet_length(data) AS before,
@@ -250,7 +255,7 @@ async def fetch_events_after(
         max_bytes,
         timeout=timeout,
     )
-    events = [Event(*row[:4]) for row in rows]
+    events = [Event(*row[:5]) for row in rows]
     # More may follow a full page, and a page cut short by its size.
     page_size = rows[0]["page_size"] if rows else 0
     return EventPage(events, more=page_size == limit or len(events) < page_size)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi_pg_sse.channel import Event
+from fastapi_pg_sse.channel_stats import ChannelStats
 from fastapi_pg_sse.frames import event_frame
 
 logger = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ class Hub:
 
     def __init__(self) -> None:
         self.counters = HubCounters()
+        self.stats: ChannelStats | None = None
+        """Counts per channel, kept while an exporter is enabled (see `Realtime`)."""
         self._audiences: dict[tuple[str, str], _Audience] = {}
         self._closing = False
 
@@ -205,6 +208,13 @@ class Hub:
         audience = self._audiences.get((channel, user_id))
         return None if audience is None else audience.delivered_through
 
+    def open_streams(self) -> dict[str, int]:
+        """The number of open streams of each channel that has any."""
+        counts: dict[str, int] = {}
+        for (name, _), audience in tuple(self._audiences.items()):  # a scrape may run in a thread
+            counts[name] = counts.get(name, 0) + len(audience.subscribers)
+        return counts
+
     def channels(self) -> set[str]:
         """The channels with open streams."""
         return {name for name, _ in self._audiences}
@@ -229,7 +239,12 @@ class Hub:
             for subscriber in audience.subscribers
             if not subscriber.offer(event.id, frame)
         ]
-        self.counters.events_delivered += len(audience.subscribers) - len(overflowed)
+        delivered = len(audience.subscribers) - len(overflowed)
+        self.counters.events_delivered += delivered
+        if self.stats is not None and delivered:
+            counts = self.stats.of(channel)
+            counts.events_delivered += delivered
+            counts.observe_delay(event.committed_seconds_ago)
         for subscriber in overflowed:
             self._drop(subscriber, "queue full")
 
@@ -258,6 +273,8 @@ class Hub:
         subscriber.close()
         self.remove(subscriber)
         self.counters.clients_dropped += 1
+        if self.stats is not None:
+            self.stats.of(subscriber.channel).clients_dropped += 1
         logger.warning(
             "realtime stream dropped: %s",
             reason,

@@ -85,6 +85,16 @@ class Listener:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def caught_up(self) -> bool:
+        """Connected, and no announcement dropped since it last read on from the table."""
+        return self.connected and not self._behind
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The task that runs the connection, reconnecting it; None before `start`."""
+        return self._task
+
     async def start(self) -> None:
         """Connect and LISTEN; raise if that fails, so that start-up fails loudly.
 

@@ -139,8 +139,16 @@ class Realtime:
             raise
         self._heartbeats = asyncio.create_task(self._beat(), name="realtime-heartbeats")
         self._restore_signal_handlers = _on_shutdown_signal(self.hub.close_all)
+        if self.settings.prometheus:
+            from fastapi_pg_sse import prometheus  # the prometheus extra, checked by the settings
+
+            prometheus.export(self)
 
     async def stop(self) -> None:
+        if self.settings.prometheus:
+            from fastapi_pg_sse import prometheus
+
+            prometheus.withdraw(self)
         self._restore_signal_handlers()
         self.hub.close_all()
         if self._heartbeats is not None:
@@ -171,6 +179,17 @@ class Realtime:
             foreign_notifications=self.listener.foreign_notifications,
             notifications_dropped=self.listener.notifications_dropped,
         )
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The stream pool: connections for opening streams and reading their replay."""
+        assert self._pool is not None, "Realtime.start() was not called"
+        return self._pool
+
+    def stopped_tasks(self) -> list[str]:
+        """The kernel's background tasks that have ended (none while it runs as it should)."""
+        tasks = {"listener": self.listener.task, "heartbeats": self._heartbeats}
+        return [name for name, task in tasks.items() if task is None or task.done()]
 
     def stream(
         self,
@@ -274,6 +293,8 @@ class Realtime:
                 yield reset_frame(newest)
                 return
             if page.events:
+                if self.hub.stats is not None:
+                    self.hub.stats.of(channel.name).events_replayed += len(page.events)
                 subscriber.replayed_through = page.events[-1].id
                 yield b"".join(event_frame(e.id, e.type, e.data) for e in page.events)
             more = page.more

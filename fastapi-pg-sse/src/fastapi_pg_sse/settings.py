@@ -5,6 +5,7 @@ but the database, which is the `DATABASE_URL` every service already has. Secrets
 `SecretStr`: no repr, log line or traceback shows them.
 """
 
+import importlib.util
 import re
 from typing import Annotated, Self
 
@@ -171,6 +172,10 @@ class RealtimeSettings(TokenSources):
     """Origins of the pages allowed to open streams from a browser, with their cookies or an
     `Authorization` header (`RealtimeCORSMiddleware`), comma-separated in the environment, such
     as `https://app.example.com`; none by default."""
+    prometheus: bool = False
+    """Count deliveries per channel and expose them, with the listener's state, in
+    prometheus-client's default registry (`fastapi_pg_sse.prometheus`; the `prometheus`
+    extra)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -221,6 +226,16 @@ class RealtimeSettings(TokenSources):
                     " a host, perhaps a port; no path, no wildcard: credentials are allowed)"
                 )
         return origins
+
+    @field_validator("prometheus")
+    @classmethod
+    def _prometheus_client_installed(cls, enabled: bool) -> bool:
+        if enabled and importlib.util.find_spec("prometheus_client") is None:
+            raise ValueError(
+                "REALTIME_PROMETHEUS is true, but prometheus-client is not installed: install"
+                " fastapi-pg-sse[prometheus]"
+            )
+        return enabled
 
     @field_validator("pool_max_size")
     @classmethod
