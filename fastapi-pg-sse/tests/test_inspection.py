@@ -201,6 +201,30 @@ def test_tail_says_when_a_channel_has_no_event_nor_trigger(
     assert "note: no_such_channel_yet has no event stored, nor a trigger that emits it" in err
 
 
+def test_tail_whose_reader_goes_away_exits_0_without_a_word(served_app: ServedApp) -> None:
+    """`tail ... | head -1`: once its reader has gone, the next event ends it, quietly."""
+    channel = new_channel()
+    (user,) = new_users("piped")
+    first = anyio.run(emit_event, served_app.database_url, channel, user)
+    command = ["tail", channel.name, "--after", str(first - 1)]
+    with subprocess.Popen(
+        [sys.executable, "-m", "fastapi_pg_sse", *command],
+        env={**os.environ, "DATABASE_URL": served_app.database_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline().startswith(f"{first} ")
+        process.stdout.close()
+        anyio.run(emit_event, served_app.database_url, channel, user)
+        assert process.wait(timeout=30) == 0
+        assert (
+            process.stderr.read()
+            == f"Tailing {channel.name} after event {first - 1}; Ctrl-C stops.\n"
+        )
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -110,6 +110,9 @@ def _on_database(command: Coroutine[Any, Any, int]) -> int:
     database cannot be reached or refuses it."""
     try:
         return asyncio.run(command)
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): stop, as it asks
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        return 0
     except asyncpg.PostgresError as error:
         print(f"error: PostgreSQL refused it: {error}", file=sys.stderr)
         return 2
@@ -270,22 +273,18 @@ def _inspect(parser: argparse.ArgumentParser, options: argparse.Namespace) -> in
     url = _database_url(parser, options.database_url)
     if options.command == "stats":
         return _on_database(inspection.stats(url, as_json=options.json, out=sys.stdout))
-    try:
-        return _on_database(
-            inspection.tail(
-                url,
-                options.channel,
-                user=options.user,
-                after=options.after,
-                count=options.count,
-                as_json=options.json,
-                out=sys.stdout,
-                err=sys.stderr,
-            )
+    return _on_database(
+        inspection.tail(
+            url,
+            options.channel,
+            user=options.user,
+            after=options.after,
+            count=options.count,
+            as_json=options.json,
+            out=sys.stdout,
+            err=sys.stderr,
         )
-    except BrokenPipeError:  # its reader stopped reading (`| head`): so do we
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    )
 
 
 def _channel_name(text: str) -> str:

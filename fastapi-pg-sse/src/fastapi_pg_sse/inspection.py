@@ -343,6 +343,8 @@ async def _tail(
             after, written = event.id, written + 1
             if written == count:
                 break
+    except BrokenPipeError:
+        raise  # an OSError, but of `out`: the caller's to handle
     except DATABASE_ERRORS as error:
         err.write(
             f"error: lost the database connection after event {after} ({error!r});"
