@@ -128,6 +128,36 @@ async def test_tail_prints_events_as_they_commit_in_id_order_with_one_that_commi
 
 
 @pytest.mark.anyio
+async def test_tail_connects_again_when_its_connection_is_lost_and_misses_nothing(
+    served_app: ServedApp,
+) -> None:
+    """Its backend terminated (a failover, a network cut): what commits meanwhile and after is
+    printed once it is back, after the last event it printed."""
+    channel = new_channel()
+    (user,) = new_users("failover")
+    async with (
+        _tailing(served_app.database_url, channel.name) as tail,
+        connected(served_app.database_url) as admin,
+    ):
+        before = await served_app.emit(channel, user, "before")
+        await tail.printed(1)
+        terminated = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = $1",
+            inspection.TAIL_APPLICATION_NAME,
+        )
+        meanwhile = await served_app.emit(channel, user, "meanwhile")
+        printed = await tail.printed(2)
+        after = await served_app.emit(channel, user, "after")
+        printed = await tail.printed(3)
+    assert terminated == 1
+    assert [e["id"] for e in printed] == [before, meanwhile, after]
+    lost, reconnected = tail.err.getvalue().splitlines()[-2:]
+    assert lost.startswith(f"tail lost the database after event {before} (")
+    assert reconnected == f"tail reconnected; reading on after event {before}"
+
+
+@pytest.mark.anyio
 async def test_tail_goes_on_after_a_burst_larger_than_a_page(
     served_app: ServedApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:

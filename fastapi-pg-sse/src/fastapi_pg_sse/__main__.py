@@ -22,9 +22,9 @@ file that cannot be written (then nothing is written).
     python -m fastapi_pg_sse tail inventory_stock --user alice --after 41 --json
     python -m fastapi_pg_sse stats                              # channels, table size, streams
 
-Exit status: 0 done (tail: stopped by Ctrl-C, SIGTERM, or after `--count` events), 2 bad
-arguments, an unreachable or lost database, or a database without a schema this runtime works
-with. See `fastapi_pg_sse.inspection`.
+Exit status: 0 done (tail: stopped by Ctrl-C, SIGTERM, or after `--count` events; it connects
+again when its connection is lost), 2 bad arguments, an unreachable database, or one without a
+schema this runtime works with. See `fastapi_pg_sse.inspection`.
 """
 
 import argparse

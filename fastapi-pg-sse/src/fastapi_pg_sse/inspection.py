@@ -5,7 +5,8 @@ database holds and serves (`stats`), read as the runtime reads them.
 that something committed, and what it yields is read from the events table, in id order, after
 the last id it yielded. Ids are given in commit order (see `fastapi_pg_sse.schema`), so an event
 whose transaction commits late is never skipped. It reads the table every `poll_seconds` even
-without a hint, which also tells a silent network.
+without a hint, which also tells a silent network. `tail` connects again when its connection
+is lost, and reads on after the last id it printed.
 
 `read_stats` counts each channel's events, reads the events table's size, and reads each
 process's open streams from the name of its LISTEN connection in `pg_stat_activity` (see
@@ -35,6 +36,8 @@ POLL_SECONDS = 10.0
 """How long `follow` waits for a notification before it reads the table anyway."""
 PAGE_SIZE = 500
 """The most events `follow` reads in one query."""
+RECONNECT_MAX_SECONDS = 5.0
+"""The longest `tail` waits before it tries again to connect."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ async def read_events(
 
 
 async def follow(
-    connection: Connection,
+    connection: asyncpg.Connection,
     channel: str,
     *,
     after: int,
@@ -134,8 +137,9 @@ async def follow(
     poll_seconds: float = POLL_SECONDS,
 ) -> AsyncIterator[CommittedEvent]:
     """Each event of the channel (of `user` only, if given) committed after id `after`, in id
-    order, as it commits, for ever. A lost connection raises one of `DATABASE_ERRORS`: read on
-    after the last id yielded."""
+    order, as it commits, for ever, on a connection of the caller's own (a pooled one would lose
+    its LISTEN when released). A lost connection raises one of `DATABASE_ERRORS`: read on after
+    the last id yielded."""
     hint = asyncio.Event()
 
     def on_notification(_: object, __: int, ___: str, payload: object) -> None:
@@ -301,57 +305,111 @@ async def tail(
 ) -> int:
     """`python -m fastapi_pg_sse tail`: write the channel's events to `out` as they commit, one
     a line, after id `after` (else after the newest id given out), until `count` were written,
-    or SIGINT or SIGTERM. Return the exit status: 0, or 2 when the connection is lost (`err`
-    says the id to go on `--after`). Raise what `connect_checked` raises."""
+    or SIGINT or SIGTERM; return the exit status, 0. A connection lost meanwhile is opened
+    again, and reading goes on after the last id written (`err` says so). Raise what
+    `connect_checked` raises when the first connection fails."""
     with _stopped_by_signals():
         try:
             connection = await connect_checked(database_url, application_name=TAIL_APPLICATION_NAME)
             try:
-                return await _tail(connection, channel, user, after, count, as_json, out, err)
-            finally:
-                with contextlib.suppress(*DATABASE_ERRORS):
-                    await connection.close(timeout=2)
+                after = await _start(connection, channel, user, after, err)
+            except BaseException:
+                await _close(connection)
+                raise
+            writer = _Writer(out, count, as_json)
+            return await _follow(connection, database_url, channel, user, after, writer, err)
         except asyncio.CancelledError:
             return 0  # SIGINT or SIGTERM
 
 
-async def _tail(
-    connection: asyncpg.Connection,
-    channel: str,
-    user: str | None,
-    after: int | None,
-    count: int | None,
-    as_json: bool,
-    out: TextIO,
-    err: TextIO,
+async def _start(
+    connection: asyncpg.Connection, channel: str, user: str | None, after: int | None, err: TextIO
 ) -> int:
+    """Where `tail` starts, `after` or the newest id, said on `err` with a note if the database
+    does not know the channel (a typo, or a channel before its first event)."""
     after = await newest_id(connection) if after is None else after
     if not await is_known_channel(connection, channel):
         stored = ", ".join(await stored_channels(connection)) or "none"
-        err.write(
+        _say(
+            err,
             f"note: {channel} has no event stored, nor a trigger that emits it (channels"
-            f" with events: {stored}); waiting for its first event.\n"
+            f" with events: {stored}); waiting for its first event.",
         )
     whose = "" if user is None else f" of {user}"
-    err.write(f"Tailing {channel}{whose} after event {after}; Ctrl-C stops.\n")
-    err.flush()
-    written = 0
+    _say(err, f"Tailing {channel}{whose} after event {after}; Ctrl-C stops.")
+    return after
+
+
+@dataclass
+class _Writer:
+    """Writes `tail`'s events to `out`, and says when `count` were written."""
+
+    out: TextIO
+    count: int | None
+    as_json: bool
+    written: int = 0
+
+    def write(self, event: CommittedEvent) -> bool:
+        """Write `event`; return whether it was the last to write."""
+        self.out.write((event.json_line() if self.as_json else event.line()) + "\n")
+        self.out.flush()
+        self.written += 1
+        return self.written == self.count
+
+
+async def _follow(
+    connection: asyncpg.Connection | None,
+    database_url: str,
+    channel: str,
+    user: str | None,
+    after: int,
+    writer: _Writer,
+    err: TextIO,
+) -> int:
+    """Write what `follow` yields until the writer has written its count; connect again, after
+    a growing delay, whenever the connection is lost. Close the connection at the end."""
+    failures = 0
     try:
-        async for event in follow(connection, channel, after=after, user=user):
-            out.write((event.json_line() if as_json else event.line()) + "\n")
-            out.flush()
-            after, written = event.id, written + 1
-            if written == count:
-                break
-    except BrokenPipeError:
-        raise  # an OSError, but of `out`: the caller's to handle
-    except DATABASE_ERRORS as error:
-        err.write(
-            f"error: lost the database connection after event {after} ({error!r});"
-            f" go on with --after {after}\n"
-        )
-        return 2
-    return 0
+        while True:
+            try:
+                if connection is None:
+                    connection = await connect_checked(
+                        database_url, application_name=TAIL_APPLICATION_NAME
+                    )
+                    failures = 0
+                    _say(err, f"tail reconnected; reading on after event {after}")
+                async for event in follow(connection, channel, after=after, user=user):
+                    after = event.id
+                    if writer.write(event):
+                        return 0
+            except BrokenPipeError:
+                raise  # an OSError, but of `out`: the caller's to handle
+            except DATABASE_ERRORS as error:
+                failures += 1
+                delay = min(RECONNECT_MAX_SECONDS, 0.25 * 2**failures)
+                _say(
+                    err,
+                    f"tail lost the database after event {after} ({error!r}); connecting again"
+                    f" in {delay:.1f} s",
+                )
+                if connection is not None:
+                    await _close(connection)
+                    connection = None
+                await asyncio.sleep(delay)
+    finally:
+        if connection is not None:
+            await _close(connection)
+
+
+def _say(err: TextIO, line: str) -> None:
+    err.write(line + "\n")
+    err.flush()
+
+
+async def _close(connection: asyncpg.Connection) -> None:
+    """Close politely, unless the network is silent or the connection already lost."""
+    with contextlib.suppress(*DATABASE_ERRORS):
+        await connection.close(timeout=2)
 
 
 async def stats(database_url: str, *, as_json: bool, out: TextIO) -> int:
