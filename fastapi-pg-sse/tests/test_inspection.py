@@ -38,6 +38,7 @@ from fastapi_pg_sse.testing import (
 )
 from tests.app import STREAM
 from tests.helpers import emit, new_channel, new_database, new_users, newest_id, wait_until
+from tests.test_database_roles import database_with_roles
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 UNREACHABLE = "postgresql://postgres@127.0.0.1:9/postgres"
@@ -228,7 +229,7 @@ def test_tail_says_when_a_channel_has_no_event_nor_trigger(
         assert main([*command, "--database-url", served_app.database_url]) == 0
         future.result()
     err = capsys.readouterr().err
-    assert "note: no_such_channel_yet has no event stored, nor a trigger that emits it" in err
+    assert "note: no event of no_such_channel_yet is stored (channels with events: " in err
 
 
 def test_tail_whose_reader_goes_away_exits_0_without_a_word(served_app: ServedApp) -> None:
@@ -291,6 +292,40 @@ def test_a_database_without_the_schema_is_status_2_saying_what_to_apply(
 
     assert anyio.run(status) == 2
     assert "the database has no fastapi-pg-sse schema: apply" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
+async def test_the_apps_own_role_may_tail_and_stat_with_the_readmes_grants(
+    realtime_postgres_url: str,
+) -> None:
+    """`streaming_role` of "Database roles" reads events, not `fastapi_pg_sse.triggers`."""
+    async with database_with_roles(realtime_postgres_url) as (url, roles):
+        async with connected(url) as owner:
+            await owner.execute("INSERT INTO notes (owner) VALUES ('ola')")
+        out, err = io.StringIO(), io.StringIO()
+        status = await inspection.tail(
+            roles["streaming_role"],
+            "notes",
+            user=None,
+            after=0,
+            count=1,
+            as_json=True,
+            out=out,
+            err=err,
+        )
+        assert (status, err.getvalue()) == (0, "Tailing notes after event 0; Ctrl-C stops.\n")
+        assert json.loads(out.getvalue())["type"] == "note_created"
+        stats = await anyio.to_thread.run_sync(_stats, roles["streaming_role"])
+        assert [(c["channel"], c["events"]) for c in stats["channels"]] == [("notes", 1)]
+        async with connected(roles["streaming_role"]) as streaming:
+            assert await inspection.is_known_channel(streaming, "notes")
+            assert not await inspection.is_known_channel(streaming, "nothing")
+        async with connected(url) as owner:
+            await owner.execute("CREATE TABLE quiet (id int, owner text)")
+            await owner.execute(
+                "SELECT fastapi_pg_sse.create_trigger('quiet', 'quiet', 'owner', 'q')"
+            )
+            assert await inspection.is_known_channel(owner, "quiet")
 
 
 def _stats(database_url: str) -> dict[str, Any]:

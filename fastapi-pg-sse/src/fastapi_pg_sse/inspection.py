@@ -84,14 +84,21 @@ async def newest_id(connection: Connection) -> int:
 
 
 async def is_known_channel(connection: Connection, channel: str) -> bool:
-    """Whether the database knows `channel`: it has events, was pruned, or a trigger emits it."""
+    """Whether the database knows `channel`: it has events, was pruned, or a trigger emits it
+    (if the role may read `fastapi_pg_sse.triggers`: the app's role needs not)."""
     known: bool = await connection.fetchval(
         "SELECT EXISTS (SELECT FROM fastapi_pg_sse.events WHERE channel = $1)"
-        " OR EXISTS (SELECT FROM fastapi_pg_sse.pruned WHERE channel = $1)"
-        " OR EXISTS (SELECT FROM fastapi_pg_sse.triggers WHERE channel = $1)",
+        " OR EXISTS (SELECT FROM fastapi_pg_sse.pruned WHERE channel = $1)",
         channel,
     )
-    return known
+    if known or not await connection.fetchval(
+        "SELECT has_table_privilege('fastapi_pg_sse.triggers', 'SELECT')"
+    ):
+        return known
+    emitted: bool = await connection.fetchval(
+        "SELECT EXISTS (SELECT FROM fastapi_pg_sse.triggers WHERE channel = $1)", channel
+    )
+    return emitted
 
 
 async def stored_channels(connection: Connection) -> list[str]:
@@ -332,8 +339,8 @@ async def _start(
         stored = ", ".join(await stored_channels(connection)) or "none"
         _say(
             err,
-            f"note: {channel} has no event stored, nor a trigger that emits it (channels"
-            f" with events: {stored}); waiting for its first event.",
+            f"note: no event of {channel} is stored (channels with events: {stored});"
+            " waiting for its first.",
         )
     whose = "" if user is None else f" of {user}"
     _say(err, f"Tailing {channel}{whose} after event {after}; Ctrl-C stops.")
