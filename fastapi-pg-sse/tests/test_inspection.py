@@ -202,7 +202,7 @@ def test_tail_of_one_user_prints_only_theirs_after_the_id_given_and_stops_after_
     assert lines[0].endswith(f' stock_updated {alice} {{"stock": 0}}')
 
 
-def test_tail_says_when_a_channel_has_no_event_nor_trigger(
+def test_tail_says_when_no_event_of_the_channel_is_stored(
     served_app: ServedApp, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A typo in the name would otherwise wait in silence; a new channel may still be tailed."""
@@ -384,9 +384,9 @@ def test_stats_counts_each_channels_events_with_the_oldest_and_newest_and_the_ta
 
 
 def _open_streams(stats: dict[str, Any], pid: int) -> int | None:
-    [process] = [p for p in stats["processes"] if p["pid"] == pid]
-    streams: int | None = process["open_streams"]
-    return streams
+    """The open streams `stats` shows of process `pid`; None if it shows no such process."""
+    shown = [p["open_streams"] for p in stats["processes"] if p["pid"] == pid]
+    return shown[0] if shown else None
 
 
 async def _wait_for_open_streams(database_url: str, expected: dict[int, int]) -> None:
