@@ -209,7 +209,7 @@ async def terminate_listener(connection: asyncpg.Connection, pid: int) -> None:
     async def terminated() -> bool:
         count: int = await connection.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-            " WHERE application_name = $1",
+            " WHERE split_part(application_name, ' ', 1) = $1",
             f"realtime-listener:{pid}",
         )
         return count > 0

@@ -19,6 +19,14 @@ async) is called, an ASGI middleware around the app (`CORSMiddleware(app)`) unwr
 the app prints as it is imported goes to stderr. Exit status: 0 written, 2 an app that cannot
 be imported (or whose module exits) or documented, or a file that cannot be written (then
 nothing is written).
+
+    python -m fastapi_pg_sse tail inventory_stock               # its events as they commit
+    python -m fastapi_pg_sse tail inventory_stock --user alice --after 41 --json
+    python -m fastapi_pg_sse stats                              # channels, table size, streams
+
+Exit status: 0 done (tail: stopped by Ctrl-C, SIGTERM, or after `--count` events; it connects
+again when its connection is lost), 2 bad arguments, an unreachable database, or one without a
+schema this runtime works with. See `fastapi_pg_sse.inspection`.
 """
 
 import argparse
@@ -30,13 +38,14 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from fastapi_pg_sse.channel import DATABASE_ERRORS
+from fastapi_pg_sse import inspection
+from fastapi_pg_sse.channel import DATABASE_ERRORS, NAME
 from fastapi_pg_sse.schema import (
     SchemaMismatch,
     SchemaVersion,
@@ -77,28 +86,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     asyncapi.add_argument(
         "--output", type=Path, metavar="FILE", help="the file to write (default: stdout)"
     )
+    _add_inspection_commands(commands)
     options = parser.parse_args(argv)
     if options.command == "asyncapi":
         return _asyncapi(options.app, options.output)
+    if options.command in ("tail", "stats"):
+        return _inspect(parser, options)
     if not (options.apply or options.check):
         sys.stdout.write(upgrade_sql(options.since))
         return 0
     if options.since is not None:
         parser.error("--from prints SQL: it goes with neither --apply nor --check")
-    url = (
-        options.database_url
-        or os.environ.get("REALTIME_DATABASE_URL")
-        or os.environ.get("DATABASE_URL")
-    )
+    url = _database_url(parser, options.database_url)
+    return _on_database(_apply(url) if options.apply else _check(url))
+
+
+def _database_url(parser: argparse.ArgumentParser, given: str | None) -> str:
+    """`--database-url`, else `REALTIME_DATABASE_URL`, else `DATABASE_URL`, as for the app."""
+    url = given or os.environ.get("REALTIME_DATABASE_URL") or os.environ.get("DATABASE_URL")
     if not url:
         parser.error("set DATABASE_URL, or pass --database-url")
+    return url
+
+
+def _on_database(command: Coroutine[Any, Any, int]) -> int:
+    """Run a command on the database; its exit status, or 2 with a message on stderr when the
+    database cannot be reached or refuses it."""
     try:
-        return asyncio.run(_apply(url) if options.apply else _check(url))
+        return asyncio.run(command)
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): stop, as it asks
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        return 0
     except asyncpg.PostgresError as error:
         print(f"error: PostgreSQL refused it: {error}", file=sys.stderr)
         return 2
     except DATABASE_ERRORS as error:
         print(f"error: cannot reach the database: {error}", file=sys.stderr)
+        return 2
+    except SchemaMismatch as mismatch:
+        print(f"error: {mismatch}", file=sys.stderr)
         return 2
 
 
@@ -258,6 +284,71 @@ def _write_atomically(output: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _add_inspection_commands(commands: "argparse._SubParsersAction[Any]") -> None:
+    """`tail` and `stats` (see `fastapi_pg_sse.inspection`)."""
+    database_url = {
+        "help": "the database (default: REALTIME_DATABASE_URL, else DATABASE_URL)",
+    }
+    tail = commands.add_parser("tail", help="print a channel's events as they commit")
+    tail.add_argument("channel", type=_channel_name, help="the channel, such as inventory_stock")
+    tail.add_argument("--user", help="only the events of this target user id")
+    tail.add_argument(
+        "--after",
+        type=_event_id,
+        metavar="ID",
+        help="print the events after this id (default: those committed from now on)",
+    )
+    tail.add_argument(
+        "--count", type=_positive, metavar="N", help="exit once N events were printed"
+    )
+    tail.add_argument("--json", action="store_true", help="one JSON object a line")
+    tail.add_argument("--database-url", **database_url)
+    stats = commands.add_parser(
+        "stats", help="each channel's events, the events table's size, each process's streams"
+    )
+    stats.add_argument("--json", action="store_true", help="one JSON document")
+    stats.add_argument("--database-url", **database_url)
+
+
+def _inspect(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    url = _database_url(parser, options.database_url)
+    if options.command == "stats":
+        return _on_database(inspection.stats(url, as_json=options.json, out=sys.stdout))
+    return _on_database(
+        inspection.tail(
+            url,
+            options.channel,
+            user=options.user,
+            after=options.after,
+            count=options.count,
+            as_json=options.json,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
+    )
+
+
+def _channel_name(text: str) -> str:
+    if not NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a channel name: a lowercase SQL identifier of at most 53"
+            " characters, such as inventory_stock"
+        )
+    return text
+
+
+def _event_id(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and int(text) < 2**63):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an event id, such as 41 (0: all)")
+    return int(text)
+
+
+def _positive(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return int(text)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import logging
 import math
 import os
 import random
+import re
+import socket
 import time
 from collections import defaultdict
 
@@ -45,6 +47,15 @@ QUEUED_PAGES = 10
 """The queue holds at most this many pages (`page_size`) of announcements."""
 FOREIGN_WARNING_INTERVAL_SECONDS = 60.0
 """The least time between two warnings about foreign notifications."""
+REPORT: Announcement = (0, "", "report")
+"""Queued when the process's count of open streams changed: the pump renames the connection."""
+STREAMS_REPORT_SECONDS = 1.0
+"""How often the listener looks whether the count of open streams changed since it last named
+its connection after it (see `listener_name`)."""
+_NAME_BYTES = 63
+"""What PostgreSQL keeps of an `application_name`."""
+_LISTENER_NAME = re.compile(r"realtime-listener:([0-9]+)(?: streams=([0-9]+))?(?: host=(.*))?")
+"""A `listener_name`, or the `realtime-listener:<pid>` of a runtime before 0.9."""
 
 
 class Listener:
@@ -80,6 +91,8 @@ class Listener:
         """Announcements were dropped since the last catch-up: the pump must catch up."""
         self._foreign_warned_at = -math.inf
         self._foreign_when_warned = 0
+        self._named_after_streams = 0
+        """The count of open streams the connection was last named (or renamed) after."""
 
     @property
     def connected(self) -> bool:
@@ -155,9 +168,10 @@ class Listener:
             await asyncio.sleep(delay)
 
     async def _connect(self) -> asyncpg.Connection:
+        self._named_after_streams = self._hub.counters.open_streams
         connection: asyncpg.Connection = await asyncpg.connect(
             self._database_url.get_secret_value(),
-            server_settings={"application_name": f"realtime-listener:{os.getpid()}"},
+            server_settings={"application_name": listener_name(self._named_after_streams)},
         )
         return connection
 
@@ -220,6 +234,7 @@ class Listener:
         after each keep-alive period without notifications.
         """
         keepalive = asyncio.create_task(self._request_pings(queue), name="realtime-keepalive")
+        reports = asyncio.create_task(self._request_reports(queue), name="realtime-reports")
         try:
             while True:
                 batch = [await queue.get()]
@@ -227,8 +242,10 @@ class Listener:
                     batch.append(queue.get_nowait())
                 if any(item is PING for item in batch):
                     await connection.execute("SELECT 1", timeout=self._keepalive_seconds)
+                if any(item is REPORT for item in batch):
+                    await self._report_streams(connection)
                 await self._deliver_announced(
-                    connection, [item for item in batch if item is not None and item is not PING]
+                    connection, [item for item in batch if item is not None and item[0] > 0]
                 )
                 if self._behind:
                     self._behind = False
@@ -237,6 +254,7 @@ class Listener:
                     raise ConnectionError("listener connection terminated")
         finally:
             keepalive.cancel()
+            reports.cancel()
 
     async def _request_pings(self, queue: Notifications) -> None:
         """Queue a PING after each keep-alive period in which the queue received nothing.
@@ -249,6 +267,25 @@ class Listener:
             await asyncio.sleep(self._keepalive_seconds)
             if self._received == received:
                 queue.put_nowait(PING)
+
+    async def _request_reports(self, queue: Notifications) -> None:
+        """Queue a REPORT, at most once every `STREAMS_REPORT_SECONDS`, when the count of open
+        streams differs from the one the connection is named after: nothing on the path of a
+        stream or an event, and a rename at most once a period."""
+        while True:
+            await asyncio.sleep(STREAMS_REPORT_SECONDS)
+            if self._hub.counters.open_streams != self._named_after_streams:
+                self._named_after_streams = self._hub.counters.open_streams
+                queue.put_nowait(REPORT)
+
+    async def _report_streams(self, connection: asyncpg.Connection) -> None:
+        """Rename the connection after the count of open streams now (see `listener_name`)."""
+        self._named_after_streams = self._hub.counters.open_streams
+        await connection.execute(
+            "SELECT set_config('application_name', $1, false)",
+            listener_name(self._named_after_streams),
+            timeout=self._keepalive_seconds,
+        )
 
     async def _catch_up(self, connection: asyncpg.Connection) -> None:
         """Deliver what was committed while we were not listening (nothing on first start), or
@@ -313,3 +350,22 @@ def _announcement(payload: str) -> Announcement | None:
     except ValueError:
         return None
     return (event_id, channel, user_id) if 0 < event_id <= NEWEST else None
+
+
+def listener_name(streams: int) -> str:
+    """The `application_name` of the process's LISTEN connection, as `pg_stat_activity` shows
+    it: `realtime-listener:<pid> streams=<open streams> host=<host name>`, the host name cut to
+    fit the 63 bytes PostgreSQL keeps."""
+    name = f"realtime-listener:{os.getpid()} streams={streams} host={socket.gethostname()}"
+    return name.encode("ascii", "replace")[:_NAME_BYTES].decode("ascii")
+
+
+def parse_listener_name(name: str) -> tuple[int, int | None, str] | None:
+    """The pid, open streams (None from a runtime before 0.9, which did not say) and host
+    (perhaps cut short; empty if not said) of a `listener_name`; None for another connection's
+    name."""
+    match = _LISTENER_NAME.fullmatch(name)
+    if match is None:
+        return None
+    streams = None if match.group(2) is None else int(match.group(2))
+    return int(match.group(1)), streams, match.group(3) or ""

@@ -438,7 +438,7 @@ async def listener_connections(database_url: str, pid: int) -> int:
     """How many LISTEN connections the server process `pid` holds."""
     async with connected(database_url) as connection:
         count: int = await connection.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            "SELECT count(*) FROM pg_stat_activity WHERE split_part(application_name, ' ', 1) = $1",
             f"realtime-listener:{pid}",
         )
     return count
