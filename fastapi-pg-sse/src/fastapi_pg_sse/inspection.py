@@ -189,11 +189,11 @@ class ProcessStats:
     """A process of the runtime connected to the database, as its LISTEN connection is named."""
 
     host: str
-    """Its host name, perhaps cut short (see `listener_name`); empty from a runtime before 0.9."""
+    """Its host name, perhaps cut short (see `listener_name`); empty from a runtime before 0.8."""
     pid: int
     open_streams: int | None
     """Its open streams, over all its channels, as of at most `STREAMS_REPORT_SECONDS` ago;
-    None from a runtime before 0.9, which did not say."""
+    None from a runtime before 0.8, which did not say."""
     listening_since: datetime
     """When its LISTEN connection opened: it reopens when the listener reconnects."""
 

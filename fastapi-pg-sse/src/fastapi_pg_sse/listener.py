@@ -55,7 +55,7 @@ its connection after it (see `listener_name`)."""
 _NAME_BYTES = 63
 """What PostgreSQL keeps of an `application_name`."""
 _LISTENER_NAME = re.compile(r"realtime-listener:([0-9]+)(?: streams=([0-9]+))?(?: host=(.*))?")
-"""A `listener_name`, or the `realtime-listener:<pid>` of a runtime before 0.9."""
+"""A `listener_name`, or the `realtime-listener:<pid>` of a runtime before 0.8."""
 
 
 class Listener:
@@ -361,7 +361,7 @@ def listener_name(streams: int) -> str:
 
 
 def parse_listener_name(name: str) -> tuple[int, int | None, str] | None:
-    """The pid, open streams (None from a runtime before 0.9, which did not say) and host
+    """The pid, open streams (None from a runtime before 0.8, which did not say) and host
     (perhaps cut short; empty if not said) of a `listener_name`; None for another connection's
     name."""
     match = _LISTENER_NAME.fullmatch(name)
