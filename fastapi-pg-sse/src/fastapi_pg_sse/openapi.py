@@ -88,7 +88,9 @@ _RETRY_AFTER: dict[str, Any] = {
 def _responses(item_schema: Schema) -> Responses:
     return {
         200: {
-            "description": "The caller's events as they commit, after those it missed.",
+            "description": "The caller's events as they commit, after those it missed. While"
+            " the database is unreachable, it ends at once with no event, only the retry hint"
+            " and the `id` to resume after: reconnect after the hint, with that `Last-Event-ID`.",
             "content": {"text/event-stream": {"itemSchema": item_schema}},
         },
         400: {
@@ -97,11 +99,6 @@ def _responses(item_schema: Schema) -> Responses:
         },
         429: {
             "description": "The caller, or this server, has as many open streams as allowed.",
-            "headers": _RETRY_AFTER,
-            "content": _ERROR_BODY,
-        },
-        503: {
-            "description": "The database is unreachable.",
             "headers": _RETRY_AFTER,
             "content": _ERROR_BODY,
         },
