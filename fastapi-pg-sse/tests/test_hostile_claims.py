@@ -7,9 +7,12 @@ integer, whose digits are the id. The server reads it from `user_id`, so that in
 (PyJWT refuses a `sub` that is not a string), from the header, the cookie and the query.
 """
 
+import json
+import re
 import time
 from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 
 import anyio
 import httpx
@@ -191,3 +194,23 @@ async def test_a_user_id_from_the_apps_own_auth_that_no_stream_can_serve_is_a_40
         "detail": "The user id the app's authentication gave is 1025 bytes long, more than the"
         " 1024 allowed: no stream can serve it."
     }
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+async def test_the_readmes_401_for_a_sub_holding_a_nul_is_the_servers(
+    realtime_server: Server,
+) -> None:
+    """The http block of the README's "Tokens" section, as the server answers it."""
+    section = README.read_text(encoding="utf-8").split("### Tokens", 1)[1].split("\n### ", 1)[0]
+    block = re.search(r"```http\n(.*?)\n```", section, re.DOTALL)
+    assert block is not None, "the README shows the 401 in an http block"
+    head, body = block.group(1).split("\n\n")
+    status_line, challenge = head.split("\n")
+    token = jwt.encode({"sub": "ada\x00", "exp": int(time.time()) + 60}, TEST_JWT_SECRET)
+    async with httpx.AsyncClient(base_url=realtime_server.url, timeout=30) as client:
+        response = await client.get(STREAM, headers={"Authorization": f"Bearer {token}"})
+    assert status_line == f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
+    assert challenge == f"www-authenticate: {response.headers['WWW-Authenticate']}"
+    assert json.loads(body) == response.json()

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import httpx
@@ -76,8 +77,20 @@ async def test_a_stream_opened_while_the_database_is_down_ends_at_once_with_wher
     assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
     assert response.headers["Cache-Control"] == "no-store, private"
     assert response.text == f"{OUTAGE_COMMENT}\nid: {newest}\nretry: 2500\n\n"
+    assert re.fullmatch(_readme_outage_frame(), response.text), "as the README shows it"
     assert log.count("realtime stream ended at once: database unavailable") == 1
     assert "Traceback" not in log
+
+
+def _readme_outage_frame() -> str:
+    """The README's frame of a stream opened during an outage (section "What it promises"), as a
+    pattern: its numbers stand for any."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## What it promises", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"\n  ```text\n(.*?)  ```\n", section, re.DOTALL)
+    assert block is not None, "the README shows the frame in a text block"
+    frame = "".join(line.removeprefix("  ") for line in block.group(1).splitlines(keepends=True))
+    return re.sub(r"[0-9]+", "[0-9]+", re.escape(frame))
 
 
 async def test_a_stream_resuming_while_the_database_network_is_silent_ends_at_once_with_its_id(
