@@ -24,9 +24,16 @@ from hypothesis import strategies as st
 
 from fastapi_pg_sse.channel import MAX_USER_ID_BYTES
 from fastapi_pg_sse.pytest_plugin import TEST_ENVIRONMENT
-from fastapi_pg_sse.testing import TEST_JWT_SECRET, Server, emit_event, next_event, serve
+from fastapi_pg_sse.testing import (
+    TEST_JWT_SECRET,
+    Server,
+    emit_event,
+    next_event,
+    serve,
+    sign_token,
+)
 from tests.app import FEED, OWN_AUTH_STREAM, STREAM, USER_HEADER
-from tests.helpers import serving
+from tests.helpers import new_database, serving
 from tests.proxy import blackhole_proxy
 
 pytestmark = pytest.mark.anyio
@@ -214,3 +221,22 @@ async def test_the_readmes_401_for_a_sub_holding_a_nul_is_the_servers(
     assert status_line == f"HTTP/1.1 {response.status_code} {response.reason_phrase}"
     assert challenge == f"www-authenticate: {response.headers['WWW-Authenticate']}"
     assert json.loads(body) == response.json()
+
+
+async def test_a_user_id_the_database_refuses_is_a_500_never_taken_for_an_outage(
+    realtime_postgres_url: str, pytestconfig: pytest.Config, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A LATIN1 database cannot store "€", as the runtime cannot know before it asks: its
+    refusal (`UntranslatableCharacterError`, a `DataError`) is a server error with its
+    traceback, not the outage answer that would have the client retry what is refused again."""
+    latin1 = "ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    async with new_database(realtime_postgres_url, options=latin1) as database_url:
+        environment = {"DATABASE_URL": database_url, **TEST_ENVIRONMENT}
+        async with serving("tests.app:app", pytestconfig.rootpath, environment) as server:
+            headers = {"Authorization": f"Bearer {sign_token('€uro')}"}
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                response = await client.get(STREAM, headers=headers)
+    log = capfd.readouterr().err
+    assert response.status_code == 500
+    assert "UntranslatableCharacterError" in log
+    assert "database unavailable" not in log
