@@ -190,7 +190,7 @@ class Realtime:
         if self.channels and channel not in self.channels:
             raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
         if problem := user_id_problem(user_id):
-            raise ValueError(f"user id {user_id!r} {problem}")
+            raise ValueError(f"the user id {problem}")
         subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_bytes)
         return EventStream(
             self._catch_up(channel, subscriber, last_event_id),
@@ -299,8 +299,8 @@ class EventStream(StreamingResponse):
     retry hint and the id to resume after (`outage_frame`), so that an `EventSource` reconnects
     on its own and resumes from there: the `Last-Event-ID` sent, else the newest id the
     listener saw before the outage. Once streaming, a lost database ends the stream, and the
-    client resumes with `Last-Event-ID`. A stream that reaches
-    `expires_at` (a Unix time) ends with an `expired` event.
+    client resumes with `Last-Event-ID`. A stream that reaches `expires_at` (a Unix time) ends
+    with an `expired` event.
 
     When the server ends a stream (shutdown, or a client too far behind), a client that is
     reading receives the end of the response. One that stopped reading would keep the response
@@ -320,8 +320,8 @@ class EventStream(StreamingResponse):
         slots: StreamSlots,
         subscriber: Subscriber,
         settings: RealtimeSettings,
+        resume_after: Callable[[], int],
         expires_at: float | None = None,
-        resume_after: Callable[[], int] = lambda: 0,
     ) -> None:
         super().__init__(catch_up, status_code, STREAM_HEADERS)
         self._resume_after = resume_after
