@@ -102,13 +102,16 @@ async def newest_id(connection: asyncpg.Connection) -> int:
 
 
 @asynccontextmanager
-async def new_database(postgres_url: str, *, schema: bool = True) -> AsyncIterator[str]:
+async def new_database(
+    postgres_url: str, *, schema: bool = True, options: str = ""
+) -> AsyncIterator[str]:
     """A database of the test's own on `postgres_url`, with the runtime's schema (unless
-    `schema` is false: an empty one), as a URL; dropped when the block ends. For a test that
-    breaks or inspects what the session's database must keep."""
+    `schema` is false: an empty one), created with `CREATE DATABASE`'s `options`, as a URL;
+    dropped when the block ends. For a test that breaks or inspects what the session's database
+    must keep."""
     name = f"realtime_test_{uuid.uuid4().hex[:12]}"
     async with connected(postgres_url) as admin:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}" {options}')
     try:
         url = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
         if schema:

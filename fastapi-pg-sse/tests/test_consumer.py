@@ -41,7 +41,7 @@ from fastapi_pg_sse.testing import TEST_JWT_SECRET, ServedApp, connected, free_p
 from tests.app import ORDERS, ORDERS_STREAM
 from tests.helpers import committing, new_users, newest_id, server_metrics, serving, wait_until
 from tests.order_events import OrderEvent, OrderLine, OrderPlaced, OrderShipped
-from tests.proxy import BlackholeProxy
+from tests.proxy import BlackholeProxy, blackhole_proxy
 from tests.scripted_http import Answer, scripted_server
 from tests.test_replay import _backdate
 
@@ -861,3 +861,29 @@ async def test_the_readmes_example_goes_on_past_a_refused_event_from_its_id(
         for record in caplog.records
         if record.levelname == "ERROR"
     ] == [f"skipping event {bad}"]
+
+
+async def test_a_stream_opened_while_the_database_is_silent_is_reconnected_until_it_is_back(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    """The server cannot reach PostgreSQL: each stream ends at once with the retry hint, and the
+    consumer reconnects after it, from its own resume id, until the database answers again."""
+    (ulla,) = new_users("ulla")
+    start = await newest(realtime_database_url)
+    async with blackhole_proxy(realtime_database_url) as (proxy, proxied_url):
+        environment = {
+            "DATABASE_URL": proxied_url,
+            "REALTIME_POOL_TIMEOUT_SECONDS": "1",
+            **TEST_ENVIRONMENT,
+            **FAST_RETRY,
+        }
+        async with serving(APP, pytestconfig.rootpath, environment) as server:
+            url = server.url + ORDERS_STREAM
+            proxy.blackhole()
+            async with consuming(url, token=tokens_of(ulla), last_event_id=start) as seen:
+                await until(lambda: len(seen.reconnects) >= 2, "two streams ended at once")
+                emitted = [await emit_order(realtime_database_url, ulla, placed(n)) for n in (1, 2)]
+                proxy.forward()
+                await until(lambda: len(seen.items) >= 2, "the events arrived")
+    assert seen.items == placed_in_order(emitted)
+    assert {reconnect.cause for reconnect in seen.reconnects} == {"the stream ended"}

@@ -6,7 +6,9 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
@@ -14,6 +16,7 @@ from fastapi_pg_sse.schema import FIX, SchemaVersion, creation_sql
 from fastapi_pg_sse.testing import (
     TEST_JWT_SECRET,
     connected,
+    emit_event,
     next_event,
     open_stream,
     sign_token,
@@ -23,8 +26,10 @@ from tests.helpers import (
     emit,
     failed_start_up,
     new_database,
+    new_users,
     running_kernel,
     serving,
+    subscribe,
     terminate_listener,
     wait_until,
 )
@@ -49,41 +54,98 @@ async def _record_version(database_url: str, version: str) -> None:
         )
 
 
-async def test_a_stream_opened_while_the_database_is_down_gets_a_503_and_one_log_line(
+OUTAGE_COMMENT = ": the event store is unavailable: reconnect after the retry hint"
+
+
+async def test_a_stream_opened_while_the_database_is_down_ends_at_once_with_where_to_resume(
     realtime_database_url: str, pytestconfig: pytest.Config, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    """A 200 that an EventSource reconnects after (it gives up for good on a 503), carrying the
+    retry hint and the newest id the listener saw: the reconnection resumes after it."""
     async with blackhole_proxy(realtime_database_url) as (proxy, proxied_url):
         environment = {"DATABASE_URL": proxied_url, "REALTIME_RETRY_MILLISECONDS": "2500"}
         async with serving("tests.app:app", pytestconfig.rootpath, environment) as server:
+            async with open_stream(server.url + STREAM, sign_token("dora")) as dora:
+                newest = await emit_event(proxied_url, FEED, "dora")
+                assert (await next_event(dora)).id == str(newest)
             await proxy.stop()  # every connection to PostgreSQL is cut, and new ones refused
             headers = {"Authorization": f"Bearer {sign_token('dora')}"}
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
                 response = await client.get(STREAM, headers=headers)
     log = capfd.readouterr().err
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == "3"
-    assert response.headers["Cache-Control"] == "no-store"
-    assert response.json() == {"detail": "The event store is unavailable; retry later."}
-    assert log.count("realtime stream refused: database unavailable") == 1
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert response.headers["Cache-Control"] == "no-store, private"
+    assert response.text == f"{OUTAGE_COMMENT}\nid: {newest}\nretry: 2500\n\n"
+    assert re.fullmatch(_readme_outage_frame(), response.text), "as the README shows it"
+    assert log.count("realtime stream ended at once: database unavailable") == 1
     assert "Traceback" not in log
 
 
-async def test_a_stream_opened_while_the_database_network_is_silent_gets_a_503(
+def _readme_outage_frame() -> str:
+    """The README's frame of a stream opened during an outage (section "What it promises"), as a
+    pattern: its numbers stand for any."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## What it promises", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"\n  ```text\n(.*?)  ```\n", section, re.DOTALL)
+    assert block is not None, "the README shows the frame in a text block"
+    frame = "".join(line.removeprefix("  ") for line in block.group(1).splitlines(keepends=True))
+    return re.sub(r"[0-9]+", "[0-9]+", re.escape(frame))
+
+
+async def test_a_stream_resuming_while_the_database_network_is_silent_ends_at_once_with_its_id(
     realtime_database_url: str, pytestconfig: pytest.Config
 ) -> None:
     """The pooled connection left by a first stream stays open, but nothing answers on it: the
-    query gives up after `REALTIME_POOL_TIMEOUT_SECONDS` rather than the kernel's TCP timeout."""
+    query gives up after `REALTIME_POOL_TIMEOUT_SECONDS` rather than the kernel's TCP timeout,
+    and the stream ends at once, keeping the id the client resumes after."""
     async with blackhole_proxy(realtime_database_url) as (proxy, proxied_url):
         environment = {"DATABASE_URL": proxied_url, "REALTIME_POOL_TIMEOUT_SECONDS": "1"}
         async with serving("tests.app:app", pytestconfig.rootpath, environment) as server:
             async with open_stream(server.url + STREAM, sign_token("sid")):
                 pass
             proxy.blackhole()
-            headers = {"Authorization": f"Bearer {sign_token('sid')}"}
+            headers = {"Authorization": f"Bearer {sign_token('sid')}", "Last-Event-ID": "7"}
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
                 response = await client.get(STREAM, headers=headers)
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == "3"
+    assert response.status_code == 200
+    assert response.text == f"{OUTAGE_COMMENT}\nid: 7\nretry: 3000\n\n"
+
+
+async def test_the_listener_logs_each_loss_of_its_connection_in_one_line_without_a_traceback(
+    realtime_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its backend terminated while it reads (`pg_terminate_backend`, as a failover does), asyncpg
+    may raise `InternalClientError` ("cannot switch to state 12; another operation (2) is in
+    progress") rather than a connection error: one line all the same. It takes chance: forty
+    terminations find it about one run in three."""
+    caplog.set_level(logging.INFO, logger="fastapi_pg_sse")
+    [user] = new_users("tess")
+    async with (
+        running_kernel(realtime_database_url) as realtime,
+        connected(realtime_database_url) as killer,
+        connected(realtime_database_url) as emitter,
+    ):
+        subscribe(realtime, user)  # for the listener to read its events, as it reconnects
+
+        async def emitting() -> None:
+            while True:
+                await emit(emitter, FEED, user, "tick", {})
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(emitting)
+            for terminated in range(1, 41):
+                await terminate_listener(killer, os.getpid())
+
+                async def reconnected(count: int = terminated) -> bool:
+                    return realtime.listener.reconnects >= count
+
+                await wait_until(reconnected, f"the listener reconnected {terminated} times")
+            tasks.cancel_scope.cancel()
+    failures = [record.getMessage() for record in caplog.records if record.exc_info]
+    lost = [r for r in caplog.records if "listener lost its connection" in r.getMessage()]
+    assert failures == []
+    assert len(lost) >= 40
 
 
 def _start_up_refusal(output: str) -> str:

@@ -45,14 +45,30 @@ class LoopbackPostgres(PostgresServer):
         for attempt in range(1, ATTEMPTS + 1):
             self.port = free_port()
             logged = self.log.stat().st_size if self.log.exists() else 0
-            options = f'-h {HOST} -p {self.port} -k ""'
             try:
-                command = ["-w", "-o", options, "-l", str(self.log), "start"]
-                pg_ctl(command, pgdata=self.pgdata, user=self.system_user, timeout=START_TIMEOUT)
+                self._pg_ctl_start()
                 break
             except subprocess.CalledProcessError:
                 if attempt == ATTEMPTS or not self._port_was_taken(since=logged):
                     raise
+        self._check_started()
+
+    def stop(self) -> None:
+        """Stop PostgreSQL, disconnecting its clients, as an outage does; `start_again` ends it."""
+        command = ["-w", "-m", "fast", "stop"]
+        pg_ctl(command, pgdata=self.pgdata, user=self.system_user, timeout=START_TIMEOUT)
+
+    def start_again(self) -> None:
+        """Start PostgreSQL after `stop`, on the same port with the same data."""
+        self._pg_ctl_start()
+        self._check_started()
+
+    def _pg_ctl_start(self) -> None:
+        options = f'-h {HOST} -p {self.port} -k ""'
+        command = ["-w", "-o", options, "-l", str(self.log), "start"]
+        pg_ctl(command, pgdata=self.pgdata, user=self.system_user, timeout=START_TIMEOUT)
+
+    def _check_started(self) -> None:
         started = PostmasterInfo.read_from_pgdata(self.pgdata)
         if started is None or not started.is_running() or started.status != "ready":
             raise RuntimeError(f"PostgreSQL in {self.pgdata} did not start: see {self.log}")

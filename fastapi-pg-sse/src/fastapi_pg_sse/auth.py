@@ -28,6 +28,7 @@ from fastapi.security import APIKeyCookie, APIKeyQuery
 from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
 
+from fastapi_pg_sse.channel import user_id_problem
 from fastapi_pg_sse.realtime import Realtime, get_realtime, is_event_stream
 from fastapi_pg_sse.settings import RealtimeSettings, TokenFormat
 
@@ -124,17 +125,24 @@ def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
     return AuthenticatedUser(id=user_id, expires_at=float(claims["exp"]))
 
 
+class UnusableUserId(jwt.InvalidTokenError):
+    """The token's user claim holds no user id a stream can serve: the 401 says why."""
+
+
 def _user_id(value: object, claim: str) -> str:
     """The user id `claim` holds: a non-empty string as it is, an integer (many services number
-    their users) as its decimal digits. Anything else would name no user, or, as an empty
-    string, the same one for every token that carries it."""
-    if isinstance(value, str) and value:
-        return value
+    their users) as its decimal digits, if it is one a stream can serve (`user_id_problem`).
+    Anything else would name no user, or, as an empty string, the same one for every token that
+    carries it."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    raise jwt.InvalidTokenError(
-        f"the token's {claim} claim is not a user id (a non-empty string or an integer)"
-    )
+        value = str(value)  # a JSON integer too long for this is refused by PyJWT already
+    if not isinstance(value, str):
+        raise UnusableUserId(
+            f"the token's {claim} claim is not a user id (a non-empty string or an integer)"
+        )
+    if problem := user_id_problem(value):
+        raise UnusableUserId(f"the token's {claim} claim is not a user id: it {problem}")
+    return value
 
 
 def _check_type(typ: object, expected: str) -> None:
@@ -198,6 +206,8 @@ async def authenticated_user(
         raise _unauthorized(challenge)
     try:
         return verify_token(token, settings)
+    except UnusableUserId as error:
+        raise _unauthorized(f'{challenge}, error="invalid_token"', f"{error}.") from error
     except jwt.PyJWTError as error:
         raise _unauthorized(f'{challenge}, error="invalid_token"') from error
 
@@ -212,10 +222,10 @@ def _is_stream_route(route: object) -> bool:
     )
 
 
-def _unauthorized(challenge: str) -> HTTPException:
+def _unauthorized(challenge: str, why: str = "") -> HTTPException:
     return HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED,
-        detail="A valid bearer token is required.",
+        detail=f"A valid bearer token is required{': ' + why if why else '.'}",
         headers={"WWW-Authenticate": challenge},
     )
 

@@ -24,8 +24,23 @@ from fastapi_pg_sse.events import ChannelEvent, declared_events
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection of your own or one acquired from a pool."""
 
-DATABASE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
-"""What a lost, silent or unreachable database raises."""
+CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # what a connection terminated mid-protocol may raise
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,  # shutting down, starting up, or a query cancelled
+    asyncpg.InsufficientResourcesError,  # too many connections, out of memory or disk
+)
+"""What a lost, silent, unreachable or overloaded database raises: worth retrying later, unlike
+a refusal of a value (`asyncpg.DataError`), which would be refused again."""
+DATABASE_ERRORS = (*CONNECTION_ERRORS, asyncpg.PostgresError)
+"""Anything the database or the connection to it raises."""
+
+MAX_USER_ID_BYTES = 1024
+"""The longest user id, in UTF-8 bytes: what `fastapi_pg_sse.emit` accepts. Its notification,
+`<id> <channel> <user>`, then fits well under `pg_notify`'s 8000 bytes (19 + 1 + 53 + 1 + 1024)."""
 
 NAME = re.compile(r"[a-z][a-z0-9_]{0,52}")
 """A channel's name: a lowercase SQL identifier, short enough for the names of the triggers
@@ -33,6 +48,24 @@ NAME = re.compile(r"[a-z][a-z0-9_]{0,52}")
 
 E = TypeVar("E", bound=ChannelEvent, default=ChannelEvent)
 """The events a channel declares: any `ChannelEvent`, unless it is annotated with its own."""
+
+
+def user_id_problem(user_id: str) -> str | None:
+    """Why `user_id` cannot be a stream's user, or None if it can: events can be emitted to it
+    (see `emit`) and stored in a UTF-8 database, so what is streamed can be delivered."""
+    if not user_id:
+        return "is empty"
+    if "\x00" in user_id:
+        return "holds a NUL character, which PostgreSQL cannot store"
+    if "\r" in user_id or "\n" in user_id:
+        return "holds a line break"
+    try:
+        size = len(user_id.encode())
+    except UnicodeEncodeError:
+        return "holds a lone surrogate, which is not Unicode text"
+    if size > MAX_USER_ID_BYTES:
+        return f"is {size} bytes long, more than the {MAX_USER_ID_BYTES} allowed"
+    return None
 
 
 @dataclass(frozen=True)
@@ -261,6 +294,13 @@ async def fetch_events_after(
     return EventPage(events, more=page_size == limit or len(events) < page_size)
 
 
+NEWEST_ID = (
+    "greatest((SELECT max(id) FROM fastapi_pg_sse.events),"
+    " (SELECT max(through_id) FROM fastapi_pg_sse.pruned), 0)"
+)
+"""The SQL expression of the newest id given out, on any channel (0 if none)."""
+
+
 async def resume_bounds(
     connection: Connection,
     channel: Channel[Any],
@@ -273,9 +313,7 @@ async def resume_bounds(
     out, on any channel (0 if none)."""
     row = await connection.fetchrow(
         "SELECT (SELECT coalesce(max(through_id), 0) FROM fastapi_pg_sse.pruned"
-        "  WHERE channel = $1 AND target_user_id IN ('', $2)),"
-        " greatest((SELECT max(id) FROM fastapi_pg_sse.events),"
-        " (SELECT max(through_id) FROM fastapi_pg_sse.pruned), 0)",
+        f"  WHERE channel = $1 AND target_user_id IN ('', $2)), {NEWEST_ID}",
         channel.name,
         target_user_id,
         timeout=timeout,

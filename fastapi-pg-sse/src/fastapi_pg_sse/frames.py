@@ -38,3 +38,18 @@ def expired_frame() -> bytes:
     It has no id, so the client's last event id stays the one to resume from, with a new token.
     """
     return format_sse_event(event=EXPIRED, data_str='{"reason": "token_expired"}')
+
+
+def outage_frame(resume_after: int, retry_milliseconds: int) -> bytes:
+    """The whole of a stream opened while the database is unreachable: a comment saying so, the
+    id to resume after and the retry hint, and no event.
+
+    The response ends after it: an `EventSource` reconnects on its own after the hint (a non-200
+    answer would make it give up for good), sending the id as `Last-Event-ID`, which it takes up
+    even though no event is dispatched.
+    """
+    return format_sse_event(
+        comment="the event store is unavailable: reconnect after the retry hint",
+        id=str(resume_after),
+        retry=retry_milliseconds,
+    )

@@ -30,7 +30,7 @@ from collections import defaultdict
 import asyncpg
 from pydantic import SecretStr
 
-from fastapi_pg_sse.channel import DATABASE_ERRORS, NEWEST, fetch_events_after
+from fastapi_pg_sse.channel import DATABASE_ERRORS, NEWEST, NEWEST_ID, fetch_events_after
 from fastapi_pg_sse.hub import Hub
 from fastapi_pg_sse.schema import SCHEMA, SchemaMismatch, check_schema
 
@@ -85,6 +85,9 @@ class Listener:
         self.reconnects = 0
         self.foreign_notifications = 0
         self.notifications_dropped = 0
+        self.newest_seen = 0
+        """The newest event id seen, on any channel: read as it connects, then announced. A
+        stream opened while the database is unreachable resumes after it."""
         self._received = 0
         """Notifications received, for the keep-alive to tell an idle connection."""
         self._behind = False
@@ -150,7 +153,7 @@ class Listener:
                 await self._pump(connection, notifications)
             except SchemaMismatch as error:
                 problem = f"cannot listen: {error}"
-            except DATABASE_ERRORS as error:
+            except DATABASE_ERRORS as error:  # its connection's: no traceback, one line
                 problem = f"lost its connection: {error!r}"
             except Exception:
                 # A bug must not end real-time delivery for the process: log it, start over.
@@ -186,6 +189,10 @@ class Listener:
 
         connection.add_termination_listener(lambda _: queue.put_nowait(None))
         await connection.add_listener(SCHEMA, on_notification)
+        newest: int = await connection.fetchval(
+            f"SELECT {NEWEST_ID}", timeout=self._keepalive_seconds
+        )
+        self.newest_seen = newest  # the truth, even of a database restored from an older copy
         self._behind = False  # what was dropped before is read by this catch-up
         await self._catch_up(connection)
         self._connected.set()
@@ -201,7 +208,10 @@ class Listener:
         if announcement is None:
             self._ignore_foreign()
             return
-        _, channel, user_id = announcement
+        event_id, channel, user_id = announcement
+        # Forged (any role may NOTIFY), it can only make a stream opened during an outage resume
+        # with a `reset`: kept within the 18 digits `Last-Event-ID` takes, never a 400.
+        self.newest_seen = max(self.newest_seen, min(event_id, 10**18 - 1))
         if self._hub.delivered_through(channel, user_id) is None:
             return  # another app's channel, or nobody here to deliver to
         if queue.qsize() >= self._max_queued:

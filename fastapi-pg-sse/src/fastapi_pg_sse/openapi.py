@@ -103,7 +103,9 @@ _STREAM: Schema = {
 def _responses(item_schema: Schema) -> Responses:
     return {
         200: {
-            "description": "The caller's events as they commit, after those it missed.",
+            "description": "The caller's events as they commit, after those it missed. While"
+            " the database is unreachable, it ends at once with no event, only the retry hint"
+            " and the `id` to resume after: reconnect after the hint, with that `Last-Event-ID`.",
             "content": {"text/event-stream": {"schema": _STREAM, ITEM_SCHEMA: item_schema}},
         },
         400: {
@@ -112,11 +114,6 @@ def _responses(item_schema: Schema) -> Responses:
         },
         429: {
             "description": "The caller, or this server, has as many open streams as allowed.",
-            "headers": _RETRY_AFTER,
-            "content": _ERROR_BODY,
-        },
-        503: {
-            "description": "The database is unreachable.",
             "headers": _RETRY_AFTER,
             "content": _ERROR_BODY,
         },

@@ -21,16 +21,18 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from fastapi_pg_sse.channel import (
-    DATABASE_ERRORS,
+    CONNECTION_ERRORS,
     NEWEST,
     Channel,
     fetch_events_after,
     resume_bounds,
+    user_id_problem,
 )
 from fastapi_pg_sse.frames import (
     HEARTBEAT,
     event_frame,
     expired_frame,
+    outage_frame,
     reset_frame,
     retry_frame,
 )
@@ -43,7 +45,7 @@ logger = logging.getLogger(__name__)
 STREAM_HEADERS = {"Cache-Control": "no-store, private", "X-Accel-Buffering": "no"}
 """A user's events are for that user alone: no cache, shared or the browser's, keeps them."""
 REFUSAL_HEADERS = {"Cache-Control": "no-store"}
-"""Of a 429 or a 503: a refusal holds only at the moment it is given."""
+"""Of a 429: a refusal holds only at the moment it is given."""
 POOL_CLOSE_SECONDS = 2.0
 """How long the stream pool's connections may take to close politely at shutdown."""
 
@@ -202,10 +204,12 @@ class Realtime:
         """Stream `user_id`'s events, after replaying those that follow `last_event_id`.
 
         The stream ends at `expires_at` (a Unix time), when the user's credentials expire, with
-        an `expired` event.
+        an `expired` event. A user id no stream can serve (`user_id_problem`) is a `ValueError`.
         """
         if self.channels and channel not in self.channels:
             raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
+        if problem := user_id_problem(user_id):
+            raise ValueError(f"the user id {problem}")
         subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_bytes)
         return EventStream(
             self._catch_up(channel, subscriber, last_event_id),
@@ -214,6 +218,9 @@ class Realtime:
             subscriber=subscriber,
             settings=self.settings,
             expires_at=expires_at,
+            resume_after=lambda: (
+                self.listener.newest_seen if last_event_id is None else last_event_id
+            ),
         )
 
     async def _catch_up(
@@ -309,9 +316,12 @@ class EventStream(StreamingResponse):
 
     A stream beyond `max_streams_per_user` or `max_streams` is answered 429 with `Retry-After`,
     before any database work. It reads where the stream resumes before it answers: with the
-    database unreachable, the answer is a 503 with `Retry-After`. Once streaming, a lost
-    database ends the stream, and the client resumes with `Last-Event-ID`. A stream that reaches
-    `expires_at` (a Unix time) ends with an `expired` event.
+    database unreachable (`CONNECTION_ERRORS`), the answer is a 200 that ends at once with the
+    retry hint and the id to resume after (`outage_frame`), so that an `EventSource` reconnects
+    on its own and resumes from there: the `Last-Event-ID` sent, else the newest id the
+    listener saw before the outage. Once streaming, a lost database ends the stream, and the
+    client resumes with `Last-Event-ID`. A stream that reaches `expires_at` (a Unix time) ends
+    with an `expired` event.
 
     When the server ends a stream (shutdown, or a client too far behind), a client that is
     reading receives the end of the response. One that stopped reading would keep the response
@@ -331,9 +341,11 @@ class EventStream(StreamingResponse):
         slots: StreamSlots,
         subscriber: Subscriber,
         settings: RealtimeSettings,
+        resume_after: Callable[[], int],
         expires_at: float | None = None,
     ) -> None:
         super().__init__(catch_up, status_code, STREAM_HEADERS)
+        self._resume_after = resume_after
         self._catch_up = catch_up
         self._hub = hub
         self._slots = slots
@@ -363,9 +375,13 @@ class EventStream(StreamingResponse):
         try:
             try:
                 first = await anext(self._catch_up)
-            except DATABASE_ERRORS as error:
-                logger.warning("realtime stream refused: database unavailable (%r)", error)
-                await _unavailable(self._settings)(scope, receive, send)
+            except CONNECTION_ERRORS as error:
+                logger.warning(
+                    "realtime stream ended at once: database unavailable (%r); the client"
+                    " reconnects after the retry hint",
+                    error,
+                )
+                await self._end_at_once(send)
                 return
             # Written from a task of its own, whose coroutine stack is two frames deep rather
             # than the whole middleware stack's: waking it for each chunk is that much cheaper.
@@ -404,7 +420,7 @@ class EventStream(StreamingResponse):
                 if subscriber.closed:
                     break
                 await self._write(send, page, clock)
-        except DATABASE_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             # The client reconnects, and resumes with its Last-Event-ID.
             logger.warning("realtime stream ended: database unavailable (%r)", error)
             subscriber.close()
@@ -415,6 +431,14 @@ class EventStream(StreamingResponse):
         # Shut down, dropped too far behind, disconnected or expired: the client reconnects.
         final = expired_frame() if subscriber.expired else b""
         await send({"type": "http.response.body", "body": final, "more_body": False})
+
+    async def _end_at_once(self, send: Send) -> None:
+        """Answer a stream the database cannot serve now: `outage_frame`, and the end."""
+        frame = outage_frame(self._resume_after(), self._settings.retry_milliseconds)
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": frame, "more_body": False})
 
     async def _write(self, send: Send, body: bytes, clock: Callable[[], float]) -> None:
         """Send a part of the body, stamped with when it began for the hub's beat, which drops
@@ -436,12 +460,6 @@ def is_event_stream(response_class: object) -> bool:
     if isinstance(response_class, DefaultPlaceholder):
         response_class = response_class.value
     return isinstance(response_class, type) and issubclass(response_class, EventStream)
-
-
-def _unavailable(settings: RealtimeSettings) -> JSONResponse:
-    """503, telling the client to come back after the browser's reconnection delay."""
-    detail = "The event store is unavailable; retry later."
-    return _refused(settings, status.HTTP_503_SERVICE_UNAVAILABLE, detail)
 
 
 def _refused(settings: RealtimeSettings, status_code: int, detail: str) -> JSONResponse:

@@ -21,7 +21,7 @@ from fastapi_pg_sse.auth import (
     authenticated_user,
     jwt_key_problem,
 )
-from fastapi_pg_sse.channel import Channel
+from fastapi_pg_sse.channel import Channel, user_id_problem
 from fastapi_pg_sse.openapi import STREAM_OPENAPI, stream_responses, with_401
 from fastapi_pg_sse.realtime import EventStream, Realtime, get_realtime
 from fastapi_pg_sse.settings import RealtimeSettings
@@ -167,9 +167,20 @@ class StreamOpener:
     last_event_id: int | None
 
     def open(self, channel: Channel[Any], user: AuthenticatedUser | str) -> EventStream:
-        """`user`'s stream; one authenticated by a JWT ends when the token expires."""
+        """`user`'s stream; one authenticated by a JWT ends when the token expires.
+
+        A user id no stream can serve (`user_id_problem`), such as one an auth dependency of the
+        app's own read from a request, is a 401 that says why, before any database work.
+        """
         if isinstance(user, str):
             user = AuthenticatedUser(user)
+        if problem := user_id_problem(user.id):
+            challenge = f'{self.realtime.settings.auth_scheme} realm="realtime"'
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                f"The user id the app's authentication gave {problem}: no stream can serve it.",
+                headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
+            )
         return self.realtime.stream(
             channel, user.id, self.last_event_id, expires_at=user.expires_at
         )

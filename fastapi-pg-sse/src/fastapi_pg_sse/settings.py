@@ -157,8 +157,8 @@ class RealtimeSettings(TokenSources):
     """Connections the stream pool opens at most (a stream holds one only while it opens or
     reads a page of replay)."""
     pool_timeout_seconds: float = Field(10.0, gt=0)
-    """How long a stream waits for a pooled connection, or for a query; opening one then gets a
-    503."""
+    """How long a stream waits for a pooled connection, or for a query; opening one then ends
+    at once, for the client to reconnect after the retry hint."""
     gc_freeze_at_start: bool = True
     """Hide every object alive when the kernel starts (the app's modules, mostly) from Python's
     cyclic garbage collector (`gc.freeze()`), so that its full passes scan only what came
