@@ -327,7 +327,8 @@ async def test_a_consumer_started_before_the_server_renews_the_token_it_held_mea
 async def test_an_expired_token_is_renewed_and_the_stream_resumes_without_loss(
     served_app: ServedApp,
 ) -> None:
-    """The first token lives three seconds: the server ends the stream with `expired`; the
+    """The first token lives six seconds (room for a loaded machine to open the stream and
+    deliver the first event before it expires): the server ends the stream with `expired`; the
     consumer asks for a new token (an event is emitted meanwhile) and reconnects at once, the
     stream having delivered the first event, which it replays as it opens."""
     (rosa,) = new_users("rosa")
@@ -336,7 +337,7 @@ async def test_an_expired_token_is_renewed_and_the_stream_resumes_without_loss(
     emitted = [await emit_order(database, rosa, placed(1))]
 
     async def token() -> str:
-        tokens.append(sign_token(rosa, expires_in=3 if not tokens else 300))
+        tokens.append(sign_token(rosa, expires_in=6 if not tokens else 300))
         if len(tokens) == 2:  # the stream expired: no stream is open
             emitted.append(await emit_order(database, rosa, placed(2)))
         return tokens[-1]
@@ -553,15 +554,16 @@ async def test_a_token_refused_as_soon_as_it_is_given_ends_the_stream(
 async def test_a_renewal_that_gives_a_refused_token_ends_the_stream_after_the_expiry(
     served_app: ServedApp,
 ) -> None:
-    """The first token is good for two seconds; the one given after it expired is refused: the
-    stream ends with `StreamUnauthorized` rather than asking for ever."""
+    """The first token is good for six seconds (room for a loaded machine to deliver an event
+    first); the one given after it expired is refused: the stream ends with `StreamUnauthorized`
+    rather than asking for ever."""
     (xena,) = new_users("xena")
     database = served_app.database_url
     calls: list[str] = []
 
     def token() -> str:
         key = {} if not calls else {"key": ANOTHER_KEY}
-        calls.append(sign_token(xena, expires_in=2, **key))
+        calls.append(sign_token(xena, expires_in=6, **key))
         return calls[-1]
 
     url = served_app.server.url + ORDERS_STREAM
