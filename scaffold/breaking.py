@@ -72,7 +72,10 @@ class Break:
     @property
     def entry(self) -> dict[str, str]:
         """What names the break precisely, whatever line it is on: its record once accepted."""
-        named = {
+        return {key: value for key, value in self._names().items() if value is not None}
+
+    def _names(self) -> dict[str, str | None]:
+        return {
             "channel": self.channel,
             "change": self.change,
             "event": self.event,
@@ -80,7 +83,6 @@ class Break:
             "old": self.old,
             "new": self.new,
         }
-        return {key: value for key, value in named.items() if value is not None}
 
     def location(self, ref: str) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
@@ -113,12 +115,7 @@ class Break:
 
     def as_json(self, ref: str) -> dict[str, object]:
         return {
-            "channel": self.channel,
-            "change": self.change,
-            "event": self.event,
-            "field": self.field,
-            "old": self.old,
-            "new": self.new,
+            **self._names(),
             "path": self.path,
             "line": self.line,
             "at_ref": self.at_ref,

@@ -139,6 +139,18 @@ async def ids_of(events: AsyncIterator[ServerSentEvent], count: int) -> list[str
     return [(await next_event(events)).id for _ in range(count)]
 
 
+def token_client(server: Server, carrier: str, token: str) -> httpx.AsyncClient:
+    """A client of `server` that sends `token` in `carrier` (`header`, `cookie` or `query`) with
+    every request."""
+    return httpx.AsyncClient(
+        base_url=server.url,
+        headers={"Authorization": f"Bearer {token}"} if carrier == "header" else {},
+        cookies={"access_token": token} if carrier == "cookie" else {},
+        params={"access_token": token} if carrier == "query" else {},
+        timeout=30,
+    )
+
+
 async def server_metrics(server: Server) -> dict[str, int]:
     """The served app's `GET /metrics`: the kernel's counters (and `listener_connected`)."""
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:

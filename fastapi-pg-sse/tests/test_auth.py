@@ -36,7 +36,7 @@ from fastapi_pg_sse.testing import (
     sign_token,
 )
 from tests.app import FEED, STREAM, jwt_router, own_auth_router
-from tests.helpers import failed_start_up, kernel_settings
+from tests.helpers import failed_start_up, kernel_settings, token_client
 
 pytestmark = pytest.mark.anyio
 
@@ -68,23 +68,12 @@ def server(carrier: str, request: pytest.FixtureRequest) -> Server:
     return served
 
 
-def _client(server: Server, carrier: str, token: str) -> httpx.AsyncClient:
-    """A client of `server` that sends `token` in `carrier` with every request."""
-    return httpx.AsyncClient(
-        base_url=server.url,
-        headers={"Authorization": f"Bearer {token}"} if carrier == "header" else {},
-        cookies={"access_token": token} if carrier == "cookie" else {},
-        params={"access_token": token} if carrier == "query" else {},
-        timeout=30,
-    )
-
-
 @pytest.mark.parametrize("carrier", CARRIERS)
 async def test_a_stream_route_reads_the_token_from_the_header_the_cookie_or_the_query_string(
     server: Server, realtime_database_url: str, carrier: str
 ) -> None:
     async with (
-        _client(server, carrier, sign_token("vera")) as client,
+        token_client(server, carrier, sign_token("vera")) as client,
         aconnect_sse(client, "GET", STREAM) as source,
     ):
         source.response.raise_for_status()
@@ -131,7 +120,7 @@ async def test_an_invalid_token_is_a_401_with_an_invalid_token_challenge(
     server: Server, kind: str, carrier: str
 ) -> None:
     async with (
-        _client(server, carrier, INVALID_TOKENS[kind]) as client,
+        token_client(server, carrier, INVALID_TOKENS[kind]) as client,
         client.stream("GET", STREAM) as response,  # an accepted token would stream on
     ):
         assert response.status_code == 401
@@ -337,7 +326,7 @@ async def test_a_server_with_a_2048_bit_rsa_key_streams_to_its_rs256_tokens(
         REALTIME_JWT_ALGORITHMS="RS256", REALTIME_JWT_PUBLIC_KEY=_public_pem(2048)
     )
     async with (
-        _client(server, "header", _rs256_token(2048)) as client,
+        token_client(server, "header", _rs256_token(2048)) as client,
         aconnect_sse(client, "GET", STREAM) as source,
     ):
         source.response.raise_for_status()

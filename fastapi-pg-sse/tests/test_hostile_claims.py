@@ -33,7 +33,7 @@ from fastapi_pg_sse.testing import (
     sign_token,
 )
 from tests.app import FEED, OWN_AUTH_STREAM, STREAM, USER_HEADER
-from tests.helpers import new_database, serving
+from tests.helpers import new_database, serving, token_client
 from tests.proxy import blackhole_proxy
 
 pytestmark = pytest.mark.anyio
@@ -88,17 +88,6 @@ def claim_server(realtime_database_url: str, pytestconfig: pytest.Config) -> Ite
         yield server
 
 
-def _client(server: Server, carrier: str, token: str) -> httpx.AsyncClient:
-    """A client of `server` that sends `token` in `carrier` with every request."""
-    return httpx.AsyncClient(
-        base_url=server.url,
-        headers={"Authorization": f"Bearer {token}"} if carrier == "header" else {},
-        cookies={"access_token": token} if carrier == "cookie" else {},
-        params={"access_token": token} if carrier == "query" else {},
-        timeout=30,
-    )
-
-
 def _token(claim: object) -> str:
     """A token of the test key, valid for a minute, whose user claim is `claim`."""
     return jwt.encode(
@@ -111,7 +100,7 @@ async def _open_with_claim(server: Server, database_url: str, claim: object, car
     that receives an event emitted to the user the claim names."""
     with anyio.fail_after(30):
         async with (
-            _client(server, carrier, _token(claim)) as client,
+            token_client(server, carrier, _token(claim)) as client,
             aconnect_sse(client, "GET", STREAM) as source,
         ):
             status = source.response.status_code
@@ -177,7 +166,7 @@ async def test_a_claim_no_stream_can_serve_is_a_401_that_says_why_even_with_the_
         async with serving("tests.app:app", pytestconfig.rootpath, environment) as server:
             await proxy.stop()
             async with (
-                _client(server, carrier, _token(claim)) as client,
+                token_client(server, carrier, _token(claim)) as client,
                 client.stream("GET", STREAM) as response,
             ):
                 await response.aread()
