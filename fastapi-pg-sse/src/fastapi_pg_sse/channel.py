@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from typing_extensions import TypeVar
 
 from fastapi_pg_sse.events import ChannelEvent, declared_events
+from fastapi_pg_sse.tracing import current_traceparent
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection of your own or one acquired from a pool."""
@@ -102,13 +103,11 @@ class Channel(Generic[E]):
                 raise TypeError("emit() takes an event, or an event_type and a payload, not both")
             event_type = self._declared_type(event)
             data = event.model_dump_json(by_alias=True)
-        await connection.execute(
-            "SELECT fastapi_pg_sse.emit($1, $2, $3, $4::jsonb)",
-            self.name,
-            target_user_id,
-            event_type,
-            data,
-        )
+        if (traceparent := current_traceparent()) is None:
+            sql, traced = "SELECT fastapi_pg_sse.emit($1, $2, $3, $4::jsonb)", []
+        else:
+            sql, traced = "SELECT fastapi_pg_sse.emit($1, $2, $3, $4::jsonb, $5)", [traceparent]
+        await connection.execute(sql, self.name, target_user_id, event_type, data, *traced)
 
     @overload
     async def emit_many(
@@ -135,11 +134,14 @@ class Channel(Generic[E]):
         rollback).
         """
         emitted = [self._emitted(item, target_user_id) for item in events]
-        if emitted:
+        if not emitted:
+            return
+        sql = "SELECT fastapi_pg_sse.emit_many($1, $2::text[], $3::text[], $4::jsonb[]"
+        if (traceparent := current_traceparent()) is None:
+            await connection.execute(f"{sql})", self.name, *zip(*emitted, strict=True))
+        else:
             await connection.execute(
-                "SELECT fastapi_pg_sse.emit_many($1, $2::text[], $3::text[], $4::jsonb[])",
-                self.name,
-                *zip(*emitted, strict=True),
+                f"{sql}, $5)", self.name, *zip(*emitted, strict=True), traceparent
             )
 
     def _emitted(self, item: object, target_user_id: str | None) -> tuple[str, str, str]:
@@ -187,6 +189,8 @@ class Event:
     target_user_id: str
     data: str
     """The payload as JSON text."""
+    traceparent: str | None = None
+    """The W3C traceparent of the span current where it was emitted, if any (see `tracing`)."""
 
 
 @dataclass(frozen=True)
@@ -221,18 +225,19 @@ async def fetch_events_after(
     rows = await connection.fetch(
         """
         WITH page AS (
-            SELECT event.id, event.type, event.target_user_id, event.payload::text AS data
+            SELECT event.id, event.type, event.target_user_id, event.payload::text AS data,
+                event.traceparent
             FROM unnest($2::text[], $3::bigint[], $4::bigint[])
                 AS range (target_user_id, after_id, through_id)
             CROSS JOIN LATERAL (
-                SELECT id, type, target_user_id, payload FROM fastapi_pg_sse.events
+                SELECT id, type, target_user_id, payload, traceparent FROM fastapi_pg_sse.events
                 WHERE channel = $1 AND target_user_id = range.target_user_id
                     AND id > range.after_id AND id <= range.through_id
                 ORDER BY id LIMIT $5
             ) AS event
             ORDER BY event.id LIMIT $5
         )
-        SELECT id, type, target_user_id, data, page_size
+        SELECT id, type, target_user_id, data, traceparent, page_size
         FROM (
             SELECT *,
                 sum(octet_length(data)) OVER (ORDER BY id) - octet_length(data) AS before,
@@ -250,7 +255,7 @@ async def fetch_events_after(
         max_bytes,
         timeout=timeout,
     )
-    events = [Event(*row[:4]) for row in rows]
+    events = [Event(*row[:5]) for row in rows]
     # More may follow a full page, and a page cut short by its size.
     page_size = rows[0]["page_size"] if rows else 0
     return EventPage(events, more=page_size == limit or len(events) < page_size)
@@ -279,3 +284,32 @@ async def resume_bounds(
     gone_through: int = row[0]
     newest: int = row[1]
     return gone_through, newest
+
+
+REVOCATIONS = "fastapi_pg_sse.revoked"
+"""The channel of the rows `fastapi_pg_sse.disconnect(user_id)` adds to the events table: no
+emit can name it, and no stream reads it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """The newest revocation of a user's streams: its id, in the order of every event, and when
+    it committed (a Unix time)."""
+
+    id: int
+    committed_at: float
+
+
+async def latest_revocations(
+    connection: Connection, user_ids: Iterable[str], *, timeout: float | None = None
+) -> dict[str, Revocation]:
+    """The newest revocation of each of `user_ids` that has one."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT ON (target_user_id) target_user_id, id, extract(epoch FROM created_at)"
+        " FROM fastapi_pg_sse.events WHERE channel = $1 AND target_user_id = ANY($2::text[])"
+        " ORDER BY target_user_id, id DESC",
+        REVOCATIONS,
+        list(user_ids),
+        timeout=timeout,
+    )
+    return {row[0]: Revocation(row[1], float(row[2])) for row in rows}

@@ -28,7 +28,13 @@ from collections import defaultdict
 import asyncpg
 from pydantic import SecretStr
 
-from fastapi_pg_sse.channel import DATABASE_ERRORS, NEWEST, fetch_events_after
+from fastapi_pg_sse.channel import (
+    DATABASE_ERRORS,
+    NEWEST,
+    REVOCATIONS,
+    fetch_events_after,
+    latest_revocations,
+)
 from fastapi_pg_sse.hub import Hub
 from fastapi_pg_sse.schema import SCHEMA, SchemaMismatch, check_schema
 
@@ -178,7 +184,10 @@ class Listener:
             self._ignore_foreign()
             return
         _, channel, user_id = announcement
-        if self._hub.delivered_through(channel, user_id) is None:
+        if channel == REVOCATIONS:
+            if not self._hub.has_streams(user_id):
+                return
+        elif self._hub.delivered_through(channel, user_id) is None:
             return  # another app's channel, or nobody here to deliver to
         if queue.qsize() >= self._max_queued:
             self.notifications_dropped += 1
@@ -242,7 +251,8 @@ class Listener:
 
     async def _catch_up(self, connection: asyncpg.Connection) -> None:
         """Deliver what was committed while we were not listening (nothing on first start), or
-        whose announcements were dropped."""
+        whose announcements were dropped; end the streams revoked meanwhile."""
+        await self._revoke(connection, self._hub.users())
         for name in self._hub.channels():
             ranges = {user: (after, NEWEST) for user, after in self._hub.positions(name).items()}
             delivered = await self._deliver(connection, name, ranges)
@@ -260,7 +270,12 @@ class Listener:
         """Read and deliver, for each announced user with open streams here, their events after
         the last one they received, up to the newest announced."""
         ranges: defaultdict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        revoked = {user for _, name, user in announcements if name == REVOCATIONS}
+        if revoked:
+            await self._revoke(connection, revoked)
         for event_id, name, target_user_id in announcements:
+            if name == REVOCATIONS:
+                continue
             delivered_through = self._hub.delivered_through(name, target_user_id)
             if delivered_through is None or event_id <= delivered_through:
                 continue  # nobody here to deliver to any more, or delivered already
@@ -268,6 +283,19 @@ class Listener:
             ranges[name][target_user_id] = (delivered_through, max(announced, event_id))
         for name, users in ranges.items():
             await self._deliver(connection, name, users)
+
+    async def _revoke(self, connection: asyncpg.Connection, user_ids: set[str]) -> None:
+        """End the streams of `user_ids` that a revocation committed after they opened.
+
+        What a notification claims is not trusted: the revocation is read from the table."""
+        if not user_ids:
+            return
+        revocations = await latest_revocations(
+            connection, user_ids, timeout=self._keepalive_seconds
+        )
+        for user_id, revocation in revocations.items():
+            if ended := self._hub.revoke(user_id, revocation.id):
+                logger.info("realtime streams revoked: %d", ended, extra={"user_id": user_id})
 
     async def _deliver(
         self,

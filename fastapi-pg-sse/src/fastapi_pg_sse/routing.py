@@ -171,7 +171,11 @@ class StreamOpener:
         if isinstance(user, str):
             user = AuthenticatedUser(user)
         return self.realtime.stream(
-            channel, user.id, self.last_event_id, expires_at=user.expires_at
+            channel,
+            user.id,
+            self.last_event_id,
+            expires_at=user.expires_at,
+            issued_at=user.issued_at,
         )
 
 
