@@ -1,0 +1,132 @@
+"""Revocation: `realtime.disconnect(user_id)`, or `fastapi_pg_sse.disconnect(user_id)` in SQL,
+ends the user's open streams in every process of the app with a `revoked` event, once its
+transaction commits; a stream whose token was issued before is refused. The truth is a row of
+the events table: a NOTIFY of any role's making ends nothing."""
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import asyncpg
+import httpx
+import pytest
+from httpx_sse import ServerSentEvent
+
+from fastapi_pg_sse.testing import (
+    Server,
+    ServedApp,
+    connected,
+    next_event,
+    open_stream,
+    sign_token,
+)
+from tests.app import FEED, NEWS, NEWS_STREAM, STREAM
+from tests.helpers import new_users
+
+pytestmark = pytest.mark.anyio
+
+
+async def _until_end(events: AsyncIterator[ServerSentEvent]) -> list[tuple[str, str]]:
+    """The type and data of every event left on a stream, until the server ends it (not the
+    retry hint, which httpx-sse gives as an event of no data)."""
+    return [(event.event, event.data) async for event in events if event.data]
+
+
+async def _disconnect(server: Server, user_id: str) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        response = await client.post(f"/disconnect/{user_id}")
+    assert response.status_code == 204, response.text
+
+
+async def test_disconnect_ends_the_users_streams_in_every_process_and_no_one_elses(
+    served_app: ServedApp, start_realtime_server: object
+) -> None:
+    other_process: Server = start_realtime_server()  # type: ignore[operator]
+    ada, bob = new_users("ada", "bob")
+    token = sign_token(ada, iat=int(time.time()) - 5)
+    async with AsyncExitStack() as streams:
+        here = await streams.enter_async_context(open_stream(served_app.server.url + STREAM, token))
+        there = await streams.enter_async_context(
+            open_stream(other_process.url + NEWS_STREAM, token)
+        )
+        bobs = await streams.enter_async_context(served_app.stream(STREAM, bob))
+        await _disconnect(other_process, ada)
+        assert await _until_end(here) == [("revoked", '{"reason": "revoked"}')]
+        assert await _until_end(there) == [("revoked", '{"reason": "revoked"}')]
+        event_id = await served_app.emit(FEED, bob, "still_here")
+        assert (await next_event(bobs)).id == str(event_id)
+
+
+async def test_a_token_issued_before_the_revocation_is_refused_and_a_new_one_streams(
+    served_app: ServedApp,
+) -> None:
+    (ada,) = new_users("ada")
+    old_token = sign_token(ada, iat=int(time.time()) - 5)
+    await _disconnect(served_app.server, ada)
+    refused = await served_app.get(STREAM, token=old_token)
+    assert refused.status_code == 401
+    assert refused.json() == {"detail": "The token was revoked; sign in again."}
+    assert 'error_description="the token was revoked"' in refused.headers["WWW-Authenticate"]
+    new_token = sign_token(ada, iat=int(time.time()))  # signed in again, in the same second
+    async with open_stream(served_app.server.url + STREAM, new_token) as events:
+        event_id = await served_app.emit(FEED, ada, "after_sign_in")
+        assert (await next_event(events)).id == str(event_id)
+
+
+async def test_the_sql_form_revokes_when_its_transaction_commits_and_not_on_rollback(
+    served_app: ServedApp,
+) -> None:
+    (ada,) = new_users("ada")
+    async with (
+        connected(served_app.database_url) as connection,
+        served_app.stream(NEWS_STREAM, ada) as events,
+    ):
+        with pytest.raises(RuntimeError):
+            async with connection.transaction():
+                await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", ada)
+                raise RuntimeError("rolled back")
+        kept = await served_app.emit(NEWS, ada, "kept")
+        assert (await next_event(events)).id == str(kept)
+        async with connection.transaction():
+            await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", ada)
+        assert await _until_end(events) == [("revoked", '{"reason": "revoked"}')]
+
+
+async def test_a_forged_notification_ends_no_stream(served_app: ServedApp) -> None:
+    """A NOTIFY on the runtime's channel naming the revocations' channel is only a hint: with no
+    revocation row after the stream opened, the stream goes on. An old revocation, committed
+    before the stream opened, does not end it either."""
+    (ada,) = new_users("ada")
+    async with connected(served_app.database_url) as connection:
+        await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", ada)
+        async with served_app.stream(STREAM, ada) as events:
+            for event_id in (1, 2**62):
+                await connection.execute(
+                    "SELECT pg_notify('fastapi_pg_sse', $1)",
+                    f"{event_id} fastapi_pg_sse.revoked {ada}",
+                )
+            # Notifications are handled in order: the event's comes after the forged ones.
+            delivered = await served_app.emit(FEED, ada, "still_streaming")
+            assert (await next_event(events)).id == str(delivered)
+
+
+async def test_no_role_may_revoke_until_granted(served_app: ServedApp) -> None:
+    (ada,) = new_users("ada")
+    role = f"no_rights_{ada.split('-')[1]}"
+    async with connected(served_app.database_url) as connection:
+        await connection.execute(
+            f"CREATE ROLE {role}; GRANT USAGE ON SCHEMA fastapi_pg_sse TO {role}"
+        )
+        try:
+            async with connection.transaction():
+                await connection.execute(f"SET LOCAL ROLE {role}")
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", ada)
+            await connection.execute(
+                f"GRANT EXECUTE ON FUNCTION fastapi_pg_sse.disconnect(text) TO {role}"
+            )
+            async with connection.transaction():
+                await connection.execute(f"SET LOCAL ROLE {role}")
+                await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", ada)
+        finally:
+            await connection.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
