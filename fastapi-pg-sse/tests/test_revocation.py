@@ -13,8 +13,9 @@ import pytest
 from httpx_sse import ServerSentEvent
 
 from fastapi_pg_sse.testing import (
-    Server,
     ServedApp,
+    Server,
+    ServerFactory,
     connected,
     next_event,
     open_stream,
@@ -39,9 +40,9 @@ async def _disconnect(server: Server, user_id: str) -> None:
 
 
 async def test_disconnect_ends_the_users_streams_in_every_process_and_no_one_elses(
-    served_app: ServedApp, start_realtime_server: object
+    served_app: ServedApp, start_realtime_server: ServerFactory
 ) -> None:
-    other_process: Server = start_realtime_server()  # type: ignore[operator]
+    other_process = start_realtime_server()
     ada, bob = new_users("ada", "bob")
     token = sign_token(ada, iat=int(time.time()) - 5)
     async with AsyncExitStack() as streams:
