@@ -52,11 +52,19 @@ def current_traceparent() -> str | None:
 
 
 def start_span(name: str, attributes: Mapping[str, Any], parent: Span | None = None) -> Span:
-    """A span the caller ends, child of `parent` if given, else of the span current here."""
-    if trace is None:
+    """A span the caller ends, child of `parent` if given, else of the span current here;
+    `NO_SPAN` until a tracer provider is set."""
+    if trace is None or _unconfigured():
         return NO_SPAN
     context = trace.set_span_in_context(parent) if parent is not None else None  # type: ignore[arg-type]
     return trace.get_tracer(TRACER_NAME).start_span(name, context, attributes=attributes)
+
+
+def _unconfigured() -> bool:
+    """Whether no tracer provider was set: the API's proxy stands in (the API has no public
+    query for it; FastAPI asks the same way)."""
+    assert trace is not None
+    return type(trace.get_tracer_provider()) is trace.ProxyTracerProvider
 
 
 def current_span(span: Span) -> AbstractContextManager[object]:
