@@ -22,7 +22,7 @@ from fastapi_pg_sse.testing import (
     sign_token,
 )
 from tests.app import FEED, NEWS, NEWS_STREAM, STREAM
-from tests.helpers import new_users
+from tests.helpers import new_database, new_users
 
 pytestmark = pytest.mark.anyio
 
@@ -111,10 +111,14 @@ async def test_a_forged_notification_ends_no_stream(served_app: ServedApp) -> No
             assert (await next_event(events)).id == str(delivered)
 
 
-async def test_no_role_may_revoke_until_granted(served_app: ServedApp) -> None:
+async def test_no_role_may_revoke_until_granted(realtime_postgres_url: str) -> None:
+    """In a database of its own: a grant leaves its mark on the schema's privileges."""
     (ada,) = new_users("ada")
     role = f"no_rights_{ada.split('-')[1]}"
-    async with connected(served_app.database_url) as connection:
+    async with (
+        new_database(realtime_postgres_url) as database_url,
+        connected(database_url) as connection,
+    ):
         await connection.execute(
             f"CREATE ROLE {role}; GRANT USAGE ON SCHEMA fastapi_pg_sse TO {role}"
         )
@@ -131,3 +135,10 @@ async def test_no_role_may_revoke_until_granted(served_app: ServedApp) -> None:
                 await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", ada)
         finally:
             await connection.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+async def test_disconnect_refuses_a_user_id_no_stream_can_have(served_app: ServedApp) -> None:
+    async with connected(served_app.database_url) as connection:
+        for user_id in ("", "two\nlines", "x" * 1025):
+            with pytest.raises(asyncpg.InvalidParameterValueError, match="target_user_id must"):
+                await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)

@@ -1,6 +1,5 @@
 -- fastapi-pg-sse schema 1.3, as 1.0.sql, 1.1.sql, 1.2.sql then 1.3.sql make it (their comments say why).
 CREATE SCHEMA fastapi_pg_sse;
-
 -- The versions applied to this database, each recorded by its own migration.
 CREATE TABLE fastapi_pg_sse.migrations (
     version text PRIMARY KEY,
@@ -42,16 +41,13 @@ CREATE UNLOGGED TABLE fastapi_pg_sse.pending_events (
     traceparent text
 );
 CREATE INDEX pending_events_xact_idx ON fastapi_pg_sse.pending_events (xact_id);
-
 -- One row per transaction with pending events, whose deferred trigger commits them.
 CREATE UNLOGGED TABLE fastapi_pg_sse.pending_commits (xact_id xid8 PRIMARY KEY);
-
 -- Never written: committing transactions lock it in turn, so that their ids follow commit order.
 CREATE TABLE fastapi_pg_sse.commit_order ();
 
 -- Why an event cannot be emitted, or NULL if it can.
-CREATE FUNCTION fastapi_pg_sse.event_problem(channel text, target_user_id text, event_type text)
-RETURNS text LANGUAGE sql IMMUTABLE
+CREATE FUNCTION fastapi_pg_sse.event_problem(channel text, target_user_id text, event_type text) RETURNS text LANGUAGE sql IMMUTABLE
 RETURN CASE
     WHEN channel IS NULL OR channel !~ '^[a-z][a-z0-9_]*$' OR octet_length(channel) > 53 THEN
         'channel must be a lowercase SQL identifier of at most 53 bytes, got ' || quote_nullable(channel)
@@ -64,20 +60,15 @@ RETURN CASE
     WHEN event_type IN ('reset', 'expired', 'revoked') THEN
         'event_type ' || event_type || ' is reserved: streams send it themselves'
 END;
+-- Why a traceparent (00-<32 hex>-<16 hex>-<2 hex>, or NULL for none) cannot be stored, or NULL if it can.
+CREATE FUNCTION fastapi_pg_sse.traceparent_problem(traceparent text) RETURNS text LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN traceparent !~ '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' THEN 'traceparent must be a W3C traceparent such as 00-<32 hex digits>-<16 hex digits>-01, got ' || quote_literal(left(traceparent, 100)) END;
 
--- Why a traceparent cannot be stored, or NULL if it can (NULL is none).
-CREATE FUNCTION fastapi_pg_sse.traceparent_problem(traceparent text)
-RETURNS text LANGUAGE sql IMMUTABLE
-RETURN CASE WHEN traceparent !~ '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' THEN
-    'traceparent must be a W3C traceparent such as 00-<32 hex digits>-<16 hex digits>-01, got '
-        || quote_literal(left(traceparent, 100)) END;
-
--- Records an event in the caller's transaction, delivered once it commits; waits for no emitter.
-CREATE FUNCTION fastapi_pg_sse.emit(channel text, target_user_id text, event_type text, payload jsonb, traceparent text)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- Records an event in the caller's transaction, delivered once it commits; waits for no emitter. The
+-- four-argument emit and emit_many, which follow each, record no trace.
+CREATE FUNCTION fastapi_pg_sse.emit(channel text, target_user_id text, event_type text, payload jsonb, traceparent text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    problem text := coalesce(fastapi_pg_sse.event_problem(channel, target_user_id, event_type),
-        fastapi_pg_sse.traceparent_problem(traceparent));
+    problem text := coalesce(fastapi_pg_sse.event_problem(channel, target_user_id, event_type), fastapi_pg_sse.traceparent_problem(traceparent));
 BEGIN
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION USING MESSAGE = problem, ERRCODE = 'invalid_parameter_value';
@@ -87,15 +78,11 @@ BEGIN
     INSERT INTO fastapi_pg_sse.pending_commits VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
 END;
 $$;
-
--- emit without a trace.
-CREATE FUNCTION fastapi_pg_sse.emit(channel text, target_user_id text, event_type text, payload jsonb)
-RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+CREATE FUNCTION fastapi_pg_sse.emit(channel text, target_user_id text, event_type text, payload jsonb) RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 RETURN fastapi_pg_sse.emit(channel, target_user_id, event_type, payload, NULL::text);
 
 -- Records many events in one statement, in the order given, each checked as emit checks one.
-CREATE FUNCTION fastapi_pg_sse.emit_many(channel text, target_user_ids text[], event_types text[], payloads jsonb[], traceparent text)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION fastapi_pg_sse.emit_many(channel text, target_user_ids text[], event_types text[], payloads jsonb[], traceparent text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text := fastapi_pg_sse.traceparent_problem(traceparent);
 BEGIN
@@ -108,8 +95,7 @@ BEGIN
     IF coalesce(cardinality(target_user_ids), 0) = 0 THEN
         RETURN;
     END IF;
-    SELECT coalesce(problem, fastapi_pg_sse.event_problem(emit_many.channel, given.target_user_id, given.event_type))
-        INTO problem
+    SELECT coalesce(problem, fastapi_pg_sse.event_problem(emit_many.channel, given.target_user_id, given.event_type)) INTO problem
         FROM unnest(target_user_ids, event_types) AS given (target_user_id, event_type)
         WHERE coalesce(problem, fastapi_pg_sse.event_problem(emit_many.channel, given.target_user_id, given.event_type)) IS NOT NULL
         LIMIT 1;
@@ -117,28 +103,21 @@ BEGIN
         RAISE EXCEPTION USING MESSAGE = problem, ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, type, payload, traceparent)
-        SELECT emit_many.channel, given.target_user_id, given.event_type, coalesce(given.payload, 'null'::jsonb),
-            emit_many.traceparent
+        SELECT emit_many.channel, given.target_user_id, given.event_type, coalesce(given.payload, 'null'::jsonb), emit_many.traceparent
         FROM unnest(target_user_ids, event_types, payloads) WITH ORDINALITY
             AS given (target_user_id, event_type, payload, position)
         ORDER BY given.position;
     INSERT INTO fastapi_pg_sse.pending_commits VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
 END;
 $$;
-
--- emit_many without a trace.
-CREATE FUNCTION fastapi_pg_sse.emit_many(channel text, target_user_ids text[], event_types text[], payloads jsonb[])
-RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+CREATE FUNCTION fastapi_pg_sse.emit_many(channel text, target_user_ids text[], event_types text[], payloads jsonb[]) RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 RETURN fastapi_pg_sse.emit_many(channel, target_user_ids, event_types, payloads, NULL::text);
 
 -- Ends the user's open streams in every process once it commits: a row on channel fastapi_pg_sse.revoked.
-CREATE FUNCTION fastapi_pg_sse.disconnect(target_user_id text)
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE  -- the user id is checked as emit checks it
-    problem text := fastapi_pg_sse.event_problem('revoked', target_user_id, 'revoked_stream');
+CREATE FUNCTION fastapi_pg_sse.disconnect(target_user_id text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF problem IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = problem, ERRCODE = 'invalid_parameter_value';
+    IF fastapi_pg_sse.event_problem('revoked', target_user_id, 'disconnect') IS NOT NULL THEN  -- the user id, as emit checks it
+        RAISE EXCEPTION USING MESSAGE = fastapi_pg_sse.event_problem('revoked', target_user_id, 'disconnect'), ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, type, payload)
         VALUES ('fastapi_pg_sse.revoked', target_user_id, 'revoked', '{"reason": "revoked"}');
@@ -147,8 +126,7 @@ END;
 $$;
 
 -- At commit: numbers the transaction's events after every id committed before, and NOTIFYs.
-CREATE FUNCTION fastapi_pg_sse.commit_events()
-RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION fastapi_pg_sse.commit_events() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     announced bigint;
     committed_at timestamptz;
@@ -178,8 +156,7 @@ CREATE CONSTRAINT TRIGGER commit_events AFTER INSERT ON fastapi_pg_sse.pending_c
     FOR EACH ROW EXECUTE FUNCTION fastapi_pg_sse.commit_events();
 
 -- Deletes the channel's events committed longer than `keep` ago; returns how many.
-CREATE FUNCTION fastapi_pg_sse.prune(channel text, keep interval)
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION fastapi_pg_sse.prune(channel text, keep interval) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     deleted bigint;
     through_id bigint;
@@ -198,8 +175,7 @@ END;
 $$;
 
 -- Makes the channel's (or one user's) clients resume from `last_id` on: older ids get a reset.
-CREATE FUNCTION fastapi_pg_sse.continue_after(channel text, last_id bigint, target_user_id text DEFAULT '')
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION fastapi_pg_sse.continue_after(channel text, last_id bigint, target_user_id text DEFAULT '') RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     LOCK TABLE fastapi_pg_sse.commit_order IN EXCLUSIVE MODE;
     INSERT INTO fastapi_pg_sse.pruned AS horizon VALUES (channel, target_user_id, last_id)
@@ -212,8 +188,7 @@ END;
 $$;
 
 -- create_trigger's `user_column`: a column, or `<fk_column>.<user_column>` through a foreign key.
-CREATE FUNCTION fastapi_pg_sse.user_path(on_table regclass, user_column text)
-RETURNS text[] LANGUAGE sql STABLE
+CREATE FUNCTION fastapi_pg_sse.user_path(on_table regclass, user_column text) RETURNS text[] LANGUAGE sql STABLE
 RETURN CASE
     WHEN strpos(user_column, '.') = 0 OR EXISTS (
         SELECT FROM pg_catalog.pg_attribute AS attribute
@@ -224,8 +199,7 @@ RETURN CASE
 END;
 
 -- The SQL that reads the user of a row `changed` (see user_path); refuses a path that leads nowhere.
-CREATE FUNCTION fastapi_pg_sse.recipient(channel text, on_table regclass, user_column text)
-RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION fastapi_pg_sse.recipient(channel text, on_table regclass, user_column text) RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     path text[] := fastapi_pg_sse.user_path(on_table, user_column);
     found bigint;
@@ -284,8 +258,7 @@ END;
 $$;
 
 -- The triggers of create_trigger: one bulk emit per statement, to each changed row's user.
-CREATE FUNCTION fastapi_pg_sse.emit_changes()
-RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION fastapi_pg_sse.emit_changes() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     payload text := 'to_jsonb(changed)';
 BEGIN
@@ -309,8 +282,7 @@ END;
 $$;
 
 -- Emits the channel's events from a table's changes (three triggers); refuses a missing column.
-CREATE FUNCTION fastapi_pg_sse.create_trigger(channel text, on_table regclass, user_column text, event_prefix text, columns text[] DEFAULT NULL)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION fastapi_pg_sse.create_trigger(channel text, on_table regclass, user_column text, event_prefix text, columns text[] DEFAULT NULL) RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text := fastapi_pg_sse.event_problem(channel, user_column, event_prefix);
     path text[] := fastapi_pg_sse.user_path(on_table, user_column);
@@ -354,8 +326,7 @@ END;
 $$;
 
 -- Drops the triggers create_trigger made.
-CREATE FUNCTION fastapi_pg_sse.drop_trigger(channel text, on_table regclass)
-RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION fastapi_pg_sse.drop_trigger(channel text, on_table regclass) RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     operation text;
 BEGIN

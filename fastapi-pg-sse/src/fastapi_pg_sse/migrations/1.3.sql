@@ -43,8 +43,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    problem text := coalesce(fastapi_pg_sse.event_problem(channel, target_user_id, event_type),
-        fastapi_pg_sse.traceparent_problem(traceparent));
+    problem text := coalesce(fastapi_pg_sse.event_problem(channel, target_user_id, event_type), fastapi_pg_sse.traceparent_problem(traceparent));
 BEGIN
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION USING MESSAGE = problem, ERRCODE = 'invalid_parameter_value';
@@ -82,8 +81,7 @@ BEGIN
     IF coalesce(cardinality(target_user_ids), 0) = 0 THEN
         RETURN;
     END IF;
-    SELECT coalesce(problem, fastapi_pg_sse.event_problem(emit_many.channel, given.target_user_id, given.event_type))
-        INTO problem
+    SELECT coalesce(problem, fastapi_pg_sse.event_problem(emit_many.channel, given.target_user_id, given.event_type)) INTO problem
         FROM unnest(target_user_ids, event_types) AS given (target_user_id, event_type)
         WHERE coalesce(problem, fastapi_pg_sse.event_problem(emit_many.channel, given.target_user_id, given.event_type)) IS NOT NULL
         LIMIT 1;
@@ -91,8 +89,7 @@ BEGIN
         RAISE EXCEPTION USING MESSAGE = problem, ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, type, payload, traceparent)
-        SELECT emit_many.channel, given.target_user_id, given.event_type, coalesce(given.payload, 'null'::jsonb),
-            emit_many.traceparent
+        SELECT emit_many.channel, given.target_user_id, given.event_type, coalesce(given.payload, 'null'::jsonb), emit_many.traceparent
         FROM unnest(target_user_ids, event_types, payloads) WITH ORDINALITY
             AS given (target_user_id, event_type, payload, position)
         ORDER BY given.position;
@@ -119,11 +116,9 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE  -- the user id is checked as emit checks it
-    problem text := fastapi_pg_sse.event_problem('revoked', target_user_id, 'revoked_stream');
 BEGIN
-    IF problem IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = problem, ERRCODE = 'invalid_parameter_value';
+    IF fastapi_pg_sse.event_problem('revoked', target_user_id, 'disconnect') IS NOT NULL THEN  -- the user id, as emit checks it
+        RAISE EXCEPTION USING MESSAGE = fastapi_pg_sse.event_problem('revoked', target_user_id, 'disconnect'), ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, type, payload)
         VALUES ('fastapi_pg_sse.revoked', target_user_id, 'revoked', '{"reason": "revoked"}');
