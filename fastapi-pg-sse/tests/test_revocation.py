@@ -6,12 +6,15 @@ the events table: a NOTIFY of any role's making ends nothing."""
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
-from httpx_sse import ServerSentEvent
+from fastapi import APIRouter, FastAPI
+from httpx_sse import ServerSentEvent, aconnect_sse
 
+from fastapi_pg_sse import CurrentUser, EventStream, Streams, create_realtime_router, stream_route
 from fastapi_pg_sse.testing import (
     ServedApp,
     Server,
@@ -22,7 +25,14 @@ from fastapi_pg_sse.testing import (
     sign_token,
 )
 from tests.app import FEED, NEWS, NEWS_STREAM, STREAM
-from tests.helpers import new_database, new_users
+from tests.helpers import (
+    in_a_schema_of_its_own,
+    kernel_settings,
+    new_channel,
+    new_database,
+    new_users,
+)
+from tests.test_tracing import readme_block, served_here
 
 pytestmark = pytest.mark.anyio
 
@@ -142,3 +152,40 @@ async def test_disconnect_refuses_a_user_id_no_stream_can_have(served_app: Serve
         for user_id in ("", "two\nlines", "x" * 1025):
             with pytest.raises(asyncpg.InvalidParameterValueError, match="target_user_id must"):
                 await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
+
+
+async def test_the_readme_logout_and_its_sql_end_the_users_streams(
+    realtime_database_url: str,
+) -> None:
+    """The README's "Revocation" section: its route, mounted in an app, ends the caller's stream;
+    its SQL, run as it is (with a `sessions` table), ends the next one."""
+    namespace: dict[str, Any] = {"__name__": "readme_revocation"}
+    exec(readme_block("Revocation", "python"), namespace)
+    channel = new_channel("revoked")
+    router = APIRouter()
+
+    @stream_route(router, channel)
+    async def stream(user: CurrentUser, streams: Streams) -> EventStream:
+        return streams.open(channel, user)
+
+    app = FastAPI()
+    app.include_router(
+        create_realtime_router([channel], settings=kernel_settings(realtime_database_url))
+    )
+    app.include_router(router)
+    app.include_router(namespace["router"])
+    headers = {"Authorization": f"Bearer {sign_token('ada', iat=int(time.time()) - 5)}"}
+    async with (
+        served_here(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+        in_a_schema_of_its_own(realtime_database_url, "public") as connection,
+    ):
+        async with aconnect_sse(client, "GET", "/stream", headers=headers) as source:
+            response = await client.post("/logout", headers=headers)
+            assert response.status_code == 204
+            assert await _until_end(source.aiter_sse()) == [("revoked", '{"reason": "revoked"}')]
+        headers["Authorization"] = f"Bearer {sign_token('ada', iat=int(time.time()))}"
+        async with aconnect_sse(client, "GET", "/stream", headers=headers) as source:
+            await connection.execute("CREATE TABLE sessions (user_id text)")
+            await connection.execute(readme_block("Revocation", "sql"))
+            assert await _until_end(source.aiter_sse()) == [("revoked", '{"reason": "revoked"}')]

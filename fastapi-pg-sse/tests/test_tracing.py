@@ -4,10 +4,12 @@ is a span. Recorded with the OpenTelemetry SDK's in-memory exporter, on an app s
 process (so that its spans reach the exporter) over a real socket."""
 
 import asyncio
+import re
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -215,3 +217,34 @@ async def test_with_no_tracer_provider_an_emit_stores_no_traceparent() -> None:
     )
     ran = await anyio.run_process([sys.executable, "-c", script], check=False)
     assert ran.stdout.decode() == "None\n", ran.stderr.decode()
+
+
+def readme_block(section: str, language: str) -> str:
+    """The first `language` block of the README's section `section`."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    text = readme.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(rf"```{language}\n(.*?)```", text, re.DOTALL)
+    assert found is not None, f"the README's {section} section has a {language} block"
+    return found.group(1)
+
+
+async def test_the_readme_example_stores_the_trace_of_its_span(
+    spans: InMemorySpanExporter, realtime_database_url: str
+) -> None:
+    namespace: dict[str, Any] = {"__name__": "readme_tracing"}
+    exec(readme_block("Tracing", "python"), namespace)
+    (ada,) = new_users("ada")
+    async with connected(realtime_database_url) as connection:
+        await namespace["place_order"](connection, ada, 7)
+        stored = await connection.fetchrow(
+            "SELECT traceparent, payload::text FROM fastapi_pg_sse.events"
+            " WHERE channel = 'orders' AND target_user_id = $1",
+            ada,
+        )
+    assert stored is not None and stored[1] == '{"order_id": 7}'
+    [placed] = [
+        span
+        for span in named(spans, "place order")
+        if stored[0].split("-")[2] == f"{span.context.span_id:016x}"
+    ]
+    assert stored[0].split("-")[1] == f"{placed.context.trace_id:032x}"
