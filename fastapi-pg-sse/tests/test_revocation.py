@@ -3,11 +3,13 @@ ends the user's open streams in every process of the app with a `revoked` event,
 transaction commits; a stream whose token was issued before is refused. The truth is a row of
 the events table: a NOTIFY of any role's making ends nothing."""
 
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
+import anyio
 import asyncpg
 import httpx
 import pytest
@@ -26,11 +28,16 @@ from fastapi_pg_sse.testing import (
 )
 from tests.app import FEED, NEWS, NEWS_STREAM, STREAM
 from tests.helpers import (
+    closed_to_new_connections,
     in_a_schema_of_its_own,
     kernel_settings,
     new_channel,
     new_database,
     new_users,
+    running_kernel,
+    subscribe,
+    terminate_listener,
+    wait_until,
 )
 from tests.test_tracing import readme_block, served_here
 
@@ -189,3 +196,27 @@ async def test_the_readme_logout_and_its_sql_end_the_users_streams(
             await connection.execute("CREATE TABLE sessions (user_id text)")
             await connection.execute(readme_block("Revocation", "sql"))
             assert await _until_end(source.aiter_sse()) == [("revoked", '{"reason": "revoked"}')]
+
+
+async def test_a_revocation_committed_while_the_listener_was_away_ends_the_stream_on_its_return(
+    realtime_postgres_url: str, realtime_database_url: str
+) -> None:
+    """The listener reconnects, and reads the revocations it was not told of."""
+    (ada,) = new_users("ada")
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        stream = subscribe(realtime, ada)
+        async with closed_to_new_connections(realtime_postgres_url, realtime_database_url):
+            await terminate_listener(connection, os.getpid())
+
+            async def disconnected() -> bool:
+                return not realtime.listener.connected
+
+            await wait_until(disconnected, "the listener saw its connection die")
+            await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", ada)
+        with anyio.fail_after(30):
+            while await stream.next_chunk() is not None:  # heartbeats, until the stream ends
+                pass
+        assert stream.revoked
