@@ -281,7 +281,6 @@ class Realtime:
         is read in one snapshot with how far back the user may resume: events pruned since the
         stream opened end the replay with a `reset`, never with a gap.
         """
-        assert self._pool is not None, "Realtime.start() was not called"
         span = start_span(f"replay {channel.name}", {"fastapi_pg_sse.channel": channel.name})
         try:
             async for page in self._replay_pages(channel, subscriber, span):
@@ -304,7 +303,9 @@ class Realtime:
                     connection, channel, subscriber.user_id, timeout=timeout
                 )
                 page = None  # pruned since it resumed: what it would replay may be gone
-                if first:  # a revocation the listener announced before the stream joined
+                # A revocation committed after the stream read where it opens, whose notification
+                # the listener handled before the stream joined the hub, is read here.
+                if first:
                     first = False
                     user_id = subscriber.user_id
                     revoked = await latest_revocations(connection, [user_id], timeout=timeout)
@@ -454,9 +455,9 @@ class EventStream(StreamingResponse):
             await self._write(send, chunk or HEARTBEAT, clock)
         # Shut down, dropped too far behind, disconnected or expired: the client reconnects.
         # Revoked: it must not, with the same token.
-        final = expired_frame() if subscriber.expired else b""
-        if subscriber.revoked:
-            final = revoked_frame()
+        final = b""
+        if subscriber.revoked or subscriber.expired:
+            final = revoked_frame() if subscriber.revoked else expired_frame()
         await send({"type": "http.response.body", "body": final, "more_body": False})
 
     async def _write(self, send: Send, body: bytes, clock: Callable[[], float]) -> None:
@@ -483,11 +484,11 @@ def is_event_stream(response_class: object) -> bool:
 
 def _end_reason(subscriber: Subscriber) -> str:
     """Why a stream ended, for its span."""
-    if subscriber.revoked or subscriber.expired or subscriber.overflowed:
-        return (
-            "revoked" if subscriber.revoked else "expired" if subscriber.expired else "overflowed"
-        )
-    return "closed"
+    if subscriber.revoked:
+        return "revoked"
+    if subscriber.expired:
+        return "expired"
+    return "overflowed" if subscriber.overflowed else "closed"
 
 
 async def _refuse_revoked(

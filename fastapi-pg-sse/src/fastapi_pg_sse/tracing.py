@@ -37,7 +37,8 @@ class _NoSpan:
 
 
 NO_SPAN: Span = _NoSpan()
-"""The span of a stream or replay when OpenTelemetry is not installed."""
+"""The span of a stream or replay when OpenTelemetry is not installed, or no tracer provider
+is set."""
 
 
 def current_traceparent() -> str | None:
@@ -51,13 +52,12 @@ def current_traceparent() -> str | None:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
-def start_span(name: str, attributes: Mapping[str, Any], parent: Span | None = None) -> Span:
-    """A span the caller ends, child of `parent` if given, else of the span current here;
-    `NO_SPAN` until a tracer provider is set."""
+def start_span(name: str, attributes: Mapping[str, Any]) -> Span:
+    """A span the caller ends, child of the span current here; `NO_SPAN` until a tracer
+    provider is set."""
     if trace is None or _unconfigured():
         return NO_SPAN
-    context = trace.set_span_in_context(parent) if parent is not None else None  # type: ignore[arg-type]
-    return trace.get_tracer(TRACER_NAME).start_span(name, context, attributes=attributes)
+    return trace.get_tracer(TRACER_NAME).start_span(name, attributes=attributes)
 
 
 def _unconfigured() -> bool:
@@ -79,7 +79,7 @@ def record_delivery(
 ) -> None:
     """A span for the delivery of an emitted event to its user's streams here, linked to the
     span that emitted it."""
-    if trace is None:
+    if trace is None or _unconfigured():
         return
     emitted = trace.get_current_span(
         TraceContextTextMapPropagator().extract({"traceparent": traceparent})
