@@ -93,6 +93,9 @@ class Channel(Generic[E]):
 
         PostgreSQL refuses (`asyncpg.InvalidParameterValueError`) an empty, multi-line or longer
         than 1024 bytes user id and an event type that is not a word such as `stock_updated`.
+
+        While an OpenTelemetry span is recording, its traceparent is stored with the event, for
+        the delivery's span to link to (see `tracing`).
         """
         if event is None:
             if event_type is None:
