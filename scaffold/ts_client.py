@@ -24,7 +24,7 @@ from scaffold.typescript import (
     read_channel_events,
 )
 
-RESERVED_EVENT_TYPES = ("reset", "expired")
+RESERVED_EVENT_TYPES = ("reset", "expired", "revoked")
 # Names channels.ts uses besides the interfaces: an interface of the same name gets a prefix.
 _TAKEN = frozenset(
     {

@@ -278,8 +278,8 @@ def test_a_poetry_project_keeps_its_tables_and_gets_its_requirements_in_them(
         )
         .replace(
             "\n[build-system]",
-            '\n[[tool.scaffold.schema]]\nversion = "1.2"\n'
-            'migration = "0003_fastapi_pg_sse_schema_1_2.sql"\n\n[build-system]',
+            '\n[[tool.scaffold.schema]]\nversion = "1.3"\n'
+            'migration = "0003_fastapi_pg_sse_schema_1_3.sql"\n\n[build-system]',
         )
     ), "the user's pyproject.toml but for its requirements and the runtime schema's record"
 

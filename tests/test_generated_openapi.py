@@ -45,7 +45,7 @@ def test_each_stream_route_documents_its_events_auth_resume_and_real_responses()
             entry["properties"]["event"]["const"]
             for entry in stream["text/event-stream"][ITEM_SCHEMA]["oneOf"]
         ]
-        assert events == [*event_types, "reset", "expired"], path
+        assert events == [*event_types, "reset", "expired", "revoked"], path
     assert set(document["components"]["securitySchemes"]) == {
         "bearerToken",
         "tokenCookie",

@@ -248,3 +248,21 @@ def test_reconnections_back_off_until_a_connection_delivers_something(
         5,  # a heartbeat, then the end: the connection worked, 10 again
         10,  # expired at once: 20
     ]  # an event, then expired: the connection worked, it reconnects at once
+
+
+def test_a_revoked_stream_reconnects_only_with_a_new_token(compiled_client: Path) -> None:
+    """client_revoked.mjs: `revoked` twice. The first time refreshToken gives a new token and
+    the stream resumes with it; the second time the token is the same, and it stops."""
+    record = run_node("client_revoked.mjs", compiled_client)
+    stream = "/inventory/events/stock/stream"
+    assert record["requests"] == [
+        {"url": stream, "authorization": "Bearer t1"},
+        {"url": f"{stream}?last_event_id=1", "authorization": "Bearer t2"},
+    ]
+    assert [event["id"] for event in record["delivered"]] == [1, 2]
+    assert record["refreshes"] == 2
+    assert record["statuses"] == [
+        *("connecting", "open", "revoked"),  # a new token: resume with it
+        *("connecting", "open", "revoked"),  # the same token: stop
+    ]
+    assert record["lastEventId"] == 2

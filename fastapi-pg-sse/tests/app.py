@@ -94,6 +94,12 @@ async def metrics(realtime: Annotated[Realtime, Depends(get_realtime)]) -> dict[
     return asdict(realtime.metrics())
 
 
+@own_auth_router.post("/disconnect/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def disconnect(user_id: str, realtime: Annotated[Realtime, Depends(get_realtime)]) -> None:
+    """End `user_id`'s streams in every process (an application's logout would)."""
+    await realtime.disconnect(user_id)
+
+
 padding_router = APIRouter()
 """A route of no stream, for tests of a connection's other responses."""
 

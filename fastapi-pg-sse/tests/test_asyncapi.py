@@ -115,14 +115,14 @@ def test_each_stream_route_is_a_channel_at_its_path_and_a_send_operation() -> No
 def test_a_message_per_declared_event_type_then_reset_and_expired() -> None:
     document = asyncapi_document(app, TokenSources())
     orders = document["channels"]["test_orders"]["messages"]
-    assert list(orders) == ["order_placed", "order_shipped", "reset", "expired"]
+    assert list(orders) == ["order_placed", "order_shipped", "reset", "expired", "revoked"]
     assert [orders[key]["name"] for key in ("order_placed", "order_shipped")] == list(orders)[:2]
     operation = document["operations"][JWT_OPERATIONS[1]]
     assert operation["messages"] == [
         {"$ref": f"#/channels/test_orders/messages/{key}"} for key in orders
     ]
     untyped = document["channels"]["test_news"]["messages"]
-    assert list(untyped) == ["event", "reset", "expired"]
+    assert list(untyped) == ["event", "reset", "expired", "revoked"]
     assert untyped["event"]["payload"] == {}, "any JSON data"
     assert untyped["event"]["headers"]["properties"]["event"] == {"type": "string"}
 
@@ -139,7 +139,7 @@ def test_a_messages_payload_is_the_openapi_content_schema_of_its_event() -> None
     runtime = document["components"]["messages"]
     for event_type in ORDERS.event_classes:
         assert messages[event_type]["payload"] == documented[event_type], event_type
-    for event_type in ("reset", "expired"):
+    for event_type in ("reset", "expired", "revoked"):
         assert messages[event_type] == {"$ref": f"#/components/messages/{event_type}"}
         assert runtime[event_type]["payload"] == documented[event_type], event_type
 

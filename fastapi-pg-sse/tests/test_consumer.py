@@ -32,6 +32,7 @@ from fastapi_pg_sse.consumer import (
     Reconnecting,
     Reset,
     StreamRefused,
+    StreamRevoked,
     StreamUnauthorized,
     consume,
 )
@@ -350,6 +351,55 @@ async def test_an_expired_token_is_renewed_and_the_stream_resumes_without_loss(
         await until(lambda: len(seen.items) >= 3, "every event arrived")
     assert seen.items == placed_in_order(emitted)
     assert seen.reconnects[0] == Reconnecting("expired", 0.0)
+
+
+async def revoke(database_url: str, user_id: str) -> None:
+    async with connected(database_url) as connection:
+        await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
+
+
+async def test_a_revoked_stream_reconnects_only_with_a_new_token_and_resumes_without_loss(
+    served_app: ServedApp,
+) -> None:
+    """The server ends the stream with `revoked`: the consumer asks the token source for a new
+    token (issued after the revocation, as a sign-in again would), and resumes from its last id."""
+    (rosa,) = new_users("rosa")
+    database = served_app.database_url
+    tokens: list[str] = []
+
+    def token() -> str:
+        issued_at = int(time.time()) - (5 if not tokens else 0)
+        tokens.append(sign_token(rosa, iat=issued_at))
+        return tokens[-1]
+
+    url = served_app.server.url + ORDERS_STREAM
+    async with consuming(url, token=token, last_event_id=await newest(database)) as seen:
+        emitted = [await emit_order(database, rosa, placed(1))]
+        await until(lambda: len(seen.items) == 1, "the first event arrived")
+        await revoke(database, rosa)
+        await until(lambda: len(tokens) == 2, "the stream was revoked and a new token asked for")
+        emitted.append(await emit_order(database, rosa, placed(2)))
+        await until(lambda: len(seen.items) >= 2, "the event after the revocation arrived")
+    assert seen.items == placed_in_order(emitted)
+    assert seen.reconnects[0] == Reconnecting("revoked", 0.0)
+    assert seen.error is None
+
+
+async def test_a_revoked_stream_without_a_new_token_ends_with_stream_revoked(
+    served_app: ServedApp,
+) -> None:
+    (rosa,) = new_users("rosa")
+    database = served_app.database_url
+    token = sign_token(rosa, iat=int(time.time()) - 5)
+    url = served_app.server.url + ORDERS_STREAM
+    async with consuming(url, token=token, last_event_id=await newest(database)) as seen:
+        await emit_order(database, rosa, placed(1))
+        await until(lambda: len(seen.items) == 1, "the stream is open")
+        await revoke(database, rosa)
+        await until(lambda: seen.error is not None, "the stream ended")
+    assert isinstance(seen.error, StreamRevoked)
+    assert "the token source gave the revoked token again" in str(seen.error)
+    assert seen.reconnects == []
 
 
 async def test_a_connection_gone_silent_is_taken_for_dead_and_resumed(

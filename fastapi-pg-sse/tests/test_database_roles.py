@@ -24,7 +24,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 ROLES = ("streaming_role", "emitting_role", "pruning_role", "writer", "nobody")
 """The README's roles, a role that only writes the application's table, and one with no grant."""
 PASSWORD = "a-password-of-the-roles-of-these-tests"
-DEFINERS = {"emit", "emit_many", "commit_events", "emit_changes", "prune"}
+DEFINERS = {"emit", "emit_many", "commit_events", "emit_changes", "prune", "disconnect"}
 """The functions that run as the schema's owner: those that write events."""
 
 

@@ -178,7 +178,7 @@ async def test_a_typed_channels_route_documents_each_event_type_with_its_payload
     document: dict[str, Any],
 ) -> None:
     events = _events_by_type(_item_schema(_operation(document, ORDERS_STREAM)["responses"]))
-    assert list(events) == ["order_placed", "order_shipped", "reset", "expired"]
+    assert list(events) == ["order_placed", "order_shipped", "reset", "expired", "revoked"]
     for event in events.values():
         assert event["properties"]["data"]["type"] == "string"
         assert event["properties"]["data"]["contentMediaType"] == "application/json"
@@ -216,6 +216,17 @@ async def test_reset_carries_an_id_and_expired_none(document: dict[str, Any]) ->
     assert expired["properties"]["data"]["contentSchema"]["properties"] == {
         "reason": {"const": "token_expired"}
     }
+
+
+async def test_revoked_is_documented_without_an_id(document: dict[str, Any]) -> None:
+    revoked = _events_by_type(_item_schema(_operation(document, ORDERS_STREAM)["responses"]))[
+        "revoked"
+    ]
+    assert revoked["required"] == ["event", "data"]
+    assert revoked["properties"]["data"]["contentSchema"]["properties"] == {
+        "reason": {"const": "revoked"}
+    }
+    assert "same token" in revoked["description"]
 
 
 class _Category(BaseModel):
@@ -324,7 +335,7 @@ def test_stream_route_declares_a_get_route_streaming_its_channels_documented_eve
     operation = app.openapi()["paths"]["/orders"]["get"]
     assert (operation["summary"], operation["tags"]) == ("Order events", ["orders"])
     events = _events_by_type(_item_schema(operation["responses"]))
-    assert list(events) == ["order_placed", "order_shipped", "reset", "expired"]
+    assert list(events) == ["order_placed", "order_shipped", "reset", "expired", "revoked"]
     assert [parameter["name"] for parameter in operation["parameters"]] == [
         "Last-Event-ID",
         "last_event_id",

@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from fastapi_pg_sse.schema import FIX, SchemaVersion, creation_sql
+from fastapi_pg_sse.schema import FIX, SchemaVersion, creation_sql, migration_sql
 from fastapi_pg_sse.testing import (
     TEST_JWT_SECRET,
     connected,
@@ -176,14 +176,15 @@ async def test_start_up_is_refused_naming_the_fix_on_a_database_without_the_sche
 @pytest.mark.parametrize(
     ("version", "refusal"),
     [
-        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.1: {FIX}"),
+        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.3: {FIX}"),
+        ("1.2", f"the database's fastapi-pg-sse schema is 1.2, not 1.3: {FIX}"),
         (
             "2.0",
             "the database's fastapi-pg-sse schema is 2.0, newer than 1.x: upgrade"
             " fastapi-pg-sse to a version that supports it",
         ),
     ],
-    ids=["older", "newer-major"],
+    ids=["older", "the-one-before", "newer-major"],
 )
 async def test_start_up_is_refused_on_a_schema_older_or_of_a_newer_major_version(
     private_database_url: str, pytestconfig: pytest.Config, version: str, refusal: str
@@ -213,31 +214,32 @@ async def test_a_schema_of_a_newer_minor_version_is_accepted_and_served(
     assert (event.id, event.event) == (str(event_id), "on_1_9")
 
 
-async def test_a_database_still_at_the_schema_this_runtime_needs_is_served(
+async def test_a_database_upgraded_to_the_schema_this_runtime_needs_is_served(
     realtime_postgres_url: str, pytestconfig: pytest.Config
 ) -> None:
-    """This runtime ships 1.2, which only adds what SQL of a project's own may call: a database
-    created at 1.1, which has not applied 1.2, streams its emits and its triggers' events."""
+    """A database created at 1.2, with a trigger, then upgraded to 1.3 (which this runtime
+    needs): its emits and its trigger's events stream."""
     async with new_database(realtime_postgres_url, schema=False) as url:
         async with connected(url) as connection:
             await connection.execute(
-                creation_sql(SchemaVersion(1, 1)) + "CREATE TABLE notes (owner text NOT NULL);"
+                creation_sql(SchemaVersion(1, 2)) + "CREATE TABLE notes (owner text NOT NULL);"
                 f" SELECT fastapi_pg_sse.create_trigger('{FEED.name}', 'notes', 'owner', 'note')"
             )
+            await connection.execute(migration_sql(SchemaVersion(1, 3)))
         environment = {"DATABASE_URL": url, "REALTIME_JWT_SECRET": TEST_JWT_SECRET}
         async with (
             serving("tests.app:app", pytestconfig.rootpath, environment) as server,
             open_stream(server.url + STREAM, sign_token("mina")) as mina,
             connected(url) as connection,
         ):
-            await emit(connection, FEED, "mina", "on_1_1")
+            await emit(connection, FEED, "mina", "on_1_3")
             await connection.execute("INSERT INTO notes VALUES ('mina')")
             events = [await next_event(mina) for _ in range(2)]
             version = await connection.fetchval(
                 "SELECT max(version) FROM fastapi_pg_sse.migrations"
             )
-    assert [event.event for event in events] == ["on_1_1", "note_created"]
-    assert version == "1.1"
+    assert [event.event for event in events] == ["on_1_3", "note_created"]
+    assert version == "1.3"
 
 
 async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
@@ -260,7 +262,7 @@ async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
             await wait_until(three_attempts_failed, "three attempts to listen failed")
             assert not realtime.listener.connected
         finally:
-            await _record_version(private_database_url, "1.1")
+            await _record_version(private_database_url, "1.3")
 
         async def reconnected() -> bool:
             return realtime.listener.connected
@@ -275,7 +277,7 @@ async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
 def _retry_delays(log: str) -> list[float]:
     pattern = (
         r"realtime listener cannot listen: the database's fastapi-pg-sse schema is 1\.0, not"
-        r" 1\.1: apply the migrations `scaffold sync` writes \(`alembic upgrade head` in an"
+        r" 1\.3: apply the migrations `scaffold sync` writes \(`alembic upgrade head` in an"
         r" Alembic project, else your SQL migrations\), or, in a project that keeps no"
         r" migrations, run `python -m fastapi_pg_sse schema --apply`; retrying in ([0-9.]+) s"
     )

@@ -41,6 +41,7 @@ UNREACHABLE = "postgresql://postgres@127.0.0.1:9/postgres"
 ONE_ZERO = SchemaVersion(1, 0)
 ONE_ONE = SchemaVersion(1, 1)
 ONE_TWO = SchemaVersion(1, 2)
+ONE_THREE = SchemaVersion(1, 3)
 
 
 @pytest.fixture
@@ -80,11 +81,11 @@ def _record_version(url: str, version: str) -> None:
     _run(url, "INSERT INTO fastapi_pg_sse.migrations (version) VALUES ($1)", version)
 
 
-def test_this_runtime_ships_schema_1_2_and_works_from_1_1_on() -> None:
-    """1.2 only adds what SQL of a project's own may call: a database at 1.1 keeps working."""
-    assert shipped_versions() == (ONE_ZERO, ONE_ONE, ONE_TWO)
-    assert newest_version() == ONE_TWO
-    assert required_version() == ONE_ONE
+def test_this_runtime_ships_schema_1_3_and_needs_it() -> None:
+    """1.3 adds what the runtime's Python code reads (traceparents, revocations)."""
+    assert shipped_versions() == (ONE_ZERO, ONE_ONE, ONE_TWO, ONE_THREE)
+    assert newest_version() == ONE_THREE
+    assert required_version() == ONE_THREE
     assert sorted(path.name for path in MIGRATIONS.glob("*.sql")) == [
         "1.0.downgrade.sql",
         "1.0.sql",
@@ -94,6 +95,9 @@ def test_this_runtime_ships_schema_1_2_and_works_from_1_1_on() -> None:
         "1.2.create.sql",
         "1.2.downgrade.sql",
         "1.2.sql",
+        "1.3.create.sql",
+        "1.3.downgrade.sql",
+        "1.3.sql",
     ]
 
 
@@ -102,8 +106,8 @@ def test_the_cli_prints_the_sql_that_creates_the_schema_at_the_newest_version(
 ) -> None:
     assert main(["schema"]) == 0
     printed = capsys.readouterr().out
-    assert printed == upgrade_sql() == (MIGRATIONS / "1.2.create.sql").read_text(encoding="utf-8")
-    assert printed.startswith("-- fastapi-pg-sse schema 1.2")
+    assert printed == upgrade_sql() == (MIGRATIONS / "1.3.create.sql").read_text(encoding="utf-8")
+    assert printed.startswith("-- fastapi-pg-sse schema 1.3")
 
 
 def test_the_cli_prints_the_migrations_after_the_version_given(
@@ -111,18 +115,19 @@ def test_the_cli_prints_the_migrations_after_the_version_given(
 ) -> None:
     assert main(["schema", "--from", "1.0"]) == 0
     assert capsys.readouterr().out == "\n".join(
-        (MIGRATIONS / name).read_text(encoding="utf-8") for name in ("1.1.sql", "1.2.sql")
+        (MIGRATIONS / name).read_text(encoding="utf-8")
+        for name in ("1.1.sql", "1.2.sql", "1.3.sql")
     )
-    assert main(["schema", "--from", "1.1"]) == 0
-    assert capsys.readouterr().out == (MIGRATIONS / "1.2.sql").read_text(encoding="utf-8")
     assert main(["schema", "--from", "1.2"]) == 0
-    assert capsys.readouterr().out == "" == upgrade_sql(ONE_TWO)
+    assert capsys.readouterr().out == (MIGRATIONS / "1.3.sql").read_text(encoding="utf-8")
+    assert main(["schema", "--from", "1.3"]) == 0
+    assert capsys.readouterr().out == "" == upgrade_sql(ONE_THREE)
 
 
 @pytest.mark.parametrize(
     ("arguments", "complaint"),
     [
-        (["schema", "--from", "0.9"], "no schema 0.9 was shipped (versions: 1.0, 1.1, 1.2)"),
+        (["schema", "--from", "0.9"], "no schema 0.9 was shipped (versions: 1.0, 1.1, 1.2, 1.3)"),
         (["schema", "--from", "one"], "'one' is not a schema version such as 1.0"),
         (["schema", "--from", "1.0.0"], "is not a schema version such as 1.0"),
         (["schema", "--apply", "--check"], "not allowed with argument"),
@@ -159,16 +164,18 @@ def test_apply_creates_the_schema_once_and_a_second_run_applies_nothing(
 ) -> None:
     command = ["schema", "--apply", "--database-url", empty_database_url]
     assert main(command) == 0
-    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.2.\n"
+    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.3.\n"
     assert main(command) == 0
-    assert capsys.readouterr().out == "The fastapi-pg-sse schema is up to date (1.2 or newer).\n"
+    assert capsys.readouterr().out == "The fastapi-pg-sse schema is up to date (1.3 or newer).\n"
     assert _run(empty_database_url, "SELECT array_agg(version) FROM fastapi_pg_sse.migrations") == [
-        "1.2"
+        "1.3"
     ]
 
 
 @pytest.mark.parametrize(
-    ("since", "applied"), [(ONE_ZERO, "1.1, 1.2"), (ONE_ONE, "1.2")], ids=["1.0", "1.1"]
+    ("since", "applied"),
+    [(ONE_ZERO, "1.1, 1.2, 1.3"), (ONE_ONE, "1.2, 1.3"), (ONE_TWO, "1.3")],
+    ids=["1.0", "1.1", "1.2"],
 )
 def test_apply_upgrades_an_older_schema_keeping_its_events_and_triggers(
     empty_database_url: str, capsys: pytest.CaptureFixture[str], since: SchemaVersion, applied: str
@@ -216,7 +223,7 @@ def test_the_database_is_realtime_database_url_before_database_url(
     monkeypatch.setenv("REALTIME_DATABASE_URL", empty_database_url)
     assert main(["schema", "--apply"]) == 0
     assert main(["schema", "--check"]) == 0
-    assert capsys.readouterr().out.endswith("The fastapi-pg-sse schema is 1.2: up to date.\n")
+    assert capsys.readouterr().out.endswith("The fastapi-pg-sse schema is 1.3: up to date.\n")
 
 
 def _check(database_url: str) -> subprocess.CompletedProcess[str]:
@@ -235,14 +242,8 @@ def _check(database_url: str) -> subprocess.CompletedProcess[str]:
     ("version", "status", "output"),
     [
         (None, 1, f"error: the database has no fastapi-pg-sse schema: {FIX}"),
-        ("1.0", 1, f"error: the database's fastapi-pg-sse schema is 1.0, not 1.1: {FIX}"),
-        (
-            "1.1",
-            0,
-            "The fastapi-pg-sse schema is 1.1: this runtime works with it; --apply upgrades it"
-            " to 1.2.",
-        ),
-        ("1.2", 0, "The fastapi-pg-sse schema is 1.2: up to date."),
+        ("1.2", 1, f"error: the database's fastapi-pg-sse schema is 1.2, not 1.3: {FIX}"),
+        ("1.3", 0, "The fastapi-pg-sse schema is 1.3: up to date."),
         ("1.9", 0, "The fastapi-pg-sse schema is 1.9: up to date."),
         (
             "2.0",
@@ -251,7 +252,7 @@ def _check(database_url: str) -> subprocess.CompletedProcess[str]:
             " fastapi-pg-sse to a version that supports it",
         ),
     ],
-    ids=["none", "older", "required", "newest", "newer-minor", "newer-major"],
+    ids=["none", "older", "newest", "newer-minor", "newer-major"],
 )
 def test_check_exits_0_only_for_a_schema_this_runtime_works_with(
     empty_database_url: str, version: str | None, status: int, output: str
@@ -309,7 +310,8 @@ def test_bad_arguments_exit_2_from_the_command_line() -> None:
     ("applied", "problem"),
     [
         (None, f"the database has no fastapi-pg-sse schema: {FIX}"),
-        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.1: {FIX}"),
+        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.3: {FIX}"),
+        ("1.2", f"the database's fastapi-pg-sse schema is 1.2, not 1.3: {FIX}"),
         ("2.0", "schema is 2.0, newer than 1.x: upgrade fastapi-pg-sse"),
         ("10.0", "schema is 10.0, newer than 1.x: upgrade fastapi-pg-sse"),
     ],
@@ -323,7 +325,7 @@ def test_require_refuses_a_schema_missing_behind_or_of_a_newer_major_in_one_line
     assert "\n" not in str(refused.value)
 
 
-@pytest.mark.parametrize("applied", ["1.1", "1.9", "1.10"])
+@pytest.mark.parametrize("applied", ["1.3", "1.9", "1.10"])
 def test_require_accepts_the_needed_version_and_newer_minors(applied: str) -> None:
     require(SchemaVersion.parse(applied))
 
@@ -364,9 +366,9 @@ async def test_migrations_applied_from_two_connections_at_once_are_applied_once(
                 await wait_until_blocked(holder, connection.get_server_pid())
             await holder.execute("SELECT pg_advisory_unlock_all()")
         versions = await holder.fetchval("SELECT array_agg(version) FROM fastapi_pg_sse.migrations")
-        assert await check_schema(holder) == ONE_TWO
-    assert sorted(applied) == [[], [ONE_TWO]]
-    assert versions == ["1.2"]
+        assert await check_schema(holder) == ONE_THREE
+    assert sorted(applied) == [[], [ONE_THREE]]
+    assert versions == ["1.3"]
 
 
 @pytest.mark.anyio
@@ -375,7 +377,7 @@ async def test_apply_migrations_does_nothing_on_an_up_to_date_database(
 ) -> None:
     async with connected(realtime_database_url) as connection:
         assert await apply_migrations(connection) == []
-        assert await applied_version(connection) == ONE_TWO
+        assert await applied_version(connection) == ONE_THREE
 
 
 _SCHEMA = """
@@ -387,6 +389,7 @@ _SCHEMA = """
                 pg_get_expr(adbin, adrelid))
             FROM pg_attribute LEFT JOIN pg_attrdef ON adrelid = attrelid AND adnum = attnum
             WHERE attrelid::regclass::text LIKE 'fastapi_pg_sse.%' AND attnum > 0
+                AND NOT attisdropped  -- a column a downgrade dropped is gone, whatever its number
         UNION ALL SELECT format('constraint %s %s %s', conrelid::regclass, conname,
                 -- a CHECK an upgrade adds to a table that has rows is NOT VALID, as it should be
                 replace(pg_get_constraintdef(oid), ' NOT VALID', ''))
@@ -575,18 +578,19 @@ def alembic_revision(name: str, down: str | None, upgrade: str, downgrade: str) 
 
 
 ALEMBIC_PROJECTS = {
-    "new": [alembic_revision("0001", None, 'alembic_create("1.2")', "alembic_drop()")],
+    "new": [alembic_revision("0001", None, 'alembic_create("1.3")', "alembic_drop()")],
     "made-at-1.0": [
         alembic_revision("0001", None, 'alembic_upgrade("1.0")', 'alembic_downgrade("1.0")'),
         alembic_revision("0002", "0001", 'alembic_upgrade("1.1")', 'alembic_downgrade("1.1")'),
         alembic_revision("0003", "0002", 'alembic_upgrade("1.2")', 'alembic_downgrade("1.2")'),
+        alembic_revision("0004", "0003", 'alembic_upgrade("1.3")', 'alembic_downgrade("1.3")'),
     ],
-    "made-at-1.1": [
-        alembic_revision("0001", None, 'alembic_create("1.1")', "alembic_drop()"),
-        alembic_revision("0002", "0001", 'alembic_upgrade("1.2")', 'alembic_downgrade("1.2")'),
+    "made-at-1.2": [
+        alembic_revision("0001", None, 'alembic_create("1.2")', "alembic_drop()"),
+        alembic_revision("0002", "0001", 'alembic_upgrade("1.3")', 'alembic_downgrade("1.3")'),
     ],
 }
-"""The revisions of a project made with schema 1.2, and of ones made with 1.0 or 1.1 then
+"""The revisions of a project made with schema 1.3, and of ones made with 1.0 or 1.2 then
 upgraded."""
 
 
@@ -622,7 +626,7 @@ def test_alembic_revisions_apply_the_schema_on_upgrade_and_drop_it_on_downgrade(
 
     async def use_the_schema() -> None:
         async with connected(empty_database_url) as connection:
-            assert await check_schema(connection) == ONE_TWO
+            assert await check_schema(connection) == ONE_THREE
             await connection.execute(
                 "CREATE TABLE notes (owner text NOT NULL);"
                 " SELECT fastapi_pg_sse.create_trigger('notes', 'notes', 'owner', 'note')"

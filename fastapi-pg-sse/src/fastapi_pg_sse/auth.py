@@ -100,6 +100,9 @@ class AuthenticatedUser:
     id: str
     expires_at: float | None = None
     """When the credentials expire, as a Unix time: the user's streams end then."""
+    issued_at: float | None = None
+    """When the credentials were issued (a JWT's `iat`), as a Unix time: a stream whose token
+    was issued before the user's streams were revoked is refused (see `Realtime.disconnect`)."""
 
 
 def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
@@ -122,7 +125,12 @@ def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
         _check_type(decoded["header"].get("typ"), settings.jwt_type)
     _check_lifetime(claims, settings.jwt_max_lifetime_seconds)
     user_id = _user_id(claims[settings.jwt_user_claim], settings.jwt_user_claim)
-    return AuthenticatedUser(id=user_id, expires_at=float(claims["exp"]))
+    issued_at = claims.get("iat")
+    return AuthenticatedUser(
+        id=user_id,
+        expires_at=float(claims["exp"]),
+        issued_at=float(issued_at) if isinstance(issued_at, int | float) else None,
+    )
 
 
 class UnusableUserId(jwt.InvalidTokenError):

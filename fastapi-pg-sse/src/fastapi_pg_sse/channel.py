@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from typing_extensions import TypeVar
 
 from fastapi_pg_sse.events import ChannelEvent, declared_events
+from fastapi_pg_sse.tracing import current_traceparent
 
 Connection = asyncpg.Connection | PoolConnectionProxy
 """A connection of your own or one acquired from a pool."""
@@ -125,6 +126,9 @@ class Channel(Generic[E]):
 
         PostgreSQL refuses (`asyncpg.InvalidParameterValueError`) an empty, multi-line or longer
         than 1024 bytes user id and an event type that is not a word such as `stock_updated`.
+
+        While an OpenTelemetry span is recording, its traceparent is stored with the event, for
+        the delivery's span to link to (see `tracing`).
         """
         if event is None:
             if event_type is None:
@@ -135,13 +139,11 @@ class Channel(Generic[E]):
                 raise TypeError("emit() takes an event, or an event_type and a payload, not both")
             event_type = self._declared_type(event)
             data = event.model_dump_json(by_alias=True)
-        await connection.execute(
-            "SELECT fastapi_pg_sse.emit($1, $2, $3, $4::jsonb)",
-            self.name,
-            target_user_id,
-            event_type,
-            data,
-        )
+        if (traceparent := current_traceparent()) is None:
+            sql, traced = "SELECT fastapi_pg_sse.emit($1, $2, $3, $4::jsonb)", []
+        else:
+            sql, traced = "SELECT fastapi_pg_sse.emit($1, $2, $3, $4::jsonb, $5)", [traceparent]
+        await connection.execute(sql, self.name, target_user_id, event_type, data, *traced)
 
     @overload
     async def emit_many(
@@ -168,11 +170,14 @@ class Channel(Generic[E]):
         rollback).
         """
         emitted = [self._emitted(item, target_user_id) for item in events]
-        if emitted:
+        if not emitted:
+            return
+        sql = "SELECT fastapi_pg_sse.emit_many($1, $2::text[], $3::text[], $4::jsonb[]"
+        if (traceparent := current_traceparent()) is None:
+            await connection.execute(f"{sql})", self.name, *zip(*emitted, strict=True))
+        else:
             await connection.execute(
-                "SELECT fastapi_pg_sse.emit_many($1, $2::text[], $3::text[], $4::jsonb[])",
-                self.name,
-                *zip(*emitted, strict=True),
+                f"{sql}, $5)", self.name, *zip(*emitted, strict=True), traceparent
             )
 
     def _emitted(self, item: object, target_user_id: str | None) -> tuple[str, str, str]:
@@ -223,6 +228,8 @@ class Event:
     committed_seconds_ago: float = 0.0
     """How long before it was read the event committed (its `created_at`, stamped as its
     transaction commits), by PostgreSQL's clock: no clock skew between hosts counts."""
+    traceparent: str | None = None
+    """The W3C traceparent of the span current where it was emitted, if any (see `tracing`)."""
 
 
 @dataclass(frozen=True)
@@ -259,18 +266,20 @@ async def fetch_events_after(
         WITH page AS (
             SELECT event.id, event.type, event.target_user_id, event.payload::text AS data,
                 greatest(extract(epoch FROM clock_timestamp() - event.created_at), 0)::float8
-                    AS age
+                    AS age,
+                event.traceparent
             FROM unnest($2::text[], $3::bigint[], $4::bigint[])
                 AS range (target_user_id, after_id, through_id)
             CROSS JOIN LATERAL (
-                SELECT id, type, target_user_id, payload, created_at FROM fastapi_pg_sse.events
+                SELECT id, type, target_user_id, payload, created_at, traceparent
+                FROM fastapi_pg_sse.events
                 WHERE channel = $1 AND target_user_id = range.target_user_id
                     AND id > range.after_id AND id <= range.through_id
                 ORDER BY id LIMIT $5
             ) AS event
             ORDER BY event.id LIMIT $5
         )
-        SELECT id, type, target_user_id, data, age, page_size
+        SELECT id, type, target_user_id, data, age, traceparent, page_size
         FROM (
             SELECT *,
                 sum(octet_length(data)) OVER (ORDER BY id) - octet_length(data) AS before,
@@ -288,7 +297,7 @@ async def fetch_events_after(
         max_bytes,
         timeout=timeout,
     )
-    events = [Event(*row[:5]) for row in rows]
+    events = [Event(*row[:6]) for row in rows]
     # More may follow a full page, and a page cut short by its size.
     page_size = rows[0]["page_size"] if rows else 0
     return EventPage(events, more=page_size == limit or len(events) < page_size)
@@ -322,3 +331,32 @@ async def resume_bounds(
     gone_through: int = row[0]
     newest: int = row[1]
     return gone_through, newest
+
+
+REVOCATIONS = "fastapi_pg_sse.revoked"
+"""The channel of the rows `fastapi_pg_sse.disconnect(user_id)` adds to the events table: no
+emit can name it, and no stream reads it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """The newest revocation of a user's streams: its id, in the order of every event, and when
+    it committed (a Unix time)."""
+
+    id: int
+    committed_at: float
+
+
+async def latest_revocations(
+    connection: Connection, user_ids: Iterable[str], *, timeout: float | None = None
+) -> dict[str, Revocation]:
+    """The newest revocation of each of `user_ids` that has one."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT ON (target_user_id) target_user_id, id, extract(epoch FROM created_at)"
+        " FROM fastapi_pg_sse.events WHERE channel = $1 AND target_user_id = ANY($2::text[])"
+        " ORDER BY target_user_id, id DESC",
+        REVOCATIONS,
+        list(user_ids),
+        timeout=timeout,
+    )
+    return {row[0]: Revocation(row[1], float(row[2])) for row in rows}

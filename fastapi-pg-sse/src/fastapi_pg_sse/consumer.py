@@ -13,7 +13,9 @@ the generated TypeScript client reads them, in Python. Install the `consumer` ex
 A stream resumes where it stopped (`Last-Event-ID`): after a network error or the server's
 end, retrying with exponential backoff and full jitter, and after its token expired (the token
 source is called again, then a new stream from the last event id). Event ids increase per user,
-so an event is never delivered twice.
+so an event is never delivered twice. A stream the server revoked (`revoked`: the application
+ended the user's streams) reconnects only with a new token from the token source; without one it
+ends with `StreamRevoked`.
 
 A connection "worked" once it delivered something (an event or a heartbeat) or stayed open
 `backoff.max` seconds. Only such a connection starts the delays again from the shortest, and
@@ -38,7 +40,7 @@ from pydantic import ValidationError
 
 from fastapi_pg_sse.channel import Channel
 from fastapi_pg_sse.events import ChannelEvent
-from fastapi_pg_sse.frames import EXPIRED, RESET
+from fastapi_pg_sse.frames import EXPIRED, RESET, REVOKED
 from fastapi_pg_sse.sse_parser import Comment, Dispatched, Found, RetryHint, SseParser
 from fastapi_pg_sse.wire_validation import wire_validator
 
@@ -127,6 +129,15 @@ class StreamUnauthorized(ConsumerError):
         )
 
 
+class StreamRevoked(ConsumerError):
+    """The server ended the stream with `revoked` (the application ended the user's streams,
+    a logout), and there is no new token to reconnect with: the token source gave the revoked
+    one again, or the stream has none."""
+
+    def __init__(self, url: str, remedy: str) -> None:
+        super().__init__(f"{url} revoked the stream: {remedy}")
+
+
 class StreamRefused(ConsumerError):
     """The server answered a request it will answer the same way again (a 4xx but 401, 408 and
     429, or not an event stream)."""
@@ -169,6 +180,8 @@ class _Connection:
     delivered: bool = False
     expired: bool = False
     """The server said the token expired, and ended the stream."""
+    revoked: bool = False
+    """The server said the user's streams were revoked, and ended the stream."""
 
 
 @dataclass(eq=False)
@@ -225,7 +238,9 @@ class ChannelStream(Generic[E]):
                         async with aclosing(self._read(response, connection)) as items:
                             async for item in items:
                                 yield item
-                        if connection.expired:
+                        if connection.revoked:
+                            delay, cause = await self._revoked(), "revoked"
+                        elif connection.expired:
                             delay, cause = self._expired(connection), "expired"
                         else:
                             delay, cause = self._failed(connection), "the stream ended"
@@ -246,7 +261,7 @@ class ChannelStream(Generic[E]):
         async for chunk in response.aiter_bytes():
             for found in parser.feed(chunk):
                 item = self._take(found, connection)
-                if connection.expired:
+                if connection.expired or connection.revoked:
                     return
                 if item is not None:
                     yield item
@@ -278,6 +293,9 @@ class ChannelStream(Generic[E]):
     def _event(self, found: Dispatched, connection: _Connection) -> Received[E] | Reset | None:
         if found.type == EXPIRED:
             connection.expired = True
+            return None
+        if found.type == REVOKED:
+            connection.revoked = True
             return None
         connection.delivered = True
         if found.id is None or not _EVENT_ID.fullmatch(found.id):
@@ -360,6 +378,21 @@ class ChannelStream(Generic[E]):
         worked = self._worked(connection)
         self._token = None
         return 0.0 if worked else self._next_delay()
+
+    async def _revoked(self) -> float:
+        """After the server revoked the stream: reconnect at once with a new token from the
+        token source; raise `StreamRevoked` if it has none to give."""
+        if self.token is None:
+            raise StreamRevoked(self.url, "the stream sends no token to renew; sign in again.")
+        revoked, self._token = self._token, None
+        await self._request_headers()  # asks the token source
+        if self._token == revoked:
+            raise StreamRevoked(
+                self.url,
+                "the token source gave the revoked token again; sign the user in again and give"
+                " a new token.",
+            )
+        return 0.0
 
     def _failed(self, connection: _Connection) -> float:
         self._worked(connection)

@@ -17,7 +17,7 @@ from typing import ClassVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-RESERVED_EVENT_TYPES = frozenset({"reset", "expired"})
+RESERVED_EVENT_TYPES = frozenset({"reset", "expired", "revoked"})
 """The events the runtime itself sends on every stream."""
 
 _EVENT_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]*")

@@ -11,6 +11,9 @@ RESET = "reset"
 """The event that tells a client its `Last-Event-ID` cannot be replayed."""
 EXPIRED = "expired"
 """The event that tells a client its stream ended because its token expired."""
+REVOKED = "revoked"
+"""The event that tells a client its stream ended because the application revoked its user's
+streams (`Realtime.disconnect`)."""
 
 
 def event_frame(event_id: int, event_type: str, data: str) -> bytes:
@@ -53,3 +56,9 @@ def outage_frame(resume_after: int, retry_milliseconds: int) -> bytes:
         id=str(resume_after),
         retry=retry_milliseconds,
     )
+
+
+def revoked_frame() -> bytes:
+    """Tell a client its stream ends because its user's streams were revoked: it must not
+    reconnect with the same token. No id, as `expired_frame`."""
+    return format_sse_event(event=REVOKED, data_str='{"reason": "revoked"}')

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from fastapi_pg_sse.channel import Event
 from fastapi_pg_sse.channel_stats import ChannelStats
 from fastapi_pg_sse.frames import event_frame
+from fastapi_pg_sse.tracing import record_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,10 @@ class Subscriber:
         "channel",
         "expired",
         "on_close",
+        "opened_through",
         "overflowed",
         "replayed_through",
+        "revoked",
         "user_id",
         "write_started_at",
     )
@@ -54,8 +57,12 @@ class Subscriber:
         self.user_id = user_id
         self.replayed_through = 0
         """Frames with an id at or below this one were already sent by the replay."""
+        self.opened_through = 0
+        """The newest id given out as the stream opened: a revocation of its user with a higher
+        id, committed after, ends it."""
         self.overflowed = False
         self.expired = False
+        self.revoked = False
         self.on_close: Callable[[], object] | None = None
         """Called once when the subscriber closes, whoever closes it."""
         self.write_started_at = NOT_WRITING
@@ -100,6 +107,11 @@ class Subscriber:
     def expire(self) -> None:
         """End the stream because its credentials expired."""
         self.expired = True
+        self.close()
+
+    def revoke(self) -> None:
+        """End the stream because the application revoked its user's streams."""
+        self.revoked = True
         self.close()
 
     def close(self) -> None:
@@ -180,6 +192,7 @@ class Hub:
         self.stats: ChannelStats | None = None
         """Counts per channel, kept while an exporter is enabled (see `Realtime`)."""
         self._audiences: dict[tuple[str, str], _Audience] = {}
+        self._streams_by_user: dict[str, int] = {}
         self._closing = False
 
     def add(self, subscriber: Subscriber, *, delivered_through: int) -> None:
@@ -192,6 +205,8 @@ class Hub:
         audience = self._audiences.setdefault(key, _Audience(set(), delivered_through))
         audience.subscribers.add(subscriber)
         self.counters.open_streams += 1
+        user_id = subscriber.user_id
+        self._streams_by_user[user_id] = self._streams_by_user.get(user_id, 0) + 1
 
     def remove(self, subscriber: Subscriber) -> None:
         key = (subscriber.channel, subscriber.user_id)
@@ -202,6 +217,32 @@ class Hub:
         if not audience.subscribers:
             del self._audiences[key]
         self.counters.open_streams -= 1
+        if left := self._streams_by_user[subscriber.user_id] - 1:
+            self._streams_by_user[subscriber.user_id] = left
+        else:
+            del self._streams_by_user[subscriber.user_id]
+
+    def users(self) -> set[str]:
+        """The users with open streams here, on any channel."""
+        return set(self._streams_by_user)
+
+    def has_streams(self, user_id: str) -> bool:
+        return user_id in self._streams_by_user
+
+    def revoke(self, user_id: str, revocation_id: int) -> int:
+        """End, with a `revoked` event, the user's streams that opened before the revocation
+        whose id is `revocation_id` committed; return how many."""
+        ended = [
+            subscriber
+            for (_, audience_user), audience in self._audiences.items()
+            if audience_user == user_id
+            for subscriber in audience.subscribers
+            if subscriber.opened_through < revocation_id
+        ]
+        for subscriber in ended:
+            subscriber.revoke()
+            self.remove(subscriber)
+        return len(ended)
 
     def delivered_through(self, channel: str, user_id: str) -> int | None:
         """The last event delivered to the user's open streams; None if they have none."""
@@ -245,6 +286,10 @@ class Hub:
             counts = self.stats.of(channel)
             counts.events_delivered += delivered
             counts.observe_delay(event.committed_seconds_ago)
+        if event.traceparent is not None:
+            record_delivery(
+                channel, event.id, event.type, event.traceparent, len(audience.subscribers)
+            )
         for subscriber in overflowed:
             self._drop(subscriber, "queue full")
 

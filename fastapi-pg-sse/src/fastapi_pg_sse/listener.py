@@ -30,7 +30,14 @@ from collections import defaultdict
 import asyncpg
 from pydantic import SecretStr
 
-from fastapi_pg_sse.channel import DATABASE_ERRORS, NEWEST, NEWEST_ID, fetch_events_after
+from fastapi_pg_sse.channel import (
+    DATABASE_ERRORS,
+    NEWEST,
+    NEWEST_ID,
+    REVOCATIONS,
+    fetch_events_after,
+    latest_revocations,
+)
 from fastapi_pg_sse.hub import Hub
 from fastapi_pg_sse.schema import SCHEMA, SchemaMismatch, check_schema
 
@@ -212,7 +219,10 @@ class Listener:
         # Forged (any role may NOTIFY), it can only make a stream opened during an outage resume
         # with a `reset`: kept within the 18 digits `Last-Event-ID` takes, never a 400.
         self.newest_seen = max(self.newest_seen, min(event_id, 10**18 - 1))
-        if self._hub.delivered_through(channel, user_id) is None:
+        if channel == REVOCATIONS:
+            if not self._hub.has_streams(user_id):
+                return
+        elif self._hub.delivered_through(channel, user_id) is None:
             return  # another app's channel, or nobody here to deliver to
         if queue.qsize() >= self._max_queued:
             self.notifications_dropped += 1
@@ -299,7 +309,8 @@ class Listener:
 
     async def _catch_up(self, connection: asyncpg.Connection) -> None:
         """Deliver what was committed while we were not listening (nothing on first start), or
-        whose announcements were dropped."""
+        whose announcements were dropped; end the streams revoked meanwhile."""
+        await self._revoke(connection, self._hub.users())
         for name in self._hub.channels():
             ranges = {user: (after, NEWEST) for user, after in self._hub.positions(name).items()}
             delivered = await self._deliver(connection, name, ranges)
@@ -317,7 +328,12 @@ class Listener:
         """Read and deliver, for each announced user with open streams here, their events after
         the last one they received, up to the newest announced."""
         ranges: defaultdict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        revoked = {user for _, name, user in announcements if name == REVOCATIONS}
+        if revoked:
+            await self._revoke(connection, revoked)
         for event_id, name, target_user_id in announcements:
+            if name == REVOCATIONS:
+                continue
             delivered_through = self._hub.delivered_through(name, target_user_id)
             if delivered_through is None or event_id <= delivered_through:
                 continue  # nobody here to deliver to any more, or delivered already
@@ -325,6 +341,19 @@ class Listener:
             ranges[name][target_user_id] = (delivered_through, max(announced, event_id))
         for name, users in ranges.items():
             await self._deliver(connection, name, users)
+
+    async def _revoke(self, connection: asyncpg.Connection, user_ids: set[str]) -> None:
+        """End the streams of `user_ids` that a revocation committed after they opened.
+
+        What a notification claims is not trusted: the revocation is read from the table."""
+        if not user_ids:
+            return
+        revocations = await latest_revocations(
+            connection, user_ids, timeout=self._keepalive_seconds
+        )
+        for user_id, revocation in revocations.items():
+            if ended := self._hub.revoke(user_id, revocation.id):
+                logger.info("realtime streams revoked: %d", ended, extra={"user_id": user_id})
 
     async def _deliver(
         self,

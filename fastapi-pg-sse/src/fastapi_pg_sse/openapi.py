@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from fastapi_pg_sse.channel import Channel
 from fastapi_pg_sse.events import ChannelEvent
-from fastapi_pg_sse.frames import EXPIRED, RESET
+from fastapi_pg_sse.frames import EXPIRED, RESET, REVOKED
 
 Schema = dict[str, Any]
 Responses = dict[int | str, dict[str, Any]]
@@ -70,8 +70,18 @@ RUNTIME_EVENTS: dict[str, RuntimeEvent] = {
         "The token expired: reconnect with a new one.",
         has_id=False,
     ),
+    REVOKED: RuntimeEvent(
+        {
+            "type": "object",
+            "required": ["reason"],
+            "properties": {"reason": {"const": "revoked"}},
+        },
+        "The application ended the user's streams (a logout): do not reconnect with the same"
+        " token; a token issued before is refused (401).",
+        has_id=False,
+    ),
 }
-"""`reset` and `expired`, after the events a channel declares."""
+"""`reset`, `expired` and `revoked`, after the events a channel declares."""
 
 _ERROR_BODY: dict[str, Any] = {
     "application/json": {

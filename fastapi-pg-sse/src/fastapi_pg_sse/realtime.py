@@ -24,7 +24,9 @@ from fastapi_pg_sse.channel import (
     CONNECTION_ERRORS,
     NEWEST,
     Channel,
+    Connection,
     fetch_events_after,
+    latest_revocations,
     resume_bounds,
     user_id_problem,
 )
@@ -35,10 +37,12 @@ from fastapi_pg_sse.frames import (
     outage_frame,
     reset_frame,
     retry_frame,
+    revoked_frame,
 )
 from fastapi_pg_sse.hub import NOT_WRITING, Hub, Subscriber
 from fastapi_pg_sse.listener import Listener
 from fastapi_pg_sse.settings import RealtimeSettings
+from fastapi_pg_sse.tracing import Span, current_span, start_span
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,10 @@ class RealtimeMetrics:
     notifications_dropped: int
     """Notifications the listener had no room to queue: the users with open streams were then
     caught up from the table, so no event was lost."""
+
+
+class TokenRevoked(Exception):
+    """The stream's token was issued before its user's streams were revoked: answered 401."""
 
 
 class StreamSlots:
@@ -200,11 +208,15 @@ class Realtime:
         last_event_id: int | None = None,
         *,
         expires_at: float | None = None,
+        issued_at: float | None = None,
     ) -> "EventStream":
         """Stream `user_id`'s events, after replaying those that follow `last_event_id`.
 
         The stream ends at `expires_at` (a Unix time), when the user's credentials expire, with
-        an `expired` event. A user id no stream can serve (`user_id_problem`) is a `ValueError`.
+        an `expired` event; and when the user's streams are revoked (`disconnect`), with a
+        `revoked` event. Credentials issued (`issued_at`, a Unix time) before the second of the
+        user's last revocation are refused with a 401. A user id no stream can serve
+        (`user_id_problem`) is a `ValueError`.
         """
         if self.channels and channel not in self.channels:
             raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
@@ -212,7 +224,7 @@ class Realtime:
             raise ValueError(f"the user id {problem}")
         subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_bytes)
         return EventStream(
-            self._catch_up(channel, subscriber, last_event_id),
+            self._catch_up(channel, subscriber, last_event_id, issued_at),
             hub=self.hub,
             slots=self.slots,
             subscriber=subscriber,
@@ -223,8 +235,23 @@ class Realtime:
             ),
         )
 
+    async def disconnect(self, user_id: str, *, connection: Connection | None = None) -> None:
+        """End `user_id`'s open streams in every process of the app, each with a `revoked`
+        event, and refuse new ones whose token was issued before (see "Revocation" in the
+        README). With `connection`, in the caller's transaction, once it commits."""
+        if connection is not None:
+            await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
+            return
+        assert self._pool is not None, "Realtime.start() was not called"
+        async with self._pool.acquire(timeout=self.settings.pool_timeout_seconds) as acquired:
+            await acquired.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
+
     async def _catch_up(
-        self, channel: Channel[Any], subscriber: Subscriber, last_event_id: int | None
+        self,
+        channel: Channel[Any],
+        subscriber: Subscriber,
+        last_event_id: int | None,
+        issued_at: float | None = None,
     ) -> AsyncGenerator[bytes, None]:
         """The stream's frames up to its live events: the retry hint, a `reset` if it needs one,
         and the replay, a page at a time.
@@ -232,7 +259,7 @@ class Realtime:
         The first is ready once the subscriber has joined the hub and the replay's first page is
         read: a database that fails before then fails the request.
         """
-        reset = await self._join(channel, subscriber, last_event_id)
+        reset = await self._join(channel, subscriber, last_event_id, issued_at)
         pages = self._replay(channel, subscriber)
         first_page = await anext(pages, b"")
         yield (
@@ -244,7 +271,11 @@ class Realtime:
             yield page
 
     async def _join(
-        self, channel: Channel[Any], subscriber: Subscriber, last_event_id: int | None
+        self,
+        channel: Channel[Any],
+        subscriber: Subscriber,
+        last_event_id: int | None,
+        issued_at: float | None = None,
     ) -> int | None:
         """Subscribe a stream from where it resumes; return the id of a `reset`, if it needs one.
 
@@ -259,6 +290,9 @@ class Realtime:
             gone_through, newest = await resume_bounds(
                 connection, channel, subscriber.user_id, timeout=timeout
             )
+            if issued_at is not None:
+                await _refuse_revoked(connection, subscriber.user_id, issued_at, timeout)
+        subscriber.opened_through = newest
         resume_after = newest if last_event_id is None else last_event_id
         reset = None if gone_through <= resume_after <= newest else newest
         subscriber.replayed_through = newest if reset is not None else resume_after
@@ -274,9 +308,19 @@ class Realtime:
         is read in one snapshot with how far back the user may resume: events pruned since the
         stream opened end the replay with a `reset`, never with a gap.
         """
+        span = start_span(f"replay {channel.name}", {"fastapi_pg_sse.channel": channel.name})
+        try:
+            async for page in self._replay_pages(channel, subscriber, span):
+                yield page
+        finally:
+            span.end()
+
+    async def _replay_pages(
+        self, channel: Channel[Any], subscriber: Subscriber, span: Span
+    ) -> AsyncIterator[bytes]:
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds
-        more = True
+        more, first, replayed = True, True, 0
         while more and not subscriber.closed:
             async with (
                 self._pool.acquire(timeout=timeout) as connection,
@@ -286,6 +330,14 @@ class Realtime:
                     connection, channel, subscriber.user_id, timeout=timeout
                 )
                 page = None  # pruned since it resumed: what it would replay may be gone
+                # A revocation committed after the stream read where it opens, whose notification
+                # the listener handled before the stream joined the hub, is read here.
+                if first:
+                    first = False
+                    user_id = subscriber.user_id
+                    revoked = await latest_revocations(connection, [user_id], timeout=timeout)
+                    if user_id in revoked:
+                        self.hub.revoke(user_id, revoked[user_id].id)
                 if gone_through <= subscriber.replayed_through:
                     page = await fetch_events_after(
                         connection,
@@ -303,6 +355,8 @@ class Realtime:
                 if self.hub.stats is not None:
                     self.hub.stats.of(channel.name).events_replayed += len(page.events)
                 subscriber.replayed_through = page.events[-1].id
+                replayed += len(page.events)
+                span.set_attribute("fastapi_pg_sse.events", replayed)
                 yield b"".join(event_frame(e.id, e.type, e.data) for e in page.events)
             more = page.more
 
@@ -372,9 +426,13 @@ class EventStream(StreamingResponse):
         # Taken with no wait since the check: however many streams open at once, none passes
         # the check before the ones before it are counted.
         self._slots.take(subscriber.user_id)
+        span = start_span(
+            f"stream {subscriber.channel}", {"fastapi_pg_sse.channel": subscriber.channel}
+        )
         try:
             try:
-                first = await anext(self._catch_up)
+                with current_span(span):  # the replay's span is its child
+                    first = await anext(self._catch_up)
             except CONNECTION_ERRORS as error:
                 logger.warning(
                     "realtime stream ended at once: database unavailable (%r); the client"
@@ -382,6 +440,9 @@ class EventStream(StreamingResponse):
                     error,
                 )
                 await self._end_at_once(send)
+                return
+            except TokenRevoked:
+                await _revoked_token(self._settings)(scope, receive, send)
                 return
             # Written from a task of its own, whose coroutine stack is two frames deep rather
             # than the whole middleware stack's: waking it for each chunk is that much cheaper.
@@ -399,6 +460,8 @@ class EventStream(StreamingResponse):
                 timer.cancel()
             if streaming is None:  # else the streaming task closed it
                 await self._catch_up.aclose()
+            span.set_attribute("fastapi_pg_sse.end", _end_reason(subscriber))
+            span.end()
 
     async def _stream(self, first: bytes, send: Send) -> None:
         """Send the response: the catch-up, then each chunk of live frames, until it ends.
@@ -429,7 +492,10 @@ class EventStream(StreamingResponse):
         while (chunk := await subscriber.next_chunk()) is not None:
             await self._write(send, chunk or HEARTBEAT, clock)
         # Shut down, dropped too far behind, disconnected or expired: the client reconnects.
-        final = expired_frame() if subscriber.expired else b""
+        # Revoked: it must not, with the same token.
+        final = b""
+        if subscriber.revoked or subscriber.expired:
+            final = revoked_frame() if subscriber.revoked else expired_frame()
         await send({"type": "http.response.body", "body": final, "more_body": False})
 
     async def _end_at_once(self, send: Send) -> None:
@@ -460,6 +526,40 @@ def is_event_stream(response_class: object) -> bool:
     if isinstance(response_class, DefaultPlaceholder):
         response_class = response_class.value
     return isinstance(response_class, type) and issubclass(response_class, EventStream)
+
+
+def _end_reason(subscriber: Subscriber) -> str:
+    """Why a stream ended, for its span."""
+    if subscriber.revoked:
+        return "revoked"
+    if subscriber.expired:
+        return "expired"
+    return "overflowed" if subscriber.overflowed else "closed"
+
+
+async def _refuse_revoked(
+    connection: Connection, user_id: str, issued_at: float, timeout: float
+) -> None:
+    """Raise `TokenRevoked` if the user's streams were revoked after the token was issued.
+
+    Compared by whole seconds, as `iat` counts them: a token issued in the second of the
+    revocation is accepted, so that signing in again at once works."""
+    revocation = (await latest_revocations(connection, [user_id], timeout=timeout)).get(user_id)
+    if revocation is not None and math.floor(issued_at) < math.floor(revocation.committed_at):
+        raise TokenRevoked
+
+
+def _revoked_token(settings: RealtimeSettings) -> JSONResponse:
+    """401: the token was issued before its user's streams were revoked."""
+    return JSONResponse(
+        {"detail": "The token was revoked; sign in again."},
+        status.HTTP_401_UNAUTHORIZED,
+        headers={
+            "WWW-Authenticate": f'{settings.auth_scheme} realm="realtime", error="invalid_token",'
+            ' error_description="the token was revoked"',
+            **REFUSAL_HEADERS,
+        },
+    )
 
 
 def _refused(settings: RealtimeSettings, status_code: int, detail: str) -> JSONResponse:

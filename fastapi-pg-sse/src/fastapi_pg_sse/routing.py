@@ -182,7 +182,11 @@ class StreamOpener:
                 headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
             )
         return self.realtime.stream(
-            channel, user.id, self.last_event_id, expires_at=user.expires_at
+            channel,
+            user.id,
+            self.last_event_id,
+            expires_at=user.expires_at,
+            issued_at=user.issued_at,
         )
 
 

@@ -78,8 +78,11 @@ def newest_version() -> SchemaVersion:
 def required_version() -> SchemaVersion:
     """The oldest version this runtime works with: the schema its Python code relies on. A newer
     minor version adds what SQL of a project's own may call (1.2: `create_trigger` through a
-    foreign key), and a database keeps working at the version it has until it is upgraded."""
-    return SchemaVersion(1, 1)
+    foreign key), and a database keeps working at the version it has until it is upgraded.
+
+    1.3: the listener reads each event's traceparent and the revocations, and a traced emit
+    stores its traceparent: a database at 1.2 would fail each of them."""
+    return SchemaVersion(1, 3)
 
 
 def migration_sql(version: SchemaVersion) -> str:

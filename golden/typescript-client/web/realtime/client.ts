@@ -10,6 +10,8 @@
  * A stream resumes where it stopped: after a network error (retrying with exponential backoff
  * and full jitter), and after its credentials expired (`refreshToken`, then a new stream from
  * the last event id). Event ids increase per user, so an event is never delivered twice.
+ * A stream the server revoked (`revoked`: the application ended the user's streams, a logout)
+ * reconnects only once `refreshToken` gave a new token; else it stops with status "revoked".
  *
  * A connection "worked" once it delivered something (an event; with header auth, a heartbeat
  * comment too) or stayed open `backoff.max` ms. Only such a connection starts the delays again
@@ -33,7 +35,7 @@ export interface EventMeta {
   readonly id: number;
 }
 
-export type Status = "connecting" | "open" | "expired" | "error" | "closed";
+export type Status = "connecting" | "open" | "expired" | "revoked" | "error" | "closed";
 
 export type Auth =
   | { readonly kind: "cookie" }
@@ -53,7 +55,8 @@ export interface StreamOptions<E> {
   /** The API's origin, such as "https://api.example.com"; default "" (same origin). */
   readonly baseUrl?: string;
   readonly auth: Auth;
-  /** Renews the credentials: called when the stream says they expired, or is refused. */
+  /** Renews the credentials: called when the stream says they expired or were revoked, or is
+   * refused. After `revoked`, a header-auth stream reconnects only if the token changed. */
   readonly refreshToken?: () => Promise<void>;
   readonly handlers: Handlers<E>;
   /** The events since the last id cannot be replayed: reload what the events keep up to date. */
@@ -81,6 +84,7 @@ export function openStream<E>(channel: Channel<E>, options: StreamOptions<E>): S
 
 const RESET = "reset";
 const EXPIRED = "expired";
+const REVOKED = "revoked";
 
 class ChannelStream<E> implements Stream {
   lastEventId: number | undefined;
@@ -146,7 +150,7 @@ class ChannelStream<E> implements Stream {
       else this.#refused();
     };
     const types = new Set([...this.channel.events, ...Object.keys(this.options.handlers)]);
-    for (const type of [...types, RESET, EXPIRED]) {
+    for (const type of [...types, RESET, EXPIRED, REVOKED]) {
       source.addEventListener(type, (event) => {
         this.#dispatch(type, event.data, event.lastEventId);
       });
@@ -223,6 +227,12 @@ class ChannelStream<E> implements Stream {
       void this.#renew().then((renewed) => (renewed && worked ? this.#connect() : this.#retry()));
       return;
     }
+    if (type === REVOKED) {
+      this.#stop();
+      this.#status("revoked");
+      void this.#renewRevoked().then((renewed) => (renewed ? this.#connect() : this.#halt()));
+      return;
+    }
     this.#delivered = true;
     const eventId = Number(id);
     if (id === undefined || !Number.isSafeInteger(eventId)) return; // not a channel event
@@ -259,6 +269,23 @@ class ChannelStream<E> implements Stream {
     }
     this.#renewed = true;
     void this.#renew().then(() => this.#retry());
+  }
+
+  /** After `revoked`: whether `refreshToken` gave new credentials (with header auth, a token
+   * other than the revoked one), so that reconnecting is not refused again. */
+  async #renewRevoked(): Promise<boolean> {
+    const auth = this.options.auth;
+    if (this.options.refreshToken === undefined) return false;
+    const revoked = auth.kind === "header" ? await auth.token() : undefined;
+    if (!(await this.#renew())) return false;
+    return auth.kind !== "header" || (await auth.token()) !== revoked;
+  }
+
+  /** Stop for good, leaving the last status as it is ("revoked"). */
+  #halt(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#stop();
   }
 
   #failed(): void {
