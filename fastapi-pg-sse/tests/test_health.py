@@ -18,14 +18,24 @@ from fastapi import FastAPI
 
 from fastapi_pg_sse._loopback_postgres import HOST, START_TIMEOUT, LoopbackPostgres, pg_ctl
 from fastapi_pg_sse.health import create_health_router
-from fastapi_pg_sse.schema import FIX, apply_migrations
-from fastapi_pg_sse.testing import Server, connected, free_port
-from tests.helpers import new_database, running_kernel, serving, wait_until
+from fastapi_pg_sse.schema import FIX, apply_migrations, newest_version, required_version
+from fastapi_pg_sse.testing import Server, connected, free_port, open_stream, sign_token
+from tests.app import FEED, STREAM
+from tests.helpers import (
+    new_database,
+    new_users,
+    running_kernel,
+    serving,
+    wait_until,
+    wait_until_blocked,
+)
 
 pytestmark = pytest.mark.anyio
 
 READY, LIVE = "/health/ready", "/health/live"
 QUICK_RECONNECTS = {"REALTIME_RECONNECT_MAX_BACKOFF_SECONDS": "0.5"}
+SCHEMA = str(newest_version())
+"""The version a database the tests migrate reports."""
 
 
 async def _get(url: str, path: str) -> httpx.Response:
@@ -47,8 +57,8 @@ async def _until_answered(server: Server, path: str, status: int) -> dict[str, A
 
 
 @asynccontextmanager
-async def _observed(root: Path, database_url: str) -> AsyncIterator[Server]:
-    environment = {"DATABASE_URL": database_url, **QUICK_RECONNECTS}
+async def _observed(root: Path, database_url: str, **settings: str) -> AsyncIterator[Server]:
+    environment = {"DATABASE_URL": database_url, **QUICK_RECONNECTS, **settings}
     async with serving("tests.observed_app:app", root, environment) as server:
         yield server
 
@@ -88,7 +98,7 @@ async def test_a_served_app_is_ready_and_live_when_its_database_is_up(
         ready, live = await _get(server.url, READY), await _get(server.url, LIVE)
     assert (ready.status_code, ready.json()) == (
         200,
-        {"ready": True, "listener": "connected", "schema": "1.2", "problems": []},
+        {"ready": True, "listener": "connected", "schema": SCHEMA, "problems": []},
     )
     assert (live.status_code, live.json()) == (200, {"live": True, "problems": []})
     assert ready.headers["Cache-Control"] == "no-store"
@@ -110,7 +120,7 @@ async def test_an_app_is_not_ready_while_postgresql_is_stopped_and_ready_again_a
     assert "the listener is not connected to PostgreSQL: it is reconnecting" in stopped["problems"]
     assert any(p.startswith("the database does not answer: ") for p in stopped["problems"])
     assert live_while_stopped.status_code == 200, "an outage must not restart the process"
-    assert back == {"ready": True, "listener": "connected", "schema": "1.2", "problems": []}
+    assert back == {"ready": True, "listener": "connected", "schema": SCHEMA, "problems": []}
 
 
 async def test_an_app_is_not_ready_on_a_schema_behind_and_says_what_to_apply(
@@ -132,8 +142,69 @@ async def test_an_app_is_not_ready_on_a_schema_behind_and_says_what_to_apply(
         "ready": False,
         "listener": "connected",
         "schema": None,
-        "problems": [f"the database's fastapi-pg-sse schema is 1.0, not 1.1: {FIX}"],
+        "problems": [
+            f"the database's fastapi-pg-sse schema is 1.0, not {required_version()}: {FIX}"
+        ],
     }
+
+
+async def _until_listener(server: Server, state: str) -> httpx.Response:
+    """Poll readiness until it reports the listener in `state`; return that answer."""
+    answers: list[httpx.Response] = []
+
+    async def reported() -> bool:
+        answers.append(await _get(server.url, READY))
+        return bool(answers[-1].json()["listener"] == state)
+
+    await wait_until(reported, f"readiness reports the listener {state}")
+    return answers[-1]
+
+
+async def test_a_listener_behind_after_a_burst_is_reported_and_the_app_stays_ready(
+    realtime_postgres_url: str, pytestconfig: pytest.Config
+) -> None:
+    """The listener's queue is bounded: under a burst it drops notifications, then reads on from
+    the table, delivering every event all the same. Readiness says so, and stays 200: failing
+    the busy pods would move their streams onto the others, and cascade.
+
+    The burst: while a lock holds the listener's read of the table, notifications pile up in
+    PostgreSQL (it sends them once the read ends); a second lock, queued behind the first, then
+    holds the listener's next read, while it is behind."""
+    (ada,) = new_users("ada")
+    burst = {"REALTIME_REPLAY_PAGE_SIZE": "1", "REALTIME_KEEPALIVE_SECONDS": "300"}
+    lock = "LOCK TABLE fastapi_pg_sse.events IN ACCESS EXCLUSIVE MODE"
+    async with (
+        new_database(realtime_postgres_url) as database_url,
+        _observed(pytestconfig.rootpath, database_url, **burst) as server,
+        open_stream(server.url + STREAM, sign_token(ada)),
+        connected(database_url) as first,
+        connected(database_url) as second,
+        connected(database_url) as notifier,
+    ):
+        listener = await notifier.fetchval(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name LIKE 'realtime-listener:%'"
+        )
+        second_holds = second.transaction()
+        await second_holds.start()
+        async with first.transaction():
+            await first.execute(lock)
+            for event_id in range(10**6, 10**6 + 30):
+                announced = f"{event_id} {FEED.name} {ada}"
+                await notifier.execute("SELECT pg_notify('fastapi_pg_sse', $1)", announced)
+                if event_id == 10**6:
+                    await wait_until_blocked(notifier, listener)
+            second_locks = asyncio.create_task(second.execute(lock))
+            await wait_until_blocked(notifier, second.get_server_pid())
+        await second_locks
+        behind = await _until_listener(server, "catching up")
+        await second_holds.commit()
+        caught_up = await _until_listener(server, "connected")
+    assert (behind.status_code, behind.json()) == (
+        200,
+        {"ready": True, "listener": "catching up", "schema": SCHEMA, "problems": []},
+    )
+    assert caught_up.status_code == 200
 
 
 @asynccontextmanager

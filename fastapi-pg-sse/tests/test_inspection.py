@@ -37,7 +37,15 @@ from fastapi_pg_sse.testing import (
     sign_token,
 )
 from tests.app import STREAM
-from tests.helpers import emit, new_channel, new_database, new_users, newest_id, wait_until
+from tests.helpers import (
+    emit,
+    new_channel,
+    new_database,
+    new_users,
+    newest_id,
+    serving,
+    wait_until,
+)
 from tests.test_database_roles import database_with_roles
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -424,6 +432,30 @@ async def test_stats_shows_each_process_with_its_open_streams_as_they_open_and_c
     await _wait_for_open_streams(served_app.database_url, {pid: 0, other_pid: 0})
     [process] = [p for p in stats["processes"] if p["pid"] == pid]
     assert socket.gethostname().startswith(process["host"]) and process["host"]
+
+
+@pytest.mark.anyio
+async def test_stats_by_a_role_not_shown_when_listeners_connected_says_it_does_not_know(
+    realtime_postgres_url: str, pytestconfig: pytest.Config
+) -> None:
+    """PostgreSQL hides `backend_start` in other roles' rows of `pg_stat_activity` from a role
+    neither a member of theirs nor of `pg_read_all_stats`, as the app's `streaming_role` of
+    "Database roles" is: its `stats` shows the serving process with `?` (JSON null) since."""
+    async with database_with_roles(realtime_postgres_url) as (url, roles):
+        environment = {"DATABASE_URL": url}
+        async with (
+            serving("tests.app:app", pytestconfig.rootpath, environment) as server,
+            _streams(server, 1),
+        ):
+            pid = server.process.pid
+            await _wait_for_open_streams(roles["streaming_role"], {pid: 1})
+            stats = await anyio.to_thread.run_sync(_stats, roles["streaming_role"])
+            out = io.StringIO()
+            await inspection.stats(roles["streaming_role"], as_json=False, out=out)
+    [process] = [p for p in stats["processes"] if p["pid"] == pid]
+    assert (process["open_streams"], process["listening_since"]) == (1, None)
+    [row] = [line for line in out.getvalue().splitlines() if f":{pid} " in line]
+    assert row.split()[1:] == ["1", "?"]
 
 
 def test_the_listener_name_keeps_the_pid_and_count_and_cuts_the_host_to_63_bytes() -> None:

@@ -82,6 +82,33 @@ async def test_a_stream_opened_while_the_database_is_down_ends_at_once_with_wher
     assert "Traceback" not in log
 
 
+async def test_a_forged_notification_does_not_move_where_a_stream_opened_in_an_outage_resumes(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    """Any role that can connect may NOTIFY: an id a notification claims must not become the id
+    of an outage answer, or the client, resuming after it, would skip every event committed up
+    to it, without a `reset`. The answer carries the newest id of the table."""
+    (fay,) = new_users("fay")
+    async with blackhole_proxy(realtime_database_url) as (proxy, proxied_url):
+        environment = {"DATABASE_URL": proxied_url}
+        async with serving("tests.app:app", pytestconfig.rootpath, environment) as server:
+            async with (
+                open_stream(server.url + STREAM, sign_token(fay)) as stream,
+                connected(realtime_database_url) as forger,
+            ):
+                forged = f"{10**17} {FEED.name} {fay}"
+                await forger.execute("SELECT pg_notify('fastapi_pg_sse', $1)", forged)
+                # Notifications are handled in order: the event's comes after the forged one.
+                newest = await emit_event(realtime_database_url, FEED, fay)
+                assert (await next_event(stream)).id == str(newest)
+            await proxy.stop()
+            headers = {"Authorization": f"Bearer {sign_token(fay)}"}
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                response = await client.get(STREAM, headers=headers)
+    assert response.status_code == 200
+    assert response.text == f"{OUTAGE_COMMENT}\nid: {newest}\nretry: 3000\n\n"
+
+
 def _readme_outage_frame() -> str:
     """The README's frame of a stream opened during an outage (section "What it promises"), as a
     pattern: its numbers stand for any."""

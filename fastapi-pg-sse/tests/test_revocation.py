@@ -110,14 +110,18 @@ async def test_the_sql_form_revokes_when_its_transaction_commits_and_not_on_roll
         assert await _until_end(events) == [("revoked", '{"reason": "revoked"}')]
 
 
-async def test_a_forged_notification_ends_no_stream(served_app: ServedApp) -> None:
+async def test_a_forged_notification_ends_no_stream(
+    served_app: ServedApp, start_realtime_server: ServerFactory
+) -> None:
     """A NOTIFY on the runtime's channel naming the revocations' channel is only a hint: with no
     revocation row after the stream opened, the stream goes on. An old revocation, committed
-    before the stream opened, does not end it either."""
+    before the stream opened, does not end it either. Served by a process of its own: what a
+    forgery might leave in a listener stays out of the session's server."""
     (ada,) = new_users("ada")
+    server = await anyio.to_thread.run_sync(start_realtime_server)
     async with connected(served_app.database_url) as connection:
         await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", ada)
-        async with served_app.stream(STREAM, ada) as events:
+        async with open_stream(server.url + STREAM, sign_token(ada)) as events:
             for event_id in (1, 2**62):
                 await connection.execute(
                     "SELECT pg_notify('fastapi_pg_sse', $1)",

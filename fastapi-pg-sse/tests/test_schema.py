@@ -203,6 +203,44 @@ def test_apply_upgrades_an_older_schema_keeping_its_events_and_triggers(
     ]
 
 
+def test_upgrading_to_1_3_is_refused_while_an_apps_channel_stores_events_of_type_revoked(
+    empty_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1.2 let an app emit the type `revoked`, which 1.3 streams send to end a user's streams:
+    replayed, clients would take them for that. The upgrade changes nothing and says which
+    channels hold them and what to do; once they have a type of their own, it goes through."""
+    _execute(empty_database_url, creation_sql(ONE_TWO))
+    for channel, event_type in [("feed", "revoked"), ("news", "revoked"), ("feed", "revoked")]:
+        _run(
+            empty_database_url,
+            "SELECT fastapi_pg_sse.emit($1, 'ada', $2, NULL)",
+            channel,
+            event_type,
+        )
+    _run(empty_database_url, "SELECT fastapi_pg_sse.emit('feed', 'ada', 'kept', NULL)")
+    command = ["schema", "--apply", "--database-url", empty_database_url]
+    assert main(command) == 2
+    assert capsys.readouterr().err == (
+        "error: PostgreSQL refused it: cannot upgrade to fastapi-pg-sse schema 1.3: events of type"
+        " revoked are stored on these channels (with their count), and 1.3 reserves that type for"
+        " the end of a user's streams, which clients would take them for: feed (2), news (1)\n"
+        "HINT:  give them a type of your own (UPDATE fastapi_pg_sse.events SET type = 'your_type'"
+        " WHERE type = 'revoked', and the same on fastapi_pg_sse.pending_events) or delete them,"
+        " then upgrade again\n"
+    )
+    assert _run(empty_database_url, "SELECT array_agg(version) FROM fastapi_pg_sse.migrations") == [
+        "1.2"
+    ]
+    _run(
+        empty_database_url,
+        "UPDATE fastapi_pg_sse.events SET type = 'app_revoked' WHERE type = 'revoked'",
+    )
+    assert main(command) == 0
+    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.3.\n"
+    types = "SELECT array_agg(type ORDER BY id) FROM fastapi_pg_sse.events"
+    assert _run(empty_database_url, types) == ["app_revoked"] * 3 + ["kept"]
+
+
 def test_apply_leaves_a_newer_minor_version_alone(
     empty_database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,11 +2,14 @@
 
 Readiness says whether this process can serve streams now: its kernel runs, its listener is
 connected and has read on from the table since it last (re)connected, and the database answers
-a query of the stream pool with a schema this runtime works with. Liveness says whether the
-process should be restarted: its event loop answers the request, and the kernel's background
-tasks (the listener's supervisor, the heartbeats) still run. It does not ask the database: an
-outage of PostgreSQL makes processes unready, never restarts them (the listener reconnects on its
-own).
+a query of the stream pool with a schema this runtime works with. A listener behind (it dropped
+notifications under a burst, and reads on from the table) is reported, not a failure: it delivers
+everything all the same, and failing busy pods would move their load onto the others.
+
+Liveness says whether the process should be restarted: its event loop answers the request, and
+the kernel's background tasks (the listener's supervisor, the heartbeats) still run. It does not
+ask the database: an outage of PostgreSQL makes processes unready, never restarts them (the
+listener reconnects on its own).
 
 Both answer JSON: 200 when all is well, else 503 with the problems, each saying what is wrong.
 """
@@ -58,16 +61,14 @@ def create_health_router(
 
 async def readiness(realtime: Realtime, timeout_seconds: float) -> dict[str, Any]:
     """Whether `realtime` can serve streams now: `ready`, `problems`, and what it found of the
-    listener (`connected`, `catching up` or `reconnecting`) and the schema (its version)."""
+    listener (`connected`, `catching up`, which is no problem, or `reconnecting`) and the schema
+    (its version)."""
     problems: list[str] = []
     listener = realtime.listener
     if listener.caught_up:
         listener_state = "connected"
     elif listener.connected:
         listener_state = "catching up"
-        problems.append(
-            "the listener has not yet read on from the table after missed notifications"
-        )
     else:
         listener_state = "reconnecting"
         problems.append("the listener is not connected to PostgreSQL: it is reconnecting")

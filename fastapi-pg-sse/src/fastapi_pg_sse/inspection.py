@@ -194,8 +194,10 @@ class ProcessStats:
     open_streams: int | None
     """Its open streams, over all its channels, as of at most `STREAMS_REPORT_SECONDS` ago;
     None from a runtime before 0.8, which did not say."""
-    listening_since: datetime
-    """When its LISTEN connection opened: it reopens when the listener reconnects."""
+    listening_since: datetime | None
+    """When its LISTEN connection opened: it reopens when the listener reconnects. None when
+    PostgreSQL hides it from the role reading the stats: one neither a member of the process's
+    role nor of `pg_read_all_stats`."""
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,9 @@ class Stats:
                     "host": p.host,
                     "pid": p.pid,
                     "open_streams": p.open_streams,
-                    "listening_since": p.listening_since.isoformat(),
+                    "listening_since": None
+                    if p.listening_since is None
+                    else p.listening_since.isoformat(),
                 }
                 for p in self.processes
             ],
@@ -256,7 +260,7 @@ class Stats:
             (
                 f"{p.host or '?'}:{p.pid}",
                 "?" if p.open_streams is None else str(p.open_streams),
-                _utc(p.listening_since),
+                "?" if p.listening_since is None else _utc(p.listening_since),
             )
             for p in self.processes
         ]

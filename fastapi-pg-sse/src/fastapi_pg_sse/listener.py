@@ -93,8 +93,11 @@ class Listener:
         self.foreign_notifications = 0
         self.notifications_dropped = 0
         self.newest_seen = 0
-        """The newest event id seen, on any channel: read as it connects, then announced. A
-        stream opened while the database is unreachable resumes after it."""
+        """The newest event id seen, on any channel, read from the table only: as it connects,
+        at each keep-alive, and in each event it delivers. A stream opened while the database is
+        unreachable resumes after it: never above the truth (a notification, which any role may
+        send, could put it there, and clients would skip what lies between), at worst behind
+        it, and the stream then replays a little more."""
         self._received = 0
         """Notifications received, for the keep-alive to tell an idle connection."""
         self._behind = False
@@ -196,10 +199,7 @@ class Listener:
 
         connection.add_termination_listener(lambda _: queue.put_nowait(None))
         await connection.add_listener(SCHEMA, on_notification)
-        newest: int = await connection.fetchval(
-            f"SELECT {NEWEST_ID}", timeout=self._keepalive_seconds
-        )
-        self.newest_seen = newest  # the truth, even of a database restored from an older copy
+        await self._read_newest(connection)
         self._behind = False  # what was dropped before is read by this catch-up
         await self._catch_up(connection)
         self._connected.set()
@@ -215,10 +215,7 @@ class Listener:
         if announcement is None:
             self._ignore_foreign()
             return
-        event_id, channel, user_id = announcement
-        # Forged (any role may NOTIFY), it can only make a stream opened during an outage resume
-        # with a `reset`: kept within the 18 digits `Last-Event-ID` takes, never a 400.
-        self.newest_seen = max(self.newest_seen, min(event_id, 10**18 - 1))
+        _, channel, user_id = announcement
         if channel == REVOCATIONS:
             if not self._hub.has_streams(user_id):
                 return
@@ -261,7 +258,7 @@ class Listener:
                 while batch[-1] is not None and not queue.empty() and len(batch) < self._page_size:
                     batch.append(queue.get_nowait())
                 if any(item is PING for item in batch):
-                    await connection.execute("SELECT 1", timeout=self._keepalive_seconds)
+                    await self._read_newest(connection)
                 if any(item is REPORT for item in batch):
                     await self._report_streams(connection)
                 await self._deliver_announced(
@@ -275,6 +272,13 @@ class Listener:
         finally:
             keepalive.cancel()
             reports.cancel()
+
+    async def _read_newest(self, connection: asyncpg.Connection) -> None:
+        """Take up the newest id given out: the truth, even of a database restored from an older
+        copy. The keep-alive's query, which checks the connection."""
+        self.newest_seen = await connection.fetchval(
+            f"SELECT {NEWEST_ID}", timeout=self._keepalive_seconds
+        )
 
     async def _request_pings(self, queue: Notifications) -> None:
         """Queue a PING after each keep-alive period in which the queue received nothing.
@@ -375,6 +379,7 @@ class Listener:
             for event in page.events:
                 self._hub.publish(channel, event)
                 ranges[event.target_user_id] = (event.id, ranges[event.target_user_id][1])
+                self.newest_seen = max(self.newest_seen, event.id)
             delivered += len(page.events)
             if not page.more:
                 break

@@ -1,6 +1,28 @@
 -- fastapi-pg-sse schema 1.3: an event carries the trace of the request that emitted it, and a
 -- user's streams can be ended in every process (fastapi_pg_sse.disconnect).
 
+-- 1.2 let an application emit events of type `revoked`: replayed under 1.3, every client would
+-- take them for the end of its user's streams. Refuses while any is stored, naming their channels.
+DO $$
+DECLARE
+    revoked_on text;
+BEGIN
+    SELECT string_agg(format('%s (%s)', channel, events), ', ' ORDER BY channel)
+        INTO revoked_on
+        FROM (SELECT channel, count(*) AS events
+                FROM (SELECT channel FROM fastapi_pg_sse.events WHERE type = 'revoked'
+                      UNION ALL SELECT channel FROM fastapi_pg_sse.pending_events WHERE type = 'revoked') AS stored
+                WHERE channel <> 'fastapi_pg_sse.revoked'
+                GROUP BY channel) AS counted;
+    IF revoked_on IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot upgrade to fastapi-pg-sse schema 1.3: events of type revoked are stored on these channels (with their count), and 1.3 reserves that type for the end of a user''s streams, which clients would take them for: %',
+                revoked_on
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'give them a type of your own (UPDATE fastapi_pg_sse.events SET type = ''your_type'' WHERE type = ''revoked'', and the same on fastapi_pg_sse.pending_events) or delete them, then upgrade again';
+    END IF;
+END;
+$$;
+
 -- The W3C traceparent (`00-<trace id>-<span id>-<flags>`) of the span that was current where the
 -- event was emitted, for the delivery's span to link to; NULL when none was. Nullable and without
 -- a default: adding them rewrites no row.
