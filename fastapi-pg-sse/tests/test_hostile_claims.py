@@ -95,9 +95,24 @@ def _token(claim: object) -> str:
     )
 
 
+def _servable(claim: object) -> bool:
+    """Whether a stream can serve the user `claim` names, told from its value alone: a string
+    or an integer (not a boolean) whose text is not empty, at most `MAX_USER_ID_BYTES` of UTF-8,
+    without a NUL, a line break or a lone surrogate (which UTF-8 cannot hold)."""
+    if isinstance(claim, bool) or not isinstance(claim, str | int):
+        return False
+    text = str(claim)
+    try:
+        size = len(text.encode())
+    except UnicodeEncodeError:
+        return False
+    return 0 < size <= MAX_USER_ID_BYTES and not any(c in text for c in "\x00\r\n")
+
+
 async def _open_with_claim(server: Server, database_url: str, claim: object, carrier: str) -> None:
-    """Open a stream with a token whose user claim is `claim`: a 401 saying why, or a stream
-    that receives an event emitted to the user the claim names."""
+    """Open a stream with a token whose user claim is `claim`: a 401 saying why when the claim
+    names no user a stream can serve, else a stream that receives an event emitted to that
+    user."""
     with anyio.fail_after(30):
         async with (
             token_client(server, carrier, _token(claim)) as client,
@@ -105,7 +120,7 @@ async def _open_with_claim(server: Server, database_url: str, claim: object, car
         ):
             status = source.response.status_code
             event(f"status {status}")
-            assert status in (200, 401), status
+            assert status == (200 if _servable(claim) else 401), status
             if status == 401:
                 await source.response.aread()
                 assert source.response.headers["WWW-Authenticate"] == INVALID_TOKEN

@@ -80,4 +80,4 @@ async def test_an_app_with_only_its_own_auth_documents_no_jwt_scheme(
         response = await client.get("/openapi.json")
     document: dict[str, Any] = response.json()
     assert set(document["components"]["securitySchemes"]) == {"userHeader"}
-    assert set(document["paths"]) == {OWN_AUTH_STREAM, "/metrics"}
+    assert set(document["paths"]) == {OWN_AUTH_STREAM, "/metrics", "/disconnect/{user_id}"}
