@@ -232,8 +232,8 @@ def load_project(start: Path) -> Project:
         )
     if not _is_dotted_name(settings["package"]):
         raise BadInput(f"[tool.scaffold] package in {pyproject} must be a package name like 'shop'")
-    kind = ".py" if alembic is not None else ".sql"
     channels = recorded_channels(table, str(pyproject))
+    kind = _migration_suffix(table)
     schema = tuple(_schema(entry, pyproject, kind) for entry in _entries(table, "schema"))
     typescript = table.get("typescript")
     if typescript is not None and (
@@ -262,10 +262,15 @@ def load_project(start: Path) -> Project:
 def recorded_channels(table: dict[str, Any], pyproject: str) -> tuple[ChannelRecord, ...]:
     """The channels a `[tool.scaffold]` table records, validated; `pyproject` names its file in
     errors."""
-    kind = ".py" if "alembic" in table else ".sql"
+    kind = _migration_suffix(table)
     channels = tuple(_channel(entry, pyproject, kind) for entry in _entries(table, "channels"))
     check_distinct(channels)
     return channels
+
+
+def _migration_suffix(table: dict[str, Any]) -> str:
+    """What the project's migrations end with: Alembic revisions, or SQL files."""
+    return ".py" if "alembic" in table else ".sql"
 
 
 _ROUTE_PREFIX = re.compile(r"(/[A-Za-z0-9._-]+)*")

@@ -259,8 +259,8 @@ class Realtime:
         The first is ready once the subscriber has joined the hub and the replay's first page is
         read: a database that fails before then fails the request.
         """
-        reset = await self._join(channel, subscriber, last_event_id, issued_at)
-        pages = self._replay(channel, subscriber)
+        reset = await self._join(channel, subscriber, last_event_id)
+        pages = self._replay(channel, subscriber, issued_at)
         first_page = await anext(pages, b"")
         yield (
             retry_frame(self.settings.retry_milliseconds)
@@ -275,7 +275,6 @@ class Realtime:
         channel: Channel[Any],
         subscriber: Subscriber,
         last_event_id: int | None,
-        issued_at: float | None = None,
     ) -> int | None:
         """Subscribe a stream from where it resumes; return the id of a `reset`, if it needs one.
 
@@ -290,8 +289,6 @@ class Realtime:
             gone_through, newest = await resume_bounds(
                 connection, channel, subscriber.user_id, timeout=timeout
             )
-            if issued_at is not None:
-                await _refuse_revoked(connection, subscriber.user_id, issued_at, timeout)
         subscriber.opened_through = newest
         resume_after = newest if last_event_id is None else last_event_id
         reset = None if gone_through <= resume_after <= newest else newest
@@ -299,7 +296,9 @@ class Realtime:
         self.hub.add(subscriber, delivered_through=newest)
         return reset
 
-    async def _replay(self, channel: Channel[Any], subscriber: Subscriber) -> AsyncIterator[bytes]:
+    async def _replay(
+        self, channel: Channel[Any], subscriber: Subscriber, issued_at: float | None
+    ) -> AsyncIterator[bytes]:
         """Frames of the subscriber's events after where it resumes, a page at a time.
 
         A page holds at most `max_queued_bytes` of payload (or one event), the bound of live
@@ -310,13 +309,13 @@ class Realtime:
         """
         span = start_span(f"replay {channel.name}", {"fastapi_pg_sse.channel": channel.name})
         try:
-            async for page in self._replay_pages(channel, subscriber, span):
+            async for page in self._replay_pages(channel, subscriber, issued_at, span):
                 yield page
         finally:
             span.end()
 
     async def _replay_pages(
-        self, channel: Channel[Any], subscriber: Subscriber, span: Span
+        self, channel: Channel[Any], subscriber: Subscriber, issued_at: float | None, span: Span
     ) -> AsyncIterator[bytes]:
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds
@@ -330,14 +329,9 @@ class Realtime:
                     connection, channel, subscriber.user_id, timeout=timeout
                 )
                 page = None  # pruned since it resumed: what it would replay may be gone
-                # A revocation committed after the stream read where it opens, whose notification
-                # the listener handled before the stream joined the hub, is read here.
                 if first:
                     first = False
-                    user_id = subscriber.user_id
-                    revoked = await latest_revocations(connection, [user_id], timeout=timeout)
-                    if user_id in revoked:
-                        self.hub.revoke(user_id, revoked[user_id].id)
+                    await self._check_revocation(connection, subscriber.user_id, issued_at)
                 if gone_through <= subscriber.replayed_through:
                     page = await fetch_events_after(
                         connection,
@@ -359,6 +353,24 @@ class Realtime:
                 span.set_attribute("fastapi_pg_sse.events", replayed)
                 yield b"".join(event_frame(e.id, e.type, e.data) for e in page.events)
             more = page.more
+
+    async def _check_revocation(
+        self, connection: Connection, user_id: str, issued_at: float | None
+    ) -> None:
+        """Read the user's newest revocation once the stream has joined the hub: refuse a token
+        issued before it (`TokenRevoked`, a 401), and end the user's streams opened before it
+        (one committed after the stream read where it opens, whose notification the listener
+        handled before the stream joined, would end none otherwise).
+
+        Compared by whole seconds, as `iat` counts them: a token issued in the second of the
+        revocation is accepted, so that signing in again at once works."""
+        timeout = self.settings.pool_timeout_seconds
+        revocation = (await latest_revocations(connection, [user_id], timeout=timeout)).get(user_id)
+        if revocation is None:
+            return
+        if issued_at is not None and math.floor(issued_at) < math.floor(revocation.committed_at):
+            raise TokenRevoked
+        self.hub.revoke(user_id, revocation.id)
 
 
 class EventStream(StreamingResponse):
@@ -535,18 +547,6 @@ def _end_reason(subscriber: Subscriber) -> str:
     if subscriber.expired:
         return "expired"
     return "overflowed" if subscriber.overflowed else "closed"
-
-
-async def _refuse_revoked(
-    connection: Connection, user_id: str, issued_at: float, timeout: float
-) -> None:
-    """Raise `TokenRevoked` if the user's streams were revoked after the token was issued.
-
-    Compared by whole seconds, as `iat` counts them: a token issued in the second of the
-    revocation is accepted, so that signing in again at once works."""
-    revocation = (await latest_revocations(connection, [user_id], timeout=timeout)).get(user_id)
-    if revocation is not None and math.floor(issued_at) < math.floor(revocation.committed_at):
-        raise TokenRevoked
 
 
 def _revoked_token(settings: RealtimeSettings) -> JSONResponse:
