@@ -81,8 +81,9 @@ def required_version() -> SchemaVersion:
     foreign key), and a database keeps working at the version it has until it is upgraded.
 
     1.3: the listener reads each event's traceparent and the revocations, and a traced emit
-    stores its traceparent: a database at 1.2 would fail each of them."""
-    return SchemaVersion(1, 3)
+    stores its traceparent: a database at 1.2 would fail each of them. 1.4: every stream reads
+    its user's groups and the channel's broadcasts (the events' `target_group`)."""
+    return SchemaVersion(1, 4)
 
 
 def migration_sql(version: SchemaVersion) -> str:
