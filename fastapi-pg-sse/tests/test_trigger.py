@@ -296,13 +296,7 @@ async def test_a_dropped_column_is_refused(database: asyncpg.Connection) -> None
     [
         ("Bad", "owner", "note", None, "channel must be a lowercase SQL identifier"),
         ("x" * 54, "owner", "note", None, "at most 53 bytes"),
-        (
-            "notes_ok",
-            "owner",
-            "a note",
-            None,
-            "event_type must be a word such as stock_updated, got 'a b'",
-        ),
+        ("notes_ok", "owner", "a note", None, "event_type must be a word"),
         ("notes_ok", "", "note", None, "target_user_id must be a non-empty single line"),
         ("notes_ok", "owner", "note", [], "columns must name 1 to 50 distinct columns"),
         ("notes_ok", "owner", "note", ["body", "body"], "1 to 50 distinct columns"),
