@@ -181,7 +181,8 @@ REFUSALS = {
     ),
     "broadcast on the revocations' channel": (
         "broadcast('fastapi_pg_sse.revoked', 'revoked', NULL)",
-        "channel must be a lowercase SQL identifier of at most 53 bytes, got 'fastapi_pg_sse.revoked'",
+        "channel must be a lowercase SQL identifier of at most 53 bytes, got"
+        " 'fastapi_pg_sse.revoked'",
     ),
     "broadcast_many, types and payloads": (
         "broadcast_many($1, '{a,b}', '{null}')",
