@@ -270,7 +270,7 @@ async def test_a_trigger_through_a_table_the_owner_may_not_read_is_refused_with_
 
 NEW_IN_1_4 = {
     "emit_to_group": "SELECT fastapi_pg_sse.emit_to_group('notes', 'ops', 'note', '{}')",
-    "emit_to_groups": "SELECT fastapi_pg_sse.emit_to_groups('notes', '{ops}', '{note}', '{\"{}\"}')",
+    "emit_to_groups": "SELECT fastapi_pg_sse.emit_to_groups('notes', '{ops}', '{note}', '{null}')",
     "broadcast": "SELECT fastapi_pg_sse.broadcast('notes', 'note', '{}')",
     "broadcast_many": "SELECT fastapi_pg_sse.broadcast_many('notes', '{note}', '{\"{}\"}', NULL)",
 }
