@@ -115,6 +115,14 @@ ATTEMPTS = {
     "drop a trigger": "SELECT fastapi_pg_sse.drop_trigger('notes', 'notes')",
 }
 
+NEW_IN_1_4 = {
+    "emit_to_group": "SELECT fastapi_pg_sse.emit_to_group('notes', 'ops', 'note', '{}')",
+    "emit_to_groups": "SELECT fastapi_pg_sse.emit_to_groups('notes', '{ops}', '{note}', '{null}')",
+    "broadcast": "SELECT fastapi_pg_sse.broadcast('notes', 'note', '{}')",
+    "broadcast_many": "SELECT fastapi_pg_sse.broadcast_many('notes', '{note}', '{\"{}\"}', NULL)",
+}
+"""A call of each function schema 1.4 adds: to a group, to groups, to everyone, many to everyone."""
+
 
 @pytest.mark.parametrize("attempt", ATTEMPTS)
 async def test_a_role_that_only_writes_a_table_can_do_nothing_else_with_events(
@@ -187,6 +195,13 @@ async def test_the_readme_grants_let_each_role_do_its_part_and_nothing_more(
                 for statement in attempts:
                     with pytest.raises(asyncpg.InsufficientPrivilegeError):
                         await connection.execute(statement)
+        async with connected(roles["emitting_role"]) as emitter:
+            for statement in NEW_IN_1_4.values():
+                await emitter.execute(statement)
+        async with connected(roles["streaming_role"]) as streamer:
+            for statement in NEW_IN_1_4.values():
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await streamer.execute(statement)
         async with connected(roles["pruning_role"]) as pruner:
             assert await pruner.fetchval("SELECT fastapi_pg_sse.prune($1, '0 s')", FEED.name) >= 1
 
@@ -266,14 +281,6 @@ async def test_a_trigger_through_a_table_the_owner_may_not_read_is_refused_with_
     finally:
         async with connected(realtime_postgres_url) as admin:
             await admin.execute(f"DROP ROLE IF EXISTS {owner}")
-
-
-NEW_IN_1_4 = {
-    "emit_to_group": "SELECT fastapi_pg_sse.emit_to_group('notes', 'ops', 'note', '{}')",
-    "emit_to_groups": "SELECT fastapi_pg_sse.emit_to_groups('notes', '{ops}', '{note}', '{null}')",
-    "broadcast": "SELECT fastapi_pg_sse.broadcast('notes', 'note', '{}')",
-    "broadcast_many": "SELECT fastapi_pg_sse.broadcast_many('notes', '{note}', '{\"{}\"}', NULL)",
-}
 
 
 async def test_the_roles_that_could_emit_before_1_4_may_emit_to_groups_and_everyone_after_it(
