@@ -1,7 +1,7 @@
 """Ids are given as transactions commit, in commit order: emitters never wait for each other
-while their transactions are open, whatever users they emit to, and an event that commits late
-gets an id larger than every id already given out, so that neither a stream nor a reader reading
-on from the last id it saw ever skips it."""
+while their transactions are open, whatever users or groups they emit to (or everyone), and an
+event that commits late gets an id larger than every id already given out, so that neither a
+stream nor a reader reading on from the last id it saw ever skips it."""
 
 import random
 from contextlib import AsyncExitStack

@@ -1,8 +1,9 @@
 """`fastapi_pg_sse.create_trigger(channel, table, user_column, event_prefix, columns)`: a table
 emits a channel's events, one bulk emit per statement, to the user of each row it inserts,
 updates or deletes (`<prefix>_created`, `_updated`, `_deleted`), in a column of the row or,
-through a foreign key, `<fk_column>.<user_column>`, in the row it references; it refuses a column
-the table lacks and a path that leads to no user; `fastapi_pg_sse.triggers` lists what it made,
+through a foreign key, `<fk_column>.<user_column>`, in the row it references (or, made with
+`group_column` instead, to each row's group, found the same ways); it refuses a column the table
+lacks, a path that leads to no user, and both or neither of user_column and group_column; `fastapi_pg_sse.triggers` lists what it made,
 and `drop_trigger` undoes it. The served app's test helpers find the watched table through that
 view."""
 
