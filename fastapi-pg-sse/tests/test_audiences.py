@@ -130,7 +130,7 @@ MISUSES: dict[str, tuple[Callable[[asyncpg.Connection], Awaitable[None]], str]] 
         f"emit_many() {NO_AUDIENCE} target_user_id and target_group and everyone",
     ),
     "emit_many of pairs to a group": (
-        lambda c: ORDERS.emit_many(c, [("u", PLACED)], target_group="g"),  # type: ignore[call-overload]
+        lambda c: ORDERS.emit_many(c, [("u", PLACED)], target_group="g"),  # type: ignore[list-item]
         "declares OrderPlaced, OrderShipped, not tuple",
     ),
 }

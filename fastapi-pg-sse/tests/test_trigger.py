@@ -3,9 +3,9 @@ emits a channel's events, one bulk emit per statement, to the user of each row i
 updates or deletes (`<prefix>_created`, `_updated`, `_deleted`), in a column of the row or,
 through a foreign key, `<fk_column>.<user_column>`, in the row it references (or, made with
 `group_column` instead, to each row's group, found the same ways); it refuses a column the table
-lacks, a path that leads to no user, and both or neither of user_column and group_column; `fastapi_pg_sse.triggers` lists what it made,
-and `drop_trigger` undoes it. The served app's test helpers find the watched table through that
-view."""
+lacks, a path that leads to no user, and both or neither of user_column and group_column;
+`fastapi_pg_sse.triggers` lists what it made, and `drop_trigger` undoes it. The served app's test
+helpers find the watched table through that view."""
 
 import json
 import re
