@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from opentelemetry import trace
 
 from fastapi_pg_sse import Channel
 from fastapi_pg_sse.testing import connected
@@ -16,6 +17,7 @@ from tests.app import ORDERS
 from tests.helpers import committing, new_channel
 from tests.order_events import OrderPlaced, OrderShipped
 from tests.test_bulk_emit import notifications, until_marker
+from tests.test_tracing import spans  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.anyio
 
@@ -233,3 +235,28 @@ async def test_a_group_of_1024_bytes_and_nothing_to_broadcast_are_taken(
             )
             == 1024
         )
+
+
+@pytest.mark.usefixtures("spans")
+async def test_an_emit_to_a_group_or_everyone_stores_the_traceparent_of_the_current_span(
+    realtime_database_url: str,
+) -> None:
+    """As an emit to a user does, singly and in bulk; outside any span, none."""
+    placed = OrderPlaced(order_id=1, lines=[])
+    async with connected(realtime_database_url) as connection:
+        with trace.get_tracer("the application").start_as_current_span("POST /teams") as span:
+            async with committing(connection) as traced:
+                await ORDERS.emit(connection, placed, target_group="team-7")
+                await ORDERS.emit(connection, everyone=True, event_type="raw")
+                await ORDERS.emit_many(connection, [placed], target_group="team-7")
+                await ORDERS.emit_many(connection, [placed], everyone=True)
+        async with committing(connection) as untraced:
+            await ORDERS.emit(connection, placed, target_group="team-7")
+            await ORDERS.emit_many(connection, [placed], everyone=True)
+        stored = await connection.fetch(
+            "SELECT traceparent FROM fastapi_pg_sse.events WHERE id = ANY ($1) ORDER BY id",
+            traced + untraced,
+        )
+    context = span.get_span_context()
+    traceparent = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    assert [row["traceparent"] for row in stored] == [traceparent] * 4 + [None] * 2
