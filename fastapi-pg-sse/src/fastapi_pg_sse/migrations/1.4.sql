@@ -169,9 +169,9 @@ END;
 $$;
 
 -- create_trigger gains group_column: the events of each changed row go to the group it names (a
--- column, or a path through a foreign key, as user_column), instead of to a user. It replaces 1.3's
--- (dropped below, once its grants are carried over), which calls with four or five arguments name
--- as well.
+-- column, or a path through a foreign key, as user_column), instead of to a user. It replaces 1.3's,
+-- dropped below once its grants are carried over: a call of 1.3's form, by position or by name,
+-- calls it unchanged.
 CREATE FUNCTION fastapi_pg_sse.create_trigger(channel text, on_table regclass, user_column text DEFAULT NULL, event_prefix text DEFAULT NULL, columns text[] DEFAULT NULL, group_column text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
