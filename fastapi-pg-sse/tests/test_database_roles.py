@@ -13,7 +13,13 @@ from urllib.parse import quote, urlsplit
 import asyncpg
 import pytest
 
-from fastapi_pg_sse.schema import SchemaVersion, apply_migrations, creation_sql, migration_sql
+from fastapi_pg_sse.schema import (
+    SchemaVersion,
+    apply_migrations,
+    creation_sql,
+    downgrade_sql,
+    migration_sql,
+)
 from fastapi_pg_sse.testing import connected, next_event, open_stream, sign_token
 from tests.app import FEED, STREAM
 from tests.helpers import new_database, new_users, serving
@@ -283,12 +289,13 @@ async def test_a_trigger_through_a_table_the_owner_may_not_read_is_refused_with_
             await admin.execute(f"DROP ROLE IF EXISTS {owner}")
 
 
-async def test_the_roles_that_could_emit_before_1_4_may_emit_to_groups_and_everyone_after_it(
+async def test_1_4_grants_its_functions_to_who_could_emit_and_its_downgrade_keeps_the_grants(
     realtime_postgres_url: str,
 ) -> None:
     """The 1.4 migration grants its functions to each role granted emit or emit_many, and its
     create_trigger to whoever could call 1.3's (here, a role granted every function of the
-    schema, as a role that runs migrations may be); to no other role."""
+    schema, as a role that runs migrations may be); to no other role. Its downgrade gives 1.3's
+    create_trigger and view of triggers to whom 1.4's were granted."""
     suffix = uuid.uuid4().hex[:8]
     emitter, creator, nobody = (f"{role}_{suffix}" for role in ("emitter", "creator", "nobody"))
     async with connected(realtime_postgres_url) as admin:
@@ -325,8 +332,23 @@ async def test_the_roles_that_could_emit_before_1_4_may_emit_to_groups_and_every
                 "SELECT array_agg(format('%s %s', channel, target_group) ORDER BY id)"
                 " FROM fastapi_pg_sse.events"
             )
+            await owner.execute(
+                f"GRANT SELECT ON fastapi_pg_sse.triggers TO {nobody};"
+                " SELECT fastapi_pg_sse.drop_trigger('team_notes', 'notes');"
+                + downgrade_sql(SchemaVersion(1, 4))
+            )
+            kept = await owner.fetchrow(
+                "SELECT has_function_privilege($1, 'fastapi_pg_sse.create_trigger(text, regclass,"
+                " text, text, text[])', 'EXECUTE'), has_table_privilege($2,"
+                " 'fastapi_pg_sse.triggers', 'SELECT'), has_table_privilege($1,"
+                " 'fastapi_pg_sse.triggers', 'SELECT')",
+                creator,
+                nobody,
+            )
     finally:
         async with connected(realtime_postgres_url) as admin:
             for role in (emitter, creator, nobody):
                 await admin.execute(f"DROP ROLE IF EXISTS {role}")
     assert stored == [*["notes ops"] * 2, *["notes "] * 2, "team_notes dev"]
+    assert kept is not None
+    assert tuple(kept) == (True, True, False)
