@@ -1,5 +1,6 @@
-"""Emit throughput: the commit-order emit against 0.4's per-user lock and 0.2's channel lock, and
-emitting in bulk against one call per event, each comparison in the same run, interleaved.
+"""Emit throughput: the commit-order emit, to users, to groups and to everyone, against 0.4's
+per-user lock and 0.2's channel lock, and emitting in bulk against one call per event, each
+comparison in the same run, interleaved.
 
 Locks. fastapi-pg-sse 0.2's emit function took one advisory lock per channel and held it until
 commit, so every emitter of a channel waited for every other. 0.4's locked the target user's
@@ -9,16 +10,20 @@ stages the event, and a deferred trigger numbers the transaction's events and mo
 `fastapi_pg_sse.events` as it commits, holding `fastapi_pg_sse.commit_order` until the commit
 ends, so emitters wait only for each other's commits (which PostgreSQL already serialises for
 transactions that NOTIFY: what the lock adds to that turn is the numbering and the move). See
-`_database.py` for where each version comes from. All three run here, in one database,
-interleaved (each going first in turn), in transactions of 1 or 100 events, one call each: each
-connection emitting to a user of its own, then all connections to the same user.
+`_database.py` for where each version comes from. The commit-order emit runs in three forms,
+each to its own audience (schema 1.4): `fastapi_pg_sse.emit` to a user, `emit_to_group` to a
+group, `broadcast` to everyone on the channel, which take the same path (`fastapi_pg_sse.record`,
+then the commit's turn). All five run here, in one database, interleaved (each going first in
+turn), in transactions of 1 or 100 events, one call each: each connection emitting to a user (a
+group) of its own, then all connections to the same user (group); everyone is everyone's.
 
 Bulk. A transaction of 100 events for 10 users (each connection its own users) goes out in
 each of these forms, interleaved, and repeated:
 
 - SQL, one `fastapi_pg_sse.emit` call per event (one round trip each): the baseline;
 - SQL, `fastapi_pg_sse.emit` over `unnest` of the events (one statement);
-- SQL, `fastapi_pg_sse.emit_many` (one statement);
+- SQL, `fastapi_pg_sse.emit_many` (one statement), and its forms to groups (`emit_to_groups`,
+  each event to one of 10 groups of the connection's own) and to everyone (`broadcast_many`);
 - SQL, 0.4's `<channel>_emit` per event and `<channel>_emit_many` (`baseline/user_lock_0.4.sql`);
 - Python, `Channel.emit` per event, and `Channel.emit_many` once;
 - the `--table` trigger on an INSERT of 100 rows: the runtime's generic one
@@ -105,12 +110,18 @@ EMIT = f"SELECT fastapi_pg_sse.emit('{CURRENT}', $1, 'tick', '{PAYLOAD}'::jsonb)
 LOCK_VERSIONS = {
     "0.2 channel lock": f"SELECT {CHANNEL_LOCK}_emit($1, 'tick', '{PAYLOAD}'::jsonb)",
     "0.4 user lock": f"SELECT {USER_LOCK}_emit($1, 'tick', '{PAYLOAD}'::jsonb)",
-    "commit order": EMIT,
+    "now: user": EMIT,
+    "now: group": f"SELECT fastapi_pg_sse.emit_to_group('{CURRENT}', $1, 'tick', '{PAYLOAD}')",
+    "now: everyone": f"SELECT fastapi_pg_sse.broadcast('{CURRENT}', 'tick', '{PAYLOAD}')",
 }
-"""Each version's emit of one event to the user $1."""
+"""Each version's emit of one event to the user (or group) $1, or to everyone."""
 LOCK_RATIOS = {
-    "now / 0.4": ("commit order", "0.4 user lock"),
-    "now / 0.2": ("commit order", "0.2 channel lock"),
+    "user / 0.4": ("now: user", "0.4 user lock"),
+    "group / 0.4": ("now: group", "0.4 user lock"),
+    "everyone / 0.4": ("now: everyone", "0.4 user lock"),
+    "group / user": ("now: group", "now: user"),
+    "everyone / user": ("now: everyone", "now: user"),
+    "user / 0.2": ("now: user", "0.2 channel lock"),
 }
 """Each ratio's heading, and its (version, baseline)."""
 
@@ -121,12 +132,32 @@ def spread(users: list[str]) -> list[str]:
 
 
 def per_event(statement: str, events: int) -> Emit:
-    """`events` calls of `statement`, one round trip each, round robin over the users."""
+    """`events` calls of `statement`, one round trip each, round robin over the users (or groups)
+    if it takes one ($1)."""
+    addressed = "$1" in statement
 
     async def emit(connection: Connection, users: list[str]) -> int:
         for number in range(events):
-            await connection.execute(statement, users[number % len(users)])
+            target = [users[number % len(users)]] if addressed else []
+            await connection.execute(statement, *target)
         return events
+
+    return emit
+
+
+def bulk(function: str, *, addressed: bool = True) -> Emit:
+    """One call of `fastapi_pg_sse.<function>` with BULK_EVENTS events, each to one of the
+    connection's users (or groups), or, not `addressed`, to everyone."""
+
+    async def emit(connection: Connection, users: list[str]) -> int:
+        columns = [spread(users)] if addressed else []
+        columns += [["tick"] * BULK_EVENTS, [PAYLOAD] * BULK_EVENTS]
+        casts = [*["text[]"] * (len(columns) - 1), "jsonb[]"]
+        placeholders = ", ".join(f"${n}::{cast}" for n, cast in enumerate(casts, start=2))
+        await connection.execute(
+            f"SELECT fastapi_pg_sse.{function}($1, {placeholders})", CURRENT, *columns
+        )
+        return BULK_EVENTS
 
     return emit
 
@@ -137,16 +168,6 @@ async def sql_over_unnest(connection: Connection, users: list[str]) -> int:
         " FROM unnest($1::text[]) AS target_user_id",
         spread(users),
         PAYLOAD,
-    )
-    return BULK_EVENTS
-
-
-async def sql_bulk(connection: Connection, users: list[str]) -> int:
-    await connection.execute(
-        f"SELECT fastapi_pg_sse.emit_many('{CURRENT}', $1::text[], $2::text[], $3::jsonb[])",
-        spread(users),
-        ["tick"] * BULK_EVENTS,
-        [PAYLOAD] * BULK_EVENTS,
     )
     return BULK_EVENTS
 
@@ -188,7 +209,9 @@ BULK_FORMS: dict[str, Emit] = {
     "SQL: emit, 1 per tx": per_event(EMIT, 1),
     "SQL: emit per event": per_event(EMIT, BULK_EVENTS),
     "SQL: emit over unnest": sql_over_unnest,
-    "SQL: emit_many": sql_bulk,
+    "SQL: emit_many": bulk("emit_many"),
+    "SQL: emit_to_groups": bulk("emit_to_groups"),
+    "SQL: broadcast_many": bulk("broadcast_many", addressed=False),
     "SQL 0.4: emit per event": per_event(LOCK_VERSIONS["0.4 user lock"], BULK_EVENTS),
     "SQL 0.4: emit_many": sql_bulk_0_4,
     "Python: emit per event": python_per_event,
@@ -206,6 +229,8 @@ RATIOS = (
     ("Python: emit_many", "Python: emit per event"),
     ("SQL: emit per event", "SQL 0.4: emit per event"),
     ("SQL: emit_many", "SQL 0.4: emit_many"),
+    ("SQL: emit_to_groups", "SQL: emit_many"),
+    ("SQL: broadcast_many", "SQL: emit_many"),
     ("trigger: generic", "trigger: generic, written out"),
     ("trigger: generic", "trigger per statement (0.4)"),
     ("trigger: generic", "trigger per row (0.3)"),
@@ -283,7 +308,7 @@ async def compare_locks(bench: Bench) -> None:
     print(
         f"Locks: events/s committed, {bench.seconds:g} s per figure, {bench.repeats} interleaved"
         f" repeats, synchronous_commit {bench.synchronous_commit}; users: 'own' = each"
-        " connection its own user, 'same' = every connection the same user"
+        " connection its own user (group), 'same' = every connection the same user (group)"
     )
     versions = list(LOCK_VERSIONS)
     figures: dict[tuple[LockCase, str], list[float]] = {}

@@ -288,20 +288,37 @@ def test_a_0_4_alembic_project_upgrades_with_sync_and_alembic(
         left = asyncio.run(legacy_objects(database_url))
         assert left == {"functions": [], "tables": list(KEPT_TABLES)}
         asyncio.run(set_basket(database_url, "carol", 2))
+        asyncio.run(emit_stock(database_url, "alice", 2, before_upgrade=False))
+        asyncio.run(emit_to_audiences(database_url))
         assert asyncio.run(events_of_the_runtime(database_url)) == [
-            ("warehouse_ops_stock_level", "carol", "stock_level_updated")
-        ]
+            ("warehouse_ops_stock_level", "carol", "", "stock_level_updated"),
+            ("inventory_stock", "alice", "", "stock_updated"),
+            ("inventory_stock", "", "store-1", "stock_updated"),
+            ("inventory_stock", "", "", "stock_updated"),
+        ], "the channels of 0.4 emit to users, to groups (schema 1.4) and to everyone"
     assert run_scaffold("check", cwd=project).exit_code == 0
     passed = run_generated_tests(project, postgres_url, tmp_path / "basetemp")
     assert passed >= channel_test_count(project) > 0
 
 
-async def events_of_the_runtime(database_url: str) -> list[tuple[str, str, str]]:
+async def emit_to_audiences(database_url: str) -> None:
+    """A stock event to a group of users, then to everyone, in SQL."""
+    async with connected(database_url) as connection:
+        await connection.execute(
+            "SELECT fastapi_pg_sse.emit_to_group('inventory_stock', 'store-1', 'stock_updated',"
+            " '{\"n\": 3}'); SELECT fastapi_pg_sse.broadcast('inventory_stock', 'stock_updated',"
+            " '{\"n\": 4}')"
+        )
+
+
+async def events_of_the_runtime(database_url: str) -> list[tuple[str, str, str, str]]:
+    """(channel, user, group, type) of each event of the runtime's table, in id order."""
     async with connected(database_url) as connection:
         rows = await connection.fetch(
-            "SELECT channel, target_user_id, type FROM fastapi_pg_sse.events ORDER BY id"
+            "SELECT channel, target_user_id, target_group, type FROM fastapi_pg_sse.events"
+            " ORDER BY id"
         )
-    return [(row[0], row[1], row[2]) for row in rows]
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
 def test_an_emitter_of_0_4_running_during_the_upgrade_loses_no_event(

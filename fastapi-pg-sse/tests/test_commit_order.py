@@ -1,7 +1,7 @@
 """Ids are given as transactions commit, in commit order: emitters never wait for each other
-while their transactions are open, whatever users they emit to, and an event that commits late
-gets an id larger than every id already given out, so that neither a stream nor a reader reading
-on from the last id it saw ever skips it."""
+while their transactions are open, whatever users or groups they emit to (or everyone), and an
+event that commits late gets an id larger than every id already given out, so that neither a
+stream nor a reader reading on from the last id it saw ever skips it."""
 
 import random
 from contextlib import AsyncExitStack
@@ -262,3 +262,59 @@ async def test_nothing_of_a_committed_or_rolled_back_transaction_stays_staged(
         )
     assert staged == 0
     assert committed == ["commit"]
+
+
+AUDIENCES = {
+    "user": "SELECT fastapi_pg_sse.emit($1, $2, $3, NULL)",
+    "group": "SELECT fastapi_pg_sse.emit_to_group($1, $2, $3, NULL)",
+    "everyone": "SELECT fastapi_pg_sse.broadcast($1, $2, NULL)",
+}
+"""Emits on channel $1 to the user or the group $2 the event type $3, or to everyone the event
+type $2."""
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("user", "group"), ("group", "user"), ("everyone", "group"), ("group", "everyone")],
+)
+async def test_events_to_two_audiences_committing_in_reverse_order_get_ids_in_commit_order(
+    realtime_database_url: str, first: str, second: str
+) -> None:
+    """The first transaction emits to one audience, the second to another and commits, then the
+    first commits. Neither emit waited for the other transaction, and the first event's id is
+    the larger: a stream of a user in the group, reading its user's, its group's and everyone's
+    events on from the second event's id, reads the first."""
+    channel = new_channel()
+    (user,) = new_users("member")
+    targets = {"user": [user], "group": ["team-7"], "everyone": []}
+    async with (
+        connected(realtime_database_url) as observer,
+        connected(realtime_database_url) as first_emitter,
+        connected(realtime_database_url) as second_emitter,
+    ):
+        transactions = first_emitter.transaction(), second_emitter.transaction()
+        xacts = []
+        for transaction, connection, audience in zip(
+            transactions, (first_emitter, second_emitter), (first, second), strict=True
+        ):
+            await transaction.start()
+            with anyio.fail_after(30):
+                await connection.execute(
+                    AUDIENCES[audience], channel.name, *targets[audience], f"to_{audience}"
+                )
+            xacts.append(await _xact_id(connection))
+        for emitter in (first_emitter, second_emitter):
+            assert await blocking_pids(observer, emitter.get_server_pid()) == []
+        await transactions[1].commit()
+        await transactions[0].commit()
+        [first_id] = await committed_event_ids(observer, xacts[0])
+        [second_id] = await committed_event_ids(observer, xacts[1])
+        read_on = await observer.fetch(
+            "SELECT id, type FROM fastapi_pg_sse.events WHERE channel = $1 AND id > $2"
+            " AND (target_user_id, target_group) IN (($3, ''), ('', 'team-7'), ('', ''))",
+            channel.name,
+            second_id,
+            user,
+        )
+    assert second_id < first_id
+    assert [tuple(row) for row in read_on] == [(first_id, f"to_{first}")]

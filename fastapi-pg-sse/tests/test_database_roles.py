@@ -13,7 +13,13 @@ from urllib.parse import quote, urlsplit
 import asyncpg
 import pytest
 
-from fastapi_pg_sse.schema import apply_migrations
+from fastapi_pg_sse.schema import (
+    SchemaVersion,
+    apply_migrations,
+    creation_sql,
+    downgrade_sql,
+    migration_sql,
+)
 from fastapi_pg_sse.testing import connected, next_event, open_stream, sign_token
 from tests.app import FEED, STREAM
 from tests.helpers import new_database, new_users, serving
@@ -24,7 +30,10 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 ROLES = ("streaming_role", "emitting_role", "pruning_role", "writer", "nobody")
 """The README's roles, a role that only writes the application's table, and one with no grant."""
 PASSWORD = "a-password-of-the-roles-of-these-tests"
-DEFINERS = {"emit", "emit_many", "commit_events", "emit_changes", "prune", "disconnect"}
+DEFINERS = {
+    *("emit", "emit_many", "emit_to_group", "emit_to_groups", "broadcast", "broadcast_many"),
+    *("record", "commit_events", "emit_changes", "prune", "disconnect"),
+}
 """The functions that run as the schema's owner: those that write events."""
 
 
@@ -112,6 +121,14 @@ ATTEMPTS = {
     "drop a trigger": "SELECT fastapi_pg_sse.drop_trigger('notes', 'notes')",
 }
 
+NEW_IN_1_4 = {
+    "emit_to_group": "SELECT fastapi_pg_sse.emit_to_group('notes', 'ops', 'note', '{}')",
+    "emit_to_groups": "SELECT fastapi_pg_sse.emit_to_groups('notes', '{ops}', '{note}', '{null}')",
+    "broadcast": "SELECT fastapi_pg_sse.broadcast('notes', 'note', '{}')",
+    "broadcast_many": "SELECT fastapi_pg_sse.broadcast_many('notes', '{note}', '{\"{}\"}', NULL)",
+}
+"""A call of each function schema 1.4 adds: to a group, to groups, to everyone, many to everyone."""
+
 
 @pytest.mark.parametrize("attempt", ATTEMPTS)
 async def test_a_role_that_only_writes_a_table_can_do_nothing_else_with_events(
@@ -184,6 +201,13 @@ async def test_the_readme_grants_let_each_role_do_its_part_and_nothing_more(
                 for statement in attempts:
                     with pytest.raises(asyncpg.InsufficientPrivilegeError):
                         await connection.execute(statement)
+        async with connected(roles["emitting_role"]) as emitter:
+            for statement in NEW_IN_1_4.values():
+                await emitter.execute(statement)
+        async with connected(roles["streaming_role"]) as streamer:
+            for statement in NEW_IN_1_4.values():
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await streamer.execute(statement)
         async with connected(roles["pruning_role"]) as pruner:
             assert await pruner.fetchval("SELECT fastapi_pg_sse.prune($1, '0 s')", FEED.name) >= 1
 
@@ -263,3 +287,68 @@ async def test_a_trigger_through_a_table_the_owner_may_not_read_is_refused_with_
     finally:
         async with connected(realtime_postgres_url) as admin:
             await admin.execute(f"DROP ROLE IF EXISTS {owner}")
+
+
+async def test_1_4_grants_its_functions_to_who_could_emit_and_its_downgrade_keeps_the_grants(
+    realtime_postgres_url: str,
+) -> None:
+    """The 1.4 migration grants its functions to each role granted emit or emit_many, and its
+    create_trigger to whoever could call 1.3's (here, a role granted every function of the
+    schema, as a role that runs migrations may be); to no other role. Its downgrade gives 1.3's
+    create_trigger and view of triggers to whom 1.4's were granted."""
+    suffix = uuid.uuid4().hex[:8]
+    emitter, creator, nobody = (f"{role}_{suffix}" for role in ("emitter", "creator", "nobody"))
+    async with connected(realtime_postgres_url) as admin:
+        for role in (emitter, creator, nobody):
+            await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'")
+    try:
+        async with (
+            new_database(realtime_postgres_url, schema=False) as url,
+            connected(url) as owner,
+        ):
+            await owner.execute(
+                creation_sql(SchemaVersion(1, 3))
+                + f"GRANT USAGE ON SCHEMA fastapi_pg_sse TO {emitter}, {creator}, {nobody};"
+                "GRANT EXECUTE ON FUNCTION fastapi_pg_sse.emit(text, text, text, jsonb)"
+                f" TO {emitter};"
+                f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA fastapi_pg_sse TO {creator};"
+                f"CREATE TABLE notes (owner text, team text); ALTER TABLE notes OWNER TO {creator};"
+                + migration_sql(SchemaVersion(1, 4))
+            )
+            async with connected(as_role(url, emitter)) as connection:
+                for statement in NEW_IN_1_4.values():
+                    await connection.execute(statement)
+            async with connected(as_role(url, creator)) as connection:
+                await connection.execute(
+                    "SELECT fastapi_pg_sse.create_trigger('team_notes', 'notes',"
+                    " group_column => 'team', event_prefix => 'note');"
+                    " INSERT INTO notes VALUES ('ada', 'dev')"
+                )
+            async with connected(as_role(url, nobody)) as connection:
+                for statement in NEW_IN_1_4.values():
+                    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                        await connection.execute(statement)
+            stored = await owner.fetchval(
+                "SELECT array_agg(format('%s %s', channel, target_group) ORDER BY id)"
+                " FROM fastapi_pg_sse.events"
+            )
+            await owner.execute(
+                f"GRANT SELECT ON fastapi_pg_sse.triggers TO {nobody};"
+                " SELECT fastapi_pg_sse.drop_trigger('team_notes', 'notes');"
+                + downgrade_sql(SchemaVersion(1, 4))
+            )
+            kept = await owner.fetchrow(
+                "SELECT has_function_privilege($1, 'fastapi_pg_sse.create_trigger(text, regclass,"
+                " text, text, text[])', 'EXECUTE'), has_table_privilege($2,"
+                " 'fastapi_pg_sse.triggers', 'SELECT'), has_table_privilege($1,"
+                " 'fastapi_pg_sse.triggers', 'SELECT')",
+                creator,
+                nobody,
+            )
+    finally:
+        async with connected(realtime_postgres_url) as admin:
+            for role in (emitter, creator, nobody):
+                await admin.execute(f"DROP ROLE IF EXISTS {role}")
+    assert stored == [*["notes ops"] * 2, *["notes "] * 2, "team_notes dev"]
+    assert kept is not None
+    assert tuple(kept) == (True, True, False)

@@ -1,10 +1,11 @@
 """`fastapi_pg_sse.create_trigger(channel, table, user_column, event_prefix, columns)`: a table
 emits a channel's events, one bulk emit per statement, to the user of each row it inserts,
 updates or deletes (`<prefix>_created`, `_updated`, `_deleted`), in a column of the row or,
-through a foreign key, `<fk_column>.<user_column>`, in the row it references; it refuses a column
-the table lacks and a path that leads to no user; `fastapi_pg_sse.triggers` lists what it made,
-and `drop_trigger` undoes it. The served app's test helpers find the watched table through that
-view."""
+through a foreign key, `<fk_column>.<user_column>`, in the row it references (or, made with
+`group_column` instead, to each row's group, found the same ways); it refuses a column the table
+lacks, a path that leads to no user, and both or neither of user_column and group_column;
+`fastapi_pg_sse.triggers` lists what it made, and `drop_trigger` undoes it. The served app's test
+helpers find the watched table through that view."""
 
 import json
 import re
@@ -758,4 +759,99 @@ async def test_a_watched_row_the_default_factory_cannot_build_says_to_write_a_ro
     assert str(refused.value) == (
         f"cannot build a row of {table}: column at has type point; insert it yourself in a"
         " `realtime_row_factory` fixture of yours (see RowFactory)"
+    )
+
+
+TEAMS = """
+    CREATE TABLE projects (id int PRIMARY KEY, team text);
+    CREATE TABLE tasks (id int PRIMARY KEY, project_id int REFERENCES projects, team text);
+    INSERT INTO projects VALUES (1, 'ops'), (2, NULL);
+"""
+"""Tasks whose team hears of them, in a column of the task (`team`) or of its project
+(`project_id.team`)."""
+
+
+async def _create_group_trigger(
+    connection: asyncpg.Connection, channel: Channel[Any], group_column: str, prefix: str
+) -> None:
+    await connection.execute(
+        "SELECT fastapi_pg_sse.create_trigger($1, 'tasks', group_column => $2, event_prefix => $3)",
+        channel.name,
+        group_column,
+        prefix,
+    )
+
+
+async def test_a_group_column_emits_each_change_to_the_rows_group_in_it_or_through_a_foreign_key(
+    database: asyncpg.Connection,
+) -> None:
+    """The events go to the group (target_group), to no user; a row without a group emits
+    nothing. The view lists the group column, and no user column."""
+    own, through = new_channel("own"), new_channel("through")
+    await database.execute(TEAMS)
+    await _create_group_trigger(database, own, "team", "task")
+    await _create_group_trigger(database, through, "project_id.team", "task")
+    async with committing(database) as ids:
+        await database.execute(
+            "INSERT INTO tasks VALUES (1, 1, 'dev'), (2, 2, 'dev'), (3, 1, NULL), (4, NULL, '')"
+        )
+        await database.execute("DELETE FROM tasks WHERE id = 1")
+    rows = await database.fetch(
+        "SELECT channel = $1 AS own, target_user_id, target_group, type, payload->>'id' AS task"
+        " FROM fastapi_pg_sse.events WHERE id = ANY ($2) ORDER BY id",
+        own.name,
+        ids,
+    )
+    assert [tuple(row) for row in rows] == [
+        (True, "", "dev", "task_created", "1"),  # triggers fire in the order of their names
+        (True, "", "dev", "task_created", "2"),
+        (False, "", "ops", "task_created", "1"),
+        (False, "", "ops", "task_created", "3"),
+        (True, "", "dev", "task_deleted", "1"),
+        (False, "", "ops", "task_deleted", "1"),
+    ]
+    listed = await database.fetch(
+        "SELECT channel, user_column, group_column, event_prefix FROM fastapi_pg_sse.triggers"
+        " WHERE on_table = 'tasks'::regclass ORDER BY channel = $1",
+        own.name,
+    )
+    assert [tuple(row) for row in listed] == [
+        (through.name, None, "project_id.team", "task"),
+        (own.name, None, "team", "task"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "why"),
+    [
+        (
+            "user_column => 'team', group_column => 'team'",
+            "name either user_column or group_column, not both",
+        ),
+        ("event_prefix => 'task'", "name either user_column or group_column, not neither"),
+        (
+            "group_column => '', event_prefix => 'task'",
+            "group_column must be a non-empty single line, got ''",
+        ),
+        (
+            "group_column => 'team', event_prefix => 'a b'",
+            "event_type must be a word such as stock_updated, got 'a b'",
+        ),
+    ],
+    ids=["both", "neither", "empty", "bad-prefix"],
+)
+async def test_a_trigger_names_its_users_or_its_groups_never_both_nor_neither(
+    database: asyncpg.Connection, arguments: str, why: str
+) -> None:
+    await database.execute(TEAMS)
+    with pytest.raises(asyncpg.InvalidParameterValueError) as refused:
+        await database.execute(
+            f"SELECT fastapi_pg_sse.create_trigger('teams', 'tasks', {arguments})"
+        )
+    assert refused.value.message.endswith(f".tasks: {why}")
+    assert (
+        await database.fetchval(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'tasks'::regclass AND NOT tgisinternal"
+        )
+        == 0
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import UnionType
-from typing import Any, Generic, cast, overload
+from typing import Any, ClassVar, Generic, Literal, cast, overload
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -95,6 +95,12 @@ class Channel(Generic[E]):
     async def emit(self, connection: Connection, event: E, *, target_user_id: str) -> None: ...
 
     @overload
+    async def emit(self, connection: Connection, event: E, *, target_group: str) -> None: ...
+
+    @overload
+    async def emit(self, connection: Connection, event: E, *, everyone: Literal[True]) -> None: ...
+
+    @overload
     async def emit(
         self,
         connection: Connection,
@@ -104,16 +110,40 @@ class Channel(Generic[E]):
         payload: Mapping[str, Any] | None = None,
     ) -> None: ...
 
+    @overload
+    async def emit(
+        self,
+        connection: Connection,
+        *,
+        target_group: str,
+        event_type: str,
+        payload: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    @overload
+    async def emit(
+        self,
+        connection: Connection,
+        *,
+        everyone: Literal[True],
+        event_type: str,
+        payload: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
     async def emit(
         self,
         connection: Connection,
         event: E | None = None,
         *,
-        target_user_id: str,
+        target_user_id: str | None = None,
+        target_group: str | None = None,
+        everyone: bool = False,
         event_type: str | None = None,
         payload: Mapping[str, Any] | None = None,
     ) -> None:
-        """Record an event in the caller's transaction.
+        """Record an event in the caller's transaction, to one audience: a user
+        (`target_user_id=`), the members of a group (`target_group=`), or every stream of the
+        channel (`everyone=True`). Naming none, or more than one, is a `TypeError` before any SQL.
 
         Subscribers receive it when that transaction commits, and never if it rolls back; its id
         is given as it commits, after every event committed before it.
@@ -125,11 +155,15 @@ class Channel(Generic[E]):
         the payload is encoded as FastAPI encodes a response (datetimes, decimals, models).
 
         PostgreSQL refuses (`asyncpg.InvalidParameterValueError`) an empty, multi-line or longer
-        than 1024 bytes user id and an event type that is not a word such as `stock_updated`.
+        than 1024 bytes user id or group, and an event type that is not a word such as
+        `stock_updated`.
 
         While an OpenTelemetry span is recording, its traceparent is stored with the event, for
         the delivery's span to link to (see `tracing`).
         """
+        audience, target = self._audience("emit", target_user_id, target_group, everyone)
+        if audience is None:
+            raise TypeError(f"emit() takes one audience: {self._AUDIENCES}, got none")
         if event is None:
             if event_type is None:
                 raise TypeError("emit() takes an event, or an event_type and a payload")
@@ -137,17 +171,23 @@ class Channel(Generic[E]):
         else:
             if event_type is not None or payload is not None:
                 raise TypeError("emit() takes an event, or an event_type and a payload, not both")
-            event_type = self._declared_type(event)
-            data = event.model_dump_json(by_alias=True)
-        if (traceparent := current_traceparent()) is None:
-            sql, traced = "SELECT fastapi_pg_sse.emit($1, $2, $3, $4::jsonb)", []
-        else:
-            sql, traced = "SELECT fastapi_pg_sse.emit($1, $2, $3, $4::jsonb, $5)", [traceparent]
-        await connection.execute(sql, self.name, target_user_id, event_type, data, *traced)
+            event_type, data = self._typed(event)
+        function = self._FUNCTIONS[audience][0]
+        await self._call(connection, function, [*target, event_type], data)
 
     @overload
     async def emit_many(
         self, connection: Connection, events: Iterable[E], *, target_user_id: str
+    ) -> None: ...
+
+    @overload
+    async def emit_many(
+        self, connection: Connection, events: Iterable[E], *, target_group: str
+    ) -> None: ...
+
+    @overload
+    async def emit_many(
+        self, connection: Connection, events: Iterable[E], *, everyone: Literal[True]
     ) -> None: ...
 
     @overload
@@ -159,38 +199,91 @@ class Channel(Generic[E]):
         events: Iterable[E] | Iterable[tuple[str, E]],
         *,
         target_user_id: str | None = None,
+        target_group: str | None = None,
+        everyone: bool = False,
     ) -> None:
         """Record many events in one statement of the caller's transaction, in the order given:
         their ids ascend in it.
 
-        `emit_many(connection, [event, ...], target_user_id=...)` sends them all to one user,
-        `emit_many(connection, [(target_user_id, event), ...])` each to its own. Each promise of
-        `emit` holds for each event (typed payloads, a class the channel does not declare refused
-        before any SQL, the same errors from PostgreSQL, delivered in order on commit, never on
-        rollback).
+        `emit_many(connection, [event, ...], target_user_id=...)` sends them all to one user
+        (`target_group=...` to a group's members, `everyone=True` to every stream of the channel),
+        `emit_many(connection, [(target_user_id, event), ...])` each to its own user; more than
+        one audience is a `TypeError` before any SQL. Each promise of `emit` holds for each event
+        (typed payloads, a class the channel does not declare refused before any SQL, the same
+        errors from PostgreSQL, delivered in order on commit, never on rollback).
         """
-        emitted = [self._emitted(item, target_user_id) for item in events]
-        if not emitted:
-            return
-        sql = "SELECT fastapi_pg_sse.emit_many($1, $2::text[], $3::text[], $4::jsonb[]"
-        if (traceparent := current_traceparent()) is None:
-            await connection.execute(f"{sql})", self.name, *zip(*emitted, strict=True))
+        audience, target = self._audience("emit_many", target_user_id, target_group, everyone)
+        if audience is None:
+            targets, typed = self._pairs(events)
         else:
-            await connection.execute(
-                f"{sql}, $5)", self.name, *zip(*emitted, strict=True), traceparent
-            )
+            typed = [self._typed(event) for event in events]
+            targets = [list(target) * len(typed)] if target else []
+        if typed:
+            function = self._FUNCTIONS[audience or "target_user_id"][1]
+            event_types, payloads = (list(column) for column in zip(*typed, strict=True))
+            await self._call(connection, function, [*targets, event_types], payloads)
 
-    def _emitted(self, item: object, target_user_id: str | None) -> tuple[str, str, str]:
-        """The target user, event type and payload of an event given to `emit_many`."""
-        if target_user_id is None:
+    _FUNCTIONS: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "target_user_id": ("emit", "emit_many"),
+        "target_group": ("emit_to_group", "emit_to_groups"),
+        "everyone": ("broadcast", "broadcast_many"),
+    }
+    """The SQL functions that emit one event, and many, to each audience."""
+    _AUDIENCES: ClassVar[str] = "target_user_id=, target_group= or everyone=True"
+
+    @staticmethod
+    def _audience(
+        method: str, target_user_id: str | None, target_group: str | None, everyone: bool
+    ) -> tuple[str | None, tuple[str, ...]]:
+        """The audience named, `target_user_id`, `target_group` or `everyone` (None if none is),
+        and its target (none for everyone). More than one is refused before any SQL: an event
+        meant for one user must never reach a group, nor everyone."""
+        named = {"target_user_id": target_user_id, "target_group": target_group}
+        given = [name for name, target in named.items() if target is not None]
+        given += ["everyone"] if everyone else []
+        if len(given) > 1:
+            raise TypeError(
+                f"{method}() takes one audience: {Channel._AUDIENCES}, got {' and '.join(given)}"
+            )
+        if not given:
+            return None, ()
+        target = named.get(given[0])
+        return given[0], () if target is None else (target,)
+
+    async def _call(
+        self, connection: Connection, function: str, texts: list[Any], payloads: str | list[str]
+    ) -> None:
+        """`SELECT fastapi_pg_sse.<function>(channel, *texts, payloads[, traceparent])`, where
+        texts and payloads are one event's (text, jsonb) or many's (text[], jsonb[]), and the
+        traceparent is the recording span's, if any (as emit's and emit_many's four-argument
+        forms, which a role granted before schema 1.3 may call, record none)."""
+        many = "[]" if isinstance(payloads, list) else ""
+        arguments: list[Any] = [self.name, *texts, payloads]
+        casts = ["", *(f"::text{many}" for _ in texts), f"::jsonb{many}"]
+        if (traceparent := current_traceparent()) is not None:
+            arguments.append(traceparent)
+            casts.append("")
+        placeholders = ", ".join(f"${n}{suffix}" for n, suffix in enumerate(casts, start=1))
+        await connection.execute(f"SELECT fastapi_pg_sse.{function}({placeholders})", *arguments)
+
+    def _pairs(self, events: Iterable[object]) -> tuple[list[list[str]], list[tuple[str, str]]]:
+        """The target users, and the event types and payloads, of `emit_many`'s
+        `(target_user_id, event)` pairs."""
+        users: list[str] = []
+        typed: list[tuple[str, str]] = []
+        for item in events:
             if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)):
                 raise TypeError(
-                    "emit_many() takes (target_user_id, event) pairs, or events and"
-                    f" target_user_id=, not {type(item).__name__}"
+                    "emit_many() takes (target_user_id, event) pairs, or events and one audience"
+                    f" ({self._AUDIENCES}), not {type(item).__name__}"
                 )
-            target_user_id, item = item
-        event_type = self._declared_type(item)
-        return target_user_id, event_type, cast(ChannelEvent, item).model_dump_json(by_alias=True)
+            users.append(item[0])
+            typed.append(self._typed(item[1]))
+        return [users], typed
+
+    def _typed(self, event: object) -> tuple[str, str]:
+        """The event type and JSON payload of `event`, if its class is one the channel declares."""
+        return self._declared_type(event), cast(ChannelEvent, event).model_dump_json(by_alias=True)
 
     def _declared_type(self, event: object) -> str:
         """The event type of `event`, if its class is one the channel declares."""

@@ -78,10 +78,10 @@ BEGIN
         targets := array_fill('everyone'::text, ARRAY[coalesce(cardinality(event_types), 0)]);
     END IF;
     IF coalesce(cardinality(targets), 0) <> coalesce(cardinality(event_types), 0)
-        OR coalesce(cardinality(targets), 0) <> coalesce(cardinality(payloads), 0) THEN
-        RAISE EXCEPTION '%s, event_types and payloads must be as long, got %, % and %',
-            label, cardinality(targets), cardinality(event_types), cardinality(payloads)
-            USING ERRCODE = 'invalid_parameter_value';
+        OR coalesce(cardinality(event_types), 0) <> coalesce(cardinality(payloads), 0) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = CASE audience WHEN 'everyone'
+            THEN format('event_types and payloads must be as long, got %s and %s', coalesce(cardinality(event_types), 0), coalesce(cardinality(payloads), 0))
+            ELSE format('%ss, event_types and payloads must be as long, got %s, %s and %s', label, coalesce(cardinality(targets), 0), coalesce(cardinality(event_types), 0), coalesce(cardinality(payloads), 0)) END;
     END IF;
     SELECT coalesce(problem, replace(fastapi_pg_sse.event_problem(record.channel, given.target, given.event_type), 'target_user_id', label))
         INTO problem
@@ -94,8 +94,8 @@ BEGIN
     IF coalesce(cardinality(targets), 0) = 0 THEN
         RETURN;
     END IF;
-    INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, target_group, type, payload, traceparent)
-        SELECT record.channel, CASE audience WHEN 'user' THEN given.target ELSE '' END,
+    INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, target_group, type, payload, traceparent)  -- an unknown audience: NULL, refused
+        SELECT record.channel, CASE audience WHEN 'user' THEN given.target WHEN 'group' THEN '' WHEN 'everyone' THEN '' END,
             CASE audience WHEN 'group' THEN given.target ELSE '' END,
             given.event_type, coalesce(given.payload, 'null'::jsonb), record.traceparent
         FROM unnest(targets, event_types, payloads) WITH ORDINALITY AS given (target, event_type, payload, position)

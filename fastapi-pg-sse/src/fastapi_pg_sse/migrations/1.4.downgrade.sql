@@ -107,8 +107,8 @@ BEGIN
 END;
 $$;
 
-DROP VIEW fastapi_pg_sse.triggers;
-DROP FUNCTION fastapi_pg_sse.create_trigger(text, regclass, text, text, text[], text);
+-- 1.3's create_trigger and view of triggers, granted to whom 1.4's are.
+ALTER VIEW fastapi_pg_sse.triggers RENAME TO triggers_of_1_4;
 CREATE FUNCTION fastapi_pg_sse.create_trigger(channel text, on_table regclass, user_column text, event_prefix text, columns text[] DEFAULT NULL) RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text := fastapi_pg_sse.event_problem(channel, user_column, event_prefix);
@@ -162,6 +162,25 @@ CREATE VIEW fastapi_pg_sse.triggers AS
             WITH ORDINALITY AS parts (part, number)
     ) AS arguments (argument)
     WHERE trigger.tgfoid = 'fastapi_pg_sse.emit_changes'::regproc AND trigger.tgtype & 4 <> 0;
+DO $$
+DECLARE
+    grant_ record;
+BEGIN
+    FOR grant_ IN
+        SELECT 'EXECUTE ON FUNCTION fastapi_pg_sse.create_trigger(text, regclass, text, text, text[])' AS what, acl.grantee
+            FROM pg_proc AS function CROSS JOIN LATERAL aclexplode(function.proacl) AS acl
+            WHERE function.oid = 'fastapi_pg_sse.create_trigger(text, regclass, text, text, text[], text)'::regprocedure
+                AND acl.grantee <> function.proowner
+        UNION SELECT acl.privilege_type || ' ON fastapi_pg_sse.triggers', acl.grantee
+            FROM pg_class AS view CROSS JOIN LATERAL aclexplode(view.relacl) AS acl
+            WHERE view.oid = 'fastapi_pg_sse.triggers_of_1_4'::regclass AND acl.grantee <> view.relowner
+    LOOP
+        EXECUTE format('GRANT %s TO %s', grant_.what, CASE grant_.grantee WHEN 0 THEN 'PUBLIC' ELSE grant_.grantee::regrole::text END);
+    END LOOP;
+END;
+$$;
+DROP VIEW fastapi_pg_sse.triggers_of_1_4;
+DROP FUNCTION fastapi_pg_sse.create_trigger(text, regclass, text, text, text[], text);
 
 DROP FUNCTION fastapi_pg_sse.emit_to_group(text, text, text, jsonb, text);
 DROP FUNCTION fastapi_pg_sse.emit_to_groups(text, text[], text[], jsonb[], text);

@@ -28,10 +28,10 @@ BEGIN
         targets := array_fill('everyone'::text, ARRAY[coalesce(cardinality(event_types), 0)]);
     END IF;
     IF coalesce(cardinality(targets), 0) <> coalesce(cardinality(event_types), 0)
-        OR coalesce(cardinality(targets), 0) <> coalesce(cardinality(payloads), 0) THEN
-        RAISE EXCEPTION '%s, event_types and payloads must be as long, got %, % and %',
-            label, cardinality(targets), cardinality(event_types), cardinality(payloads)
-            USING ERRCODE = 'invalid_parameter_value';
+        OR coalesce(cardinality(event_types), 0) <> coalesce(cardinality(payloads), 0) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = CASE audience WHEN 'everyone'
+            THEN format('event_types and payloads must be as long, got %s and %s', coalesce(cardinality(event_types), 0), coalesce(cardinality(payloads), 0))
+            ELSE format('%ss, event_types and payloads must be as long, got %s, %s and %s', label, coalesce(cardinality(targets), 0), coalesce(cardinality(event_types), 0), coalesce(cardinality(payloads), 0)) END;
     END IF;
     SELECT coalesce(problem, replace(fastapi_pg_sse.event_problem(record.channel, given.target, given.event_type), 'target_user_id', label))
         INTO problem
@@ -44,8 +44,8 @@ BEGIN
     IF coalesce(cardinality(targets), 0) = 0 THEN
         RETURN;
     END IF;
-    INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, target_group, type, payload, traceparent)
-        SELECT record.channel, CASE audience WHEN 'user' THEN given.target ELSE '' END,
+    INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, target_group, type, payload, traceparent)  -- an unknown audience: NULL, refused
+        SELECT record.channel, CASE audience WHEN 'user' THEN given.target WHEN 'group' THEN '' WHEN 'everyone' THEN '' END,
             CASE audience WHEN 'group' THEN given.target ELSE '' END,
             given.event_type, coalesce(given.payload, 'null'::jsonb), record.traceparent
         FROM unnest(targets, event_types, payloads) WITH ORDINALITY AS given (target, event_type, payload, position)
@@ -169,8 +169,9 @@ END;
 $$;
 
 -- create_trigger gains group_column: the events of each changed row go to the group it names (a
--- column, or a path through a foreign key, as user_column), instead of to a user.
-DROP FUNCTION fastapi_pg_sse.create_trigger(text, regclass, text, text, text[]);
+-- column, or a path through a foreign key, as user_column), instead of to a user. It replaces 1.3's,
+-- dropped below once its grants are carried over: a call of 1.3's form, by position or by name,
+-- calls it unchanged.
 CREATE FUNCTION fastapi_pg_sse.create_trigger(channel text, on_table regclass, user_column text DEFAULT NULL, event_prefix text DEFAULT NULL, columns text[] DEFAULT NULL, group_column text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
@@ -240,23 +241,29 @@ CREATE OR REPLACE VIEW fastapi_pg_sse.triggers AS
 
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA fastapi_pg_sse FROM PUBLIC;
 
--- The roles granted emit may emit to groups and broadcast.
+-- The roles that may emit (granted any form of emit or emit_many) may emit to groups and broadcast;
+-- those granted 1.3's create_trigger, the new one.
 DO $$
 DECLARE
-    grantee regrole;
+    grant_ record;
 BEGIN
-    FOR grantee IN
-        SELECT DISTINCT acl.grantee::regrole
+    FOR grant_ IN
+        SELECT DISTINCT function.proname = 'create_trigger' AS creates, acl.grantee::regrole AS grantee
         FROM pg_proc AS function CROSS JOIN LATERAL aclexplode(function.proacl) AS acl
-        WHERE function.oid = 'fastapi_pg_sse.emit(text, text, text, jsonb)'::regprocedure
+        WHERE function.pronamespace = 'fastapi_pg_sse'::regnamespace
+            AND (function.proname IN ('emit', 'emit_many')
+                OR function.oid = 'fastapi_pg_sse.create_trigger(text, regclass, text, text, text[])'::regprocedure)
             AND acl.privilege_type = 'EXECUTE' AND acl.grantee <> 0 AND acl.grantee <> function.proowner
     LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION fastapi_pg_sse.emit_to_group(text, text, text, jsonb, text),'
-            ' fastapi_pg_sse.emit_to_groups(text, text[], text[], jsonb[], text),'
-            ' fastapi_pg_sse.broadcast(text, text, jsonb, text),'
-            ' fastapi_pg_sse.broadcast_many(text, text[], jsonb[], text) TO %s', grantee);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', CASE WHEN grant_.creates
+            THEN 'fastapi_pg_sse.create_trigger(text, regclass, text, text, text[], text)'
+            ELSE 'fastapi_pg_sse.emit_to_group(text, text, text, jsonb, text),'
+                ' fastapi_pg_sse.emit_to_groups(text, text[], text[], jsonb[], text),'
+                ' fastapi_pg_sse.broadcast(text, text, jsonb, text),'
+                ' fastapi_pg_sse.broadcast_many(text, text[], jsonb[], text)' END, grant_.grantee);
     END LOOP;
 END;
 $$;
+DROP FUNCTION fastapi_pg_sse.create_trigger(text, regclass, text, text, text[]);
 
 INSERT INTO fastapi_pg_sse.migrations (version) VALUES ('1.4');
