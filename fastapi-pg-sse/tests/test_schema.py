@@ -253,6 +253,60 @@ def test_upgrading_to_1_3_is_refused_while_an_apps_channel_stores_events_of_type
     assert _run(empty_database_url, types) == ["app_revoked"] * 3 + ["kept"]
 
 
+def test_upgrading_to_1_4_is_refused_while_a_trigger_reads_its_users_from_a_group_marked_column(
+    empty_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1.4 marks a trigger to a group by its column's `group:` prefix: a 1.3 trigger whose user
+    column is named so would send each user's events to a group. The upgrade changes nothing and
+    says which trigger and what to do."""
+    _execute(empty_database_url, creation_sql(ONE_THREE))
+    _execute(
+        empty_database_url,
+        """CREATE TABLE tasks ("group:team" text);"""
+        " SELECT fastapi_pg_sse.create_trigger('tasks', 'tasks', 'group:team', 'task');",
+    )
+    assert main(["schema", "--apply", "--database-url", empty_database_url]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: PostgreSQL refused it: cannot upgrade to fastapi-pg-sse schema 1.4: these triggers"
+        " read their users from a column whose name begins with group:, which 1.4 takes for a"
+        " group: tasks on tasks (group:team)\n"
+    )
+    assert _run(empty_database_url, "SELECT array_agg(version) FROM fastapi_pg_sse.migrations") == [
+        "1.3"
+    ]
+
+
+@pytest.mark.anyio
+async def test_undoing_1_4_waits_for_an_open_emitting_transaction_which_then_commits(
+    realtime_postgres_url: str,
+) -> None:
+    """An emitter holds `pending_events` until it commits, and its commit then writes `events`:
+    the downgrade locks them in that order as it starts, so the emitter's commit goes through
+    (the downgrade's first statement waits for it) rather than dying in a deadlock."""
+    async with (
+        new_database(realtime_postgres_url, schema=False) as url,
+        connected(url) as emitter,
+        connected(url) as migrator,
+    ):
+        await migrator.execute(creation_sql(ONE_THREE) + migration_sql(ONE_FOUR))
+        emitting = emitter.transaction()
+        await emitting.start()
+        await emitter.execute("SELECT fastapi_pg_sse.emit('feed', 'ada', 'kept', NULL)")
+
+        async def downgrade() -> None:
+            async with migrator.transaction():
+                await migrator.execute(downgrade_sql(ONE_FOUR))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(downgrade)
+            await wait_until_blocked(emitter, migrator.get_server_pid())
+            await emitting.commit()
+        assert await applied_version(migrator) == ONE_THREE
+        assert await migrator.fetchval("SELECT array_agg(type) FROM fastapi_pg_sse.events") == [
+            "kept"
+        ]
+
+
 def test_apply_leaves_a_newer_minor_version_alone(
     empty_database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -837,8 +837,12 @@ async def test_a_group_column_emits_each_change_to_the_rows_group_in_it_or_throu
             "group_column => 'team', event_prefix => 'a b'",
             "event_type must be a word such as stock_updated, got 'a b'",
         ),
+        (
+            "user_column => 'group:team', event_prefix => 'task'",
+            "user_column cannot begin with group:, got 'group:team'",
+        ),
     ],
-    ids=["both", "neither", "empty", "bad-prefix"],
+    ids=["both", "neither", "empty", "bad-prefix", "group-marker"],
 )
 async def test_a_trigger_names_its_users_or_its_groups_never_both_nor_neither(
     database: asyncpg.Connection, arguments: str, why: str

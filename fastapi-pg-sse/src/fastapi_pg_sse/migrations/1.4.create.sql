@@ -91,9 +91,7 @@ BEGIN
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION USING MESSAGE = problem, ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF coalesce(cardinality(targets), 0) = 0 THEN
-        RETURN;
-    END IF;
+    IF coalesce(cardinality(targets), 0) = 0 THEN RETURN; END IF;
     INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, target_group, type, payload, traceparent)  -- an unknown audience: NULL, refused
         SELECT record.channel, CASE audience WHEN 'user' THEN given.target WHEN 'group' THEN '' WHEN 'everyone' THEN '' END,
             CASE audience WHEN 'group' THEN given.target ELSE '' END,
@@ -309,6 +307,8 @@ DECLARE
 BEGIN
     IF (user_column IS NULL) = (group_column IS NULL) THEN
         problem := 'name either user_column or group_column, not ' || CASE WHEN user_column IS NULL THEN 'neither' ELSE 'both' END;
+    ELSIF user_column LIKE 'group:%' THEN  -- how its trigger marks a group column
+        problem := 'user_column cannot begin with group:, got ' || quote_literal(user_column);
     ELSIF problem IS NULL AND (cardinality(columns) = 0 OR cardinality(columns) > 50
         OR cardinality(columns) > (SELECT count(DISTINCT name) FROM unnest(columns) AS name)) THEN
         problem := 'columns must name 1 to 50 distinct columns, got ' || columns::text;

@@ -5,6 +5,9 @@ DO $$
 DECLARE
     to_groups text;
 BEGIN
+    -- Emitters hold pending_events until they commit, and then need events: locked in that order, as
+    -- soon as the downgrade starts, they cannot deadlock with it (in a transaction, as migrations run).
+    LOCK TABLE fastapi_pg_sse.pending_events, fastapi_pg_sse.events IN ACCESS EXCLUSIVE MODE;
     SELECT string_agg(format('%s on %s (%s)', channel, on_table, group_column), ', ' ORDER BY channel, on_table::text)
         INTO to_groups
         FROM fastapi_pg_sse.triggers WHERE group_column IS NOT NULL;

@@ -1,6 +1,22 @@
 -- fastapi-pg-sse schema 1.4: an event goes to a user, to a group (its target_group), or to every
 -- stream of its channel, from SQL, from Python and from the triggers of create_trigger.
 
+-- A 1.3 trigger whose user column begins with `group:` would be taken for one to a group, which
+-- 1.4 marks so: refuses while any is there.
+DO $$
+DECLARE
+    ambiguous text;
+BEGIN
+    SELECT string_agg(format('%s on %s (%s)', channel, on_table, user_column), ', ' ORDER BY channel, on_table::text)
+        INTO ambiguous FROM fastapi_pg_sse.triggers WHERE user_column LIKE 'group:%';
+    IF ambiguous IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot upgrade to fastapi-pg-sse schema 1.4: these triggers read their users from a column whose name begins with group:, which 1.4 takes for a group: %', ambiguous
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                HINT = 'rename the column, drop the trigger with fastapi_pg_sse.drop_trigger(channel, on_table) and create it again after the upgrade';
+    END IF;
+END;
+$$;
+
 -- An event of a user has its target_user_id and the target_group ''; of a group, the target_user_id
 -- '' (which no user id can be, so that a 1.3 runtime reading this table delivers it to nobody) and
 -- its target_group; to everyone, both ''. A constant default: adding the columns rewrites no row.
@@ -41,9 +57,7 @@ BEGIN
     IF problem IS NOT NULL THEN
         RAISE EXCEPTION USING MESSAGE = problem, ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF coalesce(cardinality(targets), 0) = 0 THEN
-        RETURN;
-    END IF;
+    IF coalesce(cardinality(targets), 0) = 0 THEN RETURN; END IF;
     INSERT INTO fastapi_pg_sse.pending_events (channel, target_user_id, target_group, type, payload, traceparent)  -- an unknown audience: NULL, refused
         SELECT record.channel, CASE audience WHEN 'user' THEN given.target WHEN 'group' THEN '' WHEN 'everyone' THEN '' END,
             CASE audience WHEN 'group' THEN given.target ELSE '' END,
@@ -186,6 +200,8 @@ DECLARE
 BEGIN
     IF (user_column IS NULL) = (group_column IS NULL) THEN
         problem := 'name either user_column or group_column, not ' || CASE WHEN user_column IS NULL THEN 'neither' ELSE 'both' END;
+    ELSIF user_column LIKE 'group:%' THEN  -- how its trigger marks a group column
+        problem := 'user_column cannot begin with group:, got ' || quote_literal(user_column);
     ELSIF problem IS NULL AND (cardinality(columns) = 0 OR cardinality(columns) > 50
         OR cardinality(columns) > (SELECT count(DISTINCT name) FROM unnest(columns) AS name)) THEN
         problem := 'columns must name 1 to 50 distinct columns, got ' || columns::text;
