@@ -17,7 +17,9 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def groups_server(realtime_database_url: str, pytestconfig: pytest.Config) -> AsyncIterator[Server]:
+async def groups_server(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> AsyncIterator[Server]:
     async with connected(realtime_database_url) as connection:
         await connection.execute(MEMBERSHIPS)
     environment = {"DATABASE_URL": realtime_database_url, "REALTIME_HEARTBEAT_SECONDS": "1"}

@@ -139,6 +139,8 @@ class Realtime:
         self.groups_of: Callable[[Any, Request], object] | None = None
         """The app's function that says a user's groups (`create_realtime_router(groups=...)`),
         called as each stream opens; None: the groups of the user's token."""
+        self.verifies_tokens = False
+        """Whether its settings verify tokens (see `jwt_key_problem`), as the app starts."""
         self.multiplexed_channels: dict[str, Channel[Any]] = {}
         """The channels the multiplexed route serves, by name, as the app starts."""
         self._pool: asyncpg.Pool | None = None

@@ -25,6 +25,7 @@ from fastapi_pg_sse.auth import (
     AuthenticatedUser,
     authenticated_user,
     jwt_key_problem,
+    token_user_if_configured,
 )
 from fastapi_pg_sse.channel import Channel, user_id_problem
 from fastapi_pg_sse.openapi import (
@@ -72,7 +73,7 @@ def create_realtime_router(
     says the groups of the caller of every stream route, each time a stream opens or resumes,
     instead of the token's groups claim; an exception it raises answers the request.
     """
-    caller = user or authenticated_user
+    caller = user or token_user_if_configured
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,10 +82,17 @@ def create_realtime_router(
             _check_token_settings(settings_in_force)
         realtime = Realtime(settings_in_force, channels)
         realtime.groups_of = groups
+        realtime.verifies_tokens = jwt_key_problem(settings_in_force) is None
         served = {channel.name: channel for channel in [*channels, *streamed_channels(app)]}
         realtime.multiplexed_channels = served
         if multiplexed is not None:  # its document, now that the app's routes are known
-            multiplexed.responses.update(_multiplexed_responses(served.values(), multiplexed))
+            _document(
+                app,
+                multiplexed,
+                _multiplexed_responses(served.values(), multiplexed),
+                # Not served without a user dependency nor a key to verify tokens.
+                shown=user is not None or realtime.verifies_tokens,
+            )
         await realtime.start()
         app.state.realtime = realtime
         access_log, redaction = logging.getLogger("uvicorn.access"), AccessLogTokenFilter()
@@ -135,9 +143,26 @@ def _add_multiplexed_route(
     return route
 
 
+def _document(app: FastAPI, route: APIRoute, responses: dict[Any, Any], *, shown: bool) -> None:
+    """Document `route` of `app` with `responses`, or hide it from the documents: on the route,
+    and on the copies FastAPI made of it as its router was included."""
+    copies = (
+        getattr(context, "_route_context", None)
+        for context in iter_route_contexts(app.routes)
+        if context.original_route is route
+    )
+    for documented in (route, *(copy for copy in copies if copy is not None)):
+        documented.responses = {**documented.responses, **responses}
+        documented.include_in_schema = shown
+
+
 def _multiplexed_responses(channels: Iterable[Channel[Any]], route: APIRoute) -> dict[Any, Any]:
     responses = multiplexed_responses(list(channels))
-    return with_401(responses) if _uses(route.dependant, authenticated_user) else responses
+    authenticates = any(
+        _uses(route.dependant, dependency)
+        for dependency in (authenticated_user, token_user_if_configured)
+    )
+    return with_401(responses) if authenticates else responses
 
 
 def _requested_channels(request: Request, realtime: Realtime) -> list[Channel[Any]]:
