@@ -7,9 +7,18 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
-from fastapi_pg_sse.testing import Server, connected, next_event, open_stream, sign_token
-from tests.app import FEED, STREAM
+from fastapi_pg_sse.openapi import ITEM_SCHEMA
+from fastapi_pg_sse.testing import (
+    Server,
+    connected,
+    emit_event,
+    next_event,
+    open_stream,
+    sign_token,
+)
+from tests.app import FEED, STREAM, USER_HEADER
 from tests.groups_app import MEMBERSHIPS
 from tests.helpers import new_users, serving
 
@@ -77,3 +86,27 @@ async def test_an_exception_of_the_apps_groups_function_answers_the_request(
             )
             assert response.status_code == 403, path
             assert response.json() == {"detail": "This user may not stream."}
+
+
+async def test_an_own_auth_apps_multiplexed_route_serves_and_documents_its_routes_channels(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    (user,) = new_users("ozzy")
+    environment = {"DATABASE_URL": realtime_database_url}
+    async with (
+        serving("tests.multiplexed_app:app", pytestconfig.rootpath, environment) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        document = (await client.get("/openapi.json")).json()
+        async with aconnect_sse(
+            client, "GET", "/realtime/stream?channels=test_feed", headers={USER_HEADER: user}
+        ) as source:
+            events = source.aiter_sse()
+            event_id = await emit_event(realtime_database_url, FEED, user, "own_auth")
+            event = await next_event(events)
+    assert (event.id, event.event) == (str(event_id), "test_feed.own_auth")
+    operation = document["paths"]["/realtime/stream"]["get"]
+    assert set(operation["responses"]) == {"200", "400", "429"}
+    item_schema = operation["responses"]["200"]["content"]["text/event-stream"][ITEM_SCHEMA]
+    patterns = [e["properties"]["event"].get("pattern") for e in item_schema["oneOf"]]
+    assert patterns[0] == "^test_feed\\."

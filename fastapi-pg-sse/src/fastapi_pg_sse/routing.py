@@ -67,8 +67,8 @@ def create_realtime_router(
     `asyncapi_url` (None: not served), unless the app hides its OpenAPI document.
 
     `stream_url` (None: not served) is the multiplexed route, `?channels=<name>,<name>`: one
-    stream of the caller's events on several channels, of the channels given here and those of
-    the app's `stream_route`s; `user` is the dependency that gives its caller
+    stream of the caller's events on several channels, of the channels given here, or, if none
+    are, of the app's `stream_route`s; `user` is the dependency that gives its caller
     (`AuthenticatedUser` or a user id; `authenticated_user` by default). `groups`, if given,
     says the groups of the caller of every stream route, each time a stream opens or resumes,
     instead of the token's groups claim; an exception it raises answers the request.
@@ -83,7 +83,8 @@ def create_realtime_router(
         realtime = Realtime(settings_in_force, channels)
         realtime.groups_of = groups
         realtime.verifies_tokens = jwt_key_problem(settings_in_force) is None
-        served = {channel.name: channel for channel in [*channels, *streamed_channels(app)]}
+        # Given channels are the only ones a stream may open; else, those of the stream routes.
+        served = {channel.name: channel for channel in channels or streamed_channels(app)}
         realtime.multiplexed_channels = served
         if multiplexed is not None:  # its document, now that the app's routes are known
             _document(
