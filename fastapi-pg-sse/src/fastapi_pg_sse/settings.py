@@ -147,8 +147,7 @@ class RealtimeSettings(TokenSources):
     stalled_client_grace_seconds: float = Field(1.0, gt=0)
     """How long a stream the server ended may take to flush before its connection is cut."""
     replay_page_size: int = Field(1000, gt=0)
-    """Events read from the table per query, by replay and by the listener; also the most
-    notifications one read of the listener serves."""
+    """Events read from the table per query, by replay and by the listener."""
     keepalive_seconds: float = Field(10.0, gt=0)
     """The listener checks its connection with a query after this long without notifications, and
     gives up on any of its queries after this long."""
