@@ -270,7 +270,7 @@ class Realtime:
             if isinstance(channel_or_channels, Channel)
             else channel_or_channels
         )
-        channels = tuple(dict.fromkeys(listed))
+        channels = tuple({channel.name: channel for channel in listed}.values())
         if not channels:
             raise ValueError("a stream reads at least one channel")
         for channel in channels:
