@@ -21,6 +21,7 @@ emitting (see `_database.py`): 0.2's channel, one notification per event carryin
 import asyncio
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import asyncpg
@@ -43,18 +44,27 @@ class TrustingListener(Listener):
 
     async def _listen(self, connection: asyncpg.Connection) -> Wakeups:
         wakeups = Wakeups()
+        self._announced: list[Event] = []
 
         def on_notification(_: object, __: int, channel: str, payload: object) -> None:
             self._received += 1
             header, _, data = str(payload).partition("\n")
             event_id, event_type, user = header.split(" ", 2)
-            self._hub.publish(Event(int(event_id), event_type, user, data, channel=channel))
+            self._announced.append(Event(int(event_id), event_type, user, data, channel=channel))
+            wakeups.request("read")
 
         connection.add_termination_listener(lambda _: wakeups.request("lost"))
         for name in self._hub.channels():  # those with streams, before the listener starts
             await connection.add_listener(name, on_notification)
         self._connected.set()
         return wakeups
+
+    async def _read_on(self, connection: asyncpg.Connection) -> Counter[str]:
+        """Publish what the notifications carried, from the pump as the listener does."""
+        announced, self._announced = self._announced, []
+        for event in announced:
+            self._hub.publish(event)
+        return Counter(event.channel for event in announced)
 
 
 async def drain(subscriber: Subscriber) -> None:
