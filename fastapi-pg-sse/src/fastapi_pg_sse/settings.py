@@ -57,6 +57,16 @@ class TokenFormat(BaseSettings):
     case-insensitively (RFC 9110 §11.1); also the scheme of the 401's `WWW-Authenticate`
     challenge."""
 
+    @field_validator("jwt_groups_claim")
+    @classmethod
+    def _a_groups_claim_name(cls, claim: str) -> str:
+        if not claim or claim != claim.strip():
+            raise ValueError(
+                "REALTIME_JWT_GROUPS_CLAIM must name the claim that holds the user's groups, such"
+                " as groups, without spaces around it"
+            )
+        return claim
+
     @field_validator("jwt_user_claim")
     @classmethod
     def _a_claim_name(cls, claim: str) -> str:
