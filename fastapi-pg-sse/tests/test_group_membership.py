@@ -88,6 +88,19 @@ async def test_an_exception_of_the_apps_groups_function_answers_the_request(
             assert response.json() == {"detail": "This user may not stream."}
 
 
+async def test_a_group_name_no_stream_can_serve_from_the_apps_function_is_a_401_saying_why(
+    groups_server: Server,
+) -> None:
+    async with httpx.AsyncClient(base_url=groups_server.url, timeout=30) as client:
+        response = await client.get(
+            STREAM, headers={"Authorization": f"Bearer {sign_token('blank-bea')}"}
+        )
+    assert response.status_code == 401
+    assert response.json()["detail"] == (
+        "The app's groups function gave what no stream can serve: the group name '' is empty."
+    )
+
+
 async def test_an_own_auth_apps_multiplexed_route_serves_and_documents_its_routes_channels(
     realtime_database_url: str, pytestconfig: pytest.Config
 ) -> None:

@@ -298,7 +298,9 @@ class StreamOpener:
         if isinstance(user, str):
             user = AuthenticatedUser(user)
         if problem := user_id_problem(user.id):
-            raise self._unservable(f"The user id the app's authentication gave {problem}")
+            raise self._unservable(
+                f"The user id the app's authentication gave {problem}: no stream can serve it."
+            )
         caller = user
 
         async def groups() -> frozenset[str]:
@@ -324,19 +326,21 @@ class StreamOpener:
             answer = await answer
         groups: frozenset[str] = frozenset()
         if isinstance(answer, str) or not isinstance(answer, Iterable):
-            problem: str | None = "are not an iterable of group names"
+            problem: str | None = f"{type(answer).__name__}, not an iterable of group names"
         else:
             groups = frozenset(answer)
             problem = groups_problem(groups)
         if problem is not None:
-            raise self._unservable(f"The groups the app gave {problem}")
+            raise self._unservable(
+                f"The app's groups function gave what no stream can serve: {problem}."
+            )
         return groups
 
-    def _unservable(self, why: str) -> HTTPException:
+    def _unservable(self, detail: str) -> HTTPException:
         challenge = f'{self.realtime.settings.auth_scheme} realm="realtime"'
         return HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            f"{why}: no stream can serve it.",
+            detail,
             headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
         )
 
