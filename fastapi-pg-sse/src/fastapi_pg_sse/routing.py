@@ -69,7 +69,8 @@ def create_realtime_router(
     `stream_url` (None: not served) is the multiplexed route, `?channels=<name>,<name>`: one
     stream of the caller's events on several channels, of the channels given here, or, if none
     are, of the app's `stream_route`s; `user` is the dependency that gives its caller
-    (`AuthenticatedUser` or a user id; `authenticated_user` by default). `groups`, if given,
+    (`AuthenticatedUser` or a user id; by default `CurrentUser`'s, and, in an app that verifies
+    no token, the route is neither served nor documented). `groups`, if given,
     says the groups of the caller of every stream route, each time a stream opens or resumes,
     instead of the token's groups claim; an exception it raises answers the request.
     """
@@ -134,13 +135,12 @@ def _add_multiplexed_route(
         stream_channels,
         methods=["GET"],
         response_class=EventStream,
-        responses=multiplexed_responses(channels),
         openapi_extra=multiplexed_openapi(),
         summary="Stream the caller's events of several channels",
     )
     route = router.routes[-1]
     assert isinstance(route, APIRoute), "add_api_route adds an APIRoute"
-    route.responses.update(_multiplexed_responses(channels, route))
+    route.responses = _multiplexed_responses(channels, route)  # no model: nothing to validate
     return route
 
 
@@ -155,6 +155,7 @@ def _document(app: FastAPI, route: APIRoute, responses: dict[Any, Any], *, shown
     for documented in (route, *(copy for copy in copies if copy is not None)):
         documented.responses = {**documented.responses, **responses}
         documented.include_in_schema = shown
+    app.openapi_schema = None  # one built before would not show it
 
 
 def _multiplexed_responses(channels: Iterable[Channel[Any]], route: APIRoute) -> dict[Any, Any]:
