@@ -3,9 +3,10 @@
 caller resumes from).
 """
 
+import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -14,19 +15,33 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from fastapi_pg_sse.asyncapi import record_stream_route, serve_asyncapi_document
+from fastapi_pg_sse.asyncapi import (
+    record_stream_route,
+    serve_asyncapi_document,
+    streamed_channels,
+)
 from fastapi_pg_sse.auth import (
     AccessLogTokenFilter,
     AuthenticatedUser,
     authenticated_user,
     jwt_key_problem,
+    token_user_if_configured,
 )
 from fastapi_pg_sse.channel import Channel, user_id_problem
-from fastapi_pg_sse.openapi import STREAM_OPENAPI, stream_responses, with_401
-from fastapi_pg_sse.realtime import EventStream, Realtime, get_realtime
+from fastapi_pg_sse.openapi import (
+    STREAM_OPENAPI,
+    multiplexed_openapi,
+    multiplexed_responses,
+    stream_responses,
+    with_401,
+)
+from fastapi_pg_sse.realtime import EventStream, Realtime, get_realtime, groups_problem
 from fastapi_pg_sse.settings import RealtimeSettings
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+GroupsOf = Callable[[AuthenticatedUser, Request], Iterable[str] | Awaitable[Iterable[str]]]
+"""The app's function that says a user's groups: `groups_of(user, request)`, sync or async."""
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +54,9 @@ def create_realtime_router(
     *,
     settings: RealtimeSettings | None = None,
     asyncapi_url: str | None = "/asyncapi.json",
+    stream_url: str | None = "/realtime/stream",
+    user: Callable[..., Any] | None = None,
+    groups: GroupsOf | None = None,
 ) -> APIRouter:
     """The router to include once in the app, with the app's stream routes: its lifespan runs
     the kernel, one LISTEN connection for every channel, and keeps tokens sent in query
@@ -47,7 +65,16 @@ def create_realtime_router(
     `channels`, if given, are the only ones its streams may open. Settings are read from the
     environment when the app starts, unless given. The app's AsyncAPI document is served at
     `asyncapi_url` (None: not served), unless the app hides its OpenAPI document.
+
+    `stream_url` (None: not served) is the multiplexed route, `?channels=<name>,<name>`: one
+    stream of the caller's events on several channels, of the channels given here, or, if none
+    are, of the app's `stream_route`s; `user` is the dependency that gives its caller
+    (`AuthenticatedUser` or a user id; by default `CurrentUser`'s, and, in an app that verifies
+    no token, the route is neither served nor documented). `groups`, if given,
+    says the groups of the caller of every stream route, each time a stream opens or resumes,
+    instead of the token's groups claim; an exception it raises answers the request.
     """
+    caller = user or token_user_if_configured
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +82,19 @@ def create_realtime_router(
         if _depends_on(app, authenticated_user):
             _check_token_settings(settings_in_force)
         realtime = Realtime(settings_in_force, channels)
+        realtime.groups_of = groups
+        realtime.verifies_tokens = jwt_key_problem(settings_in_force) is None
+        # Given channels are the only ones a stream may open; else, those of the stream routes.
+        served = {channel.name: channel for channel in channels or streamed_channels(app)}
+        realtime.multiplexed_channels = served
+        if multiplexed is not None:  # its document, now that the app's routes are known
+            _document(
+                app,
+                multiplexed,
+                _multiplexed_responses(served.values(), multiplexed),
+                # Not served without a user dependency nor a key to verify tokens.
+                shown=user is not None or realtime.verifies_tokens,
+            )
         await realtime.start()
         app.state.realtime = realtime
         access_log, redaction = logging.getLogger("uvicorn.access"), AccessLogTokenFilter()
@@ -70,7 +110,84 @@ def create_realtime_router(
         router.add_api_route(
             asyncapi_url, serve_asyncapi_document, methods=["GET"], include_in_schema=False
         )
+    multiplexed = (
+        None if stream_url is None else _add_multiplexed_route(router, stream_url, caller, channels)
+    )
     return router
+
+
+def _add_multiplexed_route(
+    router: APIRouter, path: str, caller: Callable[..., Any], channels: Sequence[Channel[Any]]
+) -> APIRoute:
+    """Add the multiplexed route, documented with `channels` until the app starts."""
+
+    async def stream_channels(
+        request: Request,
+        user: Annotated[AuthenticatedUser | str, Depends(caller)],
+        streams: Streams,
+    ) -> EventStream:
+        """The caller's events of every channel `channels` names, in one stream: each event's
+        `event` field is `<channel>.<type>`."""
+        return streams.open(_requested_channels(request, streams.realtime), user)
+
+    router.add_api_route(
+        path,
+        stream_channels,
+        methods=["GET"],
+        response_class=EventStream,
+        openapi_extra=multiplexed_openapi(),
+        summary="Stream the caller's events of several channels",
+    )
+    route = router.routes[-1]
+    assert isinstance(route, APIRoute), "add_api_route adds an APIRoute"
+    route.responses = _multiplexed_responses(channels, route)  # no model: nothing to validate
+    return route
+
+
+def _document(app: FastAPI, route: APIRoute, responses: dict[Any, Any], *, shown: bool) -> None:
+    """Document `route` of `app` with `responses`, or hide it from the documents: on the route,
+    and on the copies FastAPI made of it as its router was included."""
+    copies = (
+        getattr(context, "_route_context", None)
+        for context in iter_route_contexts(app.routes)
+        if context.original_route is route
+    )
+    for documented in (route, *(copy for copy in copies if copy is not None)):
+        documented.responses = {**documented.responses, **responses}
+        documented.include_in_schema = shown
+    app.openapi_schema = None  # one built before would not show it
+
+
+def _multiplexed_responses(channels: Iterable[Channel[Any]], route: APIRoute) -> dict[Any, Any]:
+    responses = multiplexed_responses(list(channels))
+    authenticates = any(
+        _uses(route.dependant, dependency)
+        for dependency in (authenticated_user, token_user_if_configured)
+    )
+    return with_401(responses) if authenticates else responses
+
+
+def _requested_channels(request: Request, realtime: Realtime) -> list[Channel[Any]]:
+    """The channels `?channels=` names, comma-separated; 400 for none, an empty or a repeated
+    name, or one the route does not serve."""
+    served = realtime.multiplexed_channels
+    raw = request.query_params.get("channels", "")
+    names = raw.split(",") if raw else []
+    problem = None
+    if not names:
+        problem = "channels must name at least one channel, comma-separated"
+    elif "" in names:
+        problem = f"channels holds an empty name: {raw!r}"
+    elif repeated := sorted({name for name in names if names.count(name) > 1}):
+        problem = f"channels names {', '.join(repeated)} more than once"
+    elif unknown := [name for name in names if name not in served]:
+        problem = (
+            f"channels names {', '.join(repr(name) for name in unknown)}, which this route does"
+            f" not serve; it serves: {', '.join(sorted(served)) or 'none'}"
+        )
+    if problem is not None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{problem}.")
+    return [served[name] for name in names]
 
 
 def _check_token_settings(settings: RealtimeSettings) -> None:
@@ -161,13 +278,20 @@ async def last_event_id(request: Request) -> int | None:
 
 @dataclass(frozen=True)
 class StreamOpener:
-    """Opens the caller's stream of a channel, resuming after the id it received last."""
+    """Opens the caller's stream of a channel (or several), resuming after the id it received
+    last."""
 
     realtime: Realtime
     last_event_id: int | None
+    request: Request
 
-    def open(self, channel: Channel[Any], user: AuthenticatedUser | str) -> EventStream:
-        """`user`'s stream; one authenticated by a JWT ends when the token expires.
+    def open(
+        self,
+        channel: Channel[Any] | Sequence[Channel[Any]],
+        user: AuthenticatedUser | str,
+    ) -> EventStream:
+        """`user`'s stream; one authenticated by a JWT ends when the token expires. It carries
+        the user's groups' events too: those the app's `groups` function says, else the token's.
 
         A user id no stream can serve (`user_id_problem`), such as one an auth dependency of the
         app's own read from a request, is a 401 that says why, before any database work.
@@ -175,26 +299,59 @@ class StreamOpener:
         if isinstance(user, str):
             user = AuthenticatedUser(user)
         if problem := user_id_problem(user.id):
-            challenge = f'{self.realtime.settings.auth_scheme} realm="realtime"'
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                f"The user id the app's authentication gave {problem}: no stream can serve it.",
-                headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
+            raise self._unservable(
+                f"The user id the app's authentication gave {problem}: no stream can serve it."
             )
-        return self.realtime.stream(
+        caller = user
+
+        async def groups() -> frozenset[str]:
+            return await self._groups(caller)
+
+        return self.realtime.open(
             channel,
             user.id,
             self.last_event_id,
+            groups=groups,
             expires_at=user.expires_at,
             issued_at=user.issued_at,
         )
 
+    async def _groups(self, user: AuthenticatedUser) -> frozenset[str]:
+        """The groups of `user` now: what the app's function says, else the token's; a 401 if
+        it names one no stream can serve."""
+        groups_of = self.realtime.groups_of
+        if groups_of is None:
+            return user.groups
+        answer = groups_of(user, self.request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        groups: frozenset[str] = frozenset()
+        if isinstance(answer, str) or not isinstance(answer, Iterable):
+            problem: str | None = f"{type(answer).__name__}, not an iterable of group names"
+        else:
+            groups = frozenset(answer)
+            problem = groups_problem(groups)
+        if problem is not None:
+            raise self._unservable(
+                f"The app's groups function gave what no stream can serve: {problem}."
+            )
+        return groups
+
+    def _unservable(self, detail: str) -> HTTPException:
+        challenge = f'{self.realtime.settings.auth_scheme} realm="realtime"'
+        return HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail,
+            headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
+        )
+
 
 async def stream_opener(
+    request: Request,
     realtime: Annotated[Realtime, Depends(get_realtime)],
     resume_after: Annotated[int | None, Depends(last_event_id)],
 ) -> StreamOpener:
-    return StreamOpener(realtime, resume_after)
+    return StreamOpener(realtime, resume_after, request)
 
 
 Streams = Annotated[StreamOpener, Depends(stream_opener)]
