@@ -8,10 +8,11 @@ import pytest
 
 from scaffold import apply
 from scaffold._commands.create_sse_channel import ChannelRequest, create_sse_channel
-from tests.golden_cases import CHOSEN_COLUMNS, TRIGGERED
+from tests.golden_cases import CHOSEN_COLUMNS, GROUP_TRIGGERED, TRIGGERED, with_notices_to_teams
 from tests.helpers import heavy_modules_loaded, run_scaffold, snapshot
 
 STOCK = ("create-sse-channel", "Stock", "in", "inventory")
+NOTICE = ("create-sse-channel", "Notice", "in", "teams")
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(shop: Path) -> None:
@@ -63,6 +64,7 @@ def test_the_plan_says_a_trigger_sends_every_column_of_the_row_by_default(shop: 
     assert result.exit_code == 0, result.stderr
     assert (
         "  create  tests/realtime/test_inventory_stock_sse_channel.py\n"
+        "Trigger on baskets: each event goes to each changed row's user_id.\n"
         "Trigger on baskets: each event carries every column of the row to the browser.\n"
         "Choose them with --columns if baskets holds secrets (password hashes, tokens).\n"
     ) in result.stdout
@@ -84,12 +86,49 @@ def test_json_output_says_what_the_triggers_events_carry(shop: Path) -> None:
     assert every["trigger"] == {
         "table": "baskets",
         "user_column": "user_id",
+        "group_column": None,
         "columns": None,
         "payload": "every column of baskets",
     }
     assert chosen["trigger"]["columns"] == ["id", "stock"]
     assert chosen["trigger"]["payload"] == "id, stock"
     assert without["trigger"] is None
+
+
+def test_a_group_column_makes_a_trigger_to_the_group_each_row_names(shop: Path) -> None:
+    with_notices_to_teams(shop)
+    planned = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--dry-run", cwd=shop)
+    assert planned.exit_code == 0, planned.stderr
+    assert (
+        "\nTrigger on notices: each event goes to the members of the group in each changed row's"
+        " team_id.\n"
+    ) in planned.stdout
+    result = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--json", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["trigger"] == {
+        "table": "notices",
+        "user_column": None,
+        "group_column": "team_id",
+        "columns": None,
+        "payload": "every column of notices",
+    }
+    (channel,) = tomllib.loads((shop / "pyproject.toml").read_text())["tool"]["scaffold"][
+        "channels"
+    ]
+    assert channel == {
+        "name": "Notice",
+        "module": "teams",
+        "migration": "0004_teams_notice_sse_trigger.sql",
+        "table": "notices",
+        "group_column": "team_id",
+    }
+    assert (
+        "group_column => 'team_id'"
+        in (shop / "migrations" / "0004_teams_notice_sse_trigger.sql").read_text()
+    )
+    listed = run_scaffold("list", "--json", cwd=shop)
+    assert json.loads(listed.stdout)["channels"][0]["audience"] == "group"
+    assert run_scaffold("check", cwd=shop).exit_code == 0
 
 
 def test_columns_are_given_comma_separated_or_one_per_option(shop: Path) -> None:
