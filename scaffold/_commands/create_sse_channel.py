@@ -90,10 +90,10 @@ def _trigger(request: ChannelRequest) -> Trigger | None:
         if column is not None
     }
     if request.table is None:
-        for audience in given:
+        if given:
             raise BadInput(
-                f"--{audience}-column says to whom the events of a trigger on --table go: it"
-                " needs --table"
+                f"--{next(iter(given))}-column says to whom the events of a trigger on --table"
+                " go: it needs --table"
             )
         if request.columns is not None:
             raise BadInput(
