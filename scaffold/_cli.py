@@ -102,6 +102,16 @@ def create_sse_channel(
             show_default=False,
         ),
     ] = None,
+    group_column: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "Instead of --user-column: the --table column naming the group each row's events"
+                " go to (every member of it), or FK_COLUMN.GROUP_COLUMN."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     columns: Annotated[
         list[str] | None,
         typer.Option(
@@ -125,7 +135,9 @@ def create_sse_channel(
 
     with _reported():
         _expect_in(in_)
-        request = ChannelRequest(channel, module, table, user_column, _listed(columns))
+        request = ChannelRequest(
+            channel, module, table, user_column, group_column, _listed(columns)
+        )
         result = run(project or Path.cwd(), request, dry_run=dry_run, force=force)
     trigger = result.trigger
     if _show(
@@ -134,12 +146,13 @@ def create_sse_channel(
         diff=diff,
         dry_run=dry_run,
         notes=[
-            *(_trigger_notes(trigger, result.unchecked) if trigger else ()),
+            *(_trigger_notes(trigger, result.unchecked, result.membership) if trigger else ()),
             *(f"pyproject.toml: {change}" for change in result.dependencies),
         ],
         fields={
             "trigger": trigger.as_json() if trigger else None,
             "unchecked": result.unchecked,
+            "membership": result.membership,
             "dependencies": [change.as_json() for change in result.dependencies],
         },
     ):
@@ -390,6 +403,7 @@ def list_channels(project: ProjectOption = None, json_output: JsonOption = False
         typer.echo(f"  channel name        {summary.channel_name}")
         if summary.trigger:
             typer.echo(f"  trigger on          {summary.trigger.target}")
+            typer.echo(f"  events go to        {summary.trigger.recipient}")
             typer.echo(f"  events carry        {summary.trigger.payload}")
         typer.echo("  files               " + "\n                      ".join(summary.files))
 
@@ -441,18 +455,23 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
-def _trigger_notes(trigger: "Trigger", unchecked: str | None) -> list[str]:
-    """What the plan says of a trigger: what its events carry to the browser, and what scaffold
-    could not check of its table."""
+def _trigger_notes(trigger: "Trigger", unchecked: str | None, membership: str | None) -> list[str]:
+    """What the plan says of a trigger: to whom its events go (and why none would receive
+    them), what they carry to the browser, and what scaffold could not check of its table."""
+    notes = [f"Trigger on {trigger.table}: each event goes to {trigger.recipient}."]
     if trigger.columns is not None:
-        notes = [f"Trigger on {trigger.table}: each event carries the columns {trigger.payload}."]
+        notes.append(
+            f"Trigger on {trigger.table}: each event carries the columns {trigger.payload}."
+        )
     else:
-        notes = [
+        notes += [
             f"Trigger on {trigger.table}: each event carries every column of the row to the"
             " browser.",
             f"Choose them with --columns if {trigger.table} holds secrets (password hashes,"
             " tokens).",
         ]
+    if membership:
+        notes.insert(1, f"Trigger on {trigger.table}: {membership}.")
     if unchecked:
         notes.append(f"Trigger on {trigger.table}: {unchecked}.")
     return notes
