@@ -59,6 +59,29 @@ openStream(warehouseOpsStockLevel, {
 });
 """
 
+USAGE_CONNECT = """\
+import { connect, type Realtime, type Subscription } from "./client.js";
+import { inventoryStock, warehouseOpsStockLevel } from "./channels.js";
+
+const realtime: Realtime = connect({
+  auth: { kind: "header", token: () => "token" },
+  share: { key: "alice" },
+  onReset: (meta) => console.log(meta.id, meta.channels.join()),
+  onStatus: (status) => console.log(status, realtime.role),
+});
+const stock: Subscription = realtime.subscribe(inventoryStock, {
+  handlers: { stock_updated: (payload, meta) => console.log(payload.id + meta.id) },
+  onReset: (meta) => console.log(meta.id),
+});
+realtime.subscribe(warehouseOpsStockLevel, {
+  handlers: { stock_level_created: (row) => console.log(row.user_id.toUpperCase()) },
+});
+stock.close();
+const resumeFrom: number | undefined = realtime.lastEventId;
+console.log(resumeFrom);
+realtime.close();
+"""
+
 WRONG_FIELD = """\
 import { openStream } from "./client.js";
 import { inventoryStock } from "./channels.js";
@@ -92,16 +115,59 @@ def tsc(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def client_with(tmp_path: Path, usage: str) -> Path:
-    """The generated client and channels, beside a file that uses them."""
+def client_with(tmp_path: Path, usage: str, shared: str = USAGE_CONNECT) -> Path:
+    """The generated client and channels, beside files that use them: `usage.ts` and
+    `shared.ts` (`connect`, by default as the README shows it)."""
     shutil.copytree(CLIENT, tmp_path, dirs_exist_ok=True)
     (tmp_path / "usage.ts").write_text(usage)
+    (tmp_path / "shared.ts").write_text(shared)
     return tmp_path
 
 
 def test_generated_client_compiles_with_tsc_strict(tmp_path: Path) -> None:
     folder = client_with(tmp_path, USAGE)
-    result = tsc(folder, "--noEmit", "client.ts", "channels.ts", "usage.ts")
+    result = tsc(folder, "--noEmit", "client.ts", "channels.ts", "usage.ts", "shared.ts")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+VITE_TSCONFIG = {
+    # What `npm create vite@latest -- --template vanilla-ts` gives a new project (create-vite 7),
+    # but `types`: its "vite/client" is Vite's, which a project has and this test does not.
+    "compilerOptions": {
+        "target": "ES2022",
+        "useDefineForClassFields": True,
+        "module": "ESNext",
+        "lib": ["ES2022", "DOM", "DOM.Iterable"],
+        "types": [],
+        "skipLibCheck": True,
+        "moduleResolution": "bundler",
+        "allowImportingTsExtensions": True,
+        "verbatimModuleSyntax": True,
+        "moduleDetection": "force",
+        "noEmit": True,
+        "strict": True,
+        "noUnusedLocals": True,
+        "noUnusedParameters": True,
+        "erasableSyntaxOnly": True,
+        "noFallthroughCasesInSwitch": True,
+        "noUncheckedSideEffectImports": True,
+    },
+    "include": ["src"],
+}
+
+
+def test_generated_client_compiles_under_the_tsconfig_of_vites_typescript_template(
+    tmp_path: Path,
+) -> None:
+    """`erasableSyntaxOnly` (no parameter properties, enums or namespaces: what Node.js and
+    esbuild strip), `verbatimModuleSyntax` (type imports say so) and the unused-code checks."""
+    client_with(tmp_path / "src", USAGE)
+    (tmp_path / "tsconfig.json").write_text(json.dumps(VITE_TSCONFIG))
+    if not TSC.is_file():
+        pytest.fail(f"TypeScript is missing ({TSC}): run `source scripts/_environment.sh`")
+    result = subprocess.run(
+        [str(TSC), "--project", "."], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
