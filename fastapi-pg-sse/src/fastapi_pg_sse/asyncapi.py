@@ -52,6 +52,15 @@ def _streamed_channel(route: BaseRoute) -> Channel[Any] | None:
     return channel if isinstance(channel, Channel) else None
 
 
+def streamed_channels(app: FastAPI) -> list[Channel[Any]]:
+    """The channels of the stream routes of `app` that `stream_route` declared, those of
+    included routers too."""
+    found = (
+        _streamed_channel(context.original_route) for context in iter_route_contexts(app.routes)
+    )
+    return [channel for channel in found if channel is not None]
+
+
 def asyncapi_document(
     app: FastAPI,
     sources: TokenSources | None = None,

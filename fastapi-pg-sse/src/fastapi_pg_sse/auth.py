@@ -29,7 +29,7 @@ from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
 
 from fastapi_pg_sse.channel import user_id_problem
-from fastapi_pg_sse.realtime import Realtime, get_realtime, is_event_stream
+from fastapi_pg_sse.realtime import Realtime, get_realtime, groups_problem, is_event_stream
 from fastapi_pg_sse.settings import RealtimeSettings, TokenFormat
 
 TOKEN_NAME = "access_token"
@@ -103,6 +103,9 @@ class AuthenticatedUser:
     issued_at: float | None = None
     """When the credentials were issued (a JWT's `iat`), as a Unix time: a stream whose token
     was issued before the user's streams were revoked is refused (see `Realtime.disconnect`)."""
+    groups: frozenset[str] = frozenset()
+    """The groups the credentials say the user is a member of (the claim
+    `REALTIME_JWT_GROUPS_CLAIM` names): their events reach the user's streams."""
 
 
 def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
@@ -130,11 +133,13 @@ def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
         id=user_id,
         expires_at=float(claims["exp"]),
         issued_at=float(issued_at) if isinstance(issued_at, int | float) else None,
+        groups=_groups(claims.get(settings.jwt_groups_claim, []), settings.jwt_groups_claim),
     )
 
 
 class UnusableUserId(jwt.InvalidTokenError):
-    """The token's user claim holds no user id a stream can serve: the 401 says why."""
+    """The token's user claim holds no user id a stream can serve, or its groups claim no group
+    names: the 401 says why."""
 
 
 def _user_id(value: object, claim: str) -> str:
@@ -151,6 +156,15 @@ def _user_id(value: object, claim: str) -> str:
     if problem := user_id_problem(value):
         raise UnusableUserId(f"the token's {claim} claim is not a user id: it {problem}")
     return value
+
+
+def _groups(value: object, claim: str) -> frozenset[str]:
+    """The group names `claim` holds: a list of names a stream can serve (`groups_problem`)."""
+    if not isinstance(value, list):
+        raise UnusableUserId(f"the token's {claim} claim is not a list of group names")
+    if problem := groups_problem(value):
+        raise UnusableUserId(f"the token's {claim} claim is refused: {problem}")
+    return frozenset(value)
 
 
 def _check_type(typ: object, expected: str) -> None:

@@ -8,7 +8,7 @@ read back in id order, which is commit order.
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import UnionType
@@ -230,6 +230,38 @@ class Event:
     transaction commits), by PostgreSQL's clock: no clock skew between hosts counts."""
     traceparent: str | None = None
     """The W3C traceparent of the span current where it was emitted, if any (see `tracing`)."""
+    channel: str = ""
+    target_group: str = ""
+    """Its audience with `target_user_id` (see `Audience`)."""
+
+    @property
+    def audience(self) -> "Audience":
+        return Audience(self.channel, self.target_user_id, self.target_group)
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who an event of a channel is for, as the events table stores it: a user
+    (`target_user_id`, no group), a group (no user, `target_group`), or everyone on the channel
+    (neither)."""
+
+    channel: str
+    target_user_id: str = ""
+    target_group: str = ""
+
+
+def audiences(channels: Iterable[str], user_id: str, groups: Iterable[str]) -> list[Audience]:
+    """What a stream of `user_id`, a member of `groups`, reads on each of `channels`: the user's
+    events, each group's, and the channel's broadcasts."""
+    return [
+        audience
+        for channel in channels
+        for audience in (
+            Audience(channel, user_id),
+            *(Audience(channel, target_group=group) for group in sorted(groups)),
+            Audience(channel),
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -303,6 +335,112 @@ async def fetch_events_after(
     return EventPage(events, more=page_size == limit or len(events) < page_size)
 
 
+_SIZED_PAGE = """
+    sized AS (
+        SELECT *,
+            sum(octet_length(data)) OVER (ORDER BY id) - octet_length(data) AS before,
+            count(*) OVER () AS page_size
+        FROM page
+    )"""
+"""The rows of `page` with how many payload bytes come before each, and how many rows it has:
+a page keeps the rows whose payload fits in its byte budget (its first row at least)."""
+
+_EVENT_COLUMNS = """event.id, event.type, event.target_user_id, event.payload::text AS data,
+    greatest(extract(epoch FROM clock_timestamp() - event.created_at), 0)::float8 AS age,
+    event.traceparent, event.channel, event.target_group"""
+"""An `Event`'s fields, in its order, of a row `event` of the events table."""
+
+
+def _page(rows: list[asyncpg.Record], limit: int) -> EventPage:
+    events = [Event(*row[:8]) for row in rows if row["id"] is not None]
+    # More may follow a full page, and a page cut short by its size.
+    page_size = rows[0]["page_size"] or 0 if rows else 0
+    return EventPage(events, more=page_size == limit or len(events) < page_size)
+
+
+async def fetch_audience_events(
+    connection: Connection,
+    audiences: Sequence[Audience],
+    after: int,
+    *,
+    limit: int,
+    max_bytes: int,
+    timeout: float | None = None,
+) -> EventPage:
+    """The committed events of `audiences` after the id `after`, in id order (a page, as
+    `fetch_events_after` says): what a stream replays. Each audience is read by its own index
+    range, and the ranges merged by id."""
+    rows = await connection.fetch(
+        f"""
+        WITH page AS (
+            SELECT {_EVENT_COLUMNS}
+            FROM unnest($1::text[], $2::text[], $3::text[])
+                AS audience (channel, target_user_id, target_group)
+            CROSS JOIN LATERAL (
+                SELECT * FROM fastapi_pg_sse.events AS candidate
+                WHERE candidate.channel = audience.channel
+                    AND candidate.target_user_id = audience.target_user_id
+                    AND candidate.target_group = audience.target_group
+                    AND candidate.id > $4
+                ORDER BY candidate.id LIMIT $5
+            ) AS event
+            ORDER BY event.id LIMIT $5
+        ), {_SIZED_PAGE}
+        SELECT * FROM sized WHERE before = 0 OR before + octet_length(data) <= $6 ORDER BY id
+        """,
+        [audience.channel for audience in audiences],
+        [audience.target_user_id for audience in audiences],
+        [audience.target_group for audience in audiences],
+        after,
+        limit,
+        max_bytes,
+        timeout=timeout,
+    )
+    return _page(rows, limit)
+
+
+async def fetch_committed_after(
+    connection: Connection,
+    channels: Iterable[str],
+    after: int,
+    *,
+    limit: int,
+    max_bytes: int,
+    timeout: float | None = None,
+) -> tuple[EventPage, int]:
+    """Every committed event of `channels` after the id `after` (a page, as `fetch_events_after`
+    says), and the newest event id of the statement's snapshot (at least `after`): what the
+    listener reads.
+
+    Ids are given in commit order (see `fastapi_pg_sse.schema`), so every id up to that newest
+    one is visible in the same snapshot: once a page that is not full is read, nothing up to
+    it remains to read, however late its transaction committed.
+    """
+    rows = await connection.fetch(
+        f"""
+        WITH newest AS (
+            SELECT greatest(max(id), $2) AS through_id FROM fastapi_pg_sse.events
+        ), page AS (
+            SELECT {_EVENT_COLUMNS}
+            FROM fastapi_pg_sse.events AS event, newest
+            WHERE event.id > $2 AND event.id <= newest.through_id
+                AND event.channel = ANY($1::text[])
+            ORDER BY event.id LIMIT $3
+        ), {_SIZED_PAGE}
+        SELECT sized.*, newest.through_id FROM newest
+        LEFT JOIN sized ON sized.before = 0 OR sized.before + octet_length(sized.data) <= $4
+        ORDER BY sized.id
+        """,
+        list(channels),
+        after,
+        limit,
+        max_bytes,
+        timeout=timeout,
+    )
+    through_id: int = rows[0]["through_id"]
+    return _page(rows, limit), through_id
+
+
 NEWEST_ID = (
     "greatest((SELECT max(id) FROM fastapi_pg_sse.events),"
     " (SELECT max(through_id) FROM fastapi_pg_sse.pruned), 0)"
@@ -312,18 +450,19 @@ NEWEST_ID = (
 
 async def resume_bounds(
     connection: Connection,
-    channel: Channel[Any],
+    channels: "Channel[Any] | Iterable[str]",
     target_user_id: str,
     *,
     timeout: float | None = None,
 ) -> tuple[int, int]:
-    """The ids a client of the user on the channel may resume after: from the highest id gone
-    before it (pruned, or given out by an earlier version; 0 if none) to the newest id given
-    out, on any channel (0 if none)."""
+    """The ids a client of the user on `channels` (a channel, or names) may resume after: from
+    the highest id gone before it on any of them (pruned, or given out by an earlier version; 0
+    if none) to the newest id given out, on any channel (0 if none)."""
+    names = [channels.name] if isinstance(channels, Channel) else list(channels)
     row = await connection.fetchrow(
         "SELECT (SELECT coalesce(max(through_id), 0) FROM fastapi_pg_sse.pruned"
-        f"  WHERE channel = $1 AND target_user_id IN ('', $2)), {NEWEST_ID}",
-        channel.name,
+        f"  WHERE channel = ANY($1::text[]) AND target_user_id IN ('', $2)), {NEWEST_ID}",
+        names,
         target_user_id,
         timeout=timeout,
     )

@@ -4,6 +4,9 @@ Each event is encoded once, whatever its number of readers, and streamed as byte
 per-item `yield` mode would encode it again for every recipient.
 """
 
+import json
+from collections.abc import Sequence
+
 from fastapi.sse import format_sse_event
 
 HEARTBEAT = format_sse_event(comment="keep-alive")
@@ -21,18 +24,27 @@ def event_frame(event_id: int, event_type: str, data: str) -> bytes:
     return format_sse_event(id=str(event_id), event=event_type, data_str=data)
 
 
+def wire_type(channel: str, event_type: str, *, multiplexed: bool) -> str:
+    """An event's `event:` field: its type, or, on the multiplexed route, `<channel>.<type>`
+    (a channel's name has no `.`: the channel is what precedes the first one)."""
+    return f"{channel}.{event_type}" if multiplexed else event_type
+
+
 def retry_frame(milliseconds: int) -> bytes:
     """Tell the browser how long to wait before it reconnects."""
     return format_sse_event(retry=milliseconds)
 
 
-def reset_frame(event_id: int) -> bytes:
+def reset_frame(event_id: int, channels: Sequence[str] | None = None) -> bytes:
     """Tell a client its `Last-Event-ID` cannot be replayed (pruned, or not one of ours).
 
-    The client should reload its state; the stream goes on after `event_id`, which becomes the
-    client's last event id.
+    The client should reload its state (of every channel in `channels`, the multiplexed route's
+    list); the stream goes on after `event_id`, which becomes the client's last event id.
     """
-    return event_frame(event_id, RESET, '{"replayable": false}')
+    data: dict[str, object] = {"replayable": False}
+    if channels is not None:
+        data["channels"] = list(channels)
+    return event_frame(event_id, RESET, json.dumps(data))
 
 
 def expired_frame() -> bytes:

@@ -1,4 +1,5 @@
-"""Fan-out: hands each event, encoded once, to the open streams of its target user."""
+"""Fan-out: hands each event, encoded once per wire format, to the open streams of its audience
+(its user, its group, or everyone on its channel)."""
 
 import asyncio
 import logging
@@ -6,7 +7,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fastapi_pg_sse.channel import Event
+from fastapi_pg_sse.channel import Audience, Event, audiences
 from fastapi_pg_sse.channel_stats import ChannelStats
 from fastapi_pg_sse.frames import event_frame
 from fastapi_pg_sse.tracing import record_delivery
@@ -41,8 +42,10 @@ class Subscriber:
         "_queued_bytes",
         "_sent_since_beat",
         "_waiter",
-        "channel",
+        "channels",
         "expired",
+        "groups",
+        "multiplexed",
         "on_close",
         "opened_through",
         "overflowed",
@@ -52,9 +55,23 @@ class Subscriber:
         "write_started_at",
     )
 
-    def __init__(self, channel: str, user_id: str, max_queued_bytes: int) -> None:
-        self.channel = channel
+    def __init__(
+        self,
+        channels: tuple[str, ...],
+        user_id: str,
+        max_queued_bytes: int,
+        *,
+        groups: frozenset[str] = frozenset(),
+        multiplexed: bool = False,
+    ) -> None:
+        self.channels = channels
+        """The channels it reads, each for its user, its groups and everyone."""
         self.user_id = user_id
+        self.groups = groups
+        """The groups its user was a member of as it opened (or resumed): kept until it ends."""
+        self.multiplexed = multiplexed
+        """Whether its frames name their channel (`event: <channel>.<type>`), as those of the
+        multiplexed route do."""
         self.replayed_through = 0
         """Frames with an id at or below this one were already sent by the replay."""
         self.opened_through = 0
@@ -81,6 +98,15 @@ class Subscriber:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def name(self) -> str:
+        """Its channels, for logs and spans."""
+        return ",".join(self.channels)
+
+    def audiences(self) -> list[Audience]:
+        """The audiences whose events it carries."""
+        return audiences(self.channels, self.user_id, self.groups)
 
     def offer(self, event_id: int, frame: bytes) -> bool:
         """Queue a frame; return False, closing the subscriber, if its queue is full."""
@@ -172,59 +198,59 @@ class HubCounters:
     clients_dropped: int = 0
 
 
-@dataclass
-class _Audience:
-    """The open streams of one user on one channel, and the last event handed to them."""
-
-    subscribers: set[Subscriber]
-    delivered_through: int
-
-
 class Hub:
-    """Routes events by (channel, user id) with one dictionary look-up per event.
+    """Routes events by audience (channel, user, group) with one dictionary look-up per event.
 
-    For each user with open streams it keeps the id of the last event delivered to them: the
-    listener reads that user's events after it.
+    A stream is in one audience per channel for its user, one per group, and one for everyone on
+    the channel; it gets each event once, since an event has one audience. Which events to
+    publish, and in which order, is the listener's: it publishes every event of the channels
+    with streams here, in id order.
     """
 
     def __init__(self) -> None:
         self.counters = HubCounters()
         self.stats: ChannelStats | None = None
         """Counts per channel, kept while an exporter is enabled (see `Realtime`)."""
-        self._audiences: dict[tuple[str, str], _Audience] = {}
-        self._streams_by_user: dict[str, int] = {}
+        self.channel_joins = 0
+        """How many times a channel got its first open stream here: the listener, which reads
+        only the channels with streams, reads again when it changed during a read."""
+        self._audiences: dict[Audience, set[Subscriber]] = {}
+        self._streams_by_user: dict[str, set[Subscriber]] = {}
+        self._streams_by_channel: dict[str, int] = {}
         self._closing = False
 
-    def add(self, subscriber: Subscriber, *, delivered_through: int) -> None:
-        """Subscribe a stream; `delivered_through` is its user's newest event id, read as it
-        opened: the listener delivers what follows, unless the user already had open streams."""
+    def add(self, subscriber: Subscriber) -> None:
+        """Subscribe a stream: it gets every event of its audiences published from now on."""
         if self._closing:
             subscriber.close()  # a stream opened after shutdown began ends at once
             return
-        key = (subscriber.channel, subscriber.user_id)
-        audience = self._audiences.setdefault(key, _Audience(set(), delivered_through))
-        audience.subscribers.add(subscriber)
+        for audience in subscriber.audiences():
+            self._audiences.setdefault(audience, set()).add(subscriber)
+        for channel in subscriber.channels:
+            if channel not in self._streams_by_channel:
+                self.channel_joins += 1
+            self._streams_by_channel[channel] = self._streams_by_channel.get(channel, 0) + 1
+        self._streams_by_user.setdefault(subscriber.user_id, set()).add(subscriber)
         self.counters.open_streams += 1
-        user_id = subscriber.user_id
-        self._streams_by_user[user_id] = self._streams_by_user.get(user_id, 0) + 1
 
     def remove(self, subscriber: Subscriber) -> None:
-        key = (subscriber.channel, subscriber.user_id)
-        audience = self._audiences.get(key)
-        if audience is None or subscriber not in audience.subscribers:
+        streams = self._streams_by_user.get(subscriber.user_id)
+        if streams is None or subscriber not in streams:
             return
-        audience.subscribers.discard(subscriber)
-        if not audience.subscribers:
-            del self._audiences[key]
-        self.counters.open_streams -= 1
-        if left := self._streams_by_user[subscriber.user_id] - 1:
-            self._streams_by_user[subscriber.user_id] = left
-        else:
+        streams.discard(subscriber)
+        if not streams:
             del self._streams_by_user[subscriber.user_id]
-
-    def users(self) -> set[str]:
-        """The users with open streams here, on any channel."""
-        return set(self._streams_by_user)
+        for audience in subscriber.audiences():
+            subscribers = self._audiences[audience]
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self._audiences[audience]
+        for channel in subscriber.channels:
+            if left := self._streams_by_channel[channel] - 1:
+                self._streams_by_channel[channel] = left
+            else:
+                del self._streams_by_channel[channel]
+        self.counters.open_streams -= 1
 
     def has_streams(self, user_id: str) -> bool:
         return user_id in self._streams_by_user
@@ -234,9 +260,7 @@ class Hub:
         whose id is `revocation_id` committed; return how many."""
         ended = [
             subscriber
-            for (_, audience_user), audience in self._audiences.items()
-            if audience_user == user_id
-            for subscriber in audience.subscribers
+            for subscriber in self._streams_by_user.get(user_id, ())
             if subscriber.opened_through < revocation_id
         ]
         for subscriber in ended:
@@ -244,51 +268,40 @@ class Hub:
             self.remove(subscriber)
         return len(ended)
 
-    def delivered_through(self, channel: str, user_id: str) -> int | None:
-        """The last event delivered to the user's open streams; None if they have none."""
-        audience = self._audiences.get((channel, user_id))
-        return None if audience is None else audience.delivered_through
-
     def open_streams(self) -> dict[str, int]:
-        """The number of open streams of each channel that has any."""
-        counts: dict[str, int] = {}
-        for (name, _), audience in tuple(self._audiences.items()):  # a scrape may run in a thread
-            counts[name] = counts.get(name, 0) + len(audience.subscribers)
-        return counts
+        """The number of open streams of each channel that has any (a stream of several
+        channels counts in each)."""
+        return dict(self._streams_by_channel)  # a copy: a scrape may run in a thread
 
     def channels(self) -> set[str]:
         """The channels with open streams."""
-        return {name for name, _ in self._audiences}
+        return set(self._streams_by_channel)
 
-    def positions(self, channel: str) -> dict[str, int]:
-        """`delivered_through` of every user with open streams on `channel`."""
-        return {
-            user_id: audience.delivered_through
-            for (name, user_id), audience in self._audiences.items()
-            if name == channel
-        }
-
-    def publish(self, channel: str, event: Event) -> None:
-        """Hand a committed event to its user's open streams, if it is newer than their last."""
-        audience = self._audiences.get((channel, event.target_user_id))
-        if audience is None or event.id <= audience.delivered_through:
+    def publish(self, event: Event) -> None:
+        """Hand a committed event to the open streams of its audience, encoded once for the
+        per-channel streams and once for the multiplexed ones."""
+        subscribers = self._audiences.get(event.audience)
+        if not subscribers:
             return
-        audience.delivered_through = event.id
-        frame = event_frame(event.id, event.type, event.data)
-        overflowed = [
-            subscriber
-            for subscriber in audience.subscribers
-            if not subscriber.offer(event.id, frame)
-        ]
-        delivered = len(audience.subscribers) - len(overflowed)
+        frames: dict[bool, bytes] = {}
+        overflowed: list[Subscriber] = []
+        for subscriber in subscribers:
+            multiplexed = subscriber.multiplexed
+            frame = frames.get(multiplexed)
+            if frame is None:
+                event_type = f"{event.channel}.{event.type}" if multiplexed else event.type
+                frame = frames[multiplexed] = event_frame(event.id, event_type, event.data)
+            if not subscriber.offer(event.id, frame):
+                overflowed.append(subscriber)
+        delivered = len(subscribers) - len(overflowed)
         self.counters.events_delivered += delivered
         if self.stats is not None and delivered:
-            counts = self.stats.of(channel)
+            counts = self.stats.of(event.channel)
             counts.events_delivered += delivered
             counts.observe_delay(event.committed_seconds_ago)
         if event.traceparent is not None:
             record_delivery(
-                channel, event.id, event.type, event.traceparent, len(audience.subscribers)
+                event.channel, event.id, event.type, event.traceparent, len(subscribers)
             )
         for subscriber in overflowed:
             self._drop(subscriber, "queue full")
@@ -303,8 +316,8 @@ class Hub:
         process instead of one per stream or per write.
         """
         stalled: list[Subscriber] = []
-        for audience in self._audiences.values():
-            for subscriber in audience.subscribers:
+        for streams in self._streams_by_user.values():
+            for subscriber in streams:
                 if subscriber.write_started_at < writes_stalled_before:
                     stalled.append(subscriber)
                 else:
@@ -319,17 +332,18 @@ class Hub:
         self.remove(subscriber)
         self.counters.clients_dropped += 1
         if self.stats is not None:
-            self.stats.of(subscriber.channel).clients_dropped += 1
+            for channel in subscriber.channels:
+                self.stats.of(channel).clients_dropped += 1
         logger.warning(
             "realtime stream dropped: %s",
             reason,
-            extra={"channel": subscriber.channel, "user_id": subscriber.user_id},
+            extra={"channel": subscriber.name, "user_id": subscriber.user_id},
         )
 
     def close_all(self) -> None:
         """End every open stream, and any opened from now on, for shutdown."""
         self._closing = True
-        for audience in tuple(self._audiences.values()):
-            for subscriber in tuple(audience.subscribers):
+        for streams in tuple(self._streams_by_user.values()):
+            for subscriber in tuple(streams):
                 subscriber.close()
                 self.remove(subscriber)

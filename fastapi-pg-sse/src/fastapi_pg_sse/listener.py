@@ -1,20 +1,25 @@
-"""The process's one LISTEN connection: hands every committed event to its user's open streams.
+"""The process's one LISTEN connection: hands every committed event to the open streams of its
+audience.
 
 The connection is dedicated (a pooled connection would lose its LISTEN on reset). asyncpg forgets
 listeners when a connection dies and does not reconnect, so a supervisor loop does: it notices a
 lost connection through a termination callback and a periodic keep-alive query, reconnects with
-capped exponential backoff and jitter, LISTENs again, and then reads everything committed for
-the users with open streams since the last event each of them received.
+capped exponential backoff and jitter, LISTENs again, and then reads on from where it stopped.
 
-A notification (`<id> <channel> <user>` on the NOTIFY channel `fastapi_pg_sse`) only says which
-user has something new: any role that can connect can NOTIFY, so what reaches a stream is always
-read from the events table, after the last event its user received. Ids are given in commit
-order (see `fastapi_pg_sse.schema`), so reading on from there never skips one, whatever a
-notification claims.
+A notification (`<id> <channel> <user>`, or `<id> <channel> \n<group>`, on the NOTIFY channel
+`fastapi_pg_sse`) only wakes the listener: any role that can connect can NOTIFY, so what reaches
+a stream is always read from the events table. The listener keeps one watermark for the process,
+`delivered_through`: every event up to it was handed to the hub. Woken, it reads in one statement
+(one snapshot) the events after it of every channel with streams here, in id order, and the
+newest id of that snapshot. Ids are given in commit order (see `fastapi_pg_sse.schema`), so
+every id up to that newest one is visible in the snapshot: the watermark moves there once the
+page is not full, never past an event committed late, whatever a notification claims. One
+order for every audience: a stream that reads its user's events, its groups' and its channels'
+broadcasts, on several channels, gets them in id order.
 
-Nor can a flood of notifications exhaust the process: foreign ones are counted, and warned about
-at most once a minute; the queue of announcements is bounded, and when it is full the listener
-drops them and then reads on from the table for every user with open streams.
+Nor can a flood of notifications exhaust the process: however many arrive, they set one flag,
+and a read serves all of those that came before it; foreign ones are counted, and warned about
+at most once a minute.
 """
 
 import asyncio
@@ -25,7 +30,6 @@ import random
 import re
 import socket
 import time
-from collections import defaultdict
 
 import asyncpg
 from pydantic import SecretStr
@@ -35,27 +39,16 @@ from fastapi_pg_sse.channel import (
     NEWEST,
     NEWEST_ID,
     REVOCATIONS,
-    fetch_events_after,
-    latest_revocations,
+    Event,
+    fetch_committed_after,
 )
 from fastapi_pg_sse.hub import Hub
 from fastapi_pg_sse.schema import SCHEMA, SchemaMismatch, check_schema
 
 logger = logging.getLogger(__name__)
 
-Announcement = tuple[int, str, str]
-"""What a notification announces: an event id, its channel and its user."""
-PING: Announcement = (0, "", "")
-"""Queued when no notification came for a keep-alive period: the pump checks the connection."""
-Notifications = asyncio.Queue[Announcement | None]
-"""What each notification announces for a user with open streams here, or PING; None when the
-connection is lost."""
-QUEUED_PAGES = 10
-"""The queue holds at most this many pages (`page_size`) of announcements."""
 FOREIGN_WARNING_INTERVAL_SECONDS = 60.0
 """The least time between two warnings about foreign notifications."""
-REPORT: Announcement = (0, "", "report")
-"""Queued when the process's count of open streams changed: the pump renames the connection."""
 STREAMS_REPORT_SECONDS = 1.0
 """How often the listener looks whether the count of open streams changed since it last named
 its connection after it (see `listener_name`)."""
@@ -63,6 +56,30 @@ _NAME_BYTES = 63
 """What PostgreSQL keeps of an `application_name`."""
 _LISTENER_NAME = re.compile(r"realtime-listener:([0-9]+)(?: streams=([0-9]+))?(?: host=(.*))?")
 """A `listener_name`, or the `realtime-listener:<pid>` of a runtime before 0.8."""
+
+
+class Wakeups:
+    """What the pump has to do, each a flag: however many notifications come, they make one
+    read; no queue grows with them."""
+
+    def __init__(self) -> None:
+        self.read = False
+        """Events were announced: read on from the watermark."""
+        self.ping = False
+        """No notification came for a keep-alive period: check the connection."""
+        self.report = False
+        """The count of open streams changed: rename the connection."""
+        self.lost = False
+        """The connection is lost."""
+        self._event = asyncio.Event()
+
+    def request(self, what: str) -> None:
+        setattr(self, what, True)
+        self._event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+        self._event.clear()
 
 
 class Listener:
@@ -86,22 +103,23 @@ class Listener:
         self._max_backoff_seconds = max_backoff_seconds
         self._page_size = page_size
         self._page_bytes = page_bytes
-        self._max_queued = QUEUED_PAGES * page_size
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.reconnects = 0
         self.foreign_notifications = 0
-        self.notifications_dropped = 0
+        self.delivered_through: int | None = None
+        """Every event up to this id was handed to the hub (None before the first connection,
+        which starts it at the newest id): the watermark the listener reads on from."""
         self.newest_seen = 0
         """The newest event id seen, on any channel, read from the table only: as it connects,
-        at each keep-alive, and in each event it delivers. A stream opened while the database is
+        at each keep-alive, and at each read. A stream opened while the database is
         unreachable resumes after it: never above the truth (a notification, which any role may
         send, could put it there, and clients would skip what lies between), at worst behind
         it, and the stream then replays a little more."""
         self._received = 0
         """Notifications received, for the keep-alive to tell an idle connection."""
         self._behind = False
-        """Announcements were dropped since the last catch-up: the pump must catch up."""
+        """The last read was a full page: more events wait to be read."""
         self._foreign_warned_at = -math.inf
         self._foreign_when_warned = 0
         self._named_after_streams = 0
@@ -113,7 +131,7 @@ class Listener:
 
     @property
     def caught_up(self) -> bool:
-        """Connected, and no announcement dropped since it last read on from the table."""
+        """Connected, and its last read reached the newest event."""
         return self.connected and not self._behind
 
     @property
@@ -129,13 +147,13 @@ class Listener:
         """
         connection = await self._connect()
         try:
-            notifications = await self._listen(connection)
+            wakeups = await self._listen(connection)
         except BaseException:
             connection.terminate()
             raise
         logger.info("realtime listener connected")
         self._task = asyncio.create_task(
-            self._supervise(connection, notifications), name="realtime-listener"
+            self._supervise(connection, wakeups), name="realtime-listener"
         )
 
     async def stop(self) -> None:
@@ -145,14 +163,14 @@ class Listener:
             self._task = None
 
     async def _supervise(
-        self, connection: asyncpg.Connection | None, notifications: Notifications | None
+        self, connection: asyncpg.Connection | None, wakeups: Wakeups | None
     ) -> None:
         failures = 0
         while True:
             try:
-                if connection is None or notifications is None:
+                if connection is None or wakeups is None:
                     connection = await self._connect()
-                    notifications = await self._listen(connection)
+                    wakeups = await self._listen(connection)
                     self.reconnects += 1
                     logger.info(
                         "realtime listener reconnected after %d attempt(s)",
@@ -160,7 +178,7 @@ class Listener:
                         extra={"reconnects": self.reconnects},
                     )
                 failures = 0  # only once listening and caught up
-                await self._pump(connection, notifications)
+                await self._pump(connection, wakeups)
             except SchemaMismatch as error:
                 problem = f"cannot listen: {error}"
             except DATABASE_ERRORS as error:  # its connection's: no traceback, one line
@@ -173,7 +191,7 @@ class Listener:
                 self._connected.clear()
                 if connection is not None:
                     connection.terminate()
-                    connection = notifications = None
+                    connection = wakeups = None
             failures += 1
             cap = min(self._max_backoff_seconds, 0.1 * 2 ** min(failures, 30))
             delay = random.uniform(cap / 2, cap)
@@ -188,44 +206,27 @@ class Listener:
         )
         return connection
 
-    async def _listen(self, connection: asyncpg.Connection) -> Notifications:
-        """Check the schema, LISTEN and catch up; return the queue of notifications."""
+    async def _listen(self, connection: asyncpg.Connection) -> Wakeups:
+        """Check the schema, LISTEN and read on from the watermark (from the newest id on the
+        first connection); return what the notifications request."""
         await check_schema(connection, timeout=self._keepalive_seconds)
-        queue: Notifications = asyncio.Queue()
+        wakeups = Wakeups()
 
         def on_notification(_: object, __: int, ___: str, payload: object) -> None:
             self._received += 1
-            self._queue_announcement(queue, str(payload))
+            if _announcement(str(payload)) is not None:
+                wakeups.request("read")
+            else:
+                self._ignore_foreign()
 
-        connection.add_termination_listener(lambda _: queue.put_nowait(None))
+        connection.add_termination_listener(lambda _: wakeups.request("lost"))
         await connection.add_listener(SCHEMA, on_notification)
         await self._read_newest(connection)
-        self._behind = False  # what was dropped before is read by this catch-up
-        await self._catch_up(connection)
+        # Never above the newest id: a database restored from an older copy gives ids again.
+        self.delivered_through = min(self.delivered_through or NEWEST, self.newest_seen)
+        await self._read_on(connection)
         self._connected.set()
-        return queue
-
-    def _queue_announcement(self, queue: Notifications, payload: str) -> None:
-        """Queue what a notification announces, if it is for a user with open streams here.
-
-        A full queue drops it, and marks the listener behind: the pump then catches up every
-        user from the table. PING and the end of the connection are queued all the same.
-        """
-        announcement = _announcement(payload)
-        if announcement is None:
-            self._ignore_foreign()
-            return
-        _, channel, user_id = announcement
-        if channel == REVOCATIONS:
-            if not self._hub.has_streams(user_id):
-                return
-        elif self._hub.delivered_through(channel, user_id) is None:
-            return  # another app's channel, or nobody here to deliver to
-        if queue.qsize() >= self._max_queued:
-            self.notifications_dropped += 1
-            self._behind = True
-            return
-        queue.put_nowait(announcement)
+        return wakeups
 
     def _ignore_foreign(self) -> None:
         """Count a notification that is not one of ours; warn, saying how many came since the
@@ -243,32 +244,25 @@ class Listener:
         self._foreign_warned_at = now
         self._foreign_when_warned = self.foreign_notifications
 
-    async def _pump(self, connection: asyncpg.Connection, queue: Notifications) -> None:
-        """Deliver what notifications announce, a batch at a time, until the connection is lost.
-
-        The notifications queued meanwhile join the batch, up to a page of them: under load, one
-        query reads the events of many notifications. The connection is checked with a query
-        after each keep-alive period without notifications.
-        """
-        keepalive = asyncio.create_task(self._request_pings(queue), name="realtime-keepalive")
-        reports = asyncio.create_task(self._request_reports(queue), name="realtime-reports")
+    async def _pump(self, connection: asyncpg.Connection, wakeups: Wakeups) -> None:
+        """Do what is requested, until the connection is lost: under load, one read serves every
+        notification that came before it. The connection is checked with a query after each
+        keep-alive period without notifications."""
+        keepalive = asyncio.create_task(self._request_pings(wakeups), name="realtime-keepalive")
+        reports = asyncio.create_task(self._request_reports(wakeups), name="realtime-reports")
         try:
-            while True:
-                batch = [await queue.get()]
-                while batch[-1] is not None and not queue.empty() and len(batch) < self._page_size:
-                    batch.append(queue.get_nowait())
-                if any(item is PING for item in batch):
+            while not wakeups.lost:
+                await wakeups.wait()
+                if wakeups.ping:
+                    wakeups.ping = False
                     await self._read_newest(connection)
-                if any(item is REPORT for item in batch):
+                if wakeups.report:
+                    wakeups.report = False
                     await self._report_streams(connection)
-                await self._deliver_announced(
-                    connection, [item for item in batch if item is not None and item[0] > 0]
-                )
-                if self._behind:
-                    self._behind = False
-                    await self._catch_up(connection)
-                if batch[-1] is None:
-                    raise ConnectionError("listener connection terminated")
+                if wakeups.read:
+                    wakeups.read = False
+                    await self._read_on(connection)
+            raise ConnectionError("listener connection terminated")
         finally:
             keepalive.cancel()
             reports.cancel()
@@ -280,8 +274,8 @@ class Listener:
             f"SELECT {NEWEST_ID}", timeout=self._keepalive_seconds
         )
 
-    async def _request_pings(self, queue: Notifications) -> None:
-        """Queue a PING after each keep-alive period in which the queue received nothing.
+    async def _request_pings(self, wakeups: Wakeups) -> None:
+        """Request a ping after each keep-alive period in which no notification came.
 
         One timer per period rather than a timeout on every wait for a notification: a timeout
         per wait is garbage the collector has to chase, at the rate of notifications.
@@ -290,17 +284,17 @@ class Listener:
             received = self._received
             await asyncio.sleep(self._keepalive_seconds)
             if self._received == received:
-                queue.put_nowait(PING)
+                wakeups.request("ping")
 
-    async def _request_reports(self, queue: Notifications) -> None:
-        """Queue a REPORT, at most once every `STREAMS_REPORT_SECONDS`, when the count of open
+    async def _request_reports(self, wakeups: Wakeups) -> None:
+        """Request a report, at most once every `STREAMS_REPORT_SECONDS`, when the count of open
         streams differs from the one the connection is named after: nothing on the path of a
         stream or an event, and a rename at most once a period."""
         while True:
             await asyncio.sleep(STREAMS_REPORT_SECONDS)
             if self._hub.counters.open_streams != self._named_after_streams:
                 self._named_after_streams = self._hub.counters.open_streams
-                queue.put_nowait(REPORT)
+                wakeups.request("report")
 
     async def _report_streams(self, connection: asyncpg.Connection) -> None:
         """Rename the connection after the count of open streams now (see `listener_name`)."""
@@ -311,89 +305,55 @@ class Listener:
             timeout=self._keepalive_seconds,
         )
 
-    async def _catch_up(self, connection: asyncpg.Connection) -> None:
-        """Deliver what was committed while we were not listening (nothing on first start), or
-        whose announcements were dropped; end the streams revoked meanwhile."""
-        await self._revoke(connection, self._hub.users())
-        for name in self._hub.channels():
-            ranges = {user: (after, NEWEST) for user, after in self._hub.positions(name).items()}
-            delivered = await self._deliver(connection, name, ranges)
-            if delivered:
-                logger.info(
-                    "realtime listener replayed the gap: %d event(s) on %s",
-                    delivered,
-                    name,
-                    extra={"channel": name, "events": delivered},
-                )
+    async def _read_on(self, connection: asyncpg.Connection) -> None:
+        """Hand the hub every event after the watermark of the channels with streams here (and
+        the revocations), in id order, a page at a time, up to the newest id committed.
 
-    async def _deliver_announced(
-        self, connection: asyncpg.Connection, announcements: list[Announcement]
-    ) -> None:
-        """Read and deliver, for each announced user with open streams here, their events after
-        the last one they received, up to the newest announced."""
-        ranges: defaultdict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
-        revoked = {user for _, name, user in announcements if name == REVOCATIONS}
-        if revoked:
-            await self._revoke(connection, revoked)
-        for event_id, name, target_user_id in announcements:
-            if name == REVOCATIONS:
-                continue
-            delivered_through = self._hub.delivered_through(name, target_user_id)
-            if delivered_through is None or event_id <= delivered_through:
-                continue  # nobody here to deliver to any more, or delivered already
-            _, announced = ranges[name].get(target_user_id, (0, 0))
-            ranges[name][target_user_id] = (delivered_through, max(announced, event_id))
-        for name, users in ranges.items():
-            await self._deliver(connection, name, users)
-
-    async def _revoke(self, connection: asyncpg.Connection, user_ids: set[str]) -> None:
-        """End the streams of `user_ids` that a revocation committed after they opened.
-
-        What a notification claims is not trusted: the revocation is read from the table."""
-        if not user_ids:
-            return
-        revocations = await latest_revocations(
-            connection, user_ids, timeout=self._keepalive_seconds
-        )
-        for user_id, revocation in revocations.items():
-            if ended := self._hub.revoke(user_id, revocation.id):
-                logger.info("realtime streams revoked: %d", ended, extra={"user_id": user_id})
-
-    async def _deliver(
-        self,
-        connection: asyncpg.Connection,
-        channel: str,
-        ranges: dict[str, tuple[int, int]],
-    ) -> int:
-        """Publish the events of each user in `ranges` (after, through); count them."""
-        delivered = 0
-        while ranges:
-            page = await fetch_events_after(
+        A channel that got its first stream during a read was not read: that read is dropped
+        and made again, so that the stream misses none of its events, nor gets them out of
+        order. With no stream here, the watermark just moves to the newest id: a stream that
+        opens later replays from its own snapshot, taken after it joined the hub.
+        """
+        assert self.delivered_through is not None, "set as the connection listens"
+        while True:
+            joins = self._hub.channel_joins
+            page, newest = await fetch_committed_after(
                 connection,
-                channel,
-                ranges,
+                [REVOCATIONS, *self._hub.channels()],
+                self.delivered_through,
                 limit=self._page_size,
                 max_bytes=self._page_bytes,
                 timeout=self._keepalive_seconds,  # a silent network must not hold it for ever
             )
+            if self._hub.channel_joins != joins:
+                continue
             for event in page.events:
-                self._hub.publish(channel, event)
-                ranges[event.target_user_id] = (event.id, ranges[event.target_user_id][1])
-                self.newest_seen = max(self.newest_seen, event.id)
-            delivered += len(page.events)
+                self._hand_over(event)
+            self.delivered_through = page.events[-1].id if page.more else newest
+            self.newest_seen = max(self.newest_seen, self.delivered_through)
+            self._behind = page.more
             if not page.more:
-                break
-        return delivered
+                return
+
+    def _hand_over(self, event: Event) -> None:
+        """Publish an event; a revocation ends its user's streams opened before it."""
+        if event.channel != REVOCATIONS:
+            self._hub.publish(event)
+        elif ended := self._hub.revoke(event.target_user_id, event.id):
+            logger.info(
+                "realtime streams revoked: %d", ended, extra={"user_id": event.target_user_id}
+            )
 
 
-def _announcement(payload: str) -> Announcement | None:
-    """What a notification of ours (`<id> <channel> <user>`) announces; None for another's."""
+def _announcement(payload: str) -> tuple[int, str, str] | None:
+    """What a notification of ours announces: an event id, its channel and its audience (a user
+    id, or `\n<group>`, `\n` alone for everyone); None for another's."""
     try:
-        raw_id, channel, user_id = payload.split(" ", 2)
+        raw_id, channel, audience = payload.split(" ", 2)
         event_id = int(raw_id)
     except ValueError:
         return None
-    return (event_id, channel, user_id) if 0 < event_id <= NEWEST else None
+    return (event_id, channel, audience) if 0 < event_id <= NEWEST else None
 
 
 def listener_name(streams: int) -> str:

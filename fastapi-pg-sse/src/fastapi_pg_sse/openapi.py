@@ -13,6 +13,7 @@ a document moved to 3.2 renames it.
                 responses=jwt_stream_responses(INVENTORY_STOCK))
 """
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from fastapi_pg_sse.channel import Channel
@@ -265,3 +266,62 @@ def _inlined(node: Any, definitions: dict[str, Schema], using: tuple[str, ...]) 
     if name in using:
         raise _Recursive(name)
     return {**_inlined(definitions[name], definitions, (*using, name)), **inlined}
+
+
+_MULTIPLEXED_RESET: Schema = {
+    "type": "object",
+    "required": ["replayable", "channels"],
+    "properties": {
+        "replayable": {"const": False},
+        "channels": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def multiplexed_responses(channels: Sequence[Channel[Any]]) -> Responses:
+    """The responses of the multiplexed route serving `channels`: each event is named
+    `<channel>.<type>`; a `reset` lists the channels to reload."""
+    return _responses({"oneOf": _multiplexed_events(channels)})
+
+
+def _multiplexed_events(channels: Sequence[Channel[Any]]) -> list[Schema]:
+    declared: list[Schema] = []
+    for channel in channels:
+        if not channel.event_classes:
+            declared.append(
+                {
+                    **_event("", {}),
+                    "properties": {
+                        "id": EVENT_ID,
+                        "event": {"type": "string", "pattern": f"^{channel.name}\\."},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                    },
+                }
+            )
+        for event_type, event_class in channel.event_classes.items():
+            schema = payload_schema(channel, event_type, event_class)
+            declared.append(_event(f"{channel.name}.{event_type}", schema))
+    runtime = [
+        _event(RESET, _MULTIPLEXED_RESET, *RUNTIME_EVENTS[RESET][1:])
+        if event_type == RESET
+        else _event(event_type, *event)
+        for event_type, event in RUNTIME_EVENTS.items()
+    ]
+    return [*declared, *runtime]
+
+
+def multiplexed_openapi() -> dict[str, Any]:
+    """Where the multiplexed route resumes from, and its `channels` parameter."""
+    return {
+        "parameters": [
+            {
+                "name": "channels",
+                "in": "query",
+                "required": True,
+                "description": "The channels to stream, by name, comma-separated"
+                " (`inventory_stock,orders`). One `Last-Event-ID` resumes every one of them.",
+                "schema": {"type": "string", "pattern": "^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$"},
+            },
+            *STREAM_OPENAPI["parameters"],
+        ]
+    }

@@ -8,7 +8,14 @@ import math
 import signal
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -22,10 +29,9 @@ from starlette.types import Receive, Scope, Send
 
 from fastapi_pg_sse.channel import (
     CONNECTION_ERRORS,
-    NEWEST,
     Channel,
     Connection,
-    fetch_events_after,
+    fetch_audience_events,
     latest_revocations,
     resume_bounds,
     user_id_problem,
@@ -38,6 +44,7 @@ from fastapi_pg_sse.frames import (
     reset_frame,
     retry_frame,
     revoked_frame,
+    wire_type,
 )
 from fastapi_pg_sse.hub import NOT_WRITING, Hub, Subscriber
 from fastapi_pg_sse.listener import Listener
@@ -67,8 +74,8 @@ class RealtimeMetrics:
     """Notifications on the NOTIFY channel that are not the runtime's (`<id> <channel> <user>`):
     ignored, and warned about at most once a minute."""
     notifications_dropped: int
-    """Notifications the listener had no room to queue: the users with open streams were then
-    caught up from the table, so no event was lost."""
+    """Always 0 since 0.9: a notification only wakes the listener, which keeps no queue of
+    them, so none is ever dropped. Kept for the dashboards that read it."""
 
 
 class TokenRevoked(Exception):
@@ -129,6 +136,11 @@ class Realtime:
             page_size=settings.replay_page_size,
             page_bytes=settings.max_queued_bytes,
         )
+        self.groups_of: Callable[[Any, Request], object] | None = None
+        """The app's function that says a user's groups (`create_realtime_router(groups=...)`),
+        called as each stream opens; None: the groups of the user's token."""
+        self.multiplexed_channels: dict[str, Channel[Any]] = {}
+        """The channels the multiplexed route serves, by name, as the app starts."""
         self._pool: asyncpg.Pool | None = None
         self._heartbeats: asyncio.Task[None] | None = None
         self._restore_signal_handlers: Callable[[], None] = lambda: None
@@ -187,7 +199,7 @@ class Realtime:
             events_delivered=counters.events_delivered,
             clients_dropped=counters.clients_dropped,
             foreign_notifications=self.listener.foreign_notifications,
-            notifications_dropped=self.listener.notifications_dropped,
+            notifications_dropped=0,
         )
 
     @property
@@ -203,28 +215,75 @@ class Realtime:
 
     def stream(
         self,
-        channel: Channel[Any],
+        channel_or_channels: Channel[Any] | Sequence[Channel[Any]],
         user_id: str,
         last_event_id: int | None = None,
         *,
+        groups: Iterable[str] = (),
         expires_at: float | None = None,
         issued_at: float | None = None,
     ) -> "EventStream":
-        """Stream `user_id`'s events, after replaying those that follow `last_event_id`.
+        """Stream `user_id`'s events, and those of `groups` and of everyone, on a channel or on
+        several, after replaying those that follow `last_event_id`, all in one id order.
 
+        A stream of several channels (a sequence, even of one) is the multiplexed route's: each
+        frame says its channel (`event: <channel>.<type>`), and a `reset` lists the channels.
         The stream ends at `expires_at` (a Unix time), when the user's credentials expire, with
         an `expired` event; and when the user's streams are revoked (`disconnect`), with a
         `revoked` event. Credentials issued (`issued_at`, a Unix time) before the second of the
-        user's last revocation are refused with a 401. A user id no stream can serve
-        (`user_id_problem`) is a `ValueError`.
+        user's last revocation are refused with a 401. A user id or a group name no stream can
+        serve (`user_id_problem`), or no channel, is a `ValueError`.
         """
-        if self.channels and channel not in self.channels:
-            raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
+        members_of = frozenset(groups)
+        if problem := groups_problem(members_of):
+            raise ValueError(problem)
+
+        async def of_groups() -> frozenset[str]:
+            return members_of
+
+        return self.open(
+            channel_or_channels,
+            user_id,
+            last_event_id,
+            groups=of_groups,
+            expires_at=expires_at,
+            issued_at=issued_at,
+        )
+
+    def open(
+        self,
+        channel_or_channels: Channel[Any] | Sequence[Channel[Any]],
+        user_id: str,
+        last_event_id: int | None,
+        *,
+        groups: Callable[[], Awaitable[frozenset[str]]],
+        expires_at: float | None,
+        issued_at: float | None,
+    ) -> "EventStream":
+        """`stream`, with the user's groups read by `groups` as the stream opens, before any
+        event is read (an exception it raises answers the request): what the routes open."""
+        multiplexed = not isinstance(channel_or_channels, Channel)
+        listed = (
+            [channel_or_channels]
+            if isinstance(channel_or_channels, Channel)
+            else channel_or_channels
+        )
+        channels = tuple(dict.fromkeys(listed))
+        if not channels:
+            raise ValueError("a stream reads at least one channel")
+        for channel in channels:
+            if self.channels and channel not in self.channels:
+                raise LookupError(f"channel {channel.name!r} is not one of this app's channels")
         if problem := user_id_problem(user_id):
             raise ValueError(f"the user id {problem}")
-        subscriber = Subscriber(channel.name, user_id, self.settings.max_queued_bytes)
+        subscriber = Subscriber(
+            tuple(channel.name for channel in channels),
+            user_id,
+            self.settings.max_queued_bytes,
+            multiplexed=multiplexed,
+        )
         return EventStream(
-            self._catch_up(channel, subscriber, last_event_id, issued_at),
+            self._catch_up(subscriber, groups, last_event_id, issued_at),
             hub=self.hub,
             slots=self.slots,
             subscriber=subscriber,
@@ -248,56 +307,58 @@ class Realtime:
 
     async def _catch_up(
         self,
-        channel: Channel[Any],
         subscriber: Subscriber,
+        groups: Callable[[], Awaitable[frozenset[str]]],
         last_event_id: int | None,
         issued_at: float | None = None,
     ) -> AsyncGenerator[bytes, None]:
         """The stream's frames up to its live events: the retry hint, a `reset` if it needs one,
         and the replay, a page at a time.
 
-        The first is ready once the subscriber has joined the hub and the replay's first page is
-        read: a database that fails before then fails the request.
+        The first is ready once the user's groups are read, the subscriber has joined the hub
+        and the replay's first page is read: a database that fails before then fails the
+        request.
         """
-        reset = await self._join(channel, subscriber, last_event_id)
-        pages = self._replay(channel, subscriber, issued_at)
+        subscriber.groups = await groups()
+        reset = await self._join(subscriber, last_event_id)
+        pages = self._replay(subscriber, issued_at)
         first_page = await anext(pages, b"")
         yield (
             retry_frame(self.settings.retry_milliseconds)
-            + (b"" if reset is None else reset_frame(reset))
+            + (b"" if reset is None else self._reset_frame(subscriber, reset))
             + first_page
         )
         async for page in pages:
             yield page
 
-    async def _join(
-        self,
-        channel: Channel[Any],
-        subscriber: Subscriber,
-        last_event_id: int | None,
-    ) -> int | None:
+    @staticmethod
+    def _reset_frame(subscriber: Subscriber, event_id: int) -> bytes:
+        """A `reset`; the multiplexed route's lists the channels to reload."""
+        return reset_frame(event_id, subscriber.channels if subscriber.multiplexed else None)
+
+    async def _join(self, subscriber: Subscriber, last_event_id: int | None) -> int | None:
         """Subscribe a stream from where it resumes; return the id of a `reset`, if it needs one.
 
         A stream resumes after `last_event_id`, or after the newest id given out. An id the table
-        cannot vouch for (below the highest id gone before it for the user, pruned or of an
-        earlier version, or above the newest id) gets a `reset` instead, and the stream goes on
-        from the newest id.
+        cannot vouch for (below the highest id gone before it for the user on any of its
+        channels, pruned or of an earlier version, or above the newest id) gets a `reset`
+        instead, and the whole stream goes on from the newest id.
         """
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds  # also what giving the connection back takes
         async with self._pool.acquire(timeout=timeout) as connection:
             gone_through, newest = await resume_bounds(
-                connection, channel, subscriber.user_id, timeout=timeout
+                connection, subscriber.channels, subscriber.user_id, timeout=timeout
             )
         subscriber.opened_through = newest
         resume_after = newest if last_event_id is None else last_event_id
         reset = None if gone_through <= resume_after <= newest else newest
         subscriber.replayed_through = newest if reset is not None else resume_after
-        self.hub.add(subscriber, delivered_through=newest)
+        self.hub.add(subscriber)
         return reset
 
     async def _replay(
-        self, channel: Channel[Any], subscriber: Subscriber, issued_at: float | None
+        self, subscriber: Subscriber, issued_at: float | None
     ) -> AsyncIterator[bytes]:
         """Frames of the subscriber's events after where it resumes, a page at a time.
 
@@ -307,18 +368,19 @@ class Realtime:
         is read in one snapshot with how far back the user may resume: events pruned since the
         stream opened end the replay with a `reset`, never with a gap.
         """
-        span = start_span(f"replay {channel.name}", {"fastapi_pg_sse.channel": channel.name})
+        span = start_span(f"replay {subscriber.name}", {"fastapi_pg_sse.channel": subscriber.name})
         try:
-            async for page in self._replay_pages(channel, subscriber, issued_at, span):
+            async for page in self._replay_pages(subscriber, issued_at, span):
                 yield page
         finally:
             span.end()
 
     async def _replay_pages(
-        self, channel: Channel[Any], subscriber: Subscriber, issued_at: float | None, span: Span
+        self, subscriber: Subscriber, issued_at: float | None, span: Span
     ) -> AsyncIterator[bytes]:
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds
+        audiences = subscriber.audiences()
         more, first, replayed = True, True, 0
         while more and not subscriber.closed:
             async with (
@@ -326,32 +388,37 @@ class Realtime:
                 connection.transaction(isolation="repeatable_read", readonly=True),
             ):
                 gone_through, newest = await resume_bounds(
-                    connection, channel, subscriber.user_id, timeout=timeout
+                    connection, subscriber.channels, subscriber.user_id, timeout=timeout
                 )
                 page = None  # pruned since it resumed: what it would replay may be gone
                 if first:
                     first = False
                     await self._check_revocation(connection, subscriber.user_id, issued_at)
                 if gone_through <= subscriber.replayed_through:
-                    page = await fetch_events_after(
+                    page = await fetch_audience_events(
                         connection,
-                        channel.name,
-                        {subscriber.user_id: (subscriber.replayed_through, NEWEST)},
+                        audiences,
+                        subscriber.replayed_through,
                         limit=self.settings.replay_page_size,
                         max_bytes=self.settings.max_queued_bytes,
                         timeout=timeout,
                     )
             if page is None:
                 subscriber.replayed_through = newest
-                yield reset_frame(newest)
+                yield self._reset_frame(subscriber, newest)
                 return
             if page.events:
                 if self.hub.stats is not None:
-                    self.hub.stats.of(channel.name).events_replayed += len(page.events)
+                    for event in page.events:
+                        self.hub.stats.of(event.channel).events_replayed += 1
                 subscriber.replayed_through = page.events[-1].id
                 replayed += len(page.events)
                 span.set_attribute("fastapi_pg_sse.events", replayed)
-                yield b"".join(event_frame(e.id, e.type, e.data) for e in page.events)
+                multiplexed = subscriber.multiplexed
+                yield b"".join(
+                    event_frame(e.id, wire_type(e.channel, e.type, multiplexed=multiplexed), e.data)
+                    for e in page.events
+                )
             more = page.more
 
     async def _check_revocation(
@@ -438,9 +505,7 @@ class EventStream(StreamingResponse):
         # Taken with no wait since the check: however many streams open at once, none passes
         # the check before the ones before it are counted.
         self._slots.take(subscriber.user_id)
-        span = start_span(
-            f"stream {subscriber.channel}", {"fastapi_pg_sse.channel": subscriber.channel}
-        )
+        span = start_span(f"stream {subscriber.name}", {"fastapi_pg_sse.channel": subscriber.name})
         try:
             try:
                 with current_span(span):  # the replay's span is its child
@@ -530,6 +595,17 @@ class EventStream(StreamingResponse):
         while (await receive())["type"] != "http.disconnect":
             pass
         self._subscriber.close()
+
+
+def groups_problem(groups: Iterable[str]) -> str | None:
+    """Why one of `groups` cannot name a group a stream reads (it is named as a user id is, see
+    `user_id_problem`), or None if each can."""
+    for group in groups:
+        if not isinstance(group, str):
+            return f"a group name must be a string, got {type(group).__name__}"
+        if problem := user_id_problem(group):
+            return f"the group name {group[:64]!r} {problem}"
+    return None
 
 
 def is_event_stream(response_class: object) -> bool:

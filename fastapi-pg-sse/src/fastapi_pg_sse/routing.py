@@ -3,9 +3,10 @@
 caller resumes from).
 """
 
+import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -14,7 +15,11 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from fastapi_pg_sse.asyncapi import record_stream_route, serve_asyncapi_document
+from fastapi_pg_sse.asyncapi import (
+    record_stream_route,
+    serve_asyncapi_document,
+    streamed_channels,
+)
 from fastapi_pg_sse.auth import (
     AccessLogTokenFilter,
     AuthenticatedUser,
@@ -22,11 +27,20 @@ from fastapi_pg_sse.auth import (
     jwt_key_problem,
 )
 from fastapi_pg_sse.channel import Channel, user_id_problem
-from fastapi_pg_sse.openapi import STREAM_OPENAPI, stream_responses, with_401
-from fastapi_pg_sse.realtime import EventStream, Realtime, get_realtime
+from fastapi_pg_sse.openapi import (
+    STREAM_OPENAPI,
+    multiplexed_openapi,
+    multiplexed_responses,
+    stream_responses,
+    with_401,
+)
+from fastapi_pg_sse.realtime import EventStream, Realtime, get_realtime, groups_problem
 from fastapi_pg_sse.settings import RealtimeSettings
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+GroupsOf = Callable[[AuthenticatedUser, Request], Iterable[str] | Awaitable[Iterable[str]]]
+"""The app's function that says a user's groups: `groups_of(user, request)`, sync or async."""
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +53,9 @@ def create_realtime_router(
     *,
     settings: RealtimeSettings | None = None,
     asyncapi_url: str | None = "/asyncapi.json",
+    stream_url: str | None = "/realtime/stream",
+    user: Callable[..., Any] | None = None,
+    groups: GroupsOf | None = None,
 ) -> APIRouter:
     """The router to include once in the app, with the app's stream routes: its lifespan runs
     the kernel, one LISTEN connection for every channel, and keeps tokens sent in query
@@ -47,7 +64,15 @@ def create_realtime_router(
     `channels`, if given, are the only ones its streams may open. Settings are read from the
     environment when the app starts, unless given. The app's AsyncAPI document is served at
     `asyncapi_url` (None: not served), unless the app hides its OpenAPI document.
+
+    `stream_url` (None: not served) is the multiplexed route, `?channels=<name>,<name>`: one
+    stream of the caller's events on several channels, of the channels given here and those of
+    the app's `stream_route`s; `user` is the dependency that gives its caller
+    (`AuthenticatedUser` or a user id; `authenticated_user` by default). `groups`, if given,
+    says the groups of the caller of every stream route, each time a stream opens or resumes,
+    instead of the token's groups claim; an exception it raises answers the request.
     """
+    caller = user or authenticated_user
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +80,11 @@ def create_realtime_router(
         if _depends_on(app, authenticated_user):
             _check_token_settings(settings_in_force)
         realtime = Realtime(settings_in_force, channels)
+        realtime.groups_of = groups
+        served = {channel.name: channel for channel in [*channels, *streamed_channels(app)]}
+        realtime.multiplexed_channels = served
+        if multiplexed is not None:  # its document, now that the app's routes are known
+            multiplexed.responses.update(_multiplexed_responses(served.values(), multiplexed))
         await realtime.start()
         app.state.realtime = realtime
         access_log, redaction = logging.getLogger("uvicorn.access"), AccessLogTokenFilter()
@@ -70,7 +100,67 @@ def create_realtime_router(
         router.add_api_route(
             asyncapi_url, serve_asyncapi_document, methods=["GET"], include_in_schema=False
         )
+    multiplexed = (
+        None if stream_url is None else _add_multiplexed_route(router, stream_url, caller, channels)
+    )
     return router
+
+
+def _add_multiplexed_route(
+    router: APIRouter, path: str, caller: Callable[..., Any], channels: Sequence[Channel[Any]]
+) -> APIRoute:
+    """Add the multiplexed route, documented with `channels` until the app starts."""
+
+    async def stream_channels(
+        request: Request,
+        user: Annotated[AuthenticatedUser | str, Depends(caller)],
+        streams: Streams,
+    ) -> EventStream:
+        """The caller's events of every channel `channels` names, in one stream: each event's
+        `event` field is `<channel>.<type>`."""
+        return streams.open(_requested_channels(request, streams.realtime), user)
+
+    router.add_api_route(
+        path,
+        stream_channels,
+        methods=["GET"],
+        response_class=EventStream,
+        responses=multiplexed_responses(channels),
+        openapi_extra=multiplexed_openapi(),
+        summary="Stream the caller's events of several channels",
+    )
+    route = router.routes[-1]
+    assert isinstance(route, APIRoute), "add_api_route adds an APIRoute"
+    route.responses.update(_multiplexed_responses(channels, route))
+    return route
+
+
+def _multiplexed_responses(channels: Iterable[Channel[Any]], route: APIRoute) -> dict[Any, Any]:
+    responses = multiplexed_responses(list(channels))
+    return with_401(responses) if _uses(route.dependant, authenticated_user) else responses
+
+
+def _requested_channels(request: Request, realtime: Realtime) -> list[Channel[Any]]:
+    """The channels `?channels=` names, comma-separated; 400 for none, an empty or a repeated
+    name, or one the route does not serve."""
+    served = realtime.multiplexed_channels
+    raw = request.query_params.get("channels", "")
+    names = raw.split(",") if raw else []
+    problem = None
+    if not names:
+        problem = "channels must name at least one channel, comma-separated"
+    elif "" in names:
+        problem = f"channels holds an empty name: {raw!r}"
+    elif repeated := sorted({name for name in names if names.count(name) > 1}):
+        problem = f"channels names {', '.join(repeated)} more than once"
+    elif unknown := [name for name in names if name not in served]:
+        problem = (
+            f"channels names {', '.join(repr(name) for name in unknown)}, which this route does"
+            f" not serve; it serves: {', '.join(sorted(served)) or 'none'}"
+        )
+    if problem is not None:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{problem}.")
+    return [served[name] for name in names]
 
 
 def _check_token_settings(settings: RealtimeSettings) -> None:
@@ -161,13 +251,20 @@ async def last_event_id(request: Request) -> int | None:
 
 @dataclass(frozen=True)
 class StreamOpener:
-    """Opens the caller's stream of a channel, resuming after the id it received last."""
+    """Opens the caller's stream of a channel (or several), resuming after the id it received
+    last."""
 
     realtime: Realtime
     last_event_id: int | None
+    request: Request
 
-    def open(self, channel: Channel[Any], user: AuthenticatedUser | str) -> EventStream:
-        """`user`'s stream; one authenticated by a JWT ends when the token expires.
+    def open(
+        self,
+        channel: Channel[Any] | Sequence[Channel[Any]],
+        user: AuthenticatedUser | str,
+    ) -> EventStream:
+        """`user`'s stream; one authenticated by a JWT ends when the token expires. It carries
+        the user's groups' events too: those the app's `groups` function says, else the token's.
 
         A user id no stream can serve (`user_id_problem`), such as one an auth dependency of the
         app's own read from a request, is a 401 that says why, before any database work.
@@ -175,26 +272,55 @@ class StreamOpener:
         if isinstance(user, str):
             user = AuthenticatedUser(user)
         if problem := user_id_problem(user.id):
-            challenge = f'{self.realtime.settings.auth_scheme} realm="realtime"'
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                f"The user id the app's authentication gave {problem}: no stream can serve it.",
-                headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
-            )
-        return self.realtime.stream(
+            raise self._unservable(f"The user id the app's authentication gave {problem}")
+        caller = user
+
+        async def groups() -> frozenset[str]:
+            return await self._groups(caller)
+
+        return self.realtime.open(
             channel,
             user.id,
             self.last_event_id,
+            groups=groups,
             expires_at=user.expires_at,
             issued_at=user.issued_at,
         )
 
+    async def _groups(self, user: AuthenticatedUser) -> frozenset[str]:
+        """The groups of `user` now: what the app's function says, else the token's; a 401 if
+        it names one no stream can serve."""
+        groups_of = self.realtime.groups_of
+        if groups_of is None:
+            return user.groups
+        answer = groups_of(user, self.request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        groups: frozenset[str] = frozenset()
+        if isinstance(answer, str) or not isinstance(answer, Iterable):
+            problem: str | None = "are not an iterable of group names"
+        else:
+            groups = frozenset(answer)
+            problem = groups_problem(groups)
+        if problem is not None:
+            raise self._unservable(f"The groups the app gave {problem}")
+        return groups
+
+    def _unservable(self, why: str) -> HTTPException:
+        challenge = f'{self.realtime.settings.auth_scheme} realm="realtime"'
+        return HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            f"{why}: no stream can serve it.",
+            headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
+        )
+
 
 async def stream_opener(
+    request: Request,
     realtime: Annotated[Realtime, Depends(get_realtime)],
     resume_after: Annotated[int | None, Depends(last_event_id)],
 ) -> StreamOpener:
-    return StreamOpener(realtime, resume_after)
+    return StreamOpener(realtime, resume_after, request)
 
 
 Streams = Annotated[StreamOpener, Depends(stream_opener)]

@@ -48,6 +48,10 @@ class TokenFormat(BaseSettings):
     jwt_user_claim: str = "sub"
     """The claim that holds the user id, required in every token: a non-empty string, or an
     integer (its decimal digits are the id)."""
+    jwt_groups_claim: str = "groups"
+    """The claim that holds the user's groups, whose events the user's streams carry too: a
+    list of group names (absent: none). Unused when the app gives `create_realtime_router` a
+    `groups` function."""
     auth_scheme: str = "Bearer"
     """The scheme word of the `Authorization` header (`Authorization: Bearer <JWT>`), compared
     case-insensitively (RFC 9110 §11.1); also the scheme of the 401's `WWW-Authenticate`
