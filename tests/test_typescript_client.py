@@ -103,6 +103,16 @@ openStream(warehouseOpsStockLevel, {
 """
 
 
+WRONG_SUBSCRIPTION = """\
+import { connect } from "./client.js";
+import { inventoryStock } from "./channels.js";
+
+connect({ auth: { kind: "cookie" } }).subscribe(inventoryStock, {
+  handlers: { stock_updated: (payload) => console.log(payload.sku) },
+});
+"""
+
+
 def tsc(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     if not TSC.is_file():
         pytest.fail(f"TypeScript is missing ({TSC}): run `source scripts/_environment.sh`")
@@ -179,8 +189,9 @@ def test_generated_client_compiles_under_the_tsconfig_of_vites_typescript_templa
             WRONG_EVENT,
             "'stock_updated' does not exist in type 'Handlers<WarehouseOpsStockLevelEvents>'",
         ),
+        (WRONG_SUBSCRIPTION, "Property 'sku' does not exist on type 'StockUpdated'."),
     ],
-    ids=["field-the-payload-lacks", "event-the-channel-lacks"],
+    ids=["field-the-payload-lacks", "event-the-channel-lacks", "field-a-subscription-lacks"],
 )
 def test_a_handler_that_misuses_its_event_does_not_compile(
     usage: str, error: str, tmp_path: Path
@@ -332,3 +343,26 @@ def test_a_revoked_stream_reconnects_only_with_a_new_token(compiled_client: Path
         *("connecting", "open", "revoked"),  # the same token: stop
     ]
     assert record["lastEventId"] == 2
+
+
+def test_connect_reads_its_channels_over_one_stream_and_reconnects_with_the_new_set(
+    compiled_client: Path,
+) -> None:
+    """client_multiplexed.mjs, in Node.js (no Web Locks: a connection of its own, as in a browser
+    without them): two channels subscribed together open one stream; unsubscribing one reconnects
+    with the other, from the last id; a `reset` reaches the subscriptions of the channels it
+    names."""
+    record = run_node("client_multiplexed.mjs", compiled_client)
+    assert record["role"] == "alone"
+    assert record["requests"] == [
+        {"url": "/realtime/stream?channels=notices,stock", "authorization": "Bearer t1"},
+        {"url": "/realtime/stream?channels=stock&last_event_id=3", "authorization": "Bearer t1"},
+    ]
+    assert record["delivered"] == [
+        ["stock", "updated", 1, 1],
+        ["notices", "posted", 2, 2],
+        ["stock", "updated", 5, 5],
+    ]
+    assert record["resets"] == [[4, ["stock"]]]
+    assert record["channelResets"] == [["stock", 4]]
+    assert record["lastEventId"] == 5
