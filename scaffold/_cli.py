@@ -102,6 +102,16 @@ def create_sse_channel(
             show_default=False,
         ),
     ] = None,
+    group_column: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "Instead of --user-column: the --table column naming the group each row's events"
+                " go to (every member of it), or FK_COLUMN.GROUP_COLUMN."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     columns: Annotated[
         list[str] | None,
         typer.Option(
@@ -125,7 +135,9 @@ def create_sse_channel(
 
     with _reported():
         _expect_in(in_)
-        request = ChannelRequest(channel, module, table, user_column, _listed(columns))
+        request = ChannelRequest(
+            channel, module, table, user_column, group_column, _listed(columns)
+        )
         result = run(project or Path.cwd(), request, dry_run=dry_run, force=force)
     trigger = result.trigger
     if _show(
@@ -390,6 +402,7 @@ def list_channels(project: ProjectOption = None, json_output: JsonOption = False
         typer.echo(f"  channel name        {summary.channel_name}")
         if summary.trigger:
             typer.echo(f"  trigger on          {summary.trigger.target}")
+            typer.echo(f"  events go to        {summary.trigger.recipient}")
             typer.echo(f"  events carry        {summary.trigger.payload}")
         typer.echo("  files               " + "\n                      ".join(summary.files))
 
@@ -442,12 +455,15 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
 
 
 def _trigger_notes(trigger: "Trigger", unchecked: str | None) -> list[str]:
-    """What the plan says of a trigger: what its events carry to the browser, and what scaffold
-    could not check of its table."""
+    """What the plan says of a trigger: to whom its events go, what they carry to the browser,
+    and what scaffold could not check of its table."""
+    notes = [f"Trigger on {trigger.table}: each event goes to {trigger.recipient}."]
     if trigger.columns is not None:
-        notes = [f"Trigger on {trigger.table}: each event carries the columns {trigger.payload}."]
+        notes.append(
+            f"Trigger on {trigger.table}: each event carries the columns {trigger.payload}."
+        )
     else:
-        notes = [
+        notes += [
             f"Trigger on {trigger.table}: each event carries every column of the row to the"
             " browser.",
             f"Choose them with --columns if {trigger.table} holds secrets (password hashes,"

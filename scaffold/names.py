@@ -115,14 +115,14 @@ def sql_identifier(name: str, what: str) -> str:
     return name
 
 
-def user_column_path(value: str, what: str) -> str:
-    """A trigger's user column (`user_id`), or the way to it through a foreign key of the changed
-    row (`article_id.author_id`: `author_id` of the row that `article_id` references)."""
+def column_path(value: str, what: str) -> str:
+    """A trigger's user or group column (`user_id`), or the way to it through a foreign key of the
+    changed row (`article_id.author_id`: `author_id` of the row that `article_id` references)."""
     parts = value.split(".")
     if len(parts) > 2:
         raise BadInput(
             f"{what} {value!r} follows more than one foreign key: name a column of the row, or"
-            " <foreign key column>.<user column> of the row it references"
+            " <foreign key column>.<column> of the row it references"
         )
     return ".".join(sql_identifier(part, what) for part in parts)
 

@@ -13,9 +13,9 @@ from scaffold.errors import BadInput
 from scaffold.names import (
     ChannelNames,
     channel_names,
+    column_path,
     payload_columns,
     sql_identifier,
-    user_column_path,
 )
 
 SETTINGS_HELP = {
@@ -41,43 +41,65 @@ CONFIG_EXAMPLE = scaffold_table(
 )
 
 
+AUDIENCES = ("user", "group")
+"""To whom a trigger emits each changed row's events: the user, or the group, its column names."""
+
+
 @dataclass(frozen=True)
 class Trigger:
-    """Emit from a trigger on a user table, to the user in `user_column`."""
+    """Emit from a trigger on a table, to the user (or the group) in `column`."""
 
     table: str
-    user_column: str
-    """The column of the changed row that holds its user, or the way to it through a foreign key
-    of the row: `article_id.author_id` is `author_id` of the row `article_id` references."""
+    column: str
+    """The column of the changed row that holds its user (or group), or the way to it through a
+    foreign key of the row: `article_id.author_id` is `author_id` of the row `article_id`
+    references."""
     columns: tuple[str, ...] | None = None
     """The columns each event carries (`--columns`); None: every column of the row."""
+    audience: str = "user"
+    """`user`: each event goes to the user `column` names; `group`: to every member of the group
+    it names (one of `AUDIENCES`)."""
+
+    @property
+    def key(self) -> str:
+        """The key that records `column`, and `fastapi_pg_sse.create_trigger`'s argument that
+        takes it: `user_column` or `group_column`."""
+        return f"{self.audience}_column"
+
+    @property
+    def option(self) -> str:
+        """The command line option that names `column`: `--user-column` or `--group-column`."""
+        return f"--{self.audience}-column"
 
     @property
     def foreign_key(self) -> str | None:
-        """The column whose foreign key leads to the user's row, if the user is not in the row."""
-        foreign_key, dot, _ = self.user_column.rpartition(".")
+        """The column whose foreign key leads to the recipient's row, if the recipient is not in
+        the row."""
+        foreign_key, dot, _ = self.column.rpartition(".")
         return foreign_key if dot else None
 
     @property
     def recipient_column(self) -> str:
-        """The column that holds the user: of the changed row, or of the row `foreign_key`
-        references."""
-        return self.user_column.rpartition(".")[2]
+        """The column that holds the user (or group): of the changed row, or of the row
+        `foreign_key` references."""
+        return self.column.rpartition(".")[2]
 
     @property
     def recipient(self) -> str:
         """To whom each event goes, in words."""
         if self.foreign_key is None:
-            return f"each changed row's {self.recipient_column}"
-        return (
-            f"the {self.recipient_column} of the row that each changed row's {self.foreign_key}"
-            " references"
-        )
+            holder = f"each changed row's {self.recipient_column}"
+        else:
+            holder = (
+                f"the {self.recipient_column} of the row that each changed row's"
+                f" {self.foreign_key} references"
+            )
+        return holder if self.audience == "user" else f"the members of the group in {holder}"
 
     @property
     def target(self) -> str:
-        """`table.user_column`: where the trigger finds each event's user."""
-        return f"{self.table}.{self.user_column}"
+        """`table.column`: where the trigger finds each event's user (or group)."""
+        return f"{self.table}.{self.column}"
 
     @property
     def payload(self) -> str:
@@ -89,7 +111,8 @@ class Trigger:
     def as_json(self) -> dict[str, object]:
         return {
             "table": self.table,
-            "user_column": self.user_column,
+            "user_column": self.column if self.audience == "user" else None,
+            "group_column": self.column if self.audience == "group" else None,
             "columns": None if self.columns is None else list(self.columns),
             "payload": self.payload,
         }
@@ -144,7 +167,7 @@ class ChannelRecord:
                 if migration.down_revision is not None:
                     table[down_key] = migration.down_revision
             if key == "migration" and self.trigger is not None:
-                table |= {"table": self.trigger.table, "user_column": self.trigger.user_column}
+                table |= {"table": self.trigger.table, self.trigger.key: self.trigger.column}
                 if self.trigger.columns is not None:
                     table["columns"] = list(self.trigger.columns)
         return table
@@ -176,6 +199,9 @@ class Project:
     channels: tuple[ChannelRecord, ...]
     auth: tuple[str, str] | None = None
     """The project's own auth dependency, (module, name), used instead of the generated one."""
+    groups: tuple[str, str] | None = None
+    """The project's function that says which groups a user is in, (module, name); None: the
+    groups claim of the user's token."""
     alembic: str | None = None
     """Alembic's configuration file (what `alembic -c` takes), relative to the root, when the
     migrations are Alembic revisions; None for plain SQL files."""
@@ -224,12 +250,18 @@ def load_project(start: Path) -> Project:
     app = _reference(settings["app"])
     if app is None:
         raise BadInput(f"[tool.scaffold] app in {pyproject} must look like 'shop.main:app'")
-    auth = table.get("auth")
-    if auth is not None and (not isinstance(auth, str) or _reference(auth) is None):
-        raise BadInput(
-            f"[tool.scaffold] auth in {pyproject} must name a FastAPI dependency that returns"
-            " the user id, like 'shop.auth:current_user_id'"
-        )
+    auth = _function(
+        table,
+        "auth",
+        pyproject,
+        "a FastAPI dependency that returns the user id, like 'shop.auth:current_user_id'",
+    )
+    groups = _function(
+        table,
+        "groups",
+        pyproject,
+        "the function that gives a user's groups, like 'shop.auth:groups_of'",
+    )
     if not _is_dotted_name(settings["package"]):
         raise BadInput(f"[tool.scaffold] package in {pyproject} must be a package name like 'shop'")
     channels = recorded_channels(table, str(pyproject))
@@ -251,7 +283,8 @@ def load_project(start: Path) -> Project:
         migrations=migrations,
         tests=settings["tests"],
         channels=channels,
-        auth=_reference(auth) if auth else None,
+        auth=auth,
+        groups=groups,
         alembic=alembic,
         typescript=typescript,
         schema=schema,
@@ -406,20 +439,44 @@ def _migration(entry: dict[str, Any], key: str, down_key: str, kind: str) -> Mig
 
 def _trigger(entry: dict[str, Any]) -> Trigger | None:
     """The trigger a `[[tool.scaffold.channels]]` entry records, if any."""
-    if "table" not in entry and "user_column" not in entry:
+    keys = [f"{audience}_column" for audience in AUDIENCES if f"{audience}_column" in entry]
+    if "table" not in entry and not keys:
         if "columns" in entry:
-            raise BadInput("columns are recorded without the table and user_column they belong to")
+            raise BadInput(
+                "columns are recorded without the table and user_column (or group_column) they"
+                " belong to"
+            )
         return None
+    if len(keys) != 1:
+        raise BadInput(
+            "a trigger records its table with either user_column or group_column, not"
+            f" {' and '.join(keys) or 'neither'}"
+        )
     columns = entry.get("columns")
     if columns is not None and (
         not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
     ):
         raise BadInput('columns must be a list of column names, like ["id", "status"]')
+    (key,) = keys
     return Trigger(
         sql_identifier(str(entry.get("table", "")), "table"),
-        user_column_path(str(entry.get("user_column", "")), "user_column"),
+        column_path(str(entry[key]), key),
         None if columns is None else payload_columns(columns, "columns"),
+        audience=key.removesuffix("_column"),
     )
+
+
+def _function(
+    table: dict[str, Any], key: str, pyproject: Path, what: str
+) -> tuple[str, str] | None:
+    """The function the `key` setting names as `module:name`, if it is set."""
+    value = table.get(key)
+    if value is None:
+        return None
+    reference = _reference(value) if isinstance(value, str) else None
+    if reference is None:
+        raise BadInput(f"[tool.scaffold] {key} in {pyproject} must name {what}")
+    return reference
 
 
 def _reference(value: str) -> tuple[str, str] | None:

@@ -110,15 +110,17 @@ def render_project_files(project: Project, channels: Sequence[ChannelLayout]) ->
     registry = registry_path(project)
     conftest = realtime_conftest_path(project)
     controllers = _controller_names(channels)
+    modules = [
+        (package, module if name == module else f"{module} as {name}")
+        for (package, module), name in controllers.items()
+    ]
     return {
         registry: render_template(
             "project/sse_channels.py.jinja",
             registry,
             controllers=controllers.values(),
-            imports=import_lines(
-                (package, module if name == module else f"{module} as {name}")
-                for (package, module), name in controllers.items()
-            ),
+            imports=import_lines([*modules, *filter(None, (project.auth, project.groups))]),
+            router_arguments=_router_arguments(project),
         ),
         conftest: render_template(
             "project/conftest.py.jinja",
@@ -130,6 +132,13 @@ def render_project_files(project: Project, channels: Sequence[ChannelLayout]) ->
             project_depth=len(Path(conftest).parts) - 1,
         ),
     }
+
+
+def _router_arguments(project: Project) -> list[str]:
+    """What `create_realtime_router` takes of the project: its auth dependency, with which the
+    multiplexed route authenticates as the channels' routes do, and its function of groups."""
+    arguments = [f"user={project.auth[1]}"] if project.auth else []
+    return arguments + ([f"groups={project.groups[1]}"] if project.groups else [])
 
 
 def _controller_names(channels: Sequence[ChannelLayout]) -> dict[tuple[str, str], str]:
@@ -178,7 +187,12 @@ def _channel_context(project: Project, layout: ChannelLayout) -> dict[str, Any]:
     first_party_imports = [(layout.service_module, layout.constant)]
     if project.auth:
         first_party_imports.append(project.auth)
-    helpers = ["ServedApp", "next_event", "payload_of", *([] if project.auth else ["sign_token"])]
+    helpers = ["ServedApp", "next_event", "payload_of"]
+    trigger = layout.record.trigger
+    if trigger is not None and trigger.audience == "group":
+        helpers += ["connected", "open_stream", "sign_token"]
+    elif not project.auth:
+        helpers.append("sign_token")
     events_type, union = _events_type(layout), layout.events_alias
     imported = union if events_type == union else f"{union} as {events_type}"
     return {
@@ -337,7 +351,7 @@ def _create_trigger(names: ChannelNames, trigger: Trigger) -> str:
     arguments = [
         f"'{names.channel_name}'",
         f"'{trigger.table}'",
-        f"user_column => '{trigger.user_column}'",
+        f"{trigger.key} => '{trigger.column}'",
         f"event_prefix => '{names.channel_snake}'",
     ]
     if trigger.columns is not None:

@@ -50,6 +50,41 @@ def with_typescript_client(project: Path) -> None:
     )
 
 
+GROUP_TRIGGERED = ("--table", "notices", "--group-column", "team_id")
+NOTICES_MIGRATION = """\
+CREATE TABLE notices (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    team_id text NOT NULL,
+    body text NOT NULL DEFAULT ''
+);
+"""
+
+
+TEAMS_MODULE = '''\
+"""Which teams a user is in."""
+
+from fastapi import Request
+from fastapi_pg_sse import AuthenticatedUser
+
+
+def teams_of(user: AuthenticatedUser, request: Request) -> frozenset[str]:
+    """The teams the identity provider lists in the user's token."""
+    return user.groups
+'''
+
+
+def with_notices_to_teams(project: Path) -> None:
+    """Give the shop a table of notices, each to the members of one team, and name the function
+    that says which teams a user is in in `[tool.scaffold]`."""
+    (project / "migrations" / "0002_create_notices.sql").write_text(NOTICES_MIGRATION)
+    (project / "shop" / "teams.py").write_text(TEAMS_MODULE)
+    pyproject = project / "pyproject.toml"
+    setting = 'tests = "tests"\n'
+    pyproject.write_text(
+        pyproject.read_text().replace(setting, f'{setting}groups = "shop.teams:teams_of"\n')
+    )
+
+
 LONG_PACKAGE = "warehouse_management_service"
 
 
@@ -80,6 +115,7 @@ CASES: dict[str, list[tuple[str, ...]]] = {
         ("StockLevelAdjustment", "in", "inventory-replenishment"),
         ("Stock", "in", "inventory", *TRIGGERED),
     ],
+    "notice-in-teams-with-group-trigger": [("Notice", "in", "teams", *GROUP_TRIGGERED)],
     "typescript-client": [
         ("Stock", "in", "inventory"),
         ("StockLevel", "in", "warehouse-ops", *TRIGGERED),
@@ -89,6 +125,7 @@ SETUPS: dict[str, Callable[[Path], None]] = {
     "stock-in-inventory-with-own-auth": with_own_auth,
     "long-names": with_long_package_name,
     "typescript-client": with_typescript_client,
+    "notice-in-teams-with-group-trigger": with_notices_to_teams,
 }
 
 

@@ -36,6 +36,18 @@ def invalid_columns(project: Path) -> None:
     )
 
 
+def both_audience_columns(project: Path) -> None:
+    edit(
+        project / "pyproject.toml",
+        'user_column = "user_id"',
+        'user_column = "user_id"\ngroup_column = "team_id"',
+    )
+
+
+def groups_not_a_function(project: Path) -> None:
+    edit(project / "pyproject.toml", 'tests = "tests"', 'tests = "tests"\ngroups = "shop.auth"')
+
+
 def recorded_twice(project: Path) -> None:
     pyproject = project / "pyproject.toml"
     entry = pyproject.read_text().split(STOCK_ENTRY)[1].split("\n\n")[0]
@@ -43,7 +55,7 @@ def recorded_twice(project: Path) -> None:
 
 
 def schema_without_migration(project: Path) -> None:
-    edit(project / "pyproject.toml", 'migration = "0002_fastapi_pg_sse_schema_1_3.sql"\n', "")
+    edit(project / "pyproject.toml", 'migration = "0002_fastapi_pg_sse_schema_1_4.sql"\n', "")
 
 
 def migration_is_a_path(project: Path) -> None:
@@ -77,6 +89,18 @@ CASES: dict[str, tuple[Callable[[Path], None], str, tuple[str, ...]]] = {
         invalid_columns,
         "records an invalid channel StockLevel in warehouse-ops: columns: column 'Id' is not a"
         " plain lowercase PostgreSQL",
+        ("check", "sync", "list", "remove"),
+    ),
+    "both-audience-columns": (
+        both_audience_columns,
+        "records an invalid channel StockLevel in warehouse-ops: a trigger records its table with"
+        " either user_column or group_column, not user_column and group_column",
+        ("check", "sync", "list", "remove"),
+    ),
+    "groups-not-a-function": (
+        groups_not_a_function,
+        "groups in {pyproject} must name the function that gives a user's groups, like"
+        " 'shop.auth:groups_of'",
         ("check", "sync", "list", "remove"),
     ),
     "recorded-twice": (
@@ -132,7 +156,7 @@ def test_bad_input_is_refused_and_nothing_is_written(
     before = snapshot(project)
     result = run_scaffold(*COMMANDS[command], cwd=project)
     assert (result.exit_code, snapshot(project)) == (2, before), result.stdout + result.stderr
-    assert message in result.stderr
+    assert message.format(pyproject=project / "pyproject.toml") in result.stderr
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))

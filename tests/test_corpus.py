@@ -44,6 +44,8 @@ class Shape:
     """Options of `scaffold init`."""
     environment: tuple[tuple[str, str], ...] = ()
     """The environment the project's tests run in, its own settings."""
+    group_trigger: tuple[str, ...] = ()
+    """The trigger of a third channel, whose events go to a group; none: no third channel."""
     own_url_env_py: bool = False
     """Whether its Alembic env.py builds its URL from settings of its own: the generated tests
     then refuse to run, and pass once env.py is written as their refusal says."""
@@ -84,20 +86,22 @@ SHAPES = {
         " HTTPException handler of its own, requires-python >=3.10, pytest >=7.4.3 in a dev group),"
         " with an Alembic env.py that builds its URL from those settings, tokens that carry the"
         " user id in a user_id claim under a Token scheme, and a comment table whose events go"
-        " to the author of the commented article",
+        " to the author of the commented article, and to the group named by that author",
         ("--table", "comment", "--user-column", "article_id.author_id"),
         "app/alembic/versions",
         alembic=True,
         init=("--prefix", "/api/v1"),
         environment=(("REALTIME_JWT_USER_CLAIM", "user_id"), ("REALTIME_AUTH_SCHEME", "Token")),
+        group_trigger=("--table", "comment", "--group-column", "article_id.author_id"),
         own_url_env_py=True,
     ),
     "poetry_blog": Shape(
         "a Poetry 1 project (no [project] table: [tool.poetry.dependencies] with python ^3.10, an"
         " old-but-allowable fastapi >=0.100,<1, an inline-table uvicorn, and a dev group) whose"
-        " posts table has its author as user column",
+        " posts table has its author as user column, and as the group of the author's followers",
         ("--table", "posts", "--user-column", "author_id"),
         "migrations",
+        group_trigger=("--table", "posts", "--group-column", "author_id"),
     ),
 }
 ENV_PY_OWN_URL = """\
@@ -112,6 +116,7 @@ def get_url() -> str:
 """`get_url` of the template's env.py, as the generated tests' refusal asks it to be."""
 NOTICE = ("Notice", "in", "accounts")
 ORDER = ("Order", "in", "sales")
+FEED = ("Feed", "in", "sales")
 
 
 def test_every_corpus_project_has_a_shape() -> None:
@@ -132,6 +137,8 @@ def test_two_channels_live_and_go_on_a_real_project(
     _scaffold(project, "init", *shape.init)
     _scaffold(project, "create-sse-channel", *NOTICE)
     _scaffold(project, "create-sse-channel", *ORDER, *shape.trigger)
+    if shape.group_trigger:
+        _scaffold(project, "create-sse-channel", *FEED, *shape.group_trigger)
     assert _scaffold(project, "check").startswith("In sync")
     if shape.own_url_env_py:
         refused = failed_generated_tests(project, postgres_url, tmp_path / "refused")
@@ -144,11 +151,14 @@ def test_two_channels_live_and_go_on_a_real_project(
 
     _scaffold(project, "remove-sse-channel", *NOTICE)
     _scaffold(project, "remove-sse-channel", *ORDER)
+    if shape.group_trigger:
+        _scaffold(project, "remove-sse-channel", *FEED)
     assert _scaffold(project, "check").startswith("In sync")
     suffix = "*.py" if shape.alembic else "*.sql"
     before = list((CORPUS / name / shape.migrations).glob(suffix))
     written = len(list((project / shape.migrations).glob(suffix))) - len(before)
-    assert written == 3, "the runtime's schema, the trigger and the trigger's removal"
+    triggers = 2 if shape.group_trigger else 1
+    assert written == 1 + 2 * triggers, "the runtime's schema, each trigger and its removal"
     with shape.migrated(project, postgres_url) as database_url:
         assert asyncio.run(_schema_and_triggers(database_url)) == (str(newest_version()), 0)
 

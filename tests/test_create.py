@@ -8,10 +8,11 @@ import pytest
 
 from scaffold import apply
 from scaffold._commands.create_sse_channel import ChannelRequest, create_sse_channel
-from tests.golden_cases import CHOSEN_COLUMNS, TRIGGERED
+from tests.golden_cases import CHOSEN_COLUMNS, GROUP_TRIGGERED, TRIGGERED, with_notices_to_teams
 from tests.helpers import heavy_modules_loaded, run_scaffold, snapshot
 
 STOCK = ("create-sse-channel", "Stock", "in", "inventory")
+NOTICE = ("create-sse-channel", "Notice", "in", "teams")
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(shop: Path) -> None:
@@ -52,9 +53,9 @@ def test_json_output_lists_every_file_and_its_action(shop: Path) -> None:
     actions = {change["path"]: change["action"] for change in plan["changes"]}
     assert actions["shop/modules/inventory/services/stock_notify_service.py"] == "create"
     assert actions["shop/main.py"] == "update"
-    assert actions["migrations/0002_fastapi_pg_sse_schema_1_3.sql"] == "create"
+    assert actions["migrations/0002_fastapi_pg_sse_schema_1_4.sql"] == "create"
     assert [path for path in actions if path.startswith("migrations/")] == [
-        "migrations/0002_fastapi_pg_sse_schema_1_3.sql"
+        "migrations/0002_fastapi_pg_sse_schema_1_4.sql"
     ], "a channel without a trigger has no migration of its own"
 
 
@@ -63,6 +64,7 @@ def test_the_plan_says_a_trigger_sends_every_column_of_the_row_by_default(shop: 
     assert result.exit_code == 0, result.stderr
     assert (
         "  create  tests/realtime/test_inventory_stock_sse_channel.py\n"
+        "Trigger on baskets: each event goes to each changed row's user_id.\n"
         "Trigger on baskets: each event carries every column of the row to the browser.\n"
         "Choose them with --columns if baskets holds secrets (password hashes, tokens).\n"
     ) in result.stdout
@@ -84,12 +86,49 @@ def test_json_output_says_what_the_triggers_events_carry(shop: Path) -> None:
     assert every["trigger"] == {
         "table": "baskets",
         "user_column": "user_id",
+        "group_column": None,
         "columns": None,
         "payload": "every column of baskets",
     }
     assert chosen["trigger"]["columns"] == ["id", "stock"]
     assert chosen["trigger"]["payload"] == "id, stock"
     assert without["trigger"] is None
+
+
+def test_a_group_column_makes_a_trigger_to_the_group_each_row_names(shop: Path) -> None:
+    with_notices_to_teams(shop)
+    planned = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--dry-run", cwd=shop)
+    assert planned.exit_code == 0, planned.stderr
+    assert (
+        "\nTrigger on notices: each event goes to the members of the group in each changed row's"
+        " team_id.\n"
+    ) in planned.stdout
+    result = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--json", cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["trigger"] == {
+        "table": "notices",
+        "user_column": None,
+        "group_column": "team_id",
+        "columns": None,
+        "payload": "every column of notices",
+    }
+    (channel,) = tomllib.loads((shop / "pyproject.toml").read_text())["tool"]["scaffold"][
+        "channels"
+    ]
+    assert channel == {
+        "name": "Notice",
+        "module": "teams",
+        "migration": "0004_teams_notice_sse_trigger.sql",
+        "table": "notices",
+        "group_column": "team_id",
+    }
+    assert (
+        "group_column => 'team_id'"
+        in (shop / "migrations" / "0004_teams_notice_sse_trigger.sql").read_text()
+    )
+    listed = run_scaffold("list", "--json", cwd=shop)
+    assert json.loads(listed.stdout)["channels"][0]["audience"] == "group"
+    assert run_scaffold("check", cwd=shop).exit_code == 0
 
 
 def test_columns_are_given_comma_separated_or_one_per_option(shop: Path) -> None:
@@ -129,12 +168,12 @@ def test_pyproject_keeps_every_line_of_the_user_and_records_the_channel(shop: Pa
     remaining = iter(edited.splitlines())
     assert all(line in remaining for line in original), "a line of the user's file was lost"
     assert (
-        '[[tool.scaffold.schema]]\nversion = "1.3"\n'
-        'migration = "0002_fastapi_pg_sse_schema_1_3.sql"\n'
+        '[[tool.scaffold.schema]]\nversion = "1.4"\n'
+        'migration = "0002_fastapi_pg_sse_schema_1_4.sql"\n'
         '\n[[tool.scaffold.channels]]\nname = "Stock"\nmodule = "inventory"\n'
     ) in edited
-    assert '"fastapi-pg-sse>=0.8,<1"' in edited
-    assert '"fastapi-pg-sse[testing]>=0.8,<1"' in edited
+    assert '"fastapi-pg-sse>=0.9,<1"' in edited
+    assert '"fastapi-pg-sse[testing]>=0.9,<1"' in edited
 
 
 def test_the_first_channel_writes_the_runtimes_schema_migration_before_its_trigger(
@@ -144,11 +183,11 @@ def test_the_first_channel_writes_the_runtimes_schema_migration_before_its_trigg
     assert result.exit_code == 0, result.stderr
     assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
         "0001_create_baskets.sql",
-        "0002_fastapi_pg_sse_schema_1_3.sql",
+        "0002_fastapi_pg_sse_schema_1_4.sql",
         "0003_inventory_stock_sse_trigger.sql",
     ]
     assert result.stdout.endswith(
-        "Apply migrations/0002_fastapi_pg_sse_schema_1_3.sql,"
+        "Apply migrations/0002_fastapi_pg_sse_schema_1_4.sql,"
         " migrations/0003_inventory_stock_sse_trigger.sql to your database, then run your tests.\n"
     )
     pyproject = (shop / "pyproject.toml").read_text()
@@ -177,10 +216,10 @@ def test_a_channel_without_table_writes_no_migration_of_its_own(shop: Path) -> N
     assert result.exit_code == 0, result.stderr
     assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
         "0001_create_baskets.sql",
-        "0002_fastapi_pg_sse_schema_1_3.sql",
+        "0002_fastapi_pg_sse_schema_1_4.sql",
     ]
     assert result.stdout.endswith(
-        "Apply migrations/0002_fastapi_pg_sse_schema_1_3.sql to your database,"
+        "Apply migrations/0002_fastapi_pg_sse_schema_1_4.sql to your database,"
         " then run your tests.\n"
     )
     (channel,) = tomllib.loads((shop / "pyproject.toml").read_text())["tool"]["scaffold"][
@@ -200,11 +239,11 @@ def test_a_second_channel_writes_no_schema_migration_and_numbers_its_own_after_t
     assert run_scaffold(*third, cwd=shop).exit_code == 0
     assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
         "0001_create_baskets.sql",
-        "0002_fastapi_pg_sse_schema_1_3.sql",
+        "0002_fastapi_pg_sse_schema_1_4.sql",
         "0003_catalog_price_sse_trigger.sql",
     ]
     schema = tomllib.loads((shop / "pyproject.toml").read_text())["tool"]["scaffold"]["schema"]
-    assert schema == [{"version": "1.3", "migration": "0002_fastapi_pg_sse_schema_1_3.sql"}]
+    assert schema == [{"version": "1.4", "migration": "0002_fastapi_pg_sse_schema_1_4.sql"}]
 
 
 def test_the_result_lists_every_migration_of_the_project_in_the_order_they_apply(
@@ -212,7 +251,7 @@ def test_the_result_lists_every_migration_of_the_project_in_the_order_they_apply
 ) -> None:
     first = create_sse_channel(shop, ChannelRequest("Stock", "inventory", "baskets", "user_id"))
     assert first.migrations == (
-        "migrations/0002_fastapi_pg_sse_schema_1_3.sql",
+        "migrations/0002_fastapi_pg_sse_schema_1_4.sql",
         "migrations/0003_inventory_stock_sse_trigger.sql",
     )
     second = create_sse_channel(shop, ChannelRequest("StockLevel", "warehouse-ops"))
@@ -247,8 +286,8 @@ def test_the_plan_says_what_it_does_to_the_dependencies(shop: Path) -> None:
     assert (
         "pyproject.toml: raises fastapi>=0.135 to fastapi>=0.137.2 in [project] dependencies"
         " (the generated code needs it)\n"
-        "pyproject.toml: adds fastapi-pg-sse>=0.8,<1 to [project] dependencies\n"
-        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.8,<1 to the test extra\n"
+        "pyproject.toml: adds fastapi-pg-sse>=0.9,<1 to [project] dependencies\n"
+        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.9,<1 to the test extra\n"
         "pyproject.toml: adds asyncpg-stubs>=0.29 to the test extra\n"
     ) in result.stdout
     assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
@@ -268,7 +307,7 @@ def test_json_output_lists_the_dependency_changes(shop: Path) -> None:
         },
         {
             "action": "add",
-            "requirement": "fastapi-pg-sse>=0.8,<1",
+            "requirement": "fastapi-pg-sse>=0.9,<1",
             "replaces": None,
             "in": "project.dependencies",
         },
@@ -303,7 +342,7 @@ def test_test_dependencies_join_the_projects_dev_dependency_group(shop: Path) ->
     create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
     assert (
         '[dependency-groups]\ndev = [\n    "pytest>=8",\n'
-        '    "fastapi-pg-sse[testing]>=0.8,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
+        '    "fastapi-pg-sse[testing]>=0.9,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
     ) in pyproject.read_text()
     assert "optional-dependencies" not in pyproject.read_text()
 

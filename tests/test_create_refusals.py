@@ -28,7 +28,25 @@ def refused(project: Path, *args: str, cwd: Path | None = None) -> CliResult:
         (("Stock", "at", "inventory"), "expected the word 'in'"),
         (
             ("Stock", "in", "inventory", "--table", "baskets"),
-            "--table and --user-column go together",
+            "--table baskets needs either --user-column (each row's events go to the user it"
+            " names) or --group-column (to every member of the group it names), to say to whom"
+            " its events go",
+        ),
+        (
+            ("Stock", "in", "inventory", *TRIGGERED, "--group-column", "user_id"),
+            "--table baskets needs either --user-column",
+        ),
+        (
+            ("Stock", "in", "inventory", "--group-column", "user_id"),
+            "--group-column says to whom the events of a trigger on --table go: it needs --table",
+        ),
+        (
+            ("Stock", "in", "inventory", "--user-column", "user_id"),
+            "--user-column says to whom the events of a trigger on --table go: it needs --table",
+        ),
+        (
+            ("Stock", "in", "inventory", "--table", "baskets", "--group-column", "a.b.c"),
+            "--group-column 'a.b.c' follows more than one foreign key",
         ),
         (
             ("Stock", "in", "inventory", "--table", "Baskets!", "--user-column", "user_id"),
@@ -41,7 +59,7 @@ def refused(project: Path, *args: str, cwd: Path | None = None) -> CliResult:
         (
             ("Stock", "in", "inventory", "--columns", "id,stock"),
             "--columns chooses what the events of a trigger carry: it needs --table and"
-            " --user-column",
+            " --user-column or --group-column",
         ),
         (
             ("Stock", "in", "inventory", *TRIGGERED, "--columns", "id,Stock!"),

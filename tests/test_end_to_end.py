@@ -31,6 +31,7 @@ STREAM = "/inventory/events/stock/stream"
         ("second-channel", "importlib"),
         ("stock-in-inventory-with-own-auth", "prepend"),
         ("stock-in-inventory-with-chosen-columns", "prepend"),
+        ("notice-in-teams-with-group-trigger", "prepend"),
     ],
 )
 def test_generated_project_passes_its_own_tests_on_postgresql(
@@ -90,6 +91,33 @@ async def _basket_life_events(
         )
     rows = [dict(row) for row in (inserted, updated) if row is not None]
     return rows, [(user, kind, json.loads(payload)) for user, kind, payload in events]
+
+
+def test_a_group_triggers_events_go_to_the_group_each_row_names_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    project = generate("notice-in-teams-with-group-trigger", tmp_path / "shop")
+    migrations = [path.read_text() for path in sorted((project / "migrations").glob("*.sql"))]
+    assert asyncio.run(_notice_audiences(postgres_url, migrations)) == [
+        ("", "red", "notice_created"),
+        ("", "red", "notice_updated"),
+        ("", "blue", "notice_created"),
+    ], "to the group the row names, to no user"
+
+
+async def _notice_audiences(server_url: str, migrations: list[str]) -> list[tuple[str, ...]]:
+    """Migrate a new database, write notices to two teams; the audience of each event."""
+    async with new_database(server_url) as database:
+        for migration in migrations:
+            await database.execute(migration)
+        await database.execute("INSERT INTO notices (team_id, body) VALUES ('red', 'hi')")
+        await database.execute("UPDATE notices SET body = 'hello'")
+        await database.execute("INSERT INTO notices (team_id, body) VALUES ('blue', 'hi')")
+        events = await database.fetch(
+            "SELECT target_user_id, target_group, type FROM fastapi_pg_sse.events"
+            " WHERE channel = 'teams_notice' ORDER BY id"
+        )
+    return [tuple(event) for event in events]
 
 
 @pytest.fixture

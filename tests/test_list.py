@@ -22,7 +22,9 @@ def test_list_shows_each_channel_with_its_route_names_and_files(tmp_path: Path) 
         "StockLevel in warehouse-ops\n"
     )
     assert (
-        "  trigger on          baskets.user_id\n  events carry        every column of baskets\n"
+        "  trigger on          baskets.user_id\n"
+        "  events go to        each changed row's user_id\n"
+        "  events carry        every column of baskets\n"
     ) in result.stdout
     assert "fastapi_pg_sse_schema" not in result.stdout, "the runtime's schema is no channel's"
 
@@ -44,6 +46,7 @@ def test_list_json_describes_every_channel(tmp_path: Path) -> None:
         "route": "/warehouse-ops/events/stock-level/stream",
         "channel_name": "warehouse_ops_stock_level",
         "trigger": "baskets.user_id",
+        "audience": "user",
         "columns": None,
         "files": [
             "shop/modules/warehouse_ops/services/stock_level_events.py",
@@ -61,8 +64,10 @@ def test_list_shows_the_columns_a_triggers_events_carry(tmp_path: Path) -> None:
     result = run_scaffold("list", cwd=project)
     assert result.exit_code == 0, result.stderr
     assert (
-        "  trigger on          baskets.user_id\n  events carry        id, stock\n" in result.stdout
-    )
+        "  trigger on          baskets.user_id\n"
+        "  events go to        each changed row's user_id\n"
+        "  events carry        id, stock\n"
+    ) in result.stdout
     (stock,) = json.loads(run_scaffold("list", "--json", cwd=project).stdout)["channels"]
     assert (stock["trigger"], stock["columns"]) == ("baskets.user_id", ["id", "stock"])
 

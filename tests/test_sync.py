@@ -108,7 +108,7 @@ def test_a_runtime_requirement_below_what_the_code_needs_is_reported_and_raised_
     """As after upgrading scaffold: the generated code needs a newer runtime than listed."""
     pyproject = generated / "pyproject.toml"
     needed = pyproject.read_text()
-    pyproject.write_text(needed.replace('"fastapi-pg-sse>=0.8,<1"', '"fastapi-pg-sse >=0.2, <1"'))
+    pyproject.write_text(needed.replace('"fastapi-pg-sse>=0.9,<1"', '"fastapi-pg-sse >=0.2, <1"'))
 
     checked = run_scaffold("check", "--json", cwd=generated)
     (finding,) = json.loads(checked.stdout)["findings"]
@@ -118,25 +118,25 @@ def test_a_runtime_requirement_below_what_the_code_needs_is_reported_and_raised_
     assert (finding["path"], finding["status"]) == ("pyproject.toml", "too low")
     assert finding["requirements"] == [
         "fastapi-pg-sse >=0.2, <1 in [project] dependencies: the generated code needs"
-        " fastapi-pg-sse >=0.8, <1"
+        " fastapi-pg-sse >=0.9, <1"
     ]
     assert synced.exit_code == 0, synced.stderr
     assert pyproject.read_text() == needed.replace(
-        '"fastapi-pg-sse>=0.8,<1"', '"fastapi-pg-sse >=0.8, <1"'
+        '"fastapi-pg-sse>=0.9,<1"', '"fastapi-pg-sse >=0.9, <1"'
     )
     assert run_scaffold("check", cwd=generated).exit_code == 0
 
 
 def test_check_names_a_test_requirement_below_what_the_tests_need(generated: Path) -> None:
     pyproject = generated / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("[testing]>=0.8,<1", "[testing]>=0.1"))
+    pyproject.write_text(pyproject.read_text().replace("[testing]>=0.9,<1", "[testing]>=0.1"))
 
     checked = run_scaffold("check", cwd=generated)
 
     assert checked.exit_code == 1
     assert checked.stdout.startswith(
         "       too low  pyproject.toml (fastapi-pg-sse[testing]>=0.1 in the test extra: the"
-        " generated code needs fastapi-pg-sse[testing]>=0.8)\n--- a/pyproject.toml\n"
+        " generated code needs fastapi-pg-sse[testing]>=0.9)\n--- a/pyproject.toml\n"
     )
 
 

@@ -291,11 +291,12 @@ def subscribe(
     max_queued_bytes: int = 1_000_000,
     *,
     channel: Channel[Any] = FEED,
+    groups: frozenset[str] = frozenset(),
 ) -> Subscriber:
-    """A subscriber of `user_id`'s events on `channel`, as an open stream holds, joined before
-    the user's first event (the tests' users are new)."""
-    subscriber = Subscriber(channel.name, user_id, max_queued_bytes)
-    realtime.hub.add(subscriber, delivered_through=0)
+    """A subscriber of `user_id`'s events (and `groups`' and everyone's) on `channel`, as an
+    open stream holds, joined before the user's first event (the tests' users are new)."""
+    subscriber = Subscriber((channel.name,), user_id, max_queued_bytes, groups=groups)
+    realtime.hub.add(subscriber)
     return subscriber
 
 

@@ -156,8 +156,8 @@ def test_an_event_is_encoded_once_for_all_its_recipients(
     monkeypatch.setattr(hub_module, "event_frame", counting_encode)
     hub = Hub()
     for _ in range(3):
-        hub.add(Subscriber(FEED.name, "ann", max_queued_bytes=10_000), delivered_through=0)
-    hub.publish(FEED.name, Event(1, "fanned", "ann", "{}"))
+        hub.add(Subscriber((FEED.name,), "ann", max_queued_bytes=10_000))
+    hub.publish(Event(1, "fanned", "ann", "{}", channel=FEED.name))
     assert (encodings, hub.counters.events_delivered) == (1, 3)
 
 

@@ -141,7 +141,7 @@ async def test_a_server_whose_database_network_went_silent_still_stops_promptly(
 async def test_a_stream_opened_during_shutdown_ends_at_once() -> None:
     hub = Hub()
     hub.close_all()
-    late = Subscriber(FEED.name, "lee", max_queued_bytes=10_000)
-    hub.add(late, delivered_through=0)
+    late = Subscriber((FEED.name,), "lee", max_queued_bytes=10_000)
+    hub.add(late)
     assert late.take() is None
     assert hub.counters.open_streams == 0

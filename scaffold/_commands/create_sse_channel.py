@@ -9,7 +9,7 @@ from scaffold.dependencies.changes import DependencyChange
 from scaffold.errors import BadInput
 from scaffold.layout import channel_layout, sql_migrations, trigger_slug
 from scaffold.manifest import dependency_changes
-from scaffold.names import channel_names, payload_columns, sql_identifier, user_column_path
+from scaffold.names import channel_names, column_path, payload_columns, sql_identifier
 from scaffold.pipeline import migrations_in_order, plan_project, up_to_date
 from scaffold.plan import Plan
 from scaffold.project import ChannelRecord, Project, Trigger, check_distinct, load_project
@@ -21,6 +21,8 @@ class ChannelRequest:
     module: str
     table: str | None = None
     user_column: str | None = None
+    group_column: str | None = None
+    """The --table column naming the group each row's events go to, instead of a user column."""
     columns: tuple[str, ...] | None = None
     """The columns the trigger's events carry; None: every column of the row."""
 
@@ -80,19 +82,37 @@ def create_sse_channel(
 
 
 def _trigger(request: ChannelRequest) -> Trigger | None:
-    if (request.table is None) != (request.user_column is None):
-        raise BadInput("--table and --user-column go together: name the table and its user column")
-    if request.table is None or request.user_column is None:
+    """The trigger the options ask for: `--table` with either `--user-column` or
+    `--group-column`, and perhaps `--columns`; or none."""
+    given = {
+        audience: column
+        for audience, column in (("user", request.user_column), ("group", request.group_column))
+        if column is not None
+    }
+    if request.table is None:
+        for audience in given:
+            raise BadInput(
+                f"--{audience}-column says to whom the events of a trigger on --table go: it"
+                " needs --table"
+            )
         if request.columns is not None:
             raise BadInput(
                 "--columns chooses what the events of a trigger carry: it needs --table and"
-                " --user-column"
+                " --user-column or --group-column"
             )
         return None
+    if len(given) != 1:
+        raise BadInput(
+            f"--table {request.table} needs either --user-column (each row's events go to the"
+            " user it names) or --group-column (to every member of the group it names),"
+            f" {'not both' if given else 'to say to whom its events go'}"
+        )
+    [(audience, column)] = given.items()
     return Trigger(
         sql_identifier(request.table, "--table"),
-        user_column_path(request.user_column, "--user-column"),
+        column_path(column, f"--{audience}-column"),
         None if request.columns is None else payload_columns(request.columns, "--columns"),
+        audience=audience,
     )
 
 
@@ -109,14 +129,14 @@ def _check_table(project: Project, trigger: Trigger | None) -> str | None:
     from scaffold.schema import read_schema
 
     schema = read_schema(sql_migrations(project))
-    foreign_key, user_column = trigger.foreign_key, trigger.recipient_column
-    wanted = [foreign_key or user_column, *(trigger.columns or ())]
+    foreign_key, recipient = trigger.foreign_key, trigger.recipient_column
+    wanted = [foreign_key or recipient, *(trigger.columns or ())]
     missing, unchecked = schema.table_problem(trigger.table, wanted)
     if foreign_key and not (missing or unchecked):
-        missing, unchecked = schema.referenced_problem(trigger.table, foreign_key, user_column)
+        missing, unchecked = schema.referenced_problem(trigger.table, foreign_key, recipient)
     if missing:
         raise BadInput(
-            f"--table {trigger.table} --user-column {trigger.user_column}: {missing}; check the"
+            f"--table {trigger.table} {trigger.option} {trigger.column}: {missing}; check the"
             " names, or write the table's migration first"
         )
     return unchecked

@@ -26,6 +26,7 @@ class ChannelSummary:
             "route": self.route,
             "channel_name": self.channel_name,
             "trigger": self.trigger.target if self.trigger else None,
+            "audience": self.trigger.audience if self.trigger else None,
             "columns": None if columns is None else list(columns),
             "files": list(self.files),
         }

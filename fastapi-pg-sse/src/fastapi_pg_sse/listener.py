@@ -30,6 +30,7 @@ import random
 import re
 import socket
 import time
+from collections import Counter
 
 import asyncpg
 from pydantic import SecretStr
@@ -224,7 +225,13 @@ class Listener:
         await self._read_newest(connection)
         # Never above the newest id: a database restored from an older copy gives ids again.
         self.delivered_through = min(self.delivered_through or NEWEST, self.newest_seen)
-        await self._read_on(connection)
+        for name, delivered in (await self._read_on(connection)).items():
+            logger.info(
+                "realtime listener replayed the gap: %d event(s) on %s",
+                delivered,
+                name,
+                extra={"channel": name, "events": delivered},
+            )
         self._connected.set()
         return wakeups
 
@@ -305,16 +312,18 @@ class Listener:
             timeout=self._keepalive_seconds,
         )
 
-    async def _read_on(self, connection: asyncpg.Connection) -> None:
+    async def _read_on(self, connection: asyncpg.Connection) -> Counter[str]:
         """Hand the hub every event after the watermark of the channels with streams here (and
         the revocations), in id order, a page at a time, up to the newest id committed.
 
         A channel that got its first stream during a read was not read: that read is dropped
         and made again, so that the stream misses none of its events, nor gets them out of
         order. With no stream here, the watermark just moves to the newest id: a stream that
-        opens later replays from its own snapshot, taken after it joined the hub.
+        opens later replays from its own snapshot, taken after it joined the hub. Returns how
+        many events of each channel it handed over.
         """
         assert self.delivered_through is not None, "set as the connection listens"
+        handed_over: Counter[str] = Counter()
         while True:
             joins = self._hub.channel_joins
             page, newest = await fetch_committed_after(
@@ -329,11 +338,12 @@ class Listener:
                 continue
             for event in page.events:
                 self._hand_over(event)
+            handed_over.update(e.channel for e in page.events if e.channel != REVOCATIONS)
             self.delivered_through = page.events[-1].id if page.more else newest
             self.newest_seen = max(self.newest_seen, self.delivered_through)
             self._behind = page.more
             if not page.more:
-                return
+                return handed_over
 
     def _hand_over(self, event: Event) -> None:
         """Publish an event; a revocation ends its user's streams opened before it."""

@@ -7,7 +7,8 @@ LISTEN connection for every channel.
 
 from fastapi_pg_sse import create_realtime_router
 
+from shop.auth import current_user_id
 from shop.modules.inventory.adapters.inbound import stock_sse_controller
 
-realtime_router = create_realtime_router()
+realtime_router = create_realtime_router(user=current_user_id)
 realtime_router.include_router(stock_sse_controller.router)
