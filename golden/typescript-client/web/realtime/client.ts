@@ -683,12 +683,28 @@ class SharedStream implements Realtime, Target {
     this.#bus.onmessage = (event: MessageEvent<Message>) => this.#receive(event.data);
     const signal = this.#release.signal;
     const forever = () => new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+    // A lock refused (a SecurityError where the page may not use storage, such as a
+    // third-party frame whose storage the browser blocks): this tab reads alone.
+    const refused = () => {
+      if (!signal.aborted) this.#readAlone();
+    };
     // Held while this tab lives: a leader knows the tabs alive from these.
-    void navigator.locks.request(`${name} tab ${this.#tab}`, forever).catch(() => {});
+    void navigator.locks.request(`${name} tab ${this.#tab}`, forever).catch(refused);
     // Held by the leader, while it lives: the browser grants it to a waiting tab when it closes.
-    void navigator.locks
-      .request(name, { signal }, () => this.#lead(name))
-      .catch(() => {}); // aborted: closed while waiting
+    void navigator.locks.request(name, { signal }, () => this.#lead(name)).catch(refused);
+  }
+
+  /** Stop sharing: a connection of this tab's own from now on. */
+  #readAlone(): void {
+    if (this.role === "alone" || this.#closed) return;
+    this.role = "alone";
+    this.#release.abort();
+    this.#resign();
+    this.#bus?.close();
+    this.#bus = undefined;
+    this.#tabs.clear();
+    this.#tabIds.clear();
+    this.#reconnectSoon(true);
   }
 
   #post(message: Message): void {
