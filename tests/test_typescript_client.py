@@ -127,7 +127,7 @@ def tsc(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
 
 def client_with(tmp_path: Path, usage: str, shared: str = USAGE_CONNECT) -> Path:
     """The generated client and channels, beside files that use them: `usage.ts` and
-    `shared.ts` (`connect`, by default as the README shows it)."""
+    `shared.ts` (by default `connect`, subscribed to both channels)."""
     shutil.copytree(CLIENT, tmp_path, dirs_exist_ok=True)
     (tmp_path / "usage.ts").write_text(usage)
     (tmp_path / "shared.ts").write_text(shared)
