@@ -13,9 +13,10 @@ import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 import asyncpg
 import httpx
@@ -55,10 +56,9 @@ def page_folder(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.e2e
-def test_ten_tabs_share_one_stream_and_lose_nothing_when_its_tab_closes(
-    postgres_url: str, page_folder: Path
-) -> None:
+@pytest.fixture
+def served(postgres_url: str, page_folder: Path) -> Iterator[tuple[str, str]]:
+    """The test app's URL and its database's, on a database of its own."""
     with (
         schema_database(postgres_url) as database_url,
         serve(
@@ -67,10 +67,27 @@ def test_ten_tabs_share_one_stream_and_lose_nothing_when_its_tab_closes(
             {"DATABASE_URL": database_url, "SHARED_STREAM_PAGE": str(page_folder)},
         ) as server,
     ):
-        asyncio.run(_prove(server.url, database_url))
+        yield server.url, database_url
 
 
-async def _prove(url: str, database_url: str) -> None:
+@pytest.mark.e2e
+def test_ten_tabs_share_one_stream_and_lose_nothing_when_its_tab_closes(
+    served: tuple[str, str],
+) -> None:
+    asyncio.run(_ten_tabs_and_a_takeover(*served))
+
+
+@pytest.mark.e2e
+def test_tabs_of_a_browser_without_web_locks_read_a_stream_each(served: tuple[str, str]) -> None:
+    asyncio.run(_without_web_locks(*served))
+
+
+@pytest.mark.e2e
+def test_two_users_signed_in_in_one_profile_never_share_a_stream(served: tuple[str, str]) -> None:
+    asyncio.run(_two_users_in_one_profile(*served))
+
+
+async def _ten_tabs_and_a_takeover(url: str, database_url: str) -> None:
     async with (
         chromium() as browser,
         _user(browser, url, *ALICE) as alice,
@@ -79,27 +96,60 @@ async def _prove(url: str, database_url: str) -> None:
         requests = {"alice": 0, "bob": 0}
         for name, context in (("alice", alice), ("bob", bob)):
             context.on("request", _stream_counter(requests, name))
-        alice_tabs = [await _open_tab(alice, url) for _ in range(ALICE_TABS)]
-        bob_tab = await _open_tab(bob, url)
-        await _wait_for_roles(alice_tabs, leaders=1)
-        await _wait_for_roles([bob_tab], leaders=1)
+        alice_tabs = [await _open_tab(alice, f"{url}/page/") for _ in range(ALICE_TABS)]
+        bob_tab = await _open_tab(bob, f"{url}/page/")
+        assert await _roles_once_open(alice_tabs) == ["leader"] + ["follower"] * 9
+        assert await _roles_once_open([bob_tab]) == ["leader"]
 
         async with connected(database_url) as connection:
             await _emit_round(connection, 0, 10)
-            await _all_received(database_url, alice_tabs, bob_tab)
+            await _each_receives_its_events(database_url, {ALICE: alice_tabs, BOB: [bob_tab]})
             # One stream for alice's ten tabs, one for bob's: one request each, and the server's.
             assert requests == {"alice": 1, "bob": 1}
             assert await _open_streams(url) == 2
 
-            roles = [await _role(tab) for tab in alice_tabs]
-            leader = alice_tabs[roles.index("leader")]
+            leader = alice_tabs[0]
             await _emit_round(connection, 10, 15)
             await leader.close()
             await _emit_round(connection, 15, 30)
-            remaining = [tab for tab in alice_tabs if tab is not leader]
-            await _wait_for_roles(remaining, leaders=1)
-            await _all_received(database_url, remaining, bob_tab)
+            remaining = alice_tabs[1:]
+            await _until_one_leads(remaining)
+            await _each_receives_its_events(database_url, {ALICE: remaining, BOB: [bob_tab]})
         assert requests == {"alice": 2, "bob": 1}  # the new leader's stream, only
+
+
+async def _without_web_locks(url: str, database_url: str) -> None:
+    """Two tabs of a browser without `navigator.locks`: each reads alone, and receives all."""
+    async with chromium() as browser, _user(browser, url, *ALICE) as alice:
+        await alice.add_init_script("delete Navigator.prototype.locks")
+        requests = {"alice": 0}
+        alice.on("request", _stream_counter(requests, "alice"))
+        tabs = [await _open_tab(alice, f"{url}/page/") for _ in range(2)]
+        assert await _roles_once_open(tabs) == ["alone", "alone"]
+        async with connected(database_url) as connection:
+            await _emit_round(connection, 0, 6)
+        await _each_receives_its_events(database_url, {ALICE: tabs})
+        assert requests == {"alice": 2}
+
+
+async def _two_users_in_one_profile(url: str, database_url: str) -> None:
+    """alice's and bob's tabs in one browser context, each sending its token in a header, with
+    its user as the share key: a stream each, and each its own events."""
+    async with chromium() as browser:
+        context = await browser.new_context()
+        context.set_default_timeout(WAIT_MS)
+        requests = {"both": 0}
+        context.on("request", _stream_counter(requests, "both"))
+        tabs: dict[tuple[str, str], list[Page]] = {}
+        for user, group in (ALICE, BOB):
+            query = urlencode({"token": sign_token(user, groups=[group]), "key": user})
+            tabs[(user, group)] = [await _open_tab(context, f"{url}/page/?{query}")]
+        assert await _roles_once_open([tab for [tab] in tabs.values()]) == ["leader", "leader"]
+        async with connected(database_url) as connection:
+            await _emit_round(connection, 0, 6)
+        await _each_receives_its_events(database_url, tabs)
+        assert requests == {"both": 2}
+        await context.close()
 
 
 def _stream_counter(requests: dict[str, int], name: str) -> Callable[[Request], None]:
@@ -127,7 +177,7 @@ async def _user(browser: Browser, url: str, user: str, group: str) -> AsyncItera
 
 async def _open_tab(context: BrowserContext, url: str) -> Page:
     page = await context.new_page()
-    await page.goto(f"{url}/page/")
+    await page.goto(url)
     await page.wait_for_function("() => window.realtime !== undefined", timeout=WAIT_MS)
     return page
 
@@ -137,15 +187,20 @@ async def _role(tab: Page) -> str:
     return role
 
 
-async def _wait_for_roles(tabs: list[Page], *, leaders: int) -> None:
-    """Wait until `leaders` of `tabs` hold the stream and every tab shows it open."""
+async def _roles_once_open(tabs: list[Page]) -> list[str]:
+    """Each tab's role, once every tab shows its stream open (a follower, its leader's)."""
     for tab in tabs:
-        await tab.wait_for_function(
-            "() => window.statuses.at(-1) === 'open' && window.realtime.role !== 'alone'",
-            timeout=WAIT_MS,
-        )
-    roles = [await _role(tab) for tab in tabs]
-    assert roles.count("leader") == leaders, roles
+        await tab.wait_for_function("() => window.statuses.at(-1) === 'open'", timeout=WAIT_MS)
+    return [await _role(tab) for tab in tabs]
+
+
+async def _until_one_leads(tabs: list[Page]) -> None:
+    """Poll until one of `tabs` took the stream over; then every other follows it."""
+    deadline = asyncio.get_running_loop().time() + WAIT_MS / 1000
+    while "leader" not in (roles := [await _role(tab) for tab in tabs]):
+        assert asyncio.get_running_loop().time() < deadline, f"no tab took over: {roles}"
+        await asyncio.sleep(0.05)
+    assert sorted(roles) == ["follower"] * (len(tabs) - 1) + ["leader"], roles
 
 
 async def _emit_round(connection: asyncpg.Connection, start: int, stop: int) -> None:
@@ -188,12 +243,14 @@ async def _received(tab: Page) -> list[Received]:
     return [(channel, event_type, event_id, n) for channel, event_type, event_id, n in items]
 
 
-async def _all_received(database_url: str, alice_tabs: list[Page], bob_tab: Page) -> None:
-    """Every tab shows exactly its user's events, once, in order: waited for by count, then
-    compared (a duplicate or another's event would make the list differ)."""
-    for tabs, (user, group) in ((alice_tabs, ALICE), ([bob_tab], BOB)):
+async def _each_receives_its_events(
+    database_url: str, tabs: Mapping[tuple[str, str], list[Page]]
+) -> None:
+    """Every tab of each (user, group) shows exactly their events, once, in order: waited for
+    by count, then compared (a duplicate or another's event would make the list differ)."""
+    for (user, group), users_tabs in tabs.items():
         expected = await _expected(database_url, user, group)
-        for tab in tabs:
+        for tab in users_tabs:
             await tab.wait_for_function(
                 "count => window.received.length >= count", arg=len(expected), timeout=WAIT_MS
             )

@@ -1,5 +1,6 @@
 // A tab of test_browser_shared_stream.py: the three channels over the generated client's
-// connect(), cookie auth, everything it receives kept on `window` for the test to read.
+// connect(), everything it receives kept on `window` for the test to read. Cookie auth, or with
+// `?token=<jwt>&key=<share key>` header auth, sharing among the tabs of that key.
 import { connect, type Channel, type Handlers, type Status } from "./client.js";
 
 interface Received {
@@ -21,8 +22,11 @@ const CHANNELS: Channel<Record<string, Payload>>[] = [
 
 const received: Received[] = [];
 const statuses: Status[] = [];
+const query = new URLSearchParams(location.search);
+const token = query.get("token");
 const realtime = connect({
-  auth: { kind: "cookie" },
+  auth: token === null ? { kind: "cookie" } : { kind: "header", token: () => token },
+  share: { key: query.get("key") ?? "" },
   onStatus: (status) => statuses.push(status),
   backoff: { initial: 200, max: 2000 },
 });
