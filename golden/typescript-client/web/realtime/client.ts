@@ -176,6 +176,7 @@ class Connection {
   readonly #options: ConnectionOptions;
   readonly #target: Target;
   #closed = false;
+  #refusedRequest = false;
   #failures = 0;
   #initialDelay: number;
   readonly #maxDelay: number;
@@ -194,6 +195,11 @@ class Connection {
     this.#target = target;
     this.#initialDelay = options.backoff?.initial ?? 1000;
     this.#maxDelay = options.backoff?.max ?? 30000;
+  }
+
+  /** Whether the server refused its request for good (a 4xx but 401, 408 and 429). */
+  get refused(): boolean {
+    return this.#refusedRequest;
   }
 
   /** Connect now, ending the current connection: a new URL (other channels, another resume
@@ -265,6 +271,7 @@ class Connection {
       if (response.status >= 400 && response.status < 500 && ![408, 429].includes(response.status)) {
         await response.body?.cancel();
         this.#status("error"); // a request the server will refuse again: no retry
+        this.#refusedRequest = true;
         this.close();
         return;
       }
@@ -603,7 +610,10 @@ class SharedStream implements Realtime, Target {
       this.#connection = undefined;
       return;
     }
-    this.#connection ??= new Connection(this.#options, this);
+    // Another set of channels may be served where the last was refused (an unknown name).
+    if (this.#connection === undefined || this.#connection.refused) {
+      this.#connection = new Connection(this.#options, this);
+    }
     this.#connection.restart();
   }
 
