@@ -2,10 +2,10 @@
 
 fastapi-pg-sse 0.2's listener took an event from its notification's payload, so a forged
 notification could put a made-up event on a stream and hide the real one. Now a notification
-(one per channel and user of a committing transaction, on the NOTIFY channel `fastapi_pg_sse`)
-only says which user has something new, and the listener reads that user's events from the
-runtime's table, `fastapi_pg_sse.events`: a query per batch of notifications (those queued
-meanwhile join the batch). Both listeners run here in the same run, each on its version of
+(one per channel and audience of a committing transaction, on the NOTIFY channel
+`fastapi_pg_sse`) only wakes the listener, which reads on from the runtime's table,
+`fastapi_pg_sse.events`, after its watermark: one range scan per wake-up (the notifications that
+came meanwhile join it). Both listeners run here in the same run, each on its version of
 emitting (see `_database.py`): 0.2's channel, one notification per event carrying it, and
 `fastapi_pg_sse.emit`.
 
@@ -21,13 +21,14 @@ emitting (see `_database.py`): 0.2's channel, one notification per event carryin
 import asyncio
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import asyncpg
 from _database import CHANNEL_LOCK, CURRENT, bench_database
 from fastapi_pg_sse.channel import Event
 from fastapi_pg_sse.hub import Hub, Subscriber
-from fastapi_pg_sse.listener import Announcement, Listener, Notifications
+from fastapi_pg_sse.listener import Listener, Wakeups
 from pydantic import SecretStr
 
 USERS = 200
@@ -41,28 +42,29 @@ class TrustingListener(Listener):
     0.2 notified on each channel's own name, with `<id> <type> <user>\\n<payload>`.
     """
 
-    async def _listen(self, connection: asyncpg.Connection) -> Notifications:
-        queue: Notifications = asyncio.Queue()
+    async def _listen(self, connection: asyncpg.Connection) -> Wakeups:
+        wakeups = Wakeups()
+        self._announced: list[Event] = []
 
         def on_notification(_: object, __: int, channel: str, payload: object) -> None:
             self._received += 1
-            # Its id, its channel, and where ours has a user, 0.2's whole payload.
-            text = str(payload)
-            queue.put_nowait((int(text.partition(" ")[0]), channel, text))
+            header, _, data = str(payload).partition("\n")
+            event_id, event_type, user = header.split(" ", 2)
+            self._announced.append(Event(int(event_id), event_type, user, data, channel=channel))
+            wakeups.request("read")
 
-        connection.add_termination_listener(lambda _: queue.put_nowait(None))
+        connection.add_termination_listener(lambda _: wakeups.request("lost"))
         for name in self._hub.channels():  # those with streams, before the listener starts
             await connection.add_listener(name, on_notification)
         self._connected.set()
-        return queue
+        return wakeups
 
-    async def _deliver_announced(
-        self, connection: asyncpg.Connection, announcements: list[Announcement]
-    ) -> None:
-        for event_id, name, payload in announcements:
-            header, _, data = payload.partition("\n")
-            _, event_type, user = header.split(" ", 2)
-            self._hub.publish(name, Event(event_id, event_type, user, data))
+    async def _read_on(self, connection: asyncpg.Connection) -> Counter[str]:
+        """Publish what the notifications carried, from the pump as the listener does."""
+        announced, self._announced = self._announced, []
+        for event in announced:
+            self._hub.publish(event)
+        return Counter(event.channel for event in announced)
 
 
 async def drain(subscriber: Subscriber) -> None:
@@ -86,9 +88,9 @@ async def measure(
     """(events delivered per second in the burst, median ms from commit to delivery), the events
     emitted with the SQL `emit(user, payload)` gives."""
     hub = Hub()
-    subscribers = [Subscriber(channel, f"user-{n}", 2**30) for n in range(USERS)]
+    subscribers = [Subscriber((channel,), f"user-{n}", 2**30) for n in range(USERS)]
     for subscriber in subscribers:
-        hub.add(subscriber, delivered_through=0)
+        hub.add(subscriber)
     drains = [asyncio.create_task(drain(subscriber)) for subscriber in subscribers]
     listener = listener_class(
         SecretStr(url), hub, keepalive_seconds=10, max_backoff_seconds=1,

@@ -46,14 +46,20 @@ def multiplexed(
 
 
 def channel_stream(
-    served_app: ServedApp, path: str, user_id: str, groups: list[str], last_event_id: int | None = None
+    served_app: ServedApp,
+    path: str,
+    user_id: str,
+    groups: list[str],
+    last_event_id: int | None = None,
 ) -> AbstractAsyncContextManager[AsyncIterator[ServerSentEvent]]:
     token = sign_token(user_id, groups=groups)
     resume = None if last_event_id is None else str(last_event_id)
     return open_stream(served_app.server.url + path, token, last_event_id=resume)
 
 
-async def to_group(connection: asyncpg.Connection, channel: Channel[Any], group: str, kind: str) -> None:
+async def to_group(
+    connection: asyncpg.Connection, channel: Channel[Any], group: str, kind: str
+) -> None:
     await connection.execute(
         "SELECT fastapi_pg_sse.emit_to_group($1, $2, $3, '{}'::jsonb)", channel.name, group, kind
     )
@@ -65,7 +71,9 @@ async def to_everyone(connection: asyncpg.Connection, channel: Channel[Any], kin
     )
 
 
-async def events_until(events: AsyncIterator[ServerSentEvent], marker_id: int) -> list[ServerSentEvent]:
+async def events_until(
+    events: AsyncIterator[ServerSentEvent], marker_id: int
+) -> list[ServerSentEvent]:
     """The events of a stream up to the one with `marker_id`, that one included."""
     received = [await next_event(events)]
     while received[-1].id != str(marker_id):
@@ -73,7 +81,7 @@ async def events_until(events: AsyncIterator[ServerSentEvent], marker_id: int) -
     return received
 
 
-async def test_a_group_event_committed_before_a_users_event_emitted_earlier_arrives_first_live_and_on_replay(
+async def test_a_group_event_committing_first_arrives_first_live_and_on_replay(
     served_app: ServedApp,
 ) -> None:
     """The user's transaction emits first and commits last: the group's event gets the lower id,
@@ -101,7 +109,7 @@ async def test_a_group_event_committed_before_a_users_event_emitted_earlier_arri
     assert [(e.id, e.event) for e in replayed] == [*expected, (str(marker), "marker")]
 
 
-async def test_one_transaction_to_a_user_a_group_and_everyone_on_two_channels_is_one_order_on_the_multiplexed_route(
+async def test_a_transaction_to_a_user_a_group_and_everyone_of_two_channels_is_one_order(
     served_app: ServedApp,
 ) -> None:
     user, group = new_users("mia", "team-mia")
@@ -175,7 +183,9 @@ async def test_the_multiplexed_route_resumes_every_channel_from_one_last_event_i
             await emit(connection, FEED, user, "missed_feed"),
             await emit(connection, NEWS, user, "missed_news"),
         ]
-    async with multiplexed(served_app, user, "test_feed,test_news", last_event_id=before) as resumed:
+    async with multiplexed(
+        served_app, user, "test_feed,test_news", last_event_id=before
+    ) as resumed:
         replayed = [await next_event(resumed) for _ in missed]
     assert [(e.id, e.event) for e in replayed] == [
         (str(missed[0]), "test_feed.missed_feed"),

@@ -7,9 +7,18 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from httpx_sse import aconnect_sse
 
-from fastapi_pg_sse.testing import Server, connected, next_event, open_stream, sign_token
-from tests.app import FEED, STREAM
+from fastapi_pg_sse.openapi import ITEM_SCHEMA
+from fastapi_pg_sse.testing import (
+    Server,
+    connected,
+    emit_event,
+    next_event,
+    open_stream,
+    sign_token,
+)
+from tests.app import FEED, STREAM, USER_HEADER
 from tests.groups_app import MEMBERSHIPS
 from tests.helpers import new_users, serving
 
@@ -17,7 +26,9 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def groups_server(realtime_database_url: str, pytestconfig: pytest.Config) -> AsyncIterator[Server]:
+async def groups_server(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> AsyncIterator[Server]:
     async with connected(realtime_database_url) as connection:
         await connection.execute(MEMBERSHIPS)
     environment = {"DATABASE_URL": realtime_database_url, "REALTIME_HEARTBEAT_SECONDS": "1"}
@@ -75,3 +86,40 @@ async def test_an_exception_of_the_apps_groups_function_answers_the_request(
             )
             assert response.status_code == 403, path
             assert response.json() == {"detail": "This user may not stream."}
+
+
+async def test_a_group_name_no_stream_can_serve_from_the_apps_function_is_a_401_saying_why(
+    groups_server: Server,
+) -> None:
+    async with httpx.AsyncClient(base_url=groups_server.url, timeout=30) as client:
+        response = await client.get(
+            STREAM, headers={"Authorization": f"Bearer {sign_token('blank-bea')}"}
+        )
+    assert response.status_code == 401
+    assert response.json()["detail"] == (
+        "The app's groups function gave what no stream can serve: the group name '' is empty."
+    )
+
+
+async def test_an_own_auth_apps_multiplexed_route_serves_and_documents_its_routes_channels(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    (user,) = new_users("ozzy")
+    environment = {"DATABASE_URL": realtime_database_url}
+    async with (
+        serving("tests.multiplexed_app:app", pytestconfig.rootpath, environment) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        document = (await client.get("/openapi.json")).json()
+        async with aconnect_sse(
+            client, "GET", "/realtime/stream?channels=test_feed", headers={USER_HEADER: user}
+        ) as source:
+            events = source.aiter_sse()
+            event_id = await emit_event(realtime_database_url, FEED, user, "own_auth")
+            event = await next_event(events)
+    assert (event.id, event.event) == (str(event_id), "test_feed.own_auth")
+    operation = document["paths"]["/realtime/stream"]["get"]
+    assert set(operation["responses"]) == {"200", "400", "429"}
+    item_schema = operation["responses"]["200"]["content"]["text/event-stream"][ITEM_SCHEMA]
+    patterns = [e["properties"]["event"].get("pattern") for e in item_schema["oneOf"]]
+    assert patterns[0] == "^test_feed\\."

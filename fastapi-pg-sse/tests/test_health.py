@@ -19,9 +19,17 @@ from fastapi import FastAPI
 from fastapi_pg_sse._loopback_postgres import HOST, START_TIMEOUT, LoopbackPostgres, pg_ctl
 from fastapi_pg_sse.health import create_health_router
 from fastapi_pg_sse.schema import FIX, apply_migrations, newest_version, required_version
-from fastapi_pg_sse.testing import Server, connected, free_port, open_stream, sign_token
+from fastapi_pg_sse.testing import (
+    Server,
+    committed_event_ids,
+    connected,
+    free_port,
+    open_stream,
+    sign_token,
+)
 from tests.app import FEED, STREAM
 from tests.helpers import (
+    ids_of,
     new_database,
     new_users,
     running_kernel,
@@ -163,20 +171,20 @@ async def _until_listener(server: Server, state: str) -> httpx.Response:
 async def test_a_listener_behind_after_a_burst_is_reported_and_the_app_stays_ready(
     realtime_postgres_url: str, pytestconfig: pytest.Config
 ) -> None:
-    """The listener's queue is bounded: under a burst it drops notifications, then reads on from
-    the table, delivering every event all the same. Readiness says so, and stays 200: failing
-    the busy pods would move their streams onto the others, and cascade.
+    """The listener reads a burst a page at a time: while more pages wait, readiness says it is
+    catching up, and stays 200 (failing the busy pods would move their streams onto the
+    others, and cascade); every event is delivered all the same.
 
-    The burst: while a lock holds the listener's read of the table, notifications pile up in
-    PostgreSQL (it sends them once the read ends); a second lock, queued behind the first, then
-    holds the listener's next read, while it is behind."""
+    The burst: a transaction that holds a lock on the events table emits 30 events, while the
+    listener's read (woken by a notification) waits for that lock; a second lock, queued behind
+    that read, holds the listener's next read, once it has read one page (of one event)."""
     (ada,) = new_users("ada")
     burst = {"REALTIME_REPLAY_PAGE_SIZE": "1", "REALTIME_KEEPALIVE_SECONDS": "300"}
     lock = "LOCK TABLE fastapi_pg_sse.events IN ACCESS EXCLUSIVE MODE"
     async with (
         new_database(realtime_postgres_url) as database_url,
         _observed(pytestconfig.rootpath, database_url, **burst) as server,
-        open_stream(server.url + STREAM, sign_token(ada)),
+        open_stream(server.url + STREAM, sign_token(ada)) as stream,
         connected(database_url) as first,
         connected(database_url) as second,
         connected(database_url) as notifier,
@@ -189,22 +197,28 @@ async def test_a_listener_behind_after_a_burst_is_reported_and_the_app_stays_rea
         await second_holds.start()
         async with first.transaction():
             await first.execute(lock)
-            for event_id in range(10**6, 10**6 + 30):
-                announced = f"{event_id} {FEED.name} {ada}"
-                await notifier.execute("SELECT pg_notify('fastapi_pg_sse', $1)", announced)
-                if event_id == 10**6:
-                    await wait_until_blocked(notifier, listener)
+            burst_xact = await first.fetchval("SELECT pg_current_xact_id()")
+            await notifier.execute("SELECT pg_notify('fastapi_pg_sse', $1)", f"1 {FEED.name} {ada}")
+            await wait_until_blocked(notifier, listener)
+            for number in range(30):
+                await FEED.emit(
+                    first, target_user_id=ada, event_type="burst", payload={"n": number}
+                )
             second_locks = asyncio.create_task(second.execute(lock))
             await wait_until_blocked(notifier, second.get_server_pid())
         await second_locks
         behind = await _until_listener(server, "catching up")
         await second_holds.commit()
         caught_up = await _until_listener(server, "connected")
+        # Read once no lock is queued any more: the second one would hold this read too.
+        ids = await committed_event_ids(first, burst_xact)
+        delivered = await ids_of(stream, len(ids))
     assert (behind.status_code, behind.json()) == (
         200,
         {"ready": True, "listener": "catching up", "schema": SCHEMA, "problems": []},
     )
     assert caught_up.status_code == 200
+    assert delivered == [str(event_id) for event_id in ids]
 
 
 @asynccontextmanager

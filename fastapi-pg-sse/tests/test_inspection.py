@@ -550,3 +550,24 @@ def test_the_readmes_examples_print_what_it_shows(
 
         anyio.run(stats_with_two_streams)
     assert _normalized(capsys.readouterr().out) == _normalized(stats_shown)
+
+
+@pytest.mark.anyio
+async def test_tail_says_whom_each_event_is_for_a_user_a_group_or_everyone(
+    realtime_database_url: str,
+) -> None:
+    channel = new_channel()
+    (user, group) = new_users("tia", "team-tia")
+    async with connected(realtime_database_url) as connection:
+        after = await inspection.newest_id(connection)
+        await connection.execute(
+            "SELECT fastapi_pg_sse.emit($1, $2, 'mine', '{}'),"
+            " fastapi_pg_sse.emit_to_group($1, $3, 'ours', '{}'),"
+            " fastapi_pg_sse.broadcast($1, 'all', '{}')",
+            channel.name,
+            user,
+            group,
+        )
+        events = await inspection.read_events(connection, channel.name, after=after)
+    assert [event.audience for event in events] == [user, f"group:{group}", "everyone"]
+    assert [json.loads(event.json_line())["target_group"] for event in events] == ["", group, ""]

@@ -14,7 +14,7 @@ from fastapi_pg_sse.channel import Event
 from fastapi_pg_sse.frames import event_frame
 from fastapi_pg_sse.hub import Hub, Subscriber
 from fastapi_pg_sse.testing import connected
-from tests.app import FEED
+from tests.app import FEED, NEWS
 from tests.helpers import (
     closed_to_new_connections,
     committing,
@@ -28,6 +28,7 @@ from tests.helpers import (
     subscribe,
     terminate_listener,
     wait_until,
+    wait_until_blocked,
 )
 
 pytestmark = pytest.mark.anyio
@@ -255,3 +256,32 @@ async def test_a_kernel_given_no_channels_streams_whichever_channel_a_stream_ope
         )
     assert frame_ids(first_frames) == [first_id]
     assert frame_ids(second_frames) == [second_id]
+
+
+async def test_a_channel_whose_first_stream_joins_during_a_read_misses_none_of_its_events(
+    realtime_database_url: str,
+) -> None:
+    """The listener reads only the channels with streams. Its read waits for a lock while the
+    first stream of NEWS joins, and the transaction that holds the lock commits an event for
+    it: the read, which did not ask for NEWS, is made again rather than moving past it."""
+    feed_user, news_user = new_users("kim", "kai")
+    lock = "LOCK TABLE fastapi_pg_sse.events IN ACCESS EXCLUSIVE MODE"
+    async with (
+        connected(realtime_database_url) as holder,
+        connected(realtime_database_url) as observer,
+        running_kernel(realtime_database_url, (FEED, NEWS)) as realtime,
+    ):
+        subscribe(realtime, feed_user)
+        listener = await observer.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name LIKE 'realtime-listener:' || $1 || ' %'",
+            str(os.getpid()),
+        )
+        async with committing(holder) as ids:
+            await holder.execute(lock)
+            await NEWS.emit(holder, target_user_id=news_user, event_type="first_of_news")
+            await observer.execute("SELECT pg_notify('fastapi_pg_sse', $1)", f"1 {FEED.name} x")
+            await wait_until_blocked(observer, listener)
+            joined = subscribe(realtime, news_user, channel=NEWS)
+        frames = await read_frames(joined, 1)
+    assert frame_ids(frames) == ids

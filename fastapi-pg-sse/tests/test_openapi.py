@@ -403,3 +403,34 @@ def test_the_readmes_example_reads_each_events_payload_schema(
         schema = payload_schema(ORDERS, event_type, event_class)
         # as FastAPI encodes the document, which drops null values (a default of None)
         assert namespace["payloads"][event_type] == jsonable_encoder(schema, exclude_none=True)
+
+
+async def test_the_multiplexed_route_documents_each_channels_events_by_channel_and_what_it_reads(
+    document: dict[str, Any],
+) -> None:
+    operation = _operation(document, "/realtime/stream")
+    responses = operation["responses"]
+    assert set(responses) == {"200", "400", "401", "429"}
+    assert operation["security"] == JWT_SCHEMES
+    events = _item_schema(responses)["oneOf"]
+    untyped = [event for event in events if "pattern" in event["properties"]["event"]]
+    assert [event["properties"]["event"]["pattern"] for event in untyped] == [
+        "^test_feed\\.",
+        "^test_news\\.",
+    ]
+    typed = _events_by_type({"oneOf": [e for e in events if e not in untyped]})
+    assert list(typed) == [
+        "test_orders.order_placed",
+        "test_orders.order_shipped",
+        "reset",
+        "expired",
+        "revoked",
+    ]
+    reset = typed["reset"]["properties"]["data"]["contentSchema"]
+    assert reset["required"] == ["replayable", "channels"]
+    parameters = [(p["name"], p["in"], p["required"]) for p in operation["parameters"]]
+    assert parameters == [
+        ("channels", "query", True),
+        ("Last-Event-ID", "header", False),
+        ("last_event_id", "query", False),
+    ]

@@ -51,6 +51,7 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
         "jwt_type": ("REALTIME_JWT_TYPE", "at+jwt", "at+jwt"),
         "jwt_max_lifetime_seconds": ("REALTIME_JWT_MAX_LIFETIME_SECONDS", "600", 600),
         "jwt_user_claim": ("REALTIME_JWT_USER_CLAIM", "user_id", "user_id"),
+        "jwt_groups_claim": ("REALTIME_JWT_GROUPS_CLAIM", "teams", "teams"),
         "auth_scheme": ("REALTIME_AUTH_SCHEME", "Token", "Token"),
         "query_token": ("REALTIME_QUERY_TOKEN", "true", True),
         "heartbeat_seconds": ("REALTIME_HEARTBEAT_SECONDS", "5.5", 5.5),

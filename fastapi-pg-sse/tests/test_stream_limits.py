@@ -121,3 +121,17 @@ async def _statuses_of_streams_opened_at_once(
         for _, writer in connections:
             writer.close()
     return [int(head.split(b" ", 2)[1]) for head in heads]
+
+
+async def test_a_multiplexed_stream_of_three_channels_takes_one_slot_of_the_per_user_cap(
+    start_realtime_server: ServerFactory,
+) -> None:
+    server = start_realtime_server(REALTIME_MAX_STREAMS_PER_USER="2")
+    (ivy,) = new_users("ivy")
+    multiplexed = f"{server.url}/realtime/stream?channels=test_feed,test_news,test_orders"
+    async with (
+        open_stream(multiplexed, sign_token(ivy)),
+        open_stream(server.url + STREAM, sign_token(ivy)),
+    ):
+        refused = await _answer(server, ivy)
+    assert refused.status_code == 429

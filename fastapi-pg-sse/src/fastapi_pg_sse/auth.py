@@ -234,6 +234,25 @@ async def authenticated_user(
         raise _unauthorized(f'{challenge}, error="invalid_token"') from error
 
 
+async def token_user_if_configured(
+    request: Request,
+    realtime: Annotated[Realtime, Depends(get_realtime)],
+    authorization: Annotated[str | None, Depends(_authorization)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+    query: Annotated[str | None, Depends(_query)],
+) -> AuthenticatedUser:
+    """`authenticated_user`, for the multiplexed route by default: in an app that authenticates
+    with a dependency of its own, and so sets no JWT key, the route answers 404 rather than
+    keep the app from starting (pass `create_realtime_router(user=...)` to serve it)."""
+    if not realtime.verifies_tokens:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            "Not served: the app verifies no token (it sets no JWT key) and gave"
+            " create_realtime_router no user dependency.",
+        )
+    return await authenticated_user(request, realtime, authorization, cookie, query)
+
+
 def _is_stream_route(route: object) -> bool:
     """Whether `route` (a request's `scope["route"]`) is a stream route: a GET route whose
     response class is `EventStream`, as `stream_route` declares it."""

@@ -424,7 +424,9 @@ async def fetch_committed_after(
             SELECT {_EVENT_COLUMNS}
             FROM fastapi_pg_sse.events AS event, newest
             WHERE event.id > $2 AND event.id <= newest.through_id
-                AND event.channel = ANY($1::text[])
+                -- Not an index condition: the range of ids is the scan (by the primary key),
+                -- rather than all of each channel's entries of the audience index.
+                AND (event.channel = ANY($1::text[])) IS TRUE
             ORDER BY event.id LIMIT $3
         ), {_SIZED_PAGE}
         SELECT sized.*, newest.through_id FROM newest

@@ -51,12 +51,20 @@ class CommittedEvent:
     payload: str
     """JSON text."""
     committed_at: datetime
+    target_group: str = ""
+    """Its group, for an event of a group (its `target_user_id` is then empty; both are for
+    everyone on the channel)."""
+
+    @property
+    def audience(self) -> str:
+        """Whom it is for, in a word: the user id, `group:<group>`, or `everyone`."""
+        if self.target_user_id:
+            return self.target_user_id
+        return f"group:{self.target_group}" if self.target_group else "everyone"
 
     def line(self) -> str:
-        """One line for a person: id, commit time (UTC), type, user, payload."""
-        return (
-            f"{self.id} {_utc(self.committed_at)} {self.type} {self.target_user_id} {self.payload}"
-        )
+        """One line for a person: id, commit time (UTC), type, audience, payload."""
+        return f"{self.id} {_utc(self.committed_at)} {self.type} {self.audience} {self.payload}"
 
     def json_line(self) -> str:
         """One JSON object on a line, for a program."""
@@ -66,6 +74,7 @@ class CommittedEvent:
                 "channel": self.channel,
                 "type": self.type,
                 "target_user_id": self.target_user_id,
+                "target_group": self.target_group,
                 "payload": json.loads(self.payload),
                 "committed_at": self.committed_at.isoformat(),
             },
@@ -122,7 +131,7 @@ async def read_events(
     """The channel's committed events after id `after` (of `user` only, if given), in id order,
     at most `limit`."""
     rows = await connection.fetch(
-        "SELECT id, channel, type, target_user_id, payload::text, created_at"
+        "SELECT id, channel, type, target_user_id, payload::text, created_at, target_group"
         " FROM fastapi_pg_sse.events"
         " WHERE channel = $1 AND ($2::text IS NULL OR target_user_id = $2) AND id > $3"
         " ORDER BY id LIMIT $4",

@@ -31,6 +31,7 @@ import re
 import socket
 import time
 from collections import Counter
+from typing import Literal
 
 import asyncpg
 from pydantic import SecretStr
@@ -74,7 +75,7 @@ class Wakeups:
         """The connection is lost."""
         self._event = asyncio.Event()
 
-    def request(self, what: str) -> None:
+    def request(self, what: Literal["read", "ping", "report", "lost"]) -> None:
         setattr(self, what, True)
         self._event.set()
 
@@ -223,8 +224,10 @@ class Listener:
         connection.add_termination_listener(lambda _: wakeups.request("lost"))
         await connection.add_listener(SCHEMA, on_notification)
         await self._read_newest(connection)
-        # Never above the newest id: a database restored from an older copy gives ids again.
-        self.delivered_through = min(self.delivered_through or NEWEST, self.newest_seen)
+        if self.delivered_through is None:  # the first connection: from now on
+            self.delivered_through = self.newest_seen
+        else:  # never above the newest id: a database restored from an older copy gives ids again
+            self.delivered_through = min(self.delivered_through, self.newest_seen)
         for name, delivered in (await self._read_on(connection)).items():
             logger.info(
                 "realtime listener replayed the gap: %d event(s) on %s",

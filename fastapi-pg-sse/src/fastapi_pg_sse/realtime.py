@@ -139,6 +139,8 @@ class Realtime:
         self.groups_of: Callable[[Any, Request], object] | None = None
         """The app's function that says a user's groups (`create_realtime_router(groups=...)`),
         called as each stream opens; None: the groups of the user's token."""
+        self.verifies_tokens = False
+        """Whether its settings verify tokens (see `jwt_key_problem`), as the app starts."""
         self.multiplexed_channels: dict[str, Channel[Any]] = {}
         """The channels the multiplexed route serves, by name, as the app starts."""
         self._pool: asyncpg.Pool | None = None
@@ -268,7 +270,7 @@ class Realtime:
             if isinstance(channel_or_channels, Channel)
             else channel_or_channels
         )
-        channels = tuple(dict.fromkeys(listed))
+        channels = tuple({channel.name: channel for channel in listed}.values())
         if not channels:
             raise ValueError("a stream reads at least one channel")
         for channel in channels:

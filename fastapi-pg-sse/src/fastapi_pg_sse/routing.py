@@ -25,6 +25,7 @@ from fastapi_pg_sse.auth import (
     AuthenticatedUser,
     authenticated_user,
     jwt_key_problem,
+    token_user_if_configured,
 )
 from fastapi_pg_sse.channel import Channel, user_id_problem
 from fastapi_pg_sse.openapi import (
@@ -66,13 +67,14 @@ def create_realtime_router(
     `asyncapi_url` (None: not served), unless the app hides its OpenAPI document.
 
     `stream_url` (None: not served) is the multiplexed route, `?channels=<name>,<name>`: one
-    stream of the caller's events on several channels, of the channels given here and those of
-    the app's `stream_route`s; `user` is the dependency that gives its caller
-    (`AuthenticatedUser` or a user id; `authenticated_user` by default). `groups`, if given,
+    stream of the caller's events on several channels, of the channels given here, or, if none
+    are, of the app's `stream_route`s; `user` is the dependency that gives its caller
+    (`AuthenticatedUser` or a user id; by default `CurrentUser`'s, and, in an app that verifies
+    no token, the route is neither served nor documented). `groups`, if given,
     says the groups of the caller of every stream route, each time a stream opens or resumes,
     instead of the token's groups claim; an exception it raises answers the request.
     """
-    caller = user or authenticated_user
+    caller = user or token_user_if_configured
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,10 +83,18 @@ def create_realtime_router(
             _check_token_settings(settings_in_force)
         realtime = Realtime(settings_in_force, channels)
         realtime.groups_of = groups
-        served = {channel.name: channel for channel in [*channels, *streamed_channels(app)]}
+        realtime.verifies_tokens = jwt_key_problem(settings_in_force) is None
+        # Given channels are the only ones a stream may open; else, those of the stream routes.
+        served = {channel.name: channel for channel in channels or streamed_channels(app)}
         realtime.multiplexed_channels = served
         if multiplexed is not None:  # its document, now that the app's routes are known
-            multiplexed.responses.update(_multiplexed_responses(served.values(), multiplexed))
+            _document(
+                app,
+                multiplexed,
+                _multiplexed_responses(served.values(), multiplexed),
+                # Not served without a user dependency nor a key to verify tokens.
+                shown=user is not None or realtime.verifies_tokens,
+            )
         await realtime.start()
         app.state.realtime = realtime
         access_log, redaction = logging.getLogger("uvicorn.access"), AccessLogTokenFilter()
@@ -125,19 +135,36 @@ def _add_multiplexed_route(
         stream_channels,
         methods=["GET"],
         response_class=EventStream,
-        responses=multiplexed_responses(channels),
         openapi_extra=multiplexed_openapi(),
         summary="Stream the caller's events of several channels",
     )
     route = router.routes[-1]
     assert isinstance(route, APIRoute), "add_api_route adds an APIRoute"
-    route.responses.update(_multiplexed_responses(channels, route))
+    route.responses = _multiplexed_responses(channels, route)  # no model: nothing to validate
     return route
+
+
+def _document(app: FastAPI, route: APIRoute, responses: dict[Any, Any], *, shown: bool) -> None:
+    """Document `route` of `app` with `responses`, or hide it from the documents: on the route,
+    and on the copies FastAPI made of it as its router was included."""
+    copies = (
+        getattr(context, "_route_context", None)
+        for context in iter_route_contexts(app.routes)
+        if context.original_route is route
+    )
+    for documented in (route, *(copy for copy in copies if copy is not None)):
+        documented.responses = {**documented.responses, **responses}
+        documented.include_in_schema = shown
+    app.openapi_schema = None  # one built before would not show it
 
 
 def _multiplexed_responses(channels: Iterable[Channel[Any]], route: APIRoute) -> dict[Any, Any]:
     responses = multiplexed_responses(list(channels))
-    return with_401(responses) if _uses(route.dependant, authenticated_user) else responses
+    authenticates = any(
+        _uses(route.dependant, dependency)
+        for dependency in (authenticated_user, token_user_if_configured)
+    )
+    return with_401(responses) if authenticates else responses
 
 
 def _requested_channels(request: Request, realtime: Realtime) -> list[Channel[Any]]:
@@ -272,7 +299,9 @@ class StreamOpener:
         if isinstance(user, str):
             user = AuthenticatedUser(user)
         if problem := user_id_problem(user.id):
-            raise self._unservable(f"The user id the app's authentication gave {problem}")
+            raise self._unservable(
+                f"The user id the app's authentication gave {problem}: no stream can serve it."
+            )
         caller = user
 
         async def groups() -> frozenset[str]:
@@ -298,19 +327,21 @@ class StreamOpener:
             answer = await answer
         groups: frozenset[str] = frozenset()
         if isinstance(answer, str) or not isinstance(answer, Iterable):
-            problem: str | None = "are not an iterable of group names"
+            problem: str | None = f"{type(answer).__name__}, not an iterable of group names"
         else:
             groups = frozenset(answer)
             problem = groups_problem(groups)
         if problem is not None:
-            raise self._unservable(f"The groups the app gave {problem}")
+            raise self._unservable(
+                f"The app's groups function gave what no stream can serve: {problem}."
+            )
         return groups
 
-    def _unservable(self, why: str) -> HTTPException:
+    def _unservable(self, detail: str) -> HTTPException:
         challenge = f'{self.realtime.settings.auth_scheme} realm="realtime"'
         return HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            f"{why}: no stream can serve it.",
+            detail,
             headers={"WWW-Authenticate": f'{challenge}, error="invalid_token"'},
         )
 

@@ -57,6 +57,16 @@ class TokenFormat(BaseSettings):
     case-insensitively (RFC 9110 §11.1); also the scheme of the 401's `WWW-Authenticate`
     challenge."""
 
+    @field_validator("jwt_groups_claim")
+    @classmethod
+    def _a_groups_claim_name(cls, claim: str) -> str:
+        if not claim or claim != claim.strip():
+            raise ValueError(
+                "REALTIME_JWT_GROUPS_CLAIM must name the claim that holds the user's groups, such"
+                " as groups, without spaces around it"
+            )
+        return claim
+
     @field_validator("jwt_user_claim")
     @classmethod
     def _a_claim_name(cls, claim: str) -> str:
@@ -147,8 +157,7 @@ class RealtimeSettings(TokenSources):
     stalled_client_grace_seconds: float = Field(1.0, gt=0)
     """How long a stream the server ended may take to flush before its connection is cut."""
     replay_page_size: int = Field(1000, gt=0)
-    """Events read from the table per query, by replay and by the listener; also the most
-    notifications one read of the listener serves."""
+    """Events read from the table per query, by replay and by the listener."""
     keepalive_seconds: float = Field(10.0, gt=0)
     """The listener checks its connection with a query after this long without notifications, and
     gives up on any of its queries after this long."""
