@@ -146,12 +146,13 @@ def create_sse_channel(
         diff=diff,
         dry_run=dry_run,
         notes=[
-            *(_trigger_notes(trigger, result.unchecked) if trigger else ()),
+            *(_trigger_notes(trigger, result.unchecked, result.membership) if trigger else ()),
             *(f"pyproject.toml: {change}" for change in result.dependencies),
         ],
         fields={
             "trigger": trigger.as_json() if trigger else None,
             "unchecked": result.unchecked,
+            "membership": result.membership,
             "dependencies": [change.as_json() for change in result.dependencies],
         },
     ):
@@ -454,9 +455,9 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
-def _trigger_notes(trigger: "Trigger", unchecked: str | None) -> list[str]:
-    """What the plan says of a trigger: to whom its events go, what they carry to the browser,
-    and what scaffold could not check of its table."""
+def _trigger_notes(trigger: "Trigger", unchecked: str | None, membership: str | None) -> list[str]:
+    """What the plan says of a trigger: to whom its events go (and why none would receive
+    them), what they carry to the browser, and what scaffold could not check of its table."""
     notes = [f"Trigger on {trigger.table}: each event goes to {trigger.recipient}."]
     if trigger.columns is not None:
         notes.append(
@@ -469,6 +470,8 @@ def _trigger_notes(trigger: "Trigger", unchecked: str | None) -> list[str]:
             f"Choose them with --columns if {trigger.table} holds secrets (password hashes,"
             " tokens).",
         ]
+    if membership:
+        notes.insert(1, f"Trigger on {trigger.table}: {membership}.")
     if unchecked:
         notes.append(f"Trigger on {trigger.table}: {unchecked}.")
     return notes

@@ -8,7 +8,13 @@ import pytest
 
 from scaffold import apply
 from scaffold._commands.create_sse_channel import ChannelRequest, create_sse_channel
-from tests.golden_cases import CHOSEN_COLUMNS, GROUP_TRIGGERED, TRIGGERED, with_notices_to_teams
+from tests.golden_cases import (
+    CHOSEN_COLUMNS,
+    GROUP_TRIGGERED,
+    TRIGGERED,
+    with_notices_to_teams,
+    with_own_auth,
+)
 from tests.helpers import heavy_modules_loaded, run_scaffold, snapshot
 
 STOCK = ("create-sse-channel", "Stock", "in", "inventory")
@@ -129,6 +135,24 @@ def test_a_group_column_makes_a_trigger_to_the_group_each_row_names(shop: Path) 
     listed = run_scaffold("list", "--json", cwd=shop)
     assert json.loads(listed.stdout)["channels"][0]["audience"] == "group"
     assert run_scaffold("check", cwd=shop).exit_code == 0
+
+
+def test_the_plan_says_the_users_of_an_own_auth_have_no_groups_until_a_function_says_them(
+    shop: Path,
+) -> None:
+    with_notices_to_teams(shop)
+    pyproject = shop / "pyproject.toml"
+    with_own_auth(shop)
+    pyproject.write_text(pyproject.read_text().replace('groups = "shop.teams:teams_of"\n', ""))
+    planned = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--dry-run", cwd=shop)
+    assert planned.exit_code == 0, planned.stderr
+    assert (
+        "\nTrigger on notices: the users of the project's own auth dependency are in no group"
+        " until a function of yours says which they are in: name it in [tool.scaffold] groups.\n"
+    ) in planned.stdout
+    with_notices_to_teams(shop)
+    result = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--json", cwd=shop)
+    assert json.loads(result.stdout)["membership"] is None
 
 
 def test_columns_are_given_comma_separated_or_one_per_option(shop: Path) -> None:

@@ -40,6 +40,8 @@ class CreateResult:
     """What the plan's edit of pyproject.toml adds to the project's dependencies or raises."""
     unchecked: str | None
     """What scaffold could not check of the trigger's table in the migrations, if anything."""
+    membership: str | None = None
+    """Why no stream would receive the events of a trigger to groups, if none would."""
 
 
 def create_sse_channel(
@@ -78,6 +80,7 @@ def create_sse_channel(
         record.trigger,
         dependencies,
         unchecked,
+        _membership(project, record.trigger),
     )
 
 
@@ -90,10 +93,10 @@ def _trigger(request: ChannelRequest) -> Trigger | None:
         if column is not None
     }
     if request.table is None:
-        for audience in given:
+        if given:
             raise BadInput(
-                f"--{audience}-column says to whom the events of a trigger on --table go: it"
-                " needs --table"
+                f"--{next(iter(given))}-column says to whom the events of a trigger on --table"
+                " go: it needs --table"
             )
         if request.columns is not None:
             raise BadInput(
@@ -113,6 +116,17 @@ def _trigger(request: ChannelRequest) -> Trigger | None:
         column_path(column, f"--{audience}-column"),
         None if request.columns is None else payload_columns(request.columns, "--columns"),
         audience=audience,
+    )
+
+
+def _membership(project: Project, trigger: Trigger | None) -> str | None:
+    """Why no stream would receive the events of a trigger to groups, if none would: the users
+    of an app's own auth dependency have no token whose claim lists their groups."""
+    if trigger is None or trigger.audience != "group" or project.auth is None or project.groups:
+        return None
+    return (
+        "the users of the project's own auth dependency are in no group until a function of"
+        " yours says which they are in: name it in [tool.scaffold] groups"
     )
 
 
