@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 def _serve_until_interrupted(demo: Demo) -> None:
     print(
         f"\nThe demo is live: {demo.page_url()}\n"
-        "  alice and bob side by side: a button changes that user's basket, and the event\n"
-        "  reaches that user's page only.\n"
+        "  alice and bob of team blue side by side: a button changes that user's basket, and\n"
+        "  the event reaches that user's page only; another posts a notice to the team, and it\n"
+        "  reaches both pages.\n"
         f"  The generated project (removed on exit): {demo.project}\n"
         f"  Its database: {demo.database_url}\n"
         "Ctrl-C stops the app and PostgreSQL and removes the project.",

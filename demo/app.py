@@ -6,14 +6,15 @@ mints a token for any user name. It lives in the repository's demo tooling, not 
 `shop.main:app` has no demo route whatever of the shop a deployment imports, and the shop's
 wheel holds no demo code.
 
-Around the shop's app it adds a sign-in (a token with a lifetime of your choice, in the body for
-pages that send it in a header, and as the stream cookie for `EventSource`), a button route that
-adds to the caller's basket (the table's trigger emits the stock event), the page in
-`frontend/`, and CORS for the origins of `REALTIME_CORS_ORIGINS`.
+Around the shop's app it adds a sign-in (a token with a lifetime of your choice and the team of
+your choice in its `groups` claim, in the body for pages that send it in a header, and as the
+stream cookie for `EventSource`), a button route that adds to the caller's basket (the table's
+trigger emits the stock event to the caller), one that posts a notice to the caller's team (the
+table's trigger emits it to the team's members), the page in `frontend/`, and CORS for the
+origins of `REALTIME_CORS_ORIGINS`.
 """
 
 import importlib
-import posixpath
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -37,6 +38,11 @@ FRONTEND = Path("frontend")
 """The page, in the project's folder, with its script compiled from TypeScript."""
 TOKEN_COOKIE = "access_token"
 """The cookie the runtime's stream routes (and only they) read the token from."""
+STREAM_PATH = "/realtime/stream"
+"""The runtime's multiplexed stream route, which the page reads every channel from: the
+cookie's `Path`."""
+NAME = "^[a-z][a-z0-9_-]{0,31}$"
+"""A user or team name the sign-in accepts."""
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Mapping[str, Any]]]
 
@@ -49,6 +55,11 @@ class SignedIn(BaseModel):
 class Basket(BaseModel):
     id: int
     stock: int
+
+
+class Notice(BaseModel):
+    id: int
+    team: str
 
 
 def shop_app(request: Request) -> FastAPI:
@@ -71,18 +82,21 @@ def sign_in(
     realtime: Annotated[Realtime, Depends(get_realtime)],
     request: Request,
     response: Response,
-    user: Annotated[str, Query(pattern="^[a-z][a-z0-9_-]{0,31}$")],
+    user: Annotated[str, Query(pattern=NAME)],
+    team: Annotated[str | None, Query(pattern=NAME)] = None,
     lifetime: Annotated[int, Query(ge=1, le=3600)] = 600,
     cookie: bool = True,
 ) -> SignedIn:
-    """A token for `user`, valid `lifetime` seconds; also as the stream cookie if asked: sent
-    to the stream routes only, gone when the token expires, never read by a script, never sent
-    by another site's request, and over https only when served over https."""
+    """A token for `user`, member of `team` (default: a team of their own), valid `lifetime`
+    seconds; also as the stream cookie if asked: sent to the stream route only, gone when the
+    token expires, never read by a script, never sent by another site's request, and over https
+    only when served over https."""
     key = realtime.settings.jwt_key
     if key is None:
         raise RuntimeError(realtime.settings.missing_jwt_key())
     now = int(time.time())
-    claims = {"sub": user, "iat": now, "exp": now + lifetime}
+    groups = [team or f"{user}-team"]  # the runtime reads a user's groups from this claim
+    claims = {"sub": user, "groups": groups, "iat": now, "exp": now + lifetime}
     token = jwt.encode(
         claims,
         key.get_secret_value(),
@@ -119,6 +133,20 @@ async def add_to_basket(user: CurrentUser, shop: Annotated[FastAPI, Depends(shop
     return Basket(id=row["id"], stock=row["stock"])
 
 
+@router.post("/notice")
+async def post_notice(user: CurrentUser, shop: Annotated[FastAPI, Depends(shop_app)]) -> Notice:
+    """Post a notice to the caller's team (the first of their token's groups): the trigger
+    emits it to every member of the team."""
+    team = min(user.groups)
+    async with shop.state.pool.acquire() as connection:
+        notice_id = await connection.fetchval(
+            "INSERT INTO notices (team_id, body) VALUES ($1, $2) RETURNING id",
+            team,
+            f"{user.id} says hello to {team}",
+        )
+    return Notice(id=notice_id, team=team)
+
+
 def home() -> RedirectResponse:
     return RedirectResponse("/demo/")
 
@@ -151,17 +179,17 @@ def _running(shop: FastAPI) -> Lifespan:
 
 
 def streams_path(shop: FastAPI) -> str:
-    """The path all the shop's stream routes are under: the cookie's `Path`."""
-    paths = [
-        path
-        for context in iter_route_contexts(shop.routes)
-        if (path := context.path) is not None
-        and isinstance(context.original_route, APIRoute)
-        and is_event_stream(context.response_class)
-    ]
-    if not paths:
-        raise RuntimeError(f"{SHOP_MODULE}:app has no stream route: generate a channel first")
-    return posixpath.commonpath(paths)
+    """The path of the shop's multiplexed stream route, which the page reads: the cookie's
+    `Path`."""
+    for context in iter_route_contexts(shop.routes):
+        route = context.original_route
+        if (
+            context.path == STREAM_PATH
+            and isinstance(route, APIRoute)
+            and is_event_stream(route.response_class)
+        ):
+            return STREAM_PATH
+    raise RuntimeError(f"{SHOP_MODULE}:app has no stream route at {STREAM_PATH}: add a channel")
 
 
 def _shop_app() -> FastAPI:

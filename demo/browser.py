@@ -68,5 +68,9 @@ class UserPage:
         )
 
     async def add_to_basket(self) -> None:
-        """Click the page's button (enabled while the stream is open)."""
+        """Click the page's basket button (enabled while the stream is open)."""
         await self.frame.click("#add", timeout=WAIT_MS)
+
+    async def post_notice(self) -> None:
+        """Click the page's button that posts a notice to the user's team."""
+        await self.frame.click("#notice", timeout=WAIT_MS)

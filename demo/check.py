@@ -1,4 +1,4 @@
-"""`./scripts/demo --check`: the five proofs in headless Chromium, one verdict each."""
+"""`./scripts/demo --check`: the six proofs in headless Chromium, one verdict each."""
 
 import traceback
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""The demo's project: a fresh copy of examples/shop with a channel generated, as a user would."""
+"""The demo's project: a fresh copy of examples/shop with two channels generated, as a user would:
+each basket's stock events to its user, and each team's notices to the team's members."""
 
 import shutil
 import subprocess
@@ -9,7 +10,23 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "shop"
 TSC = REPO / ".tools" / "node_modules" / ".bin" / "tsc"
 """The project-local TypeScript compiler that scripts/_environment.sh installs."""
-CHANNEL = ("Stock", "in", "inventory", "--table", "baskets", "--user-column", "user_id")
+CHANNELS = (
+    ("Stock", "in", "inventory", "--table", "baskets", "--user-column", "user_id"),
+    ("Notice", "in", "teams", "--table", "notices", "--group-column", "team_id"),
+)
+"""The channels the demo generates: a row of `baskets` to the user it names, a row of `notices`
+to the members of the team it names (the group its trigger emits to)."""
+NOTICES_MIGRATION = (
+    "0002_create_notices.sql",
+    """\
+-- The team notices of the demo: each to the members of one team.
+CREATE TABLE notices (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    team_id text NOT NULL,
+    body text NOT NULL
+);
+""",
+)
 TYPESCRIPT_FOLDER = "frontend/realtime"
 """Where scaffold writes the TypeScript client, beside the page that imports it."""
 APP = "demo.app:app"
@@ -21,8 +38,9 @@ with `REALTIME_JWT_TYPE` set to it, so that a token minted for anything else is 
 
 
 def prepare_project(destination: Path, *, echo: bool = False) -> Path:
-    """Copy examples/shop to `destination`, opt in to the TypeScript client, generate the
-    channel with the real CLI, and compile the page; return the project's folder."""
+    """Copy examples/shop to `destination`, opt in to the TypeScript client, add the notices
+    table, generate the channels with the real CLI, and compile the page; return the project's
+    folder."""
     shutil.copytree(EXAMPLE, destination, ignore=shutil.ignore_patterns("__pycache__", ".*cache"))
     pyproject = destination / "pyproject.toml"
     pyproject.write_text(
@@ -30,8 +48,11 @@ def prepare_project(destination: Path, *, echo: bool = False) -> Path:
             "[tool.scaffold]\n", f'[tool.scaffold]\ntypescript = "{TYPESCRIPT_FOLDER}"\n', 1
         )
     )
-    scaffold = [sys.executable, "-m", "scaffold", "create-sse-channel", *CHANNEL]
-    _run(f"scaffold create-sse-channel {' '.join(CHANNEL)}", scaffold, destination, echo)
+    name, sql = NOTICES_MIGRATION
+    (destination / "migrations" / name).write_text(sql)
+    for channel in CHANNELS:
+        scaffold = [sys.executable, "-m", "scaffold", "create-sse-channel", *channel]
+        _run(f"scaffold create-sse-channel {' '.join(channel)}", scaffold, destination, echo)
     _run("tsc --project frontend", [str(TSC), "--project", "frontend"], destination, echo)
     return destination
 

@@ -1,4 +1,4 @@
-"""The demo's five proofs in a real browser. Each waits on conditions of the page or the
+"""The demo's six proofs in a real browser. Each waits on conditions of the page or the
 database, never on time; "nothing else arrived" is proven by a later event that did arrive.
 """
 
@@ -14,6 +14,8 @@ from demo.database import add_basket, events_of
 from demo.session import Demo
 
 SCREENSHOT = Path(__file__).resolve().parent.parent / "build" / "artifacts" / "demo.png"
+TEAM = "blue"
+"""The team of alice and bob on the demo's page (frontend/index.html)."""
 
 
 @asynccontextmanager
@@ -37,7 +39,7 @@ async def user_frames(demo: Demo, page: Page) -> tuple[UserPage, UserPage]:
         assert isinstance(frame, Frame), f"{name}'s frame has no document"
         user = UserPage(frame)
         await user.wait_for_status("open")
-        await user.wait_for_event_count(len(await events_of(demo.database_url, name)))
+        await user.wait_for_event_count(len(await events_of(demo.database_url, name, TEAM)))
         users.append(user)
     return users[0], users[1]
 
@@ -49,9 +51,12 @@ async def add_one(user: UserPage) -> None:
     await user.wait_for_event_count(shown + 1)
 
 
-async def shows_exactly_its_events(demo: Demo, user: UserPage, name: str) -> None:
-    """The page shows every event of `name`'s in the table, in order, once, and no other."""
-    expected = await events_of(demo.database_url, name)
+async def shows_exactly_its_events(
+    demo: Demo, user: UserPage, name: str, team: str | None = None
+) -> None:
+    """The page shows every event of `name`'s and of their team's in the table, in order, once,
+    and no other."""
+    expected = await events_of(demo.database_url, name, team)
     assert await user.events() == expected, f"{name}'s page differs from the table"
 
 
@@ -62,8 +67,8 @@ async def an_event_reaches_its_user_only(demo: Demo, browser: Browser) -> None:
         alice, bob = await user_frames(demo, page)
         for user in (alice, bob, alice):  # each event is followed by one of the other user's
             await add_one(user)
-        await shows_exactly_its_events(demo, alice, "alice")
-        await shows_exactly_its_events(demo, bob, "bob")
+        await shows_exactly_its_events(demo, alice, "alice", TEAM)
+        await shows_exactly_its_events(demo, bob, "bob", TEAM)
 
 
 async def events_emitted_while_the_app_is_down_arrive_once(demo: Demo, browser: Browser) -> None:
@@ -154,15 +159,44 @@ async def a_page_on_another_origin_needs_cors(demo: Demo, browser: Browser) -> N
         await asyncio.to_thread(demo.server.start)
 
 
+async def a_team_notice_reaches_every_member_only(demo: Demo, browser: Browser) -> None:
+    """(f) A notice posted to team blue reaches alice's and bob's pages, both members, and not
+    the page of hank, of another team.
+
+    hank's page is opened first; after the notices, an event of his own arrives, which any
+    notice he was sent would have come before."""
+    async with new_tab(browser) as other, new_tab(browser) as page:
+        await other.goto(demo.page_url("user.html", user="hank"))
+        hank = UserPage(other.main_frame)
+        await hank.wait_for_status("open")
+        await page.goto(demo.page_url())
+        alice, bob = await user_frames(demo, page)
+        for poster in (alice, bob):
+            shown = [len(await member.events()) for member in (alice, bob)]
+            await poster.post_notice()
+            for member, count in zip((alice, bob), shown, strict=True):
+                await member.wait_for_event_count(count + 1)
+        await add_one(hank)
+        await shows_exactly_its_events(demo, alice, "alice", TEAM)
+        await shows_exactly_its_events(demo, bob, "bob", TEAM)
+        await shows_exactly_its_events(demo, hank, "hank")
+        assert [event_type for _, event_type in await hank.events()] == ["stock_created"]
+
+
 async def a_screenshot_shows_both_users_events(
     demo: Demo, browser: Browser, path: Path = SCREENSHOT
 ) -> None:
-    """(e) A screenshot of the demo's page, both users' events on it, is saved as a PNG."""
+    """(e) A screenshot of the demo's page, both users' events and a team notice on it, is saved
+    as a PNG."""
     async with new_tab(browser) as page:
         await page.goto(demo.page_url())
         alice, bob = await user_frames(demo, page)
-        for user in (alice, bob, alice, bob, alice):
+        for user in (alice, bob, alice, bob):
             await add_one(user)
+        shown = len(await bob.events())
+        await alice.post_notice()
+        await bob.wait_for_event_count(shown + 1)
+        await add_one(alice)
         path.parent.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=path)
     assert path.stat().st_size > 0
@@ -174,5 +208,6 @@ PROOFS: tuple[Proof, ...] = (
     events_emitted_while_the_app_is_down_arrive_once,
     nothing_is_lost_across_a_token_refresh,
     a_page_on_another_origin_needs_cors,
+    a_team_notice_reaches_every_member_only,
     a_screenshot_shows_both_users_events,
 )

@@ -52,7 +52,11 @@ def running_demo(postgres_url: str, port: int, *, echo: bool = False) -> Iterato
         with migrated_database(postgres_url, project / "migrations") as database_url:
             origins = f"http://127.0.0.1:{port},http://localhost:{port}"
             environment = {
-                "PYTHONPATH": str(REPO),  # for `demo.app`; `shop` comes from the project's folder
+                # For `demo.app` (`shop` comes from the project's folder), before any path the
+                # caller's PYTHONPATH names (a worktree's packages, say).
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
+                ),
                 "DATABASE_URL": database_url,
                 "REALTIME_JWT_SECRET": secrets.token_urlsafe(32),
                 "REALTIME_JWT_TYPE": TOKEN_TYPE,

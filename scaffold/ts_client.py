@@ -43,6 +43,8 @@ class ChannelTypes:
     source: str
     """Its events file, relative to the project."""
     names: TypeScriptNames
+    name: str
+    """The runtime's name of the channel, for the multiplexed stream: "inventory_stock"."""
     path: str
     interfaces: tuple[Interface, ...]
     events: tuple[Interface, ...]
@@ -78,6 +80,7 @@ def typescript_files(
                 title=_title(layout.names),
                 source=layout.events_path,
                 names=typescript_names(layout.names),
+                name=layout.names.channel_name,
                 path=layout.route,
                 interfaces=events.interfaces,
                 events=events.events,

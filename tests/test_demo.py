@@ -1,6 +1,6 @@
 """The live demo proves itself in a real browser: Debian's Chromium, driven by Playwright, on
 the demo's page served from a generated copy of examples/shop (what `./scripts/demo --check`
-runs). One demo serves the five proofs; each starts its own browser.
+runs). One demo serves the six proofs; each starts its own browser.
 """
 
 import asyncio
@@ -48,13 +48,17 @@ def test_a_page_on_another_origin_works_with_cors_and_is_refused_without(demo: D
     prove(proofs.a_page_on_another_origin_needs_cors, demo)
 
 
+def test_a_team_notice_reaches_every_members_page_and_no_other(demo: Demo) -> None:
+    prove(proofs.a_team_notice_reaches_every_member_only, demo)
+
+
 def test_a_screenshot_of_the_demo_is_kept_as_an_artifact(demo: Demo) -> None:
     prove(proofs.a_screenshot_shows_both_users_events, demo)
     assert proofs.SCREENSHOT.read_bytes().startswith(b"\x89PNG")
 
 
-STREAM = "/inventory/events/stock/stream"
-"""The stream route of the channel the demo generates (demo.project.CHANNEL)."""
+STREAM = "/realtime/stream"
+"""The runtime's multiplexed stream route, which the demo's page reads both channels from."""
 
 
 def signed_in_cookie(demo: Demo, headers: dict[str, str] | None = None) -> "Morsel[str]":
@@ -68,7 +72,7 @@ def signed_in_cookie(demo: Demo, headers: dict[str, str] | None = None) -> "Mors
     return SimpleCookie(response.headers["set-cookie"])["access_token"]
 
 
-def test_the_sign_in_cookie_goes_to_the_streams_only_and_expires_with_the_token(
+def test_the_sign_in_cookie_goes_to_the_stream_only_and_expires_with_the_token(
     demo: Demo,
 ) -> None:
     cookie = signed_in_cookie(demo)

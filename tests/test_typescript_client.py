@@ -59,6 +59,29 @@ openStream(warehouseOpsStockLevel, {
 });
 """
 
+USAGE_CONNECT = """\
+import { connect, type Realtime, type Subscription } from "./client.js";
+import { inventoryStock, warehouseOpsStockLevel } from "./channels.js";
+
+const realtime: Realtime = connect({
+  auth: { kind: "header", token: () => "token" },
+  share: { key: "alice" },
+  onReset: (meta) => console.log(meta.id, meta.channels.join()),
+  onStatus: (status) => console.log(status, realtime.role),
+});
+const stock: Subscription = realtime.subscribe(inventoryStock, {
+  handlers: { stock_updated: (payload, meta) => console.log(payload.id + meta.id) },
+  onReset: (meta) => console.log(meta.id),
+});
+realtime.subscribe(warehouseOpsStockLevel, {
+  handlers: { stock_level_created: (row) => console.log(row.user_id.toUpperCase()) },
+});
+stock.close();
+const resumeFrom: number | undefined = realtime.lastEventId;
+console.log(resumeFrom);
+realtime.close();
+"""
+
 WRONG_FIELD = """\
 import { openStream } from "./client.js";
 import { inventoryStock } from "./channels.js";
@@ -80,6 +103,16 @@ openStream(warehouseOpsStockLevel, {
 """
 
 
+WRONG_SUBSCRIPTION = """\
+import { connect } from "./client.js";
+import { inventoryStock } from "./channels.js";
+
+connect({ auth: { kind: "cookie" } }).subscribe(inventoryStock, {
+  handlers: { stock_updated: (payload) => console.log(payload.sku) },
+});
+"""
+
+
 def tsc(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     if not TSC.is_file():
         pytest.fail(f"TypeScript is missing ({TSC}): run `source scripts/_environment.sh`")
@@ -92,16 +125,59 @@ def tsc(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def client_with(tmp_path: Path, usage: str) -> Path:
-    """The generated client and channels, beside a file that uses them."""
+def client_with(tmp_path: Path, usage: str, shared: str = USAGE_CONNECT) -> Path:
+    """The generated client and channels, beside files that use them: `usage.ts` and
+    `shared.ts` (by default `connect`, subscribed to both channels)."""
     shutil.copytree(CLIENT, tmp_path, dirs_exist_ok=True)
     (tmp_path / "usage.ts").write_text(usage)
+    (tmp_path / "shared.ts").write_text(shared)
     return tmp_path
 
 
 def test_generated_client_compiles_with_tsc_strict(tmp_path: Path) -> None:
     folder = client_with(tmp_path, USAGE)
-    result = tsc(folder, "--noEmit", "client.ts", "channels.ts", "usage.ts")
+    result = tsc(folder, "--noEmit", "client.ts", "channels.ts", "usage.ts", "shared.ts")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+VITE_TSCONFIG = {
+    # What `npm create vite@latest -- --template vanilla-ts` gives a new project (create-vite 7),
+    # but `types`: its "vite/client" is Vite's, which a project has and this test does not.
+    "compilerOptions": {
+        "target": "ES2022",
+        "useDefineForClassFields": True,
+        "module": "ESNext",
+        "lib": ["ES2022", "DOM", "DOM.Iterable"],
+        "types": [],
+        "skipLibCheck": True,
+        "moduleResolution": "bundler",
+        "allowImportingTsExtensions": True,
+        "verbatimModuleSyntax": True,
+        "moduleDetection": "force",
+        "noEmit": True,
+        "strict": True,
+        "noUnusedLocals": True,
+        "noUnusedParameters": True,
+        "erasableSyntaxOnly": True,
+        "noFallthroughCasesInSwitch": True,
+        "noUncheckedSideEffectImports": True,
+    },
+    "include": ["src"],
+}
+
+
+def test_generated_client_compiles_under_the_tsconfig_of_vites_typescript_template(
+    tmp_path: Path,
+) -> None:
+    """`erasableSyntaxOnly` (no parameter properties, enums or namespaces: what Node.js and
+    esbuild strip), `verbatimModuleSyntax` (type imports say so) and the unused-code checks."""
+    client_with(tmp_path / "src", USAGE)
+    (tmp_path / "tsconfig.json").write_text(json.dumps(VITE_TSCONFIG))
+    if not TSC.is_file():
+        pytest.fail(f"TypeScript is missing ({TSC}): run `source scripts/_environment.sh`")
+    result = subprocess.run(
+        [str(TSC), "--project", "."], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -113,8 +189,9 @@ def test_generated_client_compiles_with_tsc_strict(tmp_path: Path) -> None:
             WRONG_EVENT,
             "'stock_updated' does not exist in type 'Handlers<WarehouseOpsStockLevelEvents>'",
         ),
+        (WRONG_SUBSCRIPTION, "Property 'sku' does not exist on type 'StockUpdated'."),
     ],
-    ids=["field-the-payload-lacks", "event-the-channel-lacks"],
+    ids=["field-the-payload-lacks", "event-the-channel-lacks", "field-a-subscription-lacks"],
 )
 def test_a_handler_that_misuses_its_event_does_not_compile(
     usage: str, error: str, tmp_path: Path
@@ -266,3 +343,26 @@ def test_a_revoked_stream_reconnects_only_with_a_new_token(compiled_client: Path
         *("connecting", "open", "revoked"),  # the same token: stop
     ]
     assert record["lastEventId"] == 2
+
+
+def test_connect_reads_its_channels_over_one_stream_and_reconnects_with_the_new_set(
+    compiled_client: Path,
+) -> None:
+    """client_multiplexed.mjs, in Node.js (no Web Locks: a connection of its own, as in a browser
+    without them): two channels subscribed together open one stream; unsubscribing one reconnects
+    with the other, from the last id; a `reset` reaches the subscriptions of the channels it
+    names."""
+    record = run_node("client_multiplexed.mjs", compiled_client)
+    assert record["role"] == "alone"
+    assert record["requests"] == [
+        {"url": "/realtime/stream?channels=notices,stock", "authorization": "Bearer t1"},
+        {"url": "/realtime/stream?channels=stock&last_event_id=3", "authorization": "Bearer t1"},
+    ]
+    assert record["delivered"] == [
+        ["stock", "updated", 1, 1],
+        ["notices", "posted", 2, 2],
+        ["stock", "updated", 5, 5],
+    ]
+    assert record["resets"] == [[4, ["stock"]]]
+    assert record["channelResets"] == [["stock", 4]]
+    assert record["lastEventId"] == 5

@@ -2,14 +2,30 @@
 /**
  * The client of the project's SSE channels (their types and descriptors are in channels.ts).
  *
- *     const stream = openStream(inventoryStock, {
- *       auth: { kind: "cookie" },
+ * Every channel over one stream, shared by the tabs of the browser:
+ *
+ *     const realtime = connect({ auth: { kind: "cookie" } });
+ *     realtime.subscribe(inventoryStock, {
  *       handlers: { stock_updated: (payload, meta) => show(payload, meta.id) },
  *     });
+ *     realtime.subscribe(teamsNotice, { handlers: { notice_created: (notice) => alert(notice) } });
+ *
+ * `connect` reads `GET /realtime/stream?channels=<name>,<name>`: one connection for every
+ * channel a page subscribes to, however many. Subscribing or unsubscribing reconnects with the
+ * new set of channels, resuming from the last event id. Its tabs share one connection: one tab
+ * holds it (the leader, chosen with the Web Locks API) and relays its frames to the others over a
+ * BroadcastChannel, and each tab tells the others which channels it needs. When the leader tab
+ * closes, a waiting tab takes over and resumes from the last id every tab saw; each tab skips
+ * the ids it had, so no event is lost or delivered twice. Without Web Locks or BroadcastChannel
+ * each tab has a connection of its own. A browser profile has one cookie jar, so cookie auth
+ * shares by default; header auth shares only given a `share.key` (the user's id), so that two
+ * users signed in in one profile never share a connection.
+ *
+ * `openStream(channel, options)` reads one channel's own route, a connection of its own.
  *
  * A stream resumes where it stopped: after a network error (retrying with exponential backoff
  * and full jitter), and after its credentials expired (`refreshToken`, then a new stream from
- * the last event id). Event ids increase per user, so an event is never delivered twice.
+ * the last event id). Event ids increase along a stream, so an event is never delivered twice.
  * A stream the server revoked (`revoked`: the application ended the user's streams, a logout)
  * reconnects only once `refreshToken` gave a new token; else it stops with status "revoked".
  *
@@ -20,22 +36,34 @@
  *
  * Cookie auth uses the browser's EventSource, with credentials; header auth reads the stream
  * with fetch, sending `Authorization: Bearer <token>` (or the scheme word the server's
- * REALTIME_AUTH_SCHEME names). No dependencies: ES2022 and the DOM.
+ * REALTIME_AUTH_SCHEME names). No dependencies: ES2022 and the DOM; it compiles under the
+ * tsconfig of Vite's TypeScript template (`erasableSyntaxOnly`, `verbatimModuleSyntax`).
  */
 
-/** A channel: its stream's path and its event types; `E` maps each event type to its payload. */
+/** A channel: its name (as the multiplexed stream knows it), its own stream's path and its
+ * event types; `E` maps each event type to its payload. */
 export interface Channel<E> {
+  readonly name: string;
   readonly path: string;
   readonly events: readonly (keyof E & string)[];
 }
 
 /** What comes with an event besides its payload. */
 export interface EventMeta {
-  /** The event's id; ids increase, per user. */
+  /** The event's id; ids increase along a stream. */
   readonly id: number;
 }
 
+/** A `reset` of the multiplexed stream: the channels whose events since the last id are lost. */
+export interface ResetMeta extends EventMeta {
+  readonly channels: readonly string[];
+}
+
 export type Status = "connecting" | "open" | "expired" | "revoked" | "error" | "closed";
+
+/** How a `connect` tab gets its events: "alone" over a connection of its own, "leader" over the
+ * connection it holds for every tab, "follower" relayed by the leader. */
+export type Role = "alone" | "leader" | "follower";
 
 export type Auth =
   | { readonly kind: "cookie" }
@@ -51,16 +79,14 @@ export type Handlers<E> = {
   readonly [K in keyof E]?: (payload: E[K], meta: EventMeta) => void;
 };
 
-export interface StreamOptions<E> {
+/** What every stream takes: where, how it authenticates, and how it reconnects. */
+export interface ConnectionOptions {
   /** The API's origin, such as "https://api.example.com"; default "" (same origin). */
   readonly baseUrl?: string;
   readonly auth: Auth;
   /** Renews the credentials: called when the stream says they expired or were revoked, or is
    * refused. After `revoked`, a header-auth stream reconnects only if the token changed. */
   readonly refreshToken?: () => Promise<void>;
-  readonly handlers: Handlers<E>;
-  /** The events since the last id cannot be replayed: reload what the events keep up to date. */
-  readonly onReset?: (meta: EventMeta) => void;
   readonly onStatus?: (status: Status) => void;
   /** Resume after this id, received by an earlier stream. */
   readonly lastEventId?: number;
@@ -71,24 +97,86 @@ export interface StreamOptions<E> {
   readonly backoff?: { readonly initial?: number; readonly max?: number };
 }
 
+export interface StreamOptions<E> extends ConnectionOptions {
+  readonly handlers: Handlers<E>;
+  /** The events since the last id cannot be replayed: reload what the events keep up to date. */
+  readonly onReset?: (meta: EventMeta) => void;
+}
+
 export interface Stream {
   /** The id of the last event received: where the next stream resumes. */
   readonly lastEventId: number | undefined;
   close(): void;
 }
 
-/** Open a stream of `channel`'s events; it reconnects by itself until `close()`. */
+/** Open a stream of `channel`'s events on its own route; it reconnects by itself until
+ * `close()`. */
 export function openStream<E>(channel: Channel<E>, options: StreamOptions<E>): Stream {
   return new ChannelStream(channel, options);
+}
+
+export interface RealtimeOptions extends ConnectionOptions {
+  /** The multiplexed route's path; default "/realtime/stream". */
+  readonly path?: string;
+  /** Whether this page's tabs share one connection, and among whom: tabs share when their
+   * stream URL and `key` are the same. Default: shared with cookie auth, not with header auth
+   * unless a key (such as the user's id) is given. `false`: a connection of this tab's own. */
+  readonly share?: false | { readonly key?: string };
+  /** A `reset`: the events of `meta.channels` since the last id cannot be replayed. */
+  readonly onReset?: (meta: ResetMeta) => void;
+}
+
+export interface SubscribeOptions<E> {
+  readonly handlers: Handlers<E>;
+  /** This channel's events since the last id cannot be replayed: reload what they keep up to
+   * date. */
+  readonly onReset?: (meta: EventMeta) => void;
+}
+
+export interface Subscription {
+  /** Stop receiving this subscription's events (the stream reconnects without the channel,
+   * unless another subscription, of this tab or another, needs it). */
+  close(): void;
+}
+
+export interface Realtime {
+  /** The id of the last event this tab received: where the next stream resumes. */
+  readonly lastEventId: number | undefined;
+  readonly role: Role;
+  subscribe<E>(channel: Channel<E>, options: SubscribeOptions<E>): Subscription;
+  /** Unsubscribe everything; a leader tab hands the connection over to another tab. */
+  close(): void;
+}
+
+/** One stream for every channel subscribed to, shared by the tabs (see above). */
+export function connect(options: RealtimeOptions): Realtime {
+  return new SharedStream(options);
 }
 
 const RESET = "reset";
 const EXPIRED = "expired";
 const REVOKED = "revoked";
+const STREAM_PATH = "/realtime/stream";
 
-class ChannelStream<E> implements Stream {
-  lastEventId: number | undefined;
+/** What a Connection serves: the URL and event types of the next request, and its frames. */
+interface Target {
+  /** The stream's URL, resuming after `lastEventId` if defined. */
+  url(lastEventId: number | undefined): string;
+  /** Where the next connection resumes. */
+  resumeFrom(): number | undefined;
+  /** The event types to listen to (EventSource only dispatches the types it listens to). */
+  eventTypes(): Iterable<string>;
+  /** An event or a `reset`, with its id. */
+  frame(type: string, data: string, id: number): void;
+  status(status: Status): void;
+}
+
+/** One stream's connection and its reconnections: transport, backoff, expiry and revocation. */
+class Connection {
+  readonly #options: ConnectionOptions;
+  readonly #target: Target;
   #closed = false;
+  #refusedRequest = false;
   #failures = 0;
   #initialDelay: number;
   readonly #maxDelay: number;
@@ -102,13 +190,24 @@ class ChannelStream<E> implements Stream {
   /** Whether the current connection delivered an event or a heartbeat. */
   #delivered = false;
 
-  constructor(
-    readonly channel: Channel<E>,
-    readonly options: StreamOptions<E>,
-  ) {
-    this.lastEventId = options.lastEventId;
+  constructor(options: ConnectionOptions, target: Target) {
+    this.#options = options;
+    this.#target = target;
     this.#initialDelay = options.backoff?.initial ?? 1000;
     this.#maxDelay = options.backoff?.max ?? 30000;
+  }
+
+  /** Whether the server refused its request for good (a 4xx but 401, 408 and 429). */
+  get refused(): boolean {
+    return this.#refusedRequest;
+  }
+
+  /** Connect now, ending the current connection: a new URL (other channels, another resume
+   * point) is read at once, not after a backoff. */
+  restart(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#timer);
+    this.#stop();
     this.#connect();
   }
 
@@ -125,18 +224,14 @@ class ChannelStream<E> implements Stream {
     this.#openedAt = undefined;
     this.#delivered = false;
     this.#status("connecting");
-    const auth = this.options.auth;
-    if (auth.kind === "cookie") this.#openEventSource();
-    else void this.#openFetch(auth);
+    const auth = this.#options.auth;
+    const url = this.#target.url(this.#target.resumeFrom());
+    if (auth.kind === "cookie") this.#openEventSource(url);
+    else void this.#openFetch(url, auth);
   }
 
-  #url(): string {
-    const url = `${this.options.baseUrl ?? ""}${this.channel.path}`;
-    return this.lastEventId === undefined ? url : `${url}?last_event_id=${this.lastEventId}`;
-  }
-
-  #openEventSource(): void {
-    const source = new EventSource(this.#url(), { withCredentials: true });
+  #openEventSource(url: string): void {
+    const source = new EventSource(url, { withCredentials: true });
     let opened = false;
     this.#stop = () => source.close();
     source.onopen = () => {
@@ -149,19 +244,18 @@ class ChannelStream<E> implements Stream {
       if (opened) this.#failed();
       else this.#refused();
     };
-    const types = new Set([...this.channel.events, ...Object.keys(this.options.handlers)]);
-    for (const type of [...types, RESET, EXPIRED, REVOKED]) {
+    for (const type of new Set([...this.#target.eventTypes(), RESET, EXPIRED, REVOKED])) {
       source.addEventListener(type, (event) => {
         this.#dispatch(type, event.data, event.lastEventId);
       });
     }
   }
 
-  async #openFetch(auth: Extract<Auth, { kind: "header" }>): Promise<void> {
+  async #openFetch(url: string, auth: Extract<Auth, { kind: "header" }>): Promise<void> {
     const aborter = new AbortController();
     this.#stop = () => aborter.abort();
     try {
-      const response = await fetch(this.#url(), {
+      const response = await fetch(url, {
         headers: {
           Accept: "text/event-stream",
           Authorization: `${auth.scheme ?? "Bearer"} ${await auth.token()}`,
@@ -177,6 +271,7 @@ class ChannelStream<E> implements Stream {
       if (response.status >= 400 && response.status < 500 && ![408, 429].includes(response.status)) {
         await response.body?.cancel();
         this.#status("error"); // a request the server will refuse again: no retry
+        this.#refusedRequest = true;
         this.close();
         return;
       }
@@ -218,7 +313,7 @@ class ChannelStream<E> implements Stream {
     return worked;
   }
 
-  /** One event, from either transport: delivered once, in order. */
+  /** One frame, from either transport. */
   #dispatch(type: string, data: string, id: string | undefined): void {
     if (type === EXPIRED) {
       const worked = this.#worked();
@@ -236,34 +331,13 @@ class ChannelStream<E> implements Stream {
     this.#delivered = true;
     const eventId = Number(id);
     if (id === undefined || !Number.isSafeInteger(eventId)) return; // not a channel event
-    if (type === RESET) {
-      // The server goes on after its own newest id, which may be below ours (a new database).
-      this.lastEventId = eventId;
-      this.#call(() => this.options.onReset?.({ id: eventId }));
-      return;
-    }
-    if (this.lastEventId !== undefined && eventId <= this.lastEventId) return; // seen already
-    this.lastEventId = eventId;
-    const handler = this.options.handlers[type as keyof E];
-    if (handler === undefined) return;
-    this.#call(() => handler(JSON.parse(data) as E[keyof E], { id: eventId }));
-  }
-
-  /** Run user code; what it throws is reported, and does not end the stream. */
-  #call(callback: () => void): void {
-    try {
-      callback();
-    } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
-    }
+    this.#target.frame(type, data, eventId);
   }
 
   /** The connection was refused, or may have been (401): renew the credentials once, retry. */
   #refused(): void {
     this.#status("error");
-    if (this.#renewed || this.options.refreshToken === undefined) {
+    if (this.#renewed || this.#options.refreshToken === undefined) {
       this.#retry();
       return;
     }
@@ -274,8 +348,8 @@ class ChannelStream<E> implements Stream {
   /** After `revoked`: whether `refreshToken` gave new credentials (with header auth, a token
    * other than the revoked one), so that reconnecting is not refused again. */
   async #renewRevoked(): Promise<boolean> {
-    const auth = this.options.auth;
-    if (this.options.refreshToken === undefined) return false;
+    const auth = this.#options.auth;
+    if (this.#options.refreshToken === undefined) return false;
     const revoked = auth.kind === "header" ? await auth.token() : undefined;
     if (!(await this.#renew())) return false;
     return auth.kind !== "header" || (await auth.token()) !== revoked;
@@ -297,7 +371,7 @@ class ChannelStream<E> implements Stream {
   /** Call `refreshToken`; whether it succeeded. */
   async #renew(): Promise<boolean> {
     try {
-      await this.options.refreshToken?.();
+      await this.#options.refreshToken?.();
       return true;
     } catch {
       this.#status("error");
@@ -315,8 +389,401 @@ class ChannelStream<E> implements Stream {
 
   #status(status: Status): void {
     if (this.#closed && status !== "closed") return;
-    this.#call(() => this.options.onStatus?.(status));
+    this.#target.status(status);
   }
+}
+
+/** Run user code; what it throws is reported, and does not end the stream. */
+function call(callback: () => void): void {
+  try {
+    callback();
+  } catch (error) {
+    queueMicrotask(() => {
+      throw error;
+    });
+  }
+}
+
+function withLastEventId(url: string, lastEventId: number | undefined): string {
+  if (lastEventId === undefined) return url;
+  return `${url}${url.includes("?") ? "&" : "?"}last_event_id=${lastEventId}`;
+}
+
+/** `openStream`: one channel on its own route. */
+class ChannelStream<E> implements Stream, Target {
+  lastEventId: number | undefined;
+  readonly #channel: Channel<E>;
+  readonly #options: StreamOptions<E>;
+  readonly #connection: Connection;
+
+  constructor(channel: Channel<E>, options: StreamOptions<E>) {
+    this.#channel = channel;
+    this.#options = options;
+    this.lastEventId = options.lastEventId;
+    this.#connection = new Connection(options, this);
+    this.#connection.restart();
+  }
+
+  close(): void {
+    this.#connection.close();
+  }
+
+  url(lastEventId: number | undefined): string {
+    return withLastEventId(`${this.#options.baseUrl ?? ""}${this.#channel.path}`, lastEventId);
+  }
+
+  resumeFrom(): number | undefined {
+    return this.lastEventId;
+  }
+
+  eventTypes(): Iterable<string> {
+    return [...this.#channel.events, ...Object.keys(this.#options.handlers)];
+  }
+
+  /** An event or a reset: delivered once, in order. */
+  frame(type: string, data: string, id: number): void {
+    if (type === RESET) {
+      // The server goes on after its own newest id, which may be below ours (a new database).
+      this.lastEventId = id;
+      call(() => this.#options.onReset?.({ id }));
+      return;
+    }
+    if (this.lastEventId !== undefined && id <= this.lastEventId) return; // seen already
+    this.lastEventId = id;
+    const handler = this.#options.handlers[type as keyof E];
+    if (handler !== undefined) call(() => handler(JSON.parse(data) as E[keyof E], { id }));
+  }
+
+  status(status: Status): void {
+    call(() => this.#options.onStatus?.(status));
+  }
+}
+
+/** The channels a tab needs: each channel's name, and the event types it listens to. */
+type Needs = readonly (readonly [channel: string, eventTypes: readonly string[]])[];
+
+/** What the tabs of one shared stream say to each other over their BroadcastChannel. */
+type Message =
+  /** A tab's channels, and the last id it received; sent when they change and to a `hello`. */
+  | { readonly kind: "need"; readonly tab: string; readonly needs: Needs; readonly lastEventId?: number }
+  /** A tab closed its Realtime. */
+  | { readonly kind: "bye"; readonly tab: string }
+  /** A new leader asks every tab for its `need`. */
+  | { readonly kind: "hello"; readonly tab: string }
+  /** The leader relays an event or a reset. */
+  | { readonly kind: "frame"; readonly type: string; readonly data: string; readonly id: number }
+  /** The leader's connection's status. */
+  | { readonly kind: "status"; readonly status: Status };
+
+/** A subscription of this tab, as the tab dispatches to it. */
+interface Subscriber {
+  readonly channel: Channel<unknown>;
+  readonly handlers: Readonly<Record<string, ((payload: unknown, meta: EventMeta) => void) | undefined>>;
+  readonly onReset?: (meta: EventMeta) => void;
+}
+
+/** How long a new leader waits at most for the other tabs' `need` (their last ids) before it
+ * connects: a tab the browser froze answers later, and is then resumed from its own id. */
+const HELLO_TIMEOUT_MS = 1000;
+
+/** `connect`: every channel over one multiplexed stream, its connection shared by the tabs. */
+class SharedStream implements Realtime, Target {
+  lastEventId: number | undefined;
+  role: Role = "alone";
+  readonly #options: RealtimeOptions;
+  readonly #url: string;
+  readonly #tab = randomId();
+  readonly #subscribers = new Set<Subscriber>();
+  #connection: Connection | undefined;
+  #closed = false;
+  /** The channel URL's listing of the current connection: a change reconnects. */
+  #connected = "";
+  /** The last status shown: a leader tells it to the tabs that join. */
+  #status: Status | undefined;
+  /** Whether a reconnection is due at the end of this task, and whether it is forced. */
+  #due: boolean | undefined;
+  /** Sharing: the tabs' BroadcastChannel, their needs and the last ids they reported. */
+  #bus: BroadcastChannel | undefined;
+  readonly #tabs = new Map<string, Needs>();
+  readonly #tabIds = new Map<string, number | undefined>();
+  /** Releases this tab's locks, and abandons its wait for the leader's. */
+  readonly #release = new AbortController();
+  #resign: () => void = () => {};
+  /** A new leader's wait for the tabs' answers to its `hello`. */
+  #awaited: Set<string> | undefined;
+  #answered: () => void = () => {};
+
+  constructor(options: RealtimeOptions) {
+    this.#options = options;
+    this.lastEventId = options.lastEventId;
+    this.#url = `${options.baseUrl ?? ""}${options.path ?? STREAM_PATH}`;
+    const key = options.share === false ? undefined : (options.share?.key ?? (options.auth.kind === "cookie" ? "" : undefined));
+    if (key !== undefined && typeof BroadcastChannel === "function" && globalThis.navigator?.locks !== undefined) {
+      this.#share(`fastapi-pg-sse ${new URL(this.#url, globalThis.location?.href).href} ${key}`);
+    }
+  }
+
+  subscribe<E>(channel: Channel<E>, options: SubscribeOptions<E>): Subscription {
+    const subscriber: Subscriber = {
+      channel: channel as Channel<unknown>,
+      handlers: options.handlers as Subscriber["handlers"],
+      ...(options.onReset === undefined ? {} : { onReset: options.onReset }),
+    };
+    this.#subscribers.add(subscriber);
+    this.#needsChanged();
+    return {
+      close: () => {
+        if (this.#subscribers.delete(subscriber)) this.#needsChanged();
+      },
+    };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscribers.clear();
+    this.#connection?.close();
+    this.#post({ kind: "bye", tab: this.#tab });
+    this.#resign();
+    this.#release.abort();
+    this.#bus?.close();
+  }
+
+  // The tab's own channels.
+
+  #ownNeeds(): Needs {
+    const needs = new Map<string, Set<string>>();
+    for (const { channel, handlers } of this.#subscribers) {
+      const types = needs.get(channel.name) ?? new Set<string>();
+      for (const type of [...channel.events, ...Object.keys(handlers)]) types.add(type);
+      needs.set(channel.name, types);
+    }
+    return [...needs].map(([name, types]) => [name, [...types]] as const);
+  }
+
+  #needsChanged(): void {
+    if (this.#closed) return;
+    this.#post({ kind: "need", tab: this.#tab, needs: this.#ownNeeds(), ...this.#idField() });
+    if (this.role !== "follower") this.#reconnectSoon();
+  }
+
+  #idField(): { lastEventId?: number } {
+    return this.lastEventId === undefined ? {} : { lastEventId: this.lastEventId };
+  }
+
+  // The connection, held by a tab alone or by the leader.
+
+  /** Every tab's channels (only this tab's when alone), by name, with their event types. */
+  #allNeeds(): Map<string, Set<string>> {
+    const all = new Map<string, Set<string>>();
+    for (const needs of [this.#ownNeeds(), ...(this.role === "leader" ? this.#tabs.values() : [])]) {
+      for (const [name, types] of needs) {
+        const known = all.get(name) ?? new Set<string>();
+        for (const type of types) known.add(type);
+        all.set(name, known);
+      }
+    }
+    return all;
+  }
+
+  /** `#reconnectIfNeeded` once the current task ends: several subscriptions made together,
+   * or several tabs' answers, open one connection. */
+  #reconnectSoon(force = false): void {
+    const scheduled = this.#due !== undefined;
+    this.#due = (this.#due ?? false) || force;
+    if (scheduled) return;
+    queueMicrotask(() => {
+      const forced = this.#due ?? false;
+      this.#due = undefined;
+      if (!this.#closed && this.role !== "follower") this.#reconnectIfNeeded(forced);
+    });
+  }
+
+  /** Connect, reconnect or disconnect as the channels needed say; `force`: reconnect even if
+   * they did not change (a tab needs an older resume point). */
+  #reconnectIfNeeded(force = false): void {
+    const listing = [...this.#allNeeds().keys()].sort().join(",");
+    if (listing === this.#connected && !force) return;
+    this.#connected = listing;
+    if (listing === "") {
+      this.#connection?.close();
+      this.#connection = undefined;
+      return;
+    }
+    // Another set of channels may be served where the last was refused (an unknown name).
+    if (this.#connection === undefined || this.#connection.refused) {
+      this.#connection = new Connection(this.#options, this);
+    }
+    this.#connection.restart();
+  }
+
+  url(lastEventId: number | undefined): string {
+    const channels = [...this.#allNeeds().keys()].sort().map(encodeURIComponent).join(",");
+    return withLastEventId(`${this.#url}?channels=${channels}`, lastEventId);
+  }
+
+  /** The last id every tab saw: the lowest this tab and the others reported since. */
+  resumeFrom(): number | undefined {
+    let lowest = this.lastEventId;
+    if (this.role !== "leader") return lowest;
+    for (const id of this.#tabIds.values()) {
+      if (id !== undefined && (lowest === undefined || id < lowest)) lowest = id;
+    }
+    return lowest;
+  }
+
+  eventTypes(): Iterable<string> {
+    return [...this.#allNeeds()].flatMap(([name, types]) => [...types].map((type) => `${name}.${type}`));
+  }
+
+  /** A frame of the connection this tab holds: relayed to the other tabs, and dispatched. */
+  frame(type: string, data: string, id: number): void {
+    if (this.role === "leader") {
+      this.#post({ kind: "frame", type, data, id });
+      // Every tab receives the relay, in order: each has seen this id now (or had it).
+      for (const [tab, seen] of this.#tabIds) {
+        if (type === RESET || seen === undefined || seen < id) this.#tabIds.set(tab, id);
+      }
+    }
+    this.#deliver(type, data, id);
+  }
+
+  status(status: Status): void {
+    if (this.role === "leader" && status !== "closed") this.#post({ kind: "status", status });
+    this.#showStatus(status);
+  }
+
+  #showStatus(status: Status): void {
+    this.#status = status;
+    call(() => this.#options.onStatus?.(status));
+  }
+
+  /** An event or a reset, relayed or not: dispatched once, in order, to this tab's
+   * subscriptions. */
+  #deliver(type: string, data: string, id: number): void {
+    if (type === RESET) {
+      // The stream goes on after the server's newest id, which may be below ours (a new database).
+      this.lastEventId = id;
+      const channels = (JSON.parse(data) as { channels?: string[] }).channels ?? [];
+      for (const { channel, onReset } of this.#subscribers) {
+        if (onReset !== undefined && channels.includes(channel.name)) call(() => onReset({ id }));
+      }
+      call(() => this.#options.onReset?.({ id, channels }));
+      return;
+    }
+    if (this.lastEventId !== undefined && id <= this.lastEventId) return; // seen already
+    this.lastEventId = id;
+    const dot = type.indexOf(".");
+    if (dot === -1) return; // not a channel event
+    const [name, eventType] = [type.slice(0, dot), type.slice(dot + 1)];
+    let payload: unknown;
+    for (const { channel, handlers } of this.#subscribers) {
+      const handler = channel.name === name ? handlers[eventType] : undefined;
+      if (handler === undefined) continue;
+      payload ??= JSON.parse(data);
+      call(() => handler(payload, { id }));
+    }
+  }
+
+  // Sharing between tabs.
+
+  #share(name: string): void {
+    this.role = "follower";
+    this.#bus = new BroadcastChannel(name);
+    this.#bus.onmessage = (event: MessageEvent<Message>) => this.#receive(event.data);
+    const signal = this.#release.signal;
+    const forever = () => new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+    // A lock refused (a SecurityError where the page may not use storage, such as a
+    // third-party frame whose storage the browser blocks): this tab reads alone.
+    const refused = () => {
+      if (!signal.aborted) this.#readAlone();
+    };
+    // Held while this tab lives: a leader knows the tabs alive from these.
+    void navigator.locks.request(`${name} tab ${this.#tab}`, forever).catch(refused);
+    // Held by the leader, while it lives: the browser grants it to a waiting tab when it closes.
+    void navigator.locks.request(name, { signal }, () => this.#lead(name)).catch(refused);
+  }
+
+  /** Stop sharing: a connection of this tab's own from now on. */
+  #readAlone(): void {
+    if (this.role === "alone" || this.#closed) return;
+    this.role = "alone";
+    this.#release.abort();
+    this.#resign();
+    this.#bus?.close();
+    this.#bus = undefined;
+    this.#tabs.clear();
+    this.#tabIds.clear();
+    this.#reconnectSoon(true);
+  }
+
+  #post(message: Message): void {
+    this.#bus?.postMessage(message);
+  }
+
+  #receive(message: Message): void {
+    if (this.#closed) return;
+    switch (message.kind) {
+      case "need": {
+        this.#tabs.set(message.tab, message.needs);
+        if (this.role !== "leader") return;
+        // A tab new to this leader may have seen less than the stream: it resumes from its id.
+        const first = !this.#tabIds.has(message.tab);
+        const reported = message.lastEventId;
+        const behind = reported !== undefined && (this.resumeFrom() ?? Infinity) > reported;
+        if (first) this.#tabIds.set(message.tab, reported);
+        if (first && this.#status !== undefined) this.#post({ kind: "status", status: this.#status });
+        if (this.#awaited?.delete(message.tab) && this.#awaited.size === 0) this.#answered();
+        if (this.#awaited === undefined) this.#reconnectSoon(first && behind);
+        return;
+      }
+      case "bye":
+        this.#tabs.delete(message.tab);
+        this.#tabIds.delete(message.tab);
+        if (this.#awaited?.delete(message.tab) && this.#awaited.size === 0) this.#answered();
+        if (this.role === "leader" && this.#awaited === undefined) this.#reconnectSoon();
+        return;
+      case "hello":
+        this.#post({ kind: "need", tab: this.#tab, needs: this.#ownNeeds(), ...this.#idField() });
+        return;
+      case "frame":
+        if (this.role === "follower") this.#deliver(message.type, message.data, message.id);
+        return;
+      case "status":
+        // A status is repeated to each tab that joins: shown once.
+        if (this.role === "follower" && message.status !== this.#status) this.#showStatus(message.status);
+        return;
+    }
+  }
+
+  /** This tab holds the connection from now until it closes (the promise ends the lock). */
+  async #lead(name: string): Promise<void> {
+    if (this.#closed) return;
+    const resigned = new Promise<void>((resolve) => (this.#resign = resolve));
+    this.role = "leader";
+    this.#tabIds.clear();
+    // The tabs alive, whose last ids the stream resumes from: those holding their tab lock.
+    const held = (await navigator.locks.query()).held ?? [];
+    const prefix = `${name} tab `;
+    const alive = new Set(
+      held.flatMap(({ name: lock }) => (lock?.startsWith(prefix) ? [lock.slice(prefix.length)] : [])),
+    );
+    alive.delete(this.#tab);
+    for (const tab of this.#tabs.keys()) if (!alive.has(tab)) this.#tabs.delete(tab);
+    if (alive.size > 0) {
+      this.#awaited = new Set(alive);
+      const answered = new Promise<void>((resolve) => (this.#answered = resolve));
+      this.#post({ kind: "hello", tab: this.#tab });
+      await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, HELLO_TIMEOUT_MS))]);
+      this.#awaited = undefined;
+    }
+    if (!this.#closed) this.#reconnectSoon(true);
+    await resigned;
+  }
+}
+
+function randomId(): string {
+  return globalThis.crypto?.randomUUID?.() ?? `${Date.now()}-${Math.random()}`;
 }
 
 /** What an SseParser finds in a stream. */
@@ -332,9 +799,10 @@ export interface SseListener {
 
 /** Reads Server-Sent Events from a stream's bytes, however they are split into chunks, as the
  * HTML standard says EventSource does: UTF-8; lines end with CRLF, LF or CR; `:` starts a
- * comment; `data` lines join with LF; an event is dispatched at an empty line. openStream uses
+ * comment; `data` lines join with LF; an event is dispatched at an empty line. The client uses
  * it with header auth; it is exported for reading a stream some other way. */
 export class SseParser {
+  readonly listener: SseListener;
   readonly #decoder = new TextDecoder(); // UTF-8, a character split across chunks kept whole
   #line = "";
   #afterCarriageReturn = false;
@@ -342,7 +810,9 @@ export class SseParser {
   #data: string[] = [];
   #id: string | undefined;
 
-  constructor(readonly listener: SseListener) {}
+  constructor(listener: SseListener) {
+    this.listener = listener;
+  }
 
   /** Read the next chunk of the stream. */
   push(chunk: Uint8Array): void {
