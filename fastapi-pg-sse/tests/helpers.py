@@ -312,8 +312,14 @@ async def read_frames(subscriber: Subscriber, count: int, *, timeout: float = 30
 
 
 def frame_ids(frames: bytes) -> list[int]:
-    """The ids of the event frames in `frames`, in order."""
-    return [int(match) for match in re.findall(rb"^id: (\d+)$", frames, re.MULTILINE)]
+    """The ids of the event frames in `frames`, in order (not the id of a stream's opening
+    frame, which carries no event)."""
+    return [
+        int(match.group(1))
+        for frame in frames.split(b"\n\n")
+        if re.search(rb"^event: ", frame, re.MULTILINE)
+        and (match := re.search(rb"^id: (\d+)$", frame, re.MULTILINE))
+    ]
 
 
 class RawStream:

@@ -3,6 +3,7 @@ streams, once and in commit order, whatever happens to the listener's connection
 
 import json
 import random
+import re
 from collections import defaultdict
 from contextlib import AsyncExitStack
 
@@ -107,7 +108,7 @@ async def test_a_users_stream_of_one_channel_never_gets_their_events_of_the_othe
 async def test_idle_streams_get_heartbeats_after_a_retry_hint(realtime_server: Server) -> None:
     """The served app beats every second (REALTIME_HEARTBEAT_SECONDS=1), not every 15."""
     received, headers = await _text_until_heartbeat(realtime_server)
-    assert received.startswith("retry: 3000\n\n")
+    assert re.match(r"id: [0-9]+\nretry: 3000\n\n", received), received
     assert headers["content-type"].startswith("text/event-stream")
     assert headers["cache-control"] == "no-store, private", "a user's events are theirs alone"
     assert headers["x-accel-buffering"] == "no"
@@ -118,7 +119,7 @@ async def test_the_retry_hint_follows_the_settings(
 ) -> None:
     server = start_realtime_server(REALTIME_RETRY_MILLISECONDS="1234")
     received, _ = await _text_until_heartbeat(server)
-    assert received.startswith("retry: 1234\n\n")
+    assert re.match(r"id: [0-9]+\nretry: 1234\n\n", received), received
 
 
 async def _text_until_heartbeat(server: Server) -> tuple[str, httpx.Headers]:

@@ -65,18 +65,19 @@ _STATUS_LINE = re.compile(rb"HTTP/1\.1 (\d{3}) ")
 
 
 def _check_well_formed_sse(body: bytes) -> None:
-    """`body`, the start of a stream, holds whole frames of SSE fields, the first the retry hint
-    and a `reset`, if any, right after it; what follows the last whole frame is left unread."""
+    """`body`, the start of a stream, holds whole frames of SSE fields, the first the opening
+    frame (the id it resumes after and the retry hint) and a `reset`, if any, right after it;
+    what follows the last whole frame is left unread."""
     *frames, _unfinished = body.split(b"\n\n")
     assert frames, f"no whole frame in {body!r}"
     b"\n\n".join(frames).decode("utf-8")  # raises if the whole frames are not text
     for frame in frames:
         for line in frame.split(b"\n"):
             assert _FIELD_LINE.fullmatch(line), f"not an SSE field: {line!r} in {body!r}"
-    assert re.fullmatch(rb"retry: [0-9]+", frames[0]), f"no retry hint first: {body!r}"
+    assert re.fullmatch(rb"id: [0-9]+\nretry: [0-9]+", frames[0]), f"no opening frame: {body!r}"
     for position, frame in enumerate(frames):
         if b"\nevent: reset\n" in b"\n" + frame + b"\n":
-            assert position == 1, f"a reset that does not follow the retry hint: {body!r}"
+            assert position == 1, f"a reset that does not follow the opening frame: {body!r}"
             event("a reset")
             fields = dict(line.split(b": ", 1) for line in frame.split(b"\n"))
             assert re.fullmatch(rb"[0-9]+", fields[b"id"]), frame

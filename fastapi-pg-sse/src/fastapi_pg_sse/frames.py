@@ -30,9 +30,15 @@ def wire_type(channel: str, event_type: str, *, multiplexed: bool) -> str:
     return f"{channel}.{event_type}" if multiplexed else event_type
 
 
-def retry_frame(milliseconds: int) -> bytes:
-    """Tell the browser how long to wait before it reconnects."""
-    return format_sse_event(retry=milliseconds)
+def opening_frame(resume_after: int, retry_milliseconds: int) -> bytes:
+    """The first frame of every stream: the id it resumes after, and how long to wait before
+    reconnecting.
+
+    No event is dispatched, but an `EventSource` (and the clients) take up the id, so a stream
+    that ends before its first event resumes from where it opened rather than from whatever is
+    newest when it reconnects: nothing committed in between is skipped.
+    """
+    return format_sse_event(id=str(resume_after), retry=retry_milliseconds)
 
 
 def reset_frame(event_id: int, channels: Sequence[str] | None = None) -> bytes:

@@ -40,9 +40,9 @@ from fastapi_pg_sse.frames import (
     HEARTBEAT,
     event_frame,
     expired_frame,
+    opening_frame,
     outage_frame,
     reset_frame,
-    retry_frame,
     revoked_frame,
     wire_type,
 )
@@ -314,8 +314,8 @@ class Realtime:
         last_event_id: int | None,
         issued_at: float | None = None,
     ) -> AsyncGenerator[bytes, None]:
-        """The stream's frames up to its live events: the retry hint, a `reset` if it needs one,
-        and the replay, a page at a time.
+        """The stream's frames up to its live events: the id it resumes after with the retry hint
+        (`opening_frame`), a `reset` if it needs one, and the replay, a page at a time.
 
         The first is ready once the user's groups are read, the subscriber has joined the hub
         and the replay's first page is read: a database that fails before then fails the
@@ -323,10 +323,11 @@ class Realtime:
         """
         subscriber.groups = await groups()
         reset = await self._join(subscriber, last_event_id)
+        opening = opening_frame(subscriber.replayed_through, self.settings.retry_milliseconds)
         pages = self._replay(subscriber, issued_at)
         first_page = await anext(pages, b"")
         yield (
-            retry_frame(self.settings.retry_milliseconds)
+            opening
             + (b"" if reset is None else self._reset_frame(subscriber, reset))
             + first_page
         )
