@@ -327,9 +327,7 @@ class Realtime:
         pages = self._replay(subscriber, issued_at)
         first_page = await anext(pages, b"")
         yield (
-            opening
-            + (b"" if reset is None else self._reset_frame(subscriber, reset))
-            + first_page
+            opening + (b"" if reset is None else self._reset_frame(subscriber, reset)) + first_page
         )
         async for page in pages:
             yield page
