@@ -155,6 +155,46 @@ def test_the_plan_says_the_users_of_an_own_auth_have_no_groups_until_a_function_
     assert json.loads(result.stdout)["membership"] is None
 
 
+@pytest.mark.parametrize(
+    ("auth", "groups", "imports", "router"),
+    [
+        (
+            "shop.auth:teams_of",
+            "shop.teams:teams_of",
+            [
+                "from shop.auth import teams_of",
+                "from shop.teams import teams_of as shop_teams_teams_of",
+            ],
+            "create_realtime_router(user=teams_of, groups=shop_teams_teams_of)",
+        ),
+        (
+            None,
+            "shop.teams:notice_sse_controller",
+            [
+                "from shop.modules.teams.adapters.inbound import notice_sse_controller",
+                "from shop.teams import notice_sse_controller as shop_teams_notice_sse_controller",
+            ],
+            "create_realtime_router(groups=shop_teams_notice_sse_controller)",
+        ),
+    ],
+    ids=["auth-and-groups-of-one-name", "groups-named-as-a-controller"],
+)
+def test_the_registry_aliases_a_function_whose_name_another_import_has(
+    shop: Path, auth: str | None, groups: str, imports: list[str], router: str
+) -> None:
+    with_notices_to_teams(shop)
+    pyproject = shop / "pyproject.toml"
+    settings = f'groups = "{groups}"\n' + (f'auth = "{auth}"\n' if auth else "")
+    pyproject.write_text(
+        pyproject.read_text().replace('groups = "shop.teams:teams_of"\n', settings)
+    )
+    result = run_scaffold(*NOTICE, *GROUP_TRIGGERED, cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    registry = (shop / "shop" / "sse_channels.py").read_text()
+    assert set(imports) <= set(registry.splitlines())
+    assert f"realtime_router = {router}\n" in registry
+
+
 def test_columns_are_given_comma_separated_or_one_per_option(shop: Path) -> None:
     result = run_scaffold(
         *STOCK, *TRIGGERED, "--columns", "id", "--columns", " stock,", "--json", cwd=shop
