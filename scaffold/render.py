@@ -223,6 +223,7 @@ def _channel_context(project: Project, layout: ChannelLayout) -> dict[str, Any]:
         "constant": layout.constant,
         "trigger": layout.record.trigger,
         "auth": _auth(project),
+        "groups": project.groups and ":".join(project.groups),
         "controller_imports": import_lines(first_party_imports),
         "test_imports": (
             import_lines(("fastapi_pg_sse.testing", helper) for helper in helpers),
