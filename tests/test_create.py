@@ -152,7 +152,20 @@ def test_the_plan_says_the_users_of_an_own_auth_have_no_groups_until_a_function_
     ) in planned.stdout
     with_notices_to_teams(shop)
     result = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--json", cwd=shop)
-    assert json.loads(result.stdout)["membership"] is None
+    assert json.loads(result.stdout)["membership"].startswith("the channel's test makes a user")
+
+
+def test_the_plan_says_the_group_test_assumes_the_groups_function_honours_the_claim(
+    shop: Path,
+) -> None:
+    with_notices_to_teams(shop)
+    planned = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--dry-run", cwd=shop)
+    assert planned.exit_code == 0, planned.stderr
+    assert (
+        "\nTrigger on notices: the channel's test makes a user a member of the row's group by"
+        " the groups claim of their token: it passes if shop.teams:teams_of gives that claim's"
+        " groups, else make its user a member where that function looks.\n"
+    ) in planned.stdout
 
 
 @pytest.mark.parametrize(
