@@ -12,5 +12,6 @@ router = APIRouter(prefix="/chat/events/message", tags=["chat"])
 @stream_route(router, CHAT_MESSAGE_CHANNEL)
 async def stream_message_events(user: CurrentUser, streams: Streams) -> EventStream:
     """The caller's message events as they commit, after those missed since its `Last-Event-ID`
-    (or a `reset` event if they were pruned); the stream ends when the token expires."""
+    (or a `reset` event if they were pruned); the stream ends when the token expires.
+    It carries the caller's own events, their groups' and the channel's broadcasts."""
     return streams.open(CHAT_MESSAGE_CHANNEL, user)
