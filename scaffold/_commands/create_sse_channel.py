@@ -126,6 +126,12 @@ def _membership(project: Project, trigger: Trigger | None) -> str | None:
     that says them; with such a function, the channel's test assumes it honours the claim."""
     if trigger is None or trigger.audience != "group":
         return None
+    if project.groups and project.auth:
+        return (
+            "the channel's test signs its user in with the row's group in their token's groups"
+            " claim, which your own auth dependency does not pass on: make that user a member"
+            f" where {':'.join(project.groups)} looks"
+        )
     if project.groups:
         return (
             "the channel's test makes a user a member of the row's group by the groups claim of"
