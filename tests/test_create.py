@@ -152,7 +152,7 @@ def test_the_plan_says_the_users_of_an_own_auth_have_no_groups_until_a_function_
     ) in planned.stdout
     with_notices_to_teams(shop)
     result = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--json", cwd=shop)
-    assert json.loads(result.stdout)["membership"].startswith("the channel's test makes a user")
+    assert json.loads(result.stdout)["membership"].startswith("the channel's test signs its user")
 
 
 def test_the_plan_says_the_group_test_assumes_the_groups_function_honours_the_claim(
@@ -196,6 +196,9 @@ def test_the_registry_aliases_a_function_whose_name_another_import_has(
     shop: Path, auth: str | None, groups: str, imports: list[str], router: str
 ) -> None:
     with_notices_to_teams(shop)
+    for module, name in (reference.split(":") for reference in filter(None, (auth, groups))):
+        path = shop / f"{module.replace('.', '/')}.py"
+        path.write_text(f"{path.read_text() if path.exists() else ''}\n{name} = print\n")
     pyproject = shop / "pyproject.toml"
     settings = f'groups = "{groups}"\n' + (f'auth = "{auth}"\n' if auth else "")
     pyproject.write_text(
