@@ -199,6 +199,8 @@ def _generated_state(
     scaffold last wrote there (an earlier scaffold's templates, say); otherwise it was edited by
     hand and differing from what `project` renders is a conflict.
     """
+    if project.channels:
+        _check_functions(project)
     files = generated_files(project, layouts)
     baseline = files if recorded == project else generated_files(recorded, recorded_layouts)
     lock = read_lock(project.root)
@@ -234,6 +236,49 @@ def _generated_state(
             _wired_app(project, app_path, wanted, removed), Ownership.EDITED
         )
     return desired
+
+
+def _check_functions(project: Project) -> None:
+    """Refuse an `auth` or `groups` setting that names what its module, one of the project's,
+    certainly does not define: the registry imports it, and the app would not start. The module
+    is read with `ast`, never imported; one of another distribution, or that does not parse,
+    is not checked."""
+    for setting, reference in (("auth", project.auth), ("groups", project.groups)):
+        if reference is not None and (problem := _definition_problem(project, *reference)):
+            raise BadInput(f'[tool.scaffold] {setting} = "{":".join(reference)}": {problem}')
+
+
+def _definition_problem(project: Project, module: str, name: str) -> str | None:
+    """Why the project's `module` certainly does not define `name`, if it certainly does not."""
+    relative = module_path(project, module)
+    source = project.root / "src" if relative.startswith("src/") else project.root
+    if not (source / module.split(".")[0]).is_dir():
+        return None  # not a package of the project's
+    candidates = [relative, f"{relative.removesuffix('.py')}/__init__.py"]
+    path = next((project.root / c for c in candidates if (project.root / c).is_file()), None)
+    if path is None:
+        return f"the project has no module {module} ({' or '.join(candidates)})"
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError):
+        return None
+    if {name, "*"} & _bound_names(tree):
+        return None
+    return f"{path.relative_to(project.root).as_posix()} defines no {name}"
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Every name the module binds anywhere (lenient: a nested one counts), and `*` for a star
+    import, which may bind any."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.alias):
+            names.add(node.asname or node.name.split(".")[0])
+    return names
 
 
 def _unused_users_files(

@@ -110,17 +110,18 @@ def render_project_files(project: Project, channels: Sequence[ChannelLayout]) ->
     registry = registry_path(project)
     conftest = realtime_conftest_path(project)
     controllers = _controller_names(channels)
-    modules = [
-        (package, module if name == module else f"{module} as {name}")
-        for (package, module), name in controllers.items()
+    functions = _function_names(project, taken={*controllers.values(), *_REGISTRY_NAMES})
+    imports = [
+        (module, name if local == name else f"{name} as {local}")
+        for (module, name), local in [*controllers.items(), *functions.items()]
     ]
     return {
         registry: render_template(
             "project/sse_channels.py.jinja",
             registry,
             controllers=controllers.values(),
-            imports=import_lines([*modules, *filter(None, (project.auth, project.groups))]),
-            router_arguments=_router_arguments(project),
+            imports=import_lines(imports),
+            router_arguments=_router_arguments(project, functions),
         ),
         conftest: render_template(
             "project/conftest.py.jinja",
@@ -134,11 +135,32 @@ def render_project_files(project: Project, channels: Sequence[ChannelLayout]) ->
     }
 
 
-def _router_arguments(project: Project) -> list[str]:
-    """What `create_realtime_router` takes of the project: its auth dependency, with which the
-    multiplexed route authenticates as the channels' routes do, and its function of groups."""
-    arguments = [f"user={project.auth[1]}"] if project.auth else []
-    return arguments + ([f"groups={project.groups[1]}"] if project.groups else [])
+_REGISTRY_NAMES = frozenset({"create_realtime_router", "realtime_router"})
+"""The names the registry defines or imports itself."""
+
+
+def _router_arguments(project: Project, functions: dict[tuple[str, str], str]) -> list[str]:
+    """What `create_realtime_router` takes of the project, by the names the registry gives them
+    (`functions`): its auth dependency, with which the multiplexed route authenticates as the
+    channels' routes do, and its function of groups."""
+    settings = (("user", project.auth), ("groups", project.groups))
+    return [f"{keyword}={functions[function]}" for keyword, function in settings if function]
+
+
+def _function_names(project: Project, taken: set[str]) -> dict[tuple[str, str], str]:
+    """The name the registry gives the project's auth dependency and groups function, by
+    (module, name): their own, or, where a name `taken` (or the other's) has it, one prefixed
+    with their module's path, so that no import shadows another."""
+    names: dict[tuple[str, str], str] = {}
+    for module, name in filter(None, (project.auth, project.groups)):
+        if (module, name) in names:  # one function for both
+            continue
+        local = name if name not in taken else f"{module.replace('.', '_')}_{name}"
+        while local in taken:
+            local = f"_{local}"
+        names[module, name] = local
+        taken.add(local)
+    return names
 
 
 def _controller_names(channels: Sequence[ChannelLayout]) -> dict[tuple[str, str], str]:
@@ -201,6 +223,7 @@ def _channel_context(project: Project, layout: ChannelLayout) -> dict[str, Any]:
         "constant": layout.constant,
         "trigger": layout.record.trigger,
         "auth": _auth(project),
+        "groups": project.groups and ":".join(project.groups),
         "controller_imports": import_lines(first_party_imports),
         "test_imports": (
             import_lines(("fastapi_pg_sse.testing", helper) for helper in helpers),

@@ -85,6 +85,26 @@ def with_notices_to_teams(project: Path) -> None:
     )
 
 
+ROOM_TRIGGERED = ("--table", "messages", "--group-column", "room_id.team_id")
+MESSAGES_MIGRATION = """\
+CREATE TABLE rooms (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    team_id text NOT NULL
+);
+CREATE TABLE messages (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    room_id bigint NOT NULL REFERENCES rooms,
+    body text NOT NULL DEFAULT ''
+);
+"""
+
+
+def with_messages_in_team_rooms(project: Path) -> None:
+    """Give the shop rooms, each of one team, and their messages, each to the members of its
+    room's team: a group found through a foreign key."""
+    (project / "migrations" / "0002_create_messages.sql").write_text(MESSAGES_MIGRATION)
+
+
 LONG_PACKAGE = "warehouse_management_service"
 
 
@@ -116,6 +136,9 @@ CASES: dict[str, list[tuple[str, ...]]] = {
         ("Stock", "in", "inventory", *TRIGGERED),
     ],
     "notice-in-teams-with-group-trigger": [("Notice", "in", "teams", *GROUP_TRIGGERED)],
+    "message-in-chat-with-group-trigger-through-a-foreign-key": [
+        ("Message", "in", "chat", *ROOM_TRIGGERED),
+    ],
     "typescript-client": [
         ("Stock", "in", "inventory"),
         ("StockLevel", "in", "warehouse-ops", *TRIGGERED),
@@ -126,6 +149,7 @@ SETUPS: dict[str, Callable[[Path], None]] = {
     "long-names": with_long_package_name,
     "typescript-client": with_typescript_client,
     "notice-in-teams-with-group-trigger": with_notices_to_teams,
+    "message-in-chat-with-group-trigger-through-a-foreign-key": with_messages_in_team_rooms,
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 from scaffold.lock import LOCK_PATH
 from scaffold.render import HEADER, MIGRATION_HEADER, USERS_HEADER
 from scaffold.runtime_schema import RUNTIME_PACKAGE
-from tests.golden_cases import generate
+from tests.golden_cases import generate, with_notices_to_teams
 from tests.helpers import heavy_modules_loaded, run_scaffold, snapshot
 
 SERVICE = "shop/modules/inventory/services/stock_notify_service.py"
@@ -322,3 +322,28 @@ def test_a_channel_made_by_scaffold_0_4_is_reported_with_the_migrations_that_upg
         "-- scaffold 0.4's\n"
     )
     assert run_scaffold("check", cwd=project).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ('groups = "shop.teams:groups_of"', "shop/teams.py defines no groups_of"),
+        (
+            'auth = "shop.sessions:current_user_id"',
+            "the project has no module shop.sessions (shop/sessions.py or"
+            " shop/sessions/__init__.py)",
+        ),
+    ],
+    ids=["function-missing", "module-missing"],
+)
+def test_check_and_sync_refuse_an_auth_or_groups_function_the_project_lacks(
+    shop: Path, setting: str, problem: str
+) -> None:
+    with_notices_to_teams(shop)
+    assert run_scaffold("create-sse-channel", "Notice", "in", "teams", cwd=shop).exit_code == 0
+    pyproject = shop / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('groups = "shop.teams:teams_of"', setting))
+    for command in ("check", "sync"):
+        result = run_scaffold(command, cwd=shop)
+        assert result.exit_code == 2, result.stdout
+        assert f"[tool.scaffold] {setting}: {problem}" in result.stderr

@@ -152,7 +152,63 @@ def test_the_plan_says_the_users_of_an_own_auth_have_no_groups_until_a_function_
     ) in planned.stdout
     with_notices_to_teams(shop)
     result = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--json", cwd=shop)
-    assert json.loads(result.stdout)["membership"] is None
+    assert json.loads(result.stdout)["membership"].startswith("the channel's test signs its user")
+
+
+def test_the_plan_says_the_group_test_assumes_the_groups_function_honours_the_claim(
+    shop: Path,
+) -> None:
+    with_notices_to_teams(shop)
+    planned = run_scaffold(*NOTICE, *GROUP_TRIGGERED, "--dry-run", cwd=shop)
+    assert planned.exit_code == 0, planned.stderr
+    assert (
+        "\nTrigger on notices: the channel's test makes a user a member of the row's group by"
+        " the groups claim of their token: it passes if shop.teams:teams_of gives that claim's"
+        " groups, else make its user a member where that function looks.\n"
+    ) in planned.stdout
+
+
+@pytest.mark.parametrize(
+    ("auth", "groups", "imports", "router"),
+    [
+        (
+            "shop.auth:teams_of",
+            "shop.teams:teams_of",
+            [
+                "from shop.auth import teams_of",
+                "from shop.teams import teams_of as shop_teams_teams_of",
+            ],
+            "create_realtime_router(user=teams_of, groups=shop_teams_teams_of)",
+        ),
+        (
+            None,
+            "shop.teams:notice_sse_controller",
+            [
+                "from shop.modules.teams.adapters.inbound import notice_sse_controller",
+                "from shop.teams import notice_sse_controller as shop_teams_notice_sse_controller",
+            ],
+            "create_realtime_router(groups=shop_teams_notice_sse_controller)",
+        ),
+    ],
+    ids=["auth-and-groups-of-one-name", "groups-named-as-a-controller"],
+)
+def test_the_registry_aliases_a_function_whose_name_another_import_has(
+    shop: Path, auth: str | None, groups: str, imports: list[str], router: str
+) -> None:
+    with_notices_to_teams(shop)
+    for module, name in (reference.split(":") for reference in filter(None, (auth, groups))):
+        path = shop / f"{module.replace('.', '/')}.py"
+        path.write_text(f"{path.read_text() if path.exists() else ''}\n{name} = print\n")
+    pyproject = shop / "pyproject.toml"
+    settings = f'groups = "{groups}"\n' + (f'auth = "{auth}"\n' if auth else "")
+    pyproject.write_text(
+        pyproject.read_text().replace('groups = "shop.teams:teams_of"\n', settings)
+    )
+    result = run_scaffold(*NOTICE, *GROUP_TRIGGERED, cwd=shop)
+    assert result.exit_code == 0, result.stderr
+    registry = (shop / "shop" / "sse_channels.py").read_text()
+    assert set(imports) <= set(registry.splitlines())
+    assert f"realtime_router = {router}\n" in registry
 
 
 def test_columns_are_given_comma_separated_or_one_per_option(shop: Path) -> None:

@@ -18,7 +18,12 @@ from fastapi_pg_sse.testing import ServedApp, next_event, payload_of, sign_token
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from tests.golden_cases import generate
-from tests.helpers import channel_test_count, new_database, run_generated_tests
+from tests.helpers import (
+    channel_test_count,
+    failed_generated_tests,
+    new_database,
+    run_generated_tests,
+)
 from tests.served import serve_shop
 
 STREAM = "/inventory/events/stock/stream"
@@ -32,6 +37,7 @@ STREAM = "/inventory/events/stock/stream"
         ("stock-in-inventory-with-own-auth", "prepend"),
         ("stock-in-inventory-with-chosen-columns", "prepend"),
         ("notice-in-teams-with-group-trigger", "prepend"),
+        ("message-in-chat-with-group-trigger-through-a-foreign-key", "prepend"),
     ],
 )
 def test_generated_project_passes_its_own_tests_on_postgresql(
@@ -118,6 +124,25 @@ async def _notice_audiences(server_url: str, migrations: list[str]) -> list[tupl
             " WHERE channel = 'teams_notice' ORDER BY id"
         )
     return [tuple(event) for event in events]
+
+
+def test_the_generated_group_test_fails_if_the_trigger_addresses_another_group(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """It reads the group from the row the foreign key references, not from the event: a
+    trigger that addresses the foreign key's own value (the room, not its team) fails it."""
+    project = generate(
+        "message-in-chat-with-group-trigger-through-a-foreign-key", tmp_path / "shop"
+    )
+    (project / "migrations" / "0005_messages_to_the_room.sql").write_text(
+        "SELECT fastapi_pg_sse.drop_trigger('chat_message', 'messages');\n"
+        "SELECT fastapi_pg_sse.create_trigger(\n"
+        "    'chat_message', 'messages', group_column => 'room_id', event_prefix => 'message'\n"
+        ");\n"
+    )
+    report = failed_generated_tests(project, postgres_url, tmp_path / "basetemp")
+    assert "the trigger addressed another group than the row's" in report
+    assert "1 failed" in report, report
 
 
 @pytest.fixture

@@ -94,7 +94,9 @@ def test_docs_render_each_stream_route_and_its_event_stream_in_chromium(
     project = generate("second-channel", tmp_path / "shop")
     paths = app_openapi(project)["paths"]
     streams = [path for path, item in paths.items() if _streams(item["get"])]
-    assert len(streams) == len(CASES["second-channel"])
+    # Each channel's route, and the runtime's stream of many channels.
+    assert len(streams) == len(CASES["second-channel"]) + 1
+    assert "/realtime/stream" in streams
     with serve_shop(project, postgres_url) as served:
         asyncio.run(_render_docs(served.server.url, streams))
 

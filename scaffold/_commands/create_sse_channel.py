@@ -41,7 +41,8 @@ class CreateResult:
     unchecked: str | None
     """What scaffold could not check of the trigger's table in the migrations, if anything."""
     membership: str | None = None
-    """Why no stream would receive the events of a trigger to groups, if none would."""
+    """Who would receive the events of a trigger to groups, if the plan must say it (see
+    `_membership`)."""
 
 
 def create_sse_channel(
@@ -120,9 +121,24 @@ def _trigger(request: ChannelRequest) -> Trigger | None:
 
 
 def _membership(project: Project, trigger: Trigger | None) -> str | None:
-    """Why no stream would receive the events of a trigger to groups, if none would: the users
-    of an app's own auth dependency have no token whose claim lists their groups."""
-    if trigger is None or trigger.audience != "group" or project.auth is None or project.groups:
+    """Who would receive the events of a trigger to groups, where the plan must say it: none,
+    for users of an app's own auth dependency, whose tokens list no groups, without a function
+    that says them; with such a function, the channel's test assumes it honours the claim."""
+    if trigger is None or trigger.audience != "group":
+        return None
+    if project.groups and project.auth:
+        return (
+            "the channel's test signs its user in with the row's group in their token's groups"
+            " claim, which your own auth dependency does not pass on: make that user a member"
+            f" where {':'.join(project.groups)} looks"
+        )
+    if project.groups:
+        return (
+            "the channel's test makes a user a member of the row's group by the groups claim of"
+            f" their token: it passes if {':'.join(project.groups)} gives that claim's groups,"
+            " else make its user a member where that function looks"
+        )
+    if project.auth is None:
         return None
     return (
         "the users of the project's own auth dependency are in no group until a function of"

@@ -54,21 +54,31 @@ async def test_last_event_id_replays_what_was_missed(served_app: ServedApp) -> N
 async def test_a_change_to_notices_reaches_its_groups_members_only(
     served_app: ServedApp,
 ) -> None:
+    """erin is a member of the row's group by her token's `groups` claim: the test assumes
+    that shop.teams:teams_of honours the claim; if yours reads memberships elsewhere, make
+    erin a member of `group` there first."""
     newest = await served_app.newest_event_id()
     async with connected(served_app.database_url) as connection:
         row = await served_app.row_factory(connection, "notices", "team_id")
-    group = str(row["team_id"])
+        group = str(row["team_id"])
+        addressed = await connection.fetchval(
+            "SELECT target_group FROM fastapi_pg_sse.events WHERE channel = $1 AND id > $2",
+            CHANNEL.name,
+            newest,
+        )
+    assert addressed == group, "the trigger addressed another group than the row's"
     url, resume = served_app.server.url + STREAM, str(newest)
     member = sign_token("erin", groups=[group])
     outsider = sign_token("fay", groups=[f"not-{group}"])
+    await served_app.emit(CHANNEL, "erin", "probe", {"for": "erin"})
+    own_id = await served_app.emit(CHANNEL, "fay", "probe", {"for": "fay"})
     async with (
         open_stream(url, member, last_event_id=resume) as to_member,
         open_stream(url, outsider, last_event_id=resume) as to_outsider,
     ):
-        created = await next_event(to_member)
-        own_id = await served_app.emit(CHANNEL, "fay", "probe", {"for": "fay"})
-        first_to_outsider = await next_event(to_outsider)
-    assert created.event == "notice_created"
-    assert first_to_outsider.id == str(own_id), "fay received another group's event"
+        created, to_fay = await next_event(to_member), await next_event(to_outsider)
+    created_type = "notice_created"
+    assert created.event == created_type, "erin missed her group's event"
+    assert to_fay.id == str(own_id), "fay received another group's event"
     # The events file declares what the trigger sends: its model reads the row.
     CHANNEL.event_classes[created.event].model_validate_json(created.data)

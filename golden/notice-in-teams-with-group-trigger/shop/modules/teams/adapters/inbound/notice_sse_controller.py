@@ -12,5 +12,6 @@ router = APIRouter(prefix="/teams/events/notice", tags=["teams"])
 @stream_route(router, TEAMS_NOTICE_CHANNEL)
 async def stream_notice_events(user: CurrentUser, streams: Streams) -> EventStream:
     """The caller's notice events as they commit, after those missed since its `Last-Event-ID`
-    (or a `reset` event if they were pruned); the stream ends when the token expires."""
+    (or a `reset` event if they were pruned); the stream ends when the token expires.
+    It carries the caller's own events, their groups' and the channel's broadcasts."""
     return streams.open(TEAMS_NOTICE_CHANNEL, user)
