@@ -406,6 +406,16 @@ def test_subscribing_while_the_token_is_refreshed_leaves_one_stream(
     assert record["held"] == 1
 
 
+def test_a_tab_joining_during_a_takeover_does_not_make_the_new_leader_connect_twice(
+    compiled_client: Path,
+) -> None:
+    record = shared_tabs(compiled_client, "joinDuringTakeover")
+    assert [(r["tab"], r["channels"]) for r in record["requests"]] == [
+        ("A", "orders"),
+        ("B", "notices,orders"),
+    ]
+
+
 def test_a_revoked_stream_reconnects_when_a_tab_joins_or_a_channel_is_added(
     compiled_client: Path,
 ) -> None:

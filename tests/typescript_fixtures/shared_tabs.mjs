@@ -14,6 +14,7 @@ const { connect } = await import(pathToFileURL(join(process.argv[2], "client.js"
 // ---- A fake Web Locks API: each tab's `navigator.locks` ----
 const held = new Map(); // lock name -> { tab, release }
 const waiting = new Map(); // lock name -> [request, ...]
+let queried = Promise.resolve(); // `query()` answers once this settles
 
 function grant(name, request) {
   let released = false;
@@ -52,6 +53,7 @@ function locksOf(tab) {
       });
     },
     async query() {
+      await queried;
       return { held: [...held.keys()].map((name) => ({ name })), pending: [] };
     },
   };
@@ -268,6 +270,36 @@ const scenarios = {
     await until("the stream reads F's channel", requested(2));
     kill("F");
     await until("the stream no longer reads it", requested(3));
+    return { requests };
+  },
+
+  /** A tab joins while a new leader asks the browser which tabs are alive: the leader connects
+   * once, when it knows them all, not also at once for the tab that joined. */
+  async joinDuringTakeover() {
+    openTab("A");
+    subscribe("A", "orders");
+    await until("A leads", opened("A"));
+    openTab("B");
+    subscribe("B", "orders");
+    await until("B follows", opened("B"));
+    let answer;
+    queried = new Promise((resolve) => (answer = resolve));
+    const heard = [];
+    const bus = new BroadcastChannel(`fastapi-pg-sse ${base}/realtime/stream alice`);
+    bus.onmessage = ({ data }) => heard.push(data);
+    kill("A");
+    await until("B asks which tabs are alive", () => tabs.B.realtime.role === "leader");
+    openTab("C");
+    subscribe("C", "notices");
+    await until("C's need is out", () => heard.some((message) => message.kind === "need" && message.tab !== undefined && JSON.stringify(message.needs).includes("notices")));
+    for (let turn = 0; turn < 3; turn += 1) await new Promise(setImmediate); // B has it too
+    answer();
+    await until("B connected", () => requests.some((request) => request.tab === "B"));
+    await until("C follows", opened("C"));
+    const id = emit("notices"); // by the time it is relayed, a second connection would be asked for
+    await until("C received it", () => tabs.C.received.some(([, received]) => received === id));
+    for (let turn = 0; turn < 3; turn += 1) await new Promise(setImmediate);
+    bus.close();
     return { requests };
   },
 
