@@ -259,7 +259,9 @@ class Connection {
     try {
       const response = await fetch(url, {
         headers: await this.#headers(),
-        credentials: "include", // the cookie, also from another origin
+        // The cookie, also from another origin (whose CORS must allow credentials); a token
+        // in a header needs none.
+        credentials: this.#options.auth.kind === "cookie" ? "include" : "same-origin",
         cache: "no-store",
         signal: aborter.signal,
       });
@@ -587,7 +589,7 @@ class SharedStream implements Realtime, Target {
   #needsChanged(): void {
     if (this.#closed) return;
     this.#post(this.#need());
-    if (this.role !== "follower") this.#reconnectSoon();
+    if (this.role !== "follower") this.#reconnectSoon(this.#stopped());
   }
 
   #need(): Message {
@@ -625,7 +627,7 @@ class SharedStream implements Realtime, Target {
   }
 
   /** Whether the connection stopped for good (refused, or revoked without new credentials):
-   * a new connection is tried when the channels change or a tab joins. */
+   * a new connection is tried when a tab subscribes, unsubscribes or joins. */
   #stopped(): boolean {
     return this.#connection?.closed ?? false;
   }
@@ -797,7 +799,7 @@ class SharedStream implements Realtime, Target {
         const behind = reported !== undefined && (this.resumeFrom() ?? Infinity) > reported;
         if (first) this.#join(message.tab, reported);
         if (this.#awaited?.delete(message.tab) && this.#awaited.size === 0) this.#answered();
-        if (this.#awaited === undefined) this.#reconnectSoon(first && (behind || this.#stopped()));
+        if (this.#awaited === undefined) this.#reconnectSoon((first && behind) || this.#stopped());
         return;
       }
       case "bye":
