@@ -8,7 +8,7 @@ wheel holds no demo code.
 
 Around the shop's app it adds a sign-in (a token with a lifetime of your choice and the team of
 your choice in its `groups` claim, in the body for pages that send it in a header, and as the
-stream cookie for `EventSource`), a button route that adds to the caller's basket (the table's
+stream cookie for pages that do not), a button route that adds to the caller's basket (the table's
 trigger emits the stock event to the caller), one that posts a notice to the caller's team (the
 table's trigger emits it to the team's members), the page in `frontend/`, and CORS for the
 origins of `REALTIME_CORS_ORIGINS`.

@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi_pg_sse.testing import connected, schema_database, serve, sign_token
-from playwright.async_api import Browser, BrowserContext, Page, Request
+from playwright.async_api import Browser, BrowserContext, Page, Request, Route
 
 from demo.browser import WAIT_MS, chromium
 from tests.golden_cases import GOLDEN
@@ -78,6 +78,11 @@ def test_ten_tabs_share_one_stream_and_lose_nothing_when_its_tab_closes(
 
 
 @pytest.mark.e2e
+def test_a_takeover_before_any_event_loses_nothing(served: tuple[str, str]) -> None:
+    asyncio.run(_takeover_before_any_event(*served))
+
+
+@pytest.mark.e2e
 def test_tabs_of_a_browser_without_web_locks_read_a_stream_each(served: tuple[str, str]) -> None:
     asyncio.run(_without_web_locks(*served))
 
@@ -96,8 +101,8 @@ async def _ten_tabs_and_a_takeover(url: str, database_url: str) -> None:
         requests = {"alice": 0, "bob": 0}
         for name, context in (("alice", alice), ("bob", bob)):
             context.on("request", _stream_counter(requests, name))
-        alice_tabs = [await _open_tab(alice, f"{url}/page/") for _ in range(ALICE_TABS)]
-        bob_tab = await _open_tab(bob, f"{url}/page/")
+        alice_tabs = [await _open_tab(alice, f"{url}/page/?key=alice") for _ in range(ALICE_TABS)]
+        bob_tab = await _open_tab(bob, f"{url}/page/?key=bob")
         assert await _roles_once_open(alice_tabs) == ["leader"] + ["follower"] * 9
         assert await _roles_once_open([bob_tab]) == ["leader"]
 
@@ -118,13 +123,39 @@ async def _ten_tabs_and_a_takeover(url: str, database_url: str) -> None:
         assert requests == {"alice": 2, "bob": 1}  # the new leader's stream, only
 
 
+async def _takeover_before_any_event(url: str, database_url: str) -> None:
+    """The leader's tab closes before any event: the stream's first frame (the id it resumes
+    after) is every tab's position, so the new leader resumes from it, and what was emitted
+    while no tab held the stream arrives once."""
+    async with chromium() as browser, _user(browser, url, *ALICE) as alice:
+        tabs = [await _open_tab(alice, f"{url}/page/?key=alice") for _ in range(2)]
+        assert await _roles_once_open(tabs) == ["leader", "follower"]
+        # The new leader's request waits until the events are committed: they fall in the gap.
+        takeover: asyncio.Future[Route] = asyncio.get_running_loop().create_future()
+
+        async def hold_the_first(route: Route) -> None:
+            if takeover.done():
+                await route.continue_()
+            else:
+                takeover.set_result(route)
+
+        await alice.route("**/realtime/stream?*", hold_the_first)
+        await tabs[0].close()
+        held = await asyncio.wait_for(takeover, WAIT_MS / 1000)
+        async with connected(database_url) as connection:
+            await _emit_round(connection, 0, 6)
+        await held.continue_()
+        await _until_one_leads(tabs[1:])
+        await _each_receives_its_events(database_url, {ALICE: tabs[1:]})
+
+
 async def _without_web_locks(url: str, database_url: str) -> None:
     """Two tabs of a browser without `navigator.locks`: each reads alone, and receives all."""
     async with chromium() as browser, _user(browser, url, *ALICE) as alice:
         await alice.add_init_script("delete Navigator.prototype.locks")
         requests = {"alice": 0}
         alice.on("request", _stream_counter(requests, "alice"))
-        tabs = [await _open_tab(alice, f"{url}/page/") for _ in range(2)]
+        tabs = [await _open_tab(alice, f"{url}/page/?key=alice") for _ in range(2)]
         assert await _roles_once_open(tabs) == ["alone", "alone"]
         async with connected(database_url) as connection:
             await _emit_round(connection, 0, 6)

@@ -141,13 +141,14 @@ def test_generated_client_compiles_with_tsc_strict(tmp_path: Path) -> None:
 
 
 VITE_TSCONFIG = {
-    # What `npm create vite@latest -- --template vanilla-ts` gives a new project (create-vite 7),
-    # but `types`: its "vite/client" is Vite's, which a project has and this test does not.
+    # What `npm create vite@latest -- --template vanilla-ts` gives a new project (its current
+    # tsconfig.json), compiled with the TypeScript in .tools (5.9); but `types`: the template's
+    # ["vite/client"] names Vite's declarations, which a project has installed and this test
+    # does not (Vite is not installed here), so none.
     "compilerOptions": {
-        "target": "ES2022",
-        "useDefineForClassFields": True,
+        "target": "ES2023",
         "module": "ESNext",
-        "lib": ["ES2022", "DOM", "DOM.Iterable"],
+        "lib": ["ES2023", "DOM"],
         "types": [],
         "skipLibCheck": True,
         "moduleResolution": "bundler",
@@ -295,6 +296,10 @@ SSE_CASES: dict[str, tuple[list[bytes], list[list[Any]]]] = {
         [b": keep-alive\n", b"retry: 2500\nretry: soon\n\n:\n\n"],
         [["comment", "keep-alive"], ["retry", 2500], ["comment", ""]],
     ),
+    "id-without-data-is-a-position": (
+        [b"id: 100\nretry: 10\n\n", b": keep-alive\n\nid: 101\nevent: a\ndata: x\n\n"],
+        [["retry", 10], ["position", "100"], ["comment", "keep-alive"], ["event", "a", "x", "101"]],
+    ),
     "id-holds-and-type-resets": (
         [b"id: 5\nevent: a\ndata: x\n\ndata: y\n\nid: 6\0\nevent: b\n\ndata: z\n\n"],
         [["event", "a", "x", "5"], ["event", "message", "y", "5"], ["event", "message", "z", "5"]],
@@ -366,3 +371,88 @@ def test_connect_reads_its_channels_over_one_stream_and_reconnects_with_the_new_
     assert record["resets"] == [[4, ["stock"]]]
     assert record["channelResets"] == [["stock", 4]]
     assert record["lastEventId"] == 5
+
+
+def shared_tabs(compiled_client: Path, scenario: str) -> Any:
+    """What a scenario of shared_tabs.mjs gives: tabs of one browser in one Node.js process,
+    with a fake Web Locks API, against a loopback server whose streams open with their
+    position (see the script)."""
+    return run_node("shared_tabs.mjs", compiled_client, "", scenario)
+
+
+def test_tabs_share_a_stream_only_given_a_key(compiled_client: Path) -> None:
+    """Cookie auth too: a tab of another user, signed in after a sign-out, must not follow the
+    first user's stream, and only the page knows who is signed in."""
+    record = shared_tabs(compiled_client, "withoutKey")
+    assert record == {"roles": ["alone", "alone"], "requests": 2}
+
+
+def test_a_takeover_before_any_event_resumes_from_where_the_stream_opened(
+    compiled_client: Path,
+) -> None:
+    """The stream's first frame (`id: 100`, no event) is the tabs' position: the new leader
+    resumes after it, and the events committed while no tab held the stream arrive once."""
+    record = shared_tabs(compiled_client, "takeoverBeforeAnyEvent")
+    assert [(r["tab"], r["last"]) for r in record["requests"]] == [("A", None), ("B", "100")]
+    assert record["received"] == [["orders", id_] for id_ in [*record["gap"], record["later"]]]
+    assert record["role"] == "leader"
+
+
+def test_subscribing_while_the_token_is_refreshed_leaves_one_stream(
+    compiled_client: Path,
+) -> None:
+    record = shared_tabs(compiled_client, "subscribeWhileRenewing")
+    assert [r["channels"] for r in record["requests"]] == ["orders", "notices,orders"]
+    assert record["held"] == 1
+
+
+def test_a_tab_joining_during_a_takeover_does_not_make_the_new_leader_connect_twice(
+    compiled_client: Path,
+) -> None:
+    record = shared_tabs(compiled_client, "joinDuringTakeover")
+    assert [(r["tab"], r["channels"]) for r in record["requests"]] == [
+        ("A", "orders"),
+        ("B", "notices,orders"),
+    ]
+
+
+def test_a_revoked_stream_reconnects_when_a_tab_joins_or_a_channel_is_added(
+    compiled_client: Path,
+) -> None:
+    """Revoked without a new token, the leader's connection stops; a new tab (a new sign-in)
+    or a new subscription tries again, rather than leaving every tab without a stream."""
+    record = shared_tabs(compiled_client, "joinAfterRevoked")
+    assert [r["channels"] for r in record["requests"]] == ["orders", "orders", "notices,orders"]
+    assert record["roles"] == ["leader", "follower"]
+
+
+def test_a_channel_the_server_refuses_sends_only_the_tabs_naming_it_to_their_own_stream(
+    compiled_client: Path,
+) -> None:
+    """A tab of an older page names a channel the server no longer serves (400): the leader
+    goes on with its own channels, and that tab connects alone and sees its own refusal."""
+    record = shared_tabs(compiled_client, "refusedChannel")
+    requests = [(r["tab"], r["channels"], r["status"]) for r in record["requests"]]
+    assert requests[:2] == [("A", "orders", 200), ("A", "legacy,orders", 400)]
+    assert sorted(requests[2:]) == [("A", "orders", 200), ("B", "legacy", 400)]  # either first
+    assert record["role"] == "alone"
+    assert "error" in record["statusesB"]
+    assert record["received"] == [["orders", 101]]
+
+
+def test_a_tab_that_dies_without_a_word_leaves_the_stream(compiled_client: Path) -> None:
+    """No `bye` (a crash, a discarded tab): the leader learns it from the tab's lock, which
+    the browser grants it once the tab is gone, and drops the tab's channels."""
+    record = shared_tabs(compiled_client, "deadTabForgotten")
+    assert [r["channels"] for r in record["requests"]] == ["orders", "orders,rooms", "orders"]
+
+
+def test_a_tab_without_an_id_skips_what_the_stream_had_before_it_joined(
+    compiled_client: Path,
+) -> None:
+    """A, then C (no id), then D with an older id (95): the stream resumes from 95 for D; A
+    and C skip the replay, C never sees an event from before it opened."""
+    record = shared_tabs(compiled_client, "lateTabs")
+    assert [r["last"] for r in record["requests"]] == ["100", "95"]
+    assert record["A"] == record["C"] == [["orders", 101]]
+    assert record["D"] == [["orders", id_] for id_ in range(96, 102)]

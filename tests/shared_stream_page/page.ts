@@ -1,6 +1,6 @@
 // A tab of test_browser_shared_stream.py: the three channels over the generated client's
 // connect(), everything it receives kept on `window` for the test to read. Cookie auth, or with
-// `?token=<jwt>&key=<share key>` header auth, sharing among the tabs of that key.
+// `?token=<jwt>` header auth; `?key=<share key>` (the user's id) shares among the tabs of that key.
 import { connect, type Channel, type Handlers, type Status } from "./client.js";
 
 interface Received {
@@ -24,9 +24,10 @@ const received: Received[] = [];
 const statuses: Status[] = [];
 const query = new URLSearchParams(location.search);
 const token = query.get("token");
+const key = query.get("key");
 const realtime = connect({
   auth: token === null ? { kind: "cookie" } : { kind: "header", token: () => token },
-  share: { key: query.get("key") ?? "" },
+  share: key === null ? false : { key },
   onStatus: (status) => statuses.push(status),
   backoff: { initial: 200, max: 2000 },
 });

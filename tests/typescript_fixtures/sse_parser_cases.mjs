@@ -1,7 +1,8 @@
 // Feeds the compiled client.ts's SseParser fixed chunks, exactly as given, with no network in
 // between. Usage: node sse_parser_cases.mjs <folder of client.js>, with on stdin a JSON object
 // {case: [chunk, ...]}, each chunk a list of byte values. Prints {case: [finding, ...]}: each
-// finding ["event", type, data, id], ["retry", milliseconds] or ["comment", text], in order.
+// finding ["event", type, data, id], ["position", id], ["retry", milliseconds] or
+// ["comment", text], in order.
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
 import { text } from "node:stream/consumers";
@@ -14,6 +15,7 @@ for (const [name, chunks] of Object.entries(cases)) {
   const findings = (found[name] = []);
   const parser = new SseParser({
     event: (type, data, id) => findings.push(["event", type, data, id ?? null]),
+    position: (id) => findings.push(["position", id]),
     retry: (milliseconds) => findings.push(["retry", milliseconds]),
     comment: (comment) => findings.push(["comment", comment]),
   });

@@ -5,10 +5,10 @@
  * the user's tabs of this browser (`connect`). The query says who and how:
  *   user      the user name (default alice)
  *   team      the user's team (default: a team of their own): a notice reaches every member
- *   auth      how the stream is opened: "cookie" (an EventSource with the cookie, the default)
- *             or "header" (the token in an Authorization header, the client's fetch-based
- *             stream); the buttons always send the token in the header, since the cookie
- *             authenticates the stream route only
+ *   auth      how the stream authenticates: "cookie" (the default: the client's fetch sends the
+ *             cookie) or "header" (the token in an Authorization header); the buttons always
+ *             send the token in the header, since the cookie authenticates the stream route
+ *             only
  *   api       the origin that serves the stream, if not this page's (CORS must allow this page)
  *   lifetime  the token's lifetime in seconds: the stream ends with it, the client asks for a
  *             new token (the sign-in below) and resumes where it was

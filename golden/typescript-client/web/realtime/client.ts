@@ -4,7 +4,7 @@
  *
  * Every channel over one stream, shared by the tabs of the browser:
  *
- *     const realtime = connect({ auth: { kind: "cookie" } });
+ *     const realtime = connect({ auth: { kind: "cookie" }, share: { key: userId } });
  *     realtime.subscribe(inventoryStock, {
  *       handlers: { stock_updated: (payload, meta) => show(payload, meta.id) },
  *     });
@@ -15,11 +15,16 @@
  * new set of channels, resuming from the last event id. Its tabs share one connection: one tab
  * holds it (the leader, chosen with the Web Locks API) and relays its frames to the others over a
  * BroadcastChannel, and each tab tells the others which channels it needs. When the leader tab
- * closes, a waiting tab takes over and resumes from the last id every tab saw; each tab skips
- * the ids it had, so no event is lost or delivered twice. Without Web Locks or BroadcastChannel
- * each tab has a connection of its own. A browser profile has one cookie jar, so cookie auth
- * shares by default; header auth shares only given a `share.key` (the user's id), so that two
- * users signed in in one profile never share a connection.
+ * closes, a waiting tab takes over and resumes from the last id every tab saw (every stream
+ * opens with the id it resumes after, so even a takeover before the first event loses nothing);
+ * each tab skips the ids it had, so no event is lost or delivered twice. A tab that joins
+ * without a `lastEventId` starts where the stream is; one that joins with an older id makes the
+ * stream resume from there (the other tabs skip what they had), and a `reset` that an id too old
+ * brings reaches every tab of the stream. A channel the server refuses (a tab of an older page)
+ * sends the tabs that name it to connections of their own. Tabs share only given a `share.key`
+ * (the signed-in user's id), so that two users signed in in one profile, one after the other
+ * or side by side, never share a connection; without Web Locks or BroadcastChannel each tab
+ * has a connection of its own.
  *
  * `openStream(channel, options)` reads one channel's own route, a connection of its own.
  *
@@ -29,15 +34,17 @@
  * A stream the server revoked (`revoked`: the application ended the user's streams, a logout)
  * reconnects only once `refreshToken` gave a new token; else it stops with status "revoked".
  *
- * A connection "worked" once it delivered something (an event; with header auth, a heartbeat
- * comment too) or stayed open `backoff.max` ms. Only such a connection starts the delays again
- * from the shortest, and only after such a connection does a stream that expired reconnect at
+ * A connection "worked" once it delivered something (an event or a heartbeat comment) or
+ * stayed open `backoff.max` ms. Only such a connection starts the delays again from the
+ * shortest, and only after such a connection does a stream that expired reconnect at
  * once: a server that accepts and drops a stream straight away is retried ever more slowly.
  *
- * Cookie auth uses the browser's EventSource, with credentials; header auth reads the stream
- * with fetch, sending `Authorization: Bearer <token>` (or the scheme word the server's
- * REALTIME_AUTH_SCHEME names). No dependencies: ES2022 and the DOM; it compiles under the
- * tsconfig of Vite's TypeScript template (`erasableSyntaxOnly`, `verbatimModuleSyntax`).
+ * The stream is read with fetch (EventSource hides the status of a refusal and the id of a
+ * frame without an event): cookie auth sends the cookie (credentials "include", as
+ * EventSource's withCredentials does), header auth `Authorization: Bearer <token>` (or the
+ * scheme word the server's REALTIME_AUTH_SCHEME names). No dependencies: ES2022 and the DOM;
+ * it compiles under the tsconfig of Vite's TypeScript template (`erasableSyntaxOnly`,
+ * `verbatimModuleSyntax`).
  */
 
 /** A channel: its name (as the multiplexed stream knows it), its own stream's path and its
@@ -91,7 +98,7 @@ export interface ConnectionOptions {
   /** Resume after this id, received by an earlier stream. */
   readonly lastEventId?: number;
   /** Reconnection delays, in milliseconds: drawn at random below a ceiling that is `initial`
-   * (default 1000, or with header auth the server's `retry:`, which `EventSource` hides) and
+   * (default 1000, or the server's `retry:`) and
    * doubles with each connection that failed or expired without having worked (see above), up
    * to `max` (default 30000). */
   readonly backoff?: { readonly initial?: number; readonly max?: number };
@@ -119,9 +126,10 @@ export interface RealtimeOptions extends ConnectionOptions {
   /** The multiplexed route's path; default "/realtime/stream". */
   readonly path?: string;
   /** Whether this page's tabs share one connection, and among whom: tabs share when their
-   * stream URL and `key` are the same. Default: shared with cookie auth, not with header auth
-   * unless a key (such as the user's id) is given. `false`: a connection of this tab's own. */
-  readonly share?: false | { readonly key?: string };
+   * stream URL and `key` are the same. Give the signed-in user's id as the key, so that a tab
+   * of another user (signed in after a sign-out, whatever the auth) never follows this user's
+   * stream. Default (or `false`): a connection of this tab's own. */
+  readonly share?: false | { readonly key: string };
   /** A `reset`: the events of `meta.channels` since the last id cannot be replayed. */
   readonly onReset?: (meta: ResetMeta) => void;
 }
@@ -164,11 +172,13 @@ interface Target {
   url(lastEventId: number | undefined): string;
   /** Where the next connection resumes. */
   resumeFrom(): number | undefined;
-  /** The event types to listen to (EventSource only dispatches the types it listens to). */
-  eventTypes(): Iterable<string>;
   /** An event or a `reset`, with its id. */
   frame(type: string, data: string, id: number): void;
+  /** An id without an event: the stream's first frame says where it resumes after. */
+  position(id: number): void;
   status(status: Status): void;
+  /** The server refused the request for good; the connection closed. */
+  refused?(): void;
 }
 
 /** One stream's connection and its reconnections: transport, backoff, expiry and revocation. */
@@ -176,7 +186,8 @@ class Connection {
   readonly #options: ConnectionOptions;
   readonly #target: Target;
   #closed = false;
-  #refusedRequest = false;
+  /** The attempt under way: a renewal's continuation of an earlier attempt does nothing. */
+  #attempt = 0;
   #failures = 0;
   #initialDelay: number;
   readonly #maxDelay: number;
@@ -197,9 +208,10 @@ class Connection {
     this.#maxDelay = options.backoff?.max ?? 30000;
   }
 
-  /** Whether the server refused its request for good (a 4xx but 401, 408 and 429). */
-  get refused(): boolean {
-    return this.#refusedRequest;
+  /** Whether it stopped for good: closed, refused (a 4xx but 401, 408 and 429), or revoked
+   * without new credentials. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Connect now, ending the current connection: a new URL (other channels, another resume
@@ -221,45 +233,35 @@ class Connection {
 
   #connect(): void {
     if (this.#closed) return;
+    this.#stop(); // the connection of an earlier attempt, if any, ends here
+    this.#attempt += 1;
     this.#openedAt = undefined;
     this.#delivered = false;
     this.#status("connecting");
+    void this.#open(this.#target.url(this.#target.resumeFrom()));
+  }
+
+  /** Whether `attempt` is still the attempt under way (no reconnection or close since). */
+  #current(attempt: number): boolean {
+    return attempt === this.#attempt && !this.#closed;
+  }
+
+  async #headers(): Promise<Record<string, string>> {
     const auth = this.#options.auth;
-    const url = this.#target.url(this.#target.resumeFrom());
-    if (auth.kind === "cookie") this.#openEventSource(url);
-    else void this.#openFetch(url, auth);
+    const headers: Record<string, string> = { Accept: "text/event-stream" };
+    if (auth.kind === "header") headers["Authorization"] = `${auth.scheme ?? "Bearer"} ${await auth.token()}`;
+    return headers;
   }
 
-  #openEventSource(url: string): void {
-    const source = new EventSource(url, { withCredentials: true });
-    let opened = false;
-    this.#stop = () => source.close();
-    source.onopen = () => {
-      opened = true;
-      this.#opened();
-    };
-    source.onerror = () => {
-      source.close(); // the browser would retry at once, forever: this stream backs off instead
-      // EventSource hides the status: a stream refused before it opened may be a 401.
-      if (opened) this.#failed();
-      else this.#refused();
-    };
-    for (const type of new Set([...this.#target.eventTypes(), RESET, EXPIRED, REVOKED])) {
-      source.addEventListener(type, (event) => {
-        this.#dispatch(type, event.data, event.lastEventId);
-      });
-    }
-  }
-
-  async #openFetch(url: string, auth: Extract<Auth, { kind: "header" }>): Promise<void> {
+  async #open(url: string): Promise<void> {
     const aborter = new AbortController();
     this.#stop = () => aborter.abort();
     try {
       const response = await fetch(url, {
-        headers: {
-          Accept: "text/event-stream",
-          Authorization: `${auth.scheme ?? "Bearer"} ${await auth.token()}`,
-        },
+        headers: await this.#headers(),
+        // The cookie, also from another origin (whose CORS must allow credentials); a token
+        // in a header needs none.
+        credentials: this.#options.auth.kind === "cookie" ? "include" : "same-origin",
         cache: "no-store",
         signal: aborter.signal,
       });
@@ -271,8 +273,8 @@ class Connection {
       if (response.status >= 400 && response.status < 500 && ![408, 429].includes(response.status)) {
         await response.body?.cancel();
         this.#status("error"); // a request the server will refuse again: no retry
-        this.#refusedRequest = true;
         this.close();
+        this.#target.refused?.();
         return;
       }
       if (!response.ok || response.body === null) throw new Error(`HTTP ${response.status}`);
@@ -280,6 +282,10 @@ class Connection {
       const parser = new SseParser({
         event: (type, data, id) => {
           if (!aborter.signal.aborted) this.#dispatch(type, data, id);
+        },
+        position: (id) => {
+          const eventId = Number(id);
+          if (!aborter.signal.aborted && Number.isSafeInteger(eventId)) this.#target.position(eventId);
         },
         retry: (milliseconds) => {
           this.#initialDelay = Math.max(1, milliseconds); // 0 would never grow
@@ -315,17 +321,26 @@ class Connection {
 
   /** One frame, from either transport. */
   #dispatch(type: string, data: string, id: string | undefined): void {
+    const attempt = this.#attempt;
     if (type === EXPIRED) {
       const worked = this.#worked();
       this.#stop();
       this.#status("expired");
-      void this.#renew().then((renewed) => (renewed && worked ? this.#connect() : this.#retry()));
+      void this.#renew().then((renewed) => {
+        if (!this.#current(attempt)) return;
+        if (renewed && worked) this.#connect();
+        else this.#retry();
+      });
       return;
     }
     if (type === REVOKED) {
       this.#stop();
       this.#status("revoked");
-      void this.#renewRevoked().then((renewed) => (renewed ? this.#connect() : this.#halt()));
+      void this.#renewRevoked().then((renewed) => {
+        if (!this.#current(attempt)) return;
+        if (renewed) this.#connect();
+        else this.#halt();
+      });
       return;
     }
     this.#delivered = true;
@@ -342,7 +357,10 @@ class Connection {
       return;
     }
     this.#renewed = true;
-    void this.#renew().then(() => this.#retry());
+    const attempt = this.#attempt;
+    void this.#renew().then(() => {
+      if (this.#current(attempt)) this.#retry();
+    });
   }
 
   /** After `revoked`: whether `refreshToken` gave new credentials (with header auth, a token
@@ -355,7 +373,8 @@ class Connection {
     return auth.kind !== "header" || (await auth.token()) !== revoked;
   }
 
-  /** Stop for good, leaving the last status as it is ("revoked"). */
+  /** Stop for good, leaving the last status as it is ("revoked"); a SharedStream replaces a
+   * stopped connection when its channels change or a tab joins. */
   #halt(): void {
     this.#closed = true;
     clearTimeout(this.#timer);
@@ -382,6 +401,7 @@ class Connection {
   /** Reconnect after a delay drawn between 0 and a ceiling that doubles with each failure. */
   #retry(): void {
     if (this.#closed) return;
+    clearTimeout(this.#timer);
     const ceiling = Math.min(this.#maxDelay, this.#initialDelay * 2 ** this.#failures);
     this.#failures += 1;
     this.#timer = setTimeout(() => this.#connect(), Math.random() * ceiling);
@@ -436,8 +456,8 @@ class ChannelStream<E> implements Stream, Target {
     return this.lastEventId;
   }
 
-  eventTypes(): Iterable<string> {
-    return [...this.#channel.events, ...Object.keys(this.#options.handlers)];
+  position(id: number): void {
+    this.lastEventId = Math.max(id, this.lastEventId ?? id);
   }
 
   /** An event or a reset: delivered once, in order. */
@@ -459,21 +479,26 @@ class ChannelStream<E> implements Stream, Target {
   }
 }
 
-/** The channels a tab needs: each channel's name, and the event types it listens to. */
-type Needs = readonly (readonly [channel: string, eventTypes: readonly string[]])[];
+/** The channels a tab needs, by name. */
+type Needs = readonly string[];
 
 /** What the tabs of one shared stream say to each other over their BroadcastChannel. */
 type Message =
   /** A tab's channels, and the last id it received; sent when they change and to a `hello`. */
   | { readonly kind: "need"; readonly tab: string; readonly needs: Needs; readonly lastEventId?: number }
-  /** A tab closed its Realtime. */
+  /** A tab closed its Realtime, or its page was hidden for good (`pagehide`). */
   | { readonly kind: "bye"; readonly tab: string }
   /** A new leader asks every tab for its `need`. */
   | { readonly kind: "hello"; readonly tab: string }
   /** The leader relays an event or a reset. */
   | { readonly kind: "frame"; readonly type: string; readonly data: string; readonly id: number }
+  /** Where the stream is: for every tab, where a connection resumes after (its first frame);
+   * for the one `tab` that joined without an id, where the stream was when it joined. */
+  | { readonly kind: "position"; readonly id: number; readonly tab?: string }
   /** The leader's connection's status. */
-  | { readonly kind: "status"; readonly status: Status };
+  | { readonly kind: "status"; readonly status: Status }
+  /** The server refused a stream of these tabs' channels: each connects on its own. */
+  | { readonly kind: "alone"; readonly tabs: readonly string[] };
 
 /** A subscription of this tab, as the tab dispatches to it. */
 interface Subscriber {
@@ -502,11 +527,15 @@ class SharedStream implements Realtime, Target {
   #status: Status | undefined;
   /** Whether a reconnection is due at the end of this task, and whether it is forced. */
   #due: boolean | undefined;
-  /** Sharing: the tabs' BroadcastChannel, their needs and the last ids they reported. */
+  /** Sharing: the name of the locks and of the tabs' BroadcastChannel, the tabs' needs and the
+   * last ids they reported, and the tabs whose lock the leader waits for (granted when they die). */
+  #name = "";
+  #locks: LockManager | undefined;
   #bus: BroadcastChannel | undefined;
   readonly #tabs = new Map<string, Needs>();
   readonly #tabIds = new Map<string, number | undefined>();
-  /** Releases this tab's locks, and abandons its wait for the leader's. */
+  readonly #watched = new Set<string>();
+  /** Releases this tab's locks, and abandons its wait for the leader's and the tabs'. */
   readonly #release = new AbortController();
   #resign: () => void = () => {};
   /** A new leader's wait for the tabs' answers to its `hello`. */
@@ -517,7 +546,7 @@ class SharedStream implements Realtime, Target {
     this.#options = options;
     this.lastEventId = options.lastEventId;
     this.#url = `${options.baseUrl ?? ""}${options.path ?? STREAM_PATH}`;
-    const key = options.share === false ? undefined : (options.share?.key ?? (options.auth.kind === "cookie" ? "" : undefined));
+    const key = options.share === false ? undefined : options.share?.key;
     if (key !== undefined && typeof BroadcastChannel === "function" && globalThis.navigator?.locks !== undefined) {
       this.#share(`fastapi-pg-sse ${new URL(this.#url, globalThis.location?.href).href} ${key}`);
     }
@@ -540,50 +569,48 @@ class SharedStream implements Realtime, Target {
 
   close(): void {
     if (this.#closed) return;
+    this.#bye();
     this.#closed = true;
     this.#subscribers.clear();
     this.#connection?.close();
-    this.#post({ kind: "bye", tab: this.#tab });
     this.#resign();
     this.#release.abort();
     this.#bus?.close();
+    globalThis.removeEventListener?.("pagehide", this.#bye);
+    globalThis.removeEventListener?.("pageshow", this.#shown);
   }
 
   // The tab's own channels.
 
   #ownNeeds(): Needs {
-    const needs = new Map<string, Set<string>>();
-    for (const { channel, handlers } of this.#subscribers) {
-      const types = needs.get(channel.name) ?? new Set<string>();
-      for (const type of [...channel.events, ...Object.keys(handlers)]) types.add(type);
-      needs.set(channel.name, types);
-    }
-    return [...needs].map(([name, types]) => [name, [...types]] as const);
+    return [...new Set([...this.#subscribers].map(({ channel }) => channel.name))];
   }
 
   #needsChanged(): void {
     if (this.#closed) return;
-    this.#post({ kind: "need", tab: this.#tab, needs: this.#ownNeeds(), ...this.#idField() });
-    if (this.role !== "follower") this.#reconnectSoon();
+    this.#post(this.#need());
+    if (this.role !== "follower") this.#reconnectSoon(this.#stopped());
   }
 
-  #idField(): { lastEventId?: number } {
-    return this.lastEventId === undefined ? {} : { lastEventId: this.lastEventId };
+  #need(): Message {
+    const id = this.lastEventId === undefined ? {} : { lastEventId: this.lastEventId };
+    return { kind: "need", tab: this.#tab, needs: this.#ownNeeds(), ...id };
   }
+
+  /** The page goes (closed, navigated away) or closed its Realtime: the leader forgets the tab. */
+  readonly #bye = (): void => this.#post({ kind: "bye", tab: this.#tab });
+
+  /** The page came back from the back-forward cache: the leader learns of the tab again. */
+  readonly #shown = (event: PageTransitionEvent): void => {
+    if (event.persisted && !this.#closed) this.#post(this.#need());
+  };
 
   // The connection, held by a tab alone or by the leader.
 
-  /** Every tab's channels (only this tab's when alone), by name, with their event types. */
-  #allNeeds(): Map<string, Set<string>> {
-    const all = new Map<string, Set<string>>();
-    for (const needs of [this.#ownNeeds(), ...(this.role === "leader" ? this.#tabs.values() : [])]) {
-      for (const [name, types] of needs) {
-        const known = all.get(name) ?? new Set<string>();
-        for (const type of types) known.add(type);
-        all.set(name, known);
-      }
-    }
-    return all;
+  /** Every tab's channels (only this tab's when alone). */
+  #allNeeds(): Set<string> {
+    const tabs = this.role === "leader" ? [...this.#tabs.values()] : [];
+    return new Set([this.#ownNeeds(), ...tabs].flat());
   }
 
   /** `#reconnectIfNeeded` once the current task ends: several subscriptions made together,
@@ -599,10 +626,16 @@ class SharedStream implements Realtime, Target {
     });
   }
 
+  /** Whether the connection stopped for good (refused, or revoked without new credentials):
+   * a new connection is tried when a tab subscribes, unsubscribes or joins. */
+  #stopped(): boolean {
+    return this.#connection?.closed ?? false;
+  }
+
   /** Connect, reconnect or disconnect as the channels needed say; `force`: reconnect even if
-   * they did not change (a tab needs an older resume point). */
+   * they did not change (a tab needs an older resume point, or joined a stopped stream). */
   #reconnectIfNeeded(force = false): void {
-    const listing = [...this.#allNeeds().keys()].sort().join(",");
+    const listing = [...this.#allNeeds()].sort().join(",");
     if (listing === this.#connected && !force) return;
     this.#connected = listing;
     if (listing === "") {
@@ -610,15 +643,14 @@ class SharedStream implements Realtime, Target {
       this.#connection = undefined;
       return;
     }
-    // Another set of channels may be served where the last was refused (an unknown name).
-    if (this.#connection === undefined || this.#connection.refused) {
+    if (this.#connection === undefined || this.#connection.closed) {
       this.#connection = new Connection(this.#options, this);
     }
     this.#connection.restart();
   }
 
   url(lastEventId: number | undefined): string {
-    const channels = [...this.#allNeeds().keys()].sort().map(encodeURIComponent).join(",");
+    const channels = [...this.#allNeeds()].sort().map(encodeURIComponent).join(",");
     return withLastEventId(`${this.#url}?channels=${channels}`, lastEventId);
   }
 
@@ -630,10 +662,6 @@ class SharedStream implements Realtime, Target {
       if (id !== undefined && (lowest === undefined || id < lowest)) lowest = id;
     }
     return lowest;
-  }
-
-  eventTypes(): Iterable<string> {
-    return [...this.#allNeeds()].flatMap(([name, types]) => [...types].map((type) => `${name}.${type}`));
   }
 
   /** A frame of the connection this tab holds: relayed to the other tabs, and dispatched. */
@@ -648,9 +676,39 @@ class SharedStream implements Realtime, Target {
     this.#deliver(type, data, id);
   }
 
+  /** The connection's first frame: it resumes after `id`. A tab that had no id takes it up, so
+   * that a takeover before the first event resumes from there. */
+  position(id: number): void {
+    if (this.role === "leader") {
+      this.#post({ kind: "position", id });
+      for (const [tab, seen] of this.#tabIds) this.#tabIds.set(tab, Math.max(id, seen ?? id));
+    }
+    this.#advance(id);
+  }
+
+  #advance(id: number): void {
+    this.lastEventId = Math.max(id, this.lastEventId ?? id);
+  }
+
   status(status: Status): void {
     if (this.role === "leader" && status !== "closed") this.#post({ kind: "status", status });
     this.#showStatus(status);
+  }
+
+  /** The server refused the stream (a 4xx): where other tabs' channels made it differ from this
+   * tab's, those tabs (an old page naming a channel the server no longer serves, say) connect on
+   * their own, each seeing its own answer, and the others go on without them. Where this tab's
+   * own channels were refused, every other tab connects on its own. */
+  refused(): void {
+    if (this.role !== "leader") return;
+    const own = new Set(this.#ownNeeds());
+    const union = this.#allNeeds();
+    const dropped = [...this.#tabs]
+      .filter(([, needs]) => union.size === own.size || needs.some((name) => !own.has(name)))
+      .map(([tab]) => tab);
+    if (dropped.length === 0) return;
+    this.#post({ kind: "alone", tabs: dropped });
+    for (const tab of dropped) this.#forget(tab);
   }
 
   #showStatus(status: Status): void {
@@ -689,8 +747,12 @@ class SharedStream implements Realtime, Target {
 
   #share(name: string): void {
     this.role = "follower";
+    this.#name = name;
+    const locks = (this.#locks = navigator.locks);
     this.#bus = new BroadcastChannel(name);
     this.#bus.onmessage = (event: MessageEvent<Message>) => this.#receive(event.data);
+    globalThis.addEventListener?.("pagehide", this.#bye);
+    globalThis.addEventListener?.("pageshow", this.#shown);
     const signal = this.#release.signal;
     const forever = () => new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
     // A lock refused (a SecurityError where the page may not use storage, such as a
@@ -699,9 +761,13 @@ class SharedStream implements Realtime, Target {
       if (!signal.aborted) this.#readAlone();
     };
     // Held while this tab lives: a leader knows the tabs alive from these.
-    void navigator.locks.request(`${name} tab ${this.#tab}`, forever).catch(refused);
+    void locks.request(this.#tabLock(this.#tab), forever).catch(refused);
     // Held by the leader, while it lives: the browser grants it to a waiting tab when it closes.
-    void navigator.locks.request(name, { signal }, () => this.#lead(name)).catch(refused);
+    void locks.request(name, { signal }, () => this.#lead()).catch(refused);
+  }
+
+  #tabLock(tab: string): string {
+    return `${this.#name} tab ${tab}`;
   }
 
   /** Stop sharing: a connection of this tab's own from now on. */
@@ -731,52 +797,88 @@ class SharedStream implements Realtime, Target {
         const first = !this.#tabIds.has(message.tab);
         const reported = message.lastEventId;
         const behind = reported !== undefined && (this.resumeFrom() ?? Infinity) > reported;
-        if (first) this.#tabIds.set(message.tab, reported);
-        if (first && this.#status !== undefined) this.#post({ kind: "status", status: this.#status });
+        if (first) this.#join(message.tab, reported);
         if (this.#awaited?.delete(message.tab) && this.#awaited.size === 0) this.#answered();
-        if (this.#awaited === undefined) this.#reconnectSoon(first && behind);
+        if (this.#awaited === undefined) this.#reconnectSoon((first && behind) || this.#stopped());
         return;
       }
       case "bye":
-        this.#tabs.delete(message.tab);
-        this.#tabIds.delete(message.tab);
-        if (this.#awaited?.delete(message.tab) && this.#awaited.size === 0) this.#answered();
-        if (this.role === "leader" && this.#awaited === undefined) this.#reconnectSoon();
+        this.#forget(message.tab);
         return;
       case "hello":
-        this.#post({ kind: "need", tab: this.#tab, needs: this.#ownNeeds(), ...this.#idField() });
+        this.#post(this.#need());
         return;
       case "frame":
         if (this.role === "follower") this.#deliver(message.type, message.data, message.id);
+        return;
+      case "position":
+        if (this.role === "follower" && (message.tab ?? this.#tab) === this.#tab) this.#advance(message.id);
         return;
       case "status":
         // A status is repeated to each tab that joins: shown once.
         if (this.role === "follower" && message.status !== this.#status) this.#showStatus(message.status);
         return;
+      case "alone":
+        if (this.role === "follower" && message.tabs.includes(this.#tab)) this.#readAlone();
+        return;
     }
   }
 
+  /** A tab new to this leader: it resumes from the id it reported; one that had none skips
+   * what the stream delivered before it joined. The leader forgets it when its lock is free. */
+  #join(tab: string, reported: number | undefined): void {
+    this.#tabIds.set(tab, reported ?? this.lastEventId);
+    if (reported === undefined && this.lastEventId !== undefined) {
+      this.#post({ kind: "position", id: this.lastEventId, tab });
+    }
+    if (this.#status !== undefined) this.#post({ kind: "status", status: this.#status });
+    this.#watch(tab);
+  }
+
+  /** Forget `tab` once its lock is free: it closed, crashed or was discarded without a `bye`. */
+  #watch(tab: string): void {
+    if (this.#watched.has(tab)) return;
+    this.#watched.add(tab);
+    const forget = () => {
+      this.#watched.delete(tab);
+      if (!this.#closed) this.#forget(tab);
+    };
+    void this.#locks?.request(this.#tabLock(tab), { signal: this.#release.signal }, forget).catch(() => {});
+  }
+
+  /** A tab that is gone: its channels are no longer needed, nor awaited. */
+  #forget(tab: string): void {
+    this.#tabs.delete(tab);
+    this.#tabIds.delete(tab);
+    if (this.#awaited?.delete(tab) && this.#awaited.size === 0) this.#answered();
+    if (this.role === "leader" && this.#awaited === undefined) this.#reconnectSoon();
+  }
+
   /** This tab holds the connection from now until it closes (the promise ends the lock). */
-  async #lead(name: string): Promise<void> {
+  async #lead(): Promise<void> {
     if (this.#closed) return;
     const resigned = new Promise<void>((resolve) => (this.#resign = resolve));
     this.role = "leader";
     this.#tabIds.clear();
+    // A `need` that comes before the tabs are known connects nothing yet.
+    this.#awaited = new Set();
     // The tabs alive, whose last ids the stream resumes from: those holding their tab lock.
-    const held = (await navigator.locks.query()).held ?? [];
-    const prefix = `${name} tab `;
+    const held = (await this.#locks?.query())?.held ?? [];
+    const prefix = this.#tabLock("");
     const alive = new Set(
       held.flatMap(({ name: lock }) => (lock?.startsWith(prefix) ? [lock.slice(prefix.length)] : [])),
     );
     alive.delete(this.#tab);
     for (const tab of this.#tabs.keys()) if (!alive.has(tab)) this.#tabs.delete(tab);
-    if (alive.size > 0) {
-      this.#awaited = new Set(alive);
+    for (const tab of alive) this.#watch(tab);
+    const awaited = new Set([...alive].filter((tab) => !this.#tabIds.has(tab))); // not heard yet
+    if (awaited.size > 0) {
+      this.#awaited = awaited;
       const answered = new Promise<void>((resolve) => (this.#answered = resolve));
       this.#post({ kind: "hello", tab: this.#tab });
       await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, HELLO_TIMEOUT_MS))]);
-      this.#awaited = undefined;
     }
+    this.#awaited = undefined;
     if (!this.#closed) this.#reconnectSoon(true);
     await resigned;
   }
@@ -791,6 +893,9 @@ export interface SseListener {
   /** An event: its type ("message" when the stream names none), its `data` lines joined with
    * LF, and the last `id` the stream set (it holds until another replaces it). */
   event(type: string, data: string, id: string | undefined): void;
+  /** An `id` without data: no event, but the id holds from now on (a stream's first frame says
+   * so where it resumes after). */
+  position?(id: string): void;
   /** A `retry:` line: the reconnection delay the server asks for. */
   retry(milliseconds: number): void;
   /** A comment line (`: keep-alive`), which servers send as a heartbeat: its text. */
@@ -809,6 +914,8 @@ export class SseParser {
   #type = "";
   #data: string[] = [];
   #id: string | undefined;
+  /** Whether the frame being read set the id. */
+  #idSet = false;
 
   constructor(listener: SseListener) {
     this.listener = listener;
@@ -843,15 +950,21 @@ export class SseParser {
     if (name === "") this.listener.comment(value);
     else if (name === "event") this.#type = value;
     else if (name === "data") this.#data.push(value);
-    else if (name === "id" && !value.includes("\0")) this.#id = value;
+    else if (name === "id" && !value.includes("\0")) {
+      this.#id = value;
+      this.#idSet = true;
+    }
     else if (name === "retry" && /^\d+$/.test(value)) this.listener.retry(Number(value));
   }
 
   #dispatch(): void {
     const type = this.#type || "message";
     const data = this.#data;
+    const idSet = this.#idSet;
     this.#type = "";
     this.#data = [];
+    this.#idSet = false;
     if (data.length > 0) this.listener.event(type, data.join("\n"), this.#id);
+    else if (idSet && this.#id !== undefined) this.listener.position?.(this.#id);
   }
 }
