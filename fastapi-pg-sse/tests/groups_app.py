@@ -6,7 +6,7 @@ named '' (which no stream can serve)."""
 from fastapi import FastAPI, HTTPException, Request, status
 
 from fastapi_pg_sse import AuthenticatedUser, create_realtime_router
-from tests.app import FEED, NEWS, jwt_router, own_auth_router
+from tests.app import FEED, NEWS, jwt_router, may_stream, own_auth_router
 
 MEMBERSHIPS = "CREATE TABLE IF NOT EXISTS test_memberships (user_id text, group_name text)"
 """The table `groups_of` reads; its tests create it before they start the app."""
@@ -25,6 +25,6 @@ async def groups_of(user: AuthenticatedUser, request: Request) -> list[str]:
 
 
 app = FastAPI(title="fastapi-pg-sse tests, groups said by the app")
-app.include_router(create_realtime_router([FEED, NEWS], groups=groups_of))
+app.include_router(create_realtime_router([FEED, NEWS], groups=groups_of, authorize=may_stream))
 app.include_router(jwt_router)
 app.include_router(own_auth_router)

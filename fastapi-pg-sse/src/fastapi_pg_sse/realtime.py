@@ -143,6 +143,9 @@ class Realtime:
         """Whether its settings verify tokens (see `jwt_key_problem`), as the app starts."""
         self.multiplexed_channels: dict[str, Channel[Any]] = {}
         """The channels the multiplexed route serves, by name, as the app starts."""
+        self.multiplexed_guards: dict[str, str] = {}
+        """The channels it serves that their stream routes' dependencies guard, by name, with
+        what guards them, as the app starts (none when the app says who may read which)."""
         self._pool: asyncpg.Pool | None = None
         self._heartbeats: asyncio.Task[None] | None = None
         self._restore_signal_handlers: Callable[[], None] = lambda: None
