@@ -4,6 +4,7 @@ its listener, its hub, its counters and its log."""
 import logging
 import os
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -261,9 +262,9 @@ async def test_a_kernel_given_no_channels_streams_whichever_channel_a_stream_ope
 async def test_a_channel_whose_first_stream_joins_during_a_read_misses_none_of_its_events(
     realtime_database_url: str,
 ) -> None:
-    """The listener reads only the channels with streams. Its read waits for a lock while the
-    first stream of NEWS joins, and the transaction that holds the lock commits an event for
-    it: the read, which did not ask for NEWS, is made again rather than moving past it."""
+    """The listener's read waits for a lock while the first stream of NEWS joins, and the
+    transaction that holds the lock commits an event for it: the read hands it to the stream,
+    subscribed by the time the read is handed over."""
     feed_user, news_user = new_users("kim", "kai")
     lock = "LOCK TABLE fastapi_pg_sse.events IN ACCESS EXCLUSIVE MODE"
     async with (
@@ -284,4 +285,29 @@ async def test_a_channel_whose_first_stream_joins_during_a_read_misses_none_of_i
             await wait_until_blocked(observer, listener)
             joined = subscribe(realtime, news_user, channel=NEWS)
         frames = await read_frames(joined, 1)
+    assert frame_ids(frames) == ids
+
+
+async def test_delivery_goes_on_while_streams_of_another_channel_join_and_leave_nonstop(
+    realtime_database_url: str,
+) -> None:
+    """NEWS gets a first stream at every turn of the event loop, thousands a second: a listener
+    that made a read again whenever a channel got its first stream during it never moved on."""
+    user, other = new_users("cal", "cid")
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url, (FEED, NEWS)) as realtime,
+        anyio.create_task_group() as churning,
+    ):
+        steady = subscribe(realtime, user)
+
+        async def churn() -> None:
+            while True:
+                realtime.hub.remove(subscribe(realtime, other, channel=NEWS))
+                await anyio.sleep(0)
+
+        churning.start_soon(churn)
+        ids = [await emit(connection, FEED, user, "during_churn") for _ in range(20)]
+        frames = await read_frames(steady, len(ids))
+        churning.cancel_scope.cancel()
     assert frame_ids(frames) == ids

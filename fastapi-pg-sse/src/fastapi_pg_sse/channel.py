@@ -494,16 +494,15 @@ async def fetch_audience_events(
 
 async def fetch_committed_after(
     connection: Connection,
-    channels: Iterable[str],
     after: int,
     *,
     limit: int,
     max_bytes: int,
     timeout: float | None = None,
 ) -> tuple[EventPage, int]:
-    """Every committed event of `channels` after the id `after` (a page, as `fetch_events_after`
-    says), and the newest event id of the statement's snapshot (at least `after`): what the
-    listener reads.
+    """Every committed event after the id `after`, of every channel (a page, as
+    `fetch_events_after` says), and the newest event id of the statement's snapshot (at least
+    `after`): what the listener reads.
 
     Ids are given in commit order (see `fastapi_pg_sse.schema`), so every id up to that newest
     one is visible in the same snapshot: once a page that is not full is read, nothing up to
@@ -512,21 +511,17 @@ async def fetch_committed_after(
     rows = await connection.fetch(
         f"""
         WITH newest AS (
-            SELECT greatest(max(id), $2) AS through_id FROM fastapi_pg_sse.events
+            SELECT greatest(max(id), $1) AS through_id FROM fastapi_pg_sse.events
         ), page AS (
             SELECT {_EVENT_COLUMNS}
             FROM fastapi_pg_sse.events AS event, newest
-            WHERE event.id > $2 AND event.id <= newest.through_id
-                -- Not an index condition: the range of ids is the scan (by the primary key),
-                -- rather than all of each channel's entries of the audience index.
-                AND (event.channel = ANY($1::text[])) IS TRUE
-            ORDER BY event.id LIMIT $3
+            WHERE event.id > $1 AND event.id <= newest.through_id
+            ORDER BY event.id LIMIT $2
         ), {_SIZED_PAGE}
         SELECT sized.*, newest.through_id FROM newest
-        LEFT JOIN sized ON sized.before = 0 OR sized.before + octet_length(sized.data) <= $4
+        LEFT JOIN sized ON sized.before = 0 OR sized.before + octet_length(sized.data) <= $3
         ORDER BY sized.id
         """,
-        list(channels),
         after,
         limit,
         max_bytes,
@@ -534,6 +529,17 @@ async def fetch_committed_after(
     )
     through_id: int = rows[0]["through_id"]
     return _page(rows, limit), through_id
+
+
+async def fetch_newest_committed(
+    connection: Connection, after: int, *, timeout: float | None = None
+) -> int:
+    """The newest event id of the statement's snapshot (at least `after`): every id up to it is
+    visible in that snapshot (see `fetch_committed_after`)."""
+    newest: int = await connection.fetchval(
+        "SELECT greatest(max(id), $1) FROM fastapi_pg_sse.events", after, timeout=timeout
+    )
+    return newest
 
 
 NEWEST_ID = (

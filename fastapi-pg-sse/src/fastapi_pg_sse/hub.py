@@ -203,17 +203,16 @@ class Hub:
 
     A stream is in one audience per channel for its user, one per group, and one for everyone on
     the channel; it gets each event once, since an event has one audience. Which events to
-    publish, and in which order, is the listener's: it publishes every event of the channels
-    with streams here, in id order.
+    publish, and in which order, is the listener's: it publishes every event, in id order.
     """
 
     def __init__(self) -> None:
         self.counters = HubCounters()
         self.stats: ChannelStats | None = None
         """Counts per channel, kept while an exporter is enabled (see `Realtime`)."""
-        self.channel_joins = 0
-        """How many times a channel got its first open stream here: the listener, which reads
-        only the channels with streams, reads again when it changed during a read."""
+        self.joins = 0
+        """How many streams joined: the listener, which skips reading while no stream is open
+        here, tells by it whether one joined meanwhile."""
         self._audiences: dict[Audience, set[Subscriber]] = {}
         self._streams_by_user: dict[str, set[Subscriber]] = {}
         self._streams_by_channel: dict[str, int] = {}
@@ -226,9 +225,8 @@ class Hub:
             return
         for audience in subscriber.audiences():
             self._audiences.setdefault(audience, set()).add(subscriber)
+        self.joins += 1
         for channel in subscriber.channels:
-            if channel not in self._streams_by_channel:
-                self.channel_joins += 1
             self._streams_by_channel[channel] = self._streams_by_channel.get(channel, 0) + 1
         self._streams_by_user.setdefault(subscriber.user_id, set()).add(subscriber)
         self.counters.open_streams += 1
@@ -272,10 +270,6 @@ class Hub:
         """The number of open streams of each channel that has any (a stream of several
         channels counts in each)."""
         return dict(self._streams_by_channel)  # a copy: a scrape may run in a thread
-
-    def channels(self) -> set[str]:
-        """The channels with open streams."""
-        return set(self._streams_by_channel)
 
     def publish(self, event: Event) -> None:
         """Hand a committed event to the open streams of its audience, encoded once for the
