@@ -311,3 +311,40 @@ async def test_delivery_goes_on_while_streams_of_another_channel_join_and_leave_
         frames = await read_frames(steady, len(ids))
         churning.cancel_scope.cancel()
     assert frame_ids(frames) == ids
+
+
+async def test_a_stream_that_joins_ahead_of_the_listener_gets_none_of_its_stale_frames(
+    realtime_postgres_url: str, realtime_database_url: str
+) -> None:
+    """2,000 broadcasts commit while the listener is away; a stream joins at the newest id (its
+    replay sent them). The listener then hands them over late: skipped, not queued (which
+    overflowed a small queue), nor counted as delivered."""
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        async with closed_to_new_connections(realtime_postgres_url, realtime_database_url):
+            await terminate_listener(connection, os.getpid())
+
+            async def disconnected() -> bool:
+                return not realtime.listener.connected
+
+            await wait_until(disconnected, "the listener saw its connection die")
+            await connection.execute(
+                "SELECT fastapi_pg_sse.broadcast($1, 'stale', '{}'::jsonb)"
+                " FROM generate_series(1, 2000)",
+                FEED.name,
+            )
+            ahead = subscribe(realtime, "ahead", max_queued_bytes=500)
+            ahead.replayed_through = await connection.fetchval(
+                "SELECT max(id) FROM fastapi_pg_sse.events"
+            )
+        async with committing(connection) as ids:
+            await connection.execute(
+                "SELECT fastapi_pg_sse.broadcast($1, 'fresh', '{}'::jsonb)", FEED.name
+            )
+        frames = await read_frames(ahead, 1)
+        metrics = realtime.metrics()
+    assert frame_ids(frames) == ids
+    assert not ahead.overflowed
+    assert (metrics.events_delivered, metrics.clients_dropped) == (1, 0)

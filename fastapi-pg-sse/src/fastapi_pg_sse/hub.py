@@ -109,9 +109,12 @@ class Subscriber:
         return audiences(self.channels, self.user_id, self.groups)
 
     def offer(self, event_id: int, frame: bytes) -> bool:
-        """Queue a frame; return False, closing the subscriber, if its queue is full."""
-        if self._closed:
-            return True
+        """Queue a frame; return whether it did. A frame the replay already sent (a listener
+        behind the point the stream resumes from hands it over late) is skipped, and so is one
+        for a closed stream; one that would overflow the queue closes the subscriber
+        (`overflowed`)."""
+        if self._closed or event_id <= self.replayed_through:
+            return False
         if self._frames and self._queued_bytes + len(frame) > self._max_queued_bytes:
             self.overflowed = True
             self.close()
@@ -279,24 +282,24 @@ class Hub:
             return
         frames: dict[bool, bytes] = {}
         overflowed: list[Subscriber] = []
+        delivered = 0
         for subscriber in subscribers:
             multiplexed = subscriber.multiplexed
             frame = frames.get(multiplexed)
             if frame is None:
                 event_type = f"{event.channel}.{event.type}" if multiplexed else event.type
                 frame = frames[multiplexed] = event_frame(event.id, event_type, event.data)
-            if not subscriber.offer(event.id, frame):
+            if subscriber.offer(event.id, frame):
+                delivered += 1
+            elif subscriber.overflowed:
                 overflowed.append(subscriber)
-        delivered = len(subscribers) - len(overflowed)
         self.counters.events_delivered += delivered
         if self.stats is not None and delivered:
             counts = self.stats.of(event.channel)
             counts.events_delivered += delivered
             counts.observe_delay(event.committed_seconds_ago)
         if event.traceparent is not None:
-            record_delivery(
-                event.channel, event.id, event.type, event.traceparent, len(subscribers)
-            )
+            record_delivery(event.channel, event.id, event.type, event.traceparent, delivered)
         for subscriber in overflowed:
             self._drop(subscriber, "queue full")
 
