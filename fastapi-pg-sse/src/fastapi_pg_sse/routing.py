@@ -6,6 +6,7 @@ caller resumes from).
 import inspect
 import logging
 import re
+from collections import Counter
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -198,26 +199,41 @@ def _multiplexed_responses(channels: Iterable[Channel[Any]], route: APIRoute) ->
 
 
 def _requested_channels(request: Request, realtime: Realtime) -> list[Channel[Any]]:
-    """The channels `?channels=` names, comma-separated; 400 for none, an empty or a repeated
-    name, or one the route does not serve."""
+    """The channels `?channels=` names, comma-separated; 400 for none, the parameter given more
+    than once, more names than the route serves, an empty or a repeated name, or one the route
+    does not serve. Linear in what it reads, which it bounds, and what it echoes is cut short."""
     served = realtime.multiplexed_channels
-    raw = request.query_params.get("channels", "")
-    names = raw.split(",") if raw else []
+    given = request.query_params.getlist("channels")
+    raw = given[0] if given else ""
+    names = raw.split(",", len(served)) if raw else []  # one more than it serves, at most
     problem = None
-    if not names:
+    if len(given) > 1:
+        problem = "channels is given more than once: name every channel in one, comma-separated"
+    elif not names:
         problem = "channels must name at least one channel, comma-separated"
+    elif len(names) > len(served):
+        problem = f"channels names more channels than the {len(served)} this route serves"
     elif "" in names:
-        problem = f"channels holds an empty name: {raw!r}"
-    elif repeated := sorted({name for name in names if names.count(name) > 1}):
-        problem = f"channels names {', '.join(repeated)} more than once"
+        problem = f"channels holds an empty name: {_echo(raw)}"
+    elif repeated := sorted(name for name, count in Counter(names).items() if count > 1):
+        problem = f"channels names {', '.join(map(_echo, repeated))} more than once"
     elif unknown := [name for name in names if name not in served]:
         problem = (
-            f"channels names {', '.join(repr(name) for name in unknown)}, which this route does"
+            f"channels names {', '.join(map(_echo, unknown[:_ECHOED]))}, which this route does"
             f" not serve; it serves: {', '.join(sorted(served)) or 'none'}"
         )
     if problem is not None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{problem}.")
     return [served[name] for name in names]
+
+
+_ECHOED = 5
+"""How many of the names a request got wrong its 400 repeats."""
+
+
+def _echo(text: str) -> str:
+    """Part of a request, repeated in an answer: quoted, and cut short."""
+    return repr(text[:64]) + ("..." if len(text) > 64 else "")
 
 
 async def _check_access(
