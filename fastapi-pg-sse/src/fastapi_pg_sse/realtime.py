@@ -238,6 +238,9 @@ class Realtime:
         `revoked` event. Credentials issued (`issued_at`, a Unix time) before the second of the
         user's last revocation are refused with a 401. A user id or a group name no stream can
         serve (`user_id_problem`), or no channel, is a `ValueError`.
+
+        `groups` are the user's groups, given explicitly: the app's `groups` function (see
+        `create_realtime_router`) is not called, nor is a token read.
         """
         members_of = frozenset(groups)
         if problem := groups_problem(members_of):

@@ -37,7 +37,7 @@ from fastapi_pg_sse.auth import (
     jwt_key_problem,
     token_user_if_configured,
 )
-from fastapi_pg_sse.channel import Channel, user_id_problem
+from fastapi_pg_sse.channel import CONNECTION_ERRORS, Channel, user_id_problem
 from fastapi_pg_sse.openapi import (
     STREAM_OPENAPI,
     multiplexed_openapi,
@@ -387,6 +387,11 @@ async def last_event_id(request: Request) -> int | None:
     return int(value)
 
 
+class GroupsFunctionFailed(RuntimeError):
+    """The app's groups function failed with what would otherwise pass for an outage of the
+    runtime's database: a 500."""
+
+
 @dataclass(frozen=True)
 class StreamOpener:
     """Opens the caller's stream of a channel (or several), resuming after the id it received
@@ -428,12 +433,18 @@ class StreamOpener:
         )
 
     async def _groups(self, user: AuthenticatedUser) -> frozenset[str]:
-        """The groups of `user` now: what the app's function says, else the token's; a 401 if
-        it names one no stream can serve."""
+        """The groups of `user` now: what the app's function says, else the token's.
+
+        The function's faults are the server's, answered 500 and logged: a group no stream can
+        serve, and a connection error or timeout of its own, which is no outage of the runtime's
+        database (whose answer tells the client to come back later)."""
         groups_of = self.realtime.groups_of
         if groups_of is None:
             return user.groups
-        answer = await call_app_function(groups_of, user, self.request)
+        try:
+            answer = await call_app_function(groups_of, user, self.request)
+        except CONNECTION_ERRORS as error:
+            raise GroupsFunctionFailed(f"the app's groups function raised {error!r}") from error
         groups: frozenset[str] = frozenset()
         if isinstance(answer, str) or not isinstance(answer, Iterable):
             problem: str | None = f"{type(answer).__name__}, not an iterable of group names"
@@ -441,8 +452,10 @@ class StreamOpener:
             groups = frozenset(answer)
             problem = groups_problem(groups)
         if problem is not None:
-            raise self._unservable(
-                f"The app's groups function gave what no stream can serve: {problem}."
+            logger.error("the app's groups function gave what no stream can serve: %s", problem)
+            raise HTTPException(
+                status.HTTP_500_INTERNAL_SERVER_ERROR,
+                "The app's groups function gave a group no stream can serve.",
             )
         return groups
 
