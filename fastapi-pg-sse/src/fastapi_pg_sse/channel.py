@@ -461,23 +461,27 @@ async def fetch_audience_events(
     timeout: float | None = None,
 ) -> EventPage:
     """The committed events of `audiences` after the id `after`, in id order (a page, as
-    `fetch_events_after` says): what a stream replays. Each audience is read by its own index
-    range, and the ranges merged by id."""
+    `fetch_events_after` says): what a stream replays. Each audience's ids are read by its own
+    range of the audience index (index only), the ranges merged by id, and only the page's rows
+    read: a page costs its rows, not a page of rows per audience."""
     rows = await connection.fetch(
         f"""
-        WITH page AS (
-            SELECT {_EVENT_COLUMNS}
+        WITH page_ids AS (
+            SELECT candidate.id
             FROM unnest($1::text[], $2::text[], $3::text[])
                 AS audience (channel, target_user_id, target_group)
             CROSS JOIN LATERAL (
-                SELECT * FROM fastapi_pg_sse.events AS candidate
+                SELECT id FROM fastapi_pg_sse.events AS candidate
                 WHERE candidate.channel = audience.channel
                     AND candidate.target_user_id = audience.target_user_id
                     AND candidate.target_group = audience.target_group
                     AND candidate.id > $4
                 ORDER BY candidate.id LIMIT $5
-            ) AS event
-            ORDER BY event.id LIMIT $5
+            ) AS candidate
+            ORDER BY candidate.id LIMIT $5
+        ), page AS (
+            SELECT {_EVENT_COLUMNS}
+            FROM page_ids JOIN fastapi_pg_sse.events AS event ON event.id = page_ids.id
         ), {_SIZED_PAGE}
         SELECT * FROM sized WHERE before = 0 OR before + octet_length(data) <= $6 ORDER BY id
         """,

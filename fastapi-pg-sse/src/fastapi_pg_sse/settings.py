@@ -155,6 +155,9 @@ class RealtimeSettings(TokenSources):
     max_streams_per_user: int = Field(10, gt=0)
     """Streams one user may hold open in this process, over every channel; the next one gets
     429 with `Retry-After`."""
+    max_groups_per_stream: int = Field(256, gt=0)
+    """The most groups a stream reads: each costs memory per open stream and an index range per
+    page of replay. A user in more is the app's fault, answered 500 and logged."""
     stalled_client_grace_seconds: float = Field(1.0, gt=0)
     """How long a stream the server ended may take to flush before its connection is cut."""
     replay_page_size: int = Field(1000, gt=0)
