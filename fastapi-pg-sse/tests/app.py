@@ -6,6 +6,7 @@ of padding bytes, and CORS for the origins of `REALTIME_CORS_ORIGINS`.
 Its channels need no migration of their own: every channel's events live in the runtime's schema,
 which the session's database gets from the pytest plugin."""
 
+import threading
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -115,7 +116,9 @@ def may_stream(user: AuthenticatedUser, channel: Channel[Any], request: Request)
     """Who may read which channel on the multiplexed route (`authorize`), which runs no stream
     route's dependencies: FEED's recorded route authenticates by a header of its own, so the
     route would refuse it otherwise. A user whose id starts with `outsider` may not read ORDERS.
-    Sync: it runs in the threadpool."""
+    Sync: it must run in the threadpool, not on the event loop's thread (a 500 otherwise)."""
+    if threading.current_thread() is threading.main_thread():
+        raise RuntimeError("a sync authorize function ran on the event loop")
     return not (channel is ORDERS and user.id.startswith("outsider"))
 
 
