@@ -6,15 +6,17 @@ of padding bytes, and CORS for the origins of `REALTIME_CORS_ORIGINS`.
 Its channels need no migration of their own: every channel's events live in the runtime's schema,
 which the session's database gets from the pytest plugin."""
 
+import threading
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Response, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
 from fastapi.security import APIKeyHeader
 
 from fastapi_pg_sse import (
     JWT_STREAM_RESPONSES,
     STREAM_OPENAPI,
+    AuthenticatedUser,
     Channel,
     CurrentUser,
     EventStream,
@@ -110,8 +112,18 @@ async def padding(size: int) -> Response:
     return Response(b"x" * size, media_type="application/octet-stream")
 
 
+def may_stream(user: AuthenticatedUser, channel: Channel[Any], request: Request) -> bool:
+    """Who may read which channel on the multiplexed route (`authorize`), which runs no stream
+    route's dependencies: FEED's recorded route authenticates by a header of its own, so the
+    route would refuse it otherwise. A user whose id starts with `outsider` may not read ORDERS.
+    Sync: it must run in the threadpool, not on the event loop's thread (a 500 otherwise)."""
+    if threading.current_thread() is threading.main_thread():
+        raise RuntimeError("a sync authorize function ran on the event loop")
+    return not (channel is ORDERS and user.id.startswith("outsider"))
+
+
 app = FastAPI(title="fastapi-pg-sse tests")
-app.include_router(create_realtime_router([FEED, NEWS, ORDERS]))
+app.include_router(create_realtime_router([FEED, NEWS, ORDERS], authorize=may_stream))
 app.include_router(jwt_router)
 app.include_router(own_auth_router)
 app.include_router(padding_router)

@@ -21,7 +21,7 @@ from fastapi_pg_sse.testing import (
     sign_token,
 )
 from tests.app import FEED, NEWS, STREAM
-from tests.helpers import committing, emit, new_users
+from tests.helpers import committing, emit, new_users, serving
 
 pytestmark = pytest.mark.anyio
 
@@ -225,9 +225,13 @@ async def emit_and_read(
         ("", "at least one channel"),
         ("?channels=", "at least one channel"),
         ("?channels=test_feed,,test_news", "an empty name"),
-        ("?channels=test_feed,test_feed", "test_feed more than once"),
+        ("?channels=test_feed,test_feed", "'test_feed' more than once"),
         ("?channels=test_feed,nowhere", "'nowhere'"),
+        ("?channels=test_feed&channels=test_news", "given more than once"),
+        ("?channels=" + ",".join(["test_feed"] * 5_000), "more channels than the 3"),
+        ("?channels=" + "n" * 5_000, "'" + "n" * 64 + "'..."),
     ],
+    ids=["none", "empty", "an-empty-name", "repeated", "unknown", "twice", "too-many", "long"],
 )
 async def test_the_multiplexed_route_refuses_a_list_of_channels_it_cannot_serve_naming_why(
     served_app: ServedApp, query: str, says: str
@@ -237,7 +241,9 @@ async def test_the_multiplexed_route_refuses_a_list_of_channels_it_cannot_serve_
             MULTIPLEXED + query, headers={"Authorization": f"Bearer {sign_token('nia')}"}
         )
     assert response.status_code == 400
-    assert says in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert says in detail
+    assert len(detail) < 500, "it echoes the whole request"
 
 
 async def test_the_multiplexed_route_needs_a_token(served_app: ServedApp) -> None:
@@ -253,3 +259,33 @@ async def test_a_token_whose_groups_claim_is_no_list_of_group_names_is_refused(
         response = await served_app.get(STREAM, token=token)
         assert response.status_code == 401, groups
         assert "groups claim" in response.json()["detail"]
+
+
+async def test_a_user_in_more_groups_than_a_stream_may_read_is_the_servers_fault(
+    realtime_database_url: str, pytestconfig: pytest.Config
+) -> None:
+    environment = {"DATABASE_URL": realtime_database_url, "REALTIME_MAX_GROUPS_PER_STREAM": "2"}
+    async with (
+        serving("tests.app:app", pytestconfig.rootpath, environment) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+    ):
+        token = sign_token("gia", groups=["team-1", "team-2", "team-3"])
+        refused = await client.get(STREAM, headers={"Authorization": f"Bearer {token}"})
+        async with open_stream(server.url + STREAM, sign_token("gia", groups=["a", "b"])):
+            pass  # as many as it may: served
+    assert refused.status_code == 500
+    assert "REALTIME_MAX_GROUPS_PER_STREAM" in refused.json()["detail"]
+
+
+async def test_a_stream_of_a_member_of_200_groups_replays_its_groups_events_in_order(
+    served_app: ServedApp,
+) -> None:
+    user, *groups = new_users("moe", *(f"crew-{n}" for n in range(200)))
+    async with connected(served_app.database_url) as connection:
+        before = await emit(connection, FEED, user, "seen")
+        async with committing(connection) as ids:
+            for group in (groups[150], groups[3], groups[199]):
+                await to_group(connection, FEED, group, "to_crew")
+    async with channel_stream(served_app, STREAM, user, groups, last_event_id=before) as resumed:
+        replayed = [await next_event(resumed) for _ in ids]
+    assert [event.id for event in replayed] == [str(event_id) for event_id in ids]

@@ -88,17 +88,39 @@ async def test_an_exception_of_the_apps_groups_function_answers_the_request(
             assert response.json() == {"detail": "This user may not stream."}
 
 
-async def test_a_group_name_no_stream_can_serve_from_the_apps_function_is_a_401_saying_why(
+async def test_a_group_name_no_stream_can_serve_from_the_apps_function_is_the_servers_fault(
     groups_server: Server,
 ) -> None:
     async with httpx.AsyncClient(base_url=groups_server.url, timeout=30) as client:
         response = await client.get(
             STREAM, headers={"Authorization": f"Bearer {sign_token('blank-bea')}"}
         )
-    assert response.status_code == 401
+    assert response.status_code == 500
     assert response.json()["detail"] == (
-        "The app's groups function gave what no stream can serve: the group name '' is empty."
+        "The app's groups function gave a group no stream can serve."
     )
+
+
+async def test_a_timeout_of_the_apps_groups_function_is_no_database_outage_but_a_500(
+    groups_server: Server,
+) -> None:
+    """An outage answers 200 with a retry hint: the client would retry for ever."""
+    async with httpx.AsyncClient(base_url=groups_server.url, timeout=30) as client:
+        response = await client.get(
+            STREAM, headers={"Authorization": f"Bearer {sign_token('slow-sam')}"}
+        )
+    assert response.status_code == 500
+
+
+@pytest.mark.parametrize("claim", ["team", [{"team": 7}]], ids=["a-string", "objects"])
+async def test_the_tokens_groups_claim_is_not_read_when_the_app_says_the_groups(
+    groups_server: Server, realtime_database_url: str, claim: object
+) -> None:
+    (user,) = new_users("cleo")
+    async with open_stream(groups_server.url + STREAM, sign_token(user, groups=claim)) as stream:
+        event_id = await emit_event(realtime_database_url, FEED, user, "mine")
+        event = await next_event(stream)
+    assert event.id == str(event_id)
 
 
 async def test_an_own_auth_apps_multiplexed_route_serves_and_documents_its_routes_channels(

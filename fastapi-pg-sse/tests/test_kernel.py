@@ -4,6 +4,7 @@ its listener, its hub, its counters and its log."""
 import logging
 import os
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -261,9 +262,9 @@ async def test_a_kernel_given_no_channels_streams_whichever_channel_a_stream_ope
 async def test_a_channel_whose_first_stream_joins_during_a_read_misses_none_of_its_events(
     realtime_database_url: str,
 ) -> None:
-    """The listener reads only the channels with streams. Its read waits for a lock while the
-    first stream of NEWS joins, and the transaction that holds the lock commits an event for
-    it: the read, which did not ask for NEWS, is made again rather than moving past it."""
+    """The listener's read waits for a lock while the first stream of NEWS joins, and the
+    transaction that holds the lock commits an event for it: the read hands it to the stream,
+    subscribed by the time the read is handed over."""
     feed_user, news_user = new_users("kim", "kai")
     lock = "LOCK TABLE fastapi_pg_sse.events IN ACCESS EXCLUSIVE MODE"
     async with (
@@ -285,3 +286,65 @@ async def test_a_channel_whose_first_stream_joins_during_a_read_misses_none_of_i
             joined = subscribe(realtime, news_user, channel=NEWS)
         frames = await read_frames(joined, 1)
     assert frame_ids(frames) == ids
+
+
+async def test_delivery_goes_on_while_streams_of_another_channel_join_and_leave_nonstop(
+    realtime_database_url: str,
+) -> None:
+    """NEWS gets a first stream at every turn of the event loop, thousands a second: a listener
+    that made a read again whenever a channel got its first stream during it never moved on."""
+    user, other = new_users("cal", "cid")
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url, (FEED, NEWS)) as realtime,
+        anyio.create_task_group() as churning,
+    ):
+        steady = subscribe(realtime, user)
+
+        async def churn() -> None:
+            while True:
+                realtime.hub.remove(subscribe(realtime, other, channel=NEWS))
+                await anyio.sleep(0)
+
+        churning.start_soon(churn)
+        ids = [await emit(connection, FEED, user, "during_churn") for _ in range(20)]
+        frames = await read_frames(steady, len(ids))
+        churning.cancel_scope.cancel()
+    assert frame_ids(frames) == ids
+
+
+async def test_a_stream_that_joins_ahead_of_the_listener_gets_none_of_its_stale_frames(
+    realtime_postgres_url: str, realtime_database_url: str
+) -> None:
+    """2,000 broadcasts commit while the listener is away; a stream joins at the newest id (its
+    replay sent them). The listener then hands them over late: skipped, not queued (which
+    overflowed a small queue), nor counted as delivered."""
+    async with (
+        connected(realtime_database_url) as connection,
+        running_kernel(realtime_database_url) as realtime,
+    ):
+        async with closed_to_new_connections(realtime_postgres_url, realtime_database_url):
+            await terminate_listener(connection, os.getpid())
+
+            async def disconnected() -> bool:
+                return not realtime.listener.connected
+
+            await wait_until(disconnected, "the listener saw its connection die")
+            await connection.execute(
+                "SELECT fastapi_pg_sse.broadcast($1, 'stale', '{}'::jsonb)"
+                " FROM generate_series(1, 2000)",
+                FEED.name,
+            )
+            ahead = subscribe(realtime, "ahead", max_queued_bytes=500)
+            ahead.replayed_through = await connection.fetchval(
+                "SELECT max(id) FROM fastapi_pg_sse.events"
+            )
+        async with committing(connection) as ids:
+            await connection.execute(
+                "SELECT fastapi_pg_sse.broadcast($1, 'fresh', '{}'::jsonb)", FEED.name
+            )
+        frames = await read_frames(ahead, 1)
+        metrics = realtime.metrics()
+    assert frame_ids(frames) == ids
+    assert not ahead.overflowed
+    assert (metrics.events_delivered, metrics.clients_dropped) == (1, 0)

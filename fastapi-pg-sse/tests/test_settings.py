@@ -60,6 +60,7 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
         "write_timeout_seconds": ("REALTIME_WRITE_TIMEOUT_SECONDS", "12.5", 12.5),
         "max_streams": ("REALTIME_MAX_STREAMS", "500", 500),
         "max_streams_per_user": ("REALTIME_MAX_STREAMS_PER_USER", "3", 3),
+        "max_groups_per_stream": ("REALTIME_MAX_GROUPS_PER_STREAM", "16", 16),
         "stalled_client_grace_seconds": ("REALTIME_STALLED_CLIENT_GRACE_SECONDS", "2.5", 2.5),
         "replay_page_size": ("REALTIME_REPLAY_PAGE_SIZE", "50", 50),
         "keepalive_seconds": ("REALTIME_KEEPALIVE_SECONDS", "7", 7.0),

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import BaseRoute
 
 from fastapi_pg_sse.auth import QUERY_TOKEN_SCHEME
@@ -52,13 +52,19 @@ def _streamed_channel(route: BaseRoute) -> Channel[Any] | None:
     return channel if isinstance(channel, Channel) else None
 
 
+def stream_route_contexts(app: FastAPI) -> Iterator[tuple[Channel[Any], RouteContext]]:
+    """Each stream route of `app` that `stream_route` declared, those of included routers too,
+    with the channel it streams."""
+    for context in iter_route_contexts(app.routes):
+        channel = _streamed_channel(context.original_route)
+        if channel is not None:
+            yield channel, context
+
+
 def streamed_channels(app: FastAPI) -> list[Channel[Any]]:
     """The channels of the stream routes of `app` that `stream_route` declared, those of
     included routers too."""
-    found = (
-        _streamed_channel(context.original_route) for context in iter_route_contexts(app.routes)
-    )
-    return [channel for channel in found if channel is not None]
+    return [channel for channel, _ in stream_route_contexts(app)]
 
 
 def asyncapi_document(

@@ -108,8 +108,12 @@ class AuthenticatedUser:
     `REALTIME_JWT_GROUPS_CLAIM` names): their events reach the user's streams."""
 
 
-def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
-    """The token's user; raise `jwt.PyJWTError` if the token must not be trusted."""
+def verify_token(
+    token: str, settings: RealtimeSettings, *, read_groups: bool = True
+) -> AuthenticatedUser:
+    """The token's user; raise `jwt.PyJWTError` if the token must not be trusted. Its groups
+    claim is read only if `read_groups` (not when the app's `groups` function says them): a
+    claim the app does not use refuses no token."""
     if settings.jwt_key is None:
         raise RuntimeError(settings.missing_jwt_key())
     decoded = jwt.decode_complete(
@@ -133,7 +137,11 @@ def verify_token(token: str, settings: RealtimeSettings) -> AuthenticatedUser:
         id=user_id,
         expires_at=float(claims["exp"]),
         issued_at=float(issued_at) if isinstance(issued_at, int | float) else None,
-        groups=_groups(claims.get(settings.jwt_groups_claim, []), settings.jwt_groups_claim),
+        groups=(
+            _groups(claims.get(settings.jwt_groups_claim, []), settings.jwt_groups_claim)
+            if read_groups
+            else frozenset()
+        ),
     )
 
 
@@ -227,7 +235,7 @@ async def authenticated_user(
     if not token:
         raise _unauthorized(challenge)
     try:
-        return verify_token(token, settings)
+        return verify_token(token, settings, read_groups=realtime.groups_of is None)
     except UnusableUserId as error:
         raise _unauthorized(f'{challenge}, error="invalid_token"', f"{error}.") from error
     except jwt.PyJWTError as error:

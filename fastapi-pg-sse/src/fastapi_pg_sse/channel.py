@@ -461,23 +461,27 @@ async def fetch_audience_events(
     timeout: float | None = None,
 ) -> EventPage:
     """The committed events of `audiences` after the id `after`, in id order (a page, as
-    `fetch_events_after` says): what a stream replays. Each audience is read by its own index
-    range, and the ranges merged by id."""
+    `fetch_events_after` says): what a stream replays. Each audience's ids are read by its own
+    range of the audience index (index only), the ranges merged by id, and only the page's rows
+    read: a page costs its rows, not a page of rows per audience."""
     rows = await connection.fetch(
         f"""
-        WITH page AS (
-            SELECT {_EVENT_COLUMNS}
+        WITH page_ids AS (
+            SELECT candidate.id
             FROM unnest($1::text[], $2::text[], $3::text[])
                 AS audience (channel, target_user_id, target_group)
             CROSS JOIN LATERAL (
-                SELECT * FROM fastapi_pg_sse.events AS candidate
+                SELECT id FROM fastapi_pg_sse.events AS candidate
                 WHERE candidate.channel = audience.channel
                     AND candidate.target_user_id = audience.target_user_id
                     AND candidate.target_group = audience.target_group
                     AND candidate.id > $4
                 ORDER BY candidate.id LIMIT $5
-            ) AS event
-            ORDER BY event.id LIMIT $5
+            ) AS candidate
+            ORDER BY candidate.id LIMIT $5
+        ), page AS (
+            SELECT {_EVENT_COLUMNS}
+            FROM page_ids JOIN fastapi_pg_sse.events AS event ON event.id = page_ids.id
         ), {_SIZED_PAGE}
         SELECT * FROM sized WHERE before = 0 OR before + octet_length(data) <= $6 ORDER BY id
         """,
@@ -494,16 +498,15 @@ async def fetch_audience_events(
 
 async def fetch_committed_after(
     connection: Connection,
-    channels: Iterable[str],
     after: int,
     *,
     limit: int,
     max_bytes: int,
     timeout: float | None = None,
 ) -> tuple[EventPage, int]:
-    """Every committed event of `channels` after the id `after` (a page, as `fetch_events_after`
-    says), and the newest event id of the statement's snapshot (at least `after`): what the
-    listener reads.
+    """Every committed event after the id `after`, of every channel (a page, as
+    `fetch_events_after` says), and the newest event id of the statement's snapshot (at least
+    `after`): what the listener reads.
 
     Ids are given in commit order (see `fastapi_pg_sse.schema`), so every id up to that newest
     one is visible in the same snapshot: once a page that is not full is read, nothing up to
@@ -512,21 +515,17 @@ async def fetch_committed_after(
     rows = await connection.fetch(
         f"""
         WITH newest AS (
-            SELECT greatest(max(id), $2) AS through_id FROM fastapi_pg_sse.events
+            SELECT greatest(max(id), $1) AS through_id FROM fastapi_pg_sse.events
         ), page AS (
             SELECT {_EVENT_COLUMNS}
             FROM fastapi_pg_sse.events AS event, newest
-            WHERE event.id > $2 AND event.id <= newest.through_id
-                -- Not an index condition: the range of ids is the scan (by the primary key),
-                -- rather than all of each channel's entries of the audience index.
-                AND (event.channel = ANY($1::text[])) IS TRUE
-            ORDER BY event.id LIMIT $3
+            WHERE event.id > $1 AND event.id <= newest.through_id
+            ORDER BY event.id LIMIT $2
         ), {_SIZED_PAGE}
         SELECT sized.*, newest.through_id FROM newest
-        LEFT JOIN sized ON sized.before = 0 OR sized.before + octet_length(sized.data) <= $4
+        LEFT JOIN sized ON sized.before = 0 OR sized.before + octet_length(sized.data) <= $3
         ORDER BY sized.id
         """,
-        list(channels),
         after,
         limit,
         max_bytes,
@@ -534,6 +533,17 @@ async def fetch_committed_after(
     )
     through_id: int = rows[0]["through_id"]
     return _page(rows, limit), through_id
+
+
+async def fetch_newest_committed(
+    connection: Connection, after: int, *, timeout: float | None = None
+) -> int:
+    """The newest event id of the statement's snapshot (at least `after`): every id up to it is
+    visible in that snapshot (see `fetch_committed_after`)."""
+    newest: int = await connection.fetchval(
+        "SELECT greatest(max(id), $1) FROM fastapi_pg_sse.events", after, timeout=timeout
+    )
+    return newest
 
 
 NEWEST_ID = (

@@ -109,9 +109,12 @@ class Subscriber:
         return audiences(self.channels, self.user_id, self.groups)
 
     def offer(self, event_id: int, frame: bytes) -> bool:
-        """Queue a frame; return False, closing the subscriber, if its queue is full."""
-        if self._closed:
-            return True
+        """Queue a frame; return whether it did. A frame the replay already sent (a listener
+        behind the point the stream resumes from hands it over late) is skipped, and so is one
+        for a closed stream; one that would overflow the queue closes the subscriber
+        (`overflowed`)."""
+        if self._closed or event_id <= self.replayed_through:
+            return False
         if self._frames and self._queued_bytes + len(frame) > self._max_queued_bytes:
             self.overflowed = True
             self.close()
@@ -203,17 +206,16 @@ class Hub:
 
     A stream is in one audience per channel for its user, one per group, and one for everyone on
     the channel; it gets each event once, since an event has one audience. Which events to
-    publish, and in which order, is the listener's: it publishes every event of the channels
-    with streams here, in id order.
+    publish, and in which order, is the listener's: it publishes every event, in id order.
     """
 
     def __init__(self) -> None:
         self.counters = HubCounters()
         self.stats: ChannelStats | None = None
         """Counts per channel, kept while an exporter is enabled (see `Realtime`)."""
-        self.channel_joins = 0
-        """How many times a channel got its first open stream here: the listener, which reads
-        only the channels with streams, reads again when it changed during a read."""
+        self.joins = 0
+        """How many streams joined: the listener, which skips reading while no stream is open
+        here, tells by it whether one joined meanwhile."""
         self._audiences: dict[Audience, set[Subscriber]] = {}
         self._streams_by_user: dict[str, set[Subscriber]] = {}
         self._streams_by_channel: dict[str, int] = {}
@@ -226,9 +228,8 @@ class Hub:
             return
         for audience in subscriber.audiences():
             self._audiences.setdefault(audience, set()).add(subscriber)
+        self.joins += 1
         for channel in subscriber.channels:
-            if channel not in self._streams_by_channel:
-                self.channel_joins += 1
             self._streams_by_channel[channel] = self._streams_by_channel.get(channel, 0) + 1
         self._streams_by_user.setdefault(subscriber.user_id, set()).add(subscriber)
         self.counters.open_streams += 1
@@ -273,10 +274,6 @@ class Hub:
         channels counts in each)."""
         return dict(self._streams_by_channel)  # a copy: a scrape may run in a thread
 
-    def channels(self) -> set[str]:
-        """The channels with open streams."""
-        return set(self._streams_by_channel)
-
     def publish(self, event: Event) -> None:
         """Hand a committed event to the open streams of its audience, encoded once for the
         per-channel streams and once for the multiplexed ones."""
@@ -285,24 +282,24 @@ class Hub:
             return
         frames: dict[bool, bytes] = {}
         overflowed: list[Subscriber] = []
+        delivered = 0
         for subscriber in subscribers:
             multiplexed = subscriber.multiplexed
             frame = frames.get(multiplexed)
             if frame is None:
                 event_type = f"{event.channel}.{event.type}" if multiplexed else event.type
                 frame = frames[multiplexed] = event_frame(event.id, event_type, event.data)
-            if not subscriber.offer(event.id, frame):
+            if subscriber.offer(event.id, frame):
+                delivered += 1
+            elif subscriber.overflowed:
                 overflowed.append(subscriber)
-        delivered = len(subscribers) - len(overflowed)
         self.counters.events_delivered += delivered
         if self.stats is not None and delivered:
             counts = self.stats.of(event.channel)
             counts.events_delivered += delivered
             counts.observe_delay(event.committed_seconds_ago)
         if event.traceparent is not None:
-            record_delivery(
-                event.channel, event.id, event.type, event.traceparent, len(subscribers)
-            )
+            record_delivery(event.channel, event.id, event.type, event.traceparent, delivered)
         for subscriber in overflowed:
             self._drop(subscriber, "queue full")
 

@@ -10,12 +10,13 @@ A notification (`<id> <channel> <user>`, or `<id> <channel> \n<group>`, on the N
 `fastapi_pg_sse`) only wakes the listener: any role that can connect can NOTIFY, so what reaches
 a stream is always read from the events table. The listener keeps one watermark for the process,
 `delivered_through`: every event up to it was handed to the hub. Woken, it reads in one statement
-(one snapshot) the events after it of every channel with streams here, in id order, and the
-newest id of that snapshot. Ids are given in commit order (see `fastapi_pg_sse.schema`), so
-every id up to that newest one is visible in the snapshot: the watermark moves there once the
-page is not full, never past an event committed late, whatever a notification claims. One
-order for every audience: a stream that reads its user's events, its groups' and its channels'
-broadcasts, on several channels, gets them in id order.
+(one snapshot) the events after it, of every channel, in id order, and the newest id of that
+snapshot, and routes each to the streams subscribed to its audience as it hands it over.
+Ids are given in commit order (see `fastapi_pg_sse.schema`), so every id up to that newest one
+is visible in the snapshot: the watermark moves there once the page is not full, never past an
+event committed late, whatever a notification claims. One order for every audience: a stream
+that reads its user's events, its groups' and its channels' broadcasts, on several channels,
+gets them in id order.
 
 Nor can a flood of notifications exhaust the process: however many arrive, they set one flag,
 and a read serves all of those that came before it; foreign ones are counted, and warned about
@@ -43,6 +44,7 @@ from fastapi_pg_sse.channel import (
     REVOCATIONS,
     Event,
     fetch_committed_after,
+    fetch_newest_committed,
 )
 from fastapi_pg_sse.hub import Hub
 from fastapi_pg_sse.schema import SCHEMA, SchemaMismatch, check_schema
@@ -316,29 +318,38 @@ class Listener:
         )
 
     async def _read_on(self, connection: asyncpg.Connection) -> Counter[str]:
-        """Hand the hub every event after the watermark of the channels with streams here (and
-        the revocations), in id order, a page at a time, up to the newest id committed.
+        """Hand the hub every event after the watermark (and the revocations), in id order, a
+        page at a time, up to the newest id committed.
 
-        A channel that got its first stream during a read was not read: that read is dropped
-        and made again, so that the stream misses none of its events, nor gets them out of
-        order. With no stream here, the watermark just moves to the newest id: a stream that
-        opens later replays from its own snapshot, taken after it joined the hub. Returns how
-        many events of each channel it handed over.
+        Every channel's events are read, and routed to the streams subscribed as each is
+        handed over: a stream that joined during a read gets the events of the read after
+        the point it resumes from (the hub skips the others), so no read is ever made again,
+        however often streams come and go. With no stream here, the watermark just moves to
+        the newest id, unless a stream joined meanwhile: a stream that opens later replays from
+        its own snapshot, taken after it joined the hub. Returns how many events of each
+        channel it handed over.
         """
         assert self.delivered_through is not None, "set as the connection listens"
         handed_over: Counter[str] = Counter()
+        timeout = self._keepalive_seconds  # a silent network must not hold a read for ever
         while True:
-            joins = self._hub.channel_joins
+            if self._hub.counters.open_streams == 0:
+                joins = self._hub.joins
+                newest = await fetch_newest_committed(
+                    connection, self.delivered_through, timeout=timeout
+                )
+                if self._hub.joins == joins:  # else read: the snapshot may predate its replay's
+                    self.delivered_through = newest
+                    self.newest_seen = max(self.newest_seen, newest)
+                    self._behind = False
+                    return handed_over
             page, newest = await fetch_committed_after(
                 connection,
-                [REVOCATIONS, *self._hub.channels()],
                 self.delivered_through,
                 limit=self._page_size,
                 max_bytes=self._page_bytes,
-                timeout=self._keepalive_seconds,  # a silent network must not hold it for ever
+                timeout=timeout,
             )
-            if self._hub.channel_joins != joins:
-                continue
             for event in page.events:
                 self._hand_over(event)
             handed_over.update(e.channel for e in page.events if e.channel != REVOCATIONS)

@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 from fastapi.datastructures import DefaultPlaceholder
 from starlette import status
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -143,6 +144,9 @@ class Realtime:
         """Whether its settings verify tokens (see `jwt_key_problem`), as the app starts."""
         self.multiplexed_channels: dict[str, Channel[Any]] = {}
         """The channels the multiplexed route serves, by name, as the app starts."""
+        self.multiplexed_guards: dict[str, str] = {}
+        """The channels it serves that their stream routes' dependencies guard, by name, with
+        what guards them, as the app starts (none when the app says who may read which)."""
         self._pool: asyncpg.Pool | None = None
         self._heartbeats: asyncio.Task[None] | None = None
         self._restore_signal_handlers: Callable[[], None] = lambda: None
@@ -235,6 +239,9 @@ class Realtime:
         `revoked` event. Credentials issued (`issued_at`, a Unix time) before the second of the
         user's last revocation are refused with a 401. A user id or a group name no stream can
         serve (`user_id_problem`), or no channel, is a `ValueError`.
+
+        `groups` are the user's groups, given explicitly: the app's `groups` function (see
+        `create_realtime_router`) is not called, nor is a token read.
         """
         members_of = frozenset(groups)
         if problem := groups_problem(members_of):
@@ -322,6 +329,7 @@ class Realtime:
         request.
         """
         subscriber.groups = await groups()
+        self._check_groups(subscriber)
         reset = await self._join(subscriber, last_event_id)
         opening = opening_frame(subscriber.replayed_through, self.settings.retry_milliseconds)
         pages = self._replay(subscriber, issued_at)
@@ -331,6 +339,24 @@ class Realtime:
         )
         async for page in pages:
             yield page
+
+    def _check_groups(self, subscriber: Subscriber) -> None:
+        """Refuse a stream of more groups than `max_groups_per_stream`: a 500 (the groups are
+        the app's to say), logged naming the setting."""
+        limit = self.settings.max_groups_per_stream
+        if len(subscriber.groups) <= limit:
+            return
+        logger.error(
+            "realtime stream refused: its user is in %d groups, more than"
+            " REALTIME_MAX_GROUPS_PER_STREAM (%d)",
+            len(subscriber.groups),
+            limit,
+            extra={"user_id": subscriber.user_id},
+        )
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+            "The user is in more groups than a stream may read (REALTIME_MAX_GROUPS_PER_STREAM).",
+        )
 
     @staticmethod
     def _reset_frame(subscriber: Subscriber, event_id: int) -> bytes:

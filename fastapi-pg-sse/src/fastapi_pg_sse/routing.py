@@ -6,7 +6,15 @@ caller resumes from).
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -14,10 +22,12 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.concurrency import run_in_threadpool
 
 from fastapi_pg_sse.asyncapi import (
     record_stream_route,
     serve_asyncapi_document,
+    stream_route_contexts,
     streamed_channels,
 )
 from fastapi_pg_sse.auth import (
@@ -27,7 +37,7 @@ from fastapi_pg_sse.auth import (
     jwt_key_problem,
     token_user_if_configured,
 )
-from fastapi_pg_sse.channel import Channel, user_id_problem
+from fastapi_pg_sse.channel import CONNECTION_ERRORS, Channel, user_id_problem
 from fastapi_pg_sse.openapi import (
     STREAM_OPENAPI,
     multiplexed_openapi,
@@ -43,6 +53,10 @@ Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 GroupsOf = Callable[[AuthenticatedUser, Request], Iterable[str] | Awaitable[Iterable[str]]]
 """The app's function that says a user's groups: `groups_of(user, request)`, sync or async."""
 
+Authorize = Callable[[AuthenticatedUser, Channel[Any], Request], bool | Awaitable[bool]]
+"""The app's function that says whether a caller may read a channel on the multiplexed route:
+`authorize(user, channel, request)`, sync or async."""
+
 logger = logging.getLogger(__name__)
 
 _EVENT_ID = re.compile(r"[0-9]{1,18}")
@@ -57,6 +71,7 @@ def create_realtime_router(
     stream_url: str | None = "/realtime/stream",
     user: Callable[..., Any] | None = None,
     groups: GroupsOf | None = None,
+    authorize: Authorize | None = None,
 ) -> APIRouter:
     """The router to include once in the app, with the app's stream routes: its lifespan runs
     the kernel, one LISTEN connection for every channel, and keeps tokens sent in query
@@ -73,6 +88,12 @@ def create_realtime_router(
     no token, the route is neither served nor documented). `groups`, if given,
     says the groups of the caller of every stream route, each time a stream opens or resumes,
     instead of the token's groups claim; an exception it raises answers the request.
+
+    The multiplexed route does not run the dependencies of each channel's own stream route: by
+    default it serves only the channels that have a stream route that depends on nothing but
+    the caller's authentication and `Streams` (a 403 names the others, guarded by their route's
+    dependencies). `authorize`, if given, decides instead, for every channel requested, each
+    time the route opens a stream: False is a 403 naming the channel.
     """
     caller = user or token_user_if_configured
 
@@ -87,6 +108,7 @@ def create_realtime_router(
         # Given channels are the only ones a stream may open; else, those of the stream routes.
         served = {channel.name: channel for channel in channels or streamed_channels(app)}
         realtime.multiplexed_channels = served
+        realtime.multiplexed_guards = {} if authorize is not None else _guards(app, caller)
         if multiplexed is not None:  # its document, now that the app's routes are known
             _document(
                 app,
@@ -111,13 +133,19 @@ def create_realtime_router(
             asyncapi_url, serve_asyncapi_document, methods=["GET"], include_in_schema=False
         )
     multiplexed = (
-        None if stream_url is None else _add_multiplexed_route(router, stream_url, caller, channels)
+        None
+        if stream_url is None
+        else _add_multiplexed_route(router, stream_url, caller, channels, authorize)
     )
     return router
 
 
 def _add_multiplexed_route(
-    router: APIRouter, path: str, caller: Callable[..., Any], channels: Sequence[Channel[Any]]
+    router: APIRouter,
+    path: str,
+    caller: Callable[..., Any],
+    channels: Sequence[Channel[Any]],
+    authorize: Authorize | None,
 ) -> APIRoute:
     """Add the multiplexed route, documented with `channels` until the app starts."""
 
@@ -128,7 +156,10 @@ def _add_multiplexed_route(
     ) -> EventStream:
         """The caller's events of every channel `channels` names, in one stream: each event's
         `event` field is `<channel>.<type>`."""
-        return streams.open(_requested_channels(request, streams.realtime), user)
+        requested = _requested_channels(request, streams.realtime)
+        caller = AuthenticatedUser(user) if isinstance(user, str) else user
+        await _check_access(authorize, streams.realtime, caller, requested, request)
+        return streams.open(requested, caller)
 
     router.add_api_route(
         path,
@@ -168,26 +199,106 @@ def _multiplexed_responses(channels: Iterable[Channel[Any]], route: APIRoute) ->
 
 
 def _requested_channels(request: Request, realtime: Realtime) -> list[Channel[Any]]:
-    """The channels `?channels=` names, comma-separated; 400 for none, an empty or a repeated
-    name, or one the route does not serve."""
+    """The channels `?channels=` names, comma-separated; 400 for none, the parameter given more
+    than once, more names than the route serves, an empty or a repeated name, or one the route
+    does not serve. Linear in what it reads, which it bounds, and what it echoes is cut short."""
     served = realtime.multiplexed_channels
-    raw = request.query_params.get("channels", "")
-    names = raw.split(",") if raw else []
+    given = request.query_params.getlist("channels")
+    raw = given[0] if given else ""
+    names = raw.split(",", len(served)) if raw else []  # one more than it serves, at most
     problem = None
-    if not names:
+    if len(given) > 1:
+        problem = "channels is given more than once: name every channel in one, comma-separated"
+    elif not names:
         problem = "channels must name at least one channel, comma-separated"
+    elif len(names) > len(served):
+        problem = f"channels names more channels than the {len(served)} this route serves"
     elif "" in names:
-        problem = f"channels holds an empty name: {raw!r}"
-    elif repeated := sorted({name for name in names if names.count(name) > 1}):
-        problem = f"channels names {', '.join(repeated)} more than once"
+        problem = f"channels holds an empty name: {_echo(raw)}"
+    elif repeated := sorted(name for name, count in Counter(names).items() if count > 1):
+        problem = f"channels names {', '.join(map(_echo, repeated))} more than once"
     elif unknown := [name for name in names if name not in served]:
         problem = (
-            f"channels names {', '.join(repr(name) for name in unknown)}, which this route does"
+            f"channels names {', '.join(map(_echo, unknown[:_ECHOED]))}, which this route does"
             f" not serve; it serves: {', '.join(sorted(served)) or 'none'}"
         )
     if problem is not None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{problem}.")
     return [served[name] for name in names]
+
+
+_ECHOED = 5
+"""How many of the names a request got wrong its 400 repeats."""
+
+
+def _echo(text: str) -> str:
+    """Part of a request, repeated in an answer: quoted, and cut short."""
+    return repr(text[:64]) + ("..." if len(text) > 64 else "")
+
+
+async def _check_access(
+    authorize: Authorize | None,
+    realtime: Realtime,
+    user: AuthenticatedUser,
+    channels: Sequence[Channel[Any]],
+    request: Request,
+) -> None:
+    """403 for a requested channel the caller may not read on the multiplexed route: one the app's
+    `authorize` refuses, else one guarded by its stream route's dependencies, which this route
+    does not run."""
+    if authorize is None:
+        guards = realtime.multiplexed_guards
+        if guarded := [channel.name for channel in channels if channel.name in guards]:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"channels names {', '.join(repr(name) for name in guarded)}, guarded by the"
+                f" dependencies of its stream route ({'; '.join(guards[n] for n in guarded)}),"
+                " which this route does not run: it serves a guarded channel only to the callers"
+                " that create_realtime_router(authorize=...) allows.",
+            )
+        return
+    for channel in channels:
+        if not await call_app_function(authorize, user, channel, request):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"The caller may not stream {channel.name!r}.",
+            )
+
+
+def _guards(app: FastAPI, caller: Callable[..., Any]) -> dict[str, str]:
+    """What guards each channel of `app` that has stream routes but none that depends on nothing
+    beyond `caller` (the multiplexed route's authentication) and the runtime's own dependencies:
+    each route's path and the dependencies it adds, by channel name."""
+    allowed = {caller, stream_opener, get_realtime, last_event_id}
+    if caller is token_user_if_configured:
+        allowed.add(authenticated_user)  # CurrentUser: the same tokens
+    guarded: dict[str, list[str]] = {}
+    open_channels: set[str] = set()
+    for channel, context in stream_route_contexts(app):
+        extra = [
+            getattr(sub.call, "__name__", repr(sub.call))
+            for sub in context.dependant.dependencies
+            if sub.call not in allowed
+        ]
+        if extra:
+            guarded.setdefault(channel.name, []).append(f"{context.path} on {', '.join(extra)}")
+        else:
+            open_channels.add(channel.name)
+    return {
+        name: ", ".join(routes) for name, routes in guarded.items() if name not in open_channels
+    }
+
+
+async def call_app_function(function: Callable[..., Any], *args: Any) -> Any:
+    """What an app's function (`groups`, `authorize`) answers: a sync one runs in the threadpool,
+    so that one that blocks (a database read) does not hold the event loop."""
+    if inspect.iscoroutinefunction(function):
+        answer = function(*args)
+    else:
+        answer = await run_in_threadpool(function, *args)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return answer
 
 
 def _check_token_settings(settings: RealtimeSettings) -> None:
@@ -276,6 +387,11 @@ async def last_event_id(request: Request) -> int | None:
     return int(value)
 
 
+class GroupsFunctionFailed(RuntimeError):
+    """The app's groups function failed with what would otherwise pass for an outage of the
+    runtime's database: a 500."""
+
+
 @dataclass(frozen=True)
 class StreamOpener:
     """Opens the caller's stream of a channel (or several), resuming after the id it received
@@ -317,14 +433,18 @@ class StreamOpener:
         )
 
     async def _groups(self, user: AuthenticatedUser) -> frozenset[str]:
-        """The groups of `user` now: what the app's function says, else the token's; a 401 if
-        it names one no stream can serve."""
+        """The groups of `user` now: what the app's function says, else the token's.
+
+        The function's faults are the server's, answered 500 and logged: a group no stream can
+        serve, and a connection error or timeout of its own, which is no outage of the runtime's
+        database (whose answer tells the client to come back later)."""
         groups_of = self.realtime.groups_of
         if groups_of is None:
             return user.groups
-        answer = groups_of(user, self.request)
-        if inspect.isawaitable(answer):
-            answer = await answer
+        try:
+            answer = await call_app_function(groups_of, user, self.request)
+        except CONNECTION_ERRORS as error:
+            raise GroupsFunctionFailed(f"the app's groups function raised {error!r}") from error
         groups: frozenset[str] = frozenset()
         if isinstance(answer, str) or not isinstance(answer, Iterable):
             problem: str | None = f"{type(answer).__name__}, not an iterable of group names"
@@ -332,8 +452,10 @@ class StreamOpener:
             groups = frozenset(answer)
             problem = groups_problem(groups)
         if problem is not None:
-            raise self._unservable(
-                f"The app's groups function gave what no stream can serve: {problem}."
+            logger.error("the app's groups function gave what no stream can serve: %s", problem)
+            raise HTTPException(
+                status.HTTP_500_INTERNAL_SERVER_ERROR,
+                "The app's groups function gave a group no stream can serve.",
             )
         return groups
 

@@ -50,8 +50,9 @@ class TokenFormat(BaseSettings):
     integer (its decimal digits are the id)."""
     jwt_groups_claim: str = "groups"
     """The claim that holds the user's groups, whose events the user's streams carry too: a
-    list of group names (absent: none). Unused when the app gives `create_realtime_router` a
-    `groups` function."""
+    list of group names (absent: none; anything else refuses the token). Not read at all when
+    the app gives `create_realtime_router` a `groups` function: then a token's claim of that
+    name, whatever it holds, is none of the runtime's business."""
     auth_scheme: str = "Bearer"
     """The scheme word of the `Authorization` header (`Authorization: Bearer <JWT>`), compared
     case-insensitively (RFC 9110 §11.1); also the scheme of the 401's `WWW-Authenticate`
@@ -154,6 +155,9 @@ class RealtimeSettings(TokenSources):
     max_streams_per_user: int = Field(10, gt=0)
     """Streams one user may hold open in this process, over every channel; the next one gets
     429 with `Retry-After`."""
+    max_groups_per_stream: int = Field(256, gt=0)
+    """The most groups a stream reads: each costs memory per open stream and an index range per
+    page of replay. A user in more is the app's fault, answered 500 and logged."""
     stalled_client_grace_seconds: float = Field(1.0, gt=0)
     """How long a stream the server ended may take to flush before its connection is cut."""
     replay_page_size: int = Field(1000, gt=0)
