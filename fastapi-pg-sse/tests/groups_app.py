@@ -1,7 +1,8 @@
 """An application that says its users' groups itself (`create_realtime_router(groups=...)`):
 from the table `test_memberships`, read each time a stream opens; a user whose id starts with
 `banned` is answered 403, and one whose id starts with `blank` is said to be in a group
-named '' (which no stream can serve); for one whose id starts with `slow`, it times out."""
+named '' (which no stream can serve); for one whose id starts with `slow`, it times out; for one
+whose id starts with `claimed`, it gives the groups of the token's claim (`user.groups`)."""
 
 from fastapi import FastAPI, HTTPException, Request, status
 
@@ -19,6 +20,8 @@ async def groups_of(user: AuthenticatedUser, request: Request) -> list[str]:
         return [""]
     if user.id.startswith("slow"):
         raise TimeoutError("the membership service did not answer")
+    if user.id.startswith("claimed"):
+        return sorted(user.groups)
     async with request.app.state.realtime.pool.acquire() as connection:
         rows = await connection.fetch(
             "SELECT group_name FROM test_memberships WHERE user_id = $1", user.id

@@ -109,11 +109,12 @@ class AuthenticatedUser:
 
 
 def verify_token(
-    token: str, settings: RealtimeSettings, *, read_groups: bool = True
+    token: str, settings: RealtimeSettings, *, refuse_bad_groups: bool = True
 ) -> AuthenticatedUser:
-    """The token's user; raise `jwt.PyJWTError` if the token must not be trusted. Its groups
-    claim is read only if `read_groups` (not when the app's `groups` function says them): a
-    claim the app does not use refuses no token."""
+    """The token's user; raise `jwt.PyJWTError` if the token must not be trusted. A groups claim
+    that holds no group names refuses the token only if `refuse_bad_groups` (not when the app's
+    `groups` function says the groups: it may read `user.groups`, or ignore a claim it does not
+    use); otherwise the user is in no group by the token."""
     if settings.jwt_key is None:
         raise RuntimeError(settings.missing_jwt_key())
     decoded = jwt.decode_complete(
@@ -137,11 +138,7 @@ def verify_token(
         id=user_id,
         expires_at=float(claims["exp"]),
         issued_at=float(issued_at) if isinstance(issued_at, int | float) else None,
-        groups=(
-            _groups(claims.get(settings.jwt_groups_claim, []), settings.jwt_groups_claim)
-            if read_groups
-            else frozenset()
-        ),
+        groups=_claimed_groups(claims, settings.jwt_groups_claim, refuse=refuse_bad_groups),
     )
 
 
@@ -166,13 +163,19 @@ def _user_id(value: object, claim: str) -> str:
     return value
 
 
-def _groups(value: object, claim: str) -> frozenset[str]:
-    """The group names `claim` holds: a list of names a stream can serve (`groups_problem`)."""
+def _claimed_groups(claims: dict[str, Any], claim: str, *, refuse: bool) -> frozenset[str]:
+    """The group names `claim` holds: a list of names a stream can serve (`groups_problem`); for
+    anything else `UnusableUserId` if `refuse`, else no group."""
+    value = claims.get(claim, [])
     if not isinstance(value, list):
-        raise UnusableUserId(f"the token's {claim} claim is not a list of group names")
-    if problem := groups_problem(value):
-        raise UnusableUserId(f"the token's {claim} claim is refused: {problem}")
-    return frozenset(value)
+        problem: str | None = f"the token's {claim} claim is not a list of group names"
+    elif found := groups_problem(value):
+        problem = f"the token's {claim} claim is refused: {found}"
+    else:
+        return frozenset(value)
+    if refuse:
+        raise UnusableUserId(problem)
+    return frozenset()
 
 
 def _check_type(typ: object, expected: str) -> None:
@@ -235,7 +238,7 @@ async def authenticated_user(
     if not token:
         raise _unauthorized(challenge)
     try:
-        return verify_token(token, settings, read_groups=realtime.groups_of is None)
+        return verify_token(token, settings, refuse_bad_groups=realtime.groups_of is None)
     except UnusableUserId as error:
         raise _unauthorized(f'{challenge}, error="invalid_token"', f"{error}.") from error
     except jwt.PyJWTError as error:

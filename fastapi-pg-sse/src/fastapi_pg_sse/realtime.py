@@ -539,8 +539,9 @@ class EventStream(StreamingResponse):
                     first = await anext(self._catch_up)
             except CONNECTION_ERRORS as error:
                 logger.warning(
-                    "realtime stream ended at once: database unavailable, or no pooled"
-                    " connection free in time (%r); the client reconnects after the retry hint",
+                    "realtime stream ended at once: database unavailable, no pooled connection"
+                    " free in time, or the app's groups function could not connect (%r); the"
+                    " client reconnects after the retry hint",
                     error,
                 )
                 await self._end_at_once(send)

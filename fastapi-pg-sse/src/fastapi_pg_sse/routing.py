@@ -37,7 +37,7 @@ from fastapi_pg_sse.auth import (
     jwt_key_problem,
     token_user_if_configured,
 )
-from fastapi_pg_sse.channel import CONNECTION_ERRORS, Channel, user_id_problem
+from fastapi_pg_sse.channel import Channel, user_id_problem
 from fastapi_pg_sse.openapi import (
     STREAM_OPENAPI,
     multiplexed_openapi,
@@ -108,7 +108,9 @@ def create_realtime_router(
         # Given channels are the only ones a stream may open; else, those of the stream routes.
         served = {channel.name: channel for channel in channels or streamed_channels(app)}
         realtime.multiplexed_channels = served
-        realtime.multiplexed_guards = {} if authorize is not None else _guards(app, caller)
+        realtime.multiplexed_guards = (
+            {} if authorize is not None else _guards(app, caller, multiplexed)
+        )
         if multiplexed is not None:  # its document, now that the app's routes are known
             _document(
                 app,
@@ -249,12 +251,16 @@ async def _check_access(
     if authorize is None:
         guards = realtime.multiplexed_guards
         if guarded := [channel.name for channel in channels if channel.name in guards]:
+            logger.info(
+                "realtime multiplexed stream refused guarded channels: %s",
+                "; ".join(f"{name} ({guards[name]})" for name in guarded),
+            )
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"channels names {', '.join(repr(name) for name in guarded)}, guarded by the"
-                f" dependencies of its stream route ({'; '.join(guards[n] for n in guarded)}),"
-                " which this route does not run: it serves a guarded channel only to the callers"
-                " that create_realtime_router(authorize=...) allows.",
+                " dependencies of its stream route, which this route does not run: it serves a"
+                " guarded channel only to the callers that create_realtime_router(authorize=...)"
+                " allows.",
             )
         return
     for channel in channels:
@@ -265,20 +271,28 @@ async def _check_access(
             )
 
 
-def _guards(app: FastAPI, caller: Callable[..., Any]) -> dict[str, str]:
+def _guards(
+    app: FastAPI, caller: Callable[..., Any], multiplexed: APIRoute | None
+) -> dict[str, str]:
     """What guards each channel of `app` that has stream routes but none that depends on nothing
-    beyond `caller` (the multiplexed route's authentication) and the runtime's own dependencies:
-    each route's path and the dependencies it adds, by channel name."""
-    allowed = {caller, stream_opener, get_realtime, last_event_id}
+    the multiplexed route does not run itself: `caller` (its authentication, without scopes),
+    the runtime's own dependencies, and those the app or `include_router` gives the multiplexed
+    route too. Each route's path and the dependencies it adds, by channel name, for the log."""
+    allowed: set[tuple[Any, tuple[str, ...]]] = {
+        (call, ()) for call in (caller, stream_opener, get_realtime, last_event_id)
+    }
     if caller is token_user_if_configured:
-        allowed.add(authenticated_user)  # CurrentUser: the same tokens
+        allowed.add((authenticated_user, ()))  # CurrentUser: the same tokens
+    for context in iter_route_contexts(app.routes):
+        if multiplexed is not None and context.original_route is multiplexed:
+            allowed |= {_requirement(sub) for sub in context.dependant.dependencies}
     guarded: dict[str, list[str]] = {}
     open_channels: set[str] = set()
     for channel, context in stream_route_contexts(app):
         extra = [
             getattr(sub.call, "__name__", repr(sub.call))
             for sub in context.dependant.dependencies
-            if sub.call not in allowed
+            if _requirement(sub) not in allowed
         ]
         if extra:
             guarded.setdefault(channel.name, []).append(f"{context.path} on {', '.join(extra)}")
@@ -287,6 +301,12 @@ def _guards(app: FastAPI, caller: Callable[..., Any]) -> dict[str, str]:
     return {
         name: ", ".join(routes) for name, routes in guarded.items() if name not in open_channels
     }
+
+
+def _requirement(dependency: Dependant) -> tuple[Any, tuple[str, ...]]:
+    """A dependency as a guard: what it calls, and the OAuth scopes it requires of the caller
+    (`Security(current_user, scopes=[...])` guards what plain `current_user` does not)."""
+    return dependency.call, tuple(sorted(dependency.own_oauth_scopes or ()))
 
 
 async def call_app_function(function: Callable[..., Any], *args: Any) -> Any:
@@ -387,11 +407,6 @@ async def last_event_id(request: Request) -> int | None:
     return int(value)
 
 
-class GroupsFunctionFailed(RuntimeError):
-    """The app's groups function failed with what would otherwise pass for an outage of the
-    runtime's database: a 500."""
-
-
 @dataclass(frozen=True)
 class StreamOpener:
     """Opens the caller's stream of a channel (or several), resuming after the id it received
@@ -435,16 +450,14 @@ class StreamOpener:
     async def _groups(self, user: AuthenticatedUser) -> frozenset[str]:
         """The groups of `user` now: what the app's function says, else the token's.
 
-        The function's faults are the server's, answered 500 and logged: a group no stream can
-        serve, and a connection error or timeout of its own, which is no outage of the runtime's
-        database (whose answer tells the client to come back later)."""
+        A group no stream can serve is the app's fault, answered 500 and logged. A connection
+        error or a timeout it raises (reading memberships from a database that is down) is
+        answered as an outage of the runtime's database is: the client comes back after the
+        retry hint."""
         groups_of = self.realtime.groups_of
         if groups_of is None:
             return user.groups
-        try:
-            answer = await call_app_function(groups_of, user, self.request)
-        except CONNECTION_ERRORS as error:
-            raise GroupsFunctionFailed(f"the app's groups function raised {error!r}") from error
+        answer = await call_app_function(groups_of, user, self.request)
         groups: frozenset[str] = frozenset()
         if isinstance(answer, str) or not isinstance(answer, Iterable):
             problem: str | None = f"{type(answer).__name__}, not an iterable of group names"

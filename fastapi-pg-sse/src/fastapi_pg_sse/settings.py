@@ -50,9 +50,10 @@ class TokenFormat(BaseSettings):
     integer (its decimal digits are the id)."""
     jwt_groups_claim: str = "groups"
     """The claim that holds the user's groups, whose events the user's streams carry too: a
-    list of group names (absent: none; anything else refuses the token). Not read at all when
-    the app gives `create_realtime_router` a `groups` function: then a token's claim of that
-    name, whatever it holds, is none of the runtime's business."""
+    list of group names (absent: none; anything else refuses the token). When the app gives
+    `create_realtime_router` a `groups` function, that function says the groups: a list of
+    names in the claim is then in `user.groups` for it to use or ignore, and anything else is no
+    group, refusing no token."""
     auth_scheme: str = "Bearer"
     """The scheme word of the `Authorization` header (`Authorization: Bearer <JWT>`), compared
     case-insensitively (RFC 9110 §11.1); also the scheme of the 401's `WWW-Authenticate`
