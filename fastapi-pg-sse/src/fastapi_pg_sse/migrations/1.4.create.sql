@@ -1,11 +1,7 @@
 -- fastapi-pg-sse schema 1.4, as 1.0.sql, 1.1.sql, 1.2.sql, 1.3.sql then 1.4.sql make it (their comments say why).
 CREATE SCHEMA fastapi_pg_sse;
 -- The versions applied to this database, each recorded by its own migration.
-CREATE TABLE fastapi_pg_sse.migrations (
-    version text PRIMARY KEY,
-    applied_at timestamptz NOT NULL DEFAULT now()
-);
-
+CREATE TABLE fastapi_pg_sse.migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
 -- Every committed event, for replay; ids follow commit order (see commit_events).
 CREATE TABLE fastapi_pg_sse.events (
     id bigint PRIMARY KEY,
@@ -21,26 +17,16 @@ CREATE TABLE fastapi_pg_sse.events (
 CREATE INDEX events_audience_idx ON fastapi_pg_sse.events (channel, target_user_id, target_group, id);
 CREATE INDEX events_prune_idx ON fastapi_pg_sse.events (channel, created_at);
 CREATE SEQUENCE fastapi_pg_sse.event_ids AS bigint OWNED BY fastapi_pg_sse.events.id;
-
 -- How far back a client of a channel (target_user_id '') or of one user may resume without a reset.
 CREATE TABLE fastapi_pg_sse.pruned (
-    channel text NOT NULL,
-    target_user_id text NOT NULL DEFAULT '',
-    through_id bigint NOT NULL,
-    PRIMARY KEY (channel, target_user_id)
+    channel text NOT NULL, target_user_id text NOT NULL DEFAULT '', through_id bigint NOT NULL, PRIMARY KEY (channel, target_user_id)
 );
 CREATE INDEX pruned_through_idx ON fastapi_pg_sse.pruned (through_id);
-
 -- Events emitted by transactions still running. Unlogged: what a crash loses never committed.
-CREATE UNLOGGED TABLE fastapi_pg_sse.pending_events (
-    xact_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    position bigint GENERATED ALWAYS AS IDENTITY,
-    channel text NOT NULL,
-    target_user_id text NOT NULL,
-    type text NOT NULL,
-    payload jsonb NOT NULL,
-    traceparent text,
-    target_group text NOT NULL DEFAULT ''
+CREATE UNLOGGED TABLE fastapi_pg_sse.pending_events (  -- the columns of events that are known before the commit
+    xact_id xid8 NOT NULL DEFAULT pg_current_xact_id(), position bigint GENERATED ALWAYS AS IDENTITY,
+    channel text NOT NULL, target_user_id text NOT NULL, type text NOT NULL, payload jsonb NOT NULL,
+    traceparent text, target_group text NOT NULL DEFAULT ''
 );
 CREATE INDEX pending_events_xact_idx ON fastapi_pg_sse.pending_events (xact_id);
 -- One row per transaction with pending events, whose deferred trigger commits them.
@@ -66,9 +52,8 @@ END;
 CREATE FUNCTION fastapi_pg_sse.traceparent_problem(traceparent text) RETURNS text LANGUAGE sql IMMUTABLE
 RETURN CASE WHEN traceparent !~ '^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$' THEN 'traceparent must be a W3C traceparent such as 00-<32 hex digits>-<16 hex digits>-01, got ' || quote_literal(left(traceparent, 100)) END;
 
--- Records events in the caller's transaction, in the order given, each checked, numbered and announced
--- as it commits (commit_events): `audience` 'user' to the user each target names, 'group' to the
--- members of the group each names, 'everyone' (targets NULL) to every stream of the channel.
+-- Records events in the caller's transaction, in the order given, each checked, numbered and announced as it commits
+-- (commit_events): to the user each target names, the group each names, or, targets NULL, to every stream of the channel.
 CREATE FUNCTION fastapi_pg_sse.record(channel text, audience text, targets text[], event_types text[], payloads jsonb[], traceparent text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     problem text := fastapi_pg_sse.traceparent_problem(traceparent);
@@ -134,8 +119,7 @@ BEGIN
 END;
 $$;
 
--- At commit: numbers the transaction's events after every id committed before, and NOTIFYs
--- `<id> <channel> <user>`, or `<id> <channel> \n<group>` (`\n` alone: everyone).
+-- At commit: numbers the transaction's events after every id committed before; NOTIFYs `<id> <channel> <user>`, or `\n<group>`.
 CREATE FUNCTION fastapi_pg_sse.commit_events() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     announced bigint;
@@ -184,7 +168,6 @@ BEGIN
     RETURN deleted;
 END;
 $$;
-
 -- Makes the channel's (or one user's) clients resume from `last_id` on: older ids get a reset.
 CREATE FUNCTION fastapi_pg_sse.continue_after(channel text, last_id bigint, target_user_id text DEFAULT '') RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -201,14 +184,11 @@ $$;
 -- create_trigger's `user_column`: a column, or `<fk_column>.<user_column>` through a foreign key.
 CREATE FUNCTION fastapi_pg_sse.user_path(on_table regclass, user_column text) RETURNS text[] LANGUAGE sql STABLE
 RETURN CASE
-    WHEN strpos(user_column, '.') = 0 OR EXISTS (
-        SELECT FROM pg_catalog.pg_attribute AS attribute
-        WHERE attribute.attrelid = on_table AND attribute.attname = user_column
-            AND attribute.attnum > 0 AND NOT attribute.attisdropped
+    WHEN strpos(user_column, '.') = 0 OR EXISTS (SELECT FROM pg_catalog.pg_attribute AS attribute
+        WHERE attribute.attrelid = on_table AND attribute.attname = user_column AND attribute.attnum > 0 AND NOT attribute.attisdropped
     ) THEN ARRAY[user_column]
     ELSE ARRAY[split_part(user_column, '.', 1), substr(user_column, strpos(user_column, '.') + 1)]
 END;
-
 -- The SQL that reads the user of a row `changed` (see user_path); refuses a path that leads nowhere.
 CREATE FUNCTION fastapi_pg_sse.recipient(channel text, on_table regclass, user_column text) RETURNS text LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -268,8 +248,7 @@ BEGIN
 END;
 $$;
 
--- The triggers of create_trigger: one bulk emit per statement, to each changed row's user, or, made
--- with group_column (its second argument `group:<column>`), to its group.
+-- The triggers of create_trigger: one bulk emit per statement, to each changed row's user, or its group (`group:<column>`).
 CREATE FUNCTION fastapi_pg_sse.emit_changes() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     payload text := 'to_jsonb(changed)';
@@ -295,8 +274,7 @@ BEGIN
 END;
 $$;
 
--- Emits the channel's events from a table's changes (three triggers), to each row's user_column or
--- group_column; refuses a missing column.
+-- Emits the channel's events from a table's changes (three triggers), to each row's user or group; refuses a missing column.
 CREATE FUNCTION fastapi_pg_sse.create_trigger(channel text, on_table regclass, user_column text DEFAULT NULL, event_prefix text DEFAULT NULL, columns text[] DEFAULT NULL, group_column text DEFAULT NULL) RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     audience_column text := coalesce(user_column, group_column);
@@ -358,18 +336,15 @@ BEGIN
     END LOOP;
 END;
 $$;
-
 -- The triggers create_trigger made, as it was called (one row per table and channel).
 CREATE VIEW fastapi_pg_sse.triggers AS
     SELECT argument[1] AS channel, trigger.tgrelid::regclass AS on_table,
         CASE WHEN argument[2] NOT LIKE 'group:%' THEN argument[2] END AS user_column,
         argument[3] AS event_prefix, nullif(argument[4:cardinality(argument) - 1], '{}') AS columns,
         CASE WHEN argument[2] LIKE 'group:%' THEN substr(argument[2], 7) END AS group_column
-    FROM pg_trigger AS trigger
-    CROSS JOIN LATERAL (
+    FROM pg_trigger AS trigger CROSS JOIN LATERAL (
         SELECT array_agg(convert_from(decode(part, 'escape'), 'UTF8') ORDER BY number)
-        FROM unnest(string_to_array(encode(trigger.tgargs, 'escape'), '\000'))
-            WITH ORDINALITY AS parts (part, number)
+        FROM unnest(string_to_array(encode(trigger.tgargs, 'escape'), '\000')) WITH ORDINALITY AS parts (part, number)
     ) AS arguments (argument)
     WHERE trigger.tgfoid = 'fastapi_pg_sse.emit_changes'::regproc AND trigger.tgtype & 4 <> 0;
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA fastapi_pg_sse FROM PUBLIC;
