@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from fastapi_pg_sse import Channel, Realtime
-from fastapi_pg_sse.channel import NEWEST, fetch_events_after, resume_bounds
+from fastapi_pg_sse.channel import Audience, fetch_audience_events, resume_bounds
 from fastapi_pg_sse.testing import connected
 from tests.app import FEED
 from tests.helpers import committing, emit, kernel_settings, new_channel, new_users
@@ -212,10 +212,10 @@ async def test_a_page_holds_no_more_payload_than_its_bound_or_one_event_that_exc
     (paige,) = new_users("paige")
     async with connected(realtime_database_url) as connection:
         ids = [await emit(connection, FEED, paige, "e", {"b": "x" * 3000}) for _ in range(3)]
-        ranges = {paige: (ids[0] - 1, NEWEST)}
+        audiences = [Audience(FEED.name, paige)]
         pages = {
-            max_bytes: await fetch_events_after(
-                connection, FEED.name, ranges, limit=100, max_bytes=max_bytes
+            max_bytes: await fetch_audience_events(
+                connection, audiences, ids[0] - 1, limit=100, max_bytes=max_bytes
             )
             for max_bytes in (100, 4000, 10_000)
         }
@@ -234,8 +234,8 @@ async def test_a_page_reads_only_its_channels_events_of_the_users_asked_for(
             await other.emit(connection, target_user_id=ana, event_type="other_channel")
             await mine.emit(connection, target_user_id=ben, event_type="not_asked_for")
             await mine.emit(connection, target_user_id=ana, event_type="b")
-        page = await fetch_events_after(
-            connection, mine.name, {ana: (0, NEWEST)}, limit=100, max_bytes=10_000
+        page = await fetch_audience_events(
+            connection, [Audience(mine.name, ana)], 0, limit=100, max_bytes=10_000
         )
     assert [(event.id, event.type) for event in page.events] == [(ids[0], "a"), (ids[3], "b")]
 

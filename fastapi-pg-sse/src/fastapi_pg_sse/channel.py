@@ -369,65 +369,6 @@ NEWEST = 2**63 - 1
 """The largest `bigint`: an upper bound that bounds nothing."""
 
 
-async def fetch_events_after(
-    connection: Connection,
-    channel: str,
-    ranges: Mapping[str, tuple[int, int]],
-    *,
-    limit: int,
-    max_bytes: int,
-    timeout: float | None = None,
-) -> EventPage:
-    """The committed events of the channel named `channel` for each user in `ranges`, after its
-    first id and up to its second, in id order.
-
-    A page holds at most `limit` events and at most `max_bytes` of payload, or its first event
-    alone if that is larger; a query that takes longer than `timeout` seconds raises
-    `TimeoutError`. Ids are given in commit order, so reading on from the last id read never
-    skips an event that committed late.
-    """
-    rows = await connection.fetch(
-        """
-        WITH page AS (
-            SELECT event.id, event.type, event.target_user_id, event.payload::text AS data,
-                greatest(extract(epoch FROM clock_timestamp() - event.created_at), 0)::float8
-                    AS age,
-                event.traceparent
-            FROM unnest($2::text[], $3::bigint[], $4::bigint[])
-                AS range (target_user_id, after_id, through_id)
-            CROSS JOIN LATERAL (
-                SELECT id, type, target_user_id, payload, created_at, traceparent
-                FROM fastapi_pg_sse.events
-                WHERE channel = $1 AND target_user_id = range.target_user_id
-                    AND id > range.after_id AND id <= range.through_id
-                ORDER BY id LIMIT $5
-            ) AS event
-            ORDER BY event.id LIMIT $5
-        )
-        SELECT id, type, target_user_id, data, age, traceparent, page_size
-        FROM (
-            SELECT *,
-                sum(octet_length(data)) OVER (ORDER BY id) - octet_length(data) AS before,
-                count(*) OVER () AS page_size
-            FROM page
-        ) AS sized
-        WHERE before = 0 OR before + octet_length(data) <= $6
-        ORDER BY id
-        """,
-        channel,
-        list(ranges),
-        [after for after, _ in ranges.values()],
-        [through for _, through in ranges.values()],
-        limit,
-        max_bytes,
-        timeout=timeout,
-    )
-    events = [Event(*row[:6]) for row in rows]
-    # More may follow a full page, and a page cut short by its size.
-    page_size = rows[0]["page_size"] if rows else 0
-    return EventPage(events, more=page_size == limit or len(events) < page_size)
-
-
 _SIZED_PAGE = """
     sized AS (
         SELECT *,
@@ -460,10 +401,15 @@ async def fetch_audience_events(
     max_bytes: int,
     timeout: float | None = None,
 ) -> EventPage:
-    """The committed events of `audiences` after the id `after`, in id order (a page, as
-    `fetch_events_after` says): what a stream replays. Each audience's ids are read by its own
-    range of the audience index (index only), the ranges merged by id, and only the page's rows
-    read: a page costs its rows, not a page of rows per audience."""
+    """The committed events of `audiences` after the id `after`, in id order: what a stream
+    replays.
+
+    A page holds at most `limit` events and at most `max_bytes` of payload, or its first event
+    alone if that is larger; a query that takes longer than `timeout` seconds raises
+    `TimeoutError`. Ids are given in commit order, so reading on from the last id read never
+    skips an event that committed late. Each audience's ids are read by its own range of the
+    audience index (index only), the ranges merged by id, and only the page's rows read: a page
+    costs its rows, not a page of rows per audience."""
     rows = await connection.fetch(
         f"""
         WITH page_ids AS (
@@ -505,7 +451,7 @@ async def fetch_committed_after(
     timeout: float | None = None,
 ) -> tuple[EventPage, int]:
     """Every committed event after the id `after`, of every channel (a page, as
-    `fetch_events_after` says), and the newest event id of the statement's snapshot (at least
+    `fetch_audience_events` says), and the newest event id of the statement's snapshot (at least
     `after`): what the listener reads.
 
     Ids are given in commit order (see `fastapi_pg_sse.schema`), so every id up to that newest
