@@ -13,8 +13,9 @@ no command can do without. Targets (ratios to the floor):
 The commands run interleaved, round after round, so that all see the same machine load; each
 creation runs on its own fresh copy, made before its timer starts. It uses the `scaffold`
 installed beside the running Python (the package it imports, which PYTHONPATH may choose, is
-printed first), and prints each command's median with the range over the rounds, and its ratio
-to the floor's median with the range of its ratio to the floor of the same round. Python may
+printed first), and prints each command's median time and range over the rounds, and the median
+and range of its ratio to the floor of the same round (on a busy machine, a ratio within one
+round holds steadier than one of medians taken over all rounds). Python may
 write its bytecode caches (whatever PYTHONDONTWRITEBYTECODE says), as on a user's machine: an
 installed scaffold has them.
 """
@@ -75,16 +76,15 @@ def main() -> None:
         }
         timings = interleaved_timings(timers, rounds)
     floors = timings[FLOOR]
-    floor = statistics.median(floors)
     print(f"check: {CHANNELS} channels, {files} files; median of {rounds} runs each [range]")
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     for name, times in timings.items():
-        ratios = [time / floor_time for time, floor_time in zip(times, floors, strict=True)]
+        ratios = [time / floor for time, floor in zip(times, floors, strict=True)]
         target = f"  (target: at most {TARGETS[name]:g}x)" if name in TARGETS else ""
         print(
             f"{name:<47} {statistics.median(times) * 1000:6.1f} ms"
             f" [{min(times) * 1000:.1f}-{max(times) * 1000:.1f}]"
-            f"  {statistics.median(times) / floor:5.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
+            f"  {statistics.median(ratios):5.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
             f"{target}"
         )
 
@@ -93,7 +93,8 @@ def scaffold_package() -> str:
     """The folder of the scaffold package the commands run: this environment's, or the one
     PYTHONPATH puts first."""
     printed = subprocess.run(
-        [sys.executable, "-c", "import scaffold; print(scaffold.__file__)"],
+        # -P: not the current folder first, which a console script does not put there either
+        [sys.executable, "-P", "-c", "import scaffold; print(scaffold.__file__)"],
         env=ENVIRONMENT,
         capture_output=True,
         text=True,
