@@ -12,8 +12,12 @@ no command can do without. Targets (ratios to the floor):
 
 The commands run interleaved, round after round, so that all see the same machine load; each
 creation runs on its own fresh copy, made before its timer starts. It uses the `scaffold`
-installed beside the running Python, and prints medians. Python may write its bytecode caches
-(whatever PYTHONDONTWRITEBYTECODE says), as on a user's machine: an installed scaffold has them.
+installed beside the running Python (the package it imports, which PYTHONPATH may choose, is
+printed first), and prints each command's median time and range over the rounds, and the median
+and range of its ratio to the floor of the same round (on a busy machine, a ratio within one
+round holds steadier than one of medians taken over all rounds). Python may
+write its bytecode caches (whatever PYTHONDONTWRITEBYTECODE says), as on a user's machine: an
+installed scaffold has them.
 """
 
 import argparse
@@ -54,6 +58,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="runs of each command (20)")
     rounds = parser.parse_args().rounds
     scaffold = str(Path(sys.executable).parent / "scaffold")
+    print(f"{scaffold} runs {scaffold_package()}; load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         project = make_project(work / "checked")
@@ -69,16 +74,37 @@ def main() -> None:
                 [scaffold, "check", "--project", str(project)], work
             ),
         }
-        medians = interleaved_medians(timers, rounds)
-    floor = medians[FLOOR]
-    print(f"check: {CHANNELS} channels, {files} files; median of {rounds} runs each")
-    for name, median in medians.items():
+        timings = interleaved_timings(timers, rounds)
+    floors = timings[FLOOR]
+    print(f"check: {CHANNELS} channels, {files} files; median of {rounds} runs each [range]")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    for name, times in timings.items():
+        ratios = [time / floor for time, floor in zip(times, floors, strict=True)]
         target = f"  (target: at most {TARGETS[name]:g}x)" if name in TARGETS else ""
-        print(f"{name:<47} {median * 1000:6.1f} ms  {median / floor:5.2f}x{target}")
+        print(
+            f"{name:<47} {statistics.median(times) * 1000:6.1f} ms"
+            f" [{min(times) * 1000:.1f}-{max(times) * 1000:.1f}]"
+            f"  {statistics.median(ratios):5.2f}x [{min(ratios):.2f}-{max(ratios):.2f}]"
+            f"{target}"
+        )
 
 
-def interleaved_medians(timers: dict[str, Timer], rounds: int) -> dict[str, float]:
-    """Each timer's median over `rounds`, run in turn round after round so that all see the
+def scaffold_package() -> str:
+    """The folder of the scaffold package the commands run: this environment's, or the one
+    PYTHONPATH puts first."""
+    printed = subprocess.run(
+        # -P: not the current folder first, which a console script does not put there either
+        [sys.executable, "-P", "-c", "import scaffold; print(scaffold.__file__)"],
+        env=ENVIRONMENT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return str(Path(printed.stdout.strip()).parent)
+
+
+def interleaved_timings(timers: dict[str, Timer], rounds: int) -> dict[str, list[float]]:
+    """Each timer's wall times over `rounds`, run in turn round after round so that all see the
     same load; each runs once first, to fail early and to warm the file system's cache."""
     for timer in timers.values():
         timer()
@@ -86,7 +112,7 @@ def interleaved_medians(timers: dict[str, Timer], rounds: int) -> dict[str, floa
     for _ in range(rounds):
         for name, timer in timers.items():
             timings[name].append(timer())
-    return {name: statistics.median(times) for name, times in timings.items()}
+    return timings
 
 
 def make_project(folder: Path) -> Path:

@@ -182,8 +182,11 @@ HEAVY_MODULES = ("libcst", "libcst.matchers", "tomlkit", "pglast", "pydantic", "
 importing jinja2), which a command imports only when its work needs them."""
 
 
-def heavy_modules_loaded(project: Path, *args: str) -> list[str]:
-    """Which of HEAVY_MODULES `scaffold <args>` imports when run in `project`; it must succeed."""
+def heavy_modules_loaded(
+    project: Path, *args: str, among: tuple[str, ...] = HEAVY_MODULES
+) -> list[str]:
+    """Which of HEAVY_MODULES (or `among`) `scaffold <args>` imports when run in `project`; it
+    must succeed."""
     script = (
         "import sys\n"
         "from scaffold._cli import main\n"
@@ -192,7 +195,7 @@ def heavy_modules_loaded(project: Path, *args: str) -> list[str]:
         "    main()\n"
         "except SystemExit as exit:\n"
         "    assert exit.code in (0, None), exit.code\n"
-        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
+        f"print(sorted(m for m in {among!r} if m in sys.modules))\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", script, *args],
