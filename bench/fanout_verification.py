@@ -23,6 +23,7 @@ checked to reach its user's stream once, in id order, for both.
 
     python bench/fanout_verification.py              # 3 rounds, about half a minute
     python bench/fanout_verification.py --smoke      # 20 users, 2,000 events, 1 round
+    python bench/fanout_verification.py --burst 100000   # a page costs its rows, not the burst's
     python bench/fanout_verification.py --json figures.json
 """
 
@@ -34,7 +35,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import asyncpg
@@ -245,9 +246,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a small load, one round")
     parser.add_argument("--rounds", type=int, help="rounds (default 3, 1 with --smoke)")
+    parser.add_argument("--burst", type=int, help="events in the burst (default 20,000)")
     parser.add_argument("--json", type=Path, help="write the measurements there")
     arguments = parser.parse_args()
     load = SMOKE if arguments.smoke else Load()
+    if arguments.burst is not None:
+        load = replace(load, burst_events=arguments.burst)
     rounds = arguments.rounds or (1 if arguments.smoke else 3)
     with bench_database() as url:
         results = asyncio.run(run(url, load, rounds))
