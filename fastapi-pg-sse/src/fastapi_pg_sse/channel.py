@@ -457,10 +457,10 @@ _COMMITTED_AFTER = f"""
 """`fetch_committed_after`'s statement: one row with the newest id alone if there is no event
 to read. The page is the first rows of the primary key's range after `$1`, read in its order
 and no further: a page costs its rows, however many more follow (bounding the range by the
-newest id too made PostgreSQL, which cannot estimate that bound, read and sort the whole range
-for each page of a burst). Every row the statement sees has an id up to the newest one, so no
-upper bound is needed. `upto` is the payload bytes up to each row: the page keeps those that fit
-in `$3`, its first row at least."""
+newest id too made PostgreSQL, which cannot estimate that bound, plan to read and sort the whole
+range for each page of a burst). Every row the statement sees has an id up to the newest one, so
+no upper bound is needed. `upto` is the payload bytes up to each row, its own included: the page
+keeps the rows that fit in `$3`, and its first row (whose `upto` is its own size) in any case."""
 
 
 async def fetch_committed_after(
