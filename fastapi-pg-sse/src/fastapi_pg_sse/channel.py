@@ -442,6 +442,27 @@ async def fetch_audience_events(
     return _page(rows, limit)
 
 
+_COMMITTED_AFTER = f"""
+    SELECT event.*, newest.id AS through_id
+    FROM (SELECT greatest(max(id), $1) AS id FROM fastapi_pg_sse.events) AS newest
+    LEFT JOIN LATERAL (
+        SELECT *, sum(octet_length(data)) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS upto
+        FROM (
+            SELECT {_EVENT_COLUMNS} FROM fastapi_pg_sse.events AS event
+            WHERE event.id > $1 ORDER BY event.id LIMIT $2
+        ) AS page
+    ) AS event ON event.upto = octet_length(event.data) OR event.upto <= $3
+    ORDER BY event.id
+    """
+"""`fetch_committed_after`'s statement: one row with the newest id alone if there is no event
+to read. The page is the first rows of the primary key's range after `$1`, read in its order
+and no further: a page costs its rows, however many more follow (bounding the range by the
+newest id too made PostgreSQL, which cannot estimate that bound, plan to read and sort the whole
+range for each page of a burst). Every row the statement sees has an id up to the newest one, so
+no upper bound is needed. `upto` is the payload bytes up to each row, its own included: the page
+keeps the rows that fit in `$3`, and its first row (whose `upto` is its own size) in any case."""
+
+
 async def fetch_committed_after(
     connection: Connection,
     after: int,
@@ -452,33 +473,17 @@ async def fetch_committed_after(
 ) -> tuple[EventPage, int]:
     """Every committed event after the id `after`, of every channel (a page, as
     `fetch_audience_events` says), and the newest event id of the statement's snapshot (at least
-    `after`): what the listener reads.
+    `after`): what the listener reads, in one round trip.
 
     Ids are given in commit order (see `fastapi_pg_sse.schema`), so every id up to that newest
     one is visible in the same snapshot: once a page that is not full is read, nothing up to
-    it remains to read, however late its transaction committed.
+    it remains to read, however late its transaction committed. More follow a page exactly
+    when its last id is below the newest: the newest id is a row the statement sees.
     """
-    rows = await connection.fetch(
-        f"""
-        WITH newest AS (
-            SELECT greatest(max(id), $1) AS through_id FROM fastapi_pg_sse.events
-        ), page AS (
-            SELECT {_EVENT_COLUMNS}
-            FROM fastapi_pg_sse.events AS event, newest
-            WHERE event.id > $1 AND event.id <= newest.through_id
-            ORDER BY event.id LIMIT $2
-        ), {_SIZED_PAGE}
-        SELECT sized.*, newest.through_id FROM newest
-        LEFT JOIN sized ON sized.before = 0 OR sized.before + octet_length(sized.data) <= $3
-        ORDER BY sized.id
-        """,
-        after,
-        limit,
-        max_bytes,
-        timeout=timeout,
-    )
+    rows = await connection.fetch(_COMMITTED_AFTER, after, limit, max_bytes, timeout=timeout)
     through_id: int = rows[0]["through_id"]
-    return _page(rows, limit), through_id
+    events = [Event(*row[:8]) for row in rows if row["id"] is not None]
+    return EventPage(events, more=bool(events) and events[-1].id < through_id), through_id
 
 
 async def fetch_newest_committed(
