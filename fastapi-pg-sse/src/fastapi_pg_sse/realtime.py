@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 from fastapi.datastructures import DefaultPlaceholder
+from pydantic import SecretStr
 from starlette import status
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -48,7 +49,7 @@ from fastapi_pg_sse.frames import (
     wire_type,
 )
 from fastapi_pg_sse.hub import NOT_WRITING, Hub, Subscriber
-from fastapi_pg_sse.listener import Listener
+from fastapi_pg_sse.listener import Listener, PollListener
 from fastapi_pg_sse.settings import RealtimeSettings
 from fastapi_pg_sse.tracing import Span, current_span, start_span
 
@@ -129,14 +130,7 @@ class Realtime:
         self.channels = tuple(channels)
         self.hub = Hub()
         self.slots = StreamSlots(settings.max_streams, settings.max_streams_per_user)
-        self.listener = Listener(
-            settings.database_url,
-            self.hub,
-            keepalive_seconds=settings.keepalive_seconds,
-            max_backoff_seconds=settings.reconnect_max_backoff_seconds,
-            page_size=settings.replay_page_size,
-            page_bytes=settings.max_queued_bytes,
-        )
+        self.listener = _listener(settings, self.hub)
         self.groups_of: Callable[[Any, Request], object] | None = None
         """The app's function that says a user's groups (`create_realtime_router(groups=...)`),
         called as each stream opens; None: the groups of the user's token."""
@@ -156,7 +150,7 @@ class Realtime:
         if self.settings.gc_freeze_at_start:
             gc.freeze()
         self._pool = await asyncpg.create_pool(
-            self.settings.database_url.get_secret_value(),
+            self.read_database_url.get_secret_value(),
             min_size=self.settings.pool_min_size,
             max_size=self.settings.pool_max_size,
         )
@@ -209,8 +203,14 @@ class Realtime:
         )
 
     @property
+    def read_database_url(self) -> SecretStr:
+        """Where streams read: `REALTIME_READ_DATABASE_URL` (poll mode), else the primary."""
+        return self.settings.read_database_url or self.settings.database_url
+
+    @property
     def pool(self) -> asyncpg.Pool:
-        """The stream pool: connections for opening streams and reading their replay."""
+        """The stream pool, on the read database: connections for opening streams and reading
+        their replay."""
         assert self._pool is not None, "Realtime.start() was not called"
         return self._pool
 
@@ -311,7 +311,17 @@ class Realtime:
             await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
             return
         assert self._pool is not None, "Realtime.start() was not called"
-        async with self._pool.acquire(timeout=self.settings.pool_timeout_seconds) as acquired:
+        timeout = self.settings.pool_timeout_seconds
+        if self.settings.read_database_url is not None:  # the pool's may be a read-only replica
+            primary = await asyncpg.connect(
+                self.settings.database_url.get_secret_value(), timeout=timeout
+            )
+            try:
+                await primary.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
+            finally:
+                await primary.close(timeout=timeout)
+            return
+        async with self._pool.acquire(timeout=timeout) as acquired:
             await acquired.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
 
     async def _catch_up(
@@ -623,6 +633,29 @@ class EventStream(StreamingResponse):
         while (await receive())["type"] != "http.disconnect":
             pass
         self._subscriber.close()
+
+
+def _listener(settings: RealtimeSettings, hub: Hub) -> Listener:
+    """The listener of the settings' read mode."""
+    if settings.read_mode == "notify":
+        return Listener(
+            settings.database_url,
+            hub,
+            keepalive_seconds=settings.keepalive_seconds,
+            max_backoff_seconds=settings.reconnect_max_backoff_seconds,
+            page_size=settings.replay_page_size,
+            page_bytes=settings.max_queued_bytes,
+        )
+    return PollListener(
+        settings.database_url,
+        hub,
+        read_database_url=settings.read_database_url,
+        poll_interval_seconds=settings.poll_interval_seconds,
+        keepalive_seconds=settings.keepalive_seconds,
+        max_backoff_seconds=settings.reconnect_max_backoff_seconds,
+        page_size=settings.replay_page_size,
+        page_bytes=settings.max_queued_bytes,
+    )
 
 
 def groups_problem(groups: Iterable[str]) -> str | None:
