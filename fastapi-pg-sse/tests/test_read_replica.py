@@ -1,11 +1,14 @@
 """A process in poll mode reads from a hot standby (`REALTIME_READ_DATABASE_URL`), streaming from
 its primary by PostgreSQL's own replication: while the standby's replay is paused, events commit
 on the primary (numbered there by the listener) and none is lost; once replay resumes, the stream
-gets every one of them exactly once, in order."""
+gets every one of them exactly once, in order; and a stream that resumes after an id the standby
+has not replayed yet waits for it, rather than being reset."""
 
 from collections.abc import Iterator
 
+import anyio
 import pytest
+from httpx_sse import ServerSentEvent
 
 from fastapi_pg_sse.testing import (
     TEST_JWT_SECRET,
@@ -78,8 +81,36 @@ async def test_a_stream_read_from_a_lagging_standby_gets_every_event_once_in_ord
 
                 await wait_until(numbered_on_the_primary, "the listener numbered the events")
                 on_primary, on_standby = await newest(url), await newest(standby_url)
-                await standby.execute("SELECT pg_wal_replay_resume()")
-                lagged = [await next_event(stream) for _ in range(6)]
+                lagged_ids = await polling.fetchval(
+                    "SELECT array_agg(id ORDER BY id) FROM fastapi_pg_sse.events"
+                    " WHERE target_user_id = $1 AND id > $2",
+                    user,
+                    on_standby,
+                )
+                # A client that saw the third lagged event through a process reading the
+                # primary resumes here: its id is above every id the standby has replayed.
+                resumed: list[ServerSentEvent] = []
+                asked_at = await standby.fetchval("SELECT clock_timestamp()")
+
+                async def resume_after_the_third() -> None:
+                    token = sign_token(user)
+                    url = server.url + STREAM
+                    async with open_stream(url, token, last_event_id=str(lagged_ids[2])) as late:
+                        resumed.extend([await next_event(late) for _ in lagged_ids[3:]])
+
+                async def waiting_for_the_standby() -> bool:
+                    joins = await standby.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                        " AND query LIKE '%target_user_id IN%' AND query_start > $1",
+                        asked_at,
+                    )
+                    return bool(joins > 0)
+
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(resume_after_the_third)
+                    await wait_until(waiting_for_the_standby, "the stream read where it resumes")
+                    await standby.execute("SELECT pg_wal_replay_resume()")
+                    lagged = [await next_event(stream) for _ in range(6)]
                 await FEED.emit(notifying, target_user_id=user, event_type="after_resume")
                 after = await next_event(stream)
                 ids = await polling.fetchval(
@@ -87,7 +118,8 @@ async def test_a_stream_read_from_a_lagging_standby_gets_every_event_once_in_ord
                     " WHERE target_user_id = $1",
                     user,
                 )
-    assert on_standby == int(first.id) < on_primary, "the standby lagged behind the primary"
+    assert on_standby == int(first.id) < lagged_ids[2] <= on_primary, "the standby lagged"
+    assert [int(event.id) for event in resumed] == lagged_ids[3:], "no reset: it waited"
     received = [first, *lagged, after]
     assert [int(event.id) for event in received] == ids
     # In id order: a poll-delivery event is numbered as the listener sequences it, after the

@@ -384,15 +384,36 @@ class Realtime:
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds  # also what giving the connection back takes
         async with self._pool.acquire(timeout=timeout) as connection:
-            gone_through, newest = await resume_bounds(
-                connection, subscriber.channels, subscriber.user_id, timeout=timeout
-            )
+            gone_through, newest = await self._bounds(connection, subscriber, last_event_id)
         subscriber.opened_through = newest
         resume_after = newest if last_event_id is None else last_event_id
         reset = None if gone_through <= resume_after <= newest else newest
         subscriber.replayed_through = newest if reset is not None else resume_after
         self.hub.add(subscriber)
         return reset
+
+    async def _bounds(
+        self, connection: Connection, subscriber: Subscriber, last_event_id: int | None
+    ) -> tuple[int, int]:
+        """`resume_bounds`. On a read database (a replica) an id above its newest may be one
+        the primary gave and the replica has not replayed yet, which a client saw through
+        another process: wait for the replica to replay it, up to `pool_timeout_seconds`,
+        rather than reset the stream at once."""
+        timeout = self.settings.pool_timeout_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            gone_through, newest = await resume_bounds(
+                connection, subscriber.channels, subscriber.user_id, timeout=timeout
+            )
+            if (
+                self.settings.read_database_url is None
+                or last_event_id is None
+                or last_event_id <= newest
+                or loop.time() >= deadline
+            ):
+                return gone_through, newest
+            await asyncio.sleep(self.settings.poll_interval_seconds)
 
     async def _replay(
         self, subscriber: Subscriber, issued_at: float | None
