@@ -25,11 +25,10 @@ import time
 from contextlib import ExitStack
 
 import asyncpg
-from pydantic import SecretStr
-
 from fastapi_pg_sse import Realtime, RealtimeSettings
 from fastapi_pg_sse.hub import Subscriber
 from fastapi_pg_sse.testing import TEST_JWT_SECRET, embedded_postgres, schema_database
+from pydantic import SecretStr
 
 CHANNEL = "bench_poll"
 USER = "reader"

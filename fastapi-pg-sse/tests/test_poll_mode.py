@@ -245,4 +245,4 @@ async def test_the_1_5_migration_lets_the_roles_that_read_events_number_them(
         async with connected(realtime_postgres_url) as admin:
             for role in (reader, other):
                 await admin.execute(f"DROP ROLE {role}")
-    assert tuple(may) == (True, False)
+    assert may is not None and tuple(may) == (True, False)

@@ -111,7 +111,8 @@ def hot_standby(primary_url: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="realtime-standby-") as folder:
         server = LoopbackStandby(Path(folder) / "data", primary_url)
         try:
-            yield urlsplit(primary_url)._replace(netloc=f"postgres@127.0.0.1:{server.port}").geturl()
+            standby = f"postgres@127.0.0.1:{server.port}"
+            yield urlsplit(primary_url)._replace(netloc=standby).geturl()
         finally:
             server.cleanup()
 
