@@ -23,6 +23,7 @@ import os
 import statistics
 import time
 from contextlib import ExitStack
+from typing import Literal
 
 import asyncpg
 from fastapi_pg_sse import Realtime, RealtimeSettings
@@ -32,11 +33,12 @@ from pydantic import SecretStr
 
 CHANNEL = "bench_poll"
 USER = "reader"
-MODES = ("notify", "poll")
+Mode = Literal["notify", "poll"]
+MODES: tuple[Mode, ...] = ("notify", "poll")
 
 
 async def measure(
-    url: str, mode: str, *, seconds: float, rate: float, connections: int, interval: float
+    url: str, mode: Mode, *, seconds: float, rate: float, connections: int, interval: float
 ) -> dict[str, float]:
     """Run a kernel in `mode`, emit for `seconds` at `rate` events/s from `connections`
     sessions of the matching delivery; return p50/p99 in ms and the events delivered."""
