@@ -306,7 +306,7 @@ async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
 def _retry_delays(log: str) -> list[float]:
     pattern = (
         r"realtime listener cannot listen: the database's fastapi-pg-sse schema is 1\.0, not"
-        r" 1\.4: apply the migrations `scaffold sync` writes \(`alembic upgrade head` in an"
+        r" 1\.5: apply the migrations `scaffold sync` writes \(`alembic upgrade head` in an"
         r" Alembic project, else your SQL migrations\), or, in a project that keeps no"
         r" migrations, run `python -m fastapi_pg_sse schema --apply`; retrying in ([0-9.]+) s"
     )
