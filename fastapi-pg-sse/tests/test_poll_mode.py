@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import anyio
 import asyncpg
@@ -246,3 +247,34 @@ async def test_the_1_5_migration_lets_the_roles_that_read_events_number_them(
             for role in (reader, other):
                 await admin.execute(f"DROP ROLE {role}")
     assert may is not None and tuple(may) == (True, False)
+
+
+async def test_a_notify_listener_not_granted_sequence_queued_says_so_once_and_keeps_delivering(
+    realtime_postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A serving role set up without the grant: its notify listener cannot number queued
+    events, warns once saying what to grant, and still delivers what NOTIFY announces."""
+    [user] = new_users("ungranted")
+    caplog.set_level(logging.WARNING)
+    async with database_with_roles(realtime_postgres_url) as (url, roles):
+        async with connected(url) as owner:
+            await owner.execute(
+                "REVOKE EXECUTE ON FUNCTION fastapi_pg_sse.sequence_queued() FROM"
+                f" {urlsplit(roles['streaming_role']).username}"
+            )
+        async with (
+            running_kernel(roles["streaming_role"], keepalive_seconds=0.2) as realtime,
+            connected(url) as owner,
+        ):
+            subscriber = subscribe(realtime, user)
+
+            async def warned() -> bool:
+                return any("may not run" in record.message for record in caplog.records)
+
+            await wait_until(warned, "the listener said it may not number queued events")
+            async with owner.transaction():
+                await FEED.emit(owner, target_user_id=user, event_type="notified")
+            frames = await read_frames(subscriber, 1)
+    assert b"event: notified" in frames
+    [warning] = [record.message for record in caplog.records if "may not run" in record.message]
+    assert "grant EXECUTE on fastapi_pg_sse.sequence_queued() to the serving role" in warning
