@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import anyio
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from fastapi_pg_sse.schema import SchemaVersion, creation_sql, migration_sql
 from fastapi_pg_sse.testing import TEST_JWT_SECRET, connected, next_event, open_stream, sign_token
@@ -278,3 +279,26 @@ async def test_a_notify_listener_not_granted_sequence_queued_says_so_once_and_ke
     assert b"event: notified" in frames
     [warning] = [record.message for record in caplog.records if "may not run" in record.message]
     assert "grant EXECUTE on fastapi_pg_sse.sequence_queued() to the serving role" in warning
+
+
+async def test_disconnect_writes_on_the_primary_when_streams_read_from_a_read_only_database(
+    realtime_postgres_url: str,
+) -> None:
+    """With a read database (here the same one, read-only, as a replica is),
+    `realtime.disconnect` still revokes: it writes through `DATABASE_URL`."""
+    [user] = new_users("revoked")
+    async with new_database(realtime_postgres_url) as url:
+        read_only = f"{url}?default_transaction_read_only=on"
+        async with running_kernel(
+            url, read_mode="poll", read_database_url=SecretStr(read_only)
+        ) as realtime:
+            subscriber = subscribe(realtime, user)
+            async with realtime.pool.acquire() as pooled:
+                with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+                    await pooled.execute("SELECT fastapi_pg_sse.disconnect($1)", user)
+            await realtime.disconnect(user)
+
+            async def revoked() -> bool:
+                return subscriber.closed
+
+            await wait_until(revoked, "the poll listener read the revocation and ended the stream")

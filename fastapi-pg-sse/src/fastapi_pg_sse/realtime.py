@@ -310,19 +310,26 @@ class Realtime:
         if connection is not None:
             await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
             return
+        async with self._primary() as primary:
+            await primary.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
+
+    @contextlib.asynccontextmanager
+    async def _primary(self) -> AsyncIterator[Connection]:
+        """A connection that may write: the pool's, unless streams read from another database
+        (perhaps a read-only replica), then one of its own to `database_url`."""
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds
-        if self.settings.read_database_url is not None:  # the pool's may be a read-only replica
-            primary = await asyncpg.connect(
-                self.settings.database_url.get_secret_value(), timeout=timeout
-            )
-            try:
-                await primary.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
-            finally:
-                await primary.close(timeout=timeout)
+        if self.settings.read_database_url is None:
+            async with self._pool.acquire(timeout=timeout) as acquired:
+                yield acquired
             return
-        async with self._pool.acquire(timeout=timeout) as acquired:
-            await acquired.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
+        primary = await asyncpg.connect(
+            self.settings.database_url.get_secret_value(), timeout=timeout
+        )
+        try:
+            yield primary
+        finally:
+            await primary.close(timeout=timeout)
 
     async def _catch_up(
         self,
