@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from fastapi_pg_sse.schema import SchemaVersion, creation_sql, migration_sql
+from fastapi_pg_sse.schema import SchemaVersion, creation_sql, downgrade_sql, migration_sql
 from fastapi_pg_sse.testing import TEST_JWT_SECRET, connected, next_event, open_stream, sign_token
 from tests.app import FEED, STREAM
 from tests.helpers import (
@@ -302,3 +302,21 @@ async def test_disconnect_writes_on_the_primary_when_streams_read_from_a_read_on
                 return subscriber.closed
 
             await wait_until(revoked, "the poll listener read the revocation and ended the stream")
+
+
+async def test_undoing_1_5_numbers_the_queued_events_first(realtime_postgres_url: str) -> None:
+    """Events a poll-delivery session committed, not yet numbered, are in `events` after the
+    downgrade, in their order, and nothing is queued any more."""
+    async with new_database(realtime_postgres_url) as url, emitters(url) as (polling, _):
+        async with polling.transaction():
+            for number in range(3):
+                await FEED.emit(polling, target_user_id="kept", event_type=f"queued_{number}")
+        async with polling.transaction():  # as migrations run: one transaction
+            await polling.execute(downgrade_sql(SchemaVersion(1, 5)))
+        kept = await polling.fetchval(
+            "SELECT array_agg(type ORDER BY id) FROM fastapi_pg_sse.events"
+            " WHERE target_user_id = 'kept'"
+        )
+        queued = await polling.fetchval("SELECT to_regclass('fastapi_pg_sse.queued_events')")
+    assert kept == ["queued_0", "queued_1", "queued_2"]
+    assert queued is None
