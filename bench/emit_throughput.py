@@ -39,11 +39,18 @@ what each trigger adds to the INSERT, in microseconds of wall time per event (a 
 throughput includes the user's own INSERT, which no trigger makes faster), and the ratios of
 those costs' medians.
 
+Delivery (`--only delivery`). The same emit, one event per transaction, each connection to a
+user of its own, from 1, 4 and 16 connections, by sessions that deliver by NOTIFY (the default:
+each commit takes the commit turn) and by poll (`fastapi_pg_sse.delivery` 'poll', schema 1.5:
+the event is queued, the commit takes no turn), interleaved. While poll-delivery sessions emit,
+a sequencer numbers their events every POLL_INTERVAL_SECONDS, as a process in poll read mode
+does (`sequence_queued`, in the commit turn): its work is in the figure.
+
 Commits wait for the disk, as PostgreSQL's default has them: with one event per transaction the
 disk's flushes bound every version. `--synchronous-commit off` (as bench/fanout's emitter runs)
 leaves PostgreSQL's own work and its locks.
 
-    python bench/emit_throughput.py [--seconds S] [--repeats R] [--only locks|bulk]
+    python bench/emit_throughput.py [--seconds S] [--repeats R] [--only locks|bulk|delivery]
         [--synchronous-commit on|off]
 """
 
@@ -51,7 +58,8 @@ import argparse
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -65,6 +73,10 @@ SAME_USER_CONNECTIONS = (4, 16)
 EVENTS_PER_TRANSACTION = (1, 100)
 BULK_CONNECTIONS = (1, 4)
 BULK_EVENTS, BULK_USERS = 100, 10
+DELIVERIES = ("notify", "poll")
+"""The value of the session's `fastapi_pg_sse.delivery` ('notify': unset, the default)."""
+POLL_INTERVAL_SECONDS = 0.02
+"""How often the sequencer numbers queued events: `REALTIME_POLL_INTERVAL_SECONDS`' default."""
 PAYLOAD = '{"n": 1}'
 BASKETS = """
 CREATE TABLE baskets (
@@ -265,15 +277,21 @@ class Bench:
 
 
 async def emitted_per_second(
-    bench: Bench, emit: Emit, connections: int, *, same_user: bool = False
+    bench: Bench,
+    emit: Emit,
+    connections: int,
+    *,
+    same_user: bool = False,
+    delivery: str = "notify",
 ) -> float:
     """Events committed per second by `connections` emitters, each to users of its own (or all
-    to the same user), each transaction's events emitted by `emit`."""
+    to the same user), each transaction's events emitted by `emit`, in sessions of `delivery`;
+    poll-delivery's events numbered meanwhile (`sequencing`)."""
+    settings = {"synchronous_commit": bench.synchronous_commit}
+    if delivery == "poll":
+        settings["fastapi_pg_sse.delivery"] = "poll"
     pool = await asyncpg.create_pool(
-        bench.url,
-        min_size=connections,
-        max_size=connections,
-        server_settings={"synchronous_commit": bench.synchronous_commit},
+        bench.url, min_size=connections, max_size=connections, server_settings=settings
     )
     deadline = time.perf_counter() + bench.seconds
     committed = 0
@@ -288,10 +306,35 @@ async def emitted_per_second(
                 committed += emitted
 
     started = time.perf_counter()
-    await asyncio.gather(*(emitter(number) for number in range(connections)))
-    elapsed = time.perf_counter() - started
+    async with sequencing(bench.url, active=delivery == "poll"):
+        await asyncio.gather(*(emitter(number) for number in range(connections)))
+        elapsed = time.perf_counter() - started
     await pool.close()
     return committed / elapsed
+
+
+@asynccontextmanager
+async def sequencing(url: str, *, active: bool) -> AsyncIterator[None]:
+    """While the block runs (if `active`), number queued events every POLL_INTERVAL_SECONDS, as
+    a process in poll read mode does; then number what is left."""
+    if not active:
+        yield
+        return
+    connection = await asyncpg.connect(url)
+
+    async def sequence() -> None:
+        while True:
+            await connection.execute("SELECT fastapi_pg_sse.sequence_queued()")
+            await asyncio.sleep(POLL_INTERVAL_SECONDS)
+
+    task = asyncio.create_task(sequence())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await connection.execute("SELECT fastapi_pg_sse.sequence_queued()")
+        await connection.close()
 
 
 LockCase = tuple[str, int, int]
@@ -332,6 +375,28 @@ async def compare_locks(bench: Bench) -> None:
             pairs = zip(figures[case, form], figures[case, baseline], strict=True)
             print(f" {_ratio([rate / base for rate, base in pairs]):>17}", end="")
         print()
+
+
+async def compare_delivery(bench: Bench) -> None:
+    print(
+        f"\nDelivery: events/s committed, one event per transaction, each connection to a user of"
+        f" its own, {bench.seconds:g} s per figure, {bench.repeats} interleaved repeats,"
+        f" synchronous_commit {bench.synchronous_commit}; poll: sessions whose"
+        f" fastapi_pg_sse.delivery is 'poll', numbered every {POLL_INTERVAL_SECONDS:g} s"
+    )
+    figures: dict[tuple[str, int], list[float]] = {}
+    for repeat in range(bench.repeats):
+        for connections in CONNECTIONS:
+            shift = repeat % len(DELIVERIES)  # each mode goes first in turn
+            for delivery in DELIVERIES[shift:] + DELIVERIES[:shift]:
+                emit = per_event(EMIT, 1)
+                rate = await emitted_per_second(bench, emit, connections, delivery=delivery)
+                figures.setdefault((delivery, connections), []).append(rate)
+    print(f"{'conn':>4} {'notify':>20} {'poll':>20} {'poll / notify':>20}")
+    for connections in CONNECTIONS:
+        notify, poll = figures["notify", connections], figures["poll", connections]
+        ratios = [rate / base for rate, base in zip(poll, notify, strict=True)]
+        print(f"{connections:>4} {_figure(notify):>20} {_figure(poll):>20} {_ratio(ratios):>20}")
 
 
 async def compare_bulk(bench: Bench) -> None:
@@ -418,6 +483,8 @@ async def run(bench: Bench, parts: set[str]) -> None:
     if "bulk" in parts:
         await add_trigger_tables(bench.url)
         await compare_bulk(bench)
+    if "delivery" in parts:
+        await compare_delivery(bench)
 
 
 def main() -> None:
@@ -425,7 +492,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3, help="per figure (3)")
     parser.add_argument("--repeats", type=int, default=3, help="of each figure (3)")
     parser.add_argument(
-        "--only", choices=("locks", "bulk"), help="run one comparison (default: both)"
+        "--only",
+        choices=("locks", "bulk", "delivery"),
+        help="run one comparison (default: all)",
     )
     parser.add_argument(
         "--synchronous-commit",
@@ -434,7 +503,7 @@ def main() -> None:
         help="whether commits wait for the disk (on)",
     )
     arguments = parser.parse_args()
-    parts = {arguments.only} if arguments.only else {"locks", "bulk"}
+    parts = {arguments.only} if arguments.only else {"locks", "bulk", "delivery"}
     with bench_database() as url:
         bench = Bench(url, arguments.seconds, arguments.repeats, arguments.synchronous_commit)
         asyncio.run(run(bench, parts))

@@ -32,7 +32,7 @@ ROLES = ("streaming_role", "emitting_role", "pruning_role", "writer", "nobody")
 PASSWORD = "a-password-of-the-roles-of-these-tests"
 DEFINERS = {
     *("emit", "emit_many", "emit_to_group", "emit_to_groups", "broadcast", "broadcast_many"),
-    *("record", "commit_events", "emit_changes", "prune", "disconnect"),
+    *("record", "commit_events", "emit_changes", "prune", "disconnect", "sequence_queued"),
 }
 """The functions that run as the schema's owner: those that write events."""
 

@@ -203,8 +203,8 @@ async def test_start_up_is_refused_naming_the_fix_on_a_database_without_the_sche
 @pytest.mark.parametrize(
     ("version", "refusal"),
     [
-        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.4: {FIX}"),
-        ("1.3", f"the database's fastapi-pg-sse schema is 1.3, not 1.4: {FIX}"),
+        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.5: {FIX}"),
+        ("1.4", f"the database's fastapi-pg-sse schema is 1.4, not 1.5: {FIX}"),
         (
             "2.0",
             "the database's fastapi-pg-sse schema is 2.0, newer than 1.x: upgrade"
@@ -244,7 +244,7 @@ async def test_a_schema_of_a_newer_minor_version_is_accepted_and_served(
 async def test_a_database_upgraded_to_the_schema_this_runtime_needs_is_served(
     realtime_postgres_url: str, pytestconfig: pytest.Config
 ) -> None:
-    """A database created at 1.2, with a trigger, then upgraded to 1.3 and 1.4 (which this
+    """A database created at 1.2, with a trigger, then upgraded to 1.3, 1.4 and 1.5 (which this
     runtime needs): its emits and its trigger's events stream."""
     async with new_database(realtime_postgres_url, schema=False) as url:
         async with connected(url) as connection:
@@ -254,20 +254,21 @@ async def test_a_database_upgraded_to_the_schema_this_runtime_needs_is_served(
             )
             await connection.execute(migration_sql(SchemaVersion(1, 3)))
             await connection.execute(migration_sql(SchemaVersion(1, 4)))
+            await connection.execute(migration_sql(SchemaVersion(1, 5)))
         environment = {"DATABASE_URL": url, "REALTIME_JWT_SECRET": TEST_JWT_SECRET}
         async with (
             serving("tests.app:app", pytestconfig.rootpath, environment) as server,
             open_stream(server.url + STREAM, sign_token("mina")) as mina,
             connected(url) as connection,
         ):
-            await emit(connection, FEED, "mina", "on_1_4")
+            await emit(connection, FEED, "mina", "on_1_5")
             await connection.execute("INSERT INTO notes VALUES ('mina')")
             events = [await next_event(mina) for _ in range(2)]
             version = await connection.fetchval(
                 "SELECT max(version) FROM fastapi_pg_sse.migrations"
             )
-    assert [event.event for event in events] == ["on_1_4", "note_created"]
-    assert version == "1.4"
+    assert [event.event for event in events] == ["on_1_5", "note_created"]
+    assert version == "1.5"
 
 
 async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
@@ -290,7 +291,7 @@ async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
             await wait_until(three_attempts_failed, "three attempts to listen failed")
             assert not realtime.listener.connected
         finally:
-            await _record_version(private_database_url, "1.4")
+            await _record_version(private_database_url, "1.5")
 
         async def reconnected() -> bool:
             return realtime.listener.connected
@@ -305,7 +306,7 @@ async def test_the_listener_backs_off_and_says_why_while_the_schema_is_behind(
 def _retry_delays(log: str) -> list[float]:
     pattern = (
         r"realtime listener cannot listen: the database's fastapi-pg-sse schema is 1\.0, not"
-        r" 1\.4: apply the migrations `scaffold sync` writes \(`alembic upgrade head` in an"
+        r" 1\.5: apply the migrations `scaffold sync` writes \(`alembic upgrade head` in an"
         r" Alembic project, else your SQL migrations\), or, in a project that keeps no"
         r" migrations, run `python -m fastapi_pg_sse schema --apply`; retrying in ([0-9.]+) s"
     )

@@ -43,6 +43,7 @@ ONE_ONE = SchemaVersion(1, 1)
 ONE_TWO = SchemaVersion(1, 2)
 ONE_THREE = SchemaVersion(1, 3)
 ONE_FOUR = SchemaVersion(1, 4)
+ONE_FIVE = SchemaVersion(1, 5)
 
 
 @pytest.fixture
@@ -82,11 +83,11 @@ def _record_version(url: str, version: str) -> None:
     _run(url, "INSERT INTO fastapi_pg_sse.migrations (version) VALUES ($1)", version)
 
 
-def test_this_runtime_ships_schema_1_4_and_needs_it() -> None:
-    """1.4 adds what the runtime's Python code reads (events to groups and to everyone)."""
-    assert shipped_versions() == (ONE_ZERO, ONE_ONE, ONE_TWO, ONE_THREE, ONE_FOUR)
-    assert newest_version() == ONE_FOUR
-    assert required_version() == ONE_FOUR
+def test_this_runtime_ships_schema_1_5_and_needs_it() -> None:
+    """1.5 adds what the runtime's Python code calls (sequence_queued, at each keep-alive)."""
+    assert shipped_versions() == (ONE_ZERO, ONE_ONE, ONE_TWO, ONE_THREE, ONE_FOUR, ONE_FIVE)
+    assert newest_version() == ONE_FIVE
+    assert required_version() == ONE_FIVE
     assert sorted(path.name for path in MIGRATIONS.glob("*.sql")) == [
         "1.0.downgrade.sql",
         "1.0.sql",
@@ -102,6 +103,9 @@ def test_this_runtime_ships_schema_1_4_and_needs_it() -> None:
         "1.4.create.sql",
         "1.4.downgrade.sql",
         "1.4.sql",
+        "1.5.create.sql",
+        "1.5.downgrade.sql",
+        "1.5.sql",
     ]
 
 
@@ -110,8 +114,8 @@ def test_the_cli_prints_the_sql_that_creates_the_schema_at_the_newest_version(
 ) -> None:
     assert main(["schema"]) == 0
     printed = capsys.readouterr().out
-    assert printed == upgrade_sql() == (MIGRATIONS / "1.4.create.sql").read_text(encoding="utf-8")
-    assert printed.startswith("-- fastapi-pg-sse schema 1.4")
+    assert printed == upgrade_sql() == (MIGRATIONS / "1.5.create.sql").read_text(encoding="utf-8")
+    assert printed.startswith("-- fastapi-pg-sse schema 1.5")
 
 
 def test_the_cli_prints_the_migrations_after_the_version_given(
@@ -120,12 +124,12 @@ def test_the_cli_prints_the_migrations_after_the_version_given(
     assert main(["schema", "--from", "1.0"]) == 0
     assert capsys.readouterr().out == "\n".join(
         (MIGRATIONS / name).read_text(encoding="utf-8")
-        for name in ("1.1.sql", "1.2.sql", "1.3.sql", "1.4.sql")
+        for name in ("1.1.sql", "1.2.sql", "1.3.sql", "1.4.sql", "1.5.sql")
     )
-    assert main(["schema", "--from", "1.3"]) == 0
-    assert capsys.readouterr().out == (MIGRATIONS / "1.4.sql").read_text(encoding="utf-8")
     assert main(["schema", "--from", "1.4"]) == 0
-    assert capsys.readouterr().out == "" == upgrade_sql(ONE_FOUR)
+    assert capsys.readouterr().out == (MIGRATIONS / "1.5.sql").read_text(encoding="utf-8")
+    assert main(["schema", "--from", "1.5"]) == 0
+    assert capsys.readouterr().out == "" == upgrade_sql(ONE_FIVE)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +137,7 @@ def test_the_cli_prints_the_migrations_after_the_version_given(
     [
         (
             ["schema", "--from", "0.9"],
-            "no schema 0.9 was shipped (versions: 1.0, 1.1, 1.2, 1.3, 1.4)",
+            "no schema 0.9 was shipped (versions: 1.0, 1.1, 1.2, 1.3, 1.4, 1.5)",
         ),
         (["schema", "--from", "one"], "'one' is not a schema version such as 1.0"),
         (["schema", "--from", "1.0.0"], "is not a schema version such as 1.0"),
@@ -171,23 +175,24 @@ def test_apply_creates_the_schema_once_and_a_second_run_applies_nothing(
 ) -> None:
     command = ["schema", "--apply", "--database-url", empty_database_url]
     assert main(command) == 0
-    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.4.\n"
+    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.5.\n"
     assert main(command) == 0
-    assert capsys.readouterr().out == "The fastapi-pg-sse schema is up to date (1.4 or newer).\n"
+    assert capsys.readouterr().out == "The fastapi-pg-sse schema is up to date (1.5 or newer).\n"
     assert _run(empty_database_url, "SELECT array_agg(version) FROM fastapi_pg_sse.migrations") == [
-        "1.4"
+        "1.5"
     ]
 
 
 @pytest.mark.parametrize(
     ("since", "applied"),
     [
-        (ONE_ZERO, "1.1, 1.2, 1.3, 1.4"),
-        (ONE_ONE, "1.2, 1.3, 1.4"),
-        (ONE_TWO, "1.3, 1.4"),
-        (ONE_THREE, "1.4"),
+        (ONE_ZERO, "1.1, 1.2, 1.3, 1.4, 1.5"),
+        (ONE_ONE, "1.2, 1.3, 1.4, 1.5"),
+        (ONE_TWO, "1.3, 1.4, 1.5"),
+        (ONE_THREE, "1.4, 1.5"),
+        (ONE_FOUR, "1.5"),
     ],
-    ids=["1.0", "1.1", "1.2", "1.3"],
+    ids=["1.0", "1.1", "1.2", "1.3", "1.4"],
 )
 def test_apply_upgrades_an_older_schema_keeping_its_events_and_triggers(
     empty_database_url: str, capsys: pytest.CaptureFixture[str], since: SchemaVersion, applied: str
@@ -248,7 +253,7 @@ def test_upgrading_to_1_3_is_refused_while_an_apps_channel_stores_events_of_type
         "UPDATE fastapi_pg_sse.events SET type = 'app_revoked' WHERE type = 'revoked'",
     )
     assert main(command) == 0
-    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.3, 1.4.\n"
+    assert capsys.readouterr().out == "Applied fastapi-pg-sse schema 1.3, 1.4, 1.5.\n"
     types = "SELECT array_agg(type ORDER BY id) FROM fastapi_pg_sse.events"
     assert _run(empty_database_url, types) == ["app_revoked"] * 3 + ["kept"]
 
@@ -327,7 +332,7 @@ def test_the_database_is_realtime_database_url_before_database_url(
     monkeypatch.setenv("REALTIME_DATABASE_URL", empty_database_url)
     assert main(["schema", "--apply"]) == 0
     assert main(["schema", "--check"]) == 0
-    assert capsys.readouterr().out.endswith("The fastapi-pg-sse schema is 1.4: up to date.\n")
+    assert capsys.readouterr().out.endswith("The fastapi-pg-sse schema is 1.5: up to date.\n")
 
 
 def _check(database_url: str) -> subprocess.CompletedProcess[str]:
@@ -346,8 +351,8 @@ def _check(database_url: str) -> subprocess.CompletedProcess[str]:
     ("version", "status", "output"),
     [
         (None, 1, f"error: the database has no fastapi-pg-sse schema: {FIX}"),
-        ("1.3", 1, f"error: the database's fastapi-pg-sse schema is 1.3, not 1.4: {FIX}"),
-        ("1.4", 0, "The fastapi-pg-sse schema is 1.4: up to date."),
+        ("1.4", 1, f"error: the database's fastapi-pg-sse schema is 1.4, not 1.5: {FIX}"),
+        ("1.5", 0, "The fastapi-pg-sse schema is 1.5: up to date."),
         ("1.9", 0, "The fastapi-pg-sse schema is 1.9: up to date."),
         (
             "2.0",
@@ -414,8 +419,8 @@ def test_bad_arguments_exit_2_from_the_command_line() -> None:
     ("applied", "problem"),
     [
         (None, f"the database has no fastapi-pg-sse schema: {FIX}"),
-        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.4: {FIX}"),
-        ("1.3", f"the database's fastapi-pg-sse schema is 1.3, not 1.4: {FIX}"),
+        ("1.0", f"the database's fastapi-pg-sse schema is 1.0, not 1.5: {FIX}"),
+        ("1.4", f"the database's fastapi-pg-sse schema is 1.4, not 1.5: {FIX}"),
         ("2.0", "schema is 2.0, newer than 1.x: upgrade fastapi-pg-sse"),
         ("10.0", "schema is 10.0, newer than 1.x: upgrade fastapi-pg-sse"),
     ],
@@ -429,7 +434,7 @@ def test_require_refuses_a_schema_missing_behind_or_of_a_newer_major_in_one_line
     assert "\n" not in str(refused.value)
 
 
-@pytest.mark.parametrize("applied", ["1.4", "1.9", "1.10"])
+@pytest.mark.parametrize("applied", ["1.5", "1.9", "1.10"])
 def test_require_accepts_the_needed_version_and_newer_minors(applied: str) -> None:
     require(SchemaVersion.parse(applied))
 
@@ -470,9 +475,9 @@ async def test_migrations_applied_from_two_connections_at_once_are_applied_once(
                 await wait_until_blocked(holder, connection.get_server_pid())
             await holder.execute("SELECT pg_advisory_unlock_all()")
         versions = await holder.fetchval("SELECT array_agg(version) FROM fastapi_pg_sse.migrations")
-        assert await check_schema(holder) == ONE_FOUR
-    assert sorted(applied) == [[], [ONE_FOUR]]
-    assert versions == ["1.4"]
+        assert await check_schema(holder) == ONE_FIVE
+    assert sorted(applied) == [[], [ONE_FIVE]]
+    assert versions == ["1.5"]
 
 
 @pytest.mark.anyio
@@ -481,7 +486,7 @@ async def test_apply_migrations_does_nothing_on_an_up_to_date_database(
 ) -> None:
     async with connected(realtime_database_url) as connection:
         assert await apply_migrations(connection) == []
-        assert await applied_version(connection) == ONE_FOUR
+        assert await applied_version(connection) == ONE_FIVE
 
 
 _SCHEMA = """
@@ -725,21 +730,23 @@ def alembic_revision(name: str, down: str | None, upgrade: str, downgrade: str) 
 
 
 ALEMBIC_PROJECTS = {
-    "new": [alembic_revision("0001", None, 'alembic_create("1.4")', "alembic_drop()")],
+    "new": [alembic_revision("0001", None, 'alembic_create("1.5")', "alembic_drop()")],
     "made-at-1.0": [
         alembic_revision("0001", None, 'alembic_upgrade("1.0")', 'alembic_downgrade("1.0")'),
         alembic_revision("0002", "0001", 'alembic_upgrade("1.1")', 'alembic_downgrade("1.1")'),
         alembic_revision("0003", "0002", 'alembic_upgrade("1.2")', 'alembic_downgrade("1.2")'),
         alembic_revision("0004", "0003", 'alembic_upgrade("1.3")', 'alembic_downgrade("1.3")'),
         alembic_revision("0005", "0004", 'alembic_upgrade("1.4")', 'alembic_downgrade("1.4")'),
+        alembic_revision("0006", "0005", 'alembic_upgrade("1.5")', 'alembic_downgrade("1.5")'),
     ],
     "made-at-1.2": [
         alembic_revision("0001", None, 'alembic_create("1.2")', "alembic_drop()"),
         alembic_revision("0002", "0001", 'alembic_upgrade("1.3")', 'alembic_downgrade("1.3")'),
         alembic_revision("0003", "0002", 'alembic_upgrade("1.4")', 'alembic_downgrade("1.4")'),
+        alembic_revision("0004", "0003", 'alembic_upgrade("1.5")', 'alembic_downgrade("1.5")'),
     ],
 }
-"""The revisions of a project made with schema 1.4, and of ones made with 1.0 or 1.2 then
+"""The revisions of a project made with schema 1.5, and of ones made with 1.0 or 1.2 then
 upgraded."""
 
 
@@ -775,7 +782,7 @@ def test_alembic_revisions_apply_the_schema_on_upgrade_and_drop_it_on_downgrade(
 
     async def use_the_schema() -> None:
         async with connected(empty_database_url) as connection:
-            assert await check_schema(connection) == ONE_FOUR
+            assert await check_schema(connection) == ONE_FIVE
             await connection.execute(
                 "CREATE TABLE notes (owner text NOT NULL);"
                 " SELECT fastapi_pg_sse.create_trigger('notes', 'notes', 'owner', 'note')"

@@ -13,6 +13,7 @@ from tests.helpers import failed_start_up
 
 DATABASE_PASSWORD = "database-password-7f3a"
 DATABASE_URL = f"postgresql://realtime:{DATABASE_PASSWORD}@db.example:5432/shop"
+REPLICA_URL = f"postgresql://realtime:{DATABASE_PASSWORD}@replica.example:5432/shop"
 JWT_SECRET = "jwt-secret-of-the-settings-tests-9c1e-long-enough-to-verify-hs512-tokens"
 """64 bytes or more: long enough for every HMAC algorithm."""
 
@@ -65,6 +66,9 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
         "replay_page_size": ("REALTIME_REPLAY_PAGE_SIZE", "50", 50),
         "keepalive_seconds": ("REALTIME_KEEPALIVE_SECONDS", "7", 7.0),
         "reconnect_max_backoff_seconds": ("REALTIME_RECONNECT_MAX_BACKOFF_SECONDS", "9", 9.0),
+        "read_mode": ("REALTIME_READ_MODE", "poll", "poll"),
+        "poll_interval_seconds": ("REALTIME_POLL_INTERVAL_SECONDS", "0.05", 0.05),
+        "read_database_url": ("REALTIME_READ_DATABASE_URL", REPLICA_URL, REPLICA_URL),
         "pool_min_size": ("REALTIME_POOL_MIN_SIZE", "2", 2),
         "pool_max_size": ("REALTIME_POOL_MAX_SIZE", "8", 8),
         "pool_timeout_seconds": ("REALTIME_POOL_TIMEOUT_SECONDS", "3", 3.0),
@@ -77,9 +81,19 @@ def test_every_setting_is_read_from_its_realtime_prefixed_variable(
     settings = settings_from(**{variable: value for variable, value, _ in expected.values()})
     for field, (_, _, value) in expected.items():
         actual = getattr(settings, field)
-        if field in ("database_url", "jwt_secret", "jwt_public_key"):
+        if field in ("database_url", "jwt_secret", "jwt_public_key", "read_database_url"):
             actual = actual.get_secret_value()
         assert actual == value, field
+
+
+def test_a_read_database_is_refused_unless_the_listener_polls(settings_from: Settings) -> None:
+    """LISTEN does not work on a replica: the settings say what to set instead."""
+    with pytest.raises(ValidationError) as refused:
+        settings_from(**_required(REALTIME_READ_DATABASE_URL=REPLICA_URL))
+    assert "REALTIME_READ_DATABASE_URL needs REALTIME_READ_MODE=poll" in str(refused.value)
+    assert REPLICA_URL not in str(refused.value), "a secret"
+    with pytest.raises(ValidationError):
+        settings_from(**_required(REALTIME_READ_MODE="listen"))
 
 
 def test_the_database_is_database_url_unless_realtime_database_url_overrides_it(

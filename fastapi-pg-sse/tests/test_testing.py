@@ -145,7 +145,7 @@ def test_the_runtimes_schema_is_there(realtime_database_url):
         async with connected(realtime_database_url) as connection:
             return str(await check_schema(connection))
 
-    assert asyncio.run(version()) == "1.4"
+    assert asyncio.run(version()) == "1.5"
 
 
 def test_again(realtime_database_url):

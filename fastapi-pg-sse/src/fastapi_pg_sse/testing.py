@@ -102,6 +102,22 @@ def embedded_postgres() -> Iterator[str]:
 
 
 @contextmanager
+def hot_standby(primary_url: str) -> Iterator[str]:
+    """A hot standby of the embedded server at `primary_url` (`embedded_postgres`), streaming
+    from it by PostgreSQL's own replication, listening on 127.0.0.1 at a free port, as a URL of
+    the same database, until the block ends. Pause its replay with `pg_wal_replay_pause()`."""
+    from fastapi_pg_sse._loopback_postgres import LoopbackStandby
+
+    with tempfile.TemporaryDirectory(prefix="realtime-standby-") as folder:
+        server = LoopbackStandby(Path(folder) / "data", primary_url)
+        try:
+            standby = f"postgres@127.0.0.1:{server.port}"
+            yield urlsplit(primary_url)._replace(netloc=standby).geturl()
+        finally:
+            server.cleanup()
+
+
+@contextmanager
 def migrated_database(postgres_url: str, migrations: Path) -> Iterator[str]:
     """A new database on `postgres_url` with every `*.sql` file of `migrations` applied in
     file-name order, as a URL; dropped when the block ends."""
