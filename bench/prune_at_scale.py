@@ -41,7 +41,7 @@ import math
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -49,7 +49,7 @@ from typing import Any
 
 import asyncpg
 from _database import bench_database
-from fastapi_pg_sse import Channel
+from fastapi_pg_sse import Channel, Connection
 
 CHANNEL: Channel = Channel("bench_prune")
 USERS = 10
@@ -69,7 +69,7 @@ SELECT pg_total_relation_size('fastapi_pg_sse.events') AS total,
     n_dead_tup AS dead, autovacuum_count AS autovacuums
 FROM pg_stat_user_tables WHERE relid = 'fastapi_pg_sse.events'::regclass
 """
-Prune = Callable[[asyncpg.Connection], Awaitable[int | None]]
+Prune = Callable[[Connection], Awaitable[int | None]]
 
 
 @dataclass
@@ -77,14 +77,14 @@ class Emitters:
     """Connections emitting one event per transaction until stopped, recording the latency of
     each commit that overlaps the action they run beside (see `run_while`)."""
 
-    connections: list[asyncpg.Connection]
+    connections: list[Connection]
     window: list[float] = field(default_factory=lambda: [math.inf, math.inf])
     """When the action started and ended (perf_counter), until then infinite."""
     stopped: bool = False
     latencies: list[float] = field(default_factory=list)
     emitted: int = 0
 
-    async def emit(self, connection: asyncpg.Connection, user: str, pause: float) -> None:
+    async def emit(self, connection: Connection, user: str, pause: float) -> None:
         while not self.stopped:
             started = time.perf_counter()
             await connection.execute(EMIT, CHANNEL.name, user)
@@ -129,24 +129,23 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 @asynccontextmanager
-async def acquired(pool: asyncpg.Pool, count: int) -> AsyncIterator[list[asyncpg.Connection]]:
+async def acquired(pool: asyncpg.Pool, count: int) -> AsyncIterator[list[Connection]]:
     """`count` connections of `pool`, released when the block ends."""
-    connections = [await pool.acquire() for _ in range(count)]
-    try:
+    async with AsyncExitStack() as stack:
+        connections: list[Connection] = [
+            await stack.enter_async_context(pool.acquire()) for _ in range(count)
+        ]
         yield connections
-    finally:
-        for connection in connections:
-            await pool.release(connection)
 
 
-async def fill(connection: asyncpg.Connection, events: int) -> None:
+async def fill(connection: Connection, events: int) -> None:
     """The setup: `events` old events on the channel, vacuumed and checkpointed."""
     await connection.execute(FILL, CHANNEL.name, events)
     await connection.execute("VACUUM (ANALYZE) fastapi_pg_sse.events")
     await connection.execute("CHECKPOINT")
 
 
-async def empty(connection: asyncpg.Connection) -> None:
+async def empty(connection: Connection) -> None:
     await connection.execute("TRUNCATE fastapi_pg_sse.events, fastapi_pg_sse.pruned")
 
 
@@ -172,6 +171,7 @@ async def measure_mode(
             " FROM fastapi_pg_sse.events WHERE channel = $1",
             CHANNEL.name,
         )
+        assert kept is not None
         assert kept["emitted"] == emitting.emitted, (mode, kept, emitting.emitted)
         assert kept["filled"] == (events if deleted is None else 0), (mode, kept)
         assert deleted in (None, events), (mode, deleted)
@@ -197,13 +197,13 @@ async def timed(action: Awaitable[int | None]) -> tuple[int | None, float]:
 
 
 def modes(baseline_seconds: float, batch_size: int) -> dict[str, Prune]:
-    async def nothing(_: asyncpg.Connection) -> None:
+    async def nothing(_: Connection) -> None:
         await asyncio.sleep(baseline_seconds)
 
-    async def one_statement(connection: asyncpg.Connection) -> int:
+    async def one_statement(connection: Connection) -> int:
         return await CHANNEL.prune(connection, keep=KEEP)
 
-    async def batched(connection: asyncpg.Connection) -> int:
+    async def batched(connection: Connection) -> int:
         return await CHANNEL.prune(connection, keep=KEEP, batch_size=batch_size)
 
     return {
@@ -269,8 +269,9 @@ async def steady_load(url: str, arguments: argparse.Namespace) -> list[dict[str,
                 for cycle in range(1, arguments.cycles + 1):
                     await asyncio.sleep(arguments.interval)
                     deleted = await CHANNEL.prune(pruner, keep=keep)
-                    sizes = dict(await pruner.fetchrow(SIZES))
-                    cycles.append({"cycle": cycle, "deleted": deleted, **sizes})
+                    sizes = await pruner.fetchrow(SIZES)
+                    assert sizes is not None, "the events table has statistics"
+                    cycles.append({"cycle": cycle, "deleted": deleted, **dict(sizes)})
 
         async with acquired(pool, connections) as emitters:
             emitting = Emitters(emitters)
