@@ -296,62 +296,17 @@ class Channel(Generic[E]):
             " add it to the channel's events"
         )
 
-    async def prune(
-        self,
-        connection: Connection,
-        *,
-        keep: timedelta = timedelta(days=7),
-        batch_size: int | None = None,
-    ) -> int:
+    async def prune(self, connection: Connection, *, keep: timedelta = timedelta(days=7)) -> int:
         """Delete the channel's events committed longer than `keep` ago and return how many; run
         it from a scheduled job (or `SELECT fastapi_pg_sse.prune(channel, keep)`).
 
         A client resuming from a pruned id gets a `reset` event: the schema records the highest
         id pruned from each channel (`fastapi_pg_sse.pruned`).
-
-        With `batch_size`, the oldest events go in slices of at least that many (a slice ends
-        after every event of its last commit, which share one `created_at`), each in a
-        transaction of its own, then the rest with `keep` itself: what one statement would
-        delete. Each slice holds the commit turn (`fastapi_pg_sse.commit_order`, raising the
-        channel's horizon) only as it commits, and its dead rows can be vacuumed while the next
-        slice runs. The slices read `fastapi_pg_sse.events` (a role that prunes this way needs
-        `SELECT` on it too); on a connection inside a transaction, which would hold each slice's
-        locks until it ends, a `ValueError` before any SQL.
         """
-        if batch_size is not None:
-            if batch_size < 1:
-                raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-            if connection.is_in_transaction():
-                raise ValueError(
-                    "prune(batch_size=...) commits each slice: call it outside a transaction"
-                )
-            deleted = 0
-            while (
-                sliced := await connection.fetchval(_PRUNE_SLICE, self.name, keep, batch_size)
-            ) is not None:
-                deleted += sliced
-            return deleted + await self.prune(connection, keep=keep)
-        pruned: int = await connection.fetchval(
+        deleted: int = await connection.fetchval(
             "SELECT fastapi_pg_sse.prune($1, $2::interval)", self.name, keep
         )
-        return pruned
-
-
-_PRUNE_SLICE = """
-SELECT fastapi_pg_sse.prune($1, exact.age - interval '1 microsecond')
-FROM (
-    SELECT now() - created_at AS age FROM fastapi_pg_sse.events
-    WHERE channel = $1 AND created_at < now() - $2::interval
-    ORDER BY created_at OFFSET $3 - 1 LIMIT 1
-) AS edge, LATERAL (
-    SELECT edge.age - date_trunc('day', edge.age)
-        + make_interval(hours => 24 * extract(day FROM edge.age)::int)
-) AS exact (age)
-"""
-"""One slice of a batched prune: every event of the channel committed at or before the
-`$3`-th oldest of those older than `$2`, or no row if fewer remain. `prune`'s horizon is
-`now() - keep`, here that event's `created_at` plus a microsecond, exactly: its age in hours,
-not days, which a time zone with daylight saving time would make 23 or 25 hours long."""
+        return deleted
 
 
 @dataclass(frozen=True, slots=True)
