@@ -236,13 +236,13 @@ def modes(baseline_seconds: float, batch_size: int) -> dict[str, Prune]:
     async def one_statement(connection: Connection) -> int:
         return await CHANNEL.prune(connection, keep=KEEP)
 
-    async def batched(connection: Connection) -> int:
+    async def in_slices(connection: Connection) -> int:
         return await prune_in_slices(connection, KEEP, batch_size)
 
     return {
         "no prune (baseline)": nothing,
         "one statement": one_statement,
-        f"batches of {batch_size:,}": batched,
+        f"slices of {batch_size:,}": in_slices,
     }
 
 

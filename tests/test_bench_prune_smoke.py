@@ -43,7 +43,7 @@ def test_the_smoke_benchmark_prunes_exactly_the_filled_events_and_reports_sizes(
     results = json.loads(measurements.read_text())["results"]
 
     modes = results["emitters"]
-    assert list(modes) == ["no prune (baseline)", "one statement", "batches of 500"]
+    assert list(modes) == ["no prune (baseline)", "one statement", "slices of 500"]
     for mode, [measurement] in modes.items():
         assert measurement["deleted"] == (0 if mode.startswith("no prune") else 2_000), mode
         assert measurement["emits"] > 0, mode
