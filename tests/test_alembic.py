@@ -83,7 +83,7 @@ async def test_the_revisions_go_up_down_and_up_again_on_postgresql(
         use_database(project, postgres_url, await database.fetchval("SELECT current_database()"))
         assert run_scaffold("create-sse-channel", *STOCK, *trigger, cwd=project).exit_code == 0
         schema = single_new_revision(project, follows=FIRST_REVISION)
-        assert schema.name.endswith("_fastapi_pg_sse_schema_1_4.py")
+        assert schema.name.endswith("_fastapi_pg_sse_schema_1_5.py")
         assert recorded_schema(project) == (schema.name, FIRST_REVISION)
         channel = TRIGGERS if trigger else set()
         if trigger:
@@ -94,12 +94,12 @@ async def test_the_revisions_go_up_down_and_up_again_on_postgresql(
         alembic(project, "upgrade", "head")
         await database.execute("INSERT INTO baskets (user_id, stock) VALUES ('ann', 1)")
         made = await state(database)
-        assert made == ("1.4", channel, 1 if trigger else 0)
+        assert made == ("1.5", channel, 1 if trigger else 0)
         alembic(project, "downgrade", "-1")
-        assert await state(database) == (("1.4", set(), 1) if trigger else (None, set(), 0))
+        assert await state(database) == (("1.5", set(), 1) if trigger else (None, set(), 0))
         assert await database.fetchval("SELECT to_regclass('baskets') IS NOT NULL")
         alembic(project, "upgrade", "head")
-        assert await state(database) == (made if trigger else ("1.4", set(), 0))
+        assert await state(database) == (made if trigger else ("1.5", set(), 0))
         await database.execute("UPDATE baskets SET stock = 2")
         made = await state(database)
 
@@ -113,11 +113,11 @@ async def test_the_revisions_go_up_down_and_up_again_on_postgresql(
         assert removal.name.endswith("_remove_inventory_stock_sse_channel.py")
         assert in_sync(project)
 
-        removed = ("1.4", set(), 0 if drop_data else made[2])
+        removed = ("1.5", set(), 0 if drop_data else made[2])
         alembic(project, "upgrade", "head")
         assert await state(database) == removed
         alembic(project, "downgrade", "-1")
-        assert await state(database) == ("1.4", channel, removed[2]), "deleted events stay so"
+        assert await state(database) == ("1.5", channel, removed[2]), "deleted events stay so"
         alembic(project, "upgrade", "head")
         assert await state(database) == removed
 
@@ -263,7 +263,7 @@ def test_a_channel_made_with_sql_migrations_is_refused_once_alembic_is_set(shop:
     pyproject.write_text(settings)
     result = run_scaffold("check", cwd=shop)
     assert result.exit_code == 2
-    assert "its migration '0002_fastapi_pg_sse_schema_1_4.sql' is not one of the Alembic" in (
+    assert "its migration '0002_fastapi_pg_sse_schema_1_5.sql' is not one of the Alembic" in (
         result.stderr
     )
     assert "put the setting back" in result.stderr

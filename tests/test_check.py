@@ -172,7 +172,7 @@ def test_create_check_edit_check_sync_check(shop: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["0002_fastapi_pg_sse_schema_1_4.sql", "0003_warehouse_ops_stock_level_sse_trigger.sql"]
+    "name", ["0002_fastapi_pg_sse_schema_1_5.sql", "0003_warehouse_ops_stock_level_sse_trigger.sql"]
 )
 def test_an_applied_migration_edited_by_hand_is_history_not_drift(
     generated: Path, name: str
@@ -200,17 +200,17 @@ def test_the_chosen_columns_are_recorded_and_sync_writes_the_row_model_of_them_a
     assert '(id, stock)."""\n\n    id: int\n    stock: int\n\n\n' in written
 
 
-NEWER_SCHEMA = "-- fastapi-pg-sse schema 1.5: a version a newer runtime ships.\nSELECT 1;\n"
+NEWER_SCHEMA = "-- fastapi-pg-sse schema 1.6: a version a newer runtime ships.\nSELECT 1;\n"
 
 
 @pytest.fixture
 def newer_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """From here on, the fastapi-pg-sse beside scaffold (first on PYTHONPATH, which the commands
-    run in a subprocess inherit) ships the schema versions this one ships and a newer 1.5."""
+    run in a subprocess inherit) ships the schema versions this one ships and a newer 1.6."""
     package = tmp_path / "newer-runtime" / RUNTIME_PACKAGE
     shutil.copytree(Path(fastapi_pg_sse.__file__).parent / "migrations", package / "migrations")
     (package / "__init__.py").write_text("")
-    (package / "migrations" / "1.5.sql").write_text(NEWER_SCHEMA)
+    (package / "migrations" / "1.6.sql").write_text(NEWER_SCHEMA)
     monkeypatch.setenv("PYTHONPATH", str(package.parent))
 
 
@@ -221,8 +221,8 @@ def test_a_newer_runtime_schema_is_reported_and_sync_writes_and_records_its_migr
     checked = run_scaffold("check", cwd=generated)
     assert checked.exit_code == 1, checked.stdout + checked.stderr
     assert (
-        "    new schema  migrations/0004_fastapi_pg_sse_schema_1_5.sql"
-        " (fastapi-pg-sse's schema 1.5)\n"
+        "    new schema  migrations/0004_fastapi_pg_sse_schema_1_6.sql"
+        " (fastapi-pg-sse's schema 1.6)\n"
     ) in checked.stdout
     assert "       records  pyproject.toml\n--- a/pyproject.toml\n" in checked.stdout
     assert checked.stdout.endswith("Out of sync. To fix: scaffold sync\n")
@@ -230,16 +230,16 @@ def test_a_newer_runtime_schema_is_reported_and_sync_writes_and_records_its_migr
 
     synced = run_scaffold("sync", cwd=generated)
     assert synced.exit_code == 0, synced.stderr
-    assert "  create  migrations/0004_fastapi_pg_sse_schema_1_5.sql\n" in synced.stdout
+    assert "  create  migrations/0004_fastapi_pg_sse_schema_1_6.sql\n" in synced.stdout
     assert synced.stdout.endswith(
-        "\nApply migrations/0004_fastapi_pg_sse_schema_1_5.sql to your database.\n"
+        "\nApply migrations/0004_fastapi_pg_sse_schema_1_6.sql to your database.\n"
     )
-    written = (generated / "migrations/0004_fastapi_pg_sse_schema_1_5.sql").read_text()
+    written = (generated / "migrations/0004_fastapi_pg_sse_schema_1_6.sql").read_text()
     assert written == f"-- {MIGRATION_HEADER}\n{NEWER_SCHEMA}"
     recorded = tomllib.loads((generated / "pyproject.toml").read_text())["tool"]["scaffold"]
     assert recorded["schema"] == [
-        {"version": "1.4", "migration": "0002_fastapi_pg_sse_schema_1_4.sql"},
-        {"version": "1.5", "migration": "0004_fastapi_pg_sse_schema_1_5.sql"},
+        {"version": "1.5", "migration": "0002_fastapi_pg_sse_schema_1_5.sql"},
+        {"version": "1.6", "migration": "0004_fastapi_pg_sse_schema_1_6.sql"},
     ]
     assert run_scaffold("check", cwd=generated).exit_code == 0
 
@@ -250,11 +250,11 @@ def test_json_reports_a_newer_runtime_schema_with_what_its_migration_does(
     report = json.loads(run_scaffold("check", "--json", cwd=generated).stdout)
     findings = {finding["path"]: finding for finding in report["findings"]}
     assert {path: finding["status"] for path, finding in findings.items()} == {
-        "migrations/0004_fastapi_pg_sse_schema_1_5.sql": "new schema",
+        "migrations/0004_fastapi_pg_sse_schema_1_6.sql": "new schema",
         "pyproject.toml": "records",
     }
-    new_schema = findings["migrations/0004_fastapi_pg_sse_schema_1_5.sql"]
-    assert (new_schema["detail"], new_schema["diff"]) == ("fastapi-pg-sse's schema 1.5", None)
+    new_schema = findings["migrations/0004_fastapi_pg_sse_schema_1_6.sql"]
+    assert (new_schema["detail"], new_schema["diff"]) == ("fastapi-pg-sse's schema 1.6", None)
     assert report["fix"] == "scaffold sync"
 
 
@@ -271,8 +271,8 @@ def made_by_scaffold_0_4(project: Path) -> None:
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text()
     schema = (
-        '[[tool.scaffold.schema]]\nversion = "1.4"\n'
-        'migration = "0002_fastapi_pg_sse_schema_1_4.sql"\n\n'
+        '[[tool.scaffold.schema]]\nversion = "1.5"\n'
+        'migration = "0002_fastapi_pg_sse_schema_1_5.sql"\n\n'
     )
     assert schema in text
     pyproject.write_text(
@@ -282,7 +282,7 @@ def made_by_scaffold_0_4(project: Path) -> None:
         )
     )
     migrations = project / "migrations"
-    (migrations / "0002_fastapi_pg_sse_schema_1_4.sql").unlink()
+    (migrations / "0002_fastapi_pg_sse_schema_1_5.sql").unlink()
     (migrations / "0002_inventory_stock_sse_channel.sql").write_text("-- scaffold 0.4's\n")
 
 
@@ -294,8 +294,8 @@ def test_a_channel_made_by_scaffold_0_4_is_reported_with_the_migrations_that_upg
     checked = run_scaffold("check", cwd=project)
     assert checked.exit_code == 1, checked.stdout + checked.stderr
     assert (
-        "    new schema  migrations/0003_fastapi_pg_sse_schema_1_4.sql"
-        " (fastapi-pg-sse's schema 1.4)\n"
+        "    new schema  migrations/0003_fastapi_pg_sse_schema_1_5.sql"
+        " (fastapi-pg-sse's schema 1.5)\n"
         "       upgrade  migrations/0004_upgrade_inventory_stock_sse_channel.sql"
         " (Stock in inventory, made before fastapi-pg-sse 0.5)\n"
     ) in checked.stdout
@@ -304,12 +304,12 @@ def test_a_channel_made_by_scaffold_0_4_is_reported_with_the_migrations_that_upg
     synced = run_scaffold("sync", cwd=project)
     assert synced.exit_code == 0, synced.stderr
     assert synced.stdout.endswith(
-        "\nApply migrations/0003_fastapi_pg_sse_schema_1_4.sql,"
+        "\nApply migrations/0003_fastapi_pg_sse_schema_1_5.sql,"
         " migrations/0004_upgrade_inventory_stock_sse_channel.sql to your database.\n"
     )
     recorded = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["scaffold"]
     assert recorded["schema"] == [
-        {"version": "1.4", "migration": "0003_fastapi_pg_sse_schema_1_4.sql"}
+        {"version": "1.5", "migration": "0003_fastapi_pg_sse_schema_1_5.sql"}
     ]
     assert recorded["channels"] == [
         {

@@ -55,7 +55,7 @@ def recorded_twice(project: Path) -> None:
 
 
 def schema_without_migration(project: Path) -> None:
-    edit(project / "pyproject.toml", 'migration = "0002_fastapi_pg_sse_schema_1_4.sql"\n', "")
+    edit(project / "pyproject.toml", 'migration = "0002_fastapi_pg_sse_schema_1_5.sql"\n', "")
 
 
 def migration_is_a_path(project: Path) -> None:

@@ -60,9 +60,9 @@ def test_json_output_lists_every_file_and_its_action(shop: Path) -> None:
     actions = {change["path"]: change["action"] for change in plan["changes"]}
     assert actions["shop/modules/inventory/services/stock_notify_service.py"] == "create"
     assert actions["shop/main.py"] == "update"
-    assert actions["migrations/0002_fastapi_pg_sse_schema_1_4.sql"] == "create"
+    assert actions["migrations/0002_fastapi_pg_sse_schema_1_5.sql"] == "create"
     assert [path for path in actions if path.startswith("migrations/")] == [
-        "migrations/0002_fastapi_pg_sse_schema_1_4.sql"
+        "migrations/0002_fastapi_pg_sse_schema_1_5.sql"
     ], "a channel without a trigger has no migration of its own"
 
 
@@ -249,12 +249,12 @@ def test_pyproject_keeps_every_line_of_the_user_and_records_the_channel(shop: Pa
     remaining = iter(edited.splitlines())
     assert all(line in remaining for line in original), "a line of the user's file was lost"
     assert (
-        '[[tool.scaffold.schema]]\nversion = "1.4"\n'
-        'migration = "0002_fastapi_pg_sse_schema_1_4.sql"\n'
+        '[[tool.scaffold.schema]]\nversion = "1.5"\n'
+        'migration = "0002_fastapi_pg_sse_schema_1_5.sql"\n'
         '\n[[tool.scaffold.channels]]\nname = "Stock"\nmodule = "inventory"\n'
     ) in edited
-    assert '"fastapi-pg-sse>=0.9,<1"' in edited
-    assert '"fastapi-pg-sse[testing]>=0.9,<1"' in edited
+    assert '"fastapi-pg-sse>=0.10,<1"' in edited
+    assert '"fastapi-pg-sse[testing]>=0.10,<1"' in edited
 
 
 def test_the_first_channel_writes_the_runtimes_schema_migration_before_its_trigger(
@@ -264,11 +264,11 @@ def test_the_first_channel_writes_the_runtimes_schema_migration_before_its_trigg
     assert result.exit_code == 0, result.stderr
     assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
         "0001_create_baskets.sql",
-        "0002_fastapi_pg_sse_schema_1_4.sql",
+        "0002_fastapi_pg_sse_schema_1_5.sql",
         "0003_inventory_stock_sse_trigger.sql",
     ]
     assert result.stdout.endswith(
-        "Apply migrations/0002_fastapi_pg_sse_schema_1_4.sql,"
+        "Apply migrations/0002_fastapi_pg_sse_schema_1_5.sql,"
         " migrations/0003_inventory_stock_sse_trigger.sql to your database, then run your tests.\n"
     )
     pyproject = (shop / "pyproject.toml").read_text()
@@ -297,10 +297,10 @@ def test_a_channel_without_table_writes_no_migration_of_its_own(shop: Path) -> N
     assert result.exit_code == 0, result.stderr
     assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
         "0001_create_baskets.sql",
-        "0002_fastapi_pg_sse_schema_1_4.sql",
+        "0002_fastapi_pg_sse_schema_1_5.sql",
     ]
     assert result.stdout.endswith(
-        "Apply migrations/0002_fastapi_pg_sse_schema_1_4.sql to your database,"
+        "Apply migrations/0002_fastapi_pg_sse_schema_1_5.sql to your database,"
         " then run your tests.\n"
     )
     (channel,) = tomllib.loads((shop / "pyproject.toml").read_text())["tool"]["scaffold"][
@@ -320,11 +320,11 @@ def test_a_second_channel_writes_no_schema_migration_and_numbers_its_own_after_t
     assert run_scaffold(*third, cwd=shop).exit_code == 0
     assert sorted(path.name for path in (shop / "migrations").iterdir()) == [
         "0001_create_baskets.sql",
-        "0002_fastapi_pg_sse_schema_1_4.sql",
+        "0002_fastapi_pg_sse_schema_1_5.sql",
         "0003_catalog_price_sse_trigger.sql",
     ]
     schema = tomllib.loads((shop / "pyproject.toml").read_text())["tool"]["scaffold"]["schema"]
-    assert schema == [{"version": "1.4", "migration": "0002_fastapi_pg_sse_schema_1_4.sql"}]
+    assert schema == [{"version": "1.5", "migration": "0002_fastapi_pg_sse_schema_1_5.sql"}]
 
 
 def test_the_result_lists_every_migration_of_the_project_in_the_order_they_apply(
@@ -332,7 +332,7 @@ def test_the_result_lists_every_migration_of_the_project_in_the_order_they_apply
 ) -> None:
     first = create_sse_channel(shop, ChannelRequest("Stock", "inventory", "baskets", "user_id"))
     assert first.migrations == (
-        "migrations/0002_fastapi_pg_sse_schema_1_4.sql",
+        "migrations/0002_fastapi_pg_sse_schema_1_5.sql",
         "migrations/0003_inventory_stock_sse_trigger.sql",
     )
     second = create_sse_channel(shop, ChannelRequest("StockLevel", "warehouse-ops"))
@@ -367,8 +367,8 @@ def test_the_plan_says_what_it_does_to_the_dependencies(shop: Path) -> None:
     assert (
         "pyproject.toml: raises fastapi>=0.135 to fastapi>=0.137.2 in [project] dependencies"
         " (the generated code needs it)\n"
-        "pyproject.toml: adds fastapi-pg-sse>=0.9,<1 to [project] dependencies\n"
-        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.9,<1 to the test extra\n"
+        "pyproject.toml: adds fastapi-pg-sse>=0.10,<1 to [project] dependencies\n"
+        "pyproject.toml: adds fastapi-pg-sse[testing]>=0.10,<1 to the test extra\n"
         "pyproject.toml: adds asyncpg-stubs>=0.29 to the test extra\n"
     ) in result.stdout
     assert run_scaffold(*STOCK, cwd=shop).exit_code == 0
@@ -388,7 +388,7 @@ def test_json_output_lists_the_dependency_changes(shop: Path) -> None:
         },
         {
             "action": "add",
-            "requirement": "fastapi-pg-sse>=0.9,<1",
+            "requirement": "fastapi-pg-sse>=0.10,<1",
             "replaces": None,
             "in": "project.dependencies",
         },
@@ -423,7 +423,7 @@ def test_test_dependencies_join_the_projects_dev_dependency_group(shop: Path) ->
     create_sse_channel(shop, ChannelRequest("Stock", "inventory"))
     assert (
         '[dependency-groups]\ndev = [\n    "pytest>=8",\n'
-        '    "fastapi-pg-sse[testing]>=0.9,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
+        '    "fastapi-pg-sse[testing]>=0.10,<1",\n    "asyncpg-stubs>=0.29",\n]\n'
     ) in pyproject.read_text()
     assert "optional-dependencies" not in pyproject.read_text()
 

@@ -253,8 +253,8 @@ def test_a_poetry_project_keeps_its_tables_and_gets_its_requirements_in_them(
         " (fastapi-pg-sse needs it)\n"
         "pyproject.toml: raises fastapi >=0.100,<1 to fastapi >=0.137.2,<1 in"
         " [tool.poetry.dependencies] (the generated code needs it)\n"
-        "pyproject.toml: adds fastapi-pg-sse >=0.9,<1 to [tool.poetry.dependencies]\n"
-        "pyproject.toml: adds fastapi-pg-sse[testing] >=0.9,<1 to"
+        "pyproject.toml: adds fastapi-pg-sse >=0.10,<1 to [tool.poetry.dependencies]\n"
+        "pyproject.toml: adds fastapi-pg-sse[testing] >=0.10,<1 to"
         " [tool.poetry.group.dev.dependencies]\n"
         "pyproject.toml: adds asyncpg-stubs >=0.29 to [tool.poetry.group.dev.dependencies]\n"
     ) in planned
@@ -269,17 +269,17 @@ def test_a_poetry_project_keeps_its_tables_and_gets_its_requirements_in_them(
         .replace('fastapi = ">=0.100,<1"', 'fastapi = ">=0.137.2,<1"')
         .replace(
             'extras = ["standard"]}\n',
-            'extras = ["standard"]}\nfastapi-pg-sse = ">=0.9,<1"\n',
+            'extras = ["standard"]}\nfastapi-pg-sse = ">=0.10,<1"\n',
         )
         .replace(
             'pytest = "^8.0"\n',
-            'pytest = "^8.0"\nfastapi-pg-sse = {version = ">=0.9,<1", extras = ["testing"]}\n'
+            'pytest = "^8.0"\nfastapi-pg-sse = {version = ">=0.10,<1", extras = ["testing"]}\n'
             'asyncpg-stubs = ">=0.29"\n',
         )
         .replace(
             "\n[build-system]",
-            '\n[[tool.scaffold.schema]]\nversion = "1.4"\n'
-            'migration = "0003_fastapi_pg_sse_schema_1_4.sql"\n\n[build-system]',
+            '\n[[tool.scaffold.schema]]\nversion = "1.5"\n'
+            'migration = "0003_fastapi_pg_sse_schema_1_5.sql"\n\n[build-system]',
         )
     ), "the user's pyproject.toml but for its requirements and the runtime schema's record"
 

@@ -35,7 +35,7 @@ def test_create_keeps_crlf_in_the_app_module_and_pyproject(shop: Path) -> None:
         assert every_line_ends_in_crlf(shop / name), name
     assert b"\r\napp.include_router(realtime_router)\r\n" in (shop / "shop/main.py").read_bytes()
     assert (
-        b'\r\n[[tool.scaffold.schema]]\r\nversion = "1.4"\r\n'
+        b'\r\n[[tool.scaffold.schema]]\r\nversion = "1.5"\r\n'
         in (shop / "pyproject.toml").read_bytes()
     )
     assert (

@@ -23,7 +23,7 @@ PYPROJECT = """\
 # The shop service.
 [project]
 name = "shop"   # keep this comment
-dependencies = ["FastAPI>=0.140", "FastAPI_PG.SSE >= 0.9.1"]  # spelled the user's way
+dependencies = ["FastAPI>=0.140", "FastAPI_PG.SSE >= 0.10.1"]  # spelled the user's way
 
 [tool.scaffold]
 package = "shop"
@@ -62,7 +62,7 @@ def edit(
 def test_existing_requirements_are_recognised_whatever_their_spelling() -> None:
     edited = edit(PYPROJECT, STOCK)
     dependencies = edited.split("[project.optional-dependencies]")[0]
-    assert '"FastAPI>=0.140", "FastAPI_PG.SSE >= 0.9.1"' in dependencies
+    assert '"FastAPI>=0.140", "FastAPI_PG.SSE >= 0.10.1"' in dependencies
     assert dependencies.lower().count("fastapi") == 2
 
 
@@ -78,7 +78,7 @@ def test_a_missing_test_extra_is_created() -> None:
     assert (
         "[project.optional-dependencies]\n"
         "test = [\n"
-        '    "fastapi-pg-sse[testing]>=0.9,<1",\n'
+        '    "fastapi-pg-sse[testing]>=0.10,<1",\n'
         '    "asyncpg>=0.29",\n'
         '    "asyncpg-stubs>=0.29",\n'
         '    "pytest>=8",\n'
@@ -171,7 +171,7 @@ def test_the_columns_a_trigger_sends_are_recorded_only_when_chosen() -> None:
 
 
 def test_the_runtime_is_required_in_the_range_of_the_tools_own_version() -> None:
-    edited = edit(PYPROJECT.replace(', "FastAPI_PG.SSE >= 0.9.1"', ""), STOCK)
+    edited = edit(PYPROJECT.replace(', "FastAPI_PG.SSE >= 0.10.1"', ""), STOCK)
     major, minor = __version__.split(".")[:2]
     assert f'"fastapi-pg-sse>={major}.{minor},<{int(major) + 1}"' in edited
 
@@ -201,7 +201,7 @@ def test_a_minimum_below_what_the_generated_code_needs_is_raised_in_place() -> N
         with_lists("""\
     "fastapi[standard]>=0.137.2,<1.0; python_version>='3.11'",  # keep this comment
     'asyncpg >= 0.29',  # and this one
-    "fastapi-pg-sse (>=0.9, <1)",""").split("[tool.scaffold]")[0]
+    "fastapi-pg-sse (>=0.10, <1)",""").split("[tool.scaffold]")[0]
     )
     assert edit(edited, STOCK) == edited
 
@@ -220,7 +220,7 @@ def test_a_requirement_that_allows_no_version_below_the_minimum_is_left_as_it_is
     requirement: str,
 ) -> None:
     edited = edit(with_lists(f'    "{requirement}",'), STOCK)
-    assert f'    "{requirement}",\n    "fastapi-pg-sse>=0.9,<1",\n]' in edited
+    assert f'    "{requirement}",\n    "fastapi-pg-sse>=0.10,<1",\n]' in edited
     assert not [change for change in dependency_changes(edited) if change.replaces]
 
 
@@ -230,7 +230,7 @@ def test_a_requirement_that_allows_no_version_below_the_minimum_is_left_as_it_is
         ("fastapi<0.100", "fastapi>=0.137.2"),
         ("fastapi==0.110.0", "fastapi>=0.137.2"),
         ("fastapi~=0.110.0", "fastapi>=0.137.2"),
-        ("fastapi-pg-sse>=1.0", "fastapi-pg-sse>=0.9,<1"),
+        ("fastapi-pg-sse>=1.0", "fastapi-pg-sse>=0.10,<1"),
     ],
 )
 def test_a_requirement_that_excludes_the_needed_version_is_refused(
@@ -255,7 +255,7 @@ def test_test_dependencies_go_to_an_existing_dev_extra_rather_than_a_new_test_ex
     assert extras["dev"] == [
         "pytest>=8",
         "ruff",
-        "fastapi-pg-sse[testing]>=0.9,<1",
+        "fastapi-pg-sse[testing]>=0.10,<1",
         "asyncpg-stubs>=0.29",
     ]
     assert 'dev = ["pytest>=8", "ruff", ' in edited, "the one-line array became several"
@@ -269,7 +269,7 @@ def test_a_test_dependency_group_is_preferred_to_a_test_extra() -> None:
     assert edited["dependency-groups"] == {
         "dev": [
             {"include-group": "lint"},
-            "fastapi-pg-sse[testing]>=0.9,<1",
+            "fastapi-pg-sse[testing]>=0.10,<1",
             "asyncpg>=0.29",
             "asyncpg-stubs>=0.29",
         ],
@@ -300,8 +300,8 @@ def test_the_changes_say_what_the_edit_does_to_the_dependencies() -> None:
     assert [str(change) for change in changes] == [
         "raises fastapi>=0.110 to fastapi>=0.137.2 in [project] dependencies"
         " (the generated code needs it)",
-        "adds fastapi-pg-sse>=0.9,<1 to [project] dependencies",
-        "adds fastapi-pg-sse[testing]>=0.9,<1 to the dev dependency group",
+        "adds fastapi-pg-sse>=0.10,<1 to [project] dependencies",
+        "adds fastapi-pg-sse[testing]>=0.10,<1 to the dev dependency group",
         "adds asyncpg>=0.29 to the dev dependency group",
         "adds asyncpg-stubs>=0.29 to the dev dependency group",
         "adds pytest>=8 to the dev dependency group",
@@ -314,7 +314,7 @@ def test_the_changes_say_what_the_edit_does_to_the_dependencies() -> None:
     }
     assert changes[2].as_json() == {
         "action": "add",
-        "requirement": "fastapi-pg-sse[testing]>=0.9,<1",
+        "requirement": "fastapi-pg-sse[testing]>=0.10,<1",
         "replaces": None,
         "in": "dependency-groups.dev",
     }

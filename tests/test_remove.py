@@ -25,7 +25,7 @@ LEVEL = ("StockLevel", "in", "warehouse-ops")
 SERVICE = "shop/modules/inventory/services/stock_notify_service.py"
 
 
-SCHEMA_MIGRATION = "migrations/0002_fastapi_pg_sse_schema_1_4.sql"
+SCHEMA_MIGRATION = "migrations/0002_fastapi_pg_sse_schema_1_5.sql"
 LEVEL_NAME = "warehouse_ops_stock_level"
 
 
@@ -50,7 +50,7 @@ def test_create_then_remove_leaves_the_project_as_before_but_its_schema_migratio
     pyproject = tomllib.loads(after["pyproject.toml"].decode())
     assert "channels" not in pyproject["tool"]["scaffold"]
     assert pyproject["tool"]["scaffold"]["schema"] == [
-        {"version": "1.4", "migration": SCHEMA_MIGRATION.removeprefix("migrations/")}
+        {"version": "1.5", "migration": SCHEMA_MIGRATION.removeprefix("migrations/")}
     ], "the database keeps the runtime's schema: its record stays, with its migration"
     assert not (shop / "shop" / "modules").exists()
 
@@ -61,7 +61,7 @@ def test_removal_keeps_the_dependencies_that_create_added(shop: Path) -> None:
     assert run_scaffold("remove-sse-channel", *STOCK, cwd=shop).exit_code == 0
     kept = tomllib.loads((shop / "pyproject.toml").read_text())["project"]["dependencies"]
     assert kept == added
-    assert "fastapi-pg-sse>=0.9,<1" in kept
+    assert "fastapi-pg-sse>=0.10,<1" in kept
 
 
 def test_removing_the_last_channel_leaves_the_dependencies_as_the_user_has_them(
@@ -72,7 +72,7 @@ def test_removing_the_last_channel_leaves_the_dependencies_as_the_user_has_them(
     assert run_scaffold("create-sse-channel", *STOCK, cwd=shop).exit_code == 0
     pyproject = shop / "pyproject.toml"
     text = pyproject.read_text()
-    runtime = ('    "fastapi-pg-sse>=0.9,<1",\n', '    "fastapi-pg-sse[testing]>=0.9,<1",\n')
+    runtime = ('    "fastapi-pg-sse>=0.10,<1",\n', '    "fastapi-pg-sse[testing]>=0.10,<1",\n')
     for requirement in runtime:
         assert requirement in text
         text = text.replace(requirement, "")
@@ -156,7 +156,7 @@ def test_a_channel_removed_with_its_data_kept_streams_it_again_when_made_again_o
         assert result.exit_code == 0, result.stderr
     made_again = _migrations(shop)
     assert [path.name.partition("_")[2] for path in made_again] == [
-        "fastapi_pg_sse_schema_1_4.sql",
+        "fastapi_pg_sse_schema_1_5.sql",
         f"{LEVEL_NAME}_sse_trigger.sql",
         f"remove_{LEVEL_NAME}_sse_channel.sql",
         f"{LEVEL_NAME}_sse_trigger.sql",

@@ -47,7 +47,7 @@ def test_the_schema_migration_the_generator_writes_is_what_the_runtime_prints(
     assert (
         run_scaffold("create-sse-channel", "Stock", "in", "inventory", cwd=project).exit_code == 0
     )
-    written = (project / "migrations" / "0002_fastapi_pg_sse_schema_1_4.sql").read_text()
+    written = (project / "migrations" / "0002_fastapi_pg_sse_schema_1_5.sql").read_text()
     printed = printed_schema()
     assert (
         written == f"-- {MIGRATION_HEADER}\n{printed}" == f"-- {MIGRATION_HEADER}\n{upgrade_sql()}"

@@ -23,7 +23,7 @@ def test_a_schema_migration_the_project_wrote_itself_is_recorded_not_written_aga
     ]
     assert "Apply" not in created.stdout, "no migration to apply: the project's own applies it"
     pyproject = (shop / "pyproject.toml").read_text()
-    assert '[[tool.scaffold.schema]]\nversion = "1.4"\nmigration = "0002_realtime.sql"\n' in (
+    assert '[[tool.scaffold.schema]]\nversion = "1.5"\nmigration = "0002_realtime.sql"\n' in (
         pyproject
     )
     assert run_scaffold("check", cwd=shop).exit_code == 0
@@ -37,7 +37,7 @@ def test_a_project_whose_own_migration_applies_an_older_schema_gets_the_upgrade(
     (shop / "migrations" / "0002_realtime.sql").write_text(migration_sql(SchemaVersion(1, 0)))
     created = run_scaffold("create-sse-channel", *STOCK, cwd=shop)
     assert created.exit_code == 0, created.stderr
-    for number, minor in ((3, 1), (4, 2), (5, 3), (6, 4)):
+    for number, minor in ((3, 1), (4, 2), (5, 3), (6, 4), (7, 5)):
         upgrade = shop / "migrations" / f"000{number}_fastapi_pg_sse_schema_1_{minor}.sql"
         assert upgrade.read_text().endswith(migration_sql(SchemaVersion(1, minor)))
     pyproject = (shop / "pyproject.toml").read_text()
@@ -50,7 +50,9 @@ def test_a_project_whose_own_migration_applies_an_older_schema_gets_the_upgrade(
         '[[tool.scaffold.schema]]\nversion = "1.3"\n'
         'migration = "0005_fastapi_pg_sse_schema_1_3.sql"\n\n'
         '[[tool.scaffold.schema]]\nversion = "1.4"\n'
-        'migration = "0006_fastapi_pg_sse_schema_1_4.sql"\n'
+        'migration = "0006_fastapi_pg_sse_schema_1_4.sql"\n\n'
+        '[[tool.scaffold.schema]]\nversion = "1.5"\n'
+        'migration = "0007_fastapi_pg_sse_schema_1_5.sql"\n'
     ) in pyproject
     assert run_scaffold("check", cwd=shop).exit_code == 0
 
@@ -72,7 +74,7 @@ def test_a_recorded_schema_version_this_scaffold_does_not_know_is_refused(shop: 
         assert refused.exit_code == 2, refused.stdout + refused.stderr
         assert (
             "records migrations to fastapi-pg-sse's schema 1.9, which this scaffold does not"
-            " know (it knows 1.0, 1.1, 1.2, 1.3, 1.4): upgrade scaffold and fastapi-pg-sse"
+            " know (it knows 1.0, 1.1, 1.2, 1.3, 1.4, 1.5): upgrade scaffold and fastapi-pg-sse"
         ) in refused.stderr
         assert "Traceback" not in refused.stderr
     assert snapshot(shop) == before

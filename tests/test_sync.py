@@ -108,7 +108,7 @@ def test_a_runtime_requirement_below_what_the_code_needs_is_reported_and_raised_
     """As after upgrading scaffold: the generated code needs a newer runtime than listed."""
     pyproject = generated / "pyproject.toml"
     needed = pyproject.read_text()
-    pyproject.write_text(needed.replace('"fastapi-pg-sse>=0.9,<1"', '"fastapi-pg-sse >=0.2, <1"'))
+    pyproject.write_text(needed.replace('"fastapi-pg-sse>=0.10,<1"', '"fastapi-pg-sse >=0.2, <1"'))
 
     checked = run_scaffold("check", "--json", cwd=generated)
     (finding,) = json.loads(checked.stdout)["findings"]
@@ -122,14 +122,14 @@ def test_a_runtime_requirement_below_what_the_code_needs_is_reported_and_raised_
     ]
     assert synced.exit_code == 0, synced.stderr
     assert pyproject.read_text() == needed.replace(
-        '"fastapi-pg-sse>=0.9,<1"', '"fastapi-pg-sse >=0.9, <1"'
+        '"fastapi-pg-sse>=0.10,<1"', '"fastapi-pg-sse >=0.9, <1"'
     )
     assert run_scaffold("check", cwd=generated).exit_code == 0
 
 
 def test_check_names_a_test_requirement_below_what_the_tests_need(generated: Path) -> None:
     pyproject = generated / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("[testing]>=0.9,<1", "[testing]>=0.1"))
+    pyproject.write_text(pyproject.read_text().replace("[testing]>=0.10,<1", "[testing]>=0.1"))
 
     checked = run_scaffold("check", cwd=generated)
 

@@ -1,14 +1,14 @@
-"""From scaffold and fastapi-pg-sse 0.5.0 (schema 1.0), 0.6.0 (schema 1.1), 0.7.0 (schema 1.2) and
-0.8.0 (schema 1.3) to this version.
+"""From scaffold and fastapi-pg-sse 0.5.0 (schema 1.0), 0.6.0 (schema 1.1), 0.7.0 (schema 1.2),
+0.8.0 (schema 1.3) and 0.9.0 (schema 1.4) to this version.
 
 A released scaffold, taken from this repository's history, generates a channel and a channel
 with a trigger into a project whose migrations are applied, and a server of that release
 delivers their events to clients that keep the ids they received; more events come while the
 clients are away. Then the tool and the runtime are upgraded: `scaffold check` reports a
 migration for each newer version of the runtime's schema (from 0.5: 1.1, then 1.2 and on; from
-0.6: 1.2 and on; from 0.7: 1.3 and on; from 0.8: 1.4), `scaffold sync` writes them, they are
-applied, and a server of this version resumes each client exactly, while a role that only writes
-the application's table emits through the trigger the release created.
+0.6: 1.2 and on; from 0.7: 1.3 and on; from 0.8: 1.4 and on; from 0.9: 1.5), `scaffold sync`
+writes them, they are applied, and a server of this version resumes each client exactly, while a
+role that only writes the application's table emits through the trigger the release created.
 """
 
 import asyncio
@@ -66,6 +66,7 @@ RELEASES = (
     Release("0.6", "4ab3dcf7c10661f9d18edfc389445eb1a1803279", schema="1.1"),
     Release("0.7", "810fa60dcb73864d898adca3738c13fb60c5e805", schema="1.2"),
     Release("0.8", "3c2f53544c271315ca90099cde841438ca6bbb55", schema="1.3"),
+    Release("0.9", "45dc7d04c19dde767bb66e6c2efad244c85bfcce", schema="1.4"),
 )
 FIRST_NEW_MIGRATION = 4
 """The number of the first migration sync writes: after the shop's table, the schema that the

@@ -106,7 +106,7 @@ def test_installed_wheel_writes_the_runtimes_schema_migration_from_the_copy_in_i
     assert result.exit_code == 0, result.stderr
 
     printed = printed_schema()
-    written = (project / "migrations/0002_fastapi_pg_sse_schema_1_4.sql").read_text()
+    written = (project / "migrations/0002_fastapi_pg_sse_schema_1_5.sql").read_text()
     assert written == f"-- {MIGRATION_HEADER}\n{printed}"
 
 

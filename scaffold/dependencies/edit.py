@@ -3,8 +3,8 @@ rest of the file byte for byte: a raised constraint keeps its quotes and its lin
 added package joins its table in that table's syntax, and a new table is made where the project
 keeps its others.
 
-Poetry gets PEP 440 ranges, which it reads as they are: `fastapi-pg-sse = ">=0.9,<1"`, and for an
-extra `fastapi-pg-sse = {version = ">=0.9,<1", extras = ["testing"]}` (no caret says `<1` for a
+Poetry gets PEP 440 ranges, which it reads as they are: `fastapi-pg-sse = ">=0.10,<1"`, and for an
+extra `fastapi-pg-sse = {version = ">=0.10,<1", extras = ["testing"]}` (no caret says `<1` for a
 0.x release).
 """
 

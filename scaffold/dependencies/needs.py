@@ -39,14 +39,14 @@ class Package:
 
     name: str
     specifiers: str
-    """As scaffold writes them: `>=0.9,<1`."""
+    """As scaffold writes them: `>=0.10,<1`."""
     extras: tuple[str, ...] = ()
     tests: bool = False
     """Whether only the generated tests need it: it then goes to the project's test list."""
 
     @property
     def requirement(self) -> str:
-        """As a PEP 508 requirement: `fastapi-pg-sse[testing]>=0.9,<1`."""
+        """As a PEP 508 requirement: `fastapi-pg-sse[testing]>=0.10,<1`."""
         extras = f"[{','.join(self.extras)}]" if self.extras else ""
         return f"{self.name}{extras}{self.specifiers}"
 

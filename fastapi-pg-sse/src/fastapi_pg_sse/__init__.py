@@ -37,7 +37,7 @@ from fastapi_pg_sse.realtime import EventStream, Realtime, RealtimeMetrics, get_
 from fastapi_pg_sse.routing import Streams, create_realtime_router, stream_route
 from fastapi_pg_sse.settings import RealtimeSettings
 
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 
 __all__ = [
     "JWT_STREAM_RESPONSES",
