@@ -52,6 +52,7 @@ def test_the_smoke_benchmark_delivers_every_frame_once_to_its_user_only(
         assert measurement["misdelivered"] == 0, name
         assert measurement["duplicates"] == 0, name
         assert 0 < measurement["cpu_us_per_frame"] < math.inf, name
+        assert 0 < measurement["cpu_us_per_frame_at_rate"] < math.inf, name
         assert measurement["frames_per_second"] > 0, name
         assert 0 < measurement["p50_ms"] <= measurement["p99_ms"], name
         assert measurement["rss_mb"] > 0, name

@@ -35,6 +35,10 @@ class Measurement:
     gc_max_pause_ms: float | None
     gc_collections: list[int] | None = None
     """Collections of each generation (0, 1, 2) at maximum rate."""
+    cpu_us_per_frame_at_rate: float | None = None
+    """CPU per frame while the events come at the fixed rate (the latency phase): the servers
+    compared at the same load, which the maximum rate is not (each goes as fast as its emitter,
+    and a server woken less often per event pays less per frame)."""
 
 
 @dataclass
@@ -105,7 +109,7 @@ async def measure(run: Run, target: Target) -> Measurement:
         if target.python:
             await server.gc_totals()  # the longest pause from here on
         idle_kb = (rss_idle - rss_before) / options.connections / 1024
-        latencies, expected = await _at_fixed_rate(run, target, load)
+        latencies, expected, at_rate = await _at_fixed_rate(run, target, server, load)
         if not options.max_seconds:  # the streams mode: memory and delivery only
             return Measurement(
                 cpu_us_per_frame=None,
@@ -113,6 +117,7 @@ async def measure(run: Run, target: Target) -> Measurement:
                 **_outcome(server, load, expected, latencies, idle_kb),
                 gc_percent=None,
                 gc_max_pause_ms=None,
+                cpu_us_per_frame_at_rate=at_rate,
             )
         gc_before = await server.gc_totals() if target.python else None
         window = await at_maximum_rate(run, target, server, load)
@@ -136,6 +141,7 @@ async def measure(run: Run, target: Target) -> Measurement:
             gc_percent=gc_percent,
             gc_max_pause_ms=gc_pause,
             gc_collections=gc_collections,
+            cpu_us_per_frame_at_rate=at_rate,
         )
     finally:
         load.close()
@@ -158,14 +164,20 @@ def _outcome(
     }
 
 
-async def _at_fixed_rate(run: Run, target: Target, load: Load) -> tuple[list[float], int]:
-    """Emit at the options' rate; return every frame's latency, sorted, and the frames due."""
+async def _at_fixed_rate(
+    run: Run, target: Target, server: ServerProcess, load: Load
+) -> tuple[list[float], int, float | None]:
+    """Emit at the options' rate; return every frame's latency, sorted, the frames due, and the
+    server's CPU per frame delivered meanwhile (us)."""
     delivered, load.recording = load.delivered(), True
+    cpu = server.cpu_seconds()
     emitted = await run.emit(target, run.options.latency_seconds, run.options.rate)
     expected = expected_frames(emitted, load.connections_per_user())
     await load.wait_for(delivered + expected, run.options.stalled_seconds, run.options.tail_seconds)
     load.recording = False
-    return sorted(load.latencies), expected
+    frames = load.delivered() - delivered
+    at_rate = (server.cpu_seconds() - cpu) / frames * 1e6 if frames else None
+    return sorted(load.latencies), expected, at_rate
 
 
 @dataclass(frozen=True)
