@@ -1,6 +1,7 @@
 """The fan-out benchmark cannot rot: its smoke variant (`python -m bench.fanout --smoke`, a few
 hundred streams for a few seconds) runs the generated app and the floor on real PostgreSQL and
-uvicorn, and every event reaches each of its user's streams once, and no other user's.
+uvicorn, and every event reaches each of its user's streams once, and no other user's; so does
+its streams mode (`--streams N`, the capacity run), which reports each server's memory.
 
 The run is the command a person types, in a process of its own; it waits on frame counts, never
 on time, so a loaded machine makes it slower, not wrong.
@@ -51,6 +52,7 @@ def test_the_smoke_benchmark_delivers_every_frame_once_to_its_user_only(
         assert measurement["misdelivered"] == 0, name
         assert measurement["duplicates"] == 0, name
         assert 0 < measurement["cpu_us_per_frame"] < math.inf, name
+        assert 0 < measurement["cpu_us_per_frame_at_rate"] < math.inf, name
         assert measurement["frames_per_second"] > 0, name
         assert 0 < measurement["p50_ms"] <= measurement["p99_ms"], name
         assert measurement["rss_mb"] > 0, name
@@ -72,3 +74,19 @@ def test_two_app_processes_deliver_every_event_once_per_connection(
         assert row["duplicates"] == 0, row
         assert row["misdelivered"] == 0, row
         assert row["frames_per_second"] > 0, row
+
+
+def test_the_streams_mode_delivers_every_frame_once_and_reports_memory(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    results = bench(postgres_url, tmp_path, "--streams", "600", "--servers", "generated,floor")
+
+    assert set(results) == {"generated", "floor"}
+    for name, [measurement] in results.items():
+        assert measurement["delivered_percent"] == 100, name
+        assert measurement["misdelivered"] == 0, name
+        assert measurement["duplicates"] == 0, name
+        assert measurement["idle_kb_per_connection"] > 0, name
+        assert measurement["rss_mb"] > 0, name
+        assert measurement["cpu_us_per_frame"] is None, name  # no maximum-rate phase
+    assert "600 connections, 60 users" in (tmp_path / "fanout.md").read_text()

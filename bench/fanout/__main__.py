@@ -118,6 +118,8 @@ def _heading(options: Options, notes: Sequence[str]) -> str:
             f" over the processes, {options.users} users, {options.repeats} round(s); {emitting};"
             f" {'; '.join(notes)}. CPU/frame sums every process."
         )
+    if not options.max_seconds:
+        emitting = "no maximum-rate phase (the streams mode)"
     return (
         f"Fan-out, {when}: {options.connections} connections, {options.users} users,"
         f" {options.repeats} round(s) interleaved; {emitting},"

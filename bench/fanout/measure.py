@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import inf
 from pathlib import Path
+from typing import Any
 
 from bench.fanout.emit import run_emitter
 from bench.fanout.load import Load
@@ -19,8 +20,10 @@ from demo.server import free_port
 
 @dataclass(frozen=True)
 class Measurement:
-    cpu_us_per_frame: float
-    frames_per_second: float
+    cpu_us_per_frame: float | None
+    """None in the streams mode, which has no maximum-rate phase; so are the frames/s and the
+    collector's figures."""
+    frames_per_second: float | None
     delivered_percent: float
     misdelivered: int
     duplicates: int
@@ -32,6 +35,10 @@ class Measurement:
     gc_max_pause_ms: float | None
     gc_collections: list[int] | None = None
     """Collections of each generation (0, 1, 2) at maximum rate."""
+    cpu_us_per_frame_at_rate: float | None = None
+    """CPU per frame while the events come at the fixed rate (the latency phase): the servers
+    compared at the same load, which the maximum rate is not (each goes as fast as its emitter,
+    and a server woken less often per event pays less per frame)."""
 
 
 @dataclass
@@ -101,7 +108,17 @@ async def measure(run: Run, target: Target) -> Measurement:
         rss_idle = server.rss_bytes()
         if target.python:
             await server.gc_totals()  # the longest pause from here on
-        latencies, expected = await _at_fixed_rate(run, target, load)
+        idle_kb = (rss_idle - rss_before) / options.connections / 1024
+        latencies, expected, at_rate = await _at_fixed_rate(run, target, server, load)
+        if not options.max_seconds:  # the streams mode: memory and delivery only
+            return Measurement(
+                cpu_us_per_frame=None,
+                frames_per_second=None,
+                **_outcome(server, load, expected, latencies, idle_kb),
+                gc_percent=None,
+                gc_max_pause_ms=None,
+                cpu_us_per_frame_at_rate=at_rate,
+            )
         gc_before = await server.gc_totals() if target.python else None
         window = await at_maximum_rate(run, target, server, load)
         expected += window.expected
@@ -120,30 +137,47 @@ async def measure(run: Run, target: Target) -> Measurement:
         return Measurement(
             cpu_us_per_frame=window.cpu_seconds / window.frames * 1e6 if window.frames else inf,
             frames_per_second=window.frames / window.seconds if window.seconds > 0 else 0.0,
-            delivered_percent=100 * load.delivered() / expected if expected else 0.0,
-            misdelivered=load.misdelivered(),
-            duplicates=load.duplicates(),
-            p50_ms=_quantile(latencies, 0.50) * 1000,
-            p99_ms=_quantile(latencies, 0.99) * 1000,
-            rss_mb=server.rss_bytes() / 2**20,
-            idle_kb_per_connection=(rss_idle - rss_before) / options.connections / 1024,
+            **_outcome(server, load, expected, latencies, idle_kb),
             gc_percent=gc_percent,
             gc_max_pause_ms=gc_pause,
             gc_collections=gc_collections,
+            cpu_us_per_frame_at_rate=at_rate,
         )
     finally:
         load.close()
         server.stop()
 
 
-async def _at_fixed_rate(run: Run, target: Target, load: Load) -> tuple[list[float], int]:
-    """Emit at the options' rate; return every frame's latency, sorted, and the frames due."""
+def _outcome(
+    server: ServerProcess, load: Load, expected: int, latencies: list[float], idle_kb: float
+) -> dict[str, Any]:
+    """What the clients got of the `expected` frames, and the server's memory: the figures both
+    modes report."""
+    return {
+        "rss_mb": server.rss_bytes() / 2**20,
+        "idle_kb_per_connection": idle_kb,
+        "delivered_percent": 100 * load.delivered() / expected if expected else 0.0,
+        "misdelivered": load.misdelivered(),
+        "duplicates": load.duplicates(),
+        "p50_ms": _quantile(latencies, 0.50) * 1000,
+        "p99_ms": _quantile(latencies, 0.99) * 1000,
+    }
+
+
+async def _at_fixed_rate(
+    run: Run, target: Target, server: ServerProcess, load: Load
+) -> tuple[list[float], int, float | None]:
+    """Emit at the options' rate; return every frame's latency, sorted, the frames due, and the
+    server's CPU per frame delivered meanwhile (us)."""
     delivered, load.recording = load.delivered(), True
+    cpu = server.cpu_seconds()
     emitted = await run.emit(target, run.options.latency_seconds, run.options.rate)
     expected = expected_frames(emitted, load.connections_per_user())
     await load.wait_for(delivered + expected, run.options.stalled_seconds, run.options.tail_seconds)
     load.recording = False
-    return sorted(load.latencies), expected
+    frames = load.delivered() - delivered
+    at_rate = (server.cpu_seconds() - cpu) / frames * 1e6 if frames else None
+    return sorted(load.latencies), expected, at_rate
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ class Options:
     users: int
     repeats: int
     max_seconds: float
-    """How long the emitter goes as fast as it can (CPU per frame, frames/s)."""
+    """How long the emitter goes as fast as it can (CPU per frame, frames/s); 0 for none (the
+    streams mode)."""
     latency_seconds: float
     rate: float
     """Events per second of the latency phase."""
@@ -42,6 +43,12 @@ def parse(argv: list[str] | None = None) -> Options:
     )
     parser.add_argument("--smoke", action="store_true", help="300 connections, 2 s, 1 repeat")
     parser.add_argument("--connections", type=int, help="SSE streams (1000)")
+    parser.add_argument(
+        "--streams",
+        type=int,
+        help="capacity mode: this many streams (users: a tenth), their memory and delivery at"
+        " --rate; no maximum-rate phase",
+    )
     parser.add_argument("--users", type=int, help="users they sign in as, round-robin (100)")
     parser.add_argument("--repeats", type=int, help="rounds, servers interleaved (3)")
     parser.add_argument("--seconds", type=float, help="of emitting at maximum rate (10)")
@@ -61,14 +68,17 @@ def parse(argv: list[str] | None = None) -> Options:
     parser.add_argument("--json", type=Path, help="also write every measurement here")
     arguments = parser.parse_args(argv)
     smoke = arguments.smoke
+    streams = arguments.streams
     servers = tuple(name.strip() for name in arguments.servers.split(",") if name.strip())
+    if streams and arguments.connections:
+        parser.error("--streams says how many connections: drop --connections")
     if unknown := set(servers) - set(SERVERS):
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
     return Options(
-        connections=arguments.connections or (300 if smoke else 1000),
-        users=arguments.users or (30 if smoke else 100),
+        connections=streams or arguments.connections or (300 if smoke else 1000),
+        users=arguments.users or (max(streams // 10, 1) if streams else 30 if smoke else 100),
         repeats=arguments.repeats or (1 if smoke else 3),
-        max_seconds=arguments.seconds or (2 if smoke else 10),
+        max_seconds=0 if streams else arguments.seconds or (2 if smoke else 10),
         latency_seconds=arguments.latency_seconds or (1 if smoke else 10),
         rate=arguments.rate,
         emit_connections=arguments.emit_connections,

@@ -12,6 +12,7 @@ FLOOR = "floor"
 COLUMNS = (
     ("CPU/frame us", "cpu_us_per_frame", ".1f"),
     ("frames/s", "frames_per_second", ",.0f"),
+    ("CPU/frame at rate us", "cpu_us_per_frame_at_rate", ".1f"),
     ("delivered %", "delivered_percent", ".1f"),
     ("misdelivered", "misdelivered", "d"),
     ("p50 ms", "p50_ms", ".2f"),

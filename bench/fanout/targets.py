@@ -1,5 +1,6 @@
 """The servers under test, each as a command, its environment and its stream's route."""
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,9 @@ def generated(project_root: Path, database_url: str, secret: str, workers: int =
             # The load generator opens many streams per user, as many as it likes in all.
             "REALTIME_MAX_STREAMS_PER_USER": "1000000",
             "REALTIME_MAX_STREAMS": "1000000",
-            "PYTHONPATH": str(REPO),
+            # The checkout's runtime (a worktree's, on the caller's PYTHONPATH) before any
+            # installed one: the bench measures the code beside it.
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH")))),
         },
     )
 

@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 
 NOT_WRITING = math.inf
 """`Subscriber.write_started_at` while no write to the client is pending."""
+HEARTBEATS_AT_ONCE = 256
+"""Idle streams a beat wakes per turn of the event loop. Woken all at once, ten thousand idle
+streams would each write their heartbeat before the loop reads anything else, and the events
+that arrive meanwhile would wait behind the whole burst (a p99 of 150 ms instead of 10 at
+10,000 streams): in turns, they wait behind at most this many writes."""
 
 
 class Subscriber:
@@ -125,13 +130,18 @@ class Subscriber:
         self._wake()
         return True
 
-    def beat(self) -> None:
-        """Ask for a heartbeat if nothing was sent since the previous beat (see `Hub.beat`)."""
+    def beat(self) -> bool:
+        """Ask for a heartbeat if nothing was sent since the previous beat (see `Hub.beat`);
+        return whether it did, for the caller to `wake` the stream."""
         if self._sent_since_beat:
             self._sent_since_beat = False
-        else:
-            self._heartbeat_due = True
-            self._wake()
+            return False
+        self._heartbeat_due = True
+        return True
+
+    def wake(self) -> None:
+        """Let the stream's owner send what is due (a heartbeat asked for by `beat`)."""
+        self._wake()
 
     def expire(self) -> None:
         """End the stream because its credentials expired."""
@@ -192,6 +202,16 @@ class Subscriber:
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+
+def _wake_in_turns(subscribers: list[Subscriber], start: int) -> None:
+    """Wake `HEARTBEATS_AT_ONCE` of `subscribers` from `start`, and the next ones on the event
+    loop's next turn (after it has polled for I/O), until every one is woken."""
+    end = start + HEARTBEATS_AT_ONCE
+    for subscriber in subscribers[start:end]:
+        subscriber.wake()
+    if end < len(subscribers):
+        asyncio.get_running_loop().call_soon(_wake_in_turns, subscribers, end)
 
 
 @dataclass
@@ -310,17 +330,20 @@ class Hub:
 
         Run every half heartbeat period, it keeps every stream's silences under one period, and
         notices a stalled write within half a period after its timeout, with one timer for the
-        process instead of one per stream or per write.
+        process instead of one per stream or per write. The streams due a heartbeat are woken
+        `HEARTBEATS_AT_ONCE` per turn of the event loop.
         """
         stalled: list[Subscriber] = []
+        due: list[Subscriber] = []
         for streams in self._streams_by_user.values():
             for subscriber in streams:
                 if subscriber.write_started_at < writes_stalled_before:
                     stalled.append(subscriber)
-                else:
-                    subscriber.beat()
+                elif subscriber.beat():
+                    due.append(subscriber)
         for subscriber in stalled:
             self._drop(subscriber, "client stopped reading")
+        _wake_in_turns(due, 0)
 
     def _drop(self, subscriber: Subscriber, reason: str) -> None:
         """Close a stream whose client cannot keep up, counted and logged; it recovers by
