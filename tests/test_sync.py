@@ -118,11 +118,11 @@ def test_a_runtime_requirement_below_what_the_code_needs_is_reported_and_raised_
     assert (finding["path"], finding["status"]) == ("pyproject.toml", "too low")
     assert finding["requirements"] == [
         "fastapi-pg-sse >=0.2, <1 in [project] dependencies: the generated code needs"
-        " fastapi-pg-sse >=0.9, <1"
+        " fastapi-pg-sse >=0.10, <1"
     ]
     assert synced.exit_code == 0, synced.stderr
     assert pyproject.read_text() == needed.replace(
-        '"fastapi-pg-sse>=0.10,<1"', '"fastapi-pg-sse >=0.9, <1"'
+        '"fastapi-pg-sse>=0.10,<1"', '"fastapi-pg-sse >=0.10, <1"'
     )
     assert run_scaffold("check", cwd=generated).exit_code == 0
 
@@ -136,7 +136,7 @@ def test_check_names_a_test_requirement_below_what_the_tests_need(generated: Pat
     assert checked.exit_code == 1
     assert checked.stdout.startswith(
         "       too low  pyproject.toml (fastapi-pg-sse[testing]>=0.1 in the test extra: the"
-        " generated code needs fastapi-pg-sse[testing]>=0.9)\n--- a/pyproject.toml\n"
+        " generated code needs fastapi-pg-sse[testing]>=0.10)\n--- a/pyproject.toml\n"
     )
 
 
