@@ -208,6 +208,26 @@ def heavy_modules_loaded(
     return loaded
 
 
+def run_benchmark(*command: str, postgres_url: str | None = None) -> str:
+    """Run `python <command>` (`bench/<script>.py ...`, or `-m bench.fanout ...`) from the
+    repository root as a person types it, on this checkout's scaffold and runtime and, if given,
+    `postgres_url`'s server; return what it printed. A failed run fails the test with its output."""
+    path = [str(REPO), str(REPO / "fastapi-pg-sse" / "src"), os.environ.get("PYTHONPATH", "")]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
+    if postgres_url is not None:
+        environment["DATABASE_URL"] = postgres_url
+    done = subprocess.run(
+        [sys.executable, *command],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 def channel_test_count(project: Path) -> int:
     """How many test functions the generated channel tests of `project` define."""
     tests = project.glob("tests/realtime/test_*.py")

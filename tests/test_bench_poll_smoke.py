@@ -4,42 +4,24 @@ unless every event arrives once, in order; here its figures must be there and po
 `bench/emit_throughput.py --only delivery`'s, for both delivery modes. Never a speed."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import run_benchmark
 
 pytestmark = pytest.mark.e2e
-
-
-def run_bench(postgres_url: str, script: str, *arguments: str) -> str:
-    """Run `python bench/<script> ...` against `postgres_url`'s server; return what it printed."""
-    done = subprocess.run(
-        [sys.executable, f"bench/{script}", *arguments],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": postgres_url},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def test_poll_delivery_delivers_every_event_once_in_order_in_both_modes(
     postgres_url: str, tmp_path: Path
 ) -> None:
     figures = tmp_path / "poll_delivery.json"
-    printed = run_bench(
-        postgres_url,
-        "poll_delivery.py",
+    printed = run_benchmark(
+        "bench/poll_delivery.py",
         *("--seconds", "0.5", "--rate", "40", "--repeats", "1", "--json", str(figures)),
+        postgres_url=postgres_url,
     )
     assert "every event delivered once, in order" in printed
     results = json.loads(figures.read_text())
@@ -50,15 +32,10 @@ def test_poll_delivery_delivers_every_event_once_in_order_in_both_modes(
 
 
 def test_emit_throughput_compares_poll_delivery_with_notify_delivery(postgres_url: str) -> None:
-    printed = run_bench(
-        postgres_url,
-        "emit_throughput.py",
-        "--only",
-        "delivery",
-        "--seconds",
-        "0.3",
-        "--repeats",
-        "1",
+    printed = run_benchmark(
+        "bench/emit_throughput.py",
+        *("--only", "delivery", "--seconds", "0.3", "--repeats", "1"),
+        postgres_url=postgres_url,
     )
     rows = re.findall(r"^ +(\d+) +(\d+) \(.*?\) +(\d+) \(.*?\) +([\d.]+)x", printed, re.MULTILINE)
     assert [int(connections) for connections, *_ in rows] == [1, 4, 16], printed

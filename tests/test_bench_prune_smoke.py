@@ -8,14 +8,11 @@ types and checks what it reports, never a speed.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import run_benchmark
 
 pytestmark = pytest.mark.e2e
 
@@ -24,22 +21,9 @@ def test_the_smoke_benchmark_prunes_exactly_the_filled_events_and_reports_sizes(
     postgres_url: str, tmp_path: Path
 ) -> None:
     measurements = tmp_path / "prune.json"
-    path = os.pathsep.join(
-        [
-            str(REPO / "fastapi-pg-sse" / "src"),
-            str(REPO / "bench"),
-            os.environ.get("PYTHONPATH", ""),
-        ]
+    printed = run_benchmark(
+        "bench/prune_at_scale.py", "--smoke", "--json", str(measurements), postgres_url=postgres_url
     )
-    done = subprocess.run(
-        [sys.executable, "bench/prune_at_scale.py", "--smoke", "--json", str(measurements)],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": postgres_url, "PYTHONPATH": path},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads(measurements.read_text())["results"]
 
     modes = results["emitters"]
@@ -54,4 +38,4 @@ def test_the_smoke_benchmark_prunes_exactly_the_filled_events_and_reports_sizes(
     for cycle in cycles:
         assert cycle["total"] >= cycle["heap"] + cycle["indexes"] > 0, cycle
         assert cycle["deleted"] >= 0, cycle
-    assert "| cycle | deleted | live |" in done.stdout
+    assert "| cycle | deleted | live |" in printed

@@ -8,14 +8,11 @@ never on time, so a loaded machine makes it slower, not wrong.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import run_benchmark
 
 pytestmark = pytest.mark.e2e
 
@@ -24,17 +21,10 @@ def test_the_smoke_read_benchmark_delivers_every_event_once_in_order_by_both_lis
     postgres_url: str, tmp_path: Path
 ) -> None:
     figures = tmp_path / "fanout_verification.json"
-    done = subprocess.run(
-        [sys.executable, "bench/fanout_verification.py", "--smoke", "--json", str(figures)],
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": postgres_url},
-        capture_output=True,
-        text=True,
-        check=False,
+    printed = run_benchmark(
+        "bench/fanout_verification.py", "--smoke", "--json", str(figures), postgres_url=postgres_url
     )
-
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "every event delivered once, in id order" in done.stdout
+    assert "every event delivered once, in id order" in printed
     measured = json.loads(figures.read_text())
     assert measured["load"] == {"users": 20, "burst_events": 2000, "one_by_one": 20}
     assert set(measured["results"]) == {"trusting", "verifying"}

@@ -13,8 +13,9 @@ a stream is always read from the events table. The listener keeps one watermark 
 (one snapshot) the events after it, of every channel, in id order, and the newest id of that
 snapshot, and routes each to the streams subscribed to its audience as it hands it over.
 Ids are given in commit order (see `fastapi_pg_sse.schema`), so every id up to that newest one
-is visible in the snapshot: the watermark moves there once the page is not full, never past an
-event committed late, whatever a notification claims. One order for every audience: a stream
+is visible in the snapshot: the watermark moves there once a page reaches it (a page that ends
+below it is followed by the next), never past an event committed late, whatever a notification
+claims. One order for every audience: a stream
 that reads its user's events, its groups' and its channels' broadcasts, on several channels,
 gets them in id order.
 
