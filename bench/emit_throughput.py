@@ -44,7 +44,10 @@ user of its own, from 1, 4 and 16 connections, by sessions that deliver by NOTIF
 each commit takes the commit turn) and by poll (`fastapi_pg_sse.delivery` 'poll', schema 1.5:
 the event is queued, the commit takes no turn), interleaved. While poll-delivery sessions emit,
 a sequencer numbers their events every POLL_INTERVAL_SECONDS, as a process in poll read mode
-does (`sequence_queued`, in the commit turn): its work is in the figure.
+does (`sequence_queued`, in the commit turn): its work is in the figure. Each transaction goes
+in one message, `BEGIN; SELECT fastapi_pg_sse.emit(...); COMMIT` (one round trip, as a client
+that sends a transaction as one statement batch does): with three round trips per transaction,
+16 emitting connections made the benchmark's own client the bound on two cores.
 
 Commits wait for the disk, as PostgreSQL's default has them: with one event per transaction the
 disk's flushes bound every version. `--synchronous-commit off` (as bench/fanout's emitter runs)
@@ -155,6 +158,14 @@ def per_event(statement: str, events: int) -> Emit:
         return events
 
     return emit
+
+
+async def transaction_in_one_trip(connection: Connection, users: list[str]) -> int:
+    """One event to the first of `users`, in a transaction of its own sent as one message (the
+    simple query protocol, which takes no parameters: the bench's user ids are plain words)."""
+    statement = EMIT.replace("$1", f"'{users[0]}'")
+    await connection.execute(f"BEGIN; {statement}; COMMIT")
+    return 1
 
 
 def bulk(function: str, *, addressed: bool = True) -> Emit:
@@ -283,10 +294,12 @@ async def emitted_per_second(
     *,
     same_user: bool = False,
     delivery: str = "notify",
+    own: bool = False,
 ) -> float:
     """Events committed per second by `connections` emitters, each to users of its own (or all
-    to the same user), each transaction's events emitted by `emit`, in sessions of `delivery`;
-    poll-delivery's events numbered meanwhile (`sequencing`)."""
+    to the same user), each transaction's events emitted by `emit` (which makes the transaction
+    itself if `own`), in sessions of `delivery`; poll-delivery's events numbered meanwhile
+    (`sequencing`)."""
     settings = {"synchronous_commit": bench.synchronous_commit}
     if delivery == "poll":
         settings["fastapi_pg_sse.delivery"] = "poll"
@@ -301,6 +314,9 @@ async def emitted_per_second(
         users = ["user-all"] if same_user else [f"user-{number}-{u}" for u in range(BULK_USERS)]
         async with pool.acquire() as connection:
             while time.perf_counter() < deadline:
+                if own:
+                    committed += await emit(connection, users)
+                    continue
                 async with connection.transaction():
                     emitted = await emit(connection, users)
                 committed += emitted
@@ -389,8 +405,9 @@ async def compare_delivery(bench: Bench) -> None:
         for connections in CONNECTIONS:
             shift = repeat % len(DELIVERIES)  # each mode goes first in turn
             for delivery in DELIVERIES[shift:] + DELIVERIES[:shift]:
-                emit = per_event(EMIT, 1)
-                rate = await emitted_per_second(bench, emit, connections, delivery=delivery)
+                rate = await emitted_per_second(
+                    bench, transaction_in_one_trip, connections, delivery=delivery, own=True
+                )
                 figures.setdefault((delivery, connections), []).append(rate)
     print(f"{'conn':>4} {'notify':>20} {'poll':>20} {'poll / notify':>20}")
     for connections in CONNECTIONS:
