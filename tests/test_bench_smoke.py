@@ -1,7 +1,8 @@
 """The fan-out benchmark cannot rot: its smoke variant (`python -m bench.fanout --smoke`, a few
-hundred streams for a few seconds) runs the generated app and the floor on real PostgreSQL and
-uvicorn, and every event reaches each of its user's streams once, and no other user's; so does
-its streams mode (`--streams N`, the capacity run), which reports each server's memory.
+hundred streams for a few seconds) runs the generated app (in both read modes, by NOTIFY and by
+poll) and the floor on real PostgreSQL and uvicorn, and every event reaches each of its user's
+streams once, and no other user's; so does its streams mode (`--streams N`, the capacity run),
+which reports each server's memory.
 
 The run is the command a person types, in a process of its own; it waits on frame counts, never
 on time, so a loaded machine makes it slower, not wrong.
@@ -44,9 +45,9 @@ def bench(postgres_url: str, folder: Path, *arguments: str) -> dict[str, Any]:
 def test_the_smoke_benchmark_delivers_every_frame_once_to_its_user_only(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    results = bench(postgres_url, tmp_path, "--servers", "generated,floor")
+    results = bench(postgres_url, tmp_path, "--servers", "generated,generated-poll,floor")
 
-    assert set(results) == {"generated", "floor"}
+    assert set(results) == {"generated", "generated-poll", "floor"}
     for name, [measurement] in results.items():
         assert measurement["delivered_percent"] == 100, name
         assert measurement["misdelivered"] == 0, name
@@ -59,6 +60,7 @@ def test_the_smoke_benchmark_delivers_every_frame_once_to_its_user_only(
         assert measurement["gc_percent"] is not None, name  # Python servers report their GC
     table = (tmp_path / "fanout.md").read_text()
     assert "| generated runtime (fastapi-pg-sse) |" in table
+    assert "| generated runtime, poll mode (every 20 ms) |" in table
     assert "| floor: minimal FastAPI route, pre-encoded frames |" in table
 
 

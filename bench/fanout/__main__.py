@@ -86,8 +86,8 @@ async def _rounds(run: Run, project_root: Path, names: list[str]) -> dict[str, l
     for round_number in range(run.options.repeats):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
-            if name == "generated":
-                target = targets.generated(project_root, run.database_url, run.secret)
+            if name in targets.READ_MODES:
+                target = targets.generated(project_root, run.database_url, run.secret, name=name)
             else:
                 target = targets.peer(name, run.database_url, run.secret)
             print(f"round {round_number + 1}: {name}", file=sys.stderr, flush=True)

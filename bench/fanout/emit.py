@@ -2,12 +2,13 @@
 rate, round-robin over the users; a process of its own beside the load generator.
 
     python -m bench.fanout.emit URL (channel:<channel>|notify:<channel>) --users N
-        --seconds S [--rate R] [--connections C] [--first-seq K]
+        --seconds S [--rate R] [--connections C] [--first-seq K] [--delivery poll]
 
 It prints `ready` once connected, starts on a line from stdin, and ends with a JSON line:
 {"emitted": {user: events}, "seconds": how long emitting took}. The generated app's events go
 through the runtime's `fastapi_pg_sse.emit(channel, ...)`, the peers' through pg_notify (the
-server protocol).
+server protocol); with `--delivery poll`, its sessions queue the channel's events for a
+polling listener (`fastapi_pg_sse.delivery = 'poll'`: no commit turn, no NOTIFY).
 """
 
 import argparse
@@ -47,7 +48,10 @@ async def emit(arguments: argparse.Namespace) -> None:
         max_size=arguments.connections,
         # Commits do not wait for the disk: the emit rate is bounded by PostgreSQL's work,
         # not by how often the machine's disk flushes, which says nothing of the servers.
-        server_settings={"synchronous_commit": "off"},
+        server_settings={
+            "synchronous_commit": "off",
+            "fastapi_pg_sse.delivery": arguments.delivery,
+        },
     )
     sequence = itertools.count(arguments.first_seq)
     emitted: dict[str, int] = {}
@@ -93,6 +97,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="events per second (default: as fast as it can)")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--first-seq", type=int, default=0)
+    parser.add_argument("--delivery", choices=("notify", "poll"), default="notify")
     uvloop.run(emit(parser.parse_args()))
 
 
@@ -105,12 +110,14 @@ async def run_emitter(
     rate: float | None,
     connections: int,
     first_seq: int,
+    delivery: str = "notify",
     on_start: Callable[[], None] = lambda: None,
 ) -> dict[str, int]:
     """Run the emitter process; call `on_start` once it is connected, just before it starts;
     return how many events it emitted to each user."""
     command = [sys.executable, "-m", "bench.fanout.emit", url, target, f"--users={users}"]
     command += [f"--seconds={seconds}", f"--connections={connections}", f"--first-seq={first_seq}"]
+    command.append(f"--delivery={delivery}")
     if rate:
         command.append(f"--rate={rate}")
     process = await asyncio.create_subprocess_exec(

@@ -72,6 +72,7 @@ class Run:
             rate=rate,
             connections=self.options.emit_connections,
             first_seq=self.next_seq,
+            delivery=target.delivery,
             on_start=on_start,
         )
         self.next_seq += sum(emitted.values()) + self.options.emit_connections

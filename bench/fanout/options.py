@@ -4,7 +4,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-SERVERS = ("generated", "floor", "sse-starlette", "fastapi-yield", "nestjs")
+SERVERS = ("generated", "generated-poll", "floor", "sse-starlette", "fastapi-yield", "nestjs")
 
 
 @dataclass(frozen=True)
