@@ -10,15 +10,12 @@ on time, so a loaded machine makes it slower, not wrong.
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers import run_benchmark
 
 pytestmark = pytest.mark.e2e
 
@@ -26,18 +23,12 @@ pytestmark = pytest.mark.e2e
 def bench(postgres_url: str, folder: Path, *arguments: str) -> dict[str, Any]:
     """Run `python -m bench.fanout --smoke ...`; return its JSON, and check its table."""
     table, measurements = folder / "fanout.md", folder / "fanout.json"
-    command = [sys.executable, "-m", "bench.fanout", "--smoke", *arguments]
-    command += ["--output", str(table), "--json", str(measurements)]
-    done = subprocess.run(
-        command,
-        cwd=REPO,
-        env={**os.environ, "DATABASE_URL": postgres_url},
-        capture_output=True,
-        text=True,
-        check=False,
+    printed = run_benchmark(
+        *("-m", "bench.fanout", "--smoke", *arguments),
+        *("--output", str(table), "--json", str(measurements)),
+        postgres_url=postgres_url,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert table.read_text() in done.stdout  # what it prints is what it writes
+    assert table.read_text() in printed  # what it prints is what it writes
     results: dict[str, Any] = json.loads(measurements.read_text())["results"]
     return results
 
