@@ -315,11 +315,11 @@ async def emitted_per_second(
         async with pool.acquire() as connection:
             while time.perf_counter() < deadline:
                 if own:
-                    committed += await emit(connection, users)
-                    continue
-                async with connection.transaction():
                     emitted = await emit(connection, users)
-                committed += emitted
+                else:
+                    async with connection.transaction():
+                        emitted = await emit(connection, users)
+                committed += emitted  # not `committed += await ...`: that reads it before the await
 
     started = time.perf_counter()
     async with sequencing(bench.url, active=delivery == "poll"):
