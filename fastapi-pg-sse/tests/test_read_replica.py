@@ -99,9 +99,12 @@ async def test_a_stream_read_from_a_lagging_standby_gets_every_event_once_in_ord
                         resumed.extend([await next_event(late) for _ in lagged_ids[3:]])
 
                 async def waiting_for_the_standby() -> bool:
+                    # The stream pool's connection, given back once it read (its last query
+                    # then the pool's reset): no other reads on the standby but the listener's.
                     joins = await standby.fetchval(
                         "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-                        " AND query LIKE '%target_user_id IN%' AND query_start > $1",
+                        " AND backend_type = 'client backend' AND query_start > $1"
+                        " AND application_name NOT LIKE 'realtime-listener:%'",
                         asked_at,
                     )
                     return bool(joins > 0)

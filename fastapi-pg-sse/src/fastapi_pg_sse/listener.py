@@ -31,6 +31,7 @@ of listening: it needs no notifying commit, and may read from a streaming replic
 """
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -123,12 +124,9 @@ class Listener:
         self.delivered_through: int | None = None
         """Every event up to this id was handed to the hub (None before the first connection,
         which starts it at the newest id): the watermark the listener reads on from."""
-        self.newest_seen = 0
-        """The newest event id seen, on any channel, read from the table only: as it connects,
-        at each keep-alive, and at each read. A stream opened while the database is
-        unreachable resumes after it: never above the truth (a notification, which any role may
-        send, could put it there, and clients would skip what lies between), at worst behind
-        it, and the stream then replays a little more."""
+        self._newest_seen = 0
+        self._progress = asyncio.Event()
+        """Set (and replaced) each time `newest_seen` changes: what `wait_to_see` waits on."""
         self._received = 0
         """Notifications received, for the keep-alive to tell an idle connection."""
         self._behind = False
@@ -139,6 +137,36 @@ class Listener:
         """The count of open streams the connection was last named (or renamed) after."""
         self._warned_of_queued = False
         """Whether it warned that it numbered queued events, which it delivers late."""
+
+    @property
+    def newest_seen(self) -> int:
+        """The newest event id seen, on any channel, read from the table only: as it connects,
+        at each keep-alive, and at each read. A stream opened while the database is
+        unreachable resumes after it: never above the truth (a notification, which any role may
+        send, could put it there, and clients would skip what lies between), at worst behind
+        it, and the stream then replays a little more."""
+        return self._newest_seen
+
+    @newest_seen.setter
+    def newest_seen(self, event_id: int) -> None:
+        if event_id != self._newest_seen:
+            self._newest_seen = event_id
+            self._progress.set()  # wakes every `wait_to_see`, each looks again
+            self._progress = asyncio.Event()
+
+    async def wait_to_see(self, event_id: int, timeout: float) -> bool:
+        """Wait until the listener has seen `event_id` (`newest_seen`), at most `timeout`
+        seconds; return whether it did. Holds no connection: a stream that waits for a read
+        database to replay an id (perhaps one a client made up) takes nothing from the others."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._newest_seen < event_id:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+        return True
 
     @property
     def connected(self) -> bool:

@@ -1,0 +1,64 @@
+"""Streams read from a read database (`REALTIME_READ_DATABASE_URL`) wait for it without taking
+from the others: a made-up `Last-Event-ID` above every id keeps only its own request waiting,
+holding no pooled connection; and a listener never hands a stream an event twice, whatever
+server its read connection reaches."""
+
+import asyncio
+
+import pytest
+from pydantic import SecretStr
+
+from fastapi_pg_sse.hub import Subscriber
+from tests.app import FEED
+from tests.helpers import new_database, new_users, running_kernel, wait_until
+
+pytestmark = pytest.mark.anyio
+
+MADE_UP_ID = 10**12
+"""A `Last-Event-ID` far above any id given out."""
+
+
+async def test_streams_resuming_after_a_made_up_id_hold_no_connection_while_they_wait(
+    realtime_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More such streams than the pool has connections wait (up to the pool timeout) while
+    another user's stream opens at once: without waiting on the listener, each held a pooled
+    connection for the whole wait, and the other stream waited for the pool."""
+    [mallory, victim] = new_users("mallory", "victim")
+    async with (
+        new_database(realtime_postgres_url) as url,
+        running_kernel(
+            url,
+            read_mode="poll",
+            read_database_url=SecretStr(url),
+            pool_max_size=2,
+            pool_timeout_seconds=30,
+        ) as realtime,
+    ):
+        waiting = 0
+        wait_to_see = realtime.listener.wait_to_see
+
+        async def counted(event_id: int, timeout: float) -> bool:
+            nonlocal waiting
+            waiting += 1
+            return await wait_to_see(event_id, timeout)
+
+        monkeypatch.setattr(realtime.listener, "wait_to_see", counted)
+        hostile = [
+            asyncio.create_task(realtime._join(Subscriber((FEED.name,), mallory, 1000), MADE_UP_ID))
+            for _ in range(4)
+        ]
+        try:
+
+            async def all_waiting() -> bool:
+                return waiting == len(hostile) and not any(task.done() for task in hostile)
+
+            await wait_until(all_waiting, "every made-up id waits for the listener")
+            reset = await realtime._join(Subscriber((FEED.name,), victim, 1000), None)
+            pending = [not task.done() for task in hostile]
+        finally:
+            for task in hostile:
+                task.cancel()
+            await asyncio.gather(*hostile, return_exceptions=True)
+    assert reset is None
+    assert all(pending), "the victim's stream opened while the made-up ids still waited"
