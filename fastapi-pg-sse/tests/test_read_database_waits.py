@@ -62,3 +62,11 @@ async def test_streams_resuming_after_a_made_up_id_hold_no_connection_while_they
             await asyncio.gather(*hostile, return_exceptions=True)
     assert reset is None
     assert all(pending), "the victim's stream opened while the made-up ids still waited"
+
+
+def test_a_subscriber_drops_an_id_at_or_below_one_it_was_offered() -> None:
+    """Ids reach a subscriber in increasing order: one handed over again (a listener that read
+    on from a lower watermark) is dropped, not sent twice."""
+    subscriber = Subscriber((FEED.name,), "sue", 1000)
+    offered = [subscriber.offer(event_id, b"x") for event_id in (5, 6, 5, 6, 4, 7)]
+    assert offered == [True, True, False, False, False, True]

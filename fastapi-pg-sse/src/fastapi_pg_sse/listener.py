@@ -264,6 +264,7 @@ class Listener:
         connection.add_termination_listener(lambda _: wakeups.request("lost"))
         await self._subscribe(connection, wakeups)
         await self._read_newest(connection)
+        await self._await_read_database(connection)
         if self.delivered_through is None:  # the first connection: from now on
             self.delivered_through = self.newest_seen
         else:  # never above the newest id: a database restored from an older copy gives ids again
@@ -277,6 +278,9 @@ class Listener:
             )
         self._connected.set()
         return wakeups
+
+    async def _await_read_database(self, connection: asyncpg.Connection) -> None:
+        """Nothing to wait for: the listener reads where ids are given."""
 
     async def _subscribe(self, connection: asyncpg.Connection, wakeups: Wakeups) -> None:
         """LISTEN: each notification of ours requests a read."""
@@ -514,6 +518,31 @@ class PollListener(Listener):
         if self._sequencer is not None and self._sequencer is not connection:
             self._sequencer.terminate()
         self._sequencer = None
+
+    async def _await_read_database(self, connection: asyncpg.Connection) -> None:
+        """On reconnecting to a read database behind what was delivered (another standby, or
+        one that lagged more), wait for it to catch up, up to a keep-alive period, then fail
+        the attempt (to retry), rather than lower the watermark and hand open streams the same
+        events again. Only a primary itself behind (restored from an older copy) lowers it."""
+        delivered = self.delivered_through
+        if delivered is None or self._sequencer is None or self._sequencer is connection:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._keepalive_seconds
+        while self.newest_seen < delivered:
+            on_primary = await self._sequencer.fetchval(
+                f"SELECT {NEWEST_ID}", timeout=self._keepalive_seconds
+            )
+            if on_primary < delivered:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ConnectionError(
+                    f"the read database is behind what was delivered ({self.newest_seen}"
+                    f" < {delivered}): waiting for it to catch up"
+                )
+            await asyncio.sleep(min(self._poll_interval_seconds, remaining))
+            await self._read_newest(connection)
 
     async def _subscribe(self, connection: asyncpg.Connection, wakeups: Wakeups) -> None:
         """No LISTEN; a lost primary connection is a lost listener too, and one that may not

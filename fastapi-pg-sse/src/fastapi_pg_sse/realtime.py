@@ -398,14 +398,15 @@ class Realtime:
 
     async def _bounds(self, subscriber: Subscriber, last_event_id: int | None) -> tuple[int, int]:
         """`resume_bounds`. On a read database (a replica) the snapshot may be behind an id the
-        primary gave, which a client saw through another process: wait, up to
+        primary gave, which a client saw through another process, or behind what the listener
+        handed the hub already (the stream would miss what lies between): wait, up to
         `pool_timeout_seconds`, for the listener to see it, then for the pool's server to
         replay it, rather than reset the stream at once. No connection is held while waiting,
         and every wait ends by the deadline: a made-up id keeps only its own request waiting."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.pool_timeout_seconds
         while True:
-            wanted = last_event_id or 0
+            wanted = max(last_event_id or 0, self.listener.delivered_through or 0)  # before
             gone_through, newest = await self._read_bounds(subscriber)
             remaining = deadline - loop.time()
             if self.settings.read_database_url is None or newest >= wanted or remaining <= 0:
