@@ -248,7 +248,13 @@ class Listener:
         self._named_after_streams = self._hub.counters.open_streams
         connection: asyncpg.Connection = await asyncpg.connect(
             database_url.get_secret_value(),
-            server_settings={"application_name": listener_name(self._named_after_streams)},
+            server_settings={
+                "application_name": listener_name(self._named_after_streams),
+                # Whatever the server's or the role's default: numbering queued events while
+                # another process does, and reading up to the newest id, must see the others'
+                # commits (under repeatable read they fail, and the listener reconnects).
+                "default_transaction_isolation": "read committed",
+            },
         )
         return connection
 
