@@ -14,7 +14,13 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from fastapi_pg_sse.schema import SchemaVersion, creation_sql, downgrade_sql, migration_sql
+from fastapi_pg_sse.schema import (
+    SchemaVersion,
+    creation_sql,
+    downgrade_sql,
+    migration_sql,
+    statements,
+)
 from fastapi_pg_sse.testing import TEST_JWT_SECRET, connected, next_event, open_stream, sign_token
 from tests.app import FEED, STREAM
 from tests.helpers import (
@@ -324,6 +330,27 @@ async def test_undoing_1_5_numbers_the_queued_events_first(realtime_postgres_url
         queued = await polling.fetchval("SELECT to_regclass('fastapi_pg_sse.queued_events')")
     assert kept == ["queued_0", "queued_1", "queued_2"]
     assert queued is None
+
+
+async def test_undoing_1_5_statement_by_statement_loses_no_event_queued_meanwhile(
+    realtime_postgres_url: str,
+) -> None:
+    """Run statement by statement (`psql -f` without a single transaction), with a poll-delivery
+    emit committed after each statement: every event is in `events` after the downgrade. When
+    the queued events were numbered before `record` stopped queueing, one queued in between was
+    dropped with the table."""
+    async with new_database(realtime_postgres_url) as url, emitters(url) as (polling, migrator):
+        await FEED.emit(polling, target_user_id="kept", event_type="before")
+        expected = ["before"]
+        for number, statement in enumerate(statements(downgrade_sql(SchemaVersion(1, 5)))):
+            await migrator.execute(statement)
+            await FEED.emit(polling, target_user_id="kept", event_type=f"after_{number}")
+            expected.append(f"after_{number}")
+        kept = await polling.fetchval(
+            "SELECT array_agg(type ORDER BY id) FROM fastapi_pg_sse.events"
+            " WHERE target_user_id = 'kept'"
+        )
+    assert sorted(kept) == sorted(expected)  # each once; "before" numbered by the downgrade
 
 
 async def test_poll_listeners_number_and_read_under_a_repeatable_read_default(
