@@ -9,6 +9,8 @@ import pytest
 from pydantic import SecretStr
 
 from fastapi_pg_sse.hub import Subscriber
+from fastapi_pg_sse.inspection import read_stats
+from fastapi_pg_sse.testing import connected
 from tests.app import FEED
 from tests.helpers import new_database, new_users, running_kernel, wait_until
 
@@ -70,3 +72,32 @@ def test_a_subscriber_drops_an_id_at_or_below_one_it_was_offered() -> None:
     subscriber = Subscriber((FEED.name,), "sue", 1000)
     offered = [subscriber.offer(event_id, b"x") for event_id in (5, 6, 5, 6, 4, 7)]
     assert offered == [True, True, False, False, False, True]
+
+
+async def test_stats_list_a_poll_process_reading_a_read_database_once(
+    realtime_postgres_url: str,
+) -> None:
+    """Its connection to the primary that numbers queued events is named apart
+    (`realtime-sequencer:<pid>`): the stats list the process once, by its read connection,
+    with its open streams. Named as a listener, it was a second, stale one."""
+    [user] = new_users("counted")
+    async with (
+        new_database(realtime_postgres_url) as url,
+        running_kernel(url, read_mode="poll", read_database_url=SecretStr(url)) as realtime,
+        connected(url) as connection,
+    ):
+        realtime.hub.add(Subscriber((FEED.name,), user, 1000))
+
+        async def renamed() -> bool:
+            stats = await read_stats(connection)
+            return any(process.open_streams == 1 for process in stats.processes)
+
+        await wait_until(renamed, "the listener was renamed after its stream")
+        processes = (await read_stats(connection)).processes
+        sequencers = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name LIKE 'realtime-sequencer:%'"
+            " AND datname = current_database()"
+        )
+    assert len(processes) == 1 and processes[0].open_streams == 1
+    assert sequencers == 1

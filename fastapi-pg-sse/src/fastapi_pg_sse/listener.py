@@ -244,12 +244,17 @@ class Listener:
     async def _connect(self) -> asyncpg.Connection:
         return await self._connect_to(self._database_url)
 
-    async def _connect_to(self, database_url: SecretStr) -> asyncpg.Connection:
-        self._named_after_streams = self._hub.counters.open_streams
+    async def _connect_to(
+        self, database_url: SecretStr, name: str | None = None
+    ) -> asyncpg.Connection:
+        """Connect, named `name`, or after the open streams (`listener_name`)."""
+        if name is None:
+            self._named_after_streams = self._hub.counters.open_streams
+            name = listener_name(self._named_after_streams)
         connection: asyncpg.Connection = await asyncpg.connect(
             database_url.get_secret_value(),
             server_settings={
-                "application_name": listener_name(self._named_after_streams),
+                "application_name": name,
                 # Whatever the server's or the role's default: numbering queued events while
                 # another process does, and reading up to the newest id, must see the others'
                 # commits (under repeatable read they fail, and the listener reconnects).
@@ -508,10 +513,13 @@ class PollListener(Listener):
         there is no read database."""
 
     async def _connect(self) -> asyncpg.Connection:
-        """Connect to the primary, to sequence, and to the read database, to read."""
-        self._sequencer = await self._connect_to(self._database_url)
+        """Connect to the primary, to sequence, and to the read database, to read. A sequencer
+        of its own is named `sequencer_name`: it reads nothing and holds no stream, and
+        `python -m fastapi_pg_sse stats` lists the process once, by its read connection."""
         if self._read_database_url is None:
+            self._sequencer = await self._connect_to(self._database_url)
             return self._sequencer
+        self._sequencer = await self._connect_to(self._database_url, sequencer_name())
         try:
             return await self._connect_to(self._read_database_url)
         except BaseException:
@@ -592,6 +600,13 @@ def listener_name(streams: int) -> str:
     fit the 63 bytes PostgreSQL keeps."""
     name = f"realtime-listener:{os.getpid()} streams={streams} host={socket.gethostname()}"
     return name.encode("ascii", "replace")[:_NAME_BYTES].decode("ascii")
+
+
+def sequencer_name() -> str:
+    """The `application_name` of a poll listener's own connection to the primary, which numbers
+    queued events while it reads from a read database: `realtime-sequencer:<pid>`, which
+    `parse_listener_name` does not take for a listener."""
+    return f"realtime-sequencer:{os.getpid()}"
 
 
 def parse_listener_name(name: str) -> tuple[int, int | None, str] | None:
