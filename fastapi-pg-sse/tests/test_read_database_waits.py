@@ -101,3 +101,26 @@ async def test_stats_list_a_poll_process_reading_a_read_database_once(
         )
     assert len(processes) == 1 and processes[0].open_streams == 1
     assert sequencers == 1
+
+
+async def test_a_stream_whose_snapshot_stays_behind_the_listener_is_reset(
+    realtime_postgres_url: str,
+) -> None:
+    """A read database (here as if another standby) whose snapshot stays, up to the pool
+    timeout, behind what the listener handed the hub: the stream gets a `reset` at the
+    snapshot's newest id, since what lies between would reach it neither by replay nor live."""
+    [user] = new_users("behind")
+    async with (
+        new_database(realtime_postgres_url) as url,
+        running_kernel(
+            url,
+            read_mode="poll",
+            read_database_url=SecretStr(url),
+            poll_interval_seconds=60,  # the listener reads once, as it starts
+            pool_timeout_seconds=0.2,
+        ) as realtime,
+    ):
+        newest = realtime.listener.newest_seen
+        realtime.listener.delivered_through = newest + 5  # handed over from a further server
+        reset = await realtime._join(Subscriber((FEED.name,), user, 1000), None)
+    assert reset == newest
