@@ -14,7 +14,13 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
-from fastapi_pg_sse.schema import SchemaVersion, creation_sql, downgrade_sql, migration_sql
+from fastapi_pg_sse.schema import (
+    SchemaVersion,
+    creation_sql,
+    downgrade_sql,
+    migration_sql,
+    statements,
+)
 from fastapi_pg_sse.testing import TEST_JWT_SECRET, connected, next_event, open_stream, sign_token
 from tests.app import FEED, STREAM
 from tests.helpers import (
@@ -324,3 +330,77 @@ async def test_undoing_1_5_numbers_the_queued_events_first(realtime_postgres_url
         queued = await polling.fetchval("SELECT to_regclass('fastapi_pg_sse.queued_events')")
     assert kept == ["queued_0", "queued_1", "queued_2"]
     assert queued is None
+
+
+async def test_undoing_1_5_statement_by_statement_loses_no_event_queued_meanwhile(
+    realtime_postgres_url: str,
+) -> None:
+    """Run statement by statement (`psql -f` without a single transaction), with a poll-delivery
+    emit committed after each statement: every event is in `events` after the downgrade. When
+    the queued events were numbered before `record` stopped queueing, one queued in between was
+    dropped with the table."""
+    async with new_database(realtime_postgres_url) as url, emitters(url) as (polling, migrator):
+        await FEED.emit(polling, target_user_id="kept", event_type="before")
+        expected = ["before"]
+        for number, statement in enumerate(statements(downgrade_sql(SchemaVersion(1, 5)))):
+            await migrator.execute(statement)
+            await FEED.emit(polling, target_user_id="kept", event_type=f"after_{number}")
+            expected.append(f"after_{number}")
+        kept = await polling.fetchval(
+            "SELECT array_agg(type ORDER BY id) FROM fastapi_pg_sse.events"
+            " WHERE target_user_id = 'kept'"
+        )
+    assert sorted(kept) == sorted(expected)  # each once; "before" numbered by the downgrade
+
+
+async def test_poll_listeners_number_and_read_under_a_repeatable_read_default(
+    realtime_postgres_url: str,
+) -> None:
+    """A database whose sessions default to repeatable read: the listener's sessions read
+    committed, whatever the default, so that two processes' listeners waiting for the commit
+    turn together to number the same queued event (each with a snapshot taken before the turn)
+    deliver it once and never reconnect: under repeatable read the second failed to serialize."""
+    [user] = new_users("repeatable")
+    async with new_database(realtime_postgres_url) as url:
+        async with connected(url) as admin:
+            database = await admin.fetchval("SELECT current_database()")
+            await admin.execute(
+                f'ALTER DATABASE "{database}"'
+                " SET default_transaction_isolation = 'repeatable read'"
+            )
+        async with (
+            running_kernel(url, read_mode="poll", poll_interval_seconds=0.005) as first,
+            running_kernel(url, read_mode="poll", poll_interval_seconds=0.005) as second,
+            emitters(url) as (polling, turn),
+        ):
+            listening = await first.listener._connect_to(SecretStr(url))
+            try:
+                isolation = await listening.fetchval("SHOW transaction_isolation")
+            finally:
+                await listening.close()
+            subscriber = subscribe(first, user)
+            async with turn.transaction():
+                await turn.execute("LOCK TABLE fastapi_pg_sse.commit_order IN EXCLUSIVE MODE")
+                await FEED.emit(polling, target_user_id=user, event_type="raced")
+
+                async def both_wait() -> bool:
+                    waiting = await turn.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND application_name LIKE 'realtime-listener:%'"
+                        " AND datname = current_database()"
+                    )
+                    return bool(waiting == 2)
+
+                await wait_until(both_wait, "both listeners wait for the commit turn")
+            frames = await read_frames(subscriber, 1)
+            await FEED.emit(polling, target_user_id=user, event_type="after")
+            frames += await read_frames(subscriber, 1)
+            ids = await polling.fetchval(
+                "SELECT array_agg(id ORDER BY id) FROM fastapi_pg_sse.events"
+                " WHERE target_user_id = $1",
+                user,
+            )
+            reconnects = first.listener.reconnects + second.listener.reconnects
+    assert isolation == "read committed"
+    assert frame_ids(frames) == ids and len(ids) == 2
+    assert reconnects == 0

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import anyio
 import pytest
 from httpx_sse import ServerSentEvent
+from pydantic import SecretStr
 
+from fastapi_pg_sse.channel import Event
 from fastapi_pg_sse.testing import (
     TEST_JWT_SECRET,
     connected,
@@ -20,7 +22,17 @@ from fastapi_pg_sse.testing import (
     sign_token,
 )
 from tests.app import FEED, STREAM
-from tests.helpers import new_database, new_users, serving, wait_until
+from tests.helpers import (
+    frame_ids,
+    new_database,
+    new_users,
+    read_frames,
+    running_kernel,
+    serving,
+    subscribe,
+    wait_until,
+)
+from tests.proxy import blackhole_proxy, upstream_of
 
 pytestmark = pytest.mark.anyio
 
@@ -99,9 +111,12 @@ async def test_a_stream_read_from_a_lagging_standby_gets_every_event_once_in_ord
                         resumed.extend([await next_event(late) for _ in lagged_ids[3:]])
 
                 async def waiting_for_the_standby() -> bool:
+                    # The stream pool's connection, given back once it read (its last query
+                    # then the pool's reset): no other reads on the standby but the listener's.
                     joins = await standby.fetchval(
                         "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
-                        " AND query LIKE '%target_user_id IN%' AND query_start > $1",
+                        " AND backend_type = 'client backend' AND query_start > $1"
+                        " AND application_name NOT LIKE 'realtime-listener:%'",
                         asked_at,
                     )
                     return bool(joins > 0)
@@ -126,3 +141,70 @@ async def test_a_stream_read_from_a_lagging_standby_gets_every_event_once_in_ord
     # NOTIFY-delivery commits before that; each once.
     assert [event.event for event in (first, after)] == ["before_pause", "after_resume"]
     assert sorted(event.event for event in lagged) == [f"lagged_{n}" for n in range(6)]
+
+
+async def test_a_listener_reconnected_to_a_read_database_behind_what_it_delivered_waits_for_it(
+    primary_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its read URL leads first to a server that has every event, then, as it reconnects, to a
+    standby whose replay is paused behind what it delivered: it waits for the standby to catch
+    up (failing its attempts meanwhile) rather than lower its watermark to the standby's newest
+    id and hand the hub the same events again."""
+    [user] = new_users("rewound")
+    async with new_database(primary_url) as url:
+        with hot_standby(url) as standby_url:
+            async with (
+                blackhole_proxy(url) as (proxy, read_url),
+                connected(url) as primary,
+                connected(standby_url) as standby,
+                running_kernel(
+                    url,
+                    read_mode="poll",
+                    read_database_url=SecretStr(read_url),
+                    poll_interval_seconds=0.01,
+                    keepalive_seconds=0.5,
+                    reconnect_max_backoff_seconds=0.2,
+                ) as realtime,
+            ):
+                published: list[int] = []
+                publish = realtime.hub.publish
+
+                def recorded(event: Event) -> None:
+                    published.append(event.id)
+                    publish(event)
+
+                realtime.hub.publish = recorded  # type: ignore[method-assign]
+                subscriber = subscribe(realtime, user)
+                await standby.execute("SELECT pg_wal_replay_pause()")
+
+                async def paused() -> bool:
+                    state = await standby.fetchval("SELECT pg_get_wal_replay_pause_state()")
+                    return bool(state == "paused")
+
+                await wait_until(paused, "the standby paused its replay")
+                for number in range(3):
+                    await FEED.emit(primary, target_user_id=user, event_type=f"ahead_{number}")
+                frames = await read_frames(subscriber, 3)  # delivered from the primary
+                proxy._open_upstream = await upstream_of(standby_url)
+                reconnects = realtime.listener.reconnects
+                await primary.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name LIKE 'realtime-listener:%'"
+                    " AND datname = current_database()"
+                )
+
+                async def on_the_standby() -> bool:
+                    waits = "the read database is behind what was delivered" in caplog.text
+                    return waits or realtime.listener.reconnects > reconnects
+
+                await wait_until(on_the_standby, "the listener read the standby's newest id")
+                await standby.execute("SELECT pg_wal_replay_resume()")
+                await FEED.emit(primary, target_user_id=user, event_type="after")
+                frames += await read_frames(subscriber, 1)
+                ids = await primary.fetchval(
+                    "SELECT array_agg(id ORDER BY id) FROM fastapi_pg_sse.events"
+                    " WHERE target_user_id = $1",
+                    user,
+                )
+    assert frame_ids(frames) == ids
+    assert len(published) == len(set(published)), "no event handed to the hub twice"

@@ -363,6 +363,22 @@ def test_non_positive_tunables_are_refused(
         settings_from(**_required(**{variable: value}))
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "0.0009", "60.5", "inf"])
+def test_a_poll_interval_outside_a_millisecond_to_a_minute_is_refused(
+    settings_from: Settings, value: str
+) -> None:
+    with pytest.raises(ValidationError, match="poll_interval_seconds"):
+        settings_from(**_required(REALTIME_POLL_INTERVAL_SECONDS=value))
+
+
+@pytest.mark.parametrize("value", ["0.001", "60"])
+def test_a_poll_interval_of_a_millisecond_to_a_minute_is_accepted(
+    settings_from: Settings, value: str
+) -> None:
+    interval = settings_from(**_required(REALTIME_POLL_INTERVAL_SECONDS=value))
+    assert interval.poll_interval_seconds == float(value)
+
+
 def test_the_replay_pool_may_keep_no_connection_but_not_fewer_nor_more_than_its_maximum(
     settings_from: Settings,
 ) -> None:

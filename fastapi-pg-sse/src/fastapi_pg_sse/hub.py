@@ -44,6 +44,7 @@ class Subscriber:
         "_ids",
         "_loop",
         "_max_queued_bytes",
+        "_offered_through",
         "_queued_bytes",
         "_sent_since_beat",
         "_waiter",
@@ -94,6 +95,10 @@ class Subscriber:
         self._frames: list[bytes] = []
         self._queued_bytes = 0
         self._max_queued_bytes = max_queued_bytes
+        self._offered_through = 0
+        """The id of the last frame queued: ids come in increasing order, so one at or below it
+        (a listener that read on from a lower watermark, its read database behind) is a
+        duplicate."""
         self._heartbeat_due = False
         self._sent_since_beat = False
         self._closed = False
@@ -116,14 +121,15 @@ class Subscriber:
     def offer(self, event_id: int, frame: bytes) -> bool:
         """Queue a frame; return whether it did. A frame the replay already sent (a listener
         behind the point the stream resumes from hands it over late) is skipped, and so is one
-        for a closed stream; one that would overflow the queue closes the subscriber
-        (`overflowed`)."""
-        if self._closed or event_id <= self.replayed_through:
+        for a closed stream, and one at or below an id already queued; one that would overflow
+        the queue closes the subscriber (`overflowed`)."""
+        if self._closed or event_id <= self.replayed_through or event_id <= self._offered_through:
             return False
         if self._frames and self._queued_bytes + len(frame) > self._max_queued_bytes:
             self.overflowed = True
             self.close()
             return False
+        self._offered_through = event_id
         self._ids.append(event_id)
         self._frames.append(frame)
         self._queued_bytes += len(frame)

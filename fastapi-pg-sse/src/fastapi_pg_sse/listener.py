@@ -31,6 +31,7 @@ of listening: it needs no notifying commit, and may read from a streaming replic
 """
 
 import asyncio
+import contextlib
 import logging
 import math
 import os
@@ -123,12 +124,9 @@ class Listener:
         self.delivered_through: int | None = None
         """Every event up to this id was handed to the hub (None before the first connection,
         which starts it at the newest id): the watermark the listener reads on from."""
-        self.newest_seen = 0
-        """The newest event id seen, on any channel, read from the table only: as it connects,
-        at each keep-alive, and at each read. A stream opened while the database is
-        unreachable resumes after it: never above the truth (a notification, which any role may
-        send, could put it there, and clients would skip what lies between), at worst behind
-        it, and the stream then replays a little more."""
+        self._newest_seen = 0
+        self._progress = asyncio.Event()
+        """Set (and replaced) each time `newest_seen` changes: what `wait_to_see` waits on."""
         self._received = 0
         """Notifications received, for the keep-alive to tell an idle connection."""
         self._behind = False
@@ -139,6 +137,36 @@ class Listener:
         """The count of open streams the connection was last named (or renamed) after."""
         self._warned_of_queued = False
         """Whether it warned that it numbered queued events, which it delivers late."""
+
+    @property
+    def newest_seen(self) -> int:
+        """The newest event id seen, on any channel, read from the table only: as it connects,
+        at each keep-alive, and at each read. A stream opened while the database is
+        unreachable resumes after it: never above the truth (a notification, which any role may
+        send, could put it there, and clients would skip what lies between), at worst behind
+        it, and the stream then replays a little more."""
+        return self._newest_seen
+
+    @newest_seen.setter
+    def newest_seen(self, event_id: int) -> None:
+        if event_id != self._newest_seen:
+            self._newest_seen = event_id
+            self._progress.set()  # wakes every `wait_to_see`, each looks again
+            self._progress = asyncio.Event()
+
+    async def wait_to_see(self, event_id: int, timeout: float) -> bool:
+        """Wait until the listener has seen `event_id` (`newest_seen`), at most `timeout`
+        seconds; return whether it did. Holds no connection: a stream that waits for a read
+        database to replay an id (perhaps one a client made up) takes nothing from the others."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._newest_seen < event_id:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+        return True
 
     @property
     def connected(self) -> bool:
@@ -216,11 +244,22 @@ class Listener:
     async def _connect(self) -> asyncpg.Connection:
         return await self._connect_to(self._database_url)
 
-    async def _connect_to(self, database_url: SecretStr) -> asyncpg.Connection:
-        self._named_after_streams = self._hub.counters.open_streams
+    async def _connect_to(
+        self, database_url: SecretStr, name: str | None = None
+    ) -> asyncpg.Connection:
+        """Connect, named `name`, or after the open streams (`listener_name`)."""
+        if name is None:
+            self._named_after_streams = self._hub.counters.open_streams
+            name = listener_name(self._named_after_streams)
         connection: asyncpg.Connection = await asyncpg.connect(
             database_url.get_secret_value(),
-            server_settings={"application_name": listener_name(self._named_after_streams)},
+            server_settings={
+                "application_name": name,
+                # Whatever the server's or the role's default: numbering queued events while
+                # another process does, and reading up to the newest id, must see the others'
+                # commits (under repeatable read they fail, and the listener reconnects).
+                "default_transaction_isolation": "read committed",
+            },
         )
         return connection
 
@@ -236,6 +275,7 @@ class Listener:
         connection.add_termination_listener(lambda _: wakeups.request("lost"))
         await self._subscribe(connection, wakeups)
         await self._read_newest(connection)
+        await self._await_read_database(connection)
         if self.delivered_through is None:  # the first connection: from now on
             self.delivered_through = self.newest_seen
         else:  # never above the newest id: a database restored from an older copy gives ids again
@@ -249,6 +289,9 @@ class Listener:
             )
         self._connected.set()
         return wakeups
+
+    async def _await_read_database(self, connection: asyncpg.Connection) -> None:
+        """Nothing to wait for: the listener reads where ids are given."""
 
     async def _subscribe(self, connection: asyncpg.Connection, wakeups: Wakeups) -> None:
         """LISTEN: each notification of ours requests a read."""
@@ -470,10 +513,13 @@ class PollListener(Listener):
         there is no read database."""
 
     async def _connect(self) -> asyncpg.Connection:
-        """Connect to the primary, to sequence, and to the read database, to read."""
-        self._sequencer = await self._connect_to(self._database_url)
+        """Connect to the primary, to sequence, and to the read database, to read. A sequencer
+        of its own is named `sequencer_name`: it reads nothing and holds no stream, and
+        `python -m fastapi_pg_sse stats` lists the process once, by its read connection."""
         if self._read_database_url is None:
+            self._sequencer = await self._connect_to(self._database_url)
             return self._sequencer
+        self._sequencer = await self._connect_to(self._database_url, sequencer_name())
         try:
             return await self._connect_to(self._read_database_url)
         except BaseException:
@@ -486,6 +532,31 @@ class PollListener(Listener):
         if self._sequencer is not None and self._sequencer is not connection:
             self._sequencer.terminate()
         self._sequencer = None
+
+    async def _await_read_database(self, connection: asyncpg.Connection) -> None:
+        """On reconnecting to a read database behind what was delivered (another standby, or
+        one that lagged more), wait for it to catch up, up to a keep-alive period, then fail
+        the attempt (to retry), rather than lower the watermark and hand open streams the same
+        events again. Only a primary itself behind (restored from an older copy) lowers it."""
+        delivered = self.delivered_through
+        if delivered is None or self._sequencer is None or self._sequencer is connection:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._keepalive_seconds
+        while self.newest_seen < delivered:
+            on_primary = await self._sequencer.fetchval(
+                f"SELECT {NEWEST_ID}", timeout=self._keepalive_seconds
+            )
+            if on_primary < delivered:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ConnectionError(
+                    f"the read database is behind what was delivered ({self.newest_seen}"
+                    f" < {delivered}): waiting for it to catch up"
+                )
+            await asyncio.sleep(min(self._poll_interval_seconds, remaining))
+            await self._read_newest(connection)
 
     async def _subscribe(self, connection: asyncpg.Connection, wakeups: Wakeups) -> None:
         """No LISTEN; a lost primary connection is a lost listener too, and one that may not
@@ -529,6 +600,13 @@ def listener_name(streams: int) -> str:
     fit the 63 bytes PostgreSQL keeps."""
     name = f"realtime-listener:{os.getpid()} streams={streams} host={socket.gethostname()}"
     return name.encode("ascii", "replace")[:_NAME_BYTES].decode("ascii")
+
+
+def sequencer_name() -> str:
+    """The `application_name` of a poll listener's own connection to the primary, which numbers
+    queued events while it reads from a read database: `realtime-sequencer:<pid>`, which
+    `parse_listener_name` does not take for a listener."""
+    return f"realtime-sequencer:{os.getpid()}"
 
 
 def parse_listener_name(name: str) -> tuple[int, int | None, str] | None:

@@ -386,41 +386,52 @@ class Realtime:
         A stream resumes after `last_event_id`, or after the newest id given out. An id the table
         cannot vouch for (below the highest id gone before it for the user on any of its
         channels, pruned or of an earlier version, or above the newest id) gets a `reset`
-        instead, and the whole stream goes on from the newest id.
+        instead, and the whole stream goes on from the newest id. So does one whose snapshot
+        (on a read database) stayed behind what the listener handed the hub: what lies between
+        would reach it neither by replay nor live.
         """
-        assert self._pool is not None, "Realtime.start() was not called"
-        timeout = self.settings.pool_timeout_seconds  # also what giving the connection back takes
-        async with self._pool.acquire(timeout=timeout) as connection:
-            gone_through, newest = await self._bounds(connection, subscriber, last_event_id)
+        gone_through, newest, whole = await self._bounds(subscriber, last_event_id)
         subscriber.opened_through = newest
         resume_after = newest if last_event_id is None else last_event_id
-        reset = None if gone_through <= resume_after <= newest else newest
+        reset = None if whole and gone_through <= resume_after <= newest else newest
         subscriber.replayed_through = newest if reset is not None else resume_after
         self.hub.add(subscriber)
         return reset
 
     async def _bounds(
-        self, connection: Connection, subscriber: Subscriber, last_event_id: int | None
-    ) -> tuple[int, int]:
-        """`resume_bounds`. On a read database (a replica) an id above its newest may be one
-        the primary gave and the replica has not replayed yet, which a client saw through
-        another process: wait for the replica to replay it, up to `pool_timeout_seconds`,
-        rather than reset the stream at once."""
-        timeout = self.settings.pool_timeout_seconds
+        self, subscriber: Subscriber, last_event_id: int | None
+    ) -> tuple[int, int, bool]:
+        """`resume_bounds`, and whether its snapshot reaches the listener's watermark. On a
+        read database (a replica) the snapshot may be behind an id the primary gave, which a
+        client saw through another process, or behind what the listener handed the hub already
+        (the stream would miss what lies between): wait, up to `pool_timeout_seconds`, for the
+        listener to see it, then for the pool's server to replay it, rather than reset the
+        stream at once. No connection is held while waiting, and every wait ends by the
+        deadline: a made-up id keeps only its own request waiting."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + self.settings.pool_timeout_seconds
         while True:
-            gone_through, newest = await resume_bounds(
+            delivered = self.listener.delivered_through or 0  # read before the snapshot
+            wanted = max(last_event_id or 0, delivered)
+            gone_through, newest = await self._read_bounds(subscriber)
+            remaining = deadline - loop.time()
+            if self.settings.read_database_url is None:
+                return gone_through, newest, True
+            if newest >= wanted or remaining <= 0:
+                return gone_through, newest, newest >= delivered
+            if self.listener.newest_seen < wanted:  # then read once more, seen or not
+                await self.listener.wait_to_see(wanted, remaining)
+            else:  # the pool's server lags the listener's
+                await asyncio.sleep(min(self.settings.poll_interval_seconds, remaining))
+
+    async def _read_bounds(self, subscriber: Subscriber) -> tuple[int, int]:
+        """`resume_bounds`, on a pooled connection held only for the query."""
+        assert self._pool is not None, "Realtime.start() was not called"
+        timeout = self.settings.pool_timeout_seconds  # also what giving the connection back takes
+        async with self._pool.acquire(timeout=timeout) as connection:
+            return await resume_bounds(
                 connection, subscriber.channels, subscriber.user_id, timeout=timeout
             )
-            if (
-                self.settings.read_database_url is None
-                or last_event_id is None
-                or last_event_id <= newest
-                or loop.time() >= deadline
-            ):
-                return gone_through, newest
-            await asyncio.sleep(self.settings.poll_interval_seconds)
 
     async def _replay(
         self, subscriber: Subscriber, issued_at: float | None

@@ -171,9 +171,10 @@ class RealtimeSettings(TokenSources):
     notification), or `poll` (no LISTEN: every `poll_interval_seconds` it numbers the events of
     poll-delivery sessions, `fastapi_pg_sse.sequence_queued`, and reads on), which needs no
     notifying commit and can read from a replica (`read_database_url`)."""
-    poll_interval_seconds: float = Field(0.02, gt=0)
+    poll_interval_seconds: float = Field(0.02, ge=0.001, le=60)
     """In `poll` read mode, the pause between two polls: the bound of the wait from commit to
-    delivery, for two queries a poll."""
+    delivery, for two queries a poll. From 1 ms (below, the listener would keep the database
+    busy polling) to 60 s (beyond, events would arrive a minute late)."""
     read_database_url: SecretStr | None = None
     """In `poll` read mode, the database streams read from (the listener's reads, streams'
     opening, replay and revocation checks), such as a streaming replica of `database_url`;

@@ -1,12 +1,4 @@
--- Undoes fastapi-pg-sse schema 1.5: back to 1.4's record, which queues nothing. The events queued
--- are numbered first (sequence_queued): once their transactions commit, as the lock waits for them.
-DO $$
-BEGIN
-    LOCK TABLE fastapi_pg_sse.queued_events IN ACCESS EXCLUSIVE MODE;
-    PERFORM fastapi_pg_sse.sequence_queued();
-END;
-$$;
-
+-- Undoes fastapi-pg-sse schema 1.5: back to 1.4's record, which queues nothing, first.
 CREATE OR REPLACE FUNCTION fastapi_pg_sse.record(channel text, audience text, targets text[], event_types text[], payloads jsonb[], traceparent text)
 RETURNS void
 LANGUAGE plpgsql
@@ -44,7 +36,18 @@ BEGIN
     INSERT INTO fastapi_pg_sse.pending_commits VALUES (pg_current_xact_id()) ON CONFLICT DO NOTHING;
 END;
 $$;
-DROP FUNCTION fastapi_pg_sse.sequence_queued();
-DROP TABLE fastapi_pg_sse.queued_events;
+
+-- Then the events queued are numbered (sequence_queued), once their transactions commit, as the
+-- lock waits for them, and the queue dropped, in one statement: run statement by statement (no
+-- single transaction), nothing can be queued between the numbering and the drop, and nothing is
+-- queued after the record above.
+DO $$
+BEGIN
+    LOCK TABLE fastapi_pg_sse.queued_events IN ACCESS EXCLUSIVE MODE;
+    PERFORM fastapi_pg_sse.sequence_queued();
+    DROP TABLE fastapi_pg_sse.queued_events;
+    DROP FUNCTION fastapi_pg_sse.sequence_queued();
+END;
+$$;
 
 DELETE FROM fastapi_pg_sse.migrations WHERE version = '1.5';
