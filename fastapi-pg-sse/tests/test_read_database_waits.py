@@ -4,6 +4,7 @@ holding no pooled connection; and a listener never hands a stream an event twice
 server its read connection reaches."""
 
 import asyncio
+import os
 
 import pytest
 from pydantic import SecretStr
@@ -12,7 +13,17 @@ from fastapi_pg_sse.hub import Subscriber
 from fastapi_pg_sse.inspection import read_stats
 from fastapi_pg_sse.testing import connected
 from tests.app import FEED
-from tests.helpers import new_database, new_users, running_kernel, wait_until
+from tests.helpers import (
+    emit,
+    frame_ids,
+    new_database,
+    new_users,
+    read_frames,
+    running_kernel,
+    subscribe,
+    terminate_listener,
+    wait_until,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -124,3 +135,33 @@ async def test_a_stream_whose_snapshot_stays_behind_the_listener_is_reset(
         realtime.listener.delivered_through = newest + 5  # handed over from a further server
         reset = await realtime._join(Subscriber((FEED.name,), user, 1000), None)
     assert reset == newest
+
+
+async def test_a_database_restored_from_an_older_copy_gives_open_streams_its_ids_again(
+    realtime_postgres_url: str,
+) -> None:
+    """A primary restored from an older copy (or a failover that lost commits) gives the ids
+    above its newest to new events: the reconnected listener reads on from there, and an open
+    stream, which got the lost events' ids, takes the new events under them too (a subscriber
+    that only dropped ids at or below one it was offered lost them)."""
+    [user] = new_users("restored")
+    async with (
+        new_database(realtime_postgres_url) as url,
+        running_kernel(url, reconnect_max_backoff_seconds=0.2) as realtime,
+        connected(url) as connection,
+    ):
+        subscriber = subscribe(realtime, user)
+        lost = [await emit(connection, FEED, user, f"lost{n}") for n in range(3)]
+        assert frame_ids(await read_frames(subscriber, 3)) == lost
+        await connection.execute("DELETE FROM fastapi_pg_sse.events WHERE id > $1", lost[0])
+        await connection.execute("SELECT setval('fastapi_pg_sse.event_ids', $1)", lost[0])
+        reconnects = realtime.listener.reconnects
+        await terminate_listener(connection, os.getpid())
+
+        async def reconnected() -> bool:
+            return realtime.listener.reconnects > reconnects and realtime.listener.connected
+
+        await wait_until(reconnected, "the listener reconnected to the restored database")
+        given_again = [await emit(connection, FEED, user, f"new{n}") for n in range(2)]
+        assert given_again == lost[1:]
+        assert frame_ids(await read_frames(subscriber, 2)) == given_again

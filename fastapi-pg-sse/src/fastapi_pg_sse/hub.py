@@ -118,6 +118,11 @@ class Subscriber:
         """The audiences whose events it carries."""
         return audiences(self.channels, self.user_id, self.groups)
 
+    def rewind(self, through: int) -> None:
+        """Take ids above `through` again: the database now gives them to other events."""
+        self._offered_through = min(self._offered_through, through)
+        self.replayed_through = min(self.replayed_through, through)
+
     def offer(self, event_id: int, frame: bytes) -> bool:
         """Queue a frame; return whether it did. A frame the replay already sent (a listener
         behind the point the stream resumes from hands it over late) is skipped, and so is one
@@ -294,6 +299,12 @@ class Hub:
             subscriber.revoke()
             self.remove(subscriber)
         return len(ended)
+
+    def rewind(self, through: int) -> None:
+        """Let every open stream take ids above `through` again (see `Subscriber.rewind`)."""
+        for streams in self._streams_by_user.values():
+            for subscriber in streams:
+                subscriber.rewind(through)
 
     def open_streams(self) -> dict[str, int]:
         """The number of open streams of each channel that has any (a stream of several

@@ -252,14 +252,15 @@ class Listener:
             self._named_after_streams = self._hub.counters.open_streams
             name = listener_name(self._named_after_streams)
         connection: asyncpg.Connection = await asyncpg.connect(
-            database_url.get_secret_value(),
-            server_settings={
-                "application_name": name,
-                # Whatever the server's or the role's default: numbering queued events while
-                # another process does, and reading up to the newest id, must see the others'
-                # commits (under repeatable read they fail, and the listener reconnects).
-                "default_transaction_isolation": "read committed",
-            },
+            database_url.get_secret_value(), server_settings={"application_name": name}
+        )
+        # Whatever the server's or the role's default: numbering queued events while another
+        # process does must see the others' commits (under repeatable read it fails to
+        # serialize, and the listener reconnects). A query, not a startup parameter, which
+        # PgBouncer refuses unless told to ignore it.
+        await connection.execute(
+            "SET default_transaction_isolation = 'read committed'",
+            timeout=self._keepalive_seconds,
         )
         return connection
 
@@ -278,8 +279,11 @@ class Listener:
         await self._await_read_database(connection)
         if self.delivered_through is None:  # the first connection: from now on
             self.delivered_through = self.newest_seen
-        else:  # never above the newest id: a database restored from an older copy gives ids again
-            self.delivered_through = min(self.delivered_through, self.newest_seen)
+        elif self.newest_seen < self.delivered_through:
+            # A database restored from an older copy (or a failover that lost commits) gives
+            # those ids again: read on from its newest, and let open streams take them.
+            self.delivered_through = self.newest_seen
+            self._hub.rewind(self.newest_seen)
         for name, delivered in (await self._read_on(connection)).items():
             logger.info(
                 "realtime listener replayed the gap: %d event(s) on %s",
