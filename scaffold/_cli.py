@@ -121,12 +121,10 @@ def _check_options(args: Sequence[str]) -> tuple[Path | None, bool, str | None, 
         return None
     project, json_output, against, accept, rest = None, False, None, False, args[1:]
     while rest:
-        if rest[0] in ("--json", "--accept"):
-            json_output, accept = (
-                json_output or rest[0] == "--json",
-                accept or rest[0] == "--accept",
-            )
-            rest = rest[1:]
+        if rest[0] == "--json":
+            json_output, rest = True, rest[1:]
+        elif rest[0] == "--accept":
+            accept, rest = True, rest[1:]
         elif rest[0] == "--project" and len(rest) > 1:
             project, rest = Path(rest[1]), rest[2:]
         elif rest[0] == "--against" and len(rest) > 1:

@@ -385,8 +385,13 @@ _EVENT_COLUMNS = """event.id, event.type, event.target_user_id, event.payload::t
 """An `Event`'s fields, in its order, of a row `event` of the events table."""
 
 
+def _events(rows: list[asyncpg.Record]) -> list[Event]:
+    """The events of a page's rows (`_EVENT_COLUMNS` first; a row without an id is none)."""
+    return [Event(*row[:8]) for row in rows if row["id"] is not None]
+
+
 def _page(rows: list[asyncpg.Record], limit: int) -> EventPage:
-    events = [Event(*row[:8]) for row in rows if row["id"] is not None]
+    events = _events(rows)
     # More may follow a full page, and a page cut short by its size.
     page_size = rows[0]["page_size"] or 0 if rows else 0
     return EventPage(events, more=page_size == limit or len(events) < page_size)
@@ -482,7 +487,7 @@ async def fetch_committed_after(
     """
     rows = await connection.fetch(_COMMITTED_AFTER, after, limit, max_bytes, timeout=timeout)
     through_id: int = rows[0]["through_id"]
-    events = [Event(*row[:8]) for row in rows if row["id"] is not None]
+    events = _events(rows)
     return EventPage(events, more=bool(events) and events[-1].id < through_id), through_id
 
 

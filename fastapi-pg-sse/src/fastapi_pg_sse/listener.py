@@ -15,9 +15,8 @@ snapshot, and routes each to the streams subscribed to its audience as it hands 
 Ids are given in commit order (see `fastapi_pg_sse.schema`), so every id up to that newest one
 is visible in the snapshot: the watermark moves there once a page reaches it (a page that ends
 below it is followed by the next), never past an event committed late, whatever a notification
-claims. One order for every audience: a stream
-that reads its user's events, its groups' and its channels' broadcasts, on several channels,
-gets them in id order.
+claims. One order for every audience: a stream that reads its user's events, its groups' and its
+channels' broadcasts, on several channels, gets them in id order.
 
 Nor can a flood of notifications exhaust the process: however many arrive, they set one flag,
 and a read serves all of those that came before it; foreign ones are counted, and warned about

@@ -408,6 +408,9 @@ class Realtime:
         listener to see it, then for the pool's server to replay it, rather than reset the
         stream at once. No connection is held while waiting, and every wait ends by the
         deadline: a made-up id keeps only its own request waiting."""
+        if self.settings.read_database_url is None:  # the primary: every id it gave is there
+            gone_through, newest = await self._read_bounds(subscriber)
+            return gone_through, newest, True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.pool_timeout_seconds
         while True:
@@ -415,8 +418,6 @@ class Realtime:
             wanted = max(last_event_id or 0, delivered)
             gone_through, newest = await self._read_bounds(subscriber)
             remaining = deadline - loop.time()
-            if self.settings.read_database_url is None:
-                return gone_through, newest, True
             if newest >= wanted or remaining <= 0:
                 return gone_through, newest, newest >= delivered
             if self.listener.newest_seen < wanted:  # then read once more, seen or not
